@@ -1,0 +1,69 @@
+package dev.tandem.core.compute;
+
+import dev.tandem.core.checkpoint.TensorView;
+
+/**
+ * Every operation the model math needs, on tensors that the backend owns. The CPU backend runs
+ * each call to completion; a GPU backend may enqueue it and return at once, so results reach the
+ * host only through {@link #copyToHost}, which waits for everything enqueued before it.
+ * All row counts are the rows in use, at most the buffers' capacity.
+ */
+public interface ComputeBackend extends AutoCloseable {
+    /** The checkpoint tensor as a weight; the CPU backend keeps it memory-mapped, without a copy. */
+    DeviceWeight weight(TensorView tensor);
+
+    Activations allocate(int rows, int cols);
+
+    KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim);
+
+    /** {@code out[i] = table[tokens[i]]}. */
+    void embed(Activations out, DeviceWeight table, int[] tokens, int rows);
+
+    /** {@code out = in · wᵀ}: in (rows, w.cols), out (rows, w.rows); the layout of nn.Linear. */
+    void matmul(Activations out, Activations in, DeviceWeight w, int rows);
+
+    /** {@code out = in · w}: in (rows, w.rows), out (rows, w.cols); DBRX stores its w2 this way. */
+    void matmulTransposed(Activations out, Activations in, DeviceWeight w, int rows);
+
+    /** {@code out = x / sqrt(mean(x²) + eps) · gain}, per row. */
+    void rmsNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows);
+
+    /** {@code out = (x − mean) / sqrt(var + eps) · gain}, per row, without bias. */
+    void layerNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows);
+
+    /** {@code x = clamp(x, −limit, limit)}. */
+    void clamp(Activations x, float limit, int rows);
+
+    /** Rotary embedding in Hugging Face's "rotate half" pairing, in place, on each head of x. */
+    void rope(Activations x, int headDim, double theta, int[] positions, int rows);
+
+    /** Stores row i of k and v into KV slot {@code slots[i]} of {@code layer}. */
+    void writeKv(KvStorage kv, int layer, Activations k, Activations v, int[] slots, int rows);
+
+    /**
+     * Causal grouped-query attention of each query row over its sequence's cached keys and
+     * values, positions {@code max(0, pos − window + 1) .. pos} (window 0 = all).
+     */
+    void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
+                   int window);
+
+    /** {@code gate = silu(gate) · up}. */
+    void siluMul(Activations gate, Activations up, int rows);
+
+    /** {@code acc += x}. */
+    void add(Activations acc, Activations x, int rows);
+
+    /** {@code out[i] = in[rowIndex[i]]}. */
+    void gatherRows(Activations out, Activations in, int[] rowIndex, int rows);
+
+    /** {@code acc[rowIndex[i]] += scale[i] · in[i]}. */
+    void scatterAddScaled(Activations acc, Activations in, int[] rowIndex, float[] scale, int rows);
+
+    void zero(Activations x, int rows);
+
+    /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
+    void copyToHost(Activations src, int rows, float[] dst);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,164 @@
+package dev.tandem.core.compute.cpu;
+
+import dev.tandem.core.checkpoint.TensorView;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceWeight;
+import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.compute.TokenBatch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The CPU backend: weights stay in the memory-mapped checkpoint, activations and the KV cache
+ * live off-heap, and the heavy kernels (matmul, attention) run on a dedicated {@link KernelPool}.
+ * The light per-row operations run on the calling thread: they touch a few KB per token.
+ * One caller at a time.
+ */
+public final class CpuBackend implements ComputeBackend {
+    private final Arena arena = Arena.ofShared();
+    private final KernelPool pool;
+    private final MatmulKernel matmul;
+    private final TransposedMatmulKernel matmulTransposed;
+    private final AttentionKernel attention;
+    private final RowOps rowOps = new RowOps();
+
+    public CpuBackend(int threads) {
+        pool = new KernelPool(threads);
+        matmul = new MatmulKernel(pool);
+        matmulTransposed = new TransposedMatmulKernel(pool);
+        attention = new AttentionKernel(pool);
+    }
+
+    /** One kernel thread per available processor. */
+    public CpuBackend() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    public int threads() {
+        return pool.threads();
+    }
+
+    @Override
+    public DeviceWeight weight(TensorView tensor) {
+        if (!tensor.dtype().isFloatingWeight()) {
+            throw new IllegalArgumentException(tensor.name() + ": dtype " + tensor.dtype() + " is not a weight type");
+        }
+        return new CpuWeight(tensor.data(), tensor.dtype(), tensor.rows(), tensor.cols());
+    }
+
+    @Override
+    public Activations allocate(int rows, int cols) {
+        MemorySegment data = arena.allocate((long) rows * cols * Float.BYTES, 64);
+        return new CpuActivations(data, rows, cols, 0, cols);
+    }
+
+    @Override
+    public KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+        return new CpuKvStorage(arena, layers, blocks, blockSize, kvHeads, headDim);
+    }
+
+    @Override
+    public void embed(Activations out, DeviceWeight table, int[] tokens, int rows) {
+        rowOps.embed(cpu(out), (CpuWeight) table, tokens, rows);
+    }
+
+    @Override
+    public void matmul(Activations out, Activations in, DeviceWeight w, int rows) {
+        matmul.run(cpu(out), cpu(in), (CpuWeight) w, rows);
+    }
+
+    @Override
+    public void matmulTransposed(Activations out, Activations in, DeviceWeight w, int rows) {
+        matmulTransposed.run(cpu(out), cpu(in), (CpuWeight) w, rows);
+    }
+
+    @Override
+    public void rmsNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
+        rowOps.rmsNorm(cpu(out), cpu(in), (CpuWeight) gain, eps, rows);
+    }
+
+    @Override
+    public void layerNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
+        rowOps.layerNorm(cpu(out), cpu(in), (CpuWeight) gain, eps, rows);
+    }
+
+    @Override
+    public void clamp(Activations x, float limit, int rows) {
+        rowOps.clamp(cpu(x), limit, rows);
+    }
+
+    @Override
+    public void rope(Activations x, int headDim, double theta, int[] positions, int rows) {
+        rowOps.rope(cpu(x), headDim, theta, positions, rows);
+    }
+
+    @Override
+    public void writeKv(KvStorage kv, int layer, Activations k, Activations v, int[] slots, int rows) {
+        CpuKvStorage storage = (CpuKvStorage) kv;
+        CpuActivations keys = cpu(k);
+        CpuActivations values = cpu(v);
+        long rowBytes = (long) storage.rowFloats * Float.BYTES;
+        for (int i = 0; i < rows; i++) {
+            MemorySegment.copy(keys.data, keys.at(i, 0), storage.keys[layer], slots[i] * rowBytes, rowBytes);
+            MemorySegment.copy(values.data, values.at(i, 0), storage.values[layer], slots[i] * rowBytes, rowBytes);
+        }
+    }
+
+    @Override
+    public void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
+                          int window) {
+        attention.run(cpu(out), cpu(q), (CpuKvStorage) kv, layer, batch, headDim, window);
+    }
+
+    @Override
+    public void siluMul(Activations gate, Activations up, int rows) {
+        rowOps.siluMul(cpu(gate), cpu(up), rows);
+    }
+
+    @Override
+    public void add(Activations acc, Activations x, int rows) {
+        rowOps.add(cpu(acc), cpu(x), rows);
+    }
+
+    @Override
+    public void gatherRows(Activations out, Activations in, int[] rowIndex, int rows) {
+        CpuActivations o = cpu(out);
+        CpuActivations src = cpu(in);
+        for (int i = 0; i < rows; i++) {
+            MemorySegment.copy(src.data, src.at(rowIndex[i], 0), o.data, o.at(i, 0), (long) src.cols * Float.BYTES);
+        }
+    }
+
+    @Override
+    public void scatterAddScaled(Activations acc, Activations in, int[] rowIndex, float[] scale, int rows) {
+        rowOps.scatterAddScaled(cpu(acc), cpu(in), rowIndex, scale, rows);
+    }
+
+    @Override
+    public void zero(Activations x, int rows) {
+        CpuActivations a = cpu(x);
+        for (int i = 0; i < rows; i++) {
+            a.data.asSlice(a.at(i, 0), (long) a.cols * Float.BYTES).fill((byte) 0);
+        }
+    }
+
+    @Override
+    public void copyToHost(Activations src, int rows, float[] dst) {
+        CpuActivations a = cpu(src);
+        for (int i = 0; i < rows; i++) {
+            MemorySegment.copy(a.data, CpuActivations.FLOAT, a.at(i, 0), dst, i * a.cols, a.cols);
+        }
+    }
+
+    private static CpuActivations cpu(Activations a) {
+        return (CpuActivations) a;
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+        arena.close();
+    }
+}

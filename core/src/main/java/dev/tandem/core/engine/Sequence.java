@@ -1,0 +1,53 @@
+package dev.tandem.core.engine;
+
+import dev.tandem.core.kv.BlockTable;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * A request in flight. Its tokens are the prompt followed by what it generated; {@code computed}
+ * of them have keys and values in the cache. Prefill and decode are the same thing here: a
+ * sequence catches up its computed tokens with its tokens, a chunk or one token per step.
+ */
+final class Sequence {
+    final int index;
+    final Request request;
+    final BlockTable blocks = new BlockTable();
+    final SplittableRandom random;
+    final int limit;      // total tokens (prompt + generated) it may reach
+    int[] tokens;
+    int length;
+    int computed;
+    float[] promptLogits;
+    String finishReason;
+
+    Sequence(int index, Request request, int contextLength) {
+        this.index = index;
+        this.request = request;
+        this.random = new SplittableRandom(request.sampling().seed());
+        this.limit = Math.min(contextLength, request.prompt().length + request.maxTokens());
+        this.tokens = Arrays.copyOf(request.prompt(), Math.max(limit, request.prompt().length));
+        this.length = request.prompt().length;
+    }
+
+    int promptLength() {
+        return request.prompt().length;
+    }
+
+    boolean inPrefill() {
+        return computed < promptLength();
+    }
+
+    boolean finished() {
+        return finishReason != null;
+    }
+
+    void append(int token) {
+        tokens[length++] = token;
+    }
+
+    int[] generated() {
+        return Arrays.copyOfRange(tokens, promptLength(), length);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.tandem.core.model;
+
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.config.ModelConfig;
+
+/**
+ * Every activation buffer of a forward step, allocated once for {@code capacity} tokens so that
+ * {@code forward} allocates nothing.
+ */
+final class DecoderState {
+    final int capacity;
+    final Activations x;        // (tokens, hidden) the residual stream
+    final Activations normed;   // (tokens, hidden)
+    final Activations qkv;      // (tokens, qDim + 2·kvDim)
+    final Activations q;        // view (tokens, heads · headDim)
+    final Activations k;        // view (tokens, kvHeads · headDim)
+    final Activations v;        // view (tokens, kvHeads · headDim)
+    final Activations attended; // (tokens, heads · headDim)
+    final Activations projected;// (tokens, hidden)
+    final Activations logitIn;  // (tokens, hidden) the rows whose logits are wanted
+    final Activations logits;   // (tokens, vocab)
+    final MoeBlock moe;
+
+    DecoderState(ComputeBackend backend, ModelConfig c, int capacity) {
+        this.capacity = capacity;
+        x = backend.allocate(capacity, c.hiddenSize());
+        normed = backend.allocate(capacity, c.hiddenSize());
+        qkv = backend.allocate(capacity, c.qDim() + 2 * c.kvDim());
+        q = qkv.columns(0, c.qDim());
+        k = qkv.columns(c.qDim(), c.kvDim());
+        v = qkv.columns(c.qDim() + c.kvDim(), c.kvDim());
+        attended = backend.allocate(capacity, c.qDim());
+        projected = backend.allocate(capacity, c.hiddenSize());
+        logitIn = backend.allocate(capacity, c.hiddenSize());
+        logits = backend.allocate(capacity, c.vocabSize());
+        moe = new MoeBlock(backend, c, capacity);
+    }
+}

@@ -1,0 +1,57 @@
+package dev.tandem.core.model;
+
+/**
+ * Top-k routing on the host: softmax over the experts' logits, the k largest, divided by their
+ * p-norm (Mixtral: p = 1, a plain renormalisation; DBRX: {@code moe_normalize_expert_weights}).
+ * Ties go to the lower expert index, as {@code torch.topk} does on CPU.
+ */
+final class Router {
+    private final int experts;
+    private final int topK;
+    private final float normP;
+    private final float[] probabilities;
+
+    Router(int experts, int topK, float normP) {
+        this.experts = experts;
+        this.topK = topK;
+        this.normP = normP;
+        this.probabilities = new float[experts];
+    }
+
+    /** Routes one token: writes its k experts and their weights. */
+    void route(float[] logits, int offset, int[] chosen, float[] weights) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int e = 0; e < experts; e++) {
+            max = Math.max(max, logits[offset + e]);
+        }
+        float sum = 0f;
+        for (int e = 0; e < experts; e++) {
+            probabilities[e] = (float) Math.exp(logits[offset + e] - max);
+            sum += probabilities[e];
+        }
+        for (int e = 0; e < experts; e++) {
+            probabilities[e] /= sum;
+        }
+        for (int j = 0; j < topK; j++) {
+            int best = -1;
+            for (int e = 0; e < experts; e++) {
+                if (probabilities[e] >= 0 && (best < 0 || probabilities[e] > probabilities[best])) {
+                    best = e;
+                }
+            }
+            chosen[j] = best;
+            weights[j] = probabilities[best];
+            probabilities[best] = -1f; // taken
+        }
+        if (normP > 0) {
+            double norm = 0;
+            for (int j = 0; j < topK; j++) {
+                norm += Math.pow(Math.abs(weights[j]), normP);
+            }
+            float scale = (float) (1.0 / Math.pow(norm, 1.0 / normP));
+            for (int j = 0; j < topK; j++) {
+                weights[j] *= scale;
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.tandem.core.sampling;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/** Picks tokens from logits; scratch is preallocated for one vocabulary, so sampling allocates nothing. */
+public final class Sampler {
+    private final int vocab;
+    private final float[] probabilities;
+    private final long[] ranked; // (probability bits << 32 | token), sorted ascending for top-p
+
+    public Sampler(int vocab) {
+        this.vocab = vocab;
+        this.probabilities = new float[vocab];
+        this.ranked = new long[vocab];
+    }
+
+    /** Samples from {@code logits[offset .. offset + vocab)}. */
+    public int sample(float[] logits, int offset, SamplingParams params, SplittableRandom random) {
+        if (params.greedy()) {
+            return argmax(logits, offset, vocab);
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        float sum = 0f;
+        for (int i = 0; i < vocab; i++) {
+            probabilities[i] = (float) Math.exp((logits[offset + i] - max) / params.temperature());
+            sum += probabilities[i];
+        }
+        for (int i = 0; i < vocab; i++) {
+            probabilities[i] /= sum;
+        }
+        return params.topP() < 1f ? sampleTopP(params.topP(), random) : sampleAll(random);
+    }
+
+    private int sampleAll(SplittableRandom random) {
+        float r = (float) random.nextDouble();
+        float cumulative = 0f;
+        for (int i = 0; i < vocab; i++) {
+            cumulative += probabilities[i];
+            if (r < cumulative) {
+                return i;
+            }
+        }
+        return argmax(probabilities, 0, vocab); // rounding left r past the total
+    }
+
+    private int sampleTopP(float topP, SplittableRandom random) {
+        for (int i = 0; i < vocab; i++) {
+            // non-negative floats order like their bits; the low half keeps the token
+            ranked[i] = ((long) Float.floatToRawIntBits(probabilities[i]) << 32) | i;
+        }
+        Arrays.sort(ranked);
+        float kept = 0f;
+        int first = vocab - 1;
+        for (; first >= 0; first--) {
+            kept += Float.intBitsToFloat((int) (ranked[first] >>> 32));
+            if (kept >= topP) {
+                break;
+            }
+        }
+        first = Math.max(first, 0);
+        float r = (float) random.nextDouble() * kept;
+        float cumulative = 0f;
+        for (int i = vocab - 1; i >= first; i--) {
+            cumulative += Float.intBitsToFloat((int) (ranked[i] >>> 32));
+            if (r < cumulative) {
+                return (int) ranked[i];
+            }
+        }
+        return (int) ranked[vocab - 1];
+    }
+
+    /** Index of the largest value; the first one on ties, as torch.argmax. */
+    public static int argmax(float[] values, int offset, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) {
+            if (values[offset + i] > values[offset + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
