@@ -1,0 +1,9 @@
+package dev.tandem.cli;
+
+import picocli.CommandLine.Command;
+
+/** {@code tandem bench …}: benchmarks that compare Tandem with a peer or a physical bound in one run. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Run benchmarks.",
+        subcommands = {})
+final class BenchCommand {
+}
