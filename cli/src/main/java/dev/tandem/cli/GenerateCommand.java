@@ -81,9 +81,10 @@ final class GenerateCommand implements Callable<Integer> {
             spec.commandLine().getOut().println("{\"input_ids\":" + Json.array(inputIds) + ",\"output_ids\":"
                     + Json.array(result.outputIds()) + "}");
             spec.commandLine().getOut().flush();
-            System.err.printf("tandem: %d prompt + %d generated tokens in %.2f s (prefill %.1f tok/s, decode %.1f tok/s), finish: %s%n",
+            spec.commandLine().getErr().printf("tandem: %d prompt + %d generated tokens in %.2f s (prefill %.1f tok/s, decode %.1f tok/s), finish: %s%n",
                     inputIds.length, result.outputIds().length, seconds, generator.stats().prefillTokensPerSecond(),
                     generator.stats().decodeTokensPerSecond(), result.finishReason());
+            spec.commandLine().getErr().flush();
         }
         return 0;
     }

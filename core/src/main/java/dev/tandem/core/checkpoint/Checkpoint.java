@@ -45,10 +45,15 @@ public final class Checkpoint implements AutoCloseable {
         if (shards.isEmpty()) {
             throw new TandemException(dir + ": no " + INDEX_FILE + " and no *.safetensors files");
         }
-        for (Path shard : shards) {
-            for (String name : checkpoint.file(shard).tensors().keySet()) {
-                checkpoint.shardOf.put(name, shard);
+        try {
+            for (Path shard : shards) {
+                for (String name : checkpoint.file(shard).tensors().keySet()) {
+                    checkpoint.shardOf.put(name, shard);
+                }
             }
+        } catch (RuntimeException e) {
+            checkpoint.close(); // unmap the shards that did open
+            throw e;
         }
         return checkpoint;
     }
@@ -106,7 +111,8 @@ public final class Checkpoint implements AutoCloseable {
     public TensorView tensor(String name) {
         Path shard = shardOf.get(name);
         if (shard == null) {
-            throw new TandemException(dir + ": checkpoint has no tensor '" + name + "'");
+            Path index = dir.resolve(INDEX_FILE);
+            throw new TandemException((Files.exists(index) ? index : dir) + ": checkpoint has no tensor '" + name + "'");
         }
         TensorView view = file(shard).tensors().get(name);
         if (view == null) {

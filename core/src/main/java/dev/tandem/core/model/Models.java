@@ -12,16 +12,21 @@ public final class Models {
     private Models() {
     }
 
+    /** The model owns {@code backend}: it closes it, and so does a load that fails. */
     public static CausalLm load(Path dir, ComputeBackend backend, int maxBatchTokens) {
-        ModelConfig config = ModelConfigLoader.load(dir);
-        Checkpoint checkpoint = Checkpoint.open(dir);
+        Checkpoint checkpoint = null;
         try {
+            ModelConfig config = ModelConfigLoader.load(dir);
+            checkpoint = Checkpoint.open(dir);
             return switch (config.architecture()) {
                 case MIXTRAL -> new MixtralModel(config, backend, checkpoint, maxBatchTokens);
                 case DBRX -> new DbrxModel(config, backend, checkpoint, maxBatchTokens);
             };
         } catch (RuntimeException e) {
-            checkpoint.close();
+            if (checkpoint != null) {
+                checkpoint.close();
+            }
+            backend.close(); // else its kernel threads outlive the failure, spinning
             throw e;
         }
     }

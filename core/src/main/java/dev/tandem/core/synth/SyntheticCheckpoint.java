@@ -202,7 +202,11 @@ public final class SyntheticCheckpoint {
             c.put("max_seq_len", s.maxPositions());
             c.put("vocab_size", s.vocabSize());
             ObjectNode attn = c.putObject("attn_config");
-            attn.put("clip_qkv", s.clipQkv());
+            if (Float.isNaN(s.clipQkv())) {
+                attn.putNull("clip_qkv"); // no clamp, as Hugging Face writes it; Jackson would write NaN as a string
+            } else {
+                attn.put("clip_qkv", s.clipQkv());
+            }
             attn.put("kv_n_heads", s.numKvHeads());
             attn.put("rope_theta", s.ropeTheta());
             ObjectNode ffn = c.putObject("ffn_config");

@@ -44,6 +44,9 @@ public final class KernelPool implements AutoCloseable {
 
     /** Runs {@code task} for every index in {@code [0, count)}; one caller at a time. */
     public synchronized void run(int count, Task task) {
+        if (closed) {
+            throw new IllegalStateException("kernel pool is closed"); // its workers are gone: waiting would spin forever
+        }
         if (count <= 0) {
             return;
         }
@@ -61,14 +64,19 @@ public final class KernelPool implements AutoCloseable {
         for (Thread w : workers) {
             LockSupport.unpark(w);
         }
-        drain(0);
+        Throwable callerFailure = null;
+        try {
+            drain(0);
+        } catch (Throwable e) {
+            callerFailure = e; // the workers may still be in this call's tasks: wait for them before returning
+        }
         while (busyWorkers.get() != 0) {
             Thread.onSpinWait();
         }
         this.task = null;
-        Throwable t = failure;
+        Throwable t = callerFailure != null ? callerFailure : failure;
+        failure = null;
         if (t != null) {
-            failure = null;
             throw new IllegalStateException("kernel task failed", t);
         }
     }
