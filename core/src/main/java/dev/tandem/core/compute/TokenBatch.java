@@ -5,7 +5,8 @@ package dev.tandem.core.compute;
  * sequences. Token {@code i} sits at {@code positions[i]} of its sequence, writes its key and
  * value into KV slot {@code slots[i]}, and attends to the slots that {@code blockTables[i]} (its
  * sequence's table, shared, not copied) names for positions {@code 0..positions[i]}.
- * Preallocated to a capacity and refilled every step.
+ * Rows named by {@link #markLogits} get their logits computed. Preallocated to a capacity and
+ * refilled every step.
  */
 public final class TokenBatch {
     public final int capacity;
@@ -13,7 +14,9 @@ public final class TokenBatch {
     public final int[] positions;
     public final int[] slots;
     public final int[][] blockTables;
+    public final int[] logitRows;
     private int size;
+    private int logitCount;
 
     public TokenBatch(int capacity) {
         this.capacity = capacity;
@@ -21,14 +24,25 @@ public final class TokenBatch {
         this.positions = new int[capacity];
         this.slots = new int[capacity];
         this.blockTables = new int[capacity][];
+        this.logitRows = new int[capacity];
     }
 
     public int size() {
         return size;
     }
 
+    public int logitCount() {
+        return logitCount;
+    }
+
     public void clear() {
         size = 0;
+        logitCount = 0;
+    }
+
+    /** Asks for the logits of the row added last. */
+    public void markLogits() {
+        logitRows[logitCount++] = size - 1;
     }
 
     public boolean isFull() {

@@ -23,24 +23,35 @@ public final class Generator {
     private final PagedKvCache cache;
     private final ModelConfig config;
     private final Sampler sampler;
-    private final TokenBatch batch;
-    private final int[] logitRows;
-    private final Sequence[] logitOwner;
-    private final int[] logitPosition;
-    private final float[] logits;
+    private final int capacity;
+    private final TokenBatch[] microBatches;
+    private final Sequence[][] logitOwner;  // (micro-batch, marked row)
+    private final int[][] logitPosition;    // (micro-batch, marked row)
+    private final float[][] logits;         // (micro-batch) (marked rows, vocab)
     private final EngineStats stats = new EngineStats();
 
     public Generator(CausalLm model, PagedKvCache cache) {
+        this(model, cache, 1);
+    }
+
+    /** Each step's tokens are cut into {@code microBatches} micro-batches (the ping-pong's m). */
+    public Generator(CausalLm model, PagedKvCache cache, int microBatches) {
+        if (microBatches < 1) {
+            throw new IllegalArgumentException("micro-batches must be >= 1, got " + microBatches);
+        }
         this.model = model;
         this.cache = cache;
         this.config = model.config();
-        int capacity = model.maxBatchTokens();
+        this.capacity = model.maxBatchTokens();
         this.sampler = new Sampler(config.vocabSize());
-        this.batch = new TokenBatch(capacity);
-        this.logitRows = new int[capacity];
-        this.logitOwner = new Sequence[capacity];
-        this.logitPosition = new int[capacity];
-        this.logits = new float[capacity * config.vocabSize()];
+        this.microBatches = new TokenBatch[microBatches];
+        this.logitOwner = new Sequence[microBatches][capacity];
+        this.logitPosition = new int[microBatches][capacity];
+        this.logits = new float[microBatches][];
+        for (int i = 0; i < microBatches; i++) {
+            this.microBatches[i] = new TokenBatch(capacity);
+            this.logits[i] = new float[capacity * config.vocabSize()];
+        }
     }
 
     public EngineStats stats() {
@@ -60,14 +71,16 @@ public final class Generator {
             admit(waiting, running);
             long start = System.nanoTime();
             int promptTokens = schedule(running);
-            model.forward(batch, cache, logitRows, countLogitRows, logits);
+            model.forward(microBatches, microBatches.length, cache, logits);
             postProcess();
             long elapsed = System.nanoTime() - start;
             if (promptTokens > 0) {
                 stats.prefillTokens += promptTokens;
                 stats.prefillNanos += elapsed;
             } else {
-                stats.decodeTokens += batch.size();
+                for (TokenBatch mb : microBatches) {
+                    stats.decodeTokens += mb.size();
+                }
                 stats.decodeNanos += elapsed;
                 stats.decodeSteps++;
             }
@@ -116,56 +129,82 @@ public final class Generator {
         }
     }
 
-    private int countLogitRows;
-
-    /** Fills the batch within the token budget; returns how many of its tokens are prompt tokens. */
+    /**
+     * Fills the micro-batches within the step's token budget, each sequence's tokens into the
+     * least loaded one; returns how many of the step's tokens are prompt tokens.
+     */
     private int schedule(List<Sequence> running) {
-        batch.clear();
-        countLogitRows = 0;
+        for (TokenBatch mb : microBatches) {
+            mb.clear();
+        }
+        int budget = capacity;
         int promptTokens = 0;
         for (Sequence s : running) {
-            if (batch.isFull()) {
+            TokenBatch mb = leastLoaded();
+            int room = Math.min(budget, capacity - mb.size());
+            if (room == 0) {
                 break;
             }
-            int end = s.inPrefill() ? Math.min(s.promptLength(), s.computed + batch.capacity - batch.size()) : s.length;
+            int m = indexOf(mb);
+            int end = s.inPrefill() ? Math.min(s.promptLength(), s.computed + room) : s.length;
             for (int pos = s.computed; pos < end; pos++) {
                 boolean prompt = pos < s.promptLength();
-                boolean wantsLogits = pos == s.length - 1 || (prompt && s.request.promptLogits());
-                if (wantsLogits) {
-                    logitRows[countLogitRows] = batch.size();
-                    logitOwner[countLogitRows] = s;
-                    logitPosition[countLogitRows] = pos;
-                    countLogitRows++;
+                mb.add(s.tokens[pos], pos, cache.slot(s.blocks, pos), s.blocks.blocks());
+                if (pos == s.length - 1 || (prompt && s.request.promptLogits())) {
+                    logitOwner[m][mb.logitCount()] = s;
+                    logitPosition[m][mb.logitCount()] = pos;
+                    mb.markLogits();
                 }
-                batch.add(s.tokens[pos], pos, cache.slot(s.blocks, pos), s.blocks.blocks());
                 promptTokens += prompt ? 1 : 0;
             }
+            budget -= end - s.computed;
             s.computed = end;
         }
         return promptTokens;
     }
 
+    private TokenBatch leastLoaded() {
+        TokenBatch best = microBatches[0];
+        for (TokenBatch mb : microBatches) {
+            if (mb.size() < best.size()) {
+                best = mb;
+            }
+        }
+        return best;
+    }
+
+    private int indexOf(TokenBatch mb) {
+        for (int i = 0; i < microBatches.length; i++) {
+            if (microBatches[i] == mb) {
+                return i;
+            }
+        }
+        throw new IllegalStateException();
+    }
+
     private void postProcess() {
         int vocab = config.vocabSize();
-        for (int i = 0; i < countLogitRows; i++) {
-            Sequence s = logitOwner[i];
-            int pos = logitPosition[i];
-            if (s.promptLogits != null && pos < s.promptLength()) {
-                System.arraycopy(logits, i * vocab, s.promptLogits, pos * vocab, vocab);
-            }
-            if (pos != s.length - 1) {
-                continue;
-            }
-            if (s.length >= s.limit) {
-                s.finishReason = "length";
-                continue;
-            }
-            int next = sampler.sample(logits, i * vocab, s.request.sampling(), s.random);
-            s.append(next);
-            if (s.request.stopAtEos() && isEos(next)) {
-                s.finishReason = "stop";
-            } else if (s.length >= s.limit) {
-                s.finishReason = "length";
+        for (int m = 0; m < microBatches.length; m++) {
+            for (int i = 0; i < microBatches[m].logitCount(); i++) {
+                Sequence s = logitOwner[m][i];
+                int pos = logitPosition[m][i];
+                if (s.promptLogits != null && pos < s.promptLength()) {
+                    System.arraycopy(logits[m], i * vocab, s.promptLogits, pos * vocab, vocab);
+                }
+                if (pos != s.length - 1) {
+                    continue;
+                }
+                if (s.length >= s.limit) {
+                    s.finishReason = "length";
+                    continue;
+                }
+                int next = sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
+                s.append(next);
+                if (s.request.stopAtEos() && isEos(next)) {
+                    s.finishReason = "stop";
+                } else if (s.length >= s.limit) {
+                    s.finishReason = "length";
+                }
             }
         }
     }

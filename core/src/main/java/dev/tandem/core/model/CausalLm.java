@@ -4,22 +4,34 @@ import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.kv.PagedKvCache;
 
-/** A decoder-only language model: one forward step over a batch of tokens from many sequences. */
+/**
+ * A decoder-only MoE language model seen from the attention side: one forward step over a batch
+ * of tokens from many sequences, cut into micro-batches, with the experts behind a
+ * {@link MoeDispatch}.
+ */
 public interface CausalLm extends AutoCloseable {
     ModelConfig config();
 
-    /** The most tokens one {@link #forward} call takes. */
+    /** The most tokens one micro-batch takes. */
     int maxBatchTokens();
 
     /** A KV cache on this model's backend, for {@code tokens} positions in all. */
     PagedKvCache newKvCache(int tokens, int blockSize);
 
+    /** Where the MoE layers' work goes; set before the first forward. */
+    void useDispatch(MoeDispatch dispatch);
+
     /**
-     * Runs every token of {@code batch} through the model, storing keys and values in
-     * {@code cache}, and writes the logits of batch rows {@code logitRows[0..logitCount)} to
-     * {@code logits} as (logitCount, vocab), row-major.
+     * Runs every token of micro-batches {@code [0, count)} through the model, storing keys and
+     * values in {@code cache}, and writes the logits of each micro-batch's marked rows to
+     * {@code logits[i]} as (marked rows, vocab), row-major.
      */
-    void forward(TokenBatch batch, PagedKvCache cache, int[] logitRows, int logitCount, float[] logits);
+    void forward(TokenBatch[] microBatches, int count, PagedKvCache cache, float[][] logits);
+
+    /** One micro-batch. */
+    default void forward(TokenBatch batch, PagedKvCache cache, float[] logits) {
+        forward(new TokenBatch[] {batch}, 1, cache, new float[][] {logits});
+    }
 
     @Override
     void close();

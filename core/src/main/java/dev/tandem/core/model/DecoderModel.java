@@ -8,24 +8,36 @@ import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.kv.PagedKvCache;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
- * What every decoder shares: embed, run the layers, final norm, LM head on the rows that want
- * logits. The layers themselves are each architecture's own, in one place.
+ * The attention side of a decoder, shared by every architecture: embed, then per layer the
+ * architecture's attention block, the gate's top-k routing and the MoE through a
+ * {@link MoeDispatch}, then the final norm and the LM head on the rows that want logits.
+ *
+ * <p>A step may be cut into micro-batches. Layer by layer, micro-batch i's attention runs while
+ * the experts work on micro-batch i − 1 (MegaScale-Infer's ping-pong); with one micro-batch and
+ * the colocated dispatch this is the plain sequential forward.
  */
 abstract class DecoderModel implements CausalLm {
     protected final ModelConfig config;
     protected final ComputeBackend backend;
     protected final Checkpoint checkpoint;
-    protected final DecoderState state;
+    private final int maxBatchTokens;
+    private final List<DecoderState> states = new ArrayList<>(); // one per micro-batch, made on first use
+    private final Router router;
     private final DeviceWeight embedding; // (vocab, hidden)
     private final DeviceWeight lmHead;    // (vocab, hidden)
+    private MoeDispatch dispatch;
 
     DecoderModel(ModelConfig config, ComputeBackend backend, Checkpoint checkpoint, int maxBatchTokens,
                  String embeddingName, String lmHeadName) {
         this.config = config;
         this.backend = backend;
         this.checkpoint = checkpoint;
-        this.state = new DecoderState(backend, config, maxBatchTokens);
+        this.maxBatchTokens = maxBatchTokens;
+        this.router = new Router(config.numExperts(), config.expertsPerToken(), config.routerNormP());
         this.embedding = weight(embeddingName, config.vocabSize(), config.hiddenSize());
         this.lmHead = config.tieEmbeddings() && !checkpoint.contains(lmHeadName) ? embedding
                 : weight(lmHeadName, config.vocabSize(), config.hiddenSize());
@@ -36,41 +48,89 @@ abstract class DecoderModel implements CausalLm {
         return backend.weight(checkpoint.tensor(name, shape));
     }
 
-    /** One decoder layer over the batch, updating the residual stream {@code state.x} in place. */
-    protected abstract void layer(int layer, TokenBatch batch, KvStorage kv);
+    /**
+     * One layer's attention block over a micro-batch: {@code x += attention(norm₁(x))}, then
+     * {@code normed = norm₂(x)}, the input of the gate and the experts.
+     */
+    protected abstract void attentionBlock(int layer, DecoderState s, TokenBatch batch, KvStorage kv);
 
-    /** {@code state.normed = finalNorm(state.x)}. */
-    protected abstract void finalNorm(int rows);
+    /** The gate of {@code layer}: (experts, hidden). */
+    protected abstract DeviceWeight gate(int layer);
+
+    /** {@code s.normed = finalNorm(s.x)}. */
+    protected abstract void finalNorm(DecoderState s, int rows);
 
     @Override
-    public final void forward(TokenBatch batch, PagedKvCache cache, int[] logitRows, int logitCount, float[] logits) {
-        int rows = batch.size();
-        if (rows > state.capacity || logitCount > state.capacity) {
-            throw new IllegalArgumentException(rows + " tokens exceed the batch capacity of " + state.capacity);
+    public final void useDispatch(MoeDispatch dispatch) {
+        this.dispatch = dispatch;
+    }
+
+    @Override
+    public final void forward(TokenBatch[] microBatches, int count, PagedKvCache cache, float[][] logits) {
+        if (dispatch == null) {
+            throw new IllegalStateException("no MoE dispatch: call useDispatch first");
         }
-        backend.embed(state.x, embedding, batch.tokens, rows);
+        KvStorage kv = cache.storage();
+        dispatch.beginStep(count);
+        for (int i = 0; i < count; i++) {
+            TokenBatch mb = microBatches[i];
+            if (mb.size() > maxBatchTokens) {
+                throw new IllegalArgumentException(mb.size() + " tokens exceed the batch capacity of " + maxBatchTokens);
+            }
+            backend.embed(state(i).x, embedding, mb.tokens, mb.size());
+        }
         for (int l = 0; l < config.numLayers(); l++) {
-            layer(l, batch, cache.storage());
+            for (int i = 0; i < count; i++) {
+                DecoderState s = states.get(i);
+                int rows = microBatches[i].size();
+                if (l > 0) {
+                    finishMoe(l - 1, i, s, rows);
+                }
+                if (rows > 0) {
+                    attentionBlock(l, s, microBatches[i], kv);                 // x += attn(norm(x)); normed = norm(x)
+                    backend.matmul(s.routerLogits, s.normed, gate(l), rows);   // gate logits
+                    backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);
+                }
+                s.routing.route(router, s.hostRouterLogits, config.numExperts(), rows); // softmax, top-k, p-norm
+                dispatch.submit(l, i, s.normed, s.routing, s.moeOut);         // experts work on micro-batch i…
+            }                                                                  // …while attention takes i + 1
         }
-        if (logitCount == 0) {
-            return;
+        for (int i = 0; i < count; i++) {
+            DecoderState s = states.get(i);
+            TokenBatch mb = microBatches[i];
+            finishMoe(config.numLayers() - 1, i, s, mb.size());
+            if (mb.logitCount() > 0) {
+                finalNorm(s, mb.size());
+                backend.gatherRows(s.logitIn, s.normed, mb.logitRows, mb.logitCount());
+                backend.matmul(s.logits, s.logitIn, lmHead, mb.logitCount());
+                backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
+            }
         }
-        finalNorm(rows);
-        backend.gatherRows(state.logitIn, state.normed, logitRows, logitCount);
-        backend.matmul(state.logits, state.logitIn, lmHead, logitCount);
-        backend.copyToHost(state.logits, logitCount, logits);
+    }
+
+    /** {@code x += Σ_k w_k · E_k(normed)} once the experts are done. */
+    private void finishMoe(int layer, int microBatch, DecoderState s, int rows) {
+        dispatch.await(layer, microBatch);
+        backend.add(s.x, s.moeOut, rows);
+    }
+
+    private DecoderState state(int microBatch) {
+        while (states.size() <= microBatch) {
+            states.add(new DecoderState(backend, config, maxBatchTokens));
+        }
+        return states.get(microBatch);
     }
 
     /**
-     * Attention of {@code state.q} over the cache after storing this step's keys and values:
-     * {@code state.attended = softmax(rope(q)·rope(k)ᵀ/√d)·v}.
+     * Attention of {@code s.q} over the cache after storing this step's keys and values:
+     * {@code s.attended = softmax(rope(q)·rope(k)ᵀ/√d)·v}.
      */
-    protected final void attend(int layer, TokenBatch batch, KvStorage kv) {
+    protected final void attend(int layer, DecoderState s, TokenBatch batch, KvStorage kv) {
         int rows = batch.size();
-        backend.rope(state.q, config.headDim(), config.ropeTheta(), batch.positions, rows);
-        backend.rope(state.k, config.headDim(), config.ropeTheta(), batch.positions, rows);
-        backend.writeKv(kv, layer, state.k, state.v, batch.slots, rows);
-        backend.attention(state.attended, state.q, kv, layer, batch, config.headDim(), config.slidingWindow());
+        backend.rope(s.q, config.headDim(), config.ropeTheta(), batch.positions, rows);
+        backend.rope(s.k, config.headDim(), config.ropeTheta(), batch.positions, rows);
+        backend.writeKv(kv, layer, s.k, s.v, batch.slots, rows);
+        backend.attention(s.attended, s.q, kv, layer, batch, config.headDim(), config.slidingWindow());
     }
 
     @Override
@@ -80,7 +140,7 @@ abstract class DecoderModel implements CausalLm {
 
     @Override
     public final int maxBatchTokens() {
-        return state.capacity;
+        return maxBatchTokens;
     }
 
     @Override

@@ -18,8 +18,12 @@ final class Router {
         this.probabilities = new float[experts];
     }
 
-    /** Routes one token: writes its k experts and their weights. */
     void route(float[] logits, int offset, int[] chosen, float[] weights) {
+        route(logits, offset, chosen, weights, 0);
+    }
+
+    /** Routes one token: writes its k experts and their weights at {@code out .. out + k}. */
+    void route(float[] logits, int offset, int[] chosen, float[] weights, int out) {
         float max = Float.NEGATIVE_INFINITY;
         for (int e = 0; e < experts; e++) {
             max = Math.max(max, logits[offset + e]);
@@ -39,18 +43,18 @@ final class Router {
                     best = e;
                 }
             }
-            chosen[j] = best;
-            weights[j] = probabilities[best];
+            chosen[out + j] = best;
+            weights[out + j] = probabilities[best];
             probabilities[best] = -1f; // taken
         }
         if (normP > 0) {
             double norm = 0;
             for (int j = 0; j < topK; j++) {
-                norm += Math.pow(Math.abs(weights[j]), normP);
+                norm += Math.pow(Math.abs(weights[out + j]), normP);
             }
             float scale = (float) (1.0 / Math.pow(norm, 1.0 / normP));
             for (int j = 0; j < topK; j++) {
-                weights[j] *= scale;
+                weights[out + j] *= scale;
             }
         }
     }

@@ -39,7 +39,17 @@ class FixtureParityTest {
         check(model, true, 7);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
+    void shouldMatchTransformersWithTheStepCutIntoMicroBatches(String model) {
+        check(model, true, 9, 3);
+    }
+
     private static void check(String model, boolean together, int maxBatchTokens) {
+        check(model, together, maxBatchTokens, 1);
+    }
+
+    private static void check(String model, boolean together, int maxBatchTokens, int microBatches) {
         try (SafetensorsFile expected = FixtureSupport.expected(model);
              CausalLm lm = Models.load(FixtureSupport.dir(model), new CpuBackend(2), maxBatchTokens)) {
             int vocab = lm.config().vocabSize();
@@ -49,7 +59,7 @@ class FixtureParityTest {
                         SamplingParams.GREEDY, false, true));
             }
             List<Result> results = new ArrayList<>();
-            Generator generator = new Generator(lm, lm.newKvCache(256, 4));
+            Generator generator = new Generator(lm, lm.newKvCache(256, 4), microBatches);
             if (together) {
                 results.addAll(generator.generate(requests));
             } else {
