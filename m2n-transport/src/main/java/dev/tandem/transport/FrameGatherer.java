@@ -112,7 +112,7 @@ final class FrameGatherer
 
         if (begin)
         {
-            if (state[peer] == DONE)
+            if (state[peer] == DONE || batch == null)
             {
                 return ABORT;
             }
