@@ -343,8 +343,8 @@ final class AeronEndpoint implements AutoCloseable
     @Override
     public void close()
     {
+        // Aeron's close is idempotent; the aligned staging buffer is a slice, freed by GC, not BufferUtil.free.
         CloseHelper.closeAll(subscription);
         CloseHelper.closeAll(publications);
-        BufferUtil.free(staging);
     }
 }

@@ -83,7 +83,7 @@ public final class InProcessM2n implements AutoCloseable
         return receivers[receiverId];
     }
 
-    /** Close every sender and receiver and free the rings; no endpoint may be in use. */
+    /** Close every sender and receiver; the rings' memory goes with the last reference (aligned slices cannot be freed early). */
     @Override
     public void close()
     {
@@ -94,10 +94,6 @@ public final class InProcessM2n implements AutoCloseable
         for (final Receiver receiver : receivers)
         {
             receiver.close();
-        }
-        for (final UnsafeBuffer memory : ringMemory)
-        {
-            BufferUtil.free(memory);
         }
     }
 

@@ -22,7 +22,7 @@ public final class RowBatch
     private final int hiddenSize;
     private final Dtype dtype;
     private final int rowBytes;
-    private final UnsafeBuffer activations; // (capacityRows, hiddenSize) in dtype, off-heap
+    private final UnsafeBuffer activations; // (capacityRows, hiddenSize) in dtype, off-heap, freed by GC
     private final UnsafeBuffer routing;     // (capacityRows, 12): slot int32, expert int32, gate f32 (LE)
     private final int[] peerRowStart;       // (peers)
     private final int[] peerRowCount;       // (peers)
@@ -159,10 +159,4 @@ public final class RowBatch
         return row * FrameFlyweight.ROUTING_ENTRY_LENGTH;
     }
 
-    /** Release the off-heap memory now instead of at GC; the batch must not be used after. */
-    public void free()
-    {
-        BufferUtil.free(activations);
-        BufferUtil.free(routing);
-    }
 }
