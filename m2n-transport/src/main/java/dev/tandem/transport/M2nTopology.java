@@ -13,8 +13,10 @@ import java.util.List;
  * session id {@code sessionIdBase + its node id}, which is how a subscriber knows which peer an
  * image belongs to (and the frame's sender id must agree).
  *
+ * Over Netty/TCP only the receiver endpoints count: receivers listen there and senders connect.
+ *
  * @param udp               true for aeron:udp between hosts, false for aeron:ipc within one driver.
- * @param senderEndpoints   (M) host:port where each sender receives results (ignored for IPC).
+ * @param senderEndpoints   (M) host:port where each sender receives results (ignored for IPC and TCP).
  * @param receiverEndpoints (N) host:port where each receiver receives dispatches (ignored for IPC).
  */
 public record M2nTopology(
@@ -47,6 +49,19 @@ public record M2nTopology(
     {
         return new M2nTopology(true, senderEndpoints, receiverEndpoints, DEFAULT_STREAM_ID_BASE,
             DEFAULT_SESSION_ID_BASE);
+    }
+
+    /** M senders that connect over TCP to N receivers listening at these endpoints (port 0: any free port). */
+    public static M2nTopology tcp(final int senders, final List<String> receiverEndpoints)
+    {
+        return new M2nTopology(false, java.util.Collections.nCopies(senders, "tcp"), receiverEndpoints,
+            DEFAULT_STREAM_ID_BASE, DEFAULT_SESSION_ID_BASE);
+    }
+
+    /** @return this topology with receivers at other endpoints (e.g. the ports they were given). */
+    public M2nTopology withReceiverEndpoints(final List<String> endpoints)
+    {
+        return new M2nTopology(udp, senderEndpoints, endpoints, streamIdBase, sessionIdBase);
     }
 
     public int senderCount()

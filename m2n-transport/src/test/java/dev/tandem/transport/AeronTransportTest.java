@@ -27,8 +27,8 @@ class AeronTransportTest
     private static final long PEER_TIMEOUT_MS = 1000;
 
     @ParameterizedTest
-    @EnumSource(value = M2nHarness.Kind.class, names = {"AERON_IPC", "AERON_UDP"})
-    void shouldReassembleFramesUpToOneMegabyte(final M2nHarness.Kind kind) throws Exception
+    @EnumSource(value = LocalM2n.Kind.class, names = {"AERON_IPC", "AERON_UDP", "NETTY_TCP"})
+    void shouldReassembleFramesUpToOneMegabyte(final LocalM2n.Kind kind) throws Exception
     {
         final int hidden = 4096;     // bf16: 8 KiB a row, so 32 tokens make 256 KiB and 127 almost 1 MiB
         final int maxTokens = 127;
@@ -51,26 +51,26 @@ class AeronTransportTest
                     counting(new RandomLossGenerator(0.05, seeds.nextLong()), dropped),
                     new RandomLossGenerator(0.0))));
         final M2nContext ctx = M2nExchangeTest.context(SMALL_HIDDEN * 8, Dtype.FP32, SMALL_MAX_TOKENS, config);
-        M2nExchangeTest.exchange(M2nHarness.Kind.AERON_UDP, 2, 2, ctx, 20, 13);
+        M2nExchangeTest.exchange(LocalM2n.Kind.AERON_UDP, 2, 2, ctx, 20, 13);
         assertTrue(dropped.get() > 10, "packets dropped: " + dropped.get());
     }
 
     @ParameterizedTest
-    @EnumSource(M2nHarness.Kind.class)
-    void shouldReportLostReceiverWithinPeerTimeout(final M2nHarness.Kind kind)
+    @EnumSource(LocalM2n.Kind.class)
+    void shouldReportLostReceiverWithinPeerTimeout(final LocalM2n.Kind kind)
     {
         final M2nContext ctx = smallContext().config(TransportConfig.defaults().withTimeouts(
             TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS), TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS),
             TimeUnit.SECONDS.toNanos(5)));
-        try (M2nHarness harness = new M2nHarness(kind, 1, 2, ctx))
+        try (LocalM2n harness = new LocalM2n(kind, 1, 2, ctx))
         {
-            final M2nSender sender = harness.senders[0];
+            final M2nSender sender = harness.sender(0);
             final RowBatch batch = new RowBatch(2, 2 * SMALL_MAX_TOKENS, SMALL_HIDDEN, Dtype.BF16);
             final RowBatch gathered = new RowBatch(1, SMALL_MAX_TOKENS, SMALL_HIDDEN, Dtype.BF16);
             batch.layoutContiguous(new int[]{3, 5});
             roundTrip(harness, batch, gathered, 0, true);
 
-            harness.receivers[1].close();
+            harness.receiver(1).close();
             final long startNs = System.nanoTime();
             final PeerLostException ex = assertThrows(
                 PeerLostException.class, () -> roundTrip(harness, batch, gathered, 1, false));
@@ -82,15 +82,15 @@ class AeronTransportTest
     }
 
     private static void roundTrip(
-        final M2nHarness harness, final RowBatch batch, final RowBatch gathered, final long step, final boolean both)
+        final LocalM2n harness, final RowBatch batch, final RowBatch gathered, final long step, final boolean both)
     {
-        harness.senders[0].send(step, 0, 0, batch);
+        harness.sender(0).send(step, 0, 0, batch);
         for (int r = 0; r < (both ? 2 : 1); r++)
         {
-            harness.receivers[r].receive(step, 0, 0, gathered);
-            harness.receivers[r].reply(step, 0, 0, gathered);
+            harness.receiver(r).receive(step, 0, 0, gathered);
+            harness.receiver(r).reply(step, 0, 0, gathered);
         }
-        harness.senders[0].receiveResults(step, 0, 0, batch);
+        harness.sender(0).receiveResults(step, 0, 0, batch);
     }
 
     @Test
@@ -99,7 +99,7 @@ class AeronTransportTest
         final M2nContext ctx = smallContext().config(TransportConfig.defaults()
             .withMtuAndTermLength(1408, TransportConfig.MIN_TERM_LENGTH)
             .withTimeouts(TimeUnit.MILLISECONDS.toNanos(300), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5)));
-        try (M2nHarness harness = new M2nHarness(M2nHarness.Kind.AERON_IPC, 1, 1, ctx))
+        try (LocalM2n harness = new LocalM2n(LocalM2n.Kind.AERON_IPC, 1, 1, ctx))
         {
             final RowBatch batch = new RowBatch(1, SMALL_MAX_TOKENS, SMALL_HIDDEN, Dtype.BF16);
             batch.layoutContiguous(new int[]{SMALL_MAX_TOKENS});
@@ -107,7 +107,7 @@ class AeronTransportTest
             {
                 for (int step = 0; step < 1000; step++) // the receiver never polls
                 {
-                    harness.senders[0].send(step, 0, 0, batch);
+                    harness.sender(0).send(step, 0, 0, batch);
                 }
             });
             assertTrue(ex.peer().startsWith("receiver 0"), ex.getMessage());

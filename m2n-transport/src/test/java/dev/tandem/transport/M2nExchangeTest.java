@@ -32,20 +32,20 @@ class M2nExchangeTest
     static Stream<Arguments> shapes()
     {
         final List<Arguments> arguments = new ArrayList<>();
-        for (final M2nHarness.Kind kind : M2nHarness.Kind.values())
+        for (final LocalM2n.Kind kind : LocalM2n.Kind.values())
         {
             arguments.add(Arguments.of(kind, 1, 1));
             arguments.add(Arguments.of(kind, 2, 3));
             arguments.add(Arguments.of(kind, 4, 4));
         }
-        arguments.add(Arguments.of(M2nHarness.Kind.IN_PROCESS, 3, 1));
-        arguments.add(Arguments.of(M2nHarness.Kind.AERON_IPC, 1, 4));
+        arguments.add(Arguments.of(LocalM2n.Kind.IN_PROCESS, 3, 1));
+        arguments.add(Arguments.of(LocalM2n.Kind.AERON_IPC, 1, 4));
         return arguments.stream();
     }
 
     @ParameterizedTest(name = "{0} {1}x{2}")
     @MethodSource("shapes")
-    void shouldDeliverEveryByteBothWays(final M2nHarness.Kind kind, final int m, final int n) throws Exception
+    void shouldDeliverEveryByteBothWays(final LocalM2n.Kind kind, final int m, final int n) throws Exception
     {
         final M2nContext ctx = context(HIDDEN, Dtype.BF16, MAX_TOKENS_PER_PEER, TransportConfig.defaults()
             .withMtuAndTermLength(1408, 1024 * 1024));
@@ -64,33 +64,33 @@ class M2nExchangeTest
     }
 
     /** Run the exchange with one thread per node; fails on the first wrong byte or exception. */
-    static void exchange(final M2nHarness.Kind kind, final int m, final int n, final M2nContext ctx, final int steps,
+    static void exchange(final LocalM2n.Kind kind, final int m, final int n, final M2nContext ctx, final int steps,
         final long seed) throws Exception
     {
         final ExecutorService executor = Executors.newFixedThreadPool(m + n);
-        try (M2nHarness harness = new M2nHarness(kind, m, n, ctx))
+        try (LocalM2n harness = new LocalM2n(kind, m, n, ctx))
         {
             final List<Future<?>> futures = new ArrayList<>();
             for (int s = 0; s < m; s++)
             {
-                final M2nSender sender = harness.senders[s];
+                final M2nSender sender = harness.sender(s);
                 futures.add(executor.submit(() -> runSender(sender, ctx, steps, seed)));
             }
             for (int r = 0; r < n; r++)
             {
-                final M2nReceiver receiver = harness.receivers[r];
+                final M2nReceiver receiver = harness.receiver(r);
                 futures.add(executor.submit(() -> runReceiver(receiver, ctx, n, steps, seed)));
             }
             for (final Future<?> future : futures)
             {
                 future.get(WAIT_S, TimeUnit.SECONDS);
             }
-            for (final M2nReceiver receiver : harness.receivers)
+            for (final M2nReceiver receiver : harness.receivers())
             {
                 assertEquals(0, receiver.counters().rejected(), receiver.counters().toString());
                 assertEquals((long)steps * MICRO_BATCHES * m, receiver.counters().accepted());
             }
-            for (final M2nSender sender : harness.senders)
+            for (final M2nSender sender : harness.senders())
             {
                 assertEquals(0, sender.counters().rejected(), sender.counters().toString());
                 assertEquals((long)steps * MICRO_BATCHES * n, sender.counters().accepted());
