@@ -1,0 +1,350 @@
+package dev.tandem.transport;
+
+import io.aeron.Aeron;
+import io.aeron.ExclusivePublication;
+import io.aeron.Image;
+import io.aeron.Publication;
+import io.aeron.Subscription;
+import io.aeron.logbuffer.BufferClaim;
+import io.aeron.logbuffer.ControlledFragmentHandler;
+import io.aeron.logbuffer.FragmentHandler;
+import io.aeron.logbuffer.FrameDescriptor;
+import org.agrona.BufferUtil;
+import org.agrona.CloseHelper;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.NanoClock;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One side of M2N over Aeron: an ExclusivePublication to each peer and one Subscription for
+ * the peers' frames. The attention side publishes dispatches and gathers combines into fixed
+ * rows; the expert side gathers dispatches in arrival order and publishes combines.
+ * <p>
+ * Copies per activation byte: one on send (compute buffer to log: {@code tryClaim} under one
+ * MTU, {@code offer} of two buffers above it, which Aeron fragments straight from the batch) and
+ * one on receive (log to the destination row, by {@link FrameGatherer}; no FragmentAssembler).
+ */
+final class AeronEndpoint implements AutoCloseable
+{
+    private static final int FRAGMENT_LIMIT = 16;
+
+    private final ExclusivePublication[] publications; // (peers)
+    private final Subscription subscription;
+    private final Image[] images;                      // (peers) cached, refreshed when closed
+    private final int[] peerSessionIds;                // (peers)
+    private final String[] peerNames;                  // (peers)
+    private final long[] notConnectedSinceNs;          // (peers), 0 when connected
+    private final ControlledFragmentHandler[] handlers; // (peers)
+    private final FragmentHandler strangerHandler;
+    private final FrameGatherer gatherer;
+    private final FrameWriter writer;
+    private final BufferClaim claim = new BufferClaim();
+    private final UnsafeBuffer staging; // header + routing of frames above one MTU
+    private final TransportCounters counters;
+    private final TransportConfig config;
+    private final IdleStrategy idle;
+    private final NanoClock clock;
+    private final int sessionIdBase;
+
+    AeronEndpoint(final M2nContext ctx, final Aeron aeron, final int nodeId, final boolean attentionSide)
+    {
+        ctx.conclude();
+        final M2nTopology topology = ctx.topology();
+        final int peerCount = attentionSide ? topology.receiverCount() : topology.senderCount();
+        this.config = ctx.config();
+        this.clock = ctx.nanoClock();
+        this.idle = config.pollIdleStrategy().get();
+        this.counters = new TransportCounters();
+        this.sessionIdBase = topology.sessionIdBase();
+        this.writer = new FrameWriter(
+            attentionSide ? FrameFlyweight.TYPE_DISPATCH : FrameFlyweight.TYPE_COMBINE, nodeId, ctx.epoch());
+        this.gatherer = new FrameGatherer(
+            new FrameValidator(attentionSide ? FrameFlyweight.TYPE_COMBINE : FrameFlyweight.TYPE_DISPATCH,
+                ctx.hiddenSize(), ctx.dtype(), peerCount, ctx.maxTokensPerPeer(), ctx.epoch()),
+            counters, peerCount, attentionSide ? FrameGatherer.FIXED : FrameGatherer.ARRIVAL_ORDER);
+        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
+            FrameFlyweight.activationsOffset(ctx.maxTokensPerPeer()), 64));
+
+        this.publications = new ExclusivePublication[peerCount];
+        this.images = new Image[peerCount];
+        this.peerSessionIds = new int[peerCount];
+        this.peerNames = new String[peerCount];
+        this.notConnectedSinceNs = new long[peerCount];
+        this.handlers = new ControlledFragmentHandler[peerCount];
+        Subscription sub = null;
+        try
+        {
+            for (int p = 0; p < peerCount; p++)
+            {
+                final String channel = attentionSide ?
+                    topology.dispatchPublicationChannel(nodeId, p, config) :
+                    topology.combinePublicationChannel(nodeId, p, config);
+                final int streamId = attentionSide ? topology.dispatchStreamId(p) : topology.combineStreamId(p);
+                publications[p] = aeron.addExclusivePublication(channel, streamId);
+                peerSessionIds[p] = topology.sessionId(p);
+                peerNames[p] = (attentionSide ? "receiver " : "sender ") + p + " (" + channel + " stream " + streamId + ")";
+                final int peer = p;
+                handlers[p] = (buffer, offset, length, header) -> toAction(
+                    gatherer.onFragment(peer, buffer, offset, length, header.flags()));
+            }
+            sub = attentionSide ?
+                aeron.addSubscription(topology.combineSubscriptionChannel(nodeId), topology.combineStreamId(nodeId)) :
+                aeron.addSubscription(topology.dispatchSubscriptionChannel(nodeId), topology.dispatchStreamId(nodeId));
+        }
+        catch (final RuntimeException ex)
+        {
+            CloseHelper.quietCloseAll(publications);
+            throw ex;
+        }
+        this.subscription = sub;
+        this.strangerHandler = (buffer, offset, length, header) ->
+        {
+            if ((header.flags() & FrameDescriptor.BEGIN_FRAG_FLAG) != 0)
+            {
+                counters.increment(FrameCheck.UNKNOWN_PEER);
+            }
+        };
+    }
+
+    TransportCounters counters()
+    {
+        return counters;
+    }
+
+    void epoch(final long epoch)
+    {
+        writer.epoch(epoch);
+        gatherer.validator().epoch(epoch);
+    }
+
+    /** Wait until every publication is connected and every peer's image is present. */
+    void awaitConnected(final long timeoutNs)
+    {
+        final long deadlineNs = clock.nanoTime() + timeoutNs;
+        idle.reset();
+        for (int p = 0; p < publications.length; p++)
+        {
+            while (!publications[p].isConnected() || image(p) == null)
+            {
+                if (clock.nanoTime() - deadlineNs > 0)
+                {
+                    throw new PeerLostException(peerNames[p], "not connected within " + millis(timeoutNs) + " ms" +
+                        " (publication connected=" + publications[p].isConnected() + ", image present=" +
+                        (image(p) != null) + ")");
+                }
+                idle.idle();
+            }
+        }
+    }
+
+    /** Send every peer its rows of {@code batch}, empty frames included. */
+    void publish(final long step, final int layer, final int microBatch, final RowBatch batch)
+    {
+        for (int p = 0; p < publications.length; p++)
+        {
+            publishTo(p, step, layer, microBatch, batch);
+        }
+    }
+
+    private void publishTo(final int peer, final long step, final int layer, final int microBatch, final RowBatch batch)
+    {
+        final ExclusivePublication publication = publications[peer];
+        final int frameLength = FrameWriter.frameLength(batch, peer);
+        final boolean fitsOneFrame = frameLength <= publication.maxPayloadLength();
+        int stagedLength = 0;
+        if (!fitsOneFrame)
+        {
+            stagedLength = writer.writeHeaderAndRouting(staging, 0, step, layer, microBatch, batch, peer);
+        }
+
+        final long startNs = clock.nanoTime();
+        idle.reset();
+        while (true)
+        {
+            final long result;
+            if (fitsOneFrame)
+            {
+                result = publication.tryClaim(frameLength, claim);
+                if (result > 0)
+                {
+                    writer.writeFrame(claim.buffer(), claim.offset(), step, layer, microBatch, batch, peer);
+                    claim.commit();
+                    return;
+                }
+            }
+            else
+            {
+                result = publication.offer(
+                    staging, 0, stagedLength,
+                    batch.activations(), batch.activationOffset(batch.peerRowStart(peer)),
+                    batch.peerRowCount(peer) * batch.rowBytes());
+                if (result > 0)
+                {
+                    return;
+                }
+            }
+            onSendFailure(peer, result, clock.nanoTime() - startNs);
+            idle.idle();
+        }
+    }
+
+    private void onSendFailure(final int peer, final long result, final long waitedNs)
+    {
+        if (result == Publication.NOT_CONNECTED)
+        {
+            if (waitedNs > config.peerTimeoutNs())
+            {
+                throw new PeerLostException(peerNames[peer], "publication not connected for " + millis(waitedNs) + " ms");
+            }
+        }
+        else if (result == Publication.BACK_PRESSURED || result == Publication.ADMIN_ACTION)
+        {
+            if (isImageLost(peer))
+            {
+                throw new PeerLostException(peerNames[peer], "image unavailable while back-pressured");
+            }
+            if (waitedNs > config.sendTimeoutNs())
+            {
+                throw new BackPressureException(peerNames[peer], "back-pressured for " + millis(waitedNs) + " ms");
+            }
+        }
+        else
+        {
+            throw new PeerLostException(peerNames[peer], "publication failed: " + Publication.errorString(result));
+        }
+    }
+
+    /** Gather one frame from every peer into {@code into}, or fail naming a peer that is lost or late. */
+    void gather(final long step, final int layer, final int microBatch, final RowBatch into)
+    {
+        gatherer.begin(step, layer, microBatch, into);
+        final long startNs = clock.nanoTime();
+        idle.reset();
+        while (!gatherer.isComplete())
+        {
+            final int work = doWork();
+            if (work == 0 && !gatherer.isComplete())
+            {
+                checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
+            }
+            idle.idle(work);
+        }
+    }
+
+    /** Poll each peer whose frame is still missing, and drain streams from unknown publishers. */
+    int doWork()
+    {
+        int work = 0;
+        for (int p = 0; p < images.length; p++)
+        {
+            if (gatherer.isPending(p))
+            {
+                final Image image = image(p);
+                if (image != null)
+                {
+                    work += image.controlledPoll(handlers[p], FRAGMENT_LIMIT);
+                }
+            }
+        }
+        final int imageCount = subscription.imageCount();
+        for (int i = 0; i < imageCount; i++)
+        {
+            final Image image = subscription.imageAtIndex(i);
+            final int peer = image.sessionId() - sessionIdBase;
+            if (peer < 0 || peer >= images.length)
+            {
+                work += image.poll(strangerHandler, FRAGMENT_LIMIT);
+            }
+        }
+        return work;
+    }
+
+    private void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
+    {
+        final long nowNs = clock.nanoTime();
+        for (int p = 0; p < images.length; p++)
+        {
+            if (!gatherer.isPending(p))
+            {
+                continue;
+            }
+            if (isImageLost(p))
+            {
+                throw new PeerLostException(peerNames[p], "image unavailable (peer closed or timed out)");
+            }
+            if (publications[p].isConnected())
+            {
+                notConnectedSinceNs[p] = 0;
+            }
+            else if (notConnectedSinceNs[p] == 0)
+            {
+                notConnectedSinceNs[p] = nowNs;
+            }
+            else if (nowNs - notConnectedSinceNs[p] > config.peerTimeoutNs())
+            {
+                throw new PeerLostException(peerNames[p], "publication to it not connected for " +
+                    millis(nowNs - notConnectedSinceNs[p]) + " ms");
+            }
+            if (waitedNs > config.receiveTimeoutNs())
+            {
+                throw new PeerLostException(peerNames[p], "no frame for step " + step + " layer " + layer +
+                    " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms");
+            }
+        }
+    }
+
+    /** @return true when this peer had an image that has since closed or reached end of stream. */
+    private boolean isImageLost(final int peer)
+    {
+        final Image cached = images[peer];
+        if (cached == null)
+        {
+            return false;
+        }
+        if (cached.isClosed())
+        {
+            images[peer] = null;
+            return image(peer) == null; // no replacement image from the same peer
+        }
+        return cached.isEndOfStream();
+    }
+
+    private Image image(final int peer)
+    {
+        Image image = images[peer];
+        if (image == null || image.isClosed())
+        {
+            image = subscription.imageBySessionId(peerSessionIds[peer]);
+            if (image != null)
+            {
+                images[peer] = image;
+            }
+        }
+        return image;
+    }
+
+    private static ControlledFragmentHandler.Action toAction(final int gathererAction)
+    {
+        return switch (gathererAction)
+        {
+            case FrameGatherer.BREAK -> ControlledFragmentHandler.Action.BREAK;
+            case FrameGatherer.ABORT -> ControlledFragmentHandler.Action.ABORT;
+            default -> ControlledFragmentHandler.Action.CONTINUE;
+        };
+    }
+
+    private static long millis(final long ns)
+    {
+        return TimeUnit.NANOSECONDS.toMillis(ns);
+    }
+
+    @Override
+    public void close()
+    {
+        // Aeron's close is idempotent; the aligned staging buffer is a slice, freed by GC, not BufferUtil.free.
+        CloseHelper.closeAll(subscription);
+        CloseHelper.closeAll(publications);
+    }
+}

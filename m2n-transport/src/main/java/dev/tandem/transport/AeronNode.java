@@ -1,0 +1,85 @@
+package dev.tandem.transport;
+
+import io.aeron.Aeron;
+import io.aeron.driver.MediaDriver;
+import org.agrona.CloseHelper;
+
+/**
+ * One node's connection to Aeron: an embedded media driver with its own uniquely named
+ * directory (deleted on start and on close) and a client, or only a client of an external
+ * driver when {@link TransportConfig#aeronDirectoryName()} is set. Processes that talk over
+ * aeron:ipc must share one driver: give all but one of them its directory.
+ */
+public final class AeronNode implements AutoCloseable
+{
+    private final MediaDriver driver; // null with an external driver
+    private final Aeron aeron;
+
+    private AeronNode(final MediaDriver driver, final Aeron aeron)
+    {
+        this.driver = driver;
+        this.aeron = aeron;
+    }
+
+    /** Start an embedded driver (unless the config names an external one) and connect a client. */
+    public static AeronNode launch(final TransportConfig config)
+    {
+        MediaDriver driver = null;
+        try
+        {
+            String directory = config.aeronDirectoryName();
+            if (directory == null)
+            {
+                driver = MediaDriver.launchEmbedded(driverContext(config));
+                directory = driver.aeronDirectoryName();
+            }
+            final Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(directory));
+            return new AeronNode(driver, aeron);
+        }
+        catch (final RuntimeException ex)
+        {
+            CloseHelper.quietClose(driver);
+            throw ex;
+        }
+    }
+
+    /** @return a context for an embedded driver; launchEmbedded gives it a random directory name. */
+    public static MediaDriver.Context driverContext(final TransportConfig config)
+    {
+        final MediaDriver.Context ctx = new MediaDriver.Context()
+            .dirDeleteOnStart(true)
+            .dirDeleteOnShutdown(true)
+            .threadingMode(config.threadingMode())
+            .sharedIdleStrategy(config.driverIdleStrategy().get())
+            .sharedNetworkIdleStrategy(config.driverIdleStrategy().get())
+            .conductorIdleStrategy(config.driverIdleStrategy().get())
+            .senderIdleStrategy(config.driverIdleStrategy().get())
+            .receiverIdleStrategy(config.driverIdleStrategy().get())
+            .termBufferSparseFile(true)
+            .publicationTermBufferLength(config.termLength())
+            .ipcTermBufferLength(config.termLength())
+            .mtuLength(config.mtuLength())
+            .ipcMtuLength(config.mtuLength())
+            .imageLivenessTimeoutNs(config.peerTimeoutNs())
+            .publicationConnectionTimeoutNs(config.peerTimeoutNs());
+        config.driverCustomizer().accept(ctx);
+        return ctx;
+    }
+
+    public Aeron aeron()
+    {
+        return aeron;
+    }
+
+    /** @return the driver's directory, to hand to nodes that share this driver. */
+    public String aeronDirectoryName()
+    {
+        return aeron.context().aeronDirectoryName();
+    }
+
+    @Override
+    public void close()
+    {
+        CloseHelper.closeAll(aeron, driver);
+    }
+}
