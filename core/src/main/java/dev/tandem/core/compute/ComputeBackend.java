@@ -2,6 +2,8 @@ package dev.tandem.core.compute;
 
 import dev.tandem.core.checkpoint.TensorView;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * Every operation the model math needs, on tensors that the backend owns. The CPU backend runs
  * each call to completion; a GPU backend may enqueue it and return at once, so results reach the
@@ -13,6 +15,13 @@ public interface ComputeBackend extends AutoCloseable {
     DeviceWeight weight(TensorView tensor);
 
     Activations allocate(int rows, int cols);
+
+    /**
+     * Float32 rows in host memory the caller owns, such as a transport's send or receive buffer,
+     * as activations. The CPU backend computes on them in place; a device backend would stage
+     * them in and out.
+     */
+    Activations wrapHost(MemorySegment memory, int rows, int cols);
 
     KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim);
 

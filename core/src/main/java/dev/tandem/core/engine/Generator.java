@@ -11,6 +11,9 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Consumer;
 
 /**
  * Runs requests to completion with continuous batching on one model: each step is schedule
@@ -29,6 +32,9 @@ public final class Generator {
     private final int[][] logitPosition;    // (micro-batch, marked row)
     private final float[][] logits;         // (micro-batch) (marked rows, vocab)
     private final EngineStats stats = new EngineStats();
+    private final Queue<Sequence> submitted = new ConcurrentLinkedQueue<>();
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
 
     public Generator(CausalLm model, PagedKvCache cache) {
         this(model, cache, 1);
@@ -58,43 +64,71 @@ public final class Generator {
         return stats;
     }
 
+    /** Runs {@code requests} to completion, together; the results in request order. */
     public List<Result> generate(List<Request> requests) {
-        Deque<Sequence> waiting = new ArrayDeque<>();
-        Sequence[] all = new Sequence[requests.size()];
-        for (int i = 0; i < all.length; i++) {
-            validate(i, requests.get(i));
-            all[i] = new Sequence(i, requests.get(i), config.maxPositions());
-            waiting.add(all[i]);
+        for (int i = 0; i < requests.size(); i++) {
+            validate("request " + i, requests.get(i));
         }
-        List<Sequence> running = new ArrayList<>();
-        while (!waiting.isEmpty() || !running.isEmpty()) {
-            admit(waiting, running);
-            long start = System.nanoTime();
-            int promptTokens = schedule(running);
-            model.forward(microBatches, microBatches.length, cache, logits);
-            postProcess();
-            long elapsed = System.nanoTime() - start;
-            if (promptTokens > 0) {
-                stats.prefillTokens += promptTokens;
-                stats.prefillNanos += elapsed;
-            } else {
-                for (TokenBatch mb : microBatches) {
-                    stats.decodeTokens += mb.size();
-                }
-                stats.decodeNanos += elapsed;
-                stats.decodeSteps++;
-            }
-            retire(running);
+        Result[] results = new Result[requests.size()];
+        for (int i = 0; i < results.length; i++) {
+            int index = i;
+            submit(requests.get(i), r -> results[index] = r);
         }
-        List<Result> results = new ArrayList<>(all.length);
-        for (Sequence s : all) {
-            results.add(new Result(s.generated(), s.promptLogits, s.finishReason));
+        while (hasWork()) {
+            step();
         }
-        return results;
+        return List.of(results);
     }
 
-    private void validate(int index, Request r) {
-        String which = "request " + index + ": ";
+    /**
+     * Queues a request; {@code onDone} hears its result on the stepping thread. Any thread may
+     * submit.
+     *
+     * @throws TandemException if the request can never run (bad ids, too long, too big for the cache)
+     */
+    public void submit(Request request, Consumer<Result> onDone) {
+        validate("request", request);
+        submitted.add(new Sequence(request, config.maxPositions(), onDone));
+    }
+
+    /** True while a request is queued or running. */
+    public boolean hasWork() {
+        return !submitted.isEmpty() || !waiting.isEmpty() || !running.isEmpty();
+    }
+
+    /**
+     * One engine step: admit, schedule, one forward over the micro-batches (empty ones
+     * included: in a disaggregated cluster every attention node takes every step), sample,
+     * retire. Returns the tokens the step computed.
+     */
+    public int step() {
+        for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
+            waiting.add(s);
+        }
+        admit();
+        long start = System.nanoTime();
+        int promptTokens = schedule();
+        model.forward(microBatches, microBatches.length, cache, logits);
+        postProcess();
+        long elapsed = System.nanoTime() - start;
+        int tokens = 0;
+        for (TokenBatch mb : microBatches) {
+            tokens += mb.size();
+        }
+        if (promptTokens > 0) {
+            stats.prefillTokens += promptTokens;
+            stats.prefillNanos += elapsed;
+        } else if (tokens > 0) {
+            stats.decodeTokens += tokens;
+            stats.decodeNanos += elapsed;
+            stats.decodeSteps++;
+        }
+        retire();
+        return tokens;
+    }
+
+    private void validate(String which, Request r) {
+        which += ": ";
         if (r.prompt().length == 0) {
             throw new TandemException(which + "the prompt is empty");
         }
@@ -119,7 +153,7 @@ public final class Generator {
         }
     }
 
-    private void admit(Deque<Sequence> waiting, List<Sequence> running) {
+    private void admit() {
         while (!waiting.isEmpty() && cache.reserve(waiting.peek().blocks, waiting.peek().limit)) {
             Sequence s = waiting.poll();
             if (s.request.promptLogits()) {
@@ -133,7 +167,7 @@ public final class Generator {
      * Fills the micro-batches within the step's token budget, each sequence's tokens into the
      * least loaded one; returns how many of the step's tokens are prompt tokens.
      */
-    private int schedule(List<Sequence> running) {
+    private int schedule() {
         for (TokenBatch mb : microBatches) {
             mb.clear();
         }
@@ -218,13 +252,14 @@ public final class Generator {
         return false;
     }
 
-    private void retire(List<Sequence> running) {
-        running.removeIf(s -> {
+    private void retire() {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            Sequence s = running.get(i);
             if (s.finished()) {
+                running.remove(i);
                 cache.release(s.blocks);
-                return true;
+                s.onDone.accept(new Result(s.generated(), s.promptLogits, s.finishReason));
             }
-            return false;
-        });
+        }
     }
 }

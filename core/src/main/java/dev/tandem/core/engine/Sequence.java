@@ -4,6 +4,7 @@ import dev.tandem.core.kv.BlockTable;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 /**
  * A request in flight. Its tokens are the prompt followed by what it generated; {@code computed}
@@ -11,8 +12,8 @@ import java.util.SplittableRandom;
  * sequence catches up its computed tokens with its tokens, a chunk or one token per step.
  */
 final class Sequence {
-    final int index;
     final Request request;
+    final Consumer<Result> onDone;
     final BlockTable blocks = new BlockTable();
     final SplittableRandom random;
     final int limit;      // total tokens (prompt + generated) it may reach
@@ -22,9 +23,9 @@ final class Sequence {
     float[] promptLogits;
     String finishReason;
 
-    Sequence(int index, Request request, int contextLength) {
-        this.index = index;
+    Sequence(Request request, int contextLength, Consumer<Result> onDone) {
         this.request = request;
+        this.onDone = onDone;
         this.random = new SplittableRandom(request.sampling().seed());
         this.limit = Math.min(contextLength, request.prompt().length + request.maxTokens());
         this.tokens = Arrays.copyOf(request.prompt(), Math.max(limit, request.prompt().length));

@@ -55,6 +55,14 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public Activations wrapHost(MemorySegment memory, int rows, int cols) {
+        if (memory.byteSize() < (long) rows * cols * Float.BYTES) {
+            throw new IllegalArgumentException(memory.byteSize() + " bytes cannot hold (" + rows + ", " + cols + ") floats");
+        }
+        return new CpuActivations(memory, rows, cols, 0, cols);
+    }
+
+    @Override
     public KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
         return new CpuKvStorage(arena, layers, blocks, blockSize, kvHeads, headDim);
     }

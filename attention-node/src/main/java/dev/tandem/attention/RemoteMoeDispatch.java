@@ -1,0 +1,115 @@
+package dev.tandem.attention;
+
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.model.MoeDispatch;
+import dev.tandem.core.model.Routing;
+import dev.tandem.transport.FrameFlyweight;
+import dev.tandem.transport.M2nSender;
+import dev.tandem.transport.RowBatch;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * The MoE on expert nodes, over M2N. {@link #submit} turns a micro-batch's routing into one row
+ * per (token, chosen expert), grouped by the expert node that will run it, gathers the tokens'
+ * normed activations straight into the send buffer, and sends; {@link #await} takes the weighted
+ * expert outputs back into the same rows and sums each token's rows into its output row.
+ */
+final class RemoteMoeDispatch implements MoeDispatch {
+    private final M2nSender sender;
+    private final ComputeBackend backend;
+    private final ExpertPlacement placement;
+    private final DisaggregationMetrics metrics;
+    private final RowBatch[] batches;      // (micro-batch) rows to and from the expert nodes
+    private final Activations[] rows;      // (micro-batch) the batches' activations, as backend views
+    private final int[][] tokenOfRow;      // (micro-batch, row)
+    private final Activations[] outputOf;  // (micro-batch)
+    private final int[] tokensOf;          // (micro-batch)
+    private final int[] nodeOfPair;
+    private final int[] rowsPerNode;
+    private final int[] cursor;
+    private final float[] ones;
+    private long step = -1;
+
+    RemoteMoeDispatch(M2nSender sender, ComputeBackend backend, ExpertPlacement placement, int experts,
+                      int maxMicroBatches, int maxTokens, int topK, int hidden, DisaggregationMetrics metrics) {
+        this.sender = sender;
+        this.backend = backend;
+        this.placement = placement;
+        this.metrics = metrics;
+        int maxRows = maxTokens * topK;
+        int nodes = sender.receiverCount();
+        batches = new RowBatch[maxMicroBatches];
+        rows = new Activations[maxMicroBatches];
+        tokenOfRow = new int[maxMicroBatches][maxRows];
+        outputOf = new Activations[maxMicroBatches];
+        tokensOf = new int[maxMicroBatches];
+        for (int i = 0; i < maxMicroBatches; i++) {
+            batches[i] = new RowBatch(nodes, maxRows, hidden, dev.tandem.transport.Dtype.FP32);
+            UnsafeBuffer activations = batches[i].activations();
+            rows[i] = backend.wrapHost(MemorySegment.ofAddress(activations.addressOffset())
+                    .reinterpret(activations.capacity()), maxRows, hidden);
+        }
+        nodeOfPair = new int[maxRows];
+        rowsPerNode = new int[nodes];
+        cursor = new int[nodes];
+        ones = new float[maxRows];
+        java.util.Arrays.fill(ones, 1f);
+    }
+
+    @Override
+    public void beginStep(int microBatches) {
+        if (microBatches > batches.length) {
+            throw new IllegalArgumentException(microBatches + " micro-batches exceed the " + batches.length + " configured");
+        }
+        step++;
+    }
+
+    @Override
+    public void submit(int layer, int microBatch, Activations normed, Routing routing, Activations out) {
+        long start = System.nanoTime();
+        RowBatch batch = batches[microBatch];
+        int pairs = routing.tokens() * routing.topK;
+        java.util.Arrays.fill(rowsPerNode, 0);
+        for (int p = 0; p < pairs; p++) {
+            int node = placement.pick(routing.expert[p], rowsPerNode);
+            nodeOfPair[p] = node;
+            rowsPerNode[node]++;
+        }
+        batch.layoutContiguous(rowsPerNode);
+        for (int n = 0; n < cursor.length; n++) {
+            cursor[n] = batch.peerRowStart(n);
+        }
+        UnsafeBuffer routingBuffer = batch.routing();
+        int[] tokens = tokenOfRow[microBatch];
+        for (int p = 0; p < pairs; p++) {
+            int row = cursor[nodeOfPair[p]]++;
+            int token = p / routing.topK;
+            tokens[row] = token;
+            int at = RowBatch.routingOffset(row);
+            routingBuffer.putInt(at + FrameFlyweight.SLOT_FIELD_OFFSET, token, ByteOrder.LITTLE_ENDIAN);
+            routingBuffer.putInt(at + FrameFlyweight.EXPERT_FIELD_OFFSET, routing.expert[p], ByteOrder.LITTLE_ENDIAN);
+            routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
+        }
+        backend.gatherRows(rows[microBatch], normed, tokens, pairs);
+        sender.send(step, layer, microBatch, batch);
+        outputOf[microBatch] = out;
+        tokensOf[microBatch] = routing.tokens();
+        metrics.sent(layer, System.nanoTime() - start, pairs);
+    }
+
+    @Override
+    public void await(int layer, int microBatch) {
+        long start = System.nanoTime();
+        RowBatch batch = batches[microBatch];
+        sender.receiveResults(step, layer, microBatch, batch);
+        long waited = System.nanoTime() - start;
+        Activations out = outputOf[microBatch];
+        backend.zero(out, tokensOf[microBatch]);
+        backend.scatterAddScaled(out, rows[microBatch], tokenOfRow[microBatch], ones, batch.rowCount());
+        metrics.received(layer, waited);
+    }
+}

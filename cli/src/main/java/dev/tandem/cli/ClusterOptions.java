@@ -1,0 +1,43 @@
+package dev.tandem.cli;
+
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/** The options that describe a local disaggregated cluster, shared by the commands that start one. */
+final class ClusterOptions {
+    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
+    Path model;
+
+    @Option(names = "--attention-nodes", defaultValue = "1", description = "Attention node processes (default ${DEFAULT-VALUE}).")
+    int attentionNodes;
+
+    @Option(names = "--expert-nodes", defaultValue = "1", description = "Expert node processes (default ${DEFAULT-VALUE}).")
+    int expertNodes;
+
+    @Option(names = "--micro-batches", description = "m, micro-batches per step (1..4; default: chosen from measured Ta, Te, Tc).")
+    Integer microBatches;
+
+    @Option(names = "--node-threads", defaultValue = "1", description = "Kernel threads per node (default ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per micro-batch (default ${DEFAULT-VALUE}).")
+    int maxBatchTokens;
+
+    @Option(names = "--kv-tokens", defaultValue = "8192", description = "KV cache tokens per attention node (default ${DEFAULT-VALUE}).")
+    int kvTokens;
+
+    int microBatches() {
+        return microBatches != null ? microBatches : MicroBatchPlanner.choose(model, attentionNodes, expertNodes);
+    }
+
+    LocalCluster start() {
+        if (microBatches != null && (microBatches < 1 || microBatches > 4)) {
+            throw new IllegalArgumentException("--micro-batches must be in [1, 4], got " + microBatches);
+        }
+        int m = microBatches();
+        microBatches = m;
+        return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
+                kvTokens));
+    }
+}

@@ -1,0 +1,295 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.core.TandemException;
+import dev.tandem.core.cluster.ClusterConfig;
+import dev.tandem.core.cluster.ClusterConfigLoader;
+import dev.tandem.transport.ClusterTransport;
+import io.aeron.driver.MediaDriver;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+/**
+ * A whole cluster on this host, every role its own OS process: the expert nodes, then the
+ * attention nodes, sharing one media driver (aeron-ipc) owned by this process. Requests go to
+ * an attention node's stdin and results come back on its stdout. {@link #close} stops
+ * everything and deletes what it made (config, logs, the driver's directory), also when a node
+ * failed; a JVM shutdown hook does the same on Ctrl-C.
+ */
+final class LocalCluster implements AutoCloseable {
+    private static final long STOP_TIMEOUT_MS = 20_000;
+
+    record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
+                   int kvTokens) {
+    }
+
+    private final ObjectMapper json = new ObjectMapper();
+    private final Path workDir;
+    private final MediaDriver driver;
+    private final List<Process> experts = new ArrayList<>();
+    private final List<Process> attention = new ArrayList<>();
+    private final List<PrintWriter> requestPipes = new ArrayList<>();
+    private final Map<String, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
+    private final List<JsonNode> expertStats = new ArrayList<>();
+    private final List<Thread> expertReaders = new ArrayList<>();
+    private final AtomicLong nextId = new AtomicLong();
+    private final Thread shutdownHook = new Thread(this::close, "tandem-local-cluster-stop");
+    private final int microBatches;
+    private volatile boolean closing;
+
+    LocalCluster(Options o) {
+        if (o.attentionNodes() < 1 || o.expertNodes() < 1) {
+            throw new TandemException("a cluster needs at least one attention node and one expert node");
+        }
+        this.microBatches = o.microBatches();
+        try {
+            workDir = Files.createTempDirectory("tandem-cluster-");
+        } catch (IOException e) {
+            throw new TandemException("cannot create a directory for the cluster: " + e.getMessage(), e);
+        }
+        driver = ClusterTransport.launchSharedDriver();
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        try {
+            ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
+                    nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
+                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000);
+            Path file = workDir.resolve("cluster.properties");
+            Files.writeString(file, ClusterConfigLoader.format(config));
+            for (int i = 0; i < o.expertNodes(); i++) {
+                Process p = start("expert-node", file, i);
+                experts.add(p);
+                expertReaders.add(Thread.ofPlatform().daemon().start(() -> readExpertStats(p)));
+            }
+            for (int i = 0; i < o.attentionNodes(); i++) {
+                Process p = start("attention-node", file, i);
+                attention.add(p);
+                requestPipes.add(new PrintWriter(new OutputStreamWriter(p.getOutputStream(), StandardCharsets.UTF_8), true));
+                int node = i;
+                Thread.ofPlatform().daemon().name("attention-" + i + "-results").start(() -> readResults(node, p));
+                p.onExit().thenRun(() -> nodeExited("attention node " + node, p));
+            }
+            for (int i = 0; i < experts.size(); i++) {
+                int node = i;
+                Process p = experts.get(i);
+                p.onExit().thenRun(() -> nodeExited("expert node " + node, p));
+            }
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e instanceof TandemException t ? t : new TandemException("cannot start the cluster: " + e.getMessage(), e);
+        }
+    }
+
+    private static List<ClusterConfig.Node> nodes(int count, int[][] experts) {
+        List<ClusterConfig.Node> nodes = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i]));
+        }
+        return nodes;
+    }
+
+    /** Contiguous blocks of experts per node; with more nodes than experts, replicas round-robin. */
+    private static List<ClusterConfig.Node> expertPlacement(Path model, int count) {
+        int experts = dev.tandem.core.config.ModelConfigLoader.load(model).numExperts();
+        int[][] held = new int[count][];
+        for (int i = 0; i < count; i++) {
+            if (count <= experts) {
+                int from = i * experts / count;
+                int to = (i + 1) * experts / count;
+                held[i] = java.util.stream.IntStream.range(from, to).toArray();
+            } else {
+                held[i] = new int[] {i % experts};
+            }
+        }
+        return nodes(count, held);
+    }
+
+    private Process start(String role, Path config, int id) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!arg.startsWith("-Xmx") && !arg.startsWith("-agentlib") && !arg.startsWith("-javaagent")) {
+                command.add(arg);
+            }
+        }
+        command.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), TandemCommand.class.getName(),
+                role, "--config", config.toString(), "--id", Integer.toString(id), "--micro-batches",
+                Integer.toString(microBatches)));
+        return new ProcessBuilder(command)
+                .redirectError(workDir.resolve(role + "-" + id + ".log").toFile())
+                .start();
+    }
+
+    /** Sends a request (its "id" is set here) to {@code node}; the future completes with the result line. */
+    CompletableFuture<JsonNode> submit(int node, ObjectNode request) {
+        String id = "r" + nextId.incrementAndGet();
+        request.put("id", id);
+        CompletableFuture<JsonNode> result = new CompletableFuture<>();
+        pending.put(id, result);
+        send(node, request.toString());
+        return result;
+    }
+
+    /** The attention node's metrics. */
+    CompletableFuture<JsonNode> stats(int node) {
+        CompletableFuture<JsonNode> result = new CompletableFuture<>();
+        pending.put("stats-" + node, result);
+        send(node, "{\"stats\":true}");
+        return result;
+    }
+
+    /** Expert nodes report their metrics when they stop, after {@link #close}. */
+    List<JsonNode> expertStats() {
+        synchronized (expertStats) {
+            return List.copyOf(expertStats);
+        }
+    }
+
+    int attentionNodes() {
+        return attention.size();
+    }
+
+    private void send(int node, String line) {
+        PrintWriter pipe = requestPipes.get(node);
+        synchronized (pipe) {
+            pipe.println(line);
+            if (pipe.checkError()) {
+                failAll("attention node " + node + " does not accept requests (it exited?)");
+            }
+        }
+    }
+
+    private void readResults(int node, Process p) {
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line = out.readLine(); line != null; line = out.readLine()) {
+                JsonNode result = json.readTree(line);
+                String id = result.has("stats") ? "stats-" + node : result.path("id").asText(null);
+                CompletableFuture<JsonNode> f = id == null ? null : pending.remove(id);
+                if (f != null) {
+                    f.complete(result);
+                } else if (result.has("error")) {
+                    failAll("attention node " + node + ": " + result.get("error").asText());
+                }
+            }
+        } catch (IOException e) {
+            failAll("attention node " + node + ": " + e.getMessage());
+        }
+    }
+
+    private void readExpertStats(Process p) {
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line = out.readLine(); line != null; line = out.readLine()) {
+                JsonNode node = json.readTree(line);
+                synchronized (expertStats) {
+                    expertStats.add(node.path("stats"));
+                }
+            }
+        } catch (IOException e) {
+            // the node died; nodeExited reports it
+        }
+    }
+
+    private void nodeExited(String name, Process p) {
+        if (!closing) {
+            failAll(name + " exited with code " + p.exitValue() + "; its log: " + logTail(name));
+        }
+    }
+
+    private String logTail(String name) {
+        Path log = workDir.resolve(name.replace(" node ", "-node-") + ".log");
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return String.join("\n  ", lines.subList(Math.max(0, lines.size() - 8), lines.size()));
+        } catch (IOException e) {
+            return "(unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    private void failAll(String reason) {
+        TandemException e = new TandemException(reason);
+        pending.values().forEach(f -> f.completeExceptionally(e));
+        pending.clear();
+    }
+
+    /**
+     * Stops the attention nodes by closing their input (they finish their work first), lets the
+     * expert nodes stop when the attention nodes are gone, kills what outlives the timeout, and
+     * deletes the cluster's files and the driver's directory.
+     */
+    @Override
+    public synchronized void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        requestPipes.forEach(PrintWriter::close);
+        List<Process> all = new ArrayList<>(attention);
+        all.addAll(experts);
+        long deadline = System.currentTimeMillis() + STOP_TIMEOUT_MS;
+        for (Process p : all) {
+            try {
+                if (!p.waitFor(Math.max(1, deadline - System.currentTimeMillis()), TimeUnit.MILLISECONDS)) {
+                    p.destroy();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (Process p : all) {
+            try {
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                p.destroyForcibly();
+            }
+        }
+        for (Thread reader : expertReaders) {
+            try {
+                reader.join(2_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        failAll("the cluster stopped");
+        if (driver != null) {
+            driver.close();
+        }
+        deleteRecursively(workDir);
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException e) {
+            // already shutting down: this is the hook
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        if (dir == null) {
+            return;
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            // best effort: a temp directory
+        }
+    }
+}

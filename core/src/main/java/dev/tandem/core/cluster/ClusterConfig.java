@@ -1,0 +1,38 @@
+package dev.tandem.core.cluster;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A disaggregated deployment: which model, which attention and expert nodes, where they listen,
+ * which experts each expert node holds (an expert on several nodes is replicated), and how
+ * each step is cut into micro-batches. Read from a properties file ({@link ClusterConfigLoader}).
+ *
+ * @param microBatches    m; 0 = choose from Ta, Te and Tc measured at warm-up
+ * @param transport       "aeron-ipc", "aeron-udp" or "tcp"
+ * @param aeronDirectory  the shared media driver's directory for aeron-ipc; null = each node embeds one
+ * @param wireDtype       "fp32" (exact) or "bf16" (half the bytes) for activations on the wire
+ */
+public record ClusterConfig(
+        Path model,
+        String transport,
+        String aeronDirectory,
+        List<Node> attentionNodes,
+        List<Node> expertNodes,
+        int microBatches,
+        int maxBatchTokens,
+        int kvTokens,
+        int threadsPerNode,
+        String wireDtype,
+        long epoch,
+        long receiveTimeoutMs) {
+
+    /** @param endpoint host:port for UDP/TCP, "ipc" otherwise; @param experts held experts (expert nodes) */
+    public record Node(int id, String endpoint, int[] experts) {
+    }
+
+    public ClusterConfig {
+        attentionNodes = List.copyOf(attentionNodes);
+        expertNodes = List.copyOf(expertNodes);
+    }
+}

@@ -1,0 +1,173 @@
+package dev.tandem.core.cluster;
+
+import dev.tandem.core.TandemException;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Reads and writes the cluster file, Java properties:
+ * <pre>
+ * model = /models/mixtral-8x7b
+ * transport = aeron-ipc              # aeron-ipc | aeron-udp | tcp
+ * aeron.dir = /dev/shm/tandem-7      # aeron-ipc: the shared media driver
+ * micro_batches = auto               # or 1..4
+ * attention.nodes = 2
+ * attention.0.endpoint = ipc         # host:port for aeron-udp
+ * expert.nodes = 2
+ * expert.0.experts = 0-3             # ranges and lists: 0-3,6
+ * expert.1.experts = 4-7
+ * expert.1.endpoint = ipc
+ * max_batch_tokens = 256             # per micro-batch
+ * kv_tokens = 8192                   # KV cache per attention node
+ * threads = 1                        # kernel threads per node
+ * wire_dtype = fp32                  # fp32 | bf16
+ * epoch = 1
+ * receive_timeout_ms = 120000
+ * </pre>
+ */
+public final class ClusterConfigLoader {
+    private ClusterConfigLoader() {
+    }
+
+    public static ClusterConfig load(Path file) {
+        Properties p = new Properties();
+        try (Reader reader = Files.newBufferedReader(file)) {
+            p.load(reader);
+        } catch (IOException e) {
+            throw new TandemException(file + ": cannot read cluster config: " + e.getMessage(), e);
+        }
+        return parse(p, file.toString(), file.toAbsolutePath().getParent());
+    }
+
+    static ClusterConfig parse(Properties p, String where, Path base) {
+        Fields f = new Fields(p, where);
+        String model = f.required("model");
+        String transport = f.get("transport", "aeron-ipc");
+        if (!Set.of("aeron-ipc", "aeron-udp", "tcp").contains(transport)) {
+            throw new TandemException(where + ": transport '" + transport + "' is not aeron-ipc, aeron-udp or tcp");
+        }
+        String m = f.get("micro_batches", "auto");
+        int microBatches = m.equals("auto") ? 0 : f.intIn("micro_batches", 1, 4);
+        List<ClusterConfig.Node> attention = new ArrayList<>();
+        for (int i = 0; i < f.intIn("attention.nodes", 1, 512); i++) {
+            attention.add(new ClusterConfig.Node(i, f.get("attention." + i + ".endpoint", "ipc"), new int[0]));
+        }
+        List<ClusterConfig.Node> experts = new ArrayList<>();
+        for (int i = 0; i < f.intIn("expert.nodes", 1, 512); i++) {
+            experts.add(new ClusterConfig.Node(i, f.get("expert." + i + ".endpoint", "ipc"),
+                    parseExperts(f.required("expert." + i + ".experts"), where + ": expert." + i + ".experts")));
+        }
+        String dtype = f.get("wire_dtype", "fp32");
+        if (!dtype.equals("fp32") && !dtype.equals("bf16")) {
+            throw new TandemException(where + ": wire_dtype '" + dtype + "' is not fp32 or bf16");
+        }
+        Path modelPath = base == null ? Path.of(model) : base.resolve(model);
+        return new ClusterConfig(modelPath, transport, p.getProperty("aeron.dir"), attention, experts, microBatches,
+                f.intIn("max_batch_tokens", 1, 1 << 20, 256), f.intIn("kv_tokens", 1, 1 << 26, 8192),
+                f.intIn("threads", 1, 1024, 1), dtype, f.intIn("epoch", 0, Integer.MAX_VALUE, 1),
+                f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000));
+    }
+
+    /** "0-3,6" → [0, 1, 2, 3, 6]. */
+    static int[] parseExperts(String spec, String where) {
+        Set<Integer> ids = new TreeSet<>();
+        for (String part : spec.split(",")) {
+            String s = part.trim();
+            try {
+                int dash = s.indexOf('-');
+                int from = Integer.parseInt(dash < 0 ? s : s.substring(0, dash).trim());
+                int to = dash < 0 ? from : Integer.parseInt(s.substring(dash + 1).trim());
+                if (from < 0 || to < from) {
+                    throw new NumberFormatException();
+                }
+                for (int e = from; e <= to; e++) {
+                    ids.add(e);
+                }
+            } catch (NumberFormatException e) {
+                throw new TandemException(where + ": '" + s + "' is not an expert id or range like 0-3");
+            }
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The file for {@code config}, loadable by {@link #load}. */
+    public static String format(ClusterConfig c) {
+        Properties p = new Properties();
+        p.setProperty("model", c.model().toString());
+        p.setProperty("transport", c.transport());
+        if (c.aeronDirectory() != null) {
+            p.setProperty("aeron.dir", c.aeronDirectory());
+        }
+        p.setProperty("micro_batches", c.microBatches() == 0 ? "auto" : Integer.toString(c.microBatches()));
+        p.setProperty("attention.nodes", Integer.toString(c.attentionNodes().size()));
+        for (ClusterConfig.Node n : c.attentionNodes()) {
+            p.setProperty("attention." + n.id() + ".endpoint", n.endpoint());
+        }
+        p.setProperty("expert.nodes", Integer.toString(c.expertNodes().size()));
+        for (ClusterConfig.Node n : c.expertNodes()) {
+            p.setProperty("expert." + n.id() + ".endpoint", n.endpoint());
+            p.setProperty("expert." + n.id() + ".experts", String.join(",",
+                    Arrays.stream(n.experts()).mapToObj(Integer::toString).toList()));
+        }
+        p.setProperty("max_batch_tokens", Integer.toString(c.maxBatchTokens()));
+        p.setProperty("kv_tokens", Integer.toString(c.kvTokens()));
+        p.setProperty("threads", Integer.toString(c.threadsPerNode()));
+        p.setProperty("wire_dtype", c.wireDtype());
+        p.setProperty("epoch", Long.toString(c.epoch()));
+        p.setProperty("receive_timeout_ms", Long.toString(c.receiveTimeoutMs()));
+        StringWriter out = new StringWriter();
+        try {
+            p.store(out, "Tandem cluster");
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return out.toString();
+    }
+
+    private record Fields(Properties p, String where) {
+        String get(String key, String fallback) {
+            String v = p.getProperty(key);
+            return v == null || v.isBlank() ? fallback : v.trim();
+        }
+
+        String required(String key) {
+            String v = get(key, null);
+            if (v == null) {
+                throw new TandemException(where + ": missing '" + key + "'");
+            }
+            return v;
+        }
+
+        int intIn(String key, int min, int max) {
+            return parse(key, required(key), min, max);
+        }
+
+        int intIn(String key, int min, int max, int fallback) {
+            String v = get(key, null);
+            return v == null ? fallback : parse(key, v, min, max);
+        }
+
+        private int parse(String key, String v, int min, int max) {
+            try {
+                int n = Integer.parseInt(v);
+                if (n < min || n > max) {
+                    throw new NumberFormatException();
+                }
+                return n;
+            } catch (NumberFormatException e) {
+                throw new TandemException(where + ": '" + key + "' must be an integer in [" + min + ", " + max
+                        + "], got '" + v + "'");
+            }
+        }
+    }
+}

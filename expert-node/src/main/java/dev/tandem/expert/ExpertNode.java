@@ -1,0 +1,140 @@
+package dev.tandem.expert;
+
+import dev.tandem.core.cluster.ClusterConfig;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.model.ExpertExecutor;
+import dev.tandem.core.model.LoadedExperts;
+import dev.tandem.core.model.Models;
+import dev.tandem.transport.ClusterTransport;
+import dev.tandem.transport.Dtype;
+import dev.tandem.transport.FrameFlyweight;
+import dev.tandem.transport.M2nReceiver;
+import dev.tandem.transport.PeerLostException;
+import dev.tandem.transport.RowBatch;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An expert node: the weights of its experts for every layer. For each (step, layer,
+ * micro-batch) it gathers the rows that all attention nodes routed to it, runs one batched FFN
+ * per expert over all of them, and sends each attention node its rows back, weighted by their
+ * gate weights. It serves until the attention nodes go away.
+ */
+public final class ExpertNode implements AutoCloseable {
+    private static final long CONNECT_TIMEOUT_NS = TimeUnit.MINUTES.toNanos(10);
+
+    private final int id;
+    private final int layers;
+    private final int microBatches;
+    private final ComputeBackend backend;
+    private final LoadedExperts experts;
+    private final ClusterTransport transport;
+    private final M2nReceiver receiver;
+    private final ExpertExecutor executor;
+    private final RowBatch in;
+    private final RowBatch out;
+    private final Activations inRows;
+    private final Activations outRows;
+    private final int[] identity;
+    private final int[] expertOfRow;
+    private final float[] weightOfRow;
+    private final ExpertMetrics metrics;
+
+    public ExpertNode(ClusterConfig cluster, int id, int microBatches) {
+        this.id = id;
+        this.microBatches = microBatches;
+        int[] held = cluster.expertNodes().get(id).experts();
+        CpuBackend cpu = new CpuBackend(cluster.threadsPerNode());
+        this.backend = cpu;
+        this.experts = Models.loadExperts(cluster.model(), cpu, e -> java.util.Arrays.binarySearch(held, e) >= 0);
+        try {
+            var config = experts.config();
+            this.layers = config.numLayers();
+            int hidden = config.hiddenSize();
+            int perSender = cluster.maxBatchTokens() * config.expertsPerToken();
+            int capacity = perSender * cluster.attentionNodes().size();
+            this.transport = new ClusterTransport(cluster, hidden, perSender);
+            this.receiver = transport.receiver(id, CONNECT_TIMEOUT_NS);
+            int senders = receiver.senderCount();
+            in = new RowBatch(senders, capacity, hidden, Dtype.FP32);
+            out = new RowBatch(senders, capacity, hidden, Dtype.FP32);
+            inRows = view(in, capacity, hidden);
+            outRows = view(out, capacity, hidden);
+            executor = new ExpertExecutor(backend, config, experts, capacity);
+            identity = new int[capacity];
+            for (int i = 0; i < capacity; i++) {
+                identity[i] = i;
+            }
+            expertOfRow = new int[capacity];
+            weightOfRow = new float[capacity];
+            metrics = new ExpertMetrics(layers, config.numExperts());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private Activations view(RowBatch batch, int rows, int hidden) {
+        UnsafeBuffer activations = batch.activations();
+        return backend.wrapHost(MemorySegment.ofAddress(activations.addressOffset()).reinterpret(activations.capacity()),
+                rows, hidden);
+    }
+
+    /** Serves steps until an attention node goes away; returns the reason. */
+    public String serve() {
+        try {
+            for (long step = 0; ; step++) {
+                for (int layer = 0; layer < layers; layer++) {
+                    for (int mb = 0; mb < microBatches; mb++) {
+                        long start = System.nanoTime();
+                        receiver.receive(step, layer, mb, in);
+                        long received = System.nanoTime();
+                        compute(layer);
+                        long computed = System.nanoTime();
+                        receiver.reply(step, layer, mb, out);
+                        metrics.record(layer, received - start, computed - received, System.nanoTime() - computed);
+                    }
+                }
+            }
+        } catch (PeerLostException e) {
+            return e.getMessage();
+        }
+    }
+
+    /** {@code out[r] = gate[r] · E_expert[r](in[r])} for every gathered row. */
+    private void compute(int layer) {
+        int rows = in.rowCount();
+        UnsafeBuffer routing = in.routing();
+        for (int r = 0; r < rows; r++) {
+            int at = RowBatch.routingOffset(r);
+            expertOfRow[r] = routing.getInt(at + FrameFlyweight.EXPERT_FIELD_OFFSET, ByteOrder.LITTLE_ENDIAN);
+            weightOfRow[r] = routing.getFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, ByteOrder.LITTLE_ENDIAN);
+            metrics.token(expertOfRow[r]);
+        }
+        out.copyLayoutFrom(in);
+        out.routing().putBytes(0, routing, 0, rows * FrameFlyweight.ROUTING_ENTRY_LENGTH);
+        backend.zero(outRows, rows);
+        executor.run(layer, inRows, identity, expertOfRow, weightOfRow, identity, rows, outRows);
+    }
+
+    public ExpertMetrics metrics() {
+        return metrics;
+    }
+
+    public int id() {
+        return id;
+    }
+
+    @Override
+    public void close() {
+        if (transport != null) {
+            transport.close();
+        }
+        experts.close();
+    }
+}

@@ -1,0 +1,122 @@
+package dev.tandem.transport;
+
+import dev.tandem.core.cluster.ClusterConfig;
+import org.agrona.CloseHelper;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The M2N endpoint of one node of a {@link ClusterConfig}, in its own process: an attention
+ * node's sender or an expert node's receiver, with the Aeron client or Netty event loop it
+ * needs, all closed together.
+ */
+public final class ClusterTransport implements AutoCloseable
+{
+    private final List<AutoCloseable> owned = new ArrayList<>(); // closed in reverse order
+    private final M2nContext ctx;
+
+    /**
+     * @param maxTokensPerPeer the most rows one frame carries: a micro-batch's tokens times top-k
+     *                         from a sender; the same bound is used for each sender at a receiver.
+     */
+    public ClusterTransport(final ClusterConfig cluster, final int hiddenSize, final int maxTokensPerPeer)
+    {
+        final long receiveTimeoutNs = TimeUnit.MILLISECONDS.toNanos(cluster.receiveTimeoutMs());
+        final int maxFrame = (int)Math.min(Integer.MAX_VALUE / 2,
+            FrameFlyweight.frameLength(maxTokensPerPeer, hiddenSize, Dtype.FP32));
+        TransportConfig config = TransportConfig.defaults();
+        config = config.withTimeouts(config.sendTimeoutNs(), config.peerTimeoutNs(), receiveTimeoutNs)
+            .withMtuAndTermLength(config.mtuLength(), TransportConfig.termLengthFor(maxFrame));
+        if (cluster.aeronDirectory() != null)
+        {
+            config = config.withAeronDirectoryName(cluster.aeronDirectory());
+        }
+        ctx = new M2nContext()
+            .topology(topology(cluster))
+            .config(config)
+            .hiddenSize(hiddenSize)
+            .dtype(Dtype.FP32)
+            .maxTokensPerPeer(maxTokensPerPeer)
+            .epoch(cluster.epoch())
+            .conclude();
+    }
+
+    private static M2nTopology topology(final ClusterConfig c)
+    {
+        final List<String> attention = c.attentionNodes().stream().map(ClusterConfig.Node::endpoint).toList();
+        final List<String> experts = c.expertNodes().stream().map(ClusterConfig.Node::endpoint).toList();
+        return switch (c.transport())
+        {
+            case "aeron-udp" -> M2nTopology.udp(attention, experts);
+            case "tcp" -> M2nTopology.tcp(attention.size(), experts);
+            default -> M2nTopology.ipc(attention.size(), experts.size());
+        };
+    }
+
+    /** The sender of attention node {@code id}, connected to every expert node within {@code connectTimeoutNs}. */
+    public M2nSender sender(final int id, final long connectTimeoutNs)
+    {
+        try
+        {
+            if (ctx.topology().senderEndpoints().get(id).equals("tcp"))
+            {
+                final NettyNode node = own(NettyNode.launch(1));
+                return own(new NettyM2nSender(ctx, node, id)).awaitConnected(connectTimeoutNs);
+            }
+            final AeronNode node = own(AeronNode.launch(ctx.config()));
+            return own(new AeronM2nSender(ctx, node.aeron(), id)).awaitConnected(connectTimeoutNs);
+        }
+        catch (final RuntimeException ex)
+        {
+            close();
+            throw ex;
+        }
+    }
+
+    /** The receiver of expert node {@code id}, connected to every attention node within {@code connectTimeoutNs}. */
+    public M2nReceiver receiver(final int id, final long connectTimeoutNs)
+    {
+        try
+        {
+            if (ctx.topology().senderEndpoints().get(0).equals("tcp"))
+            {
+                final NettyNode node = own(NettyNode.launch(1));
+                return own(new NettyM2nReceiver(ctx, node, id)).awaitConnected(connectTimeoutNs);
+            }
+            final AeronNode node = own(AeronNode.launch(ctx.config()));
+            return own(new AeronM2nReceiver(ctx, node.aeron(), id)).awaitConnected(connectTimeoutNs);
+        }
+        catch (final RuntimeException ex)
+        {
+            close();
+            throw ex;
+        }
+    }
+
+    /**
+     * A media driver for the aeron-ipc processes of one host to share, in a new unique directory
+     * that is deleted when it closes.
+     */
+    public static io.aeron.driver.MediaDriver launchSharedDriver()
+    {
+        return io.aeron.driver.MediaDriver.launchEmbedded(AeronNode.driverContext(TransportConfig.defaults()));
+    }
+
+    private <T extends AutoCloseable> T own(final T closeable)
+    {
+        owned.add(closeable);
+        return closeable;
+    }
+
+    @Override
+    public void close()
+    {
+        for (int i = owned.size() - 1; i >= 0; i--)
+        {
+            CloseHelper.quietClose(owned.get(i));
+        }
+        owned.clear();
+    }
+}
