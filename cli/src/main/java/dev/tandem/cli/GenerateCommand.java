@@ -10,6 +10,9 @@ import dev.tandem.core.engine.Result;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.model.Models;
 import dev.tandem.core.sampling.SamplingParams;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -54,6 +57,15 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Kernel threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--attention-nodes", description = "Run through a local disaggregated cluster with this many attention node processes.")
+    Integer attentionNodes;
+
+    @Option(names = "--expert-nodes", description = "… and this many expert node processes (default 1 with --attention-nodes).")
+    Integer expertNodes;
+
+    @Option(names = "--micro-batches", description = "m for the cluster (1..4; default: chosen from measured Ta, Te, Tc).")
+    Integer microBatches;
+
     @Override
     public Integer call() {
         if (maxTokens < 0) {
@@ -64,6 +76,9 @@ final class GenerateCommand implements Callable<Integer> {
             sampling = new SamplingParams(temperature, topP, seed);
         } catch (IllegalArgumentException e) {
             throw new TandemException("--" + e.getMessage().replace("top_p", "top-p"));
+        }
+        if (attentionNodes != null || expertNodes != null || microBatches != null) {
+            return throughCluster();
         }
         int chunk = Math.max(64, Math.min(512, inputIds.length));
         try (CausalLm lm = Models.load(model, threads == null ? new CpuBackend() : new CpuBackend(threads), chunk)) {
@@ -86,6 +101,43 @@ final class GenerateCommand implements Callable<Integer> {
                     generator.stats().decodeTokensPerSecond(), result.finishReason());
             spec.commandLine().getErr().flush();
         }
+        return 0;
+    }
+
+    /** The same request through attention and expert node processes; the attention node writes the logits. */
+    private int throughCluster() {
+        ClusterOptions options = new ClusterOptions();
+        options.model = model;
+        options.attentionNodes = attentionNodes == null ? 1 : attentionNodes;
+        options.expertNodes = expertNodes == null ? 1 : expertNodes;
+        options.microBatches = microBatches;
+        options.threads = threads == null ? 1 : threads;
+        options.maxBatchTokens = Math.max(64, Math.min(512, inputIds.length));
+        options.kvTokens = Math.max(64, inputIds.length + maxTokens);
+        ObjectNode request = new ObjectMapper().createObjectNode();
+        request.set("input_ids", new ObjectMapper().valueToTree(inputIds));
+        request.put("max_tokens", maxTokens).put("temperature", temperature).put("top_p", topP).put("seed", seed)
+                .put("ignore_eos", ignoreEos);
+        if (logitsOut != null) {
+            request.put("logits_out", logitsOut.toAbsolutePath().toString());
+        }
+        long start = System.nanoTime();
+        JsonNode result;
+        try (LocalCluster cluster = options.start()) {
+            result = cluster.submit(0, request).join();
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof TandemException t ? t : new TandemException(e.getCause().getMessage(), e);
+        }
+        if (result.has("error")) {
+            throw new TandemException(result.get("error").asText());
+        }
+        spec.commandLine().getOut().println("{\"input_ids\":" + Json.array(inputIds) + ",\"output_ids\":"
+                + result.get("output_ids") + "}");
+        spec.commandLine().getOut().flush();
+        spec.commandLine().getErr().printf("tandem: through %d attention + %d expert nodes (m=%d) in %.2f s, finish: %s%n",
+                options.attentionNodes, options.expertNodes, options.microBatches, (System.nanoTime() - start) / 1e9,
+                result.path("finish_reason").asText());
+        spec.commandLine().getErr().flush();
         return 0;
     }
 }

@@ -33,8 +33,8 @@ final class MicroBatchPlanner {
     }
 
     static int choose(Path model, int attentionNodes, int expertNodes) {
-        try (CpuBackend backend = new CpuBackend(1);
-             CausalLm lm = Models.loadAttention(model, backend, 64);
+        CpuBackend backend = new CpuBackend(1);
+        try (CausalLm lm = Models.loadAttention(model, backend, 64);
              LoadedExperts experts = Models.loadExperts(model, new CpuBackend(1), e -> true)) {
             TimedDispatch timed = new TimedDispatch(new LocalMoeDispatch(backend, lm.config(), experts, 64));
             lm.useDispatch(timed);

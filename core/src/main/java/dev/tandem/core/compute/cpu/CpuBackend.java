@@ -23,6 +23,7 @@ public final class CpuBackend implements ComputeBackend {
     private final TransposedMatmulKernel matmulTransposed;
     private final AttentionKernel attention;
     private final RowOps rowOps = new RowOps();
+    private boolean closed;
 
     public CpuBackend(int threads) {
         pool = new KernelPool(threads);
@@ -164,8 +165,13 @@ public final class CpuBackend implements ComputeBackend {
         return (CpuActivations) a;
     }
 
+    /** Idempotent: a model and its loader may both close the backend they share. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         pool.close();
         arena.close();
     }
