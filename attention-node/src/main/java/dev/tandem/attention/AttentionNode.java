@@ -75,7 +75,7 @@ public final class AttentionNode implements AutoCloseable {
             while (!inputClosed || generator.hasWork()) {
                 long start = System.nanoTime();
                 int tokens = generator.step();
-                metrics.step(System.nanoTime() - start);
+                metrics.step(System.nanoTime() - start, tokens);
                 if (tokens == 0) {
                     pause = Math.min(MAX_IDLE_PAUSE_NS, Math.max(10_000, pause * 2)); // idle: back off a little
                     LockSupport.parkNanos(pause);

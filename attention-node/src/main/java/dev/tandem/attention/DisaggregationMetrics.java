@@ -13,6 +13,12 @@ final class DisaggregationMetrics {
     private final long[] waitNanos;
     private final long[] rows;
     private final long[] submits;
+    private final long[] pendingSend;  // this step's, kept only if the step computed tokens
+    private final long[] pendingWait;
+    private final long[] pendingRows;
+    private final long[] pendingSubmits;
+    private final long[] workingStepNanos = new long[1 << 16]; // steps that computed tokens, for percentiles
+    private int workingSteps;
     private long steps;
     private long stepNanos;
 
@@ -21,30 +27,54 @@ final class DisaggregationMetrics {
         waitNanos = new long[layers];
         rows = new long[layers];
         submits = new long[layers];
+        pendingSend = new long[layers];
+        pendingWait = new long[layers];
+        pendingRows = new long[layers];
+        pendingSubmits = new long[layers];
     }
 
     void sent(int layer, long nanos, int rowCount) {
-        sendNanos[layer] += nanos;
-        rows[layer] += rowCount;
-        submits[layer]++;
+        pendingSend[layer] += nanos;
+        pendingRows[layer] += rowCount;
+        pendingSubmits[layer]++;
     }
 
     void received(int layer, long waitedNanos) {
-        waitNanos[layer] += waitedNanos;
+        pendingWait[layer] += waitedNanos;
     }
 
-    void step(long nanos) {
+    /** A step of {@code nanos} that computed {@code tokens} tokens (0: an idle step, kept in lockstep). */
+    synchronized void step(long nanos, int tokens) {
+        boolean working = tokens > 0; // idle steps keep the cluster in lockstep; they are not serving time
+        for (int l = 0; l < sendNanos.length; l++) {
+            if (working) {
+                sendNanos[l] += pendingSend[l];
+                waitNanos[l] += pendingWait[l];
+                rows[l] += pendingRows[l];
+                submits[l] += pendingSubmits[l];
+            }
+            pendingSend[l] = pendingWait[l] = pendingRows[l] = pendingSubmits[l] = 0;
+        }
+        if (!working) {
+            return;
+        }
         steps++;
         stepNanos += nanos;
+        workingStepNanos[workingSteps++ % workingStepNanos.length] = nanos;
     }
 
     synchronized void reset() {
+        workingSteps = 0;
         java.util.Arrays.fill(sendNanos, 0);
         java.util.Arrays.fill(waitNanos, 0);
         java.util.Arrays.fill(rows, 0);
         java.util.Arrays.fill(submits, 0);
         steps = 0;
         stepNanos = 0;
+    }
+
+    private static double percentile(long[] sorted, double q) {
+        return sorted.length == 0 ? 0 : sorted[(int) Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
     }
 
     /** One JSON object: totals and per-layer means per micro-batch, in µs. */
@@ -61,10 +91,13 @@ final class DisaggregationMetrics {
                     waitNanos[l] / 1e3 / n, rows[l]));
         }
         long busy = stepNanos - idle;
+        long[] sorted = java.util.Arrays.copyOf(workingStepNanos, Math.min(workingSteps, workingStepNanos.length));
+        java.util.Arrays.sort(sorted);
         long micro = Math.max(1, submits.length == 0 ? 1 : submits[0]);
-        return String.format(Locale.ROOT, "{\"role\":\"attention\",\"node\":%d,\"steps\":%d,\"step_us\":%.1f,"
+        return String.format(Locale.ROOT, "{\"role\":\"attention\",\"node\":%d,\"steps\":%d,\"step_us\":%.1f,\"step_p50_us\":%.1f,\"step_p99_us\":%.1f,"
                         + "\"busy_fraction\":%.3f,\"idle_fraction\":%.3f,\"ta_us\":%.1f,\"layers\":%s]}",
-                nodeId, steps, stepNanos / 1e3 / Math.max(1, steps), stepNanos == 0 ? 0 : (double) busy / stepNanos,
+                nodeId, steps, stepNanos / 1e3 / Math.max(1, steps), percentile(sorted, 0.50) / 1e3,
+                percentile(sorted, 0.99) / 1e3, stepNanos == 0 ? 0 : (double) busy / stepNanos,
                 stepNanos == 0 ? 0 : (double) idle / stepNanos,
                 (busy - send) / 1e3 / Math.max(1, micro * sendNanos.length), layers);
     }
