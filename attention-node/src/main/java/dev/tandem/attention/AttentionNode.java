@@ -16,6 +16,7 @@ import dev.tandem.core.model.Models;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.transport.ClusterTransport;
 import dev.tandem.transport.M2nSender;
+import dev.tandem.transport.PeerLostException;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -36,6 +37,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class AttentionNode implements AutoCloseable {
     private static final long CONNECT_TIMEOUT_NS = TimeUnit.MINUTES.toNanos(10);
+    private static final long STOP_GRACE_MS = 2_000;
     private static final long MAX_IDLE_PAUSE_NS = TimeUnit.MICROSECONDS.toNanos(500);
 
     private final int id;
@@ -84,6 +86,10 @@ public final class AttentionNode implements AutoCloseable {
                 }
             }
         } catch (RuntimeException e) {
+            if (e instanceof PeerLostException && pending.isEmpty() && inputClosesWithin(reader, STOP_GRACE_MS)
+                    && pending.isEmpty()) {
+                return; // stopping with nothing in flight: a node that stopped first ends our idle steps
+            }
             String reason = "attention node " + id + " failed: " + e.getMessage();
             for (String requestId : pending.keySet()) {
                 reply(out, error(requestId, reason));
@@ -92,6 +98,16 @@ public final class AttentionNode implements AutoCloseable {
         } finally {
             reader.interrupt();
         }
+    }
+
+    /** Whether the input closes within {@code millis}: a launcher closes all nodes' inputs at once. */
+    private boolean inputClosesWithin(Thread reader, long millis) {
+        try {
+            reader.join(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return inputClosed;
     }
 
     private void read(BufferedReader in, PrintStream out) {
