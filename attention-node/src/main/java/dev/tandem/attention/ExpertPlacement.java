@@ -21,8 +21,8 @@ final class ExpertPlacement {
         for (ClusterConfig.Node node : cluster.expertNodes()) {
             for (int e : node.experts()) {
                 if (e >= experts) {
-                    throw new TandemException("cluster config: expert node " + node.id() + " holds expert " + e
-                            + " but the model has " + experts + " experts");
+                    throw new TandemException("cluster config: expert." + node.id() + ".experts holds expert " + e
+                            + " but the model has " + experts + " experts [0, " + experts + ")");
                 }
                 holders.get(e).add(node.id());
             }
@@ -30,7 +30,8 @@ final class ExpertPlacement {
         nodesOf = new int[experts][];
         for (int e = 0; e < experts; e++) {
             if (holders.get(e).isEmpty()) {
-                throw new TandemException("cluster config: no expert node holds expert " + e);
+                throw new TandemException("cluster config: no expert node holds expert " + e
+                        + " (every expert of the model must be in some expert.N.experts)");
             }
             nodesOf[e] = holders.get(e).stream().mapToInt(Integer::intValue).toArray();
         }

@@ -36,6 +36,8 @@ import java.util.TreeSet;
  * </pre>
  */
 public final class ClusterConfigLoader {
+    static final int MAX_EXPERT_ID = 65_535;
+
     private ClusterConfigLoader() {
     }
 
@@ -87,14 +89,15 @@ public final class ClusterConfigLoader {
                 int dash = s.indexOf('-');
                 int from = Integer.parseInt(dash < 0 ? s : s.substring(0, dash).trim());
                 int to = dash < 0 ? from : Integer.parseInt(s.substring(dash + 1).trim());
-                if (from < 0 || to < from) {
+                if (from < 0 || to < from || to > MAX_EXPERT_ID) { // a bound: "0-2147483647" never ended
                     throw new NumberFormatException();
                 }
                 for (int e = from; e <= to; e++) {
                     ids.add(e);
                 }
             } catch (NumberFormatException e) {
-                throw new TandemException(where + ": '" + s + "' is not an expert id or range like 0-3");
+                throw new TandemException(where + ": '" + s + "' is not an expert id or range like 0-3 (ids 0.."
+                        + MAX_EXPERT_ID + ")");
             }
         }
         return ids.stream().mapToInt(Integer::intValue).toArray();
