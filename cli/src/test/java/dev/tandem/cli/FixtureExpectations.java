@@ -1,0 +1,93 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.core.checkpoint.DType;
+import dev.tandem.core.checkpoint.SafetensorsFile;
+import dev.tandem.core.checkpoint.TensorView;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Transformers' reference outputs for a fixture's three prompts, the attention node's request
+ * line that reproduces them (greedy, 12 tokens, EOS ignored, prompt logits written to a file),
+ * and the check of a result line and its logits file against them.
+ */
+final class FixtureExpectations {
+    static final int PROMPTS = 3;
+    static final int GREEDY_TOKENS = 12;
+    static final int VOCAB = 512;
+    private static final double MAX_RELATIVE_L2 = 1e-4;
+
+    /** @param logits (prompt tokens, vocab) */
+    record Prompt(int[] inputIds, int[] greedy, float[] logits) {
+    }
+
+    private FixtureExpectations() {
+    }
+
+    static List<Prompt> load(String model) {
+        try (SafetensorsFile expected = SafetensorsFile.open(CliFixtures.fixture(model).resolve("expected.safetensors"))) {
+            List<Prompt> prompts = new ArrayList<>();
+            for (int p = 0; p < PROMPTS; p++) {
+                prompts.add(new Prompt(ints(expected.tensor("p" + p + ".input_ids")),
+                        ints(expected.tensor("p" + p + ".greedy")), expected.tensor("p" + p + ".logits").toFloatArray()));
+            }
+            return prompts;
+        }
+    }
+
+    /** The request line for {@code prompt}, without an id (the caller's cluster sets one). */
+    static ObjectNode request(ObjectMapper json, Prompt prompt, Path logitsOut) {
+        ObjectNode r = json.createObjectNode();
+        r.set("input_ids", json.valueToTree(prompt.inputIds()));
+        r.put("max_tokens", GREEDY_TOKENS);
+        r.put("temperature", 0);
+        r.put("ignore_eos", true);
+        r.put("logits_out", logitsOut.toString());
+        return r;
+    }
+
+    /** The result line has transformers' greedy tokens; the logits file is within 1e-4 relative L2 at every position. */
+    static void check(String what, Prompt prompt, JsonNode result, Path logitsFile) {
+        assertFalse(result.has("error"), what + ": " + result);
+        assertEquals("length", result.path("finish_reason").asText(), what + ": " + result);
+        int[] outputIds = new int[result.path("output_ids").size()];
+        for (int i = 0; i < outputIds.length; i++) {
+            outputIds[i] = result.get("output_ids").get(i).asInt();
+        }
+        assertArrayEquals(prompt.greedy(), outputIds, what + ": greedy tokens " + Arrays.toString(outputIds));
+        try (SafetensorsFile written = SafetensorsFile.open(logitsFile)) {
+            TensorView logits = written.tensor("logits");
+            assertEquals(DType.F32, logits.dtype(), what);
+            assertArrayEquals(new long[] {prompt.inputIds().length, VOCAB}, logits.shape(), what + ": logits shape");
+            float[] actual = logits.toFloatArray();
+            for (int pos = 0; pos < prompt.inputIds().length; pos++) {
+                double error = relativeL2(actual, prompt.logits(), pos * VOCAB, VOCAB);
+                assertTrue(error < MAX_RELATIVE_L2, what + " position " + pos + ": relative L2 " + error);
+            }
+        }
+    }
+
+    private static int[] ints(TensorView t) {
+        return Arrays.stream(t.toLongArray()).mapToInt(Math::toIntExact).toArray();
+    }
+
+    private static double relativeL2(float[] a, float[] b, int offset, int n) {
+        double diff = 0, norm = 0;
+        for (int i = offset; i < offset + n; i++) {
+            diff += (double) (a[i] - b[i]) * (a[i] - b[i]);
+            norm += (double) b[i] * b[i];
+        }
+        return Math.sqrt(diff / norm);
+    }
+}

@@ -1,0 +1,57 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * {@link LocalCluster}: every node its own OS process (started with this JVM's flags and
+ * classpath), one media driver in this process. The fixtures' prompts spread over the attention
+ * nodes give transformers' greedy tokens and logits; close leaves no process, no cluster
+ * directory and no driver directory behind.
+ */
+class LocalClusterParityTest {
+    private static final long RESULT_TIMEOUT_S = 120; // ten JVMs start on two cores
+
+    @TempDir
+    Path temp;
+
+    @ParameterizedTest(name = "{0} A={1} E={2} m={3}")
+    @CsvSource({"mixtral-tiny, 2, 2, 2", "mixtral-tiny, 3, 4, 3", "dbrx-tiny, 2, 8, 4"})
+    void shouldMatchTransformersWithEveryNodeItsOwnProcess(String model, int attentionNodes, int expertNodes,
+                                                           int microBatches) throws Exception {
+        List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
+        ObjectMapper json = new ObjectMapper();
+        List<ProcessHandle> started;
+        Path clusterFile;
+        Path aeronDirectory;
+        try (LocalCluster cluster = new LocalCluster(new LocalCluster.Options(CliFixtures.fixture(model), attentionNodes,
+                expertNodes, microBatches, 1, 64, 512))) {
+            started = ClusterProcesses.nodes();
+            assertEquals(attentionNodes + expertNodes, started.size(), "node processes");
+            clusterFile = ClusterProcesses.clusterFile();
+            aeronDirectory = ClusterProcesses.aeronDirectory(clusterFile);
+            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            for (int p = 0; p < prompts.size(); p++) {
+                results.add(cluster.submit(p % attentionNodes,
+                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
+            }
+            for (int p = 0; p < prompts.size(); p++) {
+                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+                FixtureExpectations.check(model + " p" + p + " on attention node " + p % attentionNodes, prompts.get(p),
+                        result, temp.resolve("p" + p + ".safetensors"));
+            }
+        }
+        ClusterProcesses.assertNothingLeft(started, clusterFile.getParent(), aeronDirectory);
+    }
+}
