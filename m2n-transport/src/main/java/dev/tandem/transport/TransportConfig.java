@@ -126,6 +126,19 @@ public record TransportConfig(
             termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
     }
 
+    public TransportConfig withThreadingMode(final ThreadingMode threadingMode)
+    {
+        return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
+            termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+    }
+
+    public TransportConfig withIdleStrategies(
+        final Supplier<IdleStrategy> driverIdleStrategy, final Supplier<IdleStrategy> pollIdleStrategy)
+    {
+        return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
+            termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+    }
+
     public TransportConfig withDriverCustomizer(final Consumer<MediaDriver.Context> driverCustomizer)
     {
         return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
