@@ -58,6 +58,12 @@ public final class NettyNode implements AutoCloseable
             new MultiThreadIoEventLoopGroup(ioThreads, new DefaultThreadFactory("tandem-netty", true), factory), epoll);
     }
 
+    /** @return true where the native epoll transport loads (Linux, native access enabled). */
+    public static boolean epollAvailable()
+    {
+        return Epoll.isAvailable();
+    }
+
     public EventLoopGroup group()
     {
         return group;

@@ -3,8 +3,12 @@ package dev.tandem.bench.m2n;
 import dev.tandem.bench.m2n.M2nBenchConfig.Shape;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.FrameFlyweight;
+import dev.tandem.transport.NettyNode;
 import dev.tandem.transport.TransportConfig;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +28,8 @@ public final class M2nBenchmark {
     public static final int HIDDEN = 1000;
     public static final int ROW_BYTES = HIDDEN * 2;
     private static final int LOG_TERMS = 3; // an Aeron log holds three terms
+    private static final int MAX_UDP_MTU = 65_504; // Aeron's largest; loopback carries 64 KiB datagrams
+    private static final int UDP_WINDOW = 2 << 20;
 
     /** @param results measured rows; @param skipped configurations not run, and why. */
     public record Run(List<M2nResult> results, List<String> skipped) {
@@ -36,6 +42,8 @@ public final class M2nBenchmark {
     public static Run run(M2nBenchConfig config, Consumer<String> progress) {
         final List<M2nResult> results = new ArrayList<>();
         final List<String> skipped = new ArrayList<>();
+        progress.accept("Java " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, Netty "
+                + (NettyNode.epollAvailable() ? "epoll" : "NIO") + "; round trips of " + HIDDEN + "-element bf16 rows");
         for (Shape shape : config.shapes()) {
             for (int bytes : config.sizes()) {
                 for (Transport transport : config.transports()) {
@@ -75,44 +83,45 @@ public final class M2nBenchmark {
     }
 
     /**
-     * Tuning for the benchmark on a small shared machine. Terms hold eight of the largest frame
-     * (Aeron's rule); everything else as {@link TransportConfig#defaults()} says, except shorter
-     * timeouts so that a broken configuration fails fast.
+     * Tuning for the benchmark on a small shared machine, from {@link TransportConfig#defaults()}
+     * (SHARED driver, callers back off to 100 µs parks), plus what large frames need:
+     * <ul>
+     *   <li>terms of eight of the largest frame (Aeron's largest message is a term / 8);</li>
+     *   <li>logs allocated and touched when they are mapped: with sparse logs every configuration
+     *       measured page faults until it had written 3 terms of every log (4x4 at 1 MB: 768 MiB,
+     *       p50 22 ms against 0.9 ms at 2x2);</li>
+     *   <li>IPC: 8 KiB MTU (64 KiB measured no better), and a publication window of a whole term,
+     *       so a publisher waits less often for the driver's conductor to move its limit;</li>
+     *   <li>UDP on loopback: 64 KiB datagrams (as large as the term allows), and a receiver
+     *       window and socket buffers of {@value #UDP_WINDOW} bytes (at most the kernel's
+     *       rmem_max): with Aeron's 128 KiB defaults a 256 KB frame waits for several status
+     *       messages, and 2x2 at 256 KB moved 30 MB/s instead of 600;</li>
+     *   <li>timeouts of seconds, so that a broken configuration fails fast.</li>
+     * </ul>
      */
     static TransportConfig transportConfig(Transport transport, int bytes) {
-        TransportConfig c = TransportConfig.defaults()
-                .withMtuAndTermLength(Integer.getInteger("m2n.mtu", TransportConfig.defaults().mtuLength()),
-                        TransportConfig.termLengthFor(frameLength(bytes)))
-                .withTimeouts(TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(10));
-        final String driverIdle = System.getProperty("m2n.driverIdle");
-        final String pollIdle = System.getProperty("m2n.pollIdle");
-        c = c.withIdleStrategies(driverIdle == null ? c.driverIdleStrategy() : idle(driverIdle),
-                pollIdle == null ? c.pollIdleStrategy() : idle(pollIdle));
-        final int window = Integer.getInteger("m2n.window", 0);
-        final boolean ipcWindow = Boolean.getBoolean("m2n.ipcWindow");
-        final int term = c.termLength();
-        if (window > 0 || ipcWindow) {
-            c = c.withDriverCustomizer(ctx -> {
-                if (window > 0) {
-                    ctx.initialWindowLength(window).socketRcvbufLength(window).socketSndbufLength(window);
-                }
-                if (ipcWindow) {
+        final int term = TransportConfig.termLengthFor(frameLength(bytes));
+        final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU : TransportConfig.defaults().mtuLength();
+        final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
+        return TransportConfig.defaults()
+                .withMtuAndTermLength(Math.min(mtu, term / TransportConfig.TERM_TO_FRAME_RATIO), term)
+                .withSparseLogs(false)
+                .withTimeouts(TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(10))
+                .withDriverCustomizer(ctx -> {
                     ctx.ipcPublicationTermWindowLength(term);
-                }
-            });
-        }
-        return c;
+                    if (transport == Transport.AERON_UDP) {
+                        ctx.initialWindowLength(window).socketRcvbufLength(window).socketSndbufLength(window);
+                    }
+                });
     }
 
-    private static java.util.function.Supplier<org.agrona.concurrent.IdleStrategy> idle(String spec) {
-        final String[] p = spec.split(":");
-        return switch (p[0]) {
-            case "spin" -> org.agrona.concurrent.BusySpinIdleStrategy::new;
-            case "yield" -> org.agrona.concurrent.YieldingIdleStrategy::new;
-            case "sleep" -> () -> new org.agrona.concurrent.SleepingIdleStrategy(Long.parseLong(p[1]));
-            default -> () -> new org.agrona.concurrent.BackoffIdleStrategy(Long.parseLong(p[1]), Long.parseLong(p[2]),
-                    Long.parseLong(p[3]), Long.parseLong(p[4]));
-        };
+    /** @return net.core.rmem_max, or the window we want where it cannot be read. */
+    private static long kernelReceiveBufferMax() {
+        try (java.io.BufferedReader in = Files.newBufferedReader(Path.of("/proc/sys/net/core/rmem_max"))) {
+            return Long.parseLong(in.readLine().trim()); // not Files.readString: /proc files read short that way
+        } catch (IOException | RuntimeException ex) {
+            return UDP_WINDOW;
+        }
     }
 
     /** @return MiB of Aeron log buffers a configuration maps: a log per publication, and per image over UDP. */
