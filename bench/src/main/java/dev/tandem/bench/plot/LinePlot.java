@@ -98,6 +98,7 @@ public final class LinePlot {
     public void draw(Graphics2D g, int left, int top, int width, int height) {
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setStroke(new BasicStroke(1f)); // the previous plot's series may have left a thicker one
         g.setColor(Color.WHITE);
         g.fillRect(left, top, width, height);
         final int px = left + MARGIN_LEFT;
@@ -163,6 +164,7 @@ public final class LinePlot {
             }
         }
         g.setClip(clip);
+        g.setStroke(new BasicStroke(1f));
         drawLegend(g, fm, px + 8, py + 8);
     }
 
@@ -175,6 +177,7 @@ public final class LinePlot {
         g.setColor(new Color(255, 255, 255, 220));
         g.fillRect(x, y, width + 34, lineHeight * series.size() + 6);
         g.setColor(Color.GRAY);
+        g.setStroke(new BasicStroke(1f));
         g.drawRect(x, y, width + 34, lineHeight * series.size() + 6);
         for (int i = 0; i < series.size(); i++) {
             final int baseline = y + 3 + lineHeight * i + fm.getAscent();
