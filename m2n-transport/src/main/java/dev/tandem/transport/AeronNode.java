@@ -33,7 +33,9 @@ public final class AeronNode implements AutoCloseable
                 driver = MediaDriver.launchEmbedded(driverContext(config));
                 directory = driver.aeronDirectoryName();
             }
-            final Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(directory));
+            final Aeron aeron = Aeron.connect(new Aeron.Context()
+                .aeronDirectoryName(directory)
+                .preTouchMappedMemory(!config.sparseLogs()));
             return new AeronNode(driver, aeron);
         }
         catch (final RuntimeException ex)
@@ -55,7 +57,7 @@ public final class AeronNode implements AutoCloseable
             .conductorIdleStrategy(config.driverIdleStrategy().get())
             .senderIdleStrategy(config.driverIdleStrategy().get())
             .receiverIdleStrategy(config.driverIdleStrategy().get())
-            .termBufferSparseFile(true)
+            .termBufferSparseFile(config.sparseLogs())
             .publicationTermBufferLength(config.termLength())
             .ipcTermBufferLength(config.termLength())
             .mtuLength(config.mtuLength())

@@ -413,7 +413,7 @@ final class NettyEndpoint implements AutoCloseable
         }
         for (final EventExecutor loop : loops.keySet())
         {
-            if (!loop.isShuttingDown())
+            if (!loop.inEventLoop() && !loop.isShuttingDown())
             {
                 loop.submit(() -> { }).awaitUninterruptibly(CLOSE_TIMEOUT_MS); // a barrier behind queued reads
             }

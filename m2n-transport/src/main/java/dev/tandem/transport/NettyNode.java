@@ -13,6 +13,8 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.internal.logging.InternalLoggerFactory;
+import io.netty.util.internal.logging.JdkLoggerFactory;
 
 import java.util.concurrent.TimeUnit;
 
@@ -24,6 +26,13 @@ import java.util.concurrent.TimeUnit;
 public final class NettyNode implements AutoCloseable
 {
     private static final long SHUTDOWN_TIMEOUT_MS = 5_000;
+
+    static
+    {
+        // Tandem logs through java.util.logging. Left alone, Netty picks SLF4J when slf4j-api is on the
+        // class path (a dependency of a dependency) and, with no provider, prints a warning at start.
+        InternalLoggerFactory.setDefaultFactory(JdkLoggerFactory.INSTANCE);
+    }
 
     private final EventLoopGroup group;
     private final boolean epoll;
@@ -47,6 +56,12 @@ public final class NettyNode implements AutoCloseable
         final IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         return new NettyNode(
             new MultiThreadIoEventLoopGroup(ioThreads, new DefaultThreadFactory("tandem-netty", true), factory), epoll);
+    }
+
+    /** @return true where the native epoll transport loads (Linux, native access enabled). */
+    public static boolean epollAvailable()
+    {
+        return Epoll.isAvailable();
     }
 
     public EventLoopGroup group()

@@ -22,9 +22,14 @@ import java.util.function.Supplier;
  * @param threadingMode       of an embedded driver.
  * @param driverIdleStrategy  for each thread of an embedded driver.
  * @param pollIdleStrategy    for the caller's send retries and receive loops.
- * @param mtuLength           bytes of one Aeron frame (header included); a multiple of 32, at most 65504.
+ * @param mtuLength           bytes of one Aeron frame (header included); a multiple of 32, at most 65504
+ *                            and at most termLength / 8 (Aeron's largest message).
  * @param termLength          bytes of one term of each log; a power of two in [64 KiB, 1 GiB] and at
  *                            least 8x the largest frame (Aeron's limit on a message is termLength / 8).
+ * @param sparseLogs          true: log files are sparse and pages are faulted in as they are first written,
+ *                            light on memory; false: logs are allocated in full and their pages touched
+ *                            when mapped, so that no page fault lands on the hot path (the first pass
+ *                            through 3 terms of every log otherwise pays one per 4 KiB).
  * @param sendTimeoutNs       how long a back-pressured send retries before {@link BackPressureException}.
  * @param peerTimeoutNs       how long a peer may be unreachable (publication not connected, image gone
  *                            in the driver) before {@link PeerLostException}; also the driver's image
@@ -39,6 +44,7 @@ public record TransportConfig(
     Supplier<IdleStrategy> pollIdleStrategy,
     int mtuLength,
     int termLength,
+    boolean sparseLogs,
     long sendTimeoutNs,
     long peerTimeoutNs,
     long receiveTimeoutNs,
@@ -60,6 +66,11 @@ public record TransportConfig(
         {
             throw new IllegalArgumentException("mtuLength must be a multiple of 32 in [64, 65504]: " + mtuLength);
         }
+        if (mtuLength > termLength / TERM_TO_FRAME_RATIO)
+        {
+            throw new IllegalArgumentException(
+                "mtuLength " + mtuLength + " exceeds termLength / 8 = " + termLength / TERM_TO_FRAME_RATIO);
+        }
         if (sendTimeoutNs <= 0 || peerTimeoutNs <= 0 || receiveTimeoutNs <= 0)
         {
             throw new IllegalArgumentException("timeouts must be positive");
@@ -76,19 +87,20 @@ public record TransportConfig(
             () -> new BackoffIdleStrategy(10, 20, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MICROSECONDS.toNanos(100)),
             8192,
             4 * 1024 * 1024,
+            true,
             TimeUnit.SECONDS.toNanos(5),
             TimeUnit.SECONDS.toNanos(5),
             TimeUnit.SECONDS.toNanos(10),
             ctx -> {});
     }
 
-    /** Dedicated cores: DEDICATED driver threads and busy-spin everywhere; otherwise as {@link #defaults()}. */
+    /** Dedicated cores: DEDICATED driver threads, busy-spin everywhere, logs allocated up front; otherwise as {@link #defaults()}. */
     public static TransportConfig lowLatency()
     {
         final TransportConfig d = defaults();
         return new TransportConfig(
             d.aeronDirectoryName, ThreadingMode.DEDICATED, BusySpinIdleStrategy::new, BusySpinIdleStrategy::new,
-            d.mtuLength, d.termLength, d.sendTimeoutNs, d.peerTimeoutNs, d.receiveTimeoutNs, d.driverCustomizer);
+            d.mtuLength, d.termLength, false, d.sendTimeoutNs, d.peerTimeoutNs, d.receiveTimeoutNs, d.driverCustomizer);
     }
 
     /** @return the smallest legal term length that holds {@link #TERM_TO_FRAME_RATIO} frames of this size. */
@@ -111,24 +123,43 @@ public record TransportConfig(
     public TransportConfig withAeronDirectoryName(final String name)
     {
         return new TransportConfig(name, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength, termLength,
-            sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+            sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
     }
 
     public TransportConfig withMtuAndTermLength(final int mtuLength, final int termLength)
     {
         return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
-            termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
     }
 
     public TransportConfig withTimeouts(final long sendTimeoutNs, final long peerTimeoutNs, final long receiveTimeoutNs)
     {
         return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
-            termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+    }
+
+    public TransportConfig withSparseLogs(final boolean sparseLogs)
+    {
+        return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+    }
+
+    public TransportConfig withThreadingMode(final ThreadingMode threadingMode)
+    {
+        return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+    }
+
+    public TransportConfig withIdleStrategies(
+        final Supplier<IdleStrategy> driverIdleStrategy, final Supplier<IdleStrategy> pollIdleStrategy)
+    {
+        return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
     }
 
     public TransportConfig withDriverCustomizer(final Consumer<MediaDriver.Context> driverCustomizer)
     {
         return new TransportConfig(aeronDirectoryName, threadingMode, driverIdleStrategy, pollIdleStrategy, mtuLength,
-            termLength, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
+            termLength, sparseLogs, sendTimeoutNs, peerTimeoutNs, receiveTimeoutNs, driverCustomizer);
     }
 }

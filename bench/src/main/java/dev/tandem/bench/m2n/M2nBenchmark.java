@@ -1,0 +1,137 @@
+package dev.tandem.bench.m2n;
+
+import dev.tandem.bench.m2n.M2nBenchConfig.Shape;
+import dev.tandem.transport.Dtype;
+import dev.tandem.transport.FrameFlyweight;
+import dev.tandem.transport.NettyNode;
+import dev.tandem.transport.TransportConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * {@code tandem bench m2n}: Aeron IPC, Aeron UDP (loopback, a media driver per node) and Netty
+ * TCP (loopback, an event loop per node) against a plain memory copy of the same bytes, for
+ * every (M, N) and size of the config, in one process. Transports take turns within each
+ * (M, N, size), so that background load on a shared machine falls on all of them alike.
+ * <p>
+ * Rows are {@value #HIDDEN} bf16 elements ({@value #ROW_BYTES} bytes), so that the sizes are
+ * whole rows in decimal units (2 KB is one row, 8 MB is 4,000) and an 8 MB frame with its
+ * header and routing still fits an Aeron term of 64 MiB.
+ */
+public final class M2nBenchmark {
+    public static final int HIDDEN = 1000;
+    public static final int ROW_BYTES = HIDDEN * 2;
+    private static final int LOG_TERMS = 3; // an Aeron log holds three terms
+    private static final int MAX_UDP_MTU = 65_504; // Aeron's largest; loopback carries 64 KiB datagrams
+    private static final int UDP_WINDOW = 2 << 20;
+
+    /** @param results measured rows; @param skipped configurations not run, and why. */
+    public record Run(List<M2nResult> results, List<String> skipped) {
+    }
+
+    private M2nBenchmark() {
+    }
+
+    /** Run every configuration; {@code progress} gets one line per configuration (for stderr). */
+    public static Run run(M2nBenchConfig config, Consumer<String> progress) {
+        final List<M2nResult> results = new ArrayList<>();
+        final List<String> skipped = new ArrayList<>();
+        progress.accept("Java " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, Netty "
+                + (NettyNode.epollAvailable() ? "epoll" : "NIO") + "; round trips of " + HIDDEN + "-element bf16 rows");
+        for (Shape shape : config.shapes()) {
+            for (int bytes : config.sizes()) {
+                for (Transport transport : config.transports()) {
+                    final String name = transport.label() + " " + shape + " " + bytes + " B";
+                    final long logMiB = aeronLogMiB(transport, shape, bytes);
+                    if (logMiB > config.aeronLogBudgetMiB()) {
+                        final String why = name + ": skipped, its Aeron logs need " + logMiB + " MiB (budget "
+                                + config.aeronLogBudgetMiB() + " MiB)";
+                        skipped.add(why);
+                        progress.accept(why);
+                        continue;
+                    }
+                    try {
+                        final M2nResult result = transport == Transport.MEMCPY
+                                ? MemcpyRun.run(shape.m(), shape.n(), bytes, config)
+                                : RoundTripRun.run(transport, shape.m(), shape.n(), bytes, config,
+                                transportConfig(transport, bytes));
+                        results.add(result);
+                        progress.accept(String.format("%s: %.0f MB/s, p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%d round trips)",
+                                name, result.throughputMbS(), result.p50Us(), result.p99Us(), result.p999Us(),
+                                result.roundTrips()));
+                    } catch (Exception ex) {
+                        final String why = name + ": failed: " + ex;
+                        skipped.add(why);
+                        progress.accept(why);
+                    }
+                    System.gc(); // free the last configuration's direct buffers before the next allocates its own
+                }
+            }
+        }
+        return new Run(results, skipped);
+    }
+
+    /** @return the largest frame for this size: header, routing, activations. */
+    static long frameLength(int bytes) {
+        return FrameFlyweight.frameLength(bytes / ROW_BYTES, HIDDEN, Dtype.BF16);
+    }
+
+    /**
+     * Tuning for the benchmark on a small shared machine, from {@link TransportConfig#defaults()}
+     * (SHARED driver, callers back off to 100 µs parks), plus what large frames need:
+     * <ul>
+     *   <li>terms of eight of the largest frame (Aeron's largest message is a term / 8);</li>
+     *   <li>logs allocated and touched when they are mapped: with sparse logs every configuration
+     *       measured page faults until it had written 3 terms of every log (4x4 at 1 MB: 768 MiB,
+     *       p50 22 ms against 0.9 ms at 2x2);</li>
+     *   <li>IPC: 8 KiB MTU (64 KiB measured no better), and a publication window of a whole term,
+     *       so a publisher waits less often for the driver's conductor to move its limit;</li>
+     *   <li>UDP on loopback: 64 KiB datagrams (as large as the term allows), and a receiver
+     *       window and socket buffers of {@value #UDP_WINDOW} bytes (at most the kernel's
+     *       rmem_max): with Aeron's 128 KiB defaults a 256 KB frame waits for several status
+     *       messages, and 2x2 at 256 KB moved 30 MB/s instead of 600;</li>
+     *   <li>timeouts of seconds, so that a broken configuration fails fast.</li>
+     * </ul>
+     */
+    static TransportConfig transportConfig(Transport transport, int bytes) {
+        final int term = TransportConfig.termLengthFor(frameLength(bytes));
+        final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU : TransportConfig.defaults().mtuLength();
+        final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
+        return TransportConfig.defaults()
+                .withMtuAndTermLength(Math.min(mtu, term / TransportConfig.TERM_TO_FRAME_RATIO), term)
+                .withSparseLogs(false)
+                .withTimeouts(TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(10))
+                .withDriverCustomizer(ctx -> {
+                    ctx.ipcPublicationTermWindowLength(term);
+                    if (transport == Transport.AERON_UDP) {
+                        ctx.initialWindowLength(window).socketRcvbufLength(window).socketSndbufLength(window);
+                    }
+                });
+    }
+
+    /** @return net.core.rmem_max, or the window we want where it cannot be read. */
+    private static long kernelReceiveBufferMax() {
+        try (java.io.BufferedReader in = Files.newBufferedReader(Path.of("/proc/sys/net/core/rmem_max"))) {
+            return Long.parseLong(in.readLine().trim()); // not Files.readString: /proc files read short that way
+        } catch (IOException | RuntimeException ex) {
+            return UDP_WINDOW;
+        }
+    }
+
+    /** @return MiB of Aeron log buffers a configuration maps: a log per publication, and per image over UDP. */
+    static long aeronLogMiB(Transport transport, Shape shape, int bytes) {
+        final long logs = switch (transport) {
+            case AERON_IPC -> 2L * shape.m() * shape.n();      // publication and subscriber share the log
+            case AERON_UDP -> 4L * shape.m() * shape.n();      // publications in one driver, images in another
+            case NETTY_TCP, MEMCPY -> 0;
+        };
+        final long logBytes = logs * LOG_TERMS * TransportConfig.termLengthFor(frameLength(bytes));
+        return (logBytes + (1 << 20) - 1) >> 20;
+    }
+}

@@ -1,0 +1,88 @@
+package dev.tandem.bench.m2n;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.bench.m2n.M2nBenchConfig.Shape;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every transport runs a tiny configuration end to end, and the outputs have the promised shape. */
+class M2nBenchmarkTest {
+    private static final List<String> FIELDS =
+            List.of("transport", "m", "n", "bytes", "throughput_mb_s", "p50_us", "p99_us", "p999_us");
+
+    @Test
+    void shouldMeasureEveryTransportAndWriteJsonTableAndPlot(@TempDir Path dir) throws IOException {
+        M2nBenchConfig config = M2nBenchConfig.quick()
+                .withShapes(List.of(new Shape(2, 2)))
+                .withSizes(List.of(16_000))
+                .withSeconds(0.05, 0.1);
+        List<String> progress = new ArrayList<>();
+        M2nBenchmark.Run run = M2nBenchmark.run(config, progress::add);
+
+        assertEquals(List.of(), run.skipped());
+        assertEquals(4, run.results().size(), String.join("\n", progress));
+        for (M2nResult result : run.results()) {
+            assertTrue(result.throughputMbS() > 0 && result.roundTrips() >= 5, result.toString());
+            assertTrue(result.p50Us() > 0 && result.p50Us() <= result.p99Us() && result.p99Us() <= result.p999Us(),
+                    result.toString());
+        }
+
+        Path json = dir.resolve("m2n.json");
+        M2nReport.writeJson(json, run.results());
+        JsonNode rows = new ObjectMapper().readTree(json.toFile()).get("results");
+        assertEquals(4, rows.size());
+        List<String> labels = new ArrayList<>();
+        for (JsonNode row : rows) {
+            List<String> names = new ArrayList<>();
+            for (Iterator<String> it = row.fieldNames(); it.hasNext(); ) {
+                names.add(it.next());
+            }
+            assertEquals(FIELDS, names);
+            labels.add(row.get("transport").asText());
+        }
+        assertEquals(List.of("aeron-ipc", "aeron-udp", "netty-tcp", "memcpy"), labels);
+
+        String table = M2nReport.markdown(run.results());
+        assertTrue(table.startsWith("| transport | M×N | bytes/peer | throughput MB/s | p50 µs | p99 µs | p99.9 µs |"),
+                table);
+        assertTrue(table.contains("| netty-tcp | 2×2 | 16 KB |"), table);
+
+        Path png = dir.resolve("m2n.png");
+        M2nReport.writePlot(png, run.results(), config.shapes(), config.transports());
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertEquals(520, image.getWidth());
+        assertEquals(2 * 380, image.getHeight());
+    }
+
+    @Test
+    void shouldSkipConfigurationsWhoseAeronLogsExceedTheBudget() {
+        assertEquals(6144, M2nBenchmark.aeronLogMiB(Transport.AERON_IPC, new Shape(4, 4), 8_000_000));
+        assertEquals(12288, M2nBenchmark.aeronLogMiB(Transport.AERON_UDP, new Shape(4, 4), 8_000_000));
+        assertEquals(0, M2nBenchmark.aeronLogMiB(Transport.NETTY_TCP, new Shape(4, 4), 8_000_000));
+        M2nBenchConfig config = M2nBenchConfig.quick().withShapes(List.of(new Shape(1, 1))).withSizes(List.of(2_000))
+                .withLogBudgetMiB(0).withTransports(List.of(Transport.AERON_IPC));
+        M2nBenchmark.Run run = M2nBenchmark.run(config, line -> { });
+        assertEquals(0, run.results().size());
+        assertTrue(run.skipped().getFirst().contains("aeron-ipc 1x1 2000 B: skipped"), run.skipped().toString());
+    }
+
+    @Test
+    void shouldNameSizesInDecimalUnits() {
+        assertEquals("2 KB", M2nReport.size(2_000));
+        assertEquals("256 KB", M2nReport.size(256_000));
+        assertEquals("1 MB", M2nReport.size(1_000_000));
+        assertEquals("8 MB", M2nReport.size(8_000_000));
+    }
+}

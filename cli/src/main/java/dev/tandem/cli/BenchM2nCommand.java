@@ -1,0 +1,93 @@
+package dev.tandem.cli;
+
+import dev.tandem.bench.m2n.M2nBenchConfig;
+import dev.tandem.bench.m2n.M2nBenchmark;
+import dev.tandem.bench.m2n.M2nReport;
+import dev.tandem.bench.m2n.Transport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tandem bench m2n}: the M2N transports (Aeron IPC, Aeron UDP, Netty TCP) against a plain
+ * memory copy of the same bytes, M×N in {1×1, 2×2, 4×4}, 2 KB to 8 MB per peer, in one process.
+ * The table goes to stdout, progress to stderr.
+ */
+@Command(name = "m2n", mixinStandardHelpOptions = true,
+        description = "Benchmark the M2N transports (Aeron IPC, Aeron UDP, Netty TCP) against memcpy.")
+final class BenchM2nCommand implements Callable<Integer> {
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
+    Path json;
+
+    @Option(names = "--plot", paramLabel = "FILE", defaultValue = "m2n.png",
+            description = "PNG of throughput and p99 against size (default ${DEFAULT-VALUE}).")
+    Path plot;
+
+    @Option(names = "--quick", description = "Fewer sizes and shorter runs (about a minute).")
+    boolean quick;
+
+    @Option(names = "--aeron-log-budget-mib", paramLabel = "MIB",
+            description = "Skip configurations whose Aeron log buffers need more memory (default "
+                    + M2nBenchConfig.DEFAULT_LOG_BUDGET_MIB + ").")
+    Long logBudgetMiB;
+
+    @Option(names = "--transport", split = ",", paramLabel = "NAME",
+            description = "Only these: aeron-ipc, aeron-udp, netty-tcp, memcpy.")
+    List<String> transports;
+
+    @Option(names = "--shape", split = ",", paramLabel = "MxN", description = "Only these shapes, e.g. 2x2.")
+    List<String> shapes;
+
+    @Option(names = "--size", split = ",", paramLabel = "BYTES",
+            description = "Only these sizes per peer, multiples of " + M2nBenchmark.ROW_BYTES + " bytes.")
+    List<Integer> sizes;
+
+    @Override
+    public Integer call() {
+        M2nBenchConfig config = quick ? M2nBenchConfig.quick() : M2nBenchConfig.full();
+        if (logBudgetMiB != null) {
+            config = config.withLogBudgetMiB(logBudgetMiB);
+        }
+        if (transports != null) {
+            config = config.withTransports(transports.stream().map(BenchM2nCommand::transport).toList());
+        }
+        if (shapes != null) {
+            config = config.withShapes(shapes.stream().map(BenchM2nCommand::shape).toList());
+        }
+        if (sizes != null) {
+            config = config.withSizes(sizes);
+        }
+        long startNs = System.nanoTime();
+        M2nBenchmark.Run run = M2nBenchmark.run(config, line -> System.err.println("m2n: " + line));
+        System.out.print(M2nReport.markdown(run.results()));
+        run.skipped().forEach(line -> System.out.println("\nnot run: " + line));
+        if (json != null) {
+            M2nReport.writeJson(json, run.results());
+            System.err.println("m2n: wrote " + json);
+        }
+        M2nReport.writePlot(plot, run.results(), config.shapes(), config.transports());
+        System.err.printf("m2n: wrote %s; %d configurations in %.0f s%n", plot, run.results().size(),
+                (System.nanoTime() - startNs) / 1e9);
+        return run.results().isEmpty() ? 1 : 0;
+    }
+
+    private static Transport transport(String label) {
+        for (Transport t : Transport.values()) {
+            if (t.label().equals(label)) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("unknown transport " + label + " (aeron-ipc, aeron-udp, netty-tcp, memcpy)");
+    }
+
+    private static M2nBenchConfig.Shape shape(String mxn) {
+        String[] parts = mxn.toLowerCase(java.util.Locale.ROOT).split("x");
+        if (parts.length != 2) {
+            throw new IllegalArgumentException("shape must be MxN, e.g. 2x2: " + mxn);
+        }
+        return new M2nBenchConfig.Shape(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]));
+    }
+}
