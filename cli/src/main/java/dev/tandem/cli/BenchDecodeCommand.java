@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.bench.plot.LinePlot;
 import dev.tandem.core.compute.cpu.CpuBackend;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
@@ -55,6 +56,9 @@ final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Write the results as JSON.")
     Path jsonOut;
 
+    @Option(names = "--plot", description = "Write a PNG: tokens/s and TBT p99 against batch size, one line per layout and m.")
+    Path plotOut;
+
     private final ObjectMapper json = new ObjectMapper();
 
     @Override
@@ -81,12 +85,31 @@ final class BenchDecodeCommand implements Callable<Integer> {
                     r.get("tbt_p50_ms").asDouble(), r.get("tbt_p99_ms").asDouble(), r.path("attention_busy").asText("-"),
                     r.path("expert_busy").asText("-"));
         }
+        if (plotOut != null) {
+            plot(rows);
+        }
         if (jsonOut != null) {
             ObjectNode root = json.createObjectNode();
             root.set("results", rows);
             Files.writeString(jsonOut, json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
         }
         return 0;
+    }
+
+    private void plot(ArrayNode rows) {
+        LinePlot throughput = new LinePlot("Decode throughput", "batch (sequences)", "tokens/s").logX(true);
+        LinePlot latency = new LinePlot("Time between tokens, p99", "batch (sequences)", "ms").logX(true);
+        java.util.Map<String, List<JsonNode>> series = new java.util.LinkedHashMap<>();
+        for (JsonNode r : rows) {
+            String name = r.get("layout").asText() + (r.has("m") ? " m=" + r.get("m").asInt() : "");
+            series.computeIfAbsent(name, k -> new ArrayList<>()).add(r);
+        }
+        series.forEach((name, points) -> {
+            double[] x = points.stream().mapToDouble(p -> p.get("batch").asDouble()).toArray();
+            throughput.series(name, x, points.stream().mapToDouble(p -> p.get("tokens_per_s").asDouble()).toArray());
+            latency.series(name, x, points.stream().mapToDouble(p -> p.get("tbt_p99_ms").asDouble()).toArray());
+        });
+        LinePlot.writePng(plotOut, List.of(throughput, latency), 2, 640, 420);
     }
 
     private List<int[]> prompts(int batch, int vocab) {
