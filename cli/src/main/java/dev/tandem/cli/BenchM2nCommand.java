@@ -26,13 +26,18 @@ final class BenchM2nCommand implements Callable<Integer> {
             description = "PNG of throughput and p99 against size (default ${DEFAULT-VALUE}).")
     Path plot;
 
-    @Option(names = "--quick", description = "Fewer sizes and shorter runs (about a minute).")
+    @Option(names = "--quick", description = "Three sizes and shorter runs (well under a minute).")
     boolean quick;
 
     @Option(names = "--aeron-log-budget-mib", paramLabel = "MIB",
             description = "Skip configurations whose Aeron log buffers need more memory (default "
                     + M2nBenchConfig.DEFAULT_LOG_BUDGET_MIB + ").")
     Long logBudgetMiB;
+
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
+            description = "Run each row N times, transports taking turns, and report the run with the median "
+                    + "throughput (default ${DEFAULT-VALUE}); for a machine shared with other work.")
+    int repeats;
 
     @Option(names = "--transport", split = ",", paramLabel = "NAME",
             description = "Only these: aeron-ipc, aeron-udp, netty-tcp, memcpy.")
@@ -51,6 +56,7 @@ final class BenchM2nCommand implements Callable<Integer> {
         if (logBudgetMiB != null) {
             config = config.withLogBudgetMiB(logBudgetMiB);
         }
+        config = config.withRepeats(repeats);
         if (transports != null) {
             config = config.withTransports(transports.stream().map(BenchM2nCommand::transport).toList());
         }

@@ -30,7 +30,20 @@ public final class AeronNode implements AutoCloseable
             String directory = config.aeronDirectoryName();
             if (directory == null)
             {
-                driver = MediaDriver.launchEmbedded(driverContext(config));
+                final MediaDriver.Context driverCtx = driverContext(config);
+                try
+                {
+                    driver = MediaDriver.launchEmbedded(driverCtx);
+                }
+                catch (final RuntimeException ex)
+                {
+                    // A driver that fails its configuration checks has already created its directory.
+                    if (driverCtx.aeronDirectoryName() != null)
+                    {
+                        driverCtx.deleteAeronDirectory();
+                    }
+                    throw ex;
+                }
                 directory = driver.aeronDirectoryName();
             }
             final Aeron aeron = Aeron.connect(new Aeron.Context()

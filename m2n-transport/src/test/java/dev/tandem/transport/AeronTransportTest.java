@@ -183,6 +183,23 @@ class AeronTransportTest
         }
     }
 
+    @Test
+    void shouldLeaveNoDirectoryWhenTheDriverRefusesItsConfiguration()
+    {
+        final java.io.File parent = new java.io.File(io.aeron.CommonContext.getAeronDirectoryName()).getParentFile();
+        final java.util.Set<String> before = aeronDirectories(parent);
+        final TransportConfig config = TransportConfig.defaults() // a socket buffer smaller than the MTU
+            .withDriverCustomizer(ctx -> ctx.socketSndbufLength(4));
+        assertThrows(RuntimeException.class, () -> AeronNode.launch(config));
+        assertEquals(before, aeronDirectories(parent));
+    }
+
+    private static java.util.Set<String> aeronDirectories(final java.io.File parent)
+    {
+        final String[] names = parent.list((dir, name) -> name.startsWith("aeron-"));
+        return names == null ? java.util.Set.of() : java.util.Set.of(names);
+    }
+
     private static void offer(final ExclusivePublication publication, final UnsafeBuffer buffer, final int length)
     {
         final long deadlineNs = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

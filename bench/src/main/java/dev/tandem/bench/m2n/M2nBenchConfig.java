@@ -11,10 +11,11 @@ import java.util.List;
  * @param warmupSeconds     per configuration, not measured (at least a few round trips).
  * @param measureSeconds    per configuration (at least a few round trips, so a slow one may take longer).
  * @param aeronLogBudgetMiB a configuration whose Aeron log buffers would need more memory is skipped.
+ * @param repeats           runs of each row; the one with the median throughput is reported.
  */
 public record M2nBenchConfig(
         List<Transport> transports, List<Shape> shapes, List<Integer> sizes, double warmupSeconds,
-        double measureSeconds, long aeronLogBudgetMiB) {
+        double measureSeconds, long aeronLogBudgetMiB, int repeats) {
 
     public static final long DEFAULT_LOG_BUDGET_MIB = 4096;
 
@@ -30,6 +31,9 @@ public record M2nBenchConfig(
         transports = List.copyOf(transports);
         shapes = List.copyOf(shapes);
         sizes = List.copyOf(sizes);
+        if (repeats < 1) {
+            throw new IllegalArgumentException("repeats must be at least 1: " + repeats);
+        }
         for (int size : sizes) {
             if (size <= 0 || size % M2nBenchmark.ROW_BYTES != 0) {
                 throw new IllegalArgumentException("size must be a positive multiple of " + M2nBenchmark.ROW_BYTES + ": " + size);
@@ -40,33 +44,37 @@ public record M2nBenchConfig(
     /** Every transport, 1x1, 2x2 and 4x4, 2 KB to 8 MB: a few minutes on two cores. */
     public static M2nBenchConfig full() {
         return new M2nBenchConfig(List.of(Transport.values()), allShapes(),
-                List.of(2_000, 16_000, 256_000, 1_000_000, 8_000_000), 0.3, 0.7, DEFAULT_LOG_BUDGET_MIB);
+                List.of(2_000, 16_000, 256_000, 1_000_000, 8_000_000), 0.3, 0.7, DEFAULT_LOG_BUDGET_MIB, 1);
     }
 
-    /** Fewer sizes, shorter runs: a smoke test of the whole matrix in about a minute. */
+    /** Three sizes, shorter runs: a smoke test of the whole matrix in well under a minute. */
     public static M2nBenchConfig quick() {
         return new M2nBenchConfig(List.of(Transport.values()), allShapes(), List.of(16_000, 256_000, 1_000_000),
-                0.1, 0.3, DEFAULT_LOG_BUDGET_MIB);
+                0.1, 0.3, DEFAULT_LOG_BUDGET_MIB, 1);
     }
 
     public M2nBenchConfig withLogBudgetMiB(long mib) {
-        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, mib);
+        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, mib, repeats);
+    }
+
+    public M2nBenchConfig withRepeats(int runs) {
+        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, runs);
     }
 
     public M2nBenchConfig withSeconds(double warmup, double measure) {
-        return new M2nBenchConfig(transports, shapes, sizes, warmup, measure, aeronLogBudgetMiB);
+        return new M2nBenchConfig(transports, shapes, sizes, warmup, measure, aeronLogBudgetMiB, repeats);
     }
 
     public M2nBenchConfig withTransports(List<Transport> only) {
-        return new M2nBenchConfig(only, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB);
+        return new M2nBenchConfig(only, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
     }
 
     public M2nBenchConfig withShapes(List<Shape> only) {
-        return new M2nBenchConfig(transports, only, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB);
+        return new M2nBenchConfig(transports, only, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
     }
 
     public M2nBenchConfig withSizes(List<Integer> only) {
-        return new M2nBenchConfig(transports, shapes, only, warmupSeconds, measureSeconds, aeronLogBudgetMiB);
+        return new M2nBenchConfig(transports, shapes, only, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
     }
 
     private static List<Shape> allShapes() {

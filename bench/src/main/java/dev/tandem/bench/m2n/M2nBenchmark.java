@@ -10,7 +10,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -38,43 +41,73 @@ public final class M2nBenchmark {
     private M2nBenchmark() {
     }
 
-    /** Run every configuration; {@code progress} gets one line per configuration (for stderr). */
+    /**
+     * Run every configuration {@link M2nBenchConfig#repeats()} times and keep, per row, the run
+     * with the median throughput (whole, so that its percentiles belong to it). {@code progress}
+     * gets one line per run (for stderr).
+     */
     public static Run run(M2nBenchConfig config, Consumer<String> progress) {
         final List<M2nResult> results = new ArrayList<>();
         final List<String> skipped = new ArrayList<>();
         progress.accept("Java " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, Netty "
-                + (NettyNode.epollAvailable() ? "epoll" : "NIO") + "; round trips of " + HIDDEN + "-element bf16 rows");
+                + (NettyNode.epollAvailable() ? "epoll" : "NIO") + "; round trips of " + HIDDEN + "-element bf16 rows; "
+                + config.repeats() + " run(s) per row");
         for (Shape shape : config.shapes()) {
             for (int bytes : config.sizes()) {
+                final List<Transport> runnable = new ArrayList<>();
                 for (Transport transport : config.transports()) {
-                    final String name = transport.label() + " " + shape + " " + bytes + " B";
                     final long logMiB = aeronLogMiB(transport, shape, bytes);
                     if (logMiB > config.aeronLogBudgetMiB()) {
-                        final String why = name + ": skipped, its Aeron logs need " + logMiB + " MiB (budget "
-                                + config.aeronLogBudgetMiB() + " MiB)";
+                        final String why = name(transport, shape, bytes) + ": skipped, its Aeron logs need " + logMiB
+                                + " MiB (budget " + config.aeronLogBudgetMiB() + " MiB)";
                         skipped.add(why);
                         progress.accept(why);
-                        continue;
+                    } else {
+                        runnable.add(transport);
                     }
-                    try {
-                        final M2nResult result = transport == Transport.MEMCPY
-                                ? MemcpyRun.run(shape.m(), shape.n(), bytes, config)
-                                : RoundTripRun.run(transport, shape.m(), shape.n(), bytes, config,
-                                transportConfig(transport, bytes));
-                        results.add(result);
-                        progress.accept(String.format("%s: %.0f MB/s, p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%d round trips)",
-                                name, result.throughputMbS(), result.p50Us(), result.p99Us(), result.p999Us(),
-                                result.roundTrips()));
-                    } catch (Exception ex) {
-                        final String why = name + ": failed: " + ex;
-                        skipped.add(why);
-                        progress.accept(why);
+                }
+                final List<List<M2nResult>> runs = new ArrayList<>();
+                runnable.forEach(t -> runs.add(new ArrayList<>()));
+                for (int repeat = 0; repeat < config.repeats(); repeat++) { // transports take turns
+                    for (int t = 0; t < runnable.size(); t++) {
+                        runOnce(runnable.get(t), shape, bytes, config, progress).ifPresent(runs.get(t)::add);
                     }
-                    System.gc(); // free the last configuration's direct buffers before the next allocates its own
+                }
+                for (int t = 0; t < runnable.size(); t++) {
+                    final List<M2nResult> rows = runs.get(t);
+                    if (rows.isEmpty()) {
+                        skipped.add(name(runnable.get(t), shape, bytes) + ": failed in every run (see stderr)");
+                    } else {
+                        rows.sort(Comparator.comparingDouble(M2nResult::throughputMbS));
+                        results.add(rows.get((rows.size() - 1) / 2));
+                    }
                 }
             }
         }
         return new Run(results, skipped);
+    }
+
+    private static Optional<M2nResult> runOnce(
+            Transport transport, Shape shape, int bytes, M2nBenchConfig config, Consumer<String> progress) {
+        final String name = name(transport, shape, bytes);
+        try {
+            final M2nResult result = transport == Transport.MEMCPY
+                    ? MemcpyRun.run(shape.m(), shape.n(), bytes, config)
+                    : RoundTripRun.run(transport, shape.m(), shape.n(), bytes, config, transportConfig(transport, bytes));
+            progress.accept(String.format(Locale.ROOT,
+                    "%s: %.0f MB/s, p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%d round trips)", name,
+                    result.throughputMbS(), result.p50Us(), result.p99Us(), result.p999Us(), result.roundTrips()));
+            return Optional.of(result);
+        } catch (Exception ex) {
+            progress.accept(name + ": failed: " + ex);
+            return Optional.empty();
+        } finally {
+            System.gc(); // free this run's direct buffers before the next allocates its own
+        }
+    }
+
+    private static String name(Transport transport, Shape shape, int bytes) {
+        return transport.label() + " " + shape + " " + bytes + " B";
     }
 
     /** @return the largest frame for this size: header, routing, activations. */

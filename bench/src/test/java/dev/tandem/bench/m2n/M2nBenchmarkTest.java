@@ -79,6 +79,18 @@ class M2nBenchmarkTest {
     }
 
     @Test
+    void shouldReportTheMedianOfRepeatedRuns() {
+        M2nBenchConfig config = M2nBenchConfig.quick().withShapes(List.of(new Shape(1, 1))).withSizes(List.of(2_000))
+                .withTransports(List.of(Transport.MEMCPY, Transport.AERON_IPC)).withSeconds(0.02, 0.05).withRepeats(3);
+        List<String> progress = new ArrayList<>();
+        M2nBenchmark.Run run = M2nBenchmark.run(config, progress::add);
+        assertEquals(2, run.results().size());
+        List<String> runs = progress.stream().filter(line -> line.contains(" 1x1 2000 B: ")).toList();
+        assertEquals(List.of("memcpy", "aeron-ipc", "memcpy", "aeron-ipc", "memcpy", "aeron-ipc"),
+                runs.stream().map(line -> line.substring(0, line.indexOf(' '))).toList(), "transports take turns");
+    }
+
+    @Test
     void shouldNameSizesInDecimalUnits() {
         assertEquals("2 KB", M2nReport.size(2_000));
         assertEquals("256 KB", M2nReport.size(256_000));
