@@ -162,9 +162,12 @@ final class BenchDecodeCommand implements Callable<Integer> {
         options.expertNodes = e;
         options.microBatches = m;
         options.threads = threads;
-        options.maxBatchTokens = Math.max(promptTokens * ((batch + a - 1) / a), 16);
+        var config = dev.tandem.core.config.ModelConfigLoader.load(model);
+        int frameRows = (15 << 20) / (config.hiddenSize() * Float.BYTES + 16); // under Aeron's 16 MiB message
+        options.maxBatchTokens = Math.max(16, Math.min(promptTokens * ((batch + a - 1) / a),
+                frameRows / config.expertsPerToken()));
         options.kvTokens = (batch / a + 1) * (promptTokens + decodeTokens + 16);
-        int vocab = dev.tandem.core.config.ModelConfigLoader.load(model).vocabSize();
+        int vocab = config.vocabSize();
         List<int[]> prompts = prompts(batch, vocab);
         double tokensPerSecond;
         JsonNode[] stats = new JsonNode[a];

@@ -14,6 +14,9 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ClusterTransport implements AutoCloseable
 {
+    /** Aeron caps one message at 16 MiB whatever the term length. */
+    private static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
+
     private final List<AutoCloseable> owned = new ArrayList<>(); // closed in reverse order
     private final M2nContext ctx;
 
@@ -26,6 +29,14 @@ public final class ClusterTransport implements AutoCloseable
         final long receiveTimeoutNs = TimeUnit.MILLISECONDS.toNanos(cluster.receiveTimeoutMs());
         final int maxFrame = (int)Math.min(Integer.MAX_VALUE / 2,
             FrameFlyweight.frameLength(maxTokensPerPeer, hiddenSize, Dtype.FP32));
+        if (maxFrame > MAX_AERON_MESSAGE)
+        {
+            throw new dev.tandem.core.TandemException("cluster config: max_batch_tokens makes frames of up to " +
+                (maxFrame >> 20) + " MiB (" + maxTokensPerPeer + " rows of " + hiddenSize +
+                " floats), above Aeron's 16 MiB message limit; lower max_batch_tokens to at most " +
+                maxTokensPerPeer * (long)MAX_AERON_MESSAGE / maxFrame / Math.max(1, maxTokensPerPeer / Math.max(1,
+                cluster.maxBatchTokens())));
+        }
         TransportConfig config = TransportConfig.defaults();
         config = config.withTimeouts(config.sendTimeoutNs(), config.peerTimeoutNs(), receiveTimeoutNs)
             .withMtuAndTermLength(config.mtuLength(), TransportConfig.termLengthFor(maxFrame));
