@@ -76,8 +76,9 @@ public final class AttentionNode implements AutoCloseable {
         try {
             while (!inputClosed || generator.hasWork()) {
                 long start = System.nanoTime();
+                long prefilled = generator.stats().prefillTokens();
                 int tokens = generator.step();
-                metrics.step(System.nanoTime() - start, tokens);
+                metrics.step(System.nanoTime() - start, tokens, generator.stats().prefillTokens() == prefilled);
                 if (tokens == 0) {
                     pause = Math.min(MAX_IDLE_PAUSE_NS, Math.max(10_000, pause * 2)); // idle: back off a little
                     LockSupport.parkNanos(pause);

@@ -17,7 +17,7 @@ final class DisaggregationMetrics {
     private final long[] pendingWait;
     private final long[] pendingRows;
     private final long[] pendingSubmits;
-    private final long[] workingStepNanos = new long[1 << 16]; // steps that computed tokens, for percentiles
+    private final long[] workingStepNanos = new long[1 << 16]; // decode steps, for percentiles
     private int workingSteps;
     private long steps;
     private long stepNanos;
@@ -44,7 +44,7 @@ final class DisaggregationMetrics {
     }
 
     /** A step of {@code nanos} that computed {@code tokens} tokens (0: an idle step, kept in lockstep). */
-    synchronized void step(long nanos, int tokens) {
+    synchronized void step(long nanos, int tokens, boolean decodeOnly) {
         boolean working = tokens > 0; // idle steps keep the cluster in lockstep; they are not serving time
         for (int l = 0; l < sendNanos.length; l++) {
             if (working) {
@@ -60,7 +60,9 @@ final class DisaggregationMetrics {
         }
         steps++;
         stepNanos += nanos;
-        workingStepNanos[workingSteps++ % workingStepNanos.length] = nanos;
+        if (decodeOnly) { // time between tokens: decode steps only, as a prompt's first token is TTFT
+            workingStepNanos[workingSteps++ % workingStepNanos.length] = nanos;
+        }
     }
 
     synchronized void reset() {

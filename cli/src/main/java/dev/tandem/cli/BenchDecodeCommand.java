@@ -32,7 +32,7 @@ import java.util.concurrent.CompletableFuture;
 @Command(name = "decode", mixinStandardHelpOptions = true,
         description = "Decode throughput, time between tokens and busy fractions: colocated vs attention/FFN disaggregation.")
 final class BenchDecodeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint (e.g. tandem synth --preset mixtral-8x7b --layers 2).")
+    @Option(names = "--model", description = "Checkpoint (e.g. tandem synth --preset mixtral-8x7b --layers 2).")
     Path model;
 
     @Option(names = "--cores", description = "Cores for every layout (default: all).")
@@ -59,10 +59,20 @@ final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Write a PNG: tokens/s and TBT p99 against batch size, one line per layout and m.")
     Path plotOut;
 
+    @Option(names = "--replot", description = "Only draw --plot from the JSON of an earlier run.")
+    Path replot;
+
     private final ObjectMapper json = new ObjectMapper();
 
     @Override
     public Integer call() throws IOException {
+        if (replot != null) { // draw a saved run, e.g. one made on a machine without fonts
+            plot((ArrayNode) json.readTree(replot.toFile()).get("results"));
+            return 0;
+        }
+        if (model == null) {
+            throw new IllegalArgumentException("--model is required (unless --replot)");
+        }
         int totalCores = cores != null ? cores : Runtime.getRuntime().availableProcessors();
         ArrayNode rows = json.createArrayNode();
         for (int batch : batchSizes) {
@@ -85,13 +95,13 @@ final class BenchDecodeCommand implements Callable<Integer> {
                     r.get("tbt_p50_ms").asDouble(), r.get("tbt_p99_ms").asDouble(), r.path("attention_busy").asText("-"),
                     r.path("expert_busy").asText("-"));
         }
-        if (plotOut != null) {
-            plot(rows);
-        }
         if (jsonOut != null) {
             ObjectNode root = json.createObjectNode();
             root.set("results", rows);
             Files.writeString(jsonOut, json.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+        }
+        if (plotOut != null) {
+            plot(rows);
         }
         return 0;
     }
@@ -112,6 +122,17 @@ final class BenchDecodeCommand implements Callable<Integer> {
         LinePlot.writePng(plotOut, List.of(throughput, latency), 2, 640, 420);
     }
 
+    /**
+     * Tokens per step (the prefill chunk), the same for every layout of a batch: a node's whole
+     * prompt share, capped so that an M2N frame stays under Aeron's 16 MiB message.
+     */
+    private int chunkTokens(int batch, int attentionNodes) {
+        var config = dev.tandem.core.config.ModelConfigLoader.load(model);
+        int frameRows = (15 << 20) / (config.hiddenSize() * Float.BYTES + 16);
+        return Math.max(16, Math.min(promptTokens * ((batch + attentionNodes - 1) / attentionNodes),
+                frameRows / config.expertsPerToken()));
+    }
+
     private List<int[]> prompts(int batch, int vocab) {
         SplittableRandom random = new SplittableRandom(batch);
         List<int[]> prompts = new ArrayList<>();
@@ -123,7 +144,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
 
     private ObjectNode colocated(int totalCores, int batch) {
         System.err.printf("tandem: colocated, %d cores, batch %d%n", totalCores, batch);
-        try (CausalLm lm = Models.load(model, new CpuBackend(totalCores), Math.max(batch, promptTokens))) {
+        try (CausalLm lm = Models.load(model, new CpuBackend(totalCores), chunkTokens(batch, 1))) {
             Generator generator = new Generator(lm, lm.newKvCache(batch * (promptTokens + decodeTokens + 1), 16));
             List<Request> requests = new ArrayList<>();
             for (int[] prompt : prompts(batch, lm.config().vocabSize())) {
@@ -163,9 +184,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
         options.microBatches = m;
         options.threads = threads;
         var config = dev.tandem.core.config.ModelConfigLoader.load(model);
-        int frameRows = (15 << 20) / (config.hiddenSize() * Float.BYTES + 16); // under Aeron's 16 MiB message
-        options.maxBatchTokens = Math.max(16, Math.min(promptTokens * ((batch + a - 1) / a),
-                frameRows / config.expertsPerToken()));
+        options.maxBatchTokens = chunkTokens(batch, a);
         options.kvTokens = (batch / a + 1) * (promptTokens + decodeTokens + 16);
         int vocab = config.vocabSize();
         List<int[]> prompts = prompts(batch, vocab);
