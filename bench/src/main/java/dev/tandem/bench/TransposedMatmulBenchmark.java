@@ -1,0 +1,73 @@
+package dev.tandem.bench;
+
+import dev.tandem.core.checkpoint.TensorView;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.DeviceWeight;
+import dev.tandem.core.compute.cpu.CpuBackend;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.lang.foreign.Arena;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * DBRX's expert down-projection layout: {@code out = in · w} with w (14336, 4096) bf16 stored
+ * (ffn, hidden), the same 117 MB as {@link MatmulBenchmark} read through
+ * {@code matmulTransposed}.
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@State(Scope.Benchmark)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"})
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+public class TransposedMatmulBenchmark {
+    @Param({"1"})
+    public int batch;
+
+    /** Kernel threads; 0 = one per available processor. */
+    @Param("0")
+    public int threads;
+
+    private Arena arena;
+    private CpuBackend backend;
+    private DeviceWeight weight;  // (14336, 4096): (ffn, hidden)
+    private Activations in;       // (batch, 14336)
+    private Activations out;      // (batch, 4096)
+    private long weightBytes;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        arena = Arena.ofShared();
+        backend = KernelSetup.backend(threads);
+        TensorView w = Bf16Matrices.random(arena, "w2", Bf16Matrices.EXPERT_ROWS, Bf16Matrices.EXPERT_COLS, 0.02f, 2);
+        weight = backend.weight(w);
+        weightBytes = w.data().byteSize();
+        in = KernelSetup.randomRows(backend, arena, batch, Bf16Matrices.EXPERT_ROWS);
+        out = backend.allocate(batch, Bf16Matrices.EXPERT_COLS);
+    }
+
+    @Benchmark
+    public void matmulTransposed(StreamedBytes streamed) {
+        backend.matmulTransposed(out, in, weight, batch);
+        streamed.bytes += weightBytes;
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        backend.close();
+        arena.close();
+    }
+}
