@@ -11,11 +11,7 @@ import io.aeron.logbuffer.FragmentHandler;
 import io.aeron.logbuffer.FrameDescriptor;
 import org.agrona.BufferUtil;
 import org.agrona.CloseHelper;
-import org.agrona.concurrent.IdleStrategy;
-import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
-
-import java.util.concurrent.TimeUnit;
 
 /**
  * One side of M2N over Aeron: an ExclusivePublication to each peer and one Subscription for
@@ -26,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  * MTU, {@code offer} of two buffers above it, which Aeron fragments straight from the batch) and
  * one on receive (log to the destination row, by {@link FrameGatherer}; no FragmentAssembler).
  */
-final class AeronEndpoint implements AutoCloseable
+final class AeronEndpoint extends M2nEndpoint
 {
     private static final int FRAGMENT_LIMIT = 16;
 
@@ -34,43 +30,25 @@ final class AeronEndpoint implements AutoCloseable
     private final Subscription subscription;
     private final Image[] images;                      // (peers) cached, refreshed when closed
     private final int[] peerSessionIds;                // (peers)
-    private final String[] peerNames;                  // (peers)
     private final long[] notConnectedSinceNs;          // (peers), 0 when connected
     private final ControlledFragmentHandler[] handlers; // (peers)
     private final FragmentHandler strangerHandler;
-    private final FrameGatherer gatherer;
-    private final FrameWriter writer;
     private final BufferClaim claim = new BufferClaim();
     private final UnsafeBuffer staging; // header + routing of frames above one MTU
-    private final TransportCounters counters;
-    private final TransportConfig config;
-    private final IdleStrategy idle;
-    private final NanoClock clock;
     private final int sessionIdBase;
 
     AeronEndpoint(final M2nContext ctx, final Aeron aeron, final int nodeId, final boolean attentionSide)
     {
-        ctx.conclude();
+        super(ctx, nodeId, attentionSide, concludedPeerCount(ctx, attentionSide));
         final M2nTopology topology = ctx.topology();
-        final int peerCount = attentionSide ? topology.receiverCount() : topology.senderCount();
-        this.config = ctx.config();
-        this.clock = ctx.nanoClock();
-        this.idle = config.pollIdleStrategy().get();
-        this.counters = new TransportCounters();
+        final int peerCount = peerCount();
         this.sessionIdBase = topology.sessionIdBase();
-        this.writer = new FrameWriter(
-            attentionSide ? FrameFlyweight.TYPE_DISPATCH : FrameFlyweight.TYPE_COMBINE, nodeId, ctx.epoch());
-        this.gatherer = new FrameGatherer(
-            new FrameValidator(attentionSide ? FrameFlyweight.TYPE_COMBINE : FrameFlyweight.TYPE_DISPATCH,
-                ctx.hiddenSize(), ctx.dtype(), peerCount, ctx.maxTokensPerPeer(), ctx.epoch()),
-            counters, peerCount, attentionSide ? FrameGatherer.FIXED : FrameGatherer.ARRIVAL_ORDER);
         this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
             FrameFlyweight.activationsOffset(ctx.maxTokensPerPeer()), 64));
 
         this.publications = new ExclusivePublication[peerCount];
         this.images = new Image[peerCount];
         this.peerSessionIds = new int[peerCount];
-        this.peerNames = new String[peerCount];
         this.notConnectedSinceNs = new long[peerCount];
         this.handlers = new ControlledFragmentHandler[peerCount];
         Subscription sub = null;
@@ -108,17 +86,6 @@ final class AeronEndpoint implements AutoCloseable
         };
     }
 
-    TransportCounters counters()
-    {
-        return counters;
-    }
-
-    void epoch(final long epoch)
-    {
-        writer.epoch(epoch);
-        gatherer.validator().epoch(epoch);
-    }
-
     /** Wait until every publication is connected and every peer's image is present. */
     void awaitConnected(final long timeoutNs)
     {
@@ -139,7 +106,7 @@ final class AeronEndpoint implements AutoCloseable
         }
     }
 
-    /** Send every peer its rows of {@code batch}, empty frames included. */
+    @Override
     void publish(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
         for (int p = 0; p < publications.length; p++)
@@ -216,24 +183,8 @@ final class AeronEndpoint implements AutoCloseable
         }
     }
 
-    /** Gather one frame from every peer into {@code into}, or fail naming a peer that is lost or late. */
-    void gather(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        gatherer.begin(step, layer, microBatch, into);
-        final long startNs = clock.nanoTime();
-        idle.reset();
-        while (!gatherer.isComplete())
-        {
-            final int work = doWork();
-            if (work == 0 && !gatherer.isComplete())
-            {
-                checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
-            }
-            idle.idle(work);
-        }
-    }
-
     /** Poll each peer whose frame is still missing, and drain streams from unknown publishers. */
+    @Override
     int doWork()
     {
         int work = 0;
@@ -261,7 +212,8 @@ final class AeronEndpoint implements AutoCloseable
         return work;
     }
 
-    private void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
+    @Override
+    void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
     {
         final long nowNs = clock.nanoTime();
         for (int p = 0; p < images.length; p++)
@@ -287,11 +239,7 @@ final class AeronEndpoint implements AutoCloseable
                 throw new PeerLostException(peerNames[p], "publication to it not connected for " +
                     millis(nowNs - notConnectedSinceNs[p]) + " ms");
             }
-            if (waitedNs > config.receiveTimeoutNs())
-            {
-                throw new PeerLostException(peerNames[p], "no frame for step " + step + " layer " + layer +
-                    " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms");
-            }
+            checkReceiveTimeout(p, step, layer, microBatch, waitedNs);
         }
     }
 
@@ -333,11 +281,6 @@ final class AeronEndpoint implements AutoCloseable
             case FrameGatherer.ABORT -> ControlledFragmentHandler.Action.ABORT;
             default -> ControlledFragmentHandler.Action.CONTINUE;
         };
-    }
-
-    private static long millis(final long ns)
-    {
-        return TimeUnit.NANOSECONDS.toMillis(ns);
     }
 
     @Override

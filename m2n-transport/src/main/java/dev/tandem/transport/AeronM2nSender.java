@@ -7,17 +7,11 @@ import io.aeron.Aeron;
  * publication per receiver, one subscription for the results. The Aeron client is the
  * caller's (see {@link AeronNode}) and outlives this sender.
  */
-public final class AeronM2nSender implements M2nSender
+public final class AeronM2nSender extends EndpointM2nSender<AeronEndpoint>
 {
-    private final AeronEndpoint endpoint;
-    private final int senderId;
-    private final int receiverCount;
-
     public AeronM2nSender(final M2nContext ctx, final Aeron aeron, final int senderId)
     {
-        this.endpoint = new AeronEndpoint(ctx, aeron, senderId, true);
-        this.senderId = senderId;
-        this.receiverCount = ctx.topology().receiverCount();
+        super(new AeronEndpoint(ctx, aeron, senderId, true), senderId);
     }
 
     /** Wait until every receiver is reachable both ways; a deployment calls this once at start. */
@@ -25,47 +19,5 @@ public final class AeronM2nSender implements M2nSender
     {
         endpoint.awaitConnected(timeoutNs);
         return this;
-    }
-
-    @Override
-    public int senderId()
-    {
-        return senderId;
-    }
-
-    @Override
-    public int receiverCount()
-    {
-        return receiverCount;
-    }
-
-    @Override
-    public void send(final long step, final int layer, final int microBatch, final RowBatch batch)
-    {
-        endpoint.publish(step, layer, microBatch, batch);
-    }
-
-    @Override
-    public void receiveResults(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        endpoint.gather(step, layer, microBatch, into);
-    }
-
-    @Override
-    public TransportCounters counters()
-    {
-        return endpoint.counters();
-    }
-
-    @Override
-    public void epoch(final long epoch)
-    {
-        endpoint.epoch(epoch);
-    }
-
-    @Override
-    public void close()
-    {
-        endpoint.close();
     }
 }

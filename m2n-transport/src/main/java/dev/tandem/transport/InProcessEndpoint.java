@@ -1,12 +1,9 @@
 package dev.tandem.transport;
 
 import org.agrona.concurrent.ControlledMessageHandler;
-import org.agrona.concurrent.IdleStrategy;
-import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
 import org.agrona.concurrent.ringbuffer.RingBuffer;
 
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
@@ -14,7 +11,7 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
  * carrying the same frames as Aeron and read by the same {@link FrameGatherer}. Copies per
  * activation byte: two (batch to ring on send, ring to destination row on receive).
  */
-final class InProcessEndpoint
+final class InProcessEndpoint extends M2nEndpoint
 {
     static final int MSG_TYPE_ID = 1;
     private static final int MESSAGE_LIMIT = 16;
@@ -24,36 +21,20 @@ final class InProcessEndpoint
     private final AtomicIntegerArray peerClosed;
     private final AtomicIntegerArray selfClosed;
     private final int nodeId;
-    private final String[] peerNames;
     private final ControlledMessageHandler[] handlers;
-    private final FrameGatherer gatherer;
-    private final FrameWriter writer;
-    private final TransportCounters counters = new TransportCounters();
-    private final TransportConfig config;
-    private final IdleStrategy idle;
-    private final NanoClock clock;
 
     InProcessEndpoint(
         final M2nContext ctx, final int nodeId, final boolean attentionSide,
         final OneToOneRingBuffer[] outbound, final OneToOneRingBuffer[] inbound,
         final AtomicIntegerArray selfClosed, final AtomicIntegerArray peerClosed)
     {
+        super(ctx, nodeId, attentionSide, outbound.length);
         final int peerCount = outbound.length;
         this.outbound = outbound;
         this.inbound = inbound;
         this.selfClosed = selfClosed;
         this.peerClosed = peerClosed;
         this.nodeId = nodeId;
-        this.config = ctx.config();
-        this.clock = ctx.nanoClock();
-        this.idle = config.pollIdleStrategy().get();
-        this.writer = new FrameWriter(
-            attentionSide ? FrameFlyweight.TYPE_DISPATCH : FrameFlyweight.TYPE_COMBINE, nodeId, ctx.epoch());
-        this.gatherer = new FrameGatherer(
-            new FrameValidator(attentionSide ? FrameFlyweight.TYPE_COMBINE : FrameFlyweight.TYPE_DISPATCH,
-                ctx.hiddenSize(), ctx.dtype(), peerCount, ctx.maxTokensPerPeer(), ctx.epoch()),
-            counters, peerCount, attentionSide ? FrameGatherer.FIXED : FrameGatherer.ARRIVAL_ORDER);
-        this.peerNames = new String[peerCount];
         this.handlers = new ControlledMessageHandler[peerCount];
         for (int p = 0; p < peerCount; p++)
         {
@@ -64,22 +45,7 @@ final class InProcessEndpoint
         }
     }
 
-    int peerCount()
-    {
-        return outbound.length;
-    }
-
-    TransportCounters counters()
-    {
-        return counters;
-    }
-
-    void epoch(final long epoch)
-    {
-        writer.epoch(epoch);
-        gatherer.validator().epoch(epoch);
-    }
-
+    @Override
     void publish(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
         ensureOpen();
@@ -113,23 +79,7 @@ final class InProcessEndpoint
         }
     }
 
-    void gather(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        ensureOpen();
-        gatherer.begin(step, layer, microBatch, into);
-        final long startNs = clock.nanoTime();
-        idle.reset();
-        while (!gatherer.isComplete())
-        {
-            final int work = doWork();
-            if (work == 0 && !gatherer.isComplete())
-            {
-                checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
-            }
-            idle.idle(work);
-        }
-    }
-
+    @Override
     int doWork()
     {
         int work = 0;
@@ -143,7 +93,8 @@ final class InProcessEndpoint
         return work;
     }
 
-    private void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
+    @Override
+    void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
     {
         for (int p = 0; p < inbound.length; p++)
         {
@@ -155,15 +106,12 @@ final class InProcessEndpoint
             {
                 throw new PeerLostException(peerNames[p], "closed");
             }
-            if (waitedNs > config.receiveTimeoutNs())
-            {
-                throw new PeerLostException(peerNames[p], "no frame for step " + step + " layer " + layer +
-                    " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms");
-            }
+            checkReceiveTimeout(p, step, layer, microBatch, waitedNs);
         }
     }
 
-    private void ensureOpen()
+    @Override
+    void ensureOpen()
     {
         if (selfClosed.get(nodeId) != 0)
         {
@@ -171,7 +119,8 @@ final class InProcessEndpoint
         }
     }
 
-    void close()
+    @Override
+    public void close()
     {
         selfClosed.set(nodeId, 1);
     }
@@ -184,10 +133,5 @@ final class InProcessEndpoint
             case FrameGatherer.ABORT -> ControlledMessageHandler.Action.ABORT;
             default -> ControlledMessageHandler.Action.CONTINUE;
         };
-    }
-
-    private static long millis(final long ns)
-    {
-        return TimeUnit.NANOSECONDS.toMillis(ns);
     }
 }

@@ -97,81 +97,19 @@ public final class InProcessM2n implements AutoCloseable
         }
     }
 
-    private record Sender(int senderId, InProcessEndpoint endpoint) implements M2nSender
+    private static final class Sender extends EndpointM2nSender<InProcessEndpoint>
     {
-        @Override
-        public int receiverCount()
+        Sender(final int senderId, final InProcessEndpoint endpoint)
         {
-            return endpoint.peerCount();
-        }
-
-        @Override
-        public void send(final long step, final int layer, final int microBatch, final RowBatch batch)
-        {
-            endpoint.publish(step, layer, microBatch, batch);
-        }
-
-        @Override
-        public void receiveResults(final long step, final int layer, final int microBatch, final RowBatch into)
-        {
-            endpoint.gather(step, layer, microBatch, into);
-        }
-
-        @Override
-        public TransportCounters counters()
-        {
-            return endpoint.counters();
-        }
-
-        @Override
-        public void epoch(final long epoch)
-        {
-            endpoint.epoch(epoch);
-        }
-
-        @Override
-        public void close()
-        {
-            endpoint.close();
+            super(endpoint, senderId);
         }
     }
 
-    private record Receiver(int receiverId, InProcessEndpoint endpoint) implements M2nReceiver
+    private static final class Receiver extends EndpointM2nReceiver<InProcessEndpoint>
     {
-        @Override
-        public int senderCount()
+        Receiver(final int receiverId, final InProcessEndpoint endpoint)
         {
-            return endpoint.peerCount();
-        }
-
-        @Override
-        public void receive(final long step, final int layer, final int microBatch, final RowBatch into)
-        {
-            endpoint.gather(step, layer, microBatch, into);
-        }
-
-        @Override
-        public void reply(final long step, final int layer, final int microBatch, final RowBatch results)
-        {
-            endpoint.publish(step, layer, microBatch, results);
-        }
-
-        @Override
-        public TransportCounters counters()
-        {
-            return endpoint.counters();
-        }
-
-        @Override
-        public void epoch(final long epoch)
-        {
-            endpoint.epoch(epoch);
-        }
-
-        @Override
-        public void close()
-        {
-            endpoint.close();
+            super(endpoint, receiverId);
         }
     }
 }

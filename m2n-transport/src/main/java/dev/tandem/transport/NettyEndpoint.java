@@ -14,15 +14,12 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.util.concurrent.EventExecutor;
-import org.agrona.concurrent.IdleStrategy;
-import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.OneToOneConcurrentArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.nio.ByteBuffer;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -39,7 +36,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * {@link #PAUSE_READS_AT} frames stops reading from its socket until the caller drains it, so a
  * slow receiver back-pressures its senders through TCP, as a full Aeron term does.
  */
-final class NettyEndpoint implements AutoCloseable
+final class NettyEndpoint extends M2nEndpoint
 {
     static final int LENGTH_FIELD_LENGTH = 4;
     static final int MAX_WRITE_CHUNK = 1 << 20;       // bytes; below PooledByteBufAllocator's 4 MiB chunks
@@ -53,13 +50,6 @@ final class NettyEndpoint implements AutoCloseable
     private final AtomicReferenceArray<Channel> channels;   // (peers), null until connected (and introduced)
     private final AtomicReferenceArray<String> lostReasons; // (peers), null while the peer is fine
     private final OneToOneConcurrentArrayQueue<ByteBuf>[] inbound; // (peers) event loop -> caller
-    private final String[] peerNames;                        // (peers)
-    private final FrameGatherer gatherer;
-    private final FrameWriter writer;
-    private final TransportCounters counters = new TransportCounters();
-    private final TransportConfig config;
-    private final IdleStrategy idle;
-    private final NanoClock clock;
     private final int nodeId;
     private final int maxFrameLength;
     private final UnsafeBuffer writeView = new UnsafeBuffer(0, 0); // caller thread only
@@ -71,44 +61,18 @@ final class NettyEndpoint implements AutoCloseable
     @SuppressWarnings("unchecked")
     NettyEndpoint(final M2nContext ctx, final int nodeId, final boolean attentionSide)
     {
-        ctx.conclude();
-        final int peerCount = attentionSide ? ctx.topology().receiverCount() : ctx.topology().senderCount();
+        super(ctx, nodeId, attentionSide, concludedPeerCount(ctx, attentionSide));
+        final int peerCount = peerCount();
         this.nodeId = nodeId;
-        this.config = ctx.config();
-        this.clock = ctx.nanoClock();
-        this.idle = config.pollIdleStrategy().get();
         this.maxFrameLength = (int)Math.max(ctx.maxFrameLength(), HelloFlyweight.LENGTH);
-        this.writer = new FrameWriter(
-            attentionSide ? FrameFlyweight.TYPE_DISPATCH : FrameFlyweight.TYPE_COMBINE, nodeId, ctx.epoch());
-        this.gatherer = new FrameGatherer(
-            new FrameValidator(attentionSide ? FrameFlyweight.TYPE_COMBINE : FrameFlyweight.TYPE_DISPATCH,
-                ctx.hiddenSize(), ctx.dtype(), peerCount, ctx.maxTokensPerPeer(), ctx.epoch()),
-            counters, peerCount, attentionSide ? FrameGatherer.FIXED : FrameGatherer.ARRIVAL_ORDER);
         this.channels = new AtomicReferenceArray<>(peerCount);
         this.lostReasons = new AtomicReferenceArray<>(peerCount);
         this.inbound = new OneToOneConcurrentArrayQueue[peerCount];
-        this.peerNames = new String[peerCount];
         for (int p = 0; p < peerCount; p++)
         {
             inbound[p] = new OneToOneConcurrentArrayQueue<>(QUEUE_CAPACITY);
             peerNames[p] = (attentionSide ? "receiver " : "sender ") + p + " (tcp)";
         }
-    }
-
-    int peerCount()
-    {
-        return inbound.length;
-    }
-
-    TransportCounters counters()
-    {
-        return counters;
-    }
-
-    void epoch(final long epoch)
-    {
-        writer.epoch(epoch);
-        gatherer.validator().epoch(epoch);
     }
 
     void peerName(final int peer, final String name)
@@ -183,6 +147,7 @@ final class NettyEndpoint implements AutoCloseable
     }
 
     /** Send every peer its rows of {@code batch}, empty frames included. */
+    @Override
     void publish(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
         ensureOpen();
@@ -259,25 +224,8 @@ final class NettyEndpoint implements AutoCloseable
         return frame;
     }
 
-    /** Gather one frame from every peer into {@code into}, or fail naming a peer that is lost or late. */
-    void gather(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        ensureOpen();
-        gatherer.begin(step, layer, microBatch, into);
-        final long startNs = clock.nanoTime();
-        idle.reset();
-        while (!gatherer.isComplete())
-        {
-            final int work = doWork();
-            if (work == 0 && !gatherer.isComplete())
-            {
-                checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
-            }
-            idle.idle(work);
-        }
-    }
-
     /** Take the queued frames of each peer whose frame is still missing. */
+    @Override
     int doWork()
     {
         int work = 0;
@@ -341,7 +289,8 @@ final class NettyEndpoint implements AutoCloseable
         }
     }
 
-    private void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
+    @Override
+    void checkLiveness(final long step, final int layer, final int microBatch, final long waitedNs)
     {
         for (int p = 0; p < inbound.length; p++)
         {
@@ -358,11 +307,7 @@ final class NettyEndpoint implements AutoCloseable
             {
                 throw new PeerLostException(peerNames[p], "not connected for " + millis(waitedNs) + " ms");
             }
-            if (waitedNs > config.receiveTimeoutNs())
-            {
-                throw new PeerLostException(peerNames[p], "no frame for step " + step + " layer " + layer +
-                    " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms");
-            }
+            checkReceiveTimeout(p, step, layer, microBatch, waitedNs);
         }
     }
 
@@ -380,7 +325,8 @@ final class NettyEndpoint implements AutoCloseable
         }
     }
 
-    private void ensureOpen()
+    @Override
+    void ensureOpen()
     {
         if (closed)
         {
@@ -426,11 +372,6 @@ final class NettyEndpoint implements AutoCloseable
                 frame.release();
             }
         }
-    }
-
-    private static long millis(final long ns)
-    {
-        return TimeUnit.NANOSECONDS.toMillis(ns);
     }
 
     /**

@@ -17,20 +17,17 @@ import java.net.InetSocketAddress;
  * which introduces itself with a {@link HelloFlyweight}. Replies go back on the same connection.
  * The {@link NettyNode} is the caller's and outlives this receiver.
  */
-public final class NettyM2nReceiver implements M2nReceiver
+public final class NettyM2nReceiver extends EndpointM2nReceiver<NettyEndpoint>
 {
     private static final long CLOSE_TIMEOUT_MS = 5_000;
 
-    private final NettyEndpoint endpoint;
-    private final int receiverId;
     private final Channel serverChannel;
     private final ChannelGroup accepted = new DefaultChannelGroup("m2n-accepted", GlobalEventExecutor.INSTANCE);
     private final String boundEndpoint;
 
     public NettyM2nReceiver(final M2nContext ctx, final NettyNode node, final int receiverId)
     {
-        this.endpoint = new NettyEndpoint(ctx, receiverId, false);
-        this.receiverId = receiverId;
+        super(new NettyEndpoint(ctx, receiverId, false), receiverId);
         final String hostPort = ctx.topology().receiverEndpoints().get(receiverId);
         final int colon = hostPort.lastIndexOf(':');
         if (colon < 0)
@@ -78,46 +75,10 @@ public final class NettyM2nReceiver implements M2nReceiver
     }
 
     @Override
-    public int receiverId()
-    {
-        return receiverId;
-    }
-
-    @Override
-    public int senderCount()
-    {
-        return endpoint.peerCount();
-    }
-
-    @Override
-    public void receive(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        endpoint.gather(step, layer, microBatch, into);
-    }
-
-    @Override
-    public void reply(final long step, final int layer, final int microBatch, final RowBatch results)
-    {
-        endpoint.publish(step, layer, microBatch, results);
-    }
-
-    @Override
-    public TransportCounters counters()
-    {
-        return endpoint.counters();
-    }
-
-    @Override
-    public void epoch(final long epoch)
-    {
-        endpoint.epoch(epoch);
-    }
-
-    @Override
     public void close()
     {
         serverChannel.close().awaitUninterruptibly(CLOSE_TIMEOUT_MS);
         accepted.close().awaitUninterruptibly(CLOSE_TIMEOUT_MS);
-        endpoint.close();
+        super.close();
     }
 }

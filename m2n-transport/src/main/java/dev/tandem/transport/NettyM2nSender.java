@@ -15,15 +15,11 @@ import java.util.List;
  * where each {@link NettyM2nReceiver} listens), each introduced by a {@link HelloFlyweight}. The
  * {@link NettyNode} is the caller's and outlives this sender.
  */
-public final class NettyM2nSender implements M2nSender
+public final class NettyM2nSender extends EndpointM2nSender<NettyEndpoint>
 {
-    private final NettyEndpoint endpoint;
-    private final int senderId;
-
     public NettyM2nSender(final M2nContext ctx, final NettyNode node, final int senderId)
     {
-        this.endpoint = new NettyEndpoint(ctx, senderId, true);
-        this.senderId = senderId;
+        super(new NettyEndpoint(ctx, senderId, true), senderId);
         final List<String> receivers = ctx.topology().receiverEndpoints();
         try
         {
@@ -78,47 +74,5 @@ public final class NettyM2nSender implements M2nSender
     {
         endpoint.awaitConnected(timeoutNs);
         return this;
-    }
-
-    @Override
-    public int senderId()
-    {
-        return senderId;
-    }
-
-    @Override
-    public int receiverCount()
-    {
-        return endpoint.peerCount();
-    }
-
-    @Override
-    public void send(final long step, final int layer, final int microBatch, final RowBatch batch)
-    {
-        endpoint.publish(step, layer, microBatch, batch);
-    }
-
-    @Override
-    public void receiveResults(final long step, final int layer, final int microBatch, final RowBatch into)
-    {
-        endpoint.gather(step, layer, microBatch, into);
-    }
-
-    @Override
-    public TransportCounters counters()
-    {
-        return endpoint.counters();
-    }
-
-    @Override
-    public void epoch(final long epoch)
-    {
-        endpoint.epoch(epoch);
-    }
-
-    @Override
-    public void close()
-    {
-        endpoint.close();
     }
 }
