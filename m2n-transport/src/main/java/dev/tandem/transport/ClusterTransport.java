@@ -34,8 +34,13 @@ public final class ClusterTransport implements AutoCloseable
             throw new dev.tandem.core.TandemException("cluster config: max_batch_tokens makes frames of up to " +
                 (maxFrame >> 20) + " MiB (" + maxTokensPerPeer + " rows of " + hiddenSize +
                 " floats), above Aeron's 16 MiB message limit; lower max_batch_tokens to at most " +
-                maxTokensPerPeer * (long)MAX_AERON_MESSAGE / maxFrame / Math.max(1, maxTokensPerPeer / Math.max(1,
-                cluster.maxBatchTokens())));
+                (long)MAX_AERON_MESSAGE * cluster.maxBatchTokens() / maxFrame); // frames grow with the tokens
+        }
+        if (!cluster.wireDtype().equals("fp32"))
+        {
+            // the attention and expert nodes compute on the transport's buffers in place, in fp32
+            throw new dev.tandem.core.TandemException("cluster config: wire_dtype '" + cluster.wireDtype() +
+                "' is not implemented yet; use fp32");
         }
         TransportConfig config = TransportConfig.defaults();
         config = config.withTimeouts(config.sendTimeoutNs(), config.peerTimeoutNs(), receiveTimeoutNs)
