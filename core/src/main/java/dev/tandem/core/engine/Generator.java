@@ -13,7 +13,7 @@ import java.util.Deque;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.function.Consumer;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Runs requests to completion with continuous batching on one model: each step is schedule
@@ -35,6 +35,11 @@ public final class Generator {
     private final Queue<Sequence> submitted = new ConcurrentLinkedQueue<>();
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    private final AtomicInteger submittedCount = new AtomicInteger();
+    private volatile int queued;
+    private volatile int runningCount;
+    private volatile long pendingPromptTokens;
+    private volatile int freeBlocks;
 
     public Generator(CausalLm model, PagedKvCache cache) {
         this(model, cache, 1);
@@ -47,6 +52,7 @@ public final class Generator {
         }
         this.model = model;
         this.cache = cache;
+        this.freeBlocks = cache.freeBlocks();
         this.config = model.config();
         this.capacity = model.maxBatchTokens();
         this.sampler = new Sampler(config.vocabSize());
@@ -81,14 +87,40 @@ public final class Generator {
     }
 
     /**
-     * Queues a request; {@code onDone} hears its result on the stepping thread. Any thread may
-     * submit.
+     * Queues a request whose tokens {@code listener} hears as they come; any thread may submit.
      *
      * @throws TandemException if the request can never run (bad ids, too long, too big for the cache)
      */
-    public void submit(Request request, Consumer<Result> onDone) {
+    public RequestHandle submit(Request request, GenerationListener listener) {
         validate("request", request);
-        submitted.add(new Sequence(request, config.maxPositions(), onDone));
+        Sequence s = new Sequence(request, config.maxPositions(), listener);
+        submittedCount.incrementAndGet();
+        submitted.add(s);
+        return () -> s.cancelled = true;
+    }
+
+    /** Requests submitted or waiting for KV blocks, not yet running; any thread may ask. */
+    public int queuedRequests() {
+        return queued + submittedCount.get();
+    }
+
+    /** Requests running (admitted, with their KV blocks reserved); any thread may ask. */
+    public int runningRequests() {
+        return runningCount;
+    }
+
+    /** Prompt tokens of queued and running requests not computed yet; any thread may ask. */
+    public long pendingPromptTokens() {
+        return pendingPromptTokens;
+    }
+
+    /** KV blocks not reserved by any request, and the cache's total; any thread may ask. */
+    public int freeKvBlocks() {
+        return freeBlocks;
+    }
+
+    public int totalKvBlocks() {
+        return cache.totalBlocks();
     }
 
     /** True while a request is queued or running. */
@@ -103,8 +135,10 @@ public final class Generator {
      */
     public int step() {
         for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
+            submittedCount.decrementAndGet();
             waiting.add(s);
         }
+        dropCancelled();
         admit();
         long start = System.nanoTime();
         int promptTokens = schedule();
@@ -124,7 +158,60 @@ public final class Generator {
             stats.decodeSteps++;
         }
         retire();
+        publishCounts();
         return tokens;
+    }
+
+    /**
+     * Fails every queued and running request with {@code reason} and frees their blocks: the
+     * engine cannot go on (a node it needs died). Call on the stepping thread, or once it stopped.
+     */
+    public void abortAll(String reason) {
+        for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
+            submittedCount.decrementAndGet();
+            waiting.add(s);
+        }
+        for (Sequence s : waiting) {
+            s.listener.onError(reason);
+        }
+        waiting.clear();
+        for (Sequence s : running) {
+            cache.release(s.blocks);
+            s.listener.onError(reason);
+        }
+        running.clear();
+        publishCounts();
+    }
+
+    /** Cancelled requests leave before the step: the waiting ones at once, the running ones with their blocks. */
+    private void dropCancelled() {
+        waiting.removeIf(s -> {
+            if (s.cancelled) {
+                s.finishReason = "cancelled";
+                s.listener.onDone(new Result(s.generated(), null, s.finishReason));
+            }
+            return s.cancelled;
+        });
+        for (Sequence s : running) {
+            if (s.cancelled && !s.finished()) {
+                s.finishReason = "cancelled";
+            }
+        }
+        retire();
+    }
+
+    private void publishCounts() {
+        long pending = 0;
+        for (Sequence s : waiting) {
+            pending += s.promptLength();
+        }
+        for (Sequence s : running) {
+            pending += Math.max(0, s.promptLength() - s.computed);
+        }
+        pendingPromptTokens = pending;
+        queued = waiting.size();
+        runningCount = running.size();
+        freeBlocks = cache.freeBlocks();
     }
 
     private void validate(String which, Request r) {
@@ -234,6 +321,7 @@ public final class Generator {
                 }
                 int next = sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
                 s.append(next);
+                s.listener.onToken(next);
                 if (s.request.stopAtEos() && isEos(next)) {
                     s.finishReason = "stop";
                 } else if (s.length >= s.limit) {
@@ -258,7 +346,7 @@ public final class Generator {
             if (s.finished()) {
                 running.remove(i);
                 cache.release(s.blocks);
-                s.onDone.accept(new Result(s.generated(), s.promptLogits, s.finishReason));
+                s.listener.onDone(new Result(s.generated(), s.promptLogits, s.finishReason));
             }
         }
     }

@@ -4,7 +4,6 @@ import dev.tandem.core.kv.BlockTable;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import java.util.function.Consumer;
 
 /**
  * A request in flight. Its tokens are the prompt followed by what it generated; {@code computed}
@@ -13,7 +12,7 @@ import java.util.function.Consumer;
  */
 final class Sequence {
     final Request request;
-    final Consumer<Result> onDone;
+    final GenerationListener listener;
     final BlockTable blocks = new BlockTable();
     final SplittableRandom random;
     final int limit;      // total tokens (prompt + generated) it may reach
@@ -22,10 +21,11 @@ final class Sequence {
     int computed;
     float[] promptLogits;
     String finishReason;
+    volatile boolean cancelled;
 
-    Sequence(Request request, int contextLength, Consumer<Result> onDone) {
+    Sequence(Request request, int contextLength, GenerationListener listener) {
         this.request = request;
-        this.onDone = onDone;
+        this.listener = listener;
         this.random = new SplittableRandom(request.sampling().seed());
         this.limit = Math.min(contextLength, request.prompt().length + request.maxTokens());
         this.tokens = Arrays.copyOf(request.prompt(), Math.max(limit, request.prompt().length));

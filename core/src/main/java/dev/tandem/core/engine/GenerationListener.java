@@ -1,0 +1,22 @@
+package dev.tandem.core.engine;
+
+/**
+ * Hears one request's progress on the engine's stepping thread: each generated token as soon as
+ * it is sampled, then the end. Implementations must return quickly (hand the work to another
+ * thread): the whole batch waits for them.
+ */
+@FunctionalInterface
+public interface GenerationListener {
+    /** A newly generated token; called once per token, in order, before {@link #onDone}. */
+    default void onToken(int token) {
+    }
+
+    /** The end: finish reason "stop", "length" or "cancelled". Called exactly
+     * once, unless {@link #onError} is. */
+    void onDone(Result result);
+
+    /** The request failed (the engine or a node it needs died); instead of {@link #onDone}. */
+    default void onError(String message) {
+        onDone(new Result(new int[0], null, "error"));
+    }
+}

@@ -1,0 +1,108 @@
+package dev.tandem.scheduler.engine;
+
+import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.config.ModelConfig;
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.core.model.CausalLm;
+import dev.tandem.core.model.Models;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The whole model in this process (attention and experts, in-process dispatch), stepped by one
+ * engine thread with continuous batching: requests join the running batch at step boundaries.
+ * {@code tandem serve}'s engine, and a Splitwise prompt machine's.
+ */
+public final class ColocatedEngine implements CompletionEngine {
+    private static final long IDLE_PARK_NS = TimeUnit.MILLISECONDS.toNanos(1);
+
+    private final ServedModel served;
+    private final CausalLm model;
+    private final Generator generator;
+    private final int maxQueued;
+    private final Thread stepper;
+    private volatile boolean closed;
+    private volatile Throwable failure;
+
+    /**
+     * @param maxBatchTokens the step's token budget (prefill chunks are bounded by it)
+     * @param kvTokens       KV cache positions, over all requests
+     * @param maxQueued      requests waiting for admission before new ones get 429
+     */
+    public ColocatedEngine(Path checkpoint, String name, int threads, int maxBatchTokens, int kvTokens,
+                           int maxQueued) {
+        CausalLm lm = Models.load(checkpoint, new CpuBackend(threads), maxBatchTokens);
+        ModelConfig config = lm.config();
+        this.model = lm;
+        this.served = new ServedModel(name, config.maxPositions(), config.vocabSize(), config.eosTokenIds());
+        this.generator = new Generator(lm, lm.newKvCache(kvTokens, 16));
+        this.maxQueued = maxQueued;
+        this.stepper = Thread.ofPlatform().name("engine-" + name).start(this::run);
+    }
+
+    @Override
+    public ServedModel model() {
+        return served;
+    }
+
+    public Generator generator() {
+        return generator;
+    }
+
+    @Override
+    public RequestHandle submit(Request request, GenerationListener listener) {
+        if (closed || failure != null) {
+            throw new EngineRejectedException(503, 0, failure == null ? "the engine is shutting down"
+                    : "the engine failed: " + failure.getMessage());
+        }
+        if (generator.queuedRequests() >= maxQueued) {
+            throw new EngineRejectedException(429, 1, generator.queuedRequests()
+                    + " requests are already waiting for KV memory; retry later");
+        }
+        RequestHandle handle = generator.submit(request, listener);
+        LockSupport.unpark(stepper);
+        return handle;
+    }
+
+    @Override
+    public Map<String, Integer> queueDepths() {
+        return Map.of("colocated", generator.queuedRequests());
+    }
+
+    private void run() {
+        try {
+            while (!closed) {
+                if (generator.hasWork()) {
+                    generator.step();
+                } else {
+                    LockSupport.parkNanos(IDLE_PARK_NS);
+                }
+            }
+        } catch (Throwable t) {
+            failure = t;
+            System.err.println("engine " + served.name() + " failed: " + t);
+            generator.abortAll("the engine failed: " + t.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        LockSupport.unpark(stepper);
+        try {
+            stepper.join(TimeUnit.SECONDS.toMillis(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (!stepper.isAlive()) {
+            generator.abortAll("the server is shutting down");
+        }
+        model.close();
+    }
+}

@@ -1,0 +1,30 @@
+package dev.tandem.scheduler.engine;
+
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
+
+import java.util.Map;
+
+/**
+ * Where completions run, seen from the HTTP API: one process holding the whole model
+ * ({@link ColocatedEngine}), or a cluster of prompt and token machines. Token ids in, token ids
+ * out; text is the API's business.
+ */
+public interface CompletionEngine extends AutoCloseable {
+    ServedModel model();
+
+    /**
+     * Starts a request; its tokens and its end reach {@code listener} on an engine thread.
+     *
+     * @throws EngineRejectedException when it cannot be taken now (queues full: 429, no machine: 503)
+     * @throws dev.tandem.core.TandemException when it can never run (ids outside the vocabulary, too long)
+     */
+    RequestHandle submit(Request request, GenerationListener listener);
+
+    /** Requests waiting per pool (e.g. "prompt", "token", "mixed"), for metrics. */
+    Map<String, Integer> queueDepths();
+
+    @Override
+    void close();
+}
