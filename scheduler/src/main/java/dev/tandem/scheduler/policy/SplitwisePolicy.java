@@ -1,0 +1,147 @@
+package dev.tandem.scheduler.policy;
+
+import java.util.Arrays;
+
+/**
+ * Splitwise's machine pools and join-the-shortest-queue routing, as plain bookkeeping: no I/O and
+ * no threads, so the same policy runs live and in tests. The caller serialises calls.
+ *
+ * <p>A request gets the prompt machine with the fewest pending prompt tokens and the token machine
+ * with the most free KV positions, which reserves them all before prefill starts. When every prompt
+ * machine has more than {@code mixedThresholdTokens} pending, the chosen token machine joins the
+ * mixed pool and runs the prompt itself; when no token machine has room, the least loaded prompt
+ * machine joins the mixed pool and runs the whole request. A machine goes home once it holds no
+ * foreign work. Returns no route when nothing fits: the request waits.
+ */
+public final class SplitwisePolicy {
+    public enum Pool { PROMPT, TOKEN, MIXED }
+
+    private final long mixedThresholdTokens;
+    private final long[] promptPending;   // (prompt machines) prompt tokens routed, not prefilled yet
+    private final long[] promptKvFree;    // (prompt machines) KV positions not reserved
+    private final int[] promptForeign;    // (prompt machines) whole requests lent to the mixed pool, in flight
+    private final long[] tokenKvFree;     // (token machines) KV positions not reserved
+    private final int[] tokenForeign;     // (token machines) prompts run while lent to the mixed pool, in flight
+
+    /**
+     * @param promptKvTokens       KV positions of each prompt machine
+     * @param tokenKvTokens        KV positions of each token machine
+     * @param mixedThresholdTokens pending prompt tokens above which prompt machines count as backed up
+     */
+    public SplitwisePolicy(long[] promptKvTokens, long[] tokenKvTokens, long mixedThresholdTokens) {
+        this.mixedThresholdTokens = mixedThresholdTokens;
+        this.promptPending = new long[promptKvTokens.length];
+        this.promptKvFree = promptKvTokens.clone();
+        this.promptForeign = new int[promptKvTokens.length];
+        this.tokenKvFree = tokenKvTokens.clone();
+        this.tokenForeign = new int[tokenKvTokens.length];
+    }
+
+    /** The route for a request, with its resources taken; null when nothing has room now. */
+    public Route route(int promptTokens, int totalTokens) {
+        int token = mostFreeKv(tokenKvFree, totalTokens);
+        if (token >= 0) {
+            int prompt = fewestPending(promptTokens);
+            if (prompt >= 0 && promptPending[prompt] <= mixedThresholdTokens) {
+                promptPending[prompt] += promptTokens;
+                promptKvFree[prompt] -= promptTokens;
+                tokenKvFree[token] -= totalTokens;
+                return new Route(Route.Kind.SPLIT, prompt, token, promptTokens, totalTokens);
+            }
+            tokenKvFree[token] -= totalTokens;
+            tokenForeign[token]++;
+            return new Route(Route.Kind.ON_TOKEN, -1, token, promptTokens, totalTokens);
+        }
+        int prompt = fewestPending(totalTokens);
+        if (prompt >= 0 && promptPending[prompt] <= mixedThresholdTokens) {
+            promptPending[prompt] += promptTokens;
+            promptKvFree[prompt] -= totalTokens;
+            promptForeign[prompt]++;
+            return new Route(Route.Kind.ON_PROMPT, prompt, -1, promptTokens, totalTokens);
+        }
+        return null;
+    }
+
+    /** The route's prefill is done (its first token came): the prompt machine's queue shrinks. */
+    public void prefillDone(Route r) {
+        if (r.promptMachine() >= 0) {
+            promptPending[r.promptMachine()] -= r.promptTokens();
+            if (r.kind() == Route.Kind.SPLIT) {
+                promptKvFree[r.promptMachine()] += r.promptTokens(); // its KV moved to the token machine
+            }
+        }
+    }
+
+    /** The request ended (any way, after or without {@link #prefillDone}): its KV is free again. */
+    public void finished(Route r, boolean prefillWasDone) {
+        if (!prefillWasDone) {
+            prefillDone(r);
+        }
+        switch (r.kind()) {
+            case SPLIT -> tokenKvFree[r.tokenMachine()] += r.totalTokens();
+            case ON_TOKEN -> {
+                tokenKvFree[r.tokenMachine()] += r.totalTokens();
+                tokenForeign[r.tokenMachine()]--;
+            }
+            case ON_PROMPT -> {
+                promptKvFree[r.promptMachine()] += r.totalTokens();
+                promptForeign[r.promptMachine()]--;
+            }
+        }
+    }
+
+    public Pool promptMachinePool(int machine) {
+        return promptForeign[machine] > 0 ? Pool.MIXED : Pool.PROMPT;
+    }
+
+    public Pool tokenMachinePool(int machine) {
+        return tokenForeign[machine] > 0 ? Pool.MIXED : Pool.TOKEN;
+    }
+
+    public long pendingPromptTokens(int promptMachine) {
+        return promptPending[promptMachine];
+    }
+
+    public long freeKvTokens(int tokenMachine) {
+        return tokenKvFree[tokenMachine];
+    }
+
+    /** Machines now in {@code pool}, prompt and token machines together. */
+    public int machinesIn(Pool pool) {
+        int n = 0;
+        for (int i = 0; i < promptPending.length; i++) {
+            n += promptMachinePool(i) == pool ? 1 : 0;
+        }
+        for (int i = 0; i < tokenKvFree.length; i++) {
+            n += tokenMachinePool(i) == pool ? 1 : 0;
+        }
+        return n;
+    }
+
+    /** The prompt machine with the fewest pending prompt tokens among those with {@code kv} free; −1 if none. */
+    private int fewestPending(int kv) {
+        int best = -1;
+        for (int i = 0; i < promptPending.length; i++) {
+            if (promptKvFree[i] >= kv && (best < 0 || promptPending[i] < promptPending[best])) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** The machine with the most free KV if it has {@code needed}; −1 otherwise. */
+    private static int mostFreeKv(long[] free, int needed) {
+        int best = -1;
+        for (int i = 0; i < free.length; i++) {
+            if (best < 0 || free[i] > free[best]) {
+                best = i;
+            }
+        }
+        return best >= 0 && free[best] >= needed ? best : -1;
+    }
+
+    @Override
+    public String toString() {
+        return "pending " + Arrays.toString(promptPending) + ", token KV free " + Arrays.toString(tokenKvFree);
+    }
+}

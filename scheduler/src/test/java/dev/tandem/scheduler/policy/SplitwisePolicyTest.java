@@ -1,0 +1,76 @@
+package dev.tandem.scheduler.policy;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+class SplitwisePolicyTest {
+    private static final long THRESHOLD = 1_000;
+
+    @Test
+    void splitsAcrossShortestPromptQueueAndMostFreeTokenMachine() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {4_000, 4_000}, new long[] {2_000, 3_000}, THRESHOLD);
+        Route first = policy.route(300, 400);
+        assertEquals(new Route(Route.Kind.SPLIT, 0, 1, 300, 400), first);
+        // prompt machine 0 now has 300 pending, 1 has none; token machine 1 has 2600 free, 0 has 2000
+        Route second = policy.route(100, 200);
+        assertEquals(new Route(Route.Kind.SPLIT, 1, 1, 100, 200), second);
+        assertEquals(2_400, policy.freeKvTokens(1));
+        assertEquals(300, policy.pendingPromptTokens(0));
+    }
+
+    @Test
+    void tokenMachineJoinsMixedPoolWhenPromptMachinesAreBackedUp() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {10_000}, new long[] {10_000}, THRESHOLD);
+        Route big = policy.route(1_200, 1_300);                 // 0 pending ≤ threshold: split
+        assertEquals(Route.Kind.SPLIT, big.kind());
+        Route next = policy.route(50, 60);                      // 1200 pending > 1000: on the token machine
+        assertEquals(new Route(Route.Kind.ON_TOKEN, -1, 0, 50, 60), next);
+        assertEquals(SplitwisePolicy.Pool.MIXED, policy.tokenMachinePool(0));
+        policy.finished(next, false);
+        assertEquals(SplitwisePolicy.Pool.TOKEN, policy.tokenMachinePool(0));  // home once idle of prompts
+        policy.prefillDone(big);
+        assertEquals(0, policy.pendingPromptTokens(0));
+        assertEquals(Route.Kind.SPLIT, policy.route(50, 60).kind());
+    }
+
+    @Test
+    void promptMachineJoinsMixedPoolWhenNoTokenMachineHasRoom() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {5_000}, new long[] {1_000}, THRESHOLD);
+        Route fits = policy.route(100, 900);
+        assertEquals(Route.Kind.SPLIT, fits.kind());
+        Route spill = policy.route(100, 900);                   // token side has 100 free
+        assertEquals(new Route(Route.Kind.ON_PROMPT, 0, -1, 100, 900), spill);
+        assertEquals(SplitwisePolicy.Pool.MIXED, policy.promptMachinePool(0));
+        assertEquals(1, policy.machinesIn(SplitwisePolicy.Pool.MIXED));
+        policy.finished(spill, false);
+        assertEquals(SplitwisePolicy.Pool.PROMPT, policy.promptMachinePool(0));
+        assertEquals(5_000 - 100, kvLeftOnPromptAfter(policy));
+    }
+
+    @Test
+    void nothingFitsSoTheRequestWaits() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {500}, new long[] {500}, THRESHOLD);
+        assertNull(policy.route(100, 600));
+        Route r = policy.route(100, 500);
+        assertEquals(Route.Kind.SPLIT, r.kind());
+        assertNull(policy.route(100, 500));
+        policy.finished(r, false);
+        assertEquals(Route.Kind.SPLIT, policy.route(100, 500).kind());
+    }
+
+    @Test
+    void onlyTokenMachinesRunEverythingThemselves() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[0], new long[] {1_000, 1_000}, THRESHOLD);
+        assertEquals(new Route(Route.Kind.ON_TOKEN, -1, 0, 10, 20), policy.route(10, 20));
+        assertEquals(new Route(Route.Kind.ON_TOKEN, -1, 1, 10, 20), policy.route(10, 20));
+    }
+
+    /** The KV the prompt machine has left with the first split's prompt still held (100 positions). */
+    private static long kvLeftOnPromptAfter(SplitwisePolicy policy) {
+        Route probe = policy.route(0, 4_900);                   // only the prompt machine could hold 4900
+        long left = probe == null ? -1 : 4_900;
+        return left;
+    }
+}
