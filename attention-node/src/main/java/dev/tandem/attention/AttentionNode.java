@@ -10,6 +10,7 @@ import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.cpu.CpuBackend;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestLines;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.model.Models;

@@ -90,6 +90,16 @@ public final class SplitwisePolicy {
         }
     }
 
+    /** A prompt machine that died: never chosen again. */
+    public void promptMachineLost(int machine) {
+        promptKvFree[machine] = Long.MIN_VALUE / 2;
+    }
+
+    /** A token machine that died: never chosen again. */
+    public void tokenMachineLost(int machine) {
+        tokenKvFree[machine] = Long.MIN_VALUE / 2;
+    }
+
     public Pool promptMachinePool(int machine) {
         return promptForeign[machine] > 0 ? Pool.MIXED : Pool.PROMPT;
     }

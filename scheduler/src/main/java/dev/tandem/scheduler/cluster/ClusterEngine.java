@@ -1,0 +1,343 @@
+package dev.tandem.scheduler.cluster;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.core.TandemException;
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.core.engine.RequestLines;
+import dev.tandem.core.engine.Result;
+import dev.tandem.scheduler.engine.CompletionEngine;
+import dev.tandem.scheduler.engine.EngineRejectedException;
+import dev.tandem.scheduler.engine.ServedModel;
+import dev.tandem.scheduler.policy.Route;
+import dev.tandem.scheduler.policy.SplitwisePolicy;
+
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The scheduler's view of a Splitwise cluster: prompt machines (colocated processes) and token
+ * machines (the attention nodes of AFD groups), each behind a {@link NodeLink}. Requests wait in
+ * one queue until {@link SplitwisePolicy} finds them room, then go out as request lines; the
+ * nodes' token lines come back to the request's listener in order. One lock guards it all: the
+ * work under it is bookkeeping, never compute.
+ */
+public final class ClusterEngine implements CompletionEngine {
+    private final ServedModel served;
+    private final List<NodeLink> promptNodes;
+    private final List<NodeLink> tokenNodes;
+    private final SplitwisePolicy policy;
+    private final int maxQueued;
+    private final boolean[] promptAlive;
+    private final boolean[] tokenAlive;
+    private final Deque<Flight> waiting = new ArrayDeque<>();
+    private final Map<String, Flight> flights = new HashMap<>();
+    private final AtomicLong nextId = new AtomicLong();
+    private final ObjectMapper json = new ObjectMapper();
+    private boolean closed;
+
+    /**
+     * @param promptKvTokens       KV positions of each prompt machine
+     * @param tokenKvTokens        KV positions of each token machine
+     * @param mixedThresholdTokens pending prompt tokens past which machines are lent to the mixed pool
+     * @param maxQueued            requests waiting for room before new ones get 429
+     */
+    public ClusterEngine(ServedModel served, List<NodeLink> promptNodes, long[] promptKvTokens,
+                         List<NodeLink> tokenNodes, long[] tokenKvTokens, long mixedThresholdTokens, int maxQueued) {
+        this.served = served;
+        this.promptNodes = List.copyOf(promptNodes);
+        this.tokenNodes = List.copyOf(tokenNodes);
+        this.policy = new SplitwisePolicy(promptKvTokens, tokenKvTokens, mixedThresholdTokens);
+        this.maxQueued = maxQueued;
+        this.promptAlive = new boolean[promptNodes.size()];
+        this.tokenAlive = new boolean[tokenNodes.size()];
+        java.util.Arrays.fill(promptAlive, true);
+        java.util.Arrays.fill(tokenAlive, true);
+        for (int i = 0; i < promptNodes.size(); i++) {
+            int machine = i;
+            promptNodes.get(i).start(line -> fromPromptNode(machine, line), reason -> promptNodeLost(machine, reason));
+        }
+        for (int i = 0; i < tokenNodes.size(); i++) {
+            int machine = i;
+            tokenNodes.get(i).start(line -> fromTokenNode(machine, line), reason -> tokenNodeLost(machine, reason));
+        }
+    }
+
+    @Override
+    public ServedModel model() {
+        return served;
+    }
+
+    @Override
+    public synchronized RequestHandle submit(Request request, GenerationListener listener) {
+        validate(request);
+        if (closed || !anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+            throw new EngineRejectedException(503, 0, closed ? "the scheduler is shutting down"
+                    : "no prompt or token machine is alive");
+        }
+        if (request.maxTokens() == 0) {
+            listener.onDone(new Result(new int[0], null, "length"));
+            return () -> { };
+        }
+        if (waiting.size() >= maxQueued) {
+            throw new EngineRejectedException(429, 1, waiting.size() + " requests are already waiting for a machine"
+                    + " with room; retry later");
+        }
+        Flight f = new Flight("c" + nextId.incrementAndGet(), request, listener);
+        waiting.add(f);
+        dispatch();
+        return () -> cancel(f);
+    }
+
+    private void validate(Request request) {
+        int[] prompt = request.prompt();
+        if (prompt.length == 0 || prompt.length >= served.contextLength()) {
+            throw new TandemException("the prompt has " + prompt.length + " tokens; the model takes 1 to "
+                    + (served.contextLength() - 1));
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= served.vocabSize()) {
+                throw new TandemException("token id " + prompt[i] + " at index " + i
+                        + " is outside the vocabulary [0, " + served.vocabSize() + ")");
+            }
+        }
+    }
+
+    /** Sends out every waiting request that has room now, in arrival order. */
+    private void dispatch() {
+        while (!waiting.isEmpty()) {
+            Flight f = waiting.peek();
+            Route route = policy.route(f.request.prompt().length, f.totalTokens(served.contextLength()));
+            if (route == null) {
+                return;
+            }
+            waiting.poll();
+            f.route = route;
+            flights.put(f.id, f);
+            ObjectNode line = RequestLines.write(f.request, json.createObjectNode().put("id", f.id)).put("stream", true);
+            switch (route.kind()) {
+                case SPLIT -> {
+                    long transfer = nextId.incrementAndGet();
+                    send(tokenNodes.get(route.tokenMachine()), line.deepCopy().put("kv_transfer", transfer), f);
+                    send(promptNodes.get(route.promptMachine()), line.put("kv_to", route.tokenMachine())
+                            .put("kv_transfer", transfer), f);
+                }
+                case ON_PROMPT -> send(promptNodes.get(route.promptMachine()), line, f);
+                case ON_TOKEN -> send(tokenNodes.get(route.tokenMachine()), line, f);
+            }
+        }
+    }
+
+    private void send(NodeLink node, JsonNode line, Flight f) {
+        if (!node.send(line)) {
+            fail(f, node.name() + " cannot take requests (its input is closed)");
+        }
+    }
+
+    private synchronized void fromPromptNode(int machine, JsonNode line) {
+        Flight f = flights.get(line.path("id").asText());
+        if (f == null || f.ended) {
+            return;
+        }
+        if (line.has("token")) {
+            int token = line.get("token").asInt();
+            if (f.firstToken < 0) {
+                first(f, token);
+            } else {
+                deliver(f, token);
+            }
+        } else if (line.has("error")) {
+            fail(f, line.get("error").asText());
+        } else if (f.route.kind() == Route.Kind.ON_PROMPT) {
+            end(f, outputIds(line), line.path("finish_reason").asText());
+        } else if (!"prefilled".equals(line.path("finish_reason").asText())) {
+            // stopped before its KV went out (cancelled): the token machine must free its blocks
+            tokenNodes.get(f.route.tokenMachine()).send(json.createObjectNode().put("cancel", f.id));
+        }
+    }
+
+    private synchronized void fromTokenNode(int machine, JsonNode line) {
+        Flight f = flights.get(line.path("id").asText());
+        if (f == null || f.ended) {
+            return;
+        }
+        boolean split = f.route.kind() == Route.Kind.SPLIT;
+        if (line.has("token")) {
+            int token = line.get("token").asInt();
+            if (!split && f.firstToken < 0) {
+                first(f, token);
+            } else if (f.firstToken < 0) {
+                f.early.add(token);
+            } else {
+                deliver(f, token);
+            }
+        } else if (line.has("error")) {
+            fail(f, line.get("error").asText());
+        } else if (!split) {
+            end(f, outputIds(line), line.path("finish_reason").asText());
+        } else if (f.firstToken < 0) {
+            f.earlyOutput = outputIds(line);
+            f.earlyFinish = line.path("finish_reason").asText();
+            if (f.earlyFinish.equals("cancelled")) {
+                end(f, new int[0], "cancelled");
+            }
+        } else {
+            end(f, withFirst(f.firstToken, outputIds(line)), line.path("finish_reason").asText());
+        }
+    }
+
+    /** The first token: prefill is done, its prompt machine's queue shrinks, and tokens held back follow. */
+    private void first(Flight f, int token) {
+        f.firstToken = token;
+        f.prefillDone = true;
+        policy.prefillDone(f.route);
+        deliver(f, token);
+        for (int early : f.early) {
+            deliver(f, early);
+        }
+        f.early.clear();
+        if (f.earlyOutput != null) {
+            end(f, withFirst(token, f.earlyOutput), f.earlyFinish);
+        }
+        dispatch();
+    }
+
+    private void deliver(Flight f, int token) {
+        f.generated++;
+        f.listener.onToken(token);
+    }
+
+    private void end(Flight f, int[] output, String finishReason) {
+        f.ended = true;
+        flights.remove(f.id);
+        policy.finished(f.route, f.prefillDone);
+        f.listener.onDone(new Result(output, null, finishReason));
+        dispatch();
+    }
+
+    private void fail(Flight f, String reason) {
+        if (f.ended) {
+            return;
+        }
+        f.ended = true;
+        flights.remove(f.id);
+        if (f.route != null) {
+            policy.finished(f.route, f.prefillDone);
+            cancelOnNodes(f);
+        }
+        f.listener.onError(reason);
+    }
+
+    private synchronized void cancel(Flight f) {
+        if (f.ended) {
+            return;
+        }
+        if (f.route == null) {
+            waiting.remove(f);
+            f.ended = true;
+            f.listener.onDone(new Result(new int[0], null, "cancelled"));
+            return;
+        }
+        cancelOnNodes(f); // the nodes answer with finish reason "cancelled" once the blocks are free
+    }
+
+    private void cancelOnNodes(Flight f) {
+        JsonNode cancel = json.createObjectNode().put("cancel", f.id);
+        if (f.route.promptMachine() >= 0 && promptAlive[f.route.promptMachine()]) {
+            promptNodes.get(f.route.promptMachine()).send(cancel);
+        }
+        if (f.route.tokenMachine() >= 0 && tokenAlive[f.route.tokenMachine()]) {
+            tokenNodes.get(f.route.tokenMachine()).send(cancel);
+        }
+    }
+
+    private synchronized void promptNodeLost(int machine, String reason) {
+        promptAlive[machine] = false;
+        policy.promptMachineLost(machine);
+        for (Flight f : List.copyOf(flights.values())) {
+            if (f.route.promptMachine() == machine && !(f.prefillDone && f.route.kind() == Route.Kind.SPLIT)) {
+                fail(f, reason);
+            }
+        }
+        failWaitingIfNoneAlive(reason);
+    }
+
+    private synchronized void tokenNodeLost(int machine, String reason) {
+        tokenAlive[machine] = false;
+        policy.tokenMachineLost(machine);
+        for (Flight f : List.copyOf(flights.values())) {
+            if (f.route.tokenMachine() == machine) {
+                fail(f, reason);
+            }
+        }
+        failWaitingIfNoneAlive(reason);
+    }
+
+    private void failWaitingIfNoneAlive(String reason) {
+        if (!anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+            for (Flight f = waiting.poll(); f != null; f = waiting.poll()) {
+                fail(f, reason);
+            }
+        }
+    }
+
+    private static boolean anyAlive(boolean[] alive) {
+        for (boolean a : alive) {
+            if (a) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int[] outputIds(JsonNode line) {
+        JsonNode ids = line.path("output_ids");
+        int[] out = new int[ids.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ids.get(i).asInt();
+        }
+        return out;
+    }
+
+    private static int[] withFirst(int first, int[] rest) {
+        int[] all = new int[rest.length + 1];
+        all[0] = first;
+        System.arraycopy(rest, 0, all, 1, rest.length);
+        return all;
+    }
+
+    @Override
+    public synchronized Map<String, Integer> queueDepths() {
+        int prompt = 0;
+        int token = 0;
+        for (Flight f : flights.values()) {
+            if (!f.prefillDone) {
+                prompt++;
+            } else {
+                token++;
+            }
+        }
+        return Map.of("waiting", waiting.size(), "prefill", prompt, "decode", token,
+                "mixed_machines", policy.machinesIn(SplitwisePolicy.Pool.MIXED));
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        for (Flight f = waiting.poll(); f != null; f = waiting.poll()) {
+            fail(f, "the scheduler is shutting down");
+        }
+        for (Flight f : List.copyOf(flights.values())) {
+            fail(f, "the scheduler is shutting down");
+        }
+        promptNodes.forEach(NodeLink::close);
+        tokenNodes.forEach(NodeLink::close);
+    }
+}
