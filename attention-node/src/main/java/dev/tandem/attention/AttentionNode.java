@@ -9,7 +9,9 @@ import dev.tandem.core.checkpoint.SafetensorsWriter;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.cpu.CpuBackend;
 import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
 import dev.tandem.core.engine.RequestLines;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.model.CausalLm;
@@ -46,7 +48,7 @@ public final class AttentionNode implements AutoCloseable {
     private final CausalLm model;
     private final Generator generator;
     private final DisaggregationMetrics metrics;
-    private final Map<String, Boolean> pending = new ConcurrentHashMap<>();
+    private final Map<String, RequestHandle> pending = new ConcurrentHashMap<>();
     private final ObjectMapper json = new ObjectMapper();
     private volatile boolean inputClosed;
 
@@ -140,20 +142,67 @@ public final class AttentionNode implements AutoCloseable {
                 reply(out, "{\"reset_stats\":true}");
                 return;
             }
+            if (r.has("cancel")) {
+                RequestHandle handle = pending.get(r.get("cancel").asText());
+                if (handle != null) {
+                    handle.cancel();
+                }
+                return;
+            }
             requestId = r.path("id").asText();
             Request request = RequestLines.request(r);
             String logitsOut = r.path("logits_out").isTextual() ? r.get("logits_out").asText() : null;
             String rid = requestId;
-            pending.put(rid, true);
-            generator.submit(request, result -> {
-                pending.remove(rid);
-                reply(out, done(rid, request, result, logitsOut));
-            });
+            LineListener listener = new LineListener(rid, request, r.path("stream").asBoolean(false), logitsOut, out);
+            RequestHandle handle = generator.submit(request, listener);
+            pending.put(rid, handle);
+            if (listener.ended) {
+                pending.remove(rid); // it ended before we could note it
+            }
         } catch (IOException | RuntimeException e) {
             if (requestId != null) {
                 pending.remove(requestId);
             }
             reply(out, error(requestId, e.getMessage()));
+        }
+    }
+
+    /** Writes one request's token lines and its end to {@code out}. */
+    private final class LineListener implements GenerationListener {
+        private final String id;
+        private final Request request;
+        private final boolean stream;
+        private final String logitsOut;
+        private final PrintStream out;
+        volatile boolean ended;
+
+        LineListener(String id, Request request, boolean stream, String logitsOut, PrintStream out) {
+            this.id = id;
+            this.request = request;
+            this.stream = stream;
+            this.logitsOut = logitsOut;
+            this.out = out;
+        }
+
+        @Override
+        public void onToken(int token) {
+            if (stream) {
+                reply(out, json.createObjectNode().put("id", id).put("token", token).toString());
+            }
+        }
+
+        @Override
+        public void onDone(Result result) {
+            ended = true;
+            pending.remove(id);
+            reply(out, done(id, request, result, logitsOut));
+        }
+
+        @Override
+        public void onError(String message) {
+            ended = true;
+            pending.remove(id);
+            reply(out, error(id, message));
         }
     }
 

@@ -71,7 +71,7 @@ final class LocalCluster implements AutoCloseable {
         try {
             ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
-                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000);
+                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE);
             Path file = workDir.resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));
             for (int i = 0; i < o.expertNodes(); i++) {

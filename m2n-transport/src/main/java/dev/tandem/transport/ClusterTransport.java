@@ -50,7 +50,7 @@ public final class ClusterTransport implements AutoCloseable
             config = config.withAeronDirectoryName(cluster.aeronDirectory());
         }
         ctx = new M2nContext()
-            .topology(topology(cluster))
+            .topology(topology(cluster).withStreamIdBase(cluster.streamIdBase()))
             .config(config)
             .hiddenSize(hiddenSize)
             .dtype(Dtype.FP32)

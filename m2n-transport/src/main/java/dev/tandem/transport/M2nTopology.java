@@ -58,6 +58,12 @@ public record M2nTopology(
             DEFAULT_STREAM_ID_BASE, DEFAULT_SESSION_ID_BASE);
     }
 
+    /** @return this topology on streams from {@code base} on, so that groups can share one media driver. */
+    public M2nTopology withStreamIdBase(final int base)
+    {
+        return new M2nTopology(udp, senderEndpoints, receiverEndpoints, base, sessionIdBase);
+    }
+
     /** @return this topology with receivers at other endpoints (e.g. the ports they were given). */
     public M2nTopology withReceiverEndpoints(final List<String> endpoints)
     {

@@ -12,6 +12,8 @@ import java.util.List;
  * @param transport       "aeron-ipc", "aeron-udp" or "tcp"
  * @param aeronDirectory  the shared media driver's directory for aeron-ipc; null = each node embeds one
  * @param wireDtype       "fp32" (exact) or "bf16" (half the bytes) for activations on the wire
+ * @param streamIdBase    the first Aeron stream id of this cluster's M2N streams: AFD groups that
+ *                        share a media driver need bases at least 1024 apart
  */
 public record ClusterConfig(
         Path model,
@@ -25,11 +27,14 @@ public record ClusterConfig(
         int threadsPerNode,
         String wireDtype,
         long epoch,
-        long receiveTimeoutMs) {
+        long receiveTimeoutMs,
+        int streamIdBase) {
 
     /** @param endpoint host:port for UDP/TCP, "ipc" otherwise; @param experts held experts (expert nodes) */
     public record Node(int id, String endpoint, int[] experts) {
     }
+
+    public static final int DEFAULT_STREAM_ID_BASE = 0x3000;
 
     public ClusterConfig {
         attentionNodes = List.copyOf(attentionNodes);

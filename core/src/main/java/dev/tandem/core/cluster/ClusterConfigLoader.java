@@ -33,6 +33,7 @@ import java.util.TreeSet;
  * wire_dtype = fp32                  # fp32 | bf16
  * epoch = 1
  * receive_timeout_ms = 120000
+ * stream_id_base = 12288            # Aeron streams from here on; groups sharing a driver: 1024 apart
  * </pre>
  */
 public final class ClusterConfigLoader {
@@ -77,7 +78,8 @@ public final class ClusterConfigLoader {
         return new ClusterConfig(modelPath, transport, p.getProperty("aeron.dir"), attention, experts, microBatches,
                 f.intIn("max_batch_tokens", 1, 1 << 20, 256), f.intIn("kv_tokens", 1, 1 << 26, 8192),
                 f.intIn("threads", 1, 1024, 1), dtype, f.intIn("epoch", 0, Integer.MAX_VALUE, 1),
-                f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000));
+                f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000),
+                f.intIn("stream_id_base", 1, Integer.MAX_VALUE - 4096, ClusterConfig.DEFAULT_STREAM_ID_BASE));
     }
 
     /** "0-3,6" → [0, 1, 2, 3, 6]. */
@@ -128,6 +130,7 @@ public final class ClusterConfigLoader {
         p.setProperty("wire_dtype", c.wireDtype());
         p.setProperty("epoch", Long.toString(c.epoch()));
         p.setProperty("receive_timeout_ms", Long.toString(c.receiveTimeoutMs()));
+        p.setProperty("stream_id_base", Integer.toString(c.streamIdBase()));
         StringWriter out = new StringWriter();
         try {
             p.store(out, "Tandem cluster");

@@ -21,7 +21,7 @@ import dev.tandem.core.sampling.SamplingParams;
  * only the prefill, streams each layer's keys and values to token machine T, and ends with
  * finish reason "prefilled" after the first token; token machine T given {@code "kv_transfer":X}
  * reserves the request's blocks, waits for the KV, and generates from the second token on (its
- * token lines and output ids leave out the first, which the prompt node reported).
+ * token lines leave out the first, which the prompt node reported; its output ids hold it).
  * {@code logits_out} (optional) asks for the logits at every prompt position, written as a
  * safetensors file holding one float32 tensor {@code logits}.
  */

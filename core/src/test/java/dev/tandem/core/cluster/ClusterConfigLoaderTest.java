@@ -54,6 +54,7 @@ class ClusterConfigLoaderTest {
         assertEquals(config.wireDtype(), loaded.wireDtype());
         assertEquals(config.epoch(), loaded.epoch());
         assertEquals(config.receiveTimeoutMs(), loaded.receiveTimeoutMs());
+        assertEquals(config.streamIdBase(), loaded.streamIdBase());
     }
 
     @Test
@@ -61,7 +62,7 @@ class ClusterConfigLoaderTest {
         ClusterConfig config = new ClusterConfig(Path.of("/models/dbrx"), "aeron-ipc", null,
                 List.of(new ClusterConfig.Node(0, "ipc", new int[0])),
                 List.of(new ClusterConfig.Node(0, "ipc", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})),
-                0, 256, 8192, 1, "fp32", 1, 120_000);
+                0, 256, 8192, 1, "fp32", 1, 120_000, 0x4000);
 
         ClusterConfig loaded = roundTrip(config);
 

@@ -189,7 +189,7 @@ public final class ClusterEngine implements CompletionEngine {
                 end(f, new int[0], "cancelled");
             }
         } else {
-            end(f, withFirst(f.firstToken, outputIds(line)), line.path("finish_reason").asText());
+            end(f, outputIds(line), line.path("finish_reason").asText());
         }
     }
 
@@ -204,7 +204,7 @@ public final class ClusterEngine implements CompletionEngine {
         }
         f.early.clear();
         if (f.earlyOutput != null) {
-            end(f, withFirst(token, f.earlyOutput), f.earlyFinish);
+            end(f, f.earlyOutput, f.earlyFinish);
         }
         dispatch();
     }
@@ -304,13 +304,6 @@ public final class ClusterEngine implements CompletionEngine {
             out[i] = ids.get(i).asInt();
         }
         return out;
-    }
-
-    private static int[] withFirst(int first, int[] rest) {
-        int[] all = new int[rest.length + 1];
-        all[0] = first;
-        System.arraycopy(rest, 0, all, 1, rest.length);
-        return all;
     }
 
     @Override
