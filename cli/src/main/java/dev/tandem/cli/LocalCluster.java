@@ -6,27 +6,21 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.cluster.ClusterConfigLoader;
-import dev.tandem.transport.ClusterTransport;
-import io.aeron.driver.MediaDriver;
 
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 
 /**
  * A whole cluster on this host, every role its own OS process: the expert nodes, then the
@@ -36,15 +30,12 @@ import java.util.stream.Stream;
  * failed; a JVM shutdown hook does the same on Ctrl-C.
  */
 final class LocalCluster implements AutoCloseable {
-    private static final long STOP_TIMEOUT_MS = 20_000;
-
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
                    int kvTokens) {
     }
 
     private final ObjectMapper json = new ObjectMapper();
-    private final Path workDir;
-    private final MediaDriver driver;
+    private final NodeProcesses processes;
     private final List<Process> experts = new ArrayList<>();
     private final List<Process> attention = new ArrayList<>();
     private final List<PrintWriter> requestPipes = new ArrayList<>();
@@ -52,27 +43,19 @@ final class LocalCluster implements AutoCloseable {
     private final List<JsonNode> expertStats = new ArrayList<>();
     private final List<Thread> expertReaders = new ArrayList<>();
     private final AtomicLong nextId = new AtomicLong();
-    private final Thread shutdownHook = new Thread(this::close, "tandem-local-cluster-stop");
     private final int microBatches;
-    private volatile boolean closing;
 
     LocalCluster(Options o) {
         if (o.attentionNodes() < 1 || o.expertNodes() < 1) {
             throw new TandemException("a cluster needs at least one attention node and one expert node");
         }
         this.microBatches = o.microBatches();
+        processes = new NodeProcesses();
         try {
-            workDir = Files.createTempDirectory("tandem-cluster-");
-        } catch (IOException e) {
-            throw new TandemException("cannot create a directory for the cluster: " + e.getMessage(), e);
-        }
-        driver = ClusterTransport.launchSharedDriver();
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
-        try {
-            ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
+            ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE);
-            Path file = workDir.resolve("cluster.properties");
+            Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));
             for (int i = 0; i < o.expertNodes(); i++) {
                 Process p = start("expert-node", file, i);
@@ -123,19 +106,8 @@ final class LocalCluster implements AutoCloseable {
     }
 
     private Process start(String role, Path config, int id) throws IOException {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!arg.startsWith("-Xmx") && !arg.startsWith("-agentlib") && !arg.startsWith("-javaagent")) {
-                command.add(arg);
-            }
-        }
-        command.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), TandemCommand.class.getName(),
-                role, "--config", config.toString(), "--id", Integer.toString(id), "--micro-batches",
-                Integer.toString(microBatches)));
-        return new ProcessBuilder(command)
-                .redirectError(workDir.resolve(role + "-" + id + ".log").toFile())
-                .start();
+        return processes.start(role + "-" + id, List.of(role, "--config", config.toString(), "--id", Integer.toString(id),
+                "--micro-batches", Integer.toString(microBatches)));
     }
 
     /** Sends a request (its "id" is set here) to {@code node}; the future completes with the result line. */
@@ -208,18 +180,9 @@ final class LocalCluster implements AutoCloseable {
     }
 
     private void nodeExited(String name, Process p) {
-        if (!closing) {
-            failAll(name + " exited with code " + p.exitValue() + "; its log: " + logTail(name));
-        }
-    }
-
-    private String logTail(String name) {
-        Path log = workDir.resolve(name.replace(" node ", "-node-") + ".log");
-        try {
-            List<String> lines = Files.readAllLines(log);
-            return String.join("\n  ", lines.subList(Math.max(0, lines.size() - 8), lines.size()));
-        } catch (IOException e) {
-            return "(unreadable: " + e.getMessage() + ")";
+        if (!processes.closing()) {
+            failAll(name + " exited with code " + p.exitValue() + "; its log: "
+                    + processes.logTail(name.replace(" node ", "-node-")));
         }
     }
 
@@ -236,33 +199,8 @@ final class LocalCluster implements AutoCloseable {
      */
     @Override
     public synchronized void close() {
-        if (closing) {
-            return;
-        }
-        closing = true;
         requestPipes.forEach(PrintWriter::close);
-        List<Process> all = new ArrayList<>(attention);
-        all.addAll(experts);
-        long deadline = System.currentTimeMillis() + STOP_TIMEOUT_MS;
-        for (Process p : all) {
-            try {
-                if (!p.waitFor(Math.max(1, deadline - System.currentTimeMillis()), TimeUnit.MILLISECONDS)) {
-                    p.destroy();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        for (Process p : all) {
-            try {
-                if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                    p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                p.destroyForcibly();
-            }
-        }
+        processes.close();
         for (Thread reader : expertReaders) {
             try {
                 reader.join(2_000);
@@ -271,25 +209,5 @@ final class LocalCluster implements AutoCloseable {
             }
         }
         failAll("the cluster stopped");
-        if (driver != null) {
-            driver.close();
-        }
-        deleteRecursively(workDir);
-        try {
-            Runtime.getRuntime().removeShutdownHook(shutdownHook);
-        } catch (IllegalStateException e) {
-            // already shutting down: this is the hook
-        }
-    }
-
-    private static void deleteRecursively(Path dir) {
-        if (dir == null) {
-            return;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException e) {
-            // best effort: a temp directory
-        }
     }
 }
