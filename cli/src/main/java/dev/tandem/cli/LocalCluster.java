@@ -81,7 +81,7 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private static List<ClusterConfig.Node> nodes(int count, int[][] experts) {
+    static List<ClusterConfig.Node> nodes(int count, int[][] experts) {
         List<ClusterConfig.Node> nodes = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i]));
@@ -90,7 +90,7 @@ final class LocalCluster implements AutoCloseable {
     }
 
     /** Contiguous blocks of experts per node; with more nodes than experts, replicas round-robin. */
-    private static List<ClusterConfig.Node> expertPlacement(Path model, int count) {
+    static List<ClusterConfig.Node> expertPlacement(Path model, int count) {
         int experts = dev.tandem.core.config.ModelConfigLoader.load(model).numExperts();
         int[][] held = new int[count][];
         for (int i = 0; i < count; i++) {

@@ -1,0 +1,112 @@
+package dev.tandem.cli;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.cluster.ClusterConfig;
+import dev.tandem.core.cluster.ClusterConfigLoader;
+import dev.tandem.core.config.ModelConfig;
+import dev.tandem.core.config.ModelConfigLoader;
+import dev.tandem.scheduler.cluster.ClusterEngine;
+import dev.tandem.scheduler.cluster.NodeLink;
+import dev.tandem.scheduler.engine.ServedModel;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A Splitwise cluster on this host, every node its own OS process: {@code P} prompt machines
+ * (colocated) and {@code G} token groups, each an AFD group of {@code A} attention nodes (the
+ * token machines) and {@code E} expert nodes, all on one media driver. The scheduler's
+ * {@link ClusterEngine} runs in this process and talks to the prompt and attention nodes over
+ * their pipes; KV caches go from prompt to token machines over Aeron, stream
+ * {@code KV_STREAM_BASE + token machine}.
+ */
+final class ServingCluster implements AutoCloseable {
+    static final int KV_STREAM_BASE = 0x7000;
+    private static final int GROUP_STREAM_SPACING = 1024;
+
+    record Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
+                   int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens,
+                   int maxQueued) {
+    }
+
+    private final NodeProcesses processes;
+    private final ClusterEngine engine;
+
+    ServingCluster(Options o) {
+        if (o.promptNodes() < 0 || o.tokenGroups() < 0 || o.promptNodes() + o.tokenGroups() == 0) {
+            throw new TandemException("a serving cluster needs prompt nodes or token groups (got --prompt-nodes "
+                    + o.promptNodes() + ", --token-groups " + o.tokenGroups() + ")");
+        }
+        if (o.tokenGroups() > 0 && (o.attentionNodes() < 1 || o.expertNodes() < 1)) {
+            throw new TandemException("a token group needs at least one attention node and one expert node");
+        }
+        ModelConfig model = ModelConfigLoader.load(o.model());
+        processes = new NodeProcesses();
+        try {
+            List<NodeLink> tokenLinks = new ArrayList<>();
+            for (int g = 0; g < o.tokenGroups(); g++) {
+                startGroup(o, g, tokenLinks);
+            }
+            List<NodeLink> promptLinks = new ArrayList<>();
+            for (int i = 0; i < o.promptNodes(); i++) {
+                String name = "prompt-node-" + i;
+                Process p = processes.start(name, List.of("prompt-node", "--model", o.model().toAbsolutePath().toString(),
+                        "--id", Integer.toString(i), "--aeron-dir", processes.aeronDirectory(),
+                        "--kv-stream-base", Integer.toString(KV_STREAM_BASE), "--token-machines",
+                        Integer.toString(tokenLinks.size()), "--threads", Integer.toString(o.threads()),
+                        "--max-batch-tokens", Integer.toString(o.maxBatchTokens()),
+                        "--kv-tokens", Integer.toString(o.kvTokens())));
+                promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
+            }
+            long[] promptKv = new long[promptLinks.size()];
+            long[] tokenKv = new long[tokenLinks.size()];
+            Arrays.fill(promptKv, o.kvTokens());
+            Arrays.fill(tokenKv, o.kvTokens());
+            engine = new ClusterEngine(new ServedModel(o.name(), model.maxPositions(), model.vocabSize(),
+                    model.eosTokenIds()), promptLinks, promptKv, tokenLinks, tokenKv, o.mixedThresholdTokens(),
+                    o.maxQueued());
+        } catch (IOException | RuntimeException e) {
+            processes.close();
+            throw e instanceof TandemException t ? t : new TandemException("cannot start the cluster: " + e.getMessage(), e);
+        }
+    }
+
+    /** Starts group {@code g}'s expert nodes, then its attention nodes, whose links join {@code tokenLinks}. */
+    private void startGroup(Options o, int g, List<NodeLink> tokenLinks) throws IOException {
+        ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
+                LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
+                o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000,
+                ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING);
+        Path file = processes.workDir().resolve("group-" + g + ".properties");
+        Files.writeString(file, ClusterConfigLoader.format(config));
+        List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));
+        for (int i = 0; i < o.expertNodes(); i++) {
+            List<String> args = new ArrayList<>(List.of("expert-node", "--id", Integer.toString(i)));
+            args.addAll(common);
+            processes.start("group-" + g + "-expert-node-" + i, args);
+        }
+        for (int i = 0; i < o.attentionNodes(); i++) {
+            String name = "group-" + g + "-attention-node-" + i;
+            List<String> args = new ArrayList<>(List.of("attention-node", "--id", Integer.toString(i),
+                    "--kv-stream", Integer.toString(KV_STREAM_BASE + tokenLinks.size())));
+            args.addAll(common);
+            Process p = processes.start(name, args);
+            tokenLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
+        }
+    }
+
+    ClusterEngine engine() {
+        return engine;
+    }
+
+    /** Fails what is in flight, then stops every node and deletes the cluster's files. */
+    @Override
+    public void close() {
+        engine.close();
+        processes.close();
+    }
+}
