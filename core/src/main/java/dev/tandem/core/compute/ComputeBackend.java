@@ -50,6 +50,20 @@ public interface ComputeBackend extends AutoCloseable {
     void writeKv(KvStorage kv, int layer, Activations k, Activations v, int[] slots, int rows);
 
     /**
+     * Copies the keys and values of KV slots {@code slots[0..count)} of {@code layer} to the host,
+     * after all pending work: row i of {@code keys} and {@code values}, each (count, kvHeads · headDim)
+     * row-major float32, is slot {@code slots[i]}. Storage in a narrower type is widened exactly.
+     */
+    void readKv(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values);
+
+    /**
+     * The inverse of {@link #readKv}: stores host rows i of {@code keys} and {@code values},
+     * (count, kvHeads · headDim) float32, into KV slot {@code slots[i]} of {@code layer}. A token
+     * machine fills its cache this way with what a prompt machine computed.
+     */
+    void writeKvRows(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values);
+
+    /**
      * Causal grouped-query attention of each query row over its sequence's cached keys and
      * values, positions {@code max(0, pos − window + 1) .. pos} (window 0 = all).
      */

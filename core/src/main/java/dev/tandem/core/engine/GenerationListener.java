@@ -7,6 +7,14 @@ package dev.tandem.core.engine;
  */
 @FunctionalInterface
 public interface GenerationListener {
+    /**
+     * The request got its KV blocks and runs from the next step: {@code blockTable} is the array
+     * that {@link dev.tandem.core.compute.TokenBatch#blockTables} names for its rows until
+     * {@link #onDone}, so a {@link dev.tandem.core.model.LayerObserver} can tell its rows apart.
+     */
+    default void onAdmitted(int[] blockTable) {
+    }
+
     /** A newly generated token; called once per token, in order, before {@link #onDone}. */
     default void onToken(int token) {
     }

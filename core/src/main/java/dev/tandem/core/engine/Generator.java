@@ -3,6 +3,7 @@ package dev.tandem.core.engine;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.config.ModelConfig;
+import dev.tandem.core.kv.BlockTable;
 import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.sampling.Sampler;
@@ -99,6 +100,40 @@ public final class Generator {
         return () -> s.cancelled = true;
     }
 
+    /**
+     * Queues a request whose prompt's keys and values are already in this generator's cache, in
+     * {@code prefilledBlocks} (reserved from it by the caller, who hands them over: the request
+     * frees them when it ends), and whose first token {@code firstToken} was sampled elsewhere:
+     * Splitwise's token machine continuing what a prompt machine prefilled. Decoding starts by
+     * running {@code firstToken}; the listener hears only the tokens after it, and the result's
+     * output ids start with it. {@code request.maxTokens()} counts {@code firstToken}.
+     *
+     * @throws TandemException if the request can never run, or asks for no token
+     */
+    public RequestHandle resume(Request request, BlockTable prefilledBlocks, int firstToken,
+                                GenerationListener listener) {
+        validate("resumed request", request);
+        if (request.maxTokens() < 1 || firstToken < 0 || firstToken >= config.vocabSize()) {
+            throw new TandemException("resumed request: needs max tokens >= 1 (got " + request.maxTokens()
+                    + ") and a first token in [0, " + config.vocabSize() + ") (got " + firstToken + ")");
+        }
+        Sequence s = new Sequence(request, config.maxPositions(), listener, prefilledBlocks);
+        if (s.limit <= s.promptLength()) {
+            throw new TandemException("resumed request: the prompt's " + s.promptLength()
+                    + " tokens fill the model's context of " + config.maxPositions() + "; no room for the first token");
+        }
+        s.computed = s.promptLength();
+        s.append(firstToken);
+        if (s.length >= s.limit) {
+            s.finishReason = "length";
+        } else if (request.stopAtEos() && isEos(firstToken)) {
+            s.finishReason = "stop";
+        }
+        submittedCount.incrementAndGet();
+        submitted.add(s);
+        return () -> s.cancelled = true;
+    }
+
     /** Requests submitted or waiting for KV blocks, not yet running; any thread may ask. */
     public int queuedRequests() {
         return queued + submittedCount.get();
@@ -172,6 +207,7 @@ public final class Generator {
             waiting.add(s);
         }
         for (Sequence s : waiting) {
+            cache.release(s.blocks); // a resumed request holds its prefilled blocks while it waits
             s.listener.onError(reason);
         }
         waiting.clear();
@@ -187,6 +223,7 @@ public final class Generator {
     private void dropCancelled() {
         waiting.removeIf(s -> {
             if (s.cancelled) {
+                cache.release(s.blocks); // a resumed request holds its prefilled blocks while it waits
                 s.finishReason = "cancelled";
                 s.listener.onDone(new Result(s.generated(), null, s.finishReason));
             }
@@ -247,6 +284,7 @@ public final class Generator {
                 s.promptLogits = new float[s.promptLength() * config.vocabSize()];
             }
             running.add(s);
+            s.listener.onAdmitted(s.blocks.blocks());
         }
     }
 
@@ -261,6 +299,9 @@ public final class Generator {
         int budget = capacity;
         int promptTokens = 0;
         for (Sequence s : running) {
+            if (s.finished()) {
+                continue; // resumed with a first token that already ends it; retired after this step
+            }
             TokenBatch mb = leastLoaded();
             int room = Math.min(budget, capacity - mb.size());
             if (room == 0) {

@@ -13,7 +13,7 @@ import java.util.SplittableRandom;
 final class Sequence {
     final Request request;
     final GenerationListener listener;
-    final BlockTable blocks = new BlockTable();
+    final BlockTable blocks;
     final SplittableRandom random;
     final int limit;      // total tokens (prompt + generated) it may reach
     int[] tokens;
@@ -24,7 +24,13 @@ final class Sequence {
     volatile boolean cancelled;
 
     Sequence(Request request, int contextLength, GenerationListener listener) {
+        this(request, contextLength, listener, new BlockTable());
+    }
+
+    /** {@code blocks} may already hold reserved blocks, e.g. a prompt's KV received from a prompt machine. */
+    Sequence(Request request, int contextLength, GenerationListener listener, BlockTable blocks) {
         this.request = request;
+        this.blocks = blocks;
         this.listener = listener;
         this.random = new SplittableRandom(request.sampling().seed());
         this.limit = Math.min(contextLength, request.prompt().length + request.maxTokens());

@@ -22,6 +22,12 @@ public interface CausalLm extends AutoCloseable {
     void useDispatch(MoeDispatch dispatch);
 
     /**
+     * Calls {@code observer} after each layer's attention over each micro-batch of every later
+     * forward, once that layer's keys and values are stored; null stops it. Set it between steps.
+     */
+    void observeLayers(LayerObserver observer);
+
+    /**
      * Runs every token of micro-batches {@code [0, count)} through the model, storing keys and
      * values in {@code cache}, and writes the logits of each micro-batch's marked rows to
      * {@code logits[i]} as (marked rows, vocab), row-major.

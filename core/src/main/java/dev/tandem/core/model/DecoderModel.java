@@ -30,6 +30,7 @@ abstract class DecoderModel implements CausalLm {
     private final DeviceWeight embedding; // (vocab, hidden)
     private final DeviceWeight lmHead;    // (vocab, hidden)
     private MoeDispatch dispatch;
+    private LayerObserver layerObserver; // null: nobody listens
 
     DecoderModel(ModelConfig config, ComputeBackend backend, Checkpoint checkpoint, int maxBatchTokens,
                  String embeddingName, String lmHeadName) {
@@ -66,6 +67,11 @@ abstract class DecoderModel implements CausalLm {
     }
 
     @Override
+    public final void observeLayers(LayerObserver observer) {
+        this.layerObserver = observer;
+    }
+
+    @Override
     public final void forward(TokenBatch[] microBatches, int count, PagedKvCache cache, float[][] logits) {
         if (dispatch == null) {
             throw new IllegalStateException("no MoE dispatch: call useDispatch first");
@@ -88,6 +94,9 @@ abstract class DecoderModel implements CausalLm {
                 }
                 if (rows > 0) {
                     attentionBlock(l, s, microBatches[i], kv);                 // x += attn(norm(x)); normed = norm(x)
+                    if (layerObserver != null) {
+                        layerObserver.layerDone(l, microBatches[i], kv);       // layer l's K/V of these tokens are final
+                    }
                     backend.matmul(s.routerLogits, s.normed, gate(l), rows);   // gate logits
                     backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);
                 }

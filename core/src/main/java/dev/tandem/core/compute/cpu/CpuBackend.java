@@ -115,6 +115,49 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
+    /** The cache holds float32 (see {@link CpuKvStorage}): rows are copied as they are. */
+    @Override
+    public void readKv(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values) {
+        CpuKvStorage storage = checkedRows((CpuKvStorage) kv, layer, slots, count, keys, values);
+        int row = storage.rowFloats;
+        for (int i = 0; i < count; i++) {
+            long at = (long) slots[i] * row * Float.BYTES;
+            MemorySegment.copy(storage.keys[layer], CpuActivations.FLOAT, at, keys, i * row, row);
+            MemorySegment.copy(storage.values[layer], CpuActivations.FLOAT, at, values, i * row, row);
+        }
+    }
+
+    @Override
+    public void writeKvRows(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values) {
+        CpuKvStorage storage = checkedRows((CpuKvStorage) kv, layer, slots, count, keys, values);
+        int row = storage.rowFloats;
+        for (int i = 0; i < count; i++) {
+            long at = (long) slots[i] * row * Float.BYTES;
+            MemorySegment.copy(keys, i * row, storage.keys[layer], CpuActivations.FLOAT, at, row);
+            MemorySegment.copy(values, i * row, storage.values[layer], CpuActivations.FLOAT, at, row);
+        }
+    }
+
+    /** Bounds checks up front, so that a bad slot fails before any row is copied. */
+    private static CpuKvStorage checkedRows(CpuKvStorage storage, int layer, int[] slots, int count, float[] keys,
+                                            float[] values) {
+        if (layer < 0 || layer >= storage.layers()) {
+            throw new IndexOutOfBoundsException("layer " + layer + " of " + storage.layers());
+        }
+        long floats = (long) count * storage.rowFloats;
+        if (count < 0 || count > slots.length || floats > keys.length || floats > values.length) {
+            throw new IndexOutOfBoundsException(count + " rows of " + storage.rowFloats + " floats do not fit "
+                    + slots.length + " slots, " + keys.length + " keys, " + values.length + " values");
+        }
+        int slotCount = storage.blocks * storage.blockSize;
+        for (int i = 0; i < count; i++) {
+            if (slots[i] < 0 || slots[i] >= slotCount) {
+                throw new IndexOutOfBoundsException("slot " + slots[i] + " of " + slotCount);
+            }
+        }
+        return storage;
+    }
+
     @Override
     public void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
                           int window) {

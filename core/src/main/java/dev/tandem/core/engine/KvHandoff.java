@@ -1,0 +1,96 @@
+package dev.tandem.core.engine;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.kv.BlockTable;
+import dev.tandem.core.kv.PagedKvCache;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The token machine's side of Splitwise's KV transfer: reserves blocks of this machine's cache
+ * for a transfer before the prompt machine starts, writes each arriving layer's rows into them
+ * (position p of the transfer goes to this cache's slot for p, whatever slot it had on the prompt
+ * machine), and hands the filled blocks to {@link Generator#resume} once every layer arrived.
+ * Use on the thread that steps the generator: it shares the cache and the backend with it.
+ */
+public final class KvHandoff {
+    private final ComputeBackend backend;
+    private final PagedKvCache cache;
+    private final Map<Long, BlockTable> transfers = new HashMap<>();
+    private int[] slots = new int[64];
+
+    public KvHandoff(ComputeBackend backend, PagedKvCache cache) {
+        this.backend = backend;
+        this.cache = cache;
+    }
+
+    /**
+     * Reserves blocks for {@code tokens} positions (the prompt plus the tokens to generate, so that
+     * the resumed request needs no more); false, and nothing reserved, when the cache is short.
+     *
+     * @throws TandemException if the transfer already has blocks
+     */
+    public boolean reserve(long transferId, int tokens) {
+        if (transfers.containsKey(transferId)) {
+            throw new TandemException("KV transfer " + transferId + " already has blocks reserved");
+        }
+        BlockTable table = new BlockTable();
+        if (!cache.reserve(table, tokens)) {
+            return false;
+        }
+        transfers.put(transferId, table);
+        return true;
+    }
+
+    /**
+     * Stores keys and values (count, kvDim) of {@code layer} for positions
+     * {@code firstPosition .. firstPosition + count − 1} of the transfer.
+     *
+     * @throws TandemException if the transfer is unknown or the positions exceed its reservation
+     */
+    public void write(long transferId, int layer, int firstPosition, int count, float[] keys, float[] values) {
+        BlockTable table = table(transferId);
+        long end = (long) firstPosition + count;
+        if (firstPosition < 0 || end > (long) table.size() * cache.blockSize()) {
+            throw new TandemException("KV transfer " + transferId + ": positions [" + firstPosition + ", " + end
+                    + ") fall outside its " + table.size() * cache.blockSize() + " reserved positions");
+        }
+        if (count > slots.length) {
+            slots = new int[count];
+        }
+        for (int i = 0; i < count; i++) {
+            slots[i] = cache.slot(table, firstPosition + i);
+        }
+        backend.writeKvRows(cache.storage(), layer, slots, count, keys, values);
+    }
+
+    /** Ends the transfer and hands its filled blocks over, for {@link Generator#resume}. */
+    public BlockTable take(long transferId) {
+        BlockTable table = table(transferId);
+        transfers.remove(transferId);
+        return table;
+    }
+
+    /** Abandons the transfer (the prompt machine failed, the request was cancelled) and frees its blocks. */
+    public void release(long transferId) {
+        BlockTable table = transfers.remove(transferId);
+        if (table != null) {
+            cache.release(table);
+        }
+    }
+
+    /** Transfers with blocks reserved and not yet taken. */
+    public int pending() {
+        return transfers.size();
+    }
+
+    private BlockTable table(long transferId) {
+        BlockTable table = transfers.get(transferId);
+        if (table == null) {
+            throw new TandemException("KV transfer " + transferId + " has no blocks reserved on this machine");
+        }
+        return table;
+    }
+}

@@ -1,0 +1,240 @@
+package dev.tandem.transport.kv;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.transport.Dtype;
+import dev.tandem.transport.TransportConfig;
+import io.aeron.Aeron;
+import io.aeron.ChannelUri;
+import io.aeron.CommonContext;
+import io.aeron.ExclusivePublication;
+import io.aeron.Publication;
+import io.aeron.logbuffer.BufferClaim;
+import org.agrona.BufferUtil;
+import org.agrona.CloseHelper;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The prompt machine's end of Splitwise's KV transfer: one ExclusivePublication per token
+ * machine it may send to. Each call sends one layer's rows of one transfer, cut into messages of
+ * at most {@link #maxTokensPerMessage()} positions; messages within one MTU are written straight
+ * into the log ({@code tryClaim}), larger ones are staged and offered whole, and Aeron fragments
+ * and the receiver reassembles them. Messages to one destination arrive in the order sent.
+ * One caller thread (the prompt node's stepping thread).
+ */
+public final class KvTransferSender implements AutoCloseable
+{
+    /** Aeron caps one message at 16 MiB whatever the term length. */
+    public static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
+
+    private final KvLayerFlyweight frame = new KvLayerFlyweight();
+    private final BufferClaim claim = new BufferClaim();
+    private final ExclusivePublication[] publications; // (destinations)
+    private final String[] names;                      // (destinations) for error messages
+    private final UnsafeBuffer staging;                // one message above the MTU
+    private final IdleStrategy idle;
+    private final long sendTimeoutNs;
+    private final int kvDim;
+    private final int maxTokensPerMessage;
+
+    /**
+     * @param channels            one per destination token machine: {@code aeron:ipc} on one host,
+     *                            {@code aeron:udp?endpoint=host:port} across hosts; a term length is
+     *                            added for the largest message unless the channel sets one
+     * @param streamId            the receivers' stream
+     * @param kvDim               kvHeads · headDim of the model
+     * @param maxTokensPerMessage positions per message, e.g. the prompt chunk; lowered to fit Aeron's 16 MiB
+     */
+    public KvTransferSender(
+        final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
+        final int kvDim, final int maxTokensPerMessage)
+    {
+        if (kvDim < 1 || maxTokensPerMessage < 1)
+        {
+            throw new IllegalArgumentException("kvDim and maxTokensPerMessage must be >= 1");
+        }
+        this.kvDim = kvDim;
+        this.maxTokensPerMessage = (int)Math.min(maxTokensPerMessage,
+            (MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH) / KvLayerFlyweight.payloadLength(1, kvDim, Dtype.FP32));
+        if (this.maxTokensPerMessage < 1)
+        {
+            throw new IllegalArgumentException("one row of " + kvDim + " keys and values exceeds 16 MiB");
+        }
+        final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, Dtype.FP32);
+        final int termLength = TransportConfig.termLengthFor(maxFrame);
+        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 64));
+        this.idle = config.pollIdleStrategy().get();
+        this.sendTimeoutNs = config.sendTimeoutNs();
+        this.publications = new ExclusivePublication[channels.size()];
+        this.names = new String[channels.size()];
+        try
+        {
+            for (int d = 0; d < publications.length; d++)
+            {
+                final ChannelUri uri = ChannelUri.parse(channels.get(d));
+                if (uri.get(CommonContext.TERM_LENGTH_PARAM_NAME) == null)
+                {
+                    uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(termLength));
+                }
+                publications[d] = aeron.addExclusivePublication(uri.toString(), streamId);
+                names[d] = "KV destination " + d + " (" + channels.get(d) + " stream " + streamId + ")";
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            CloseHelper.quietCloseAll(publications);
+            throw ex;
+        }
+    }
+
+    public int destinations()
+    {
+        return publications.length;
+    }
+
+    /** @return positions per message, after the cap that keeps a message within Aeron's 16 MiB. */
+    public int maxTokensPerMessage()
+    {
+        return maxTokensPerMessage;
+    }
+
+    public boolean isConnected(final int destination)
+    {
+        return publications[destination].isConnected();
+    }
+
+    /** Wait until every destination's receiver is subscribed; {@link TandemException} naming the first that is not. */
+    public KvTransferSender awaitConnected(final long timeoutNs)
+    {
+        final long deadlineNs = System.nanoTime() + timeoutNs;
+        idle.reset();
+        for (int d = 0; d < publications.length; d++)
+        {
+            while (!publications[d].isConnected())
+            {
+                if (System.nanoTime() - deadlineNs > 0)
+                {
+                    throw new TandemException(names[d] + ": no receiver within " + millis(timeoutNs) + " ms");
+                }
+                idle.idle();
+            }
+        }
+        return this;
+    }
+
+    /**
+     * Sends keys and values (count, kvDim) float32 of {@code layer} for positions
+     * {@code firstPosition .. firstPosition + count − 1} of the transfer.
+     *
+     * @throws TandemException naming the destination if it stays back-pressured or unconnected
+     *                         past the send timeout, or its publication is closed
+     */
+    public void sendLayer(
+        final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
+        final int count, final float[] keys, final float[] values)
+    {
+        for (int done = 0; done < count; done += maxTokensPerMessage)
+        {
+            final int rows = Math.min(maxTokensPerMessage, count - done);
+            send(destination, transferId, layer, layers, firstPosition + done, rows, keys, values, done, (byte)0, 0);
+        }
+    }
+
+    /**
+     * Ends the transfer after every layer of positions [0, positions) was sent: the receiver
+     * then resumes decoding from {@code firstToken}, the token the prompt machine sampled.
+     */
+    public void sendComplete(
+        final int destination, final long transferId, final int layers, final int positions, final int firstToken)
+    {
+        send(destination, transferId, layers - 1, layers, positions, 0, null, null, 0, KvLayerFlyweight.FLAG_LAST,
+            firstToken);
+    }
+
+    private void send(
+        final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
+        final int rows, final float[] keys, final float[] values, final int srcRow, final byte flags,
+        final int firstToken)
+    {
+        final ExclusivePublication publication = publications[destination];
+        final int length = (int)KvLayerFlyweight.frameLength(rows, kvDim, Dtype.FP32);
+        final boolean claimable = length <= publication.maxPayloadLength();
+        if (!claimable)
+        {
+            write(staging, 0, transferId, layer, layers, firstPosition, rows, keys, values, srcRow, flags, firstToken);
+        }
+        final long startNs = System.nanoTime();
+        idle.reset();
+        while (true)
+        {
+            final long result;
+            if (claimable)
+            {
+                result = publication.tryClaim(length, claim);
+                if (result > 0)
+                {
+                    write(claim.buffer(), claim.offset(), transferId, layer, layers, firstPosition, rows, keys, values,
+                        srcRow, flags, firstToken);
+                    claim.commit();
+                    return;
+                }
+            }
+            else
+            {
+                result = publication.offer(staging, 0, length);
+                if (result > 0)
+                {
+                    return;
+                }
+            }
+            checkRetry(destination, result, System.nanoTime() - startNs);
+            idle.idle();
+        }
+    }
+
+    private void write(
+        final MutableDirectBuffer buffer, final int offset, final long transferId, final int layer,
+        final int layers, final int firstPosition, final int rows, final float[] keys, final float[] values,
+        final int srcRow, final byte flags, final int firstToken)
+    {
+        frame.wrap(buffer, offset)
+            .writeHeader(transferId, layer, layers, firstPosition, rows, kvDim, Dtype.FP32, flags, firstToken);
+        if (rows > 0)
+        {
+            frame.putRows(KvLayerFlyweight.KEYS_OFFSET, keys, srcRow, rows, kvDim);
+            frame.putRows(KvLayerFlyweight.valuesOffset(rows, kvDim, Dtype.FP32), values, srcRow, rows, kvDim);
+        }
+    }
+
+    /** Back-pressure and a missing receiver are retried until the send timeout; anything else fails at once. */
+    private void checkRetry(final int destination, final long result, final long waitedNs)
+    {
+        final boolean retryable = result == Publication.BACK_PRESSURED || result == Publication.ADMIN_ACTION ||
+            result == Publication.NOT_CONNECTED;
+        if (!retryable)
+        {
+            throw new TandemException(names[destination] + ": send failed: " + Publication.errorString(result));
+        }
+        if (waitedNs > sendTimeoutNs)
+        {
+            throw new TandemException(names[destination] + ": " +
+                (result == Publication.NOT_CONNECTED ? "no receiver" : "back-pressured") + " for " +
+                millis(waitedNs) + " ms; is the token machine polling its KV receiver?");
+        }
+    }
+
+    private static long millis(final long nanos)
+    {
+        return TimeUnit.NANOSECONDS.toMillis(nanos);
+    }
+
+    @Override
+    public void close()
+    {
+        CloseHelper.closeAll(publications);
+    }
+}
