@@ -3,11 +3,20 @@ package dev.tandem.attention;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.KvHandoff;
+import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.core.engine.RequestLines;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.model.Models;
+import dev.tandem.transport.AeronNode;
 import dev.tandem.transport.ClusterTransport;
+import dev.tandem.transport.Dtype;
+import dev.tandem.transport.TransportConfig;
+import dev.tandem.transport.kv.KvLayerFlyweight;
+import dev.tandem.transport.kv.KvTransferReceiver;
+import dev.tandem.transport.kv.KvTransferSender;
 import dev.tandem.transport.M2nSender;
 import dev.tandem.transport.PeerLostException;
 
@@ -33,8 +42,19 @@ public final class AttentionNode implements AutoCloseable {
     private final CausalLm model;
     private final Generator generator;
     private final DisaggregationMetrics metrics;
+    private final AeronNode kvAeron;      // null unless this node takes KV from prompt machines
+    private final TokenSideKv kv;         // null likewise
 
     public AttentionNode(ClusterConfig cluster, int id, int microBatches) {
+        this(cluster, id, microBatches, null, 0);
+    }
+
+    /**
+     * @param kvChannel where prompt machines send this node KV caches ({@code aeron:ipc} on the
+     *                  cluster's media driver, or {@code aeron:udp?endpoint=host:port}); null: none do
+     * @param kvStream  the Aeron stream of that channel
+     */
+    public AttentionNode(ClusterConfig cluster, int id, int microBatches, String kvChannel, int kvStream) {
         this.id = id;
         CpuBackend backend = new CpuBackend(cluster.threadsPerNode());
         CausalLm lm = Models.loadAttention(cluster.model(), backend, cluster.maxBatchTokens());
@@ -51,13 +71,28 @@ public final class AttentionNode implements AutoCloseable {
             throw e;
         }
         this.model = lm;
-        this.generator = new Generator(lm, lm.newKvCache(cluster.kvTokens(), 16), microBatches);
+        PagedKvCache cache = lm.newKvCache(cluster.kvTokens(), 16);
+        this.generator = new Generator(lm, cache, microBatches);
+        if (kvChannel == null) {
+            this.kvAeron = null;
+            this.kv = null;
+            return;
+        }
+        ModelConfig c = lm.config();
+        int kvDim = c.numKvHeads() * c.headDim();
+        int maxRows = (int) ((KvTransferSender.MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH)
+                / KvLayerFlyweight.payloadLength(1, kvDim, Dtype.FP32));
+        this.kvAeron = AeronNode.launch(TransportConfig.defaults().withAeronDirectoryName(cluster.aeronDirectory()));
+        this.kv = new TokenSideKv(generator, cache, new KvHandoff(backend, cache), c.maxPositions(), kvDim,
+                sink -> new KvTransferReceiver(kvAeron.aeron(), kvChannel, kvStream, c.numLayers(), kvDim, maxRows, sink));
     }
 
     /** Serves until {@code in} closes; results and replies go to {@code out}, one JSON line each. */
     public void serve(BufferedReader in, PrintStream out) {
         NodeRequests requests = new NodeRequests("attention node " + id, out, model.config().vocabSize(),
-                (line, request, listener) -> generator.submit(request, listener), () -> metrics.toJson(id),
+                (line, request, listener) -> line.has("kv_transfer") && kv != null
+                        ? kv.submit(line.get("kv_transfer").asLong(), request, listener)
+                        : generator.submit(request, listener), () -> metrics.toJson(id),
                 () -> {
                     metrics.reset();
                     generator.stats().reset();
@@ -65,12 +100,13 @@ public final class AttentionNode implements AutoCloseable {
         requests.start(in);
         long pause = 0;
         try {
-            while (!requests.inputClosed() || generator.hasWork()) {
+            while (!requests.inputClosed() || generator.hasWork() || kv != null && kv.hasWork()) {
+                int arrived = kv == null ? 0 : kv.poll();
                 long start = System.nanoTime();
                 long prefilled = generator.stats().prefillTokens();
                 int tokens = generator.step();
                 metrics.step(System.nanoTime() - start, tokens, generator.stats().prefillTokens() == prefilled);
-                if (tokens == 0) {
+                if (tokens == 0 && arrived == 0) {
                     pause = Math.min(MAX_IDLE_PAUSE_NS, Math.max(10_000, pause * 2)); // idle: back off a little
                     LockSupport.parkNanos(pause);
                 } else {
@@ -92,6 +128,10 @@ public final class AttentionNode implements AutoCloseable {
 
     @Override
     public void close() {
+        if (kv != null) {
+            kv.close();
+            kvAeron.close();
+        }
         transport.close();
         model.close();
     }

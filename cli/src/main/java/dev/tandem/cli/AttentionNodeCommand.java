@@ -4,6 +4,7 @@ import dev.tandem.attention.AttentionNode;
 import dev.tandem.core.cluster.ClusterConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -17,12 +18,20 @@ final class AttentionNodeCommand implements Callable<Integer> {
     @Mixin
     NodeOptions node;
 
+    @Option(names = "--kv-stream", description = "Take KV caches from prompt machines on this Aeron stream (Splitwise token machine).")
+    Integer kvStream;
+
+    @Option(names = "--kv-channel", defaultValue = "aeron:ipc",
+            description = "The channel for --kv-stream: aeron:ipc (the cluster's media driver) or aeron:udp?endpoint=HOST:PORT (default ${DEFAULT-VALUE}).")
+    String kvChannel;
+
     @Override
     public Integer call() {
         ClusterConfig cluster = node.load();
         node.checkId("attention", cluster.attentionNodes().size());
         int m = node.microBatches(cluster);
-        try (AttentionNode attention = new AttentionNode(cluster, node.id, m)) {
+        try (AttentionNode attention = new AttentionNode(cluster, node.id, m, kvStream == null ? null : kvChannel,
+                kvStream == null ? 0 : kvStream)) {
             System.err.println("tandem: attention node " + node.id + " ready (m=" + m + ")");
             attention.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out);
         }

@@ -45,7 +45,8 @@ public final class KvTransferSender implements AutoCloseable
      * @param channels            one per destination token machine: {@code aeron:ipc} on one host,
      *                            {@code aeron:udp?endpoint=host:port} across hosts; a term length is
      *                            added for the largest message unless the channel sets one
-     * @param streamId            the receivers' stream
+     * @param streamId            destination d's receiver listens on stream {@code streamId + d}, so that
+     *                            token machines sharing one media driver (aeron:ipc) each get their own
      * @param kvDim               kvHeads · headDim of the model
      * @param maxTokensPerMessage positions per message, e.g. the prompt chunk; lowered to fit Aeron's 16 MiB
      */
@@ -80,8 +81,8 @@ public final class KvTransferSender implements AutoCloseable
                 {
                     uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(termLength));
                 }
-                publications[d] = aeron.addExclusivePublication(uri.toString(), streamId);
-                names[d] = "KV destination " + d + " (" + channels.get(d) + " stream " + streamId + ")";
+                publications[d] = aeron.addExclusivePublication(uri.toString(), streamId + d);
+                names[d] = "KV destination " + d + " (" + channels.get(d) + " stream " + (streamId + d) + ")";
             }
         }
         catch (final RuntimeException ex)

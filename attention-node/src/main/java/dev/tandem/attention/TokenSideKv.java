@@ -1,0 +1,206 @@
+package dev.tandem.attention;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.KvHandoff;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.core.engine.Result;
+import dev.tandem.core.kv.PagedKvCache;
+import dev.tandem.transport.kv.KvSink;
+import dev.tandem.transport.kv.KvTransferReceiver;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Function;
+
+/**
+ * A token machine's half of Splitwise's hand-off: requests whose prefill runs on a prompt machine
+ * reserve their KV blocks here, receive each layer's keys and values as the prompt machine
+ * computes them, and join this node's decode batch once the last layer and the first token land.
+ *
+ * <p>Requests arrive on the reader thread ({@link #submit}); everything else happens on the
+ * stepping thread in {@link #poll}, which owns the cache. Rows that arrive before their request
+ * (two channels race) wait in a small holding area until it is reserved.
+ */
+final class TokenSideKv implements KvSink {
+    private static final int FRAGMENT_LIMIT = 64;
+
+    private final Generator generator;
+    private final KvHandoff handoff;
+    private final PagedKvCache cache;
+    private final KvTransferReceiver receiver;
+    private final int contextLength;
+    private final int kvDim;
+    private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final Map<Long, Incoming> incoming = new HashMap<>();        // transfer → its request, until resumed
+    private final Queue<Incoming> awaitingBlocks = new ArrayDeque<>();  // reserved when blocks free up
+    private final Map<Long, List<Rows>> early = new HashMap<>();        // rows of transfers not reserved yet
+    private final Set<Long> dropped = new HashSet<>();                  // cancelled: their late rows are ignored
+
+    /** A request waiting for its KV. */
+    private static final class Incoming {
+        final long transfer;
+        final Request request;
+        final GenerationListener listener;
+        boolean reserved;
+        int firstToken = -1;   // set when the transfer completed before the blocks were reserved
+        RequestHandle resumed;
+
+        Incoming(long transfer, Request request, GenerationListener listener) {
+            this.transfer = transfer;
+            this.request = request;
+            this.listener = listener;
+        }
+    }
+
+    private record Rows(int layer, int firstPosition, int count, float[] keys, float[] values) {
+    }
+
+    /** @param receiverFactory makes the receiver with this object as its sink */
+    TokenSideKv(Generator generator, PagedKvCache cache, KvHandoff handoff, int contextLength, int kvDim,
+                Function<KvSink, KvTransferReceiver> receiverFactory) {
+        this.generator = generator;
+        this.handoff = handoff;
+        this.cache = cache;
+        this.contextLength = contextLength;
+        this.kvDim = kvDim;
+        this.receiver = receiverFactory.apply(this);
+    }
+
+    /** Takes a request whose KV comes in transfer {@code transfer}; any thread. */
+    RequestHandle submit(long transfer, Request request, GenerationListener listener) {
+        if (request.maxTokens() < 1) {
+            throw new TandemException("a request prefilled elsewhere needs max_tokens >= 1");
+        }
+        Incoming in = new Incoming(transfer, request, listener);
+        tasks.add(() -> arrive(in));
+        return () -> tasks.add(() -> cancel(in));
+    }
+
+    /** One duty cycle on the stepping thread: new requests and cancels, then arrived KV; the work done. */
+    int poll() {
+        int work = 0;
+        for (Runnable task = tasks.poll(); task != null; task = tasks.poll()) {
+            task.run();
+            work++;
+        }
+        for (Iterator<Incoming> it = awaitingBlocks.iterator(); it.hasNext(); ) {
+            Incoming in = it.next();
+            if (!reserve(in)) {
+                break; // first come, first served
+            }
+            it.remove();
+            work++;
+        }
+        return work + receiver.poll(FRAGMENT_LIMIT);
+    }
+
+    /** Transfers still waiting for their KV. */
+    boolean hasWork() {
+        return !incoming.isEmpty() || !tasks.isEmpty();
+    }
+
+    private void arrive(Incoming in) {
+        incoming.put(in.transfer, in);
+        if (!awaitingBlocks.isEmpty() || !reserve(in)) {
+            awaitingBlocks.add(in);
+        }
+    }
+
+    private boolean reserve(Incoming in) {
+        int total = Math.min(contextLength, in.request.prompt().length + in.request.maxTokens());
+        if (!handoff.reserve(in.transfer, total)) {
+            return false;
+        }
+        in.reserved = true;
+        for (Rows r : early.getOrDefault(in.transfer, List.of())) {
+            handoff.write(in.transfer, r.layer, r.firstPosition, r.count, r.keys, r.values);
+        }
+        early.remove(in.transfer);
+        if (in.firstToken >= 0) {
+            resume(in, in.firstToken);
+        }
+        return true;
+    }
+
+    private void cancel(Incoming in) {
+        if (in.resumed != null) {
+            in.resumed.cancel();
+            return;
+        }
+        if (incoming.remove(in.transfer) == null) {
+            return; // already ended
+        }
+        awaitingBlocks.remove(in);
+        handoff.release(in.transfer);
+        early.remove(in.transfer);
+        dropped.add(in.transfer);
+        in.listener.onDone(new Result(new int[0], null, "cancelled"));
+    }
+
+    @Override
+    public void layerArrived(long transfer, int layer, int firstPosition, int count, float[] keys, float[] values) {
+        if (dropped.contains(transfer)) {
+            return;
+        }
+        Incoming in = incoming.get(transfer);
+        if (in != null && in.reserved) {
+            handoff.write(transfer, layer, firstPosition, count, keys, values);
+        } else {
+            int n = count * kvDim; // the arrays are reused and sized for the largest message
+            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count,
+                    Arrays.copyOf(keys, n), Arrays.copyOf(values, n)));
+        }
+    }
+
+    @Override
+    public void transferComplete(long transfer, int firstToken) {
+        Incoming in = incoming.get(transfer);
+        if (in == null) {
+            return; // cancelled meanwhile
+        }
+        if (!in.reserved) {
+            in.firstToken = firstToken; // resumed once its blocks are reserved
+            return;
+        }
+        resume(in, firstToken);
+    }
+
+    private void resume(Incoming in, int firstToken) {
+        incoming.remove(in.transfer);
+        var blocks = handoff.take(in.transfer);
+        try {
+            in.resumed = generator.resume(in.request, blocks, firstToken, in.listener);
+        } catch (TandemException e) {
+            cache.release(blocks); // resume refused them: still ours
+            in.listener.onError(e.getMessage());
+        }
+    }
+
+    @Override
+    public void transferFailed(long transfer, String reason) {
+        Incoming in = incoming.remove(transfer);
+        if (in == null) {
+            return;
+        }
+        awaitingBlocks.remove(in);
+        handoff.release(transfer);
+        early.remove(transfer);
+        in.listener.onError("KV transfer " + transfer + " failed: " + reason);
+    }
+
+    void close() {
+        receiver.close();
+    }
+}
