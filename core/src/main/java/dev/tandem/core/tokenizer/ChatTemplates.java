@@ -2,6 +2,7 @@ package dev.tandem.core.tokenizer;
 
 import dev.tandem.core.TandemException;
 
+import java.util.HexFormat;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -56,12 +57,29 @@ final class ChatTemplates {
                 case 't' -> out.append('\t');
                 case 'r' -> out.append('\r');
                 case 'u' -> {
-                    out.append((char) Integer.parseInt(literal.substring(i + 1, i + 5), 16));
-                    i += 4;
+                    int code = isHex(literal, i + 1, i + 5) ? HexFormat.fromHexDigits(literal, i + 1, i + 5) : -1;
+                    if (code < 0) {
+                        out.append("\\u");
+                    } else {
+                        out.append((char) code);
+                        i += 4;
+                    }
                 }
                 default -> out.append(e);
             }
         }
         return out.toString();
+    }
+
+    private static boolean isHex(String text, int from, int to) {
+        if (to > text.length()) {
+            return false;
+        }
+        for (int i = from; i < to; i++) {
+            if (!HexFormat.isHexDigit(text.charAt(i))) {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -15,7 +15,8 @@ import java.util.List;
  * Text is held back while it ends in U+FFFD (an incomplete UTF-8 character) or while the last token
  * can still change with the next one (a ByteFallback byte group, which decodes as a whole). A hold
  * longer than {@value #MAX_PENDING_TOKENS} tokens is invalid UTF-8 that no later token repairs, and
- * is released as U+FFFD. Not thread-safe: one decoder per stream.
+ * is released as U+FFFD (a window never grows past that, so each step costs O(1) decodes of a few
+ * tokens). Not thread-safe: one decoder per stream.
  */
 public final class StreamingDecoder {
     private static final int MAX_PENDING_TOKENS = 16;
@@ -42,10 +43,8 @@ public final class StreamingDecoder {
             return "";
         }
         String text = tokenizer.decodeTokens(window);
-        if (text.length() <= contextText.length() || (text.endsWith(ByteFallbackDecoder.REPLACEMENT) && !overdue)) {
-            return "";
-        }
-        return emit(text);
+        boolean ready = text.length() > contextText.length() && !text.endsWith(ByteFallbackDecoder.REPLACEMENT);
+        return ready || overdue ? emit(text) : "";
     }
 
     /** Whatever is still held back; the stream is complete after it. */

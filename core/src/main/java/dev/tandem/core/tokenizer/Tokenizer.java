@@ -109,9 +109,11 @@ public final class Tokenizer {
             if (!t.path("id").isInt() || !t.path("content").isTextual()) {
                 throw new TandemException(file + ": added_tokens entries need an integer id and a content string, got " + t);
             }
+            boolean special = t.path("special").asBoolean(false);
+            // Hugging Face's default: special tokens match the raw text, other added tokens the normalized text
             out.add(new AddedToken(t.get("id").asInt(), t.get("content").asText(), t.path("single_word").asBoolean(false),
                     t.path("lstrip").asBoolean(false), t.path("rstrip").asBoolean(false),
-                    t.path("normalized").asBoolean(false), t.path("special").asBoolean(false)));
+                    t.path("normalized").asBoolean(!special), special));
         }
         return out;
     }

@@ -103,6 +103,25 @@ class TokenizerTest {
     }
 
     @Test
+    void shouldStreamRandomIdsIncludingBrokenUtf8ToTheDecodedText() {
+        java.util.Random random = new java.util.Random(42);
+        for (String name : TokenizerReferenceTest.TOKENIZERS) {
+            Tokenizer tokenizer = tokenizer(name);
+            for (int trial = 0; trial < 50; trial++) {
+                // half of the ids from the low range: spm-32k's byte tokens (3..258), cl100k's single bytes (0..255)
+                int[] ids = random.ints(64, 0, tokenizer.vocabSize())
+                        .map(id -> random.nextBoolean() ? id % 259 : id).toArray();
+                StreamingDecoder stream = tokenizer.streamingDecoder();
+                StringBuilder text = new StringBuilder();
+                for (int id : ids) {
+                    text.append(stream.next(id));
+                }
+                assertEquals(tokenizer.decode(ids, true), text.append(stream.flush()).toString(), name + " trial " + trial);
+            }
+        }
+    }
+
+    @Test
     void shouldEncodeAFourThousandTokenPromptQuickly() throws IOException {
         String paragraph = String.join(" ", Files.readAllLines(TokenizerReferenceTest.dir("spm-32k").resolve("expected.jsonl")));
         for (String name : TokenizerReferenceTest.TOKENIZERS) {
