@@ -240,7 +240,7 @@ public final class Generator {
     private void publishCounts() {
         long pending = 0;
         for (Sequence s : waiting) {
-            pending += s.promptLength();
+            pending += s.promptLength() - s.computed; // a resumed request's prompt is computed already
         }
         for (Sequence s : running) {
             pending += Math.max(0, s.promptLength() - s.computed);

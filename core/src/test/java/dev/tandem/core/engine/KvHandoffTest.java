@@ -107,6 +107,25 @@ class KvHandoffTest {
         }
     }
 
+    @Test
+    void shouldFreeThePrefilledBlocksOfAResumedRequestCancelledBeforeItRan() {
+        try (CpuBackend backend = new CpuBackend(1);
+             CausalLm lm = Models.load(FixtureSupport.dir("mixtral-tiny"), backend, 4)) {
+            PagedKvCache cache = lm.newKvCache(32, BLOCK_SIZE);
+            KvHandoff handoff = new KvHandoff(backend, cache);
+            assertTrue(handoff.reserve(TRANSFER, 12));
+            Generator generator = new Generator(lm, cache);
+            Result[] result = new Result[1];
+            generator.resume(new Request(new int[] {1, 2, 3, 4, 5}, 7, SamplingParams.GREEDY, false, false),
+                    handoff.take(TRANSFER), 9, r -> result[0] = r).cancel();
+
+            assertEquals(0, generator.step(), "tokens computed");
+            assertEquals("cancelled", result[0].finishReason());
+            assertEquals(cache.totalBlocks(), cache.freeBlocks());
+            assertEquals(0, handoff.pending());
+        }
+    }
+
     /** Keys then values of positions [0, positions) of {@code layer}, by the sequence's blocks. */
     private static float[] rows(CpuBackend backend, PagedKvCache cache, int[] blocks, int layer, int positions,
                                 int kvDim) {

@@ -5,6 +5,7 @@ import dev.tandem.transport.AeronNode;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import io.aeron.ExclusivePublication;
+import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -12,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -51,7 +53,7 @@ class KvTransferTest
         final UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect(1024));
         new KvLayerFlyweight().wrap(buffer, 16)
             .writeHeader(TRANSFER, 1, LAYERS, 1 << 20, 3, KV_DIM, Dtype.FP32, KvLayerFlyweight.FLAG_LAST, 77);
-        final KvLayerFlyweight read = new KvLayerFlyweight().wrap((org.agrona.DirectBuffer)buffer, 16);
+        final KvLayerFlyweight read = new KvLayerFlyweight().wrap((DirectBuffer)buffer, 16); // the read-only wrap
         assertEquals(0x54, buffer.getByte(16), "magic is little-endian 'T' first");
         assertEquals(TRANSFER, read.transferId());
         assertEquals(1, read.layer());
@@ -290,6 +292,6 @@ class KvTransferTest
 
     private static float[] slice(final float[] a, final int from, final int n)
     {
-        return java.util.Arrays.copyOfRange(a, from, from + n);
+        return Arrays.copyOfRange(a, from, from + n);
     }
 }
