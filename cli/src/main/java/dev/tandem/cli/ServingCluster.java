@@ -103,6 +103,14 @@ final class ServingCluster implements AutoCloseable {
         return engine;
     }
 
+    Path workDir() {
+        return processes.workDir();
+    }
+
+    String aeronDirectory() {
+        return processes.aeronDirectory();
+    }
+
     /** Fails what is in flight, then stops every node and deletes the cluster's files. */
     @Override
     public void close() {

@@ -40,6 +40,7 @@ public final class ClusterEngine implements CompletionEngine {
     private final Deque<Flight> waiting = new ArrayDeque<>();
     private final Map<String, Flight> flights = new HashMap<>();
     private final AtomicLong nextId = new AtomicLong();
+    private final Map<Route.Kind, Long> routed = new java.util.EnumMap<>(Route.Kind.class);
     private final ObjectMapper json = new ObjectMapper();
     private boolean closed;
 
@@ -120,6 +121,7 @@ public final class ClusterEngine implements CompletionEngine {
             }
             waiting.poll();
             f.route = route;
+            routed.merge(route.kind(), 1L, Long::sum);
             flights.put(f.id, f);
             ObjectNode line = RequestLines.write(f.request, json.createObjectNode().put("id", f.id)).put("stream", true);
             switch (route.kind()) {
@@ -304,6 +306,11 @@ public final class ClusterEngine implements CompletionEngine {
             out[i] = ids.get(i).asInt();
         }
         return out;
+    }
+
+    /** How many requests went each way since the start: split, or whole on a machine lent to the mixed pool. */
+    public synchronized Map<Route.Kind, Long> routed() {
+        return Map.copyOf(routed);
     }
 
     @Override

@@ -1,0 +1,90 @@
+package dev.tandem.cli;
+
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.Result;
+import dev.tandem.core.sampling.SamplingParams;
+import dev.tandem.scheduler.policy.Route;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * {@link ServingCluster}: prompt machines prefill and stream each layer's KV to token machines
+ * (attention nodes of AFD groups), every node its own OS process. Greedy tokens, heard one by one
+ * and in the result, equal transformers' for every fixture prompt, several rounds of them in
+ * flight at once; nothing is left behind.
+ */
+class ServingClusterParityTest {
+    private static final long RESULT_TIMEOUT_S = 180;
+    private static final int ROUNDS = 3;
+
+    @ParameterizedTest(name = "{0} P={1} G={2} A={3} E={4} m={5}")
+    @CsvSource({"mixtral-tiny, 1, 1, 2, 2, 2", "dbrx-tiny, 2, 2, 1, 2, 1"})
+    void shouldGenerateTransformersGreedyTokensWithPrefillAndDecodeOnSeparateProcesses(
+            String model, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes, int microBatches)
+            throws Exception {
+        List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
+        List<ProcessHandle> started;
+        Path workDir;
+        Path aeronDirectory;
+        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(model), model,
+                promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, 1, 64, 1024, 1 << 20, 64))) {
+            started = ClusterProcesses.nodes();
+            assertEquals(promptNodes + tokenGroups * (attentionNodes + expertNodes), started.size(), "node processes");
+            workDir = cluster.workDir();
+            aeronDirectory = Path.of(cluster.aeronDirectory());
+            List<Heard> heard = new ArrayList<>();
+            for (int round = 0; round < ROUNDS; round++) {
+                for (FixtureExpectations.Prompt p : prompts) {
+                    Heard h = new Heard();
+                    cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false), h);
+                    heard.add(h);
+                }
+            }
+            for (int i = 0; i < heard.size(); i++) {
+                FixtureExpectations.Prompt p = prompts.get(i % prompts.size());
+                Result r = heard.get(i).done.get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+                String what = model + " p" + i % prompts.size() + " round " + i / prompts.size();
+                assertArrayEquals(p.greedy(), r.outputIds(), what + ": output ids");
+                assertEquals(Arrays.stream(p.greedy()).boxed().toList(), heard.get(i).tokens, what + ": streamed tokens");
+                assertEquals("length", r.finishReason(), what);
+            }
+            assertEquals(Map.of(Route.Kind.SPLIT, (long) heard.size()), cluster.engine().routed(), "every request split");
+            assertEquals(0, cluster.engine().queueDepths().get("prefill") + cluster.engine().queueDepths().get("decode"));
+        }
+        ClusterProcesses.assertNothingLeft(started, workDir, aeronDirectory);
+    }
+
+    /** What one request's listener heard. */
+    private static final class Heard implements GenerationListener {
+        final List<Integer> tokens = new CopyOnWriteArrayList<>();
+        final CompletableFuture<Result> done = new CompletableFuture<>();
+
+        @Override
+        public void onToken(int token) {
+            tokens.add(token);
+        }
+
+        @Override
+        public void onDone(Result result) {
+            done.complete(result);
+        }
+
+        @Override
+        public void onError(String message) {
+            done.completeExceptionally(new AssertionError(message));
+        }
+    }
+}
