@@ -5,6 +5,7 @@ import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.scheduler.policy.Route;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -19,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@link ServingCluster}: prompt machines prefill and stream each layer's KV to token machines
@@ -35,21 +37,42 @@ class ServingClusterParityTest {
     void shouldGenerateTransformersGreedyTokensWithPrefillAndDecodeOnSeparateProcesses(
             String model, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes, int microBatches)
             throws Exception {
+        Map<Route.Kind, Long> routed = runEveryPrompt(model, new ServingCluster.Options(CliFixtures.fixture(model), model,
+                promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, 1, 64, 1024, 1 << 20, 64));
+        assertEquals(Map.of(Route.Kind.SPLIT, (long) ROUNDS * FixtureExpectations.load(model).size()), routed,
+                "every request split");
+    }
+
+    @Test
+    void shouldLendMachinesToTheMixedPoolUnderPressureAndStayExact() throws Exception {
+        // 64 KV positions hold three fixture requests; no pending prompt tokens tolerated before lending
+        Map<Route.Kind, Long> routed = runEveryPrompt("mixtral-tiny", new ServingCluster.Options(
+                CliFixtures.fixture("mixtral-tiny"), "mixtral-tiny", 1, 1, 1, 1, 1, 1, 64, 64, 0, 64));
+        assertEquals((long) ROUNDS * FixtureExpectations.load("mixtral-tiny").size(),
+                routed.values().stream().mapToLong(Long::longValue).sum(), "requests routed");
+        assertTrue(routed.containsKey(Route.Kind.ON_TOKEN) || routed.containsKey(Route.Kind.ON_PROMPT),
+                "some request ran on a machine lent to the mixed pool: " + routed);
+    }
+
+    /** Runs every fixture prompt {@link #ROUNDS} times at once and checks each; how they were routed. */
+    private static Map<Route.Kind, Long> runEveryPrompt(String model, ServingCluster.Options options) throws Exception {
         List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
         List<ProcessHandle> started;
         Path workDir;
         Path aeronDirectory;
-        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(model), model,
-                promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, 1, 64, 1024, 1 << 20, 64))) {
+        Map<Route.Kind, Long> routed;
+        try (ServingCluster cluster = new ServingCluster(options)) {
             started = ClusterProcesses.nodes();
-            assertEquals(promptNodes + tokenGroups * (attentionNodes + expertNodes), started.size(), "node processes");
+            assertEquals(options.promptNodes() + options.tokenGroups() * (options.attentionNodes() + options.expertNodes()),
+                    started.size(), "node processes");
             workDir = cluster.workDir();
             aeronDirectory = Path.of(cluster.aeronDirectory());
             List<Heard> heard = new ArrayList<>();
             for (int round = 0; round < ROUNDS; round++) {
                 for (FixtureExpectations.Prompt p : prompts) {
                     Heard h = new Heard();
-                    cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false), h);
+                    cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
+                            false), h);
                     heard.add(h);
                 }
             }
@@ -61,10 +84,11 @@ class ServingClusterParityTest {
                 assertEquals(Arrays.stream(p.greedy()).boxed().toList(), heard.get(i).tokens, what + ": streamed tokens");
                 assertEquals("length", r.finishReason(), what);
             }
-            assertEquals(Map.of(Route.Kind.SPLIT, (long) heard.size()), cluster.engine().routed(), "every request split");
+            routed = cluster.engine().routed();
             assertEquals(0, cluster.engine().queueDepths().get("prefill") + cluster.engine().queueDepths().get("decode"));
         }
         ClusterProcesses.assertNothingLeft(started, workDir, aeronDirectory);
+        return routed;
     }
 
     /** What one request's listener heard. */
