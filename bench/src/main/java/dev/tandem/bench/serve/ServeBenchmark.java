@@ -92,7 +92,7 @@ public final class ServeBenchmark {
             List<RateReport> reports = new ArrayList<>();
             for (int i = 0; i < plans.size(); i++) {
                 double rate = Double.isNaN(settings.rates()[i]) ? trace.meanRate() : settings.rates()[i];
-                String label = String.format(Locale.ROOT, "rate %.3g/s", rate);
+                String label = "rate " + ServeReport.rate(rate) + "/s";
                 List<RequestOutcome> outcomes = replayer.replay(plans.get(i), new ProgressBar(log, label));
                 RateReport report = RateReport.of(rate, outcomes, baseline);
                 note(log, String.format(Locale.ROOT, "%s: %d/%d completed, %.2f req/s, %.1f output tok/s, SLOs %s",

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * The {@code --plot} PNG. One rate: CDFs of the TTFT, TBT and E2E slowdowns, and TTFT and TBT over the replay.
@@ -26,7 +25,7 @@ public final class ServePlots {
     }
 
     private static List<LinePlot> single(RateReport r) {
-        LinePlot cdf = new LinePlot(String.format(Locale.ROOT, "Slowdown CDF at %.3g req/s", r.rate()),
+        LinePlot cdf = new LinePlot("Slowdown CDF at " + ServeReport.rate(r.rate()) + " req/s",
                 "slowdown (measured / unloaded)", "fraction of requests (TBT: of tokens)").logX(true);
         cdf.series("TTFT", cdfX(r.slowdowns().ttft()), cdfY(r.slowdowns().ttft()));
         cdf.series("TBT", cdfX(r.slowdowns().tbt()), cdfY(r.slowdowns().tbt()));
@@ -58,7 +57,7 @@ public final class ServePlots {
                 .series("TBT P99", x, rates.stream().mapToDouble(r -> r.tbtMs().p99()).toArray());
         LinePlot cdf = new LinePlot("E2E slowdown CDF", "slowdown", "fraction of requests").logX(true);
         for (RateReport r : rates) {
-            cdf.series(String.format(Locale.ROOT, "%.3g req/s", r.rate()), cdfX(r.slowdowns().e2e()),
+            cdf.series(ServeReport.rate(r.rate()) + " req/s", cdfX(r.slowdowns().e2e()),
                     cdfY(r.slowdowns().e2e()));
         }
         return List.of(headroom, throughput, latency, cdf);

@@ -3,6 +3,8 @@ package dev.tandem.bench.serve;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.bench.JsonFiles;
 
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -30,7 +32,7 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
                 + " | TBT P50/P90/P99 ms | E2E P50/P90/P99 ms | SLOs |\n");
         sb.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (RateReport r : rates) {
-            sb.append(String.format(Locale.ROOT, "| %.3g | %d | %d | %d | %.2f | %.1f | %s | %s | %s | %s |%n", r.rate(),
+            sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %d | %.2f | %.1f | %s | %s | %s | %s |%n", rate(r.rate()),
                     r.requests(), r.completed(), r.requests() - r.completed(), r.requestsPerSecond(),
                     r.outputTokensPerSecond(), triple(r.ttftMs()), triple(r.tbtMs()), triple(r.e2eMs()),
                     r.sloPass() ? "met" : "missed"));
@@ -38,11 +40,11 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
         sb.append("\nSlowdown percentiles (measured / unloaded) against Splitwise's limits:\n\n| rate req/s |");
         List<SloCheck> header = rates.getFirst().slo();
         for (SloCheck c : header) {
-            sb.append(String.format(Locale.ROOT, " %s P%.0f ≤ %s |", c.metric(), c.percentile() * 100, num(c.limit())));
+            sb.append(String.format(Locale.ROOT, " %s P%.0f ≤ %s |", c.metric(), c.percentile() * 100, rate(c.limit())));
         }
         sb.append(" all |\n|---:|").append("---:|".repeat(header.size())).append("---|\n");
         for (RateReport r : rates) {
-            sb.append(String.format(Locale.ROOT, "| %.3g |", r.rate()));
+            sb.append("| ").append(rate(r.rate())).append(" |");
             for (SloCheck c : r.slo()) {
                 sb.append(' ').append(num(c.slowdown())).append(c.pass() ? " ✓" : " ✗").append(" |");
             }
@@ -51,7 +53,7 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
         errors(sb);
         double best = bestRate();
         sb.append(Double.isNaN(best) ? "\nNo rate met all SLOs.\n"
-                : String.format(Locale.ROOT, "%nHighest rate meeting all SLOs: %.3g req/s%n", best));
+                : "\nHighest rate meeting all SLOs: " + rate(best) + " req/s\n");
         return sb.toString();
     }
 
@@ -60,12 +62,17 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
             if (r.errors().isEmpty()) {
                 continue;
             }
-            sb.append(String.format(Locale.ROOT, "%nErrors at %.3g req/s:", r.rate()));
+            sb.append("\nErrors at ").append(rate(r.rate())).append(" req/s:");
             r.errors().forEach((kind, count) -> sb.append(' ').append(kind).append(" × ").append(count).append(';'));
             sb.append('\n');
             r.errorSamples().forEach((kind, message) -> sb.append("- ").append(kind).append(": ")
                     .append(message == null ? "" : message.replace('\n', ' ')).append('\n'));
         }
+    }
+
+    /** Requests/s to 3 significant digits, without trailing zeros: 8, 2.5, 0.125. */
+    static String rate(double r) {
+        return new BigDecimal(r).round(new MathContext(3)).stripTrailingZeros().toPlainString();
     }
 
     private static String triple(RateReport.Latency l) {
