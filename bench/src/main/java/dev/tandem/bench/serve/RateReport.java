@@ -13,7 +13,7 @@ import java.util.TreeMap;
  * @param rate                 target requests/s
  * @param requests             requests sent
  * @param completed            requests that streamed to {@code [DONE]}
- * @param wallSeconds          replay start → last completion, s
+ * @param wallSeconds          replay start → last completion, but at least the planned duration of arrivals, s
  * @param requestsPerSecond    completed / wallSeconds
  * @param outputTokensPerSecond output tokens of completed requests / wallSeconds
  * @param maxSendLagMs         the latest any request was sent after its scheduled time, ms
@@ -41,9 +41,11 @@ public record RateReport(double rate, int requests, int completed, double wallSe
     public record Slowdowns(double[] ttft, double[] tbt, double[] e2e) {
     }
 
-    public static RateReport of(double rate, List<RequestOutcome> outcomes, UnloadedBaseline baseline) {
+    /** @param durationSeconds the planned span of arrivals: throughput is never taken over less */
+    public static RateReport of(double rate, double durationSeconds, List<RequestOutcome> outcomes,
+                                UnloadedBaseline baseline) {
         List<RequestOutcome> ok = outcomes.stream().filter(RequestOutcome::ok).toList();
-        double wallMs = ok.stream().mapToDouble(o -> o.sentAtMs() + o.e2eMs()).max().orElse(Double.NaN);
+        double wallMs = Math.max(durationSeconds * 1e3, ok.stream().mapToDouble(o -> o.sentAtMs() + o.e2eMs()).max().orElse(0));
         long outputTokens = ok.stream().mapToLong(RequestOutcome::outputTokens).sum();
         Map<String, Integer> errors = new TreeMap<>();
         Map<String, String> samples = new TreeMap<>();

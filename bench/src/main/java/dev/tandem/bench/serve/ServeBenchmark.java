@@ -86,7 +86,7 @@ public final class ServeBenchmark {
                 settings.baselineOut().toAbsolutePath().getParent().toFile().mkdirs();
                 baseline.save(settings.baselineOut());
             }
-            note(log, String.format(Locale.ROOT, "unloaded baseline: TTFT = %.2f ms + %.4f ms/token · prompt, TBT = %.2f ms",
+            note(log, String.format(Locale.ROOT, "unloaded baseline: TTFT = %.2f ms %+.4f ms/token × prompt, TBT = %.2f ms",
                     baseline.ttftInterceptMs(), baseline.ttftPerTokenMs(), baseline.tbtMs()));
             Replayer replayer = new Replayer(client, settings.drainSeconds());
             List<RateReport> reports = new ArrayList<>();
@@ -94,7 +94,7 @@ public final class ServeBenchmark {
                 double rate = Double.isNaN(settings.rates()[i]) ? trace.meanRate() : settings.rates()[i];
                 String label = "rate " + ServeReport.rate(rate) + "/s";
                 List<RequestOutcome> outcomes = replayer.replay(plans.get(i), new ProgressBar(log, label));
-                RateReport report = RateReport.of(rate, outcomes, baseline);
+                RateReport report = RateReport.of(rate, settings.durationSeconds(), outcomes, baseline);
                 note(log, String.format(Locale.ROOT, "%s: %d/%d completed, %.2f req/s, %.1f output tok/s, SLOs %s",
                         label, report.completed(), report.requests(), report.requestsPerSecond(),
                         report.outputTokensPerSecond(), report.sloPass() ? "met" : "missed"));

@@ -25,7 +25,7 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
         sb.append(String.format(Locale.ROOT, "Server %s, model %s (max_model_len %d, vocab %d); trace %s from %.0f s,"
                         + " %.0f s of arrivals per rate%n", url, model, maxModelLen, vocabSize, trace, offsetSeconds,
                 durationSeconds));
-        sb.append(String.format(Locale.ROOT, "Unloaded baseline (%d requests one at a time): TTFT = %.2f ms + %.4f ms"
+        sb.append(String.format(Locale.ROOT, "Unloaded baseline (%d requests one at a time): TTFT = %.2f ms %+.4f ms"
                         + " × prompt tokens, TBT = %.2f ms%n%n", baseline.samples().size(), baseline.ttftInterceptMs(),
                 baseline.ttftPerTokenMs(), baseline.tbtMs()));
         sb.append("| rate req/s | sent | completed | errors | done req/s | output tok/s | TTFT P50/P90/P99 ms"

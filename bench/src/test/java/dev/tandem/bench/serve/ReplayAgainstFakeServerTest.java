@@ -81,7 +81,7 @@ class ReplayAgainstFakeServerTest {
             plan.add(new PlannedRequest(i, i * 0.005, prompts[i], 2));
         }
         List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
-        RateReport report = RateReport.of(200, outcomes, new UnloadedBaseline(FIRST_TOKEN_MS, 0, TBT_MS, 50, List.of()));
+        RateReport report = RateReport.of(200, 0.03, outcomes, new UnloadedBaseline(FIRST_TOKEN_MS, 0, TBT_MS, 50, List.of()));
         assertEquals(Map.of("http_429", 2, "http_503", 1, "http_400", 1), report.errors());
         assertEquals("fake 429", report.errorSamples().get("http_429"));
         assertEquals(2, report.completed());

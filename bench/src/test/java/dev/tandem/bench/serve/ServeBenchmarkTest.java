@@ -67,10 +67,10 @@ class ServeBenchmarkTest {
     void shouldReportTheHighestRateMeetingAllSlosEvenIfALowerOneMissed() {
         UnloadedBaseline baseline = new UnloadedBaseline(50, 0, 10, 50, List.of());
         ServeReport report = new ServeReport("u", "t", "m", 64, 1000, 5, 0, LengthLimits.NONE, baseline, List.of(
-                RateReport.of(1, served(10, 1.0), baseline),
-                RateReport.of(2, served(10, 3.0), baseline), // 3× everything: TBT and E2E miss
-                RateReport.of(4, served(10, 1.1), baseline),
-                RateReport.of(8, served(10, 2.0), baseline)));
+                RateReport.of(1, 1, served(10, 1.0), baseline),
+                RateReport.of(2, 1, served(10, 3.0), baseline), // 3× everything: TBT and E2E miss
+                RateReport.of(4, 1, served(10, 1.1), baseline),
+                RateReport.of(8, 1, served(10, 2.0), baseline)));
         assertEquals(List.of(true, false, true, false), report.rates().stream().map(RateReport::sloPass).toList());
         assertEquals(4, report.bestRate());
         assertTrue(report.markdown().contains("Highest rate meeting all SLOs: 4 req/s"), report.markdown());
@@ -99,7 +99,7 @@ class ServeBenchmarkTest {
             outcomes.add(new RequestOutcome(new PlannedRequest(i, i * 0.1, 10, 3), i * 100.0, 200, null, null, 50 + i,
                     new double[] {10, 11}, 80 + i, 3));
         }
-        RateReport rate = RateReport.of(10, outcomes, new UnloadedBaseline(50, 0, 10, 50, List.of()));
+        RateReport rate = RateReport.of(10, 5, outcomes, new UnloadedBaseline(50, 0, 10, 50, List.of()));
         ServeReport report = new ServeReport("u", "t", "m", 64, 1000, 5, 0, LengthLimits.NONE,
                 new UnloadedBaseline(50, 0, 10, 50, List.of()), List.of(rate));
         Path png = dir.resolve("one.png");
