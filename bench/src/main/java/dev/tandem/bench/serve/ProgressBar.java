@@ -12,6 +12,7 @@ public final class ProgressBar {
     private final String label;
     private long lastDraw = Long.MIN_VALUE;
     private int lastLength;
+    private String lastLine = "";
 
     /** @param out null draws nothing */
     public ProgressBar(PrintStream out, String label) {
@@ -24,10 +25,14 @@ public final class ProgressBar {
         if (out == null || (!force && lastDraw != Long.MIN_VALUE && now - lastDraw < MIN_INTERVAL_NANOS)) {
             return;
         }
-        lastDraw = now;
         int filled = total == 0 ? WIDTH : (int) ((long) done * WIDTH / total);
         String line = String.format(Locale.ROOT, "%s [%s%s] %d/%d sent, %d done, %d errors", label,
                 "#".repeat(filled), "-".repeat(WIDTH - filled), sent, total, done, errors);
+        if (line.equals(lastLine) && !force) {
+            return;
+        }
+        lastDraw = now;
+        lastLine = line;
         out.print("\r" + line + " ".repeat(Math.max(0, lastLength - line.length())));
         out.flush();
         lastLength = line.length();

@@ -58,8 +58,9 @@ public final class ServeBenchmark {
 
     /** @param log progress and notes (stderr); null for none */
     public static ServeReport run(Settings settings, PrintStream log) {
-        try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(10)).build()) {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(10)).build();
+        try {
             ModelInfo info = ModelInfo.fetch(http, settings.baseUrl());
             int vocab = settings.vocabSize() > 0 ? settings.vocabSize() : info.vocabSize();
             if (vocab <= 0) {
@@ -102,6 +103,8 @@ public final class ServeBenchmark {
             }
             return new ServeReport(settings.baseUrl().toString(), trace.name(), model, info.maxModelLen(), vocab,
                     settings.durationSeconds(), settings.offsetSeconds(), limits, baseline, reports);
+        } finally {
+            http.shutdownNow(); // close() would wait for streams abandoned at a deadline
         }
     }
 

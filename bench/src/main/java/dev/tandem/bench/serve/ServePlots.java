@@ -15,6 +15,8 @@ import java.util.List;
 public final class ServePlots {
     private static final int CDF_POINTS = 200;
     private static final int TIME_BINS = 40;
+    /** Around Splitwise's limits (1.25× to 6×). */
+    private static final double[] SLOWDOWN_TICKS = {0.5, 1, 2, 5, 10};
 
     private ServePlots() {
     }
@@ -26,7 +28,7 @@ public final class ServePlots {
 
     private static List<LinePlot> single(RateReport r) {
         LinePlot cdf = new LinePlot("Slowdown CDF at " + ServeReport.rate(r.rate()) + " req/s",
-                "slowdown (measured / unloaded)", "fraction of requests (TBT: of tokens)").logX(true);
+                "slowdown (measured / unloaded)", "fraction of requests (TBT: of tokens)").logX(true).xTicks(SLOWDOWN_TICKS);
         cdf.series("TTFT", cdfX(r.slowdowns().ttft()), cdfY(r.slowdowns().ttft()));
         cdf.series("TBT", cdfX(r.slowdowns().tbt()), cdfY(r.slowdowns().tbt()));
         cdf.series("E2E", cdfX(r.slowdowns().e2e()), cdfY(r.slowdowns().e2e()));
@@ -55,7 +57,8 @@ public final class ServePlots {
                 .series("TTFT P99", x, rates.stream().mapToDouble(r -> r.ttftMs().p99()).toArray())
                 .series("E2E P99", x, rates.stream().mapToDouble(r -> r.e2eMs().p99()).toArray())
                 .series("TBT P99", x, rates.stream().mapToDouble(r -> r.tbtMs().p99()).toArray());
-        LinePlot cdf = new LinePlot("E2E slowdown CDF", "slowdown", "fraction of requests").logX(true);
+        LinePlot cdf = new LinePlot("E2E slowdown CDF", "slowdown", "fraction of requests").logX(true)
+                .xTicks(SLOWDOWN_TICKS);
         for (RateReport r : rates) {
             cdf.series(ServeReport.rate(r.rate()) + " req/s", cdfX(r.slowdowns().e2e()),
                     cdfY(r.slowdowns().e2e()));

@@ -62,9 +62,8 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
             if (r.errors().isEmpty()) {
                 continue;
             }
-            sb.append("\nErrors at ").append(rate(r.rate())).append(" req/s:");
-            r.errors().forEach((kind, count) -> sb.append(' ').append(kind).append(" × ").append(count).append(';'));
-            sb.append('\n');
+            sb.append("\nErrors at ").append(rate(r.rate())).append(" req/s: ").append(String.join(", ", r.errors()
+                    .entrySet().stream().map(e -> e.getKey() + " × " + e.getValue()).toList())).append('\n');
             r.errorSamples().forEach((kind, message) -> sb.append("- ").append(kind).append(": ")
                     .append(message == null ? "" : message.replace('\n', ' ')).append('\n'));
         }
