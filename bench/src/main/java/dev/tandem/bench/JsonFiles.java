@@ -10,7 +10,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 
 /** The benchmarks' --json output: indented, NaN written as the string "NaN" so that it stays JSON. */
-final class JsonFiles {
+public final class JsonFiles {
     private static final ObjectMapper MAPPER = JsonMapper.builder()
             .enable(SerializationFeature.INDENT_OUTPUT)
             .enable(JsonWriteFeature.WRITE_NAN_AS_STRINGS)
@@ -19,7 +19,7 @@ final class JsonFiles {
     private JsonFiles() {
     }
 
-    static void write(Path file, Object value) {
+    public static void write(Path file, Object value) {
         try {
             MAPPER.writeValue(file.toFile(), value);
         } catch (IOException e) {

@@ -1,0 +1,37 @@
+package dev.tandem.bench.serve;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Splitwise's SLOs (ISCA 2024, table of slowdown limits): TTFT P50/P90/P99 ≤ 2/3/6×, TBT and E2E P50/P90/P99
+ * ≤ 1.25/1.5/5× the unloaded latency of the same request. A run passes when every one of the nine holds.
+ */
+public final class SloAttainment {
+    public static final double[] PERCENTILES = {0.50, 0.90, 0.99};
+    public static final double[] TTFT_LIMITS = {2, 3, 6};
+    public static final double[] TBT_LIMITS = {1.25, 1.5, 5};
+    public static final double[] E2E_LIMITS = {1.25, 1.5, 5};
+
+    private SloAttainment() {
+    }
+
+    /** Slowdown arrays may hold +∞ for failed requests: a failure is a miss. */
+    public static List<SloCheck> evaluate(double[] ttftSlowdowns, double[] tbtSlowdowns, double[] e2eSlowdowns) {
+        List<SloCheck> checks = new ArrayList<>(9);
+        add(checks, "TTFT", ttftSlowdowns, TTFT_LIMITS);
+        add(checks, "TBT", tbtSlowdowns, TBT_LIMITS);
+        add(checks, "E2E", e2eSlowdowns, E2E_LIMITS);
+        return checks;
+    }
+
+    public static boolean allPass(List<SloCheck> checks) {
+        return checks.stream().allMatch(SloCheck::pass);
+    }
+
+    private static void add(List<SloCheck> checks, String metric, double[] slowdowns, double[] limits) {
+        for (int i = 0; i < PERCENTILES.length; i++) {
+            checks.add(new SloCheck(metric, PERCENTILES[i], Percentiles.of(slowdowns, PERCENTILES[i]), limits[i]));
+        }
+    }
+}

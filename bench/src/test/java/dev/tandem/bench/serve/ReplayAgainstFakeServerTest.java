@@ -1,0 +1,118 @@
+package dev.tandem.bench.serve;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ReplayAgainstFakeServerTest {
+    private static final long FIRST_TOKEN_MS = 50;
+    private static final long TBT_MS = 10;
+    /** Scheduling noise allowed on a busy 2-core machine, ms. */
+    private static final double SLACK_MS = 40;
+
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private FakeCompletionServer server;
+
+    @AfterEach
+    void close() throws InterruptedException {
+        if (server != null) {
+            server.close();
+        }
+        http.close();
+    }
+
+    private StreamingClient client(int tokensPerChunk, java.util.function.IntUnaryOperator status) throws IOException {
+        server = new FakeCompletionServer(FIRST_TOKEN_MS, TBT_MS, tokensPerChunk, status);
+        return new StreamingClient(http, server.url(), FakeCompletionServer.MODEL, new PromptFactory(1, 100, 1000));
+    }
+
+    @Test
+    void shouldMeasureTheFakesTtftTbtAndE2e() throws IOException {
+        StreamingClient client = client(1, p -> 200);
+        client.send(new PlannedRequest(0, 0, 5, 2), System.nanoTime()); // warm-up: connection, class loading, JIT
+        RequestOutcome o = client.send(new PlannedRequest(0, 0, 5, 6), System.nanoTime());
+        assertTrue(o.ok(), o.errorMessage());
+        assertEquals(6, o.outputTokens());
+        assertTrue(o.ttftMs() >= FIRST_TOKEN_MS && o.ttftMs() < FIRST_TOKEN_MS + SLACK_MS, "TTFT " + o.ttftMs());
+        assertEquals(5, o.tbtMs().length);
+        double medianGap = Percentiles.of(o.tbtMs(), 0.5);
+        assertTrue(medianGap >= TBT_MS - 2 && medianGap < TBT_MS + 10, "TBT " + Arrays.toString(o.tbtMs()));
+        double expectedE2e = FIRST_TOKEN_MS + 5 * TBT_MS;
+        assertTrue(o.e2eMs() >= expectedE2e && o.e2eMs() < expectedE2e + SLACK_MS, "E2E " + o.e2eMs());
+        int[] prompt = server.prompts.getFirst();
+        assertEquals(5, prompt.length);
+        assertTrue(Arrays.stream(prompt).allMatch(id -> id >= 100 && id < 1000), Arrays.toString(prompt));
+    }
+
+    @Test
+    void shouldSpreadAChunksGapOverItsTokens() throws IOException {
+        StreamingClient client = client(3, p -> 200); // 1 token, then 3 after 30 ms, then 3 after 30 ms
+        client.send(new PlannedRequest(0, 0, 4, 2), System.nanoTime());
+        RequestOutcome o = client.send(new PlannedRequest(0, 0, 4, 7), System.nanoTime());
+        assertEquals(7, o.outputTokens());
+        assertEquals(6, o.tbtMs().length);
+        for (int i = 0; i < 6; i += 3) {
+            assertEquals(o.tbtMs()[i], o.tbtMs()[i + 2], 1e-12, "a chunk's tokens share its gap");
+        }
+        double medianGap = Percentiles.of(o.tbtMs(), 0.5);
+        assertTrue(medianGap >= TBT_MS - 2 && medianGap < TBT_MS + 10, "TBT " + Arrays.toString(o.tbtMs()));
+    }
+
+    @Test
+    void shouldCountRefusalsByStatus() throws IOException {
+        StreamingClient client = client(1, p -> switch (p) {
+            case 3 -> 429;
+            case 4 -> 503;
+            case 5 -> 400;
+            default -> 200;
+        });
+        List<PlannedRequest> plan = new ArrayList<>();
+        int[] prompts = {3, 4, 5, 6, 3, 6};
+        for (int i = 0; i < prompts.length; i++) {
+            plan.add(new PlannedRequest(i, i * 0.005, prompts[i], 2));
+        }
+        List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
+        RateReport report = RateReport.of(200, 0.03, outcomes, new UnloadedBaseline(FIRST_TOKEN_MS, 0, TBT_MS, 50, List.of()));
+        assertEquals(Map.of("http_429", 2, "http_503", 1, "http_400", 1), report.errors());
+        assertEquals("fake 429", report.errorSamples().get("http_429"));
+        assertEquals(2, report.completed());
+        assertEquals(4, report.outputTokensPerSecond() * report.wallSeconds(), 1e-9);
+        assertEquals(Double.POSITIVE_INFINITY, report.slo().get(2).slowdown(), "failures are TTFT misses");
+    }
+
+    @Test
+    void shouldSendOnScheduleWhileEarlierRequestsAreOutstanding() throws IOException {
+        StreamingClient client = client(1, p -> 200);
+        List<PlannedRequest> plan = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            plan.add(new PlannedRequest(i, i * 0.04, 8, 20)); // each takes ≥ 240 ms, one sent every 40 ms
+        }
+        List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
+        assertTrue(outcomes.stream().allMatch(RequestOutcome::ok));
+        List<Long> arrivals = server.arrivals.stream().sorted().toList();
+        for (int i = 1; i < 5; i++) {
+            double atMs = (arrivals.get(i) - arrivals.getFirst()) / 1e6;
+            assertEquals(i * 40, atMs, 25, "arrival " + i + " at " + atMs + " ms");
+        }
+        for (RequestOutcome o : outcomes) {
+            assertEquals(o.request().sendAtSeconds() * 1e3, o.sentAtMs(), 25);
+        }
+    }
+
+    @Test
+    void shouldAbandonRequestsUnfinishedAtTheDeadline() throws IOException {
+        StreamingClient client = client(1, p -> 200);
+        List<RequestOutcome> outcomes = new Replayer(client, 0.1)
+                .replay(List.of(new PlannedRequest(0, 0, 4, 60)), new ProgressBar(null, "test")); // 640 ms
+        assertEquals(RequestOutcome.ERROR_TIMEOUT, outcomes.getFirst().error());
+    }
+}
