@@ -6,9 +6,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 /** {@code tandem attention-node}: one attention node process; requests as JSON lines on stdin. */
@@ -17,6 +14,9 @@ import java.util.concurrent.Callable;
 final class AttentionNodeCommand implements Callable<Integer> {
     @Mixin
     NodeOptions node;
+
+    @Mixin
+    RequestChannelOptions requests;
 
     @Option(names = "--kv-stream", description = "Take KV caches from prompt machines on this Aeron stream (Splitwise token machine).")
     Integer kvStream;
@@ -33,7 +33,7 @@ final class AttentionNodeCommand implements Callable<Integer> {
         try (AttentionNode attention = new AttentionNode(cluster, node.id, m, kvStream == null ? null : kvChannel,
                 kvStream == null ? 0 : kvStream)) {
             System.err.println("tandem: attention node " + node.id + " ready (m=" + m + ")");
-            attention.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out);
+            requests.serve(attention::serve);
         }
         return 0;
     }

@@ -3,11 +3,9 @@ package dev.tandem.cli;
 import dev.tandem.attention.PromptNode;
 import dev.tandem.core.TandemException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -18,6 +16,9 @@ import java.util.concurrent.Callable;
 @Command(name = "prompt-node", mixinStandardHelpOptions = true,
         description = "Run a prompt machine (the whole model, colocated) that prefills and streams each layer's KV cache to token machines over Aeron.")
 final class PromptNodeCommand implements Callable<Integer> {
+    @Mixin
+    RequestChannelOptions requests;
+
     @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
     Path model;
 
@@ -59,7 +60,7 @@ final class PromptNodeCommand implements Callable<Integer> {
         try (PromptNode node = new PromptNode(model, id, cores, maxBatchTokens, kvTokens, aeronDirectory, channels,
                 kvStreamBase)) {
             System.err.println("tandem: prompt node " + id + " ready (" + channels.size() + " token machines)");
-            node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out);
+            requests.serve(node::serve);
         }
         return 0;
     }

@@ -31,6 +31,34 @@ public final class NodeLink implements AutoCloseable {
         this.out = new PrintWriter(new OutputStreamWriter(out, StandardCharsets.UTF_8), false);
     }
 
+    /**
+     * Connects to a node listening at {@code hostPort}, retrying until {@code timeoutMs} passes
+     * (nodes load their weights before they listen).
+     */
+    public static NodeLink connect(String name, String hostPort, long timeoutMs) {
+        int colon = hostPort.lastIndexOf(':');
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (true) {
+            try {
+                java.net.Socket socket = new java.net.Socket(hostPort.substring(0, colon),
+                        Integer.parseInt(hostPort.substring(colon + 1)));
+                socket.setTcpNoDelay(true);
+                return new NodeLink(name + " (" + hostPort + ")", socket.getInputStream(), socket.getOutputStream());
+            } catch (IOException e) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new dev.tandem.core.TandemException("cannot reach " + name + " at " + hostPort + " within "
+                            + timeoutMs + " ms: " + e.getMessage(), e);
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new dev.tandem.core.TandemException("interrupted while connecting to " + name);
+                }
+            }
+        }
+    }
+
     public String name() {
         return name;
     }

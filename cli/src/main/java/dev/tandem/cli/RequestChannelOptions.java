@@ -1,0 +1,35 @@
+package dev.tandem.cli;
+
+import dev.tandem.attention.SchedulerConnection;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+/** Where a node's request lines come from: stdin/stdout (a launcher's pipes) or one scheduler over TCP. */
+final class RequestChannelOptions {
+    @Option(names = "--listen", description = "Take request lines from a scheduler connecting to HOST:PORT (port 0: any free port) instead of stdin.")
+    String listen;
+
+    @Option(names = "--port-file", description = "With --listen: write the bound port to this file.")
+    Path portFile;
+
+    /** Serves {@code node} on the chosen channel; returns when it closes. */
+    void serve(NodeServer node) {
+        if (listen == null) {
+            node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out);
+            return;
+        }
+        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile)) {
+            node.serve(c.in(), c.out());
+        }
+    }
+
+    @FunctionalInterface
+    interface NodeServer {
+        void serve(BufferedReader in, PrintStream out);
+    }
+}
