@@ -29,6 +29,7 @@ abstract class CompletionSession implements GenerationListener {
     private final long arrivalNanos;
     private final ChannelFutureListener onClientGone = f -> clientGone();
     private long lastTokenNanos;       // engine thread only
+    private boolean tokenSeen;         // engine thread only
     private RequestHandle handle;
     private boolean finished;
 
@@ -56,7 +57,8 @@ abstract class CompletionSession implements GenerationListener {
     @Override
     public final void onToken(int token) {
         long now = System.nanoTime();
-        metrics.token(lastTokenNanos == arrivalNanos, now - lastTokenNanos, now);
+        metrics.token(!tokenSeen, now - lastTokenNanos, now);
+        tokenSeen = true;
         lastTokenNanos = now;
         loop.execute(() -> tokenOnLoop(token));
     }

@@ -1,5 +1,6 @@
 package dev.tandem.scheduler.http;
 
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -13,6 +14,7 @@ import java.util.Map;
  * Routes each request by path and method to its {@link Endpoint}, and turns what they throw
  * into OpenAI error responses. Shared by all channels: it keeps no per-connection state.
  */
+@ChannelHandler.Sharable
 final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private static final String UNKNOWN_ENDPOINT = "other";
 
@@ -30,11 +32,6 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
                 "/v1/models", new Route(HttpMethod.GET, new ModelsEndpoint(context)),
                 "/health", new Route(HttpMethod.GET, new HealthEndpoint(context.engine())),
                 "/metrics", new Route(HttpMethod.GET, new MetricsEndpoint(context)));
-    }
-
-    @Override
-    public boolean isSharable() {
-        return true;
     }
 
     @Override

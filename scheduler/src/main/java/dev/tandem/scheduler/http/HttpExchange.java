@@ -26,6 +26,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class HttpExchange {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
 
     private final Channel channel;
@@ -82,9 +83,9 @@ final class HttpExchange {
     /** One {@code data: <json>} event. */
     void event(JsonNode body) {
         byte[] json = bytes(body);
-        byte[] event = new byte[json.length + 8];
-        System.arraycopy("data: ".getBytes(StandardCharsets.US_ASCII), 0, event, 0, 6);
-        System.arraycopy(json, 0, event, 6, json.length);
+        byte[] event = new byte[DATA.length + json.length + 2];
+        System.arraycopy(DATA, 0, event, 0, DATA.length);
+        System.arraycopy(json, 0, event, DATA.length, json.length);
         event[event.length - 2] = '\n';
         event[event.length - 1] = '\n';
         channel.writeAndFlush(new DefaultHttpContent(Unpooled.wrappedBuffer(event)));
