@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 /** The {@code tandem} command. Results go to stdout, logs and errors to stderr. */
 @Command(name = "tandem", mixinStandardHelpOptions = true, version = "tandem 0.1.0",
         description = "Serves Mixture-of-Experts LLMs (Mixtral, DBRX) with attention/FFN and prompt/token disaggregation.",
-        subcommands = {GenerateCommand.class, SynthCommand.class, DemoCommand.class, BenchCommand.class,
+        subcommands = {ServeCommand.class, GenerateCommand.class, SynthCommand.class, DemoCommand.class, BenchCommand.class,
                 LocalCommand.class, AttentionNodeCommand.class, ExpertNodeCommand.class, PromptNodeCommand.class,
                 TokenizeCommand.class})
 public final class TandemCommand {

@@ -71,6 +71,11 @@ public final class ColocatedEngine implements CompletionEngine {
     }
 
     @Override
+    public boolean healthy() {
+        return !closed && failure == null;
+    }
+
+    @Override
     public Map<String, Integer> queueDepths() {
         return Map.of("colocated", generator.queuedRequests());
     }

@@ -22,6 +22,11 @@ public interface CompletionEngine extends AutoCloseable {
      */
     RequestHandle submit(Request request, GenerationListener listener);
 
+    /** False once the engine cannot take requests any more (closed, or failed); /health says 503. */
+    default boolean healthy() {
+        return true;
+    }
+
     /** Requests waiting per pool (e.g. "prompt", "token", "mixed"), for metrics. */
     Map<String, Integer> queueDepths();
 

@@ -1,0 +1,21 @@
+package dev.tandem.scheduler.http;
+
+import dev.tandem.core.sampling.SamplingParams;
+
+import java.util.List;
+
+/**
+ * One /v1/completions or /v1/chat/completions request, checked field by field.
+ *
+ * @param chat         the chat endpoint (its response shapes)
+ * @param model        the model asked for, or null for the served one
+ * @param maxTokens    the most tokens to generate, or null for the endpoint's default
+ * @param stop         strings that end the completion (at most four), cut from the text
+ * @param includeUsage stream a usage chunk before [DONE]
+ * @param ignoreEos    keep generating past the end-of-sequence token (vLLM's extension)
+ */
+public record CompletionParams(boolean chat, String model, Prompt prompt, Integer maxTokens, SamplingParams sampling,
+                               List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos) {
+    /** OpenAI's default for /v1/completions; chat defaults to the rest of the context. */
+    public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
+}

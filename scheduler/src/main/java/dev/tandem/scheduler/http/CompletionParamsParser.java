@@ -1,0 +1,164 @@
+package dev.tandem.scheduler.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.core.sampling.SamplingParams;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
+ * fields it cannot honour (n > 1, logprobs, several prompts) are refused with 400 naming them.
+ */
+public final class CompletionParamsParser {
+    static final int MAX_STOP_STRINGS = 4;
+    private static final float MAX_TEMPERATURE = 2f;
+    private static final float DEFAULT_TEMPERATURE = 1f;
+
+    private CompletionParamsParser() {
+    }
+
+    public static CompletionParams parse(JsonNode body, boolean chat) {
+        if (body == null || !body.isObject()) {
+            throw ApiError.badRequest("The request body must be a JSON object", null);
+        }
+        JsonFields f = new JsonFields(body);
+        String model = f.string("model");
+        Prompt prompt = chat ? chatMessages(body.get("messages")) : prompt(body.get("prompt"));
+        Integer maxTokens = f.positiveInt(chat && f.present("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
+        Integer n = f.integer("n");
+        if (n != null && n != 1) {
+            throw ApiError.badRequest("Only n = 1 is supported, got " + n, "n");
+        }
+        checkNoLogprobs(body.get("logprobs"));
+        JsonNode streamOptions = body.get("stream_options");
+        boolean includeUsage = false;
+        if (streamOptions != null && !streamOptions.isNull()) {
+            if (!streamOptions.isObject()) {
+                throw ApiError.badRequest("'stream_options' must be an object", "stream_options");
+            }
+            includeUsage = Boolean.TRUE.equals(new JsonFields(streamOptions, "stream_options.").bool("include_usage"));
+        }
+        return new CompletionParams(chat, model, prompt, maxTokens, sampling(f), stop(body.get("stop")),
+                Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")));
+    }
+
+    private static SamplingParams sampling(JsonFields f) {
+        Double temperature = f.number("temperature");
+        if (temperature != null && !(temperature >= 0 && temperature <= MAX_TEMPERATURE)) {
+            throw ApiError.badRequest("'temperature' must be in [0, 2], got " + temperature, "temperature");
+        }
+        Double topP = f.number("top_p");
+        if (topP != null && !(topP > 0 && topP <= 1)) {
+            throw ApiError.badRequest("'top_p' must be in (0, 1], got " + topP, "top_p");
+        }
+        Long seed = f.longInteger("seed");
+        return new SamplingParams(temperature == null ? DEFAULT_TEMPERATURE : temperature.floatValue(),
+                topP == null ? 1f : topP.floatValue(), seed == null ? 0L : seed);
+    }
+
+    /** Completions: a string or ids, or a one-element array of either. */
+    private static Prompt prompt(JsonNode node) {
+        if (node == null || node.isNull()) {
+            throw ApiError.badRequest("'prompt' is required", "prompt");
+        }
+        if (node.isArray() && !node.isEmpty() && (node.get(0).isTextual() || node.get(0).isArray())) {
+            if (node.size() > 1) {
+                throw ApiError.badRequest("Only one prompt per request is supported, got " + node.size(), "prompt");
+            }
+            node = node.get(0);
+        }
+        if (node.isTextual()) {
+            if (node.asText().isEmpty()) {
+                throw ApiError.badRequest("'prompt' is empty", "prompt");
+            }
+            return new Prompt.Text(node.asText());
+        }
+        if (!node.isArray()) {
+            throw ApiError.badRequest("'prompt' must be a string or an array of token ids", "prompt");
+        }
+        if (node.isEmpty()) {
+            throw ApiError.badRequest("'prompt' is empty", "prompt");
+        }
+        int[] ids = new int[node.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode id = node.get(i);
+            if (!id.isIntegralNumber() || !id.canConvertToInt()) {
+                throw ApiError.badRequest("'prompt' must be a string or an array of token ids; element " + i
+                        + " is " + id, "prompt");
+            }
+            ids[i] = id.intValue();
+        }
+        return new Prompt.Ids(ids);
+    }
+
+    private static Prompt chatMessages(JsonNode node) {
+        if (node == null || !node.isArray() || node.isEmpty()) {
+            throw ApiError.badRequest("'messages' must be a non-empty array of {role, content}", "messages");
+        }
+        List<ChatMessage> messages = new ArrayList<>(node.size());
+        for (int i = 0; i < node.size(); i++) {
+            String where = "messages[" + i + "]";
+            JsonNode m = node.get(i);
+            if (!m.isObject()) {
+                throw ApiError.badRequest("'" + where + "' must be an object {role, content}", where);
+            }
+            JsonFields fields = new JsonFields(m, where + ".");
+            String role = fields.string("role");
+            if (role == null) {
+                throw ApiError.badRequest("'" + where + ".role' is required", where + ".role");
+            }
+            messages.add(new ChatMessage(role, content(m.get("content"), where + ".content")));
+        }
+        return new Prompt.Chat(List.copyOf(messages));
+    }
+
+    /** A string, or OpenAI's array of parts of which only text parts are supported (joined by newlines). */
+    private static String content(JsonNode node, String where) {
+        if (node != null && node.isTextual()) {
+            return node.asText();
+        }
+        if (node != null && node.isArray()) {
+            StringBuilder text = new StringBuilder();
+            for (JsonNode part : node) {
+                if (!"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                    throw ApiError.badRequest("Only text content parts are supported in '" + where + "'", where);
+                }
+                text.append(text.isEmpty() ? "" : "\n").append(part.get("text").asText());
+            }
+            return text.toString();
+        }
+        throw ApiError.badRequest("'" + where + "' must be a string", where);
+    }
+
+    private static List<String> stop(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return List.of();
+        }
+        List<String> stops = new ArrayList<>();
+        if (node.isTextual()) {
+            stops.add(node.asText());
+        } else if (node.isArray() && node.size() <= MAX_STOP_STRINGS) {
+            for (JsonNode s : node) {
+                if (!s.isTextual()) {
+                    throw ApiError.badRequest("'stop' must be a string or an array of strings", "stop");
+                }
+                stops.add(s.asText());
+            }
+        } else {
+            throw ApiError.badRequest("'stop' must be a string or an array of at most " + MAX_STOP_STRINGS
+                    + " strings", "stop");
+        }
+        if (stops.contains("")) {
+            throw ApiError.badRequest("'stop' strings must not be empty", "stop");
+        }
+        return List.copyOf(stops);
+    }
+
+    /** Completions take an int, chat a boolean; null (and chat's false) mean none, which is all we do. */
+    private static void checkNoLogprobs(JsonNode node) {
+        if (node != null && !node.isNull() && !(node.isBoolean() && !node.booleanValue())) {
+            throw ApiError.badRequest("logprobs are not supported", "logprobs");
+        }
+    }
+}

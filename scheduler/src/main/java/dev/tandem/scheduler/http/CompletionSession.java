@@ -1,0 +1,140 @@
+package dev.tandem.scheduler.http;
+
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.core.engine.Result;
+import dev.tandem.scheduler.metrics.ApiMetrics;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.EventLoop;
+
+import java.util.Arrays;
+
+/**
+ * One completion between the engine and its channel. The engine calls the listener methods on
+ * its thread; they record timings and hop to the channel's event loop, where the text, the ids
+ * and the channel are touched (so no locks). The subclass writes the reply: whole, or streamed.
+ * A stop string, a disconnect or the engine's end finishes it exactly once; a stop string and a
+ * disconnect cancel the engine request so its KV blocks are freed.
+ */
+abstract class CompletionSession implements GenerationListener {
+    protected final HttpExchange exchange;
+    protected final CompletionJson json;
+    protected final CompletionText text;
+    protected final int promptTokens;
+    protected int[] ids = new int[16];  // generated, up to the stop string's last token
+    protected int count;
+    private final EventLoop loop;
+    private final ApiMetrics metrics;
+    private final int[] eosTokenIds;   // empty with ignore_eos: then EOS is text like any token
+    private final long arrivalNanos;
+    private final ChannelFutureListener onClientGone = f -> clientGone();
+    private long lastTokenNanos;       // engine thread only
+    private boolean tokenSeen;         // engine thread only
+    private RequestHandle handle;
+    private boolean finished;
+
+    CompletionSession(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
+                      int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos) {
+        this.exchange = exchange;
+        this.json = json;
+        this.text = text;
+        this.promptTokens = promptTokens;
+        this.eosTokenIds = eosTokenIds;
+        this.metrics = metrics;
+        this.arrivalNanos = arrivalNanos;
+        this.lastTokenNanos = arrivalNanos;
+        this.loop = exchange.channel().eventLoop();
+    }
+
+    /** The engine took the request; on the event loop, before any of its tokens is handled. */
+    final void begin(RequestHandle handle) {
+        this.handle = handle;
+        metrics.started(promptTokens);
+        exchange.channel().closeFuture().addListener(onClientGone);
+        started();
+    }
+
+    @Override
+    public final void onToken(int token) {
+        long now = System.nanoTime();
+        metrics.token(!tokenSeen, now - lastTokenNanos, now);
+        tokenSeen = true;
+        lastTokenNanos = now;
+        loop.execute(() -> tokenOnLoop(token));
+    }
+
+    @Override
+    public final void onDone(Result result) {
+        loop.execute(() -> {
+            if (!finished) {
+                String tail = text.finish();
+                end("length".equals(result.finishReason()) ? "length" : "stop", tail);
+            }
+        });
+    }
+
+    @Override
+    public final void onError(String message) {
+        loop.execute(() -> {
+            if (!finished) {
+                finish();
+                failed(ApiError.unavailable(message));
+            }
+        });
+    }
+
+    /** The response is open (a stream writes its headers). */
+    protected abstract void started();
+
+    /** Token {@code ids[count - 1]} arrived and released {@code delta} text. */
+    protected abstract void token(String delta);
+
+    /** The end: {@code tail} is the text released by the end itself. */
+    protected abstract void completed(String finishReason, String tail);
+
+    protected abstract void failed(ApiError error);
+
+    private void tokenOnLoop(int token) {
+        if (finished) {
+            return;
+        }
+        if (count == ids.length) {
+            ids = Arrays.copyOf(ids, 2 * count);
+        }
+        ids[count++] = token;
+        String delta = isEos(token) ? "" : text.append(token);
+        token(delta);
+        if (text.stopped()) {
+            handle.cancel();
+            end("stop", "");
+        }
+    }
+
+    private void end(String finishReason, String tail) {
+        finish();
+        completed(finishReason, tail);
+    }
+
+    private void clientGone() {
+        if (!finished) {
+            finish();
+            handle.cancel();
+            exchange.abandoned();
+        }
+    }
+
+    private void finish() {
+        finished = true;
+        exchange.channel().closeFuture().removeListener(onClientGone);
+        metrics.finished(System.nanoTime() - arrivalNanos);
+    }
+
+    private boolean isEos(int token) {
+        for (int eos : eosTokenIds) {
+            if (eos == token) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

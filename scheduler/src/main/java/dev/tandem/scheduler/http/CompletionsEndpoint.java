@@ -1,0 +1,84 @@
+package dev.tandem.scheduler.http;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.core.TandemException;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.scheduler.engine.EngineRejectedException;
+import dev.tandem.scheduler.engine.ServedModel;
+import io.netty.buffer.ByteBufInputStream;
+import io.netty.handler.codec.http.FullHttpRequest;
+
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * POST /v1/completions and /v1/chat/completions: parse and check the request on the event
+ * loop, hand it to the engine (a cheap enqueue), and let a {@link CompletionSession} answer as
+ * the tokens come.
+ */
+final class CompletionsEndpoint implements Endpoint {
+    private static final int[] NO_EOS = new int[0];
+
+    private final HttpApiContext context;
+    private final boolean chat;
+
+    CompletionsEndpoint(HttpApiContext context, boolean chat) {
+        this.context = context;
+        this.chat = chat;
+    }
+
+    @Override
+    public void handle(HttpExchange exchange, FullHttpRequest request) {
+        long arrival = System.nanoTime();
+        CompletionParams params = CompletionParamsParser.parse(body(request), chat);
+        ServedModel model = context.engine().model();
+        if (params.model() != null && !params.model().equals(model.name())) {
+            throw ApiError.modelNotFound(params.model(), model.name());
+        }
+        if (!params.stop().isEmpty() && context.codec() == null) {
+            throw ApiError.badRequest("stop strings need a tokenizer, and this model has none", "stop");
+        }
+        int[] prompt = PromptEncoder.encode(params.prompt(), context.codec(), model);
+        int room = model.contextLength() - prompt.length;
+        int maxTokens = params.maxTokens() != null ? Math.min(params.maxTokens(), room)
+                : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
+        Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false);
+        CompletionSession session = session(exchange, params, prompt.length, model, arrival);
+        session.begin(submit(engineRequest, session));
+    }
+
+    private CompletionSession session(HttpExchange exchange, CompletionParams params, int promptTokens,
+                                      ServedModel model, long arrival) {
+        CompletionJson json = new CompletionJson(chat, model.name());
+        CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(),
+                params.stop());
+        int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
+        return params.stream()
+                ? new StreamedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival,
+                params.includeUsage())
+                : new BufferedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival);
+    }
+
+    private RequestHandle submit(Request request, CompletionSession session) {
+        try {
+            return context.engine().submit(request, session);
+        } catch (EngineRejectedException e) {
+            throw e.status() == 429 ? ApiError.rateLimited(e.getMessage(), Math.max(1, e.retryAfterSeconds()))
+                    : ApiError.unavailable(e.getMessage());
+        } catch (TandemException e) {
+            throw ApiError.badRequest(e.getMessage(), "max_tokens");
+        }
+    }
+
+    private static JsonNode body(FullHttpRequest request) {
+        try (InputStream in = new ByteBufInputStream(request.content().duplicate())) {
+            return HttpExchange.json().readTree(in);
+        } catch (JacksonException e) {
+            throw ApiError.badRequest("The body is not valid JSON: " + e.getOriginalMessage(), null);
+        } catch (IOException e) {
+            throw ApiError.badRequest("The body could not be read: " + e.getMessage(), null);
+        }
+    }
+}

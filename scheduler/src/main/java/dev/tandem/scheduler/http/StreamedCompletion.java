@@ -1,0 +1,52 @@
+package dev.tandem.scheduler.http;
+
+import dev.tandem.scheduler.metrics.ApiMetrics;
+
+/**
+ * A completion streamed as server-sent events: a chunk per token (the text it released and its
+ * id), a last chunk with the finish reason, the usage chunk if asked for, then [DONE].
+ */
+final class StreamedCompletion extends CompletionSession {
+    private final boolean includeUsage;
+    private boolean roleSent;
+
+    StreamedCompletion(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
+                       int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, boolean includeUsage) {
+        super(exchange, json, text, promptTokens, eosTokenIds, metrics, arrivalNanos);
+        this.includeUsage = includeUsage;
+    }
+
+    @Override
+    protected void started() {
+        exchange.startEvents();
+    }
+
+    @Override
+    protected void token(String delta) {
+        exchange.event(json.chunk(delta, ids, count - 1, count, null, firstChunk()));
+    }
+
+    @Override
+    protected void completed(String finishReason, String tail) {
+        if (!tail.isEmpty()) {
+            exchange.event(json.chunk(tail, ids, count, count, null, firstChunk()));
+        }
+        exchange.event(json.chunk("", ids, count, count, finishReason, firstChunk()));
+        if (includeUsage) {
+            exchange.event(json.usageChunk(promptTokens, count));
+        }
+        exchange.endEvents(true, false);
+    }
+
+    @Override
+    protected void failed(ApiError error) {
+        exchange.event(CompletionJson.error(error));
+        exchange.endEvents(false, true);
+    }
+
+    private boolean firstChunk() {
+        boolean first = !roleSent;
+        roleSent = true;
+        return first;
+    }
+}

@@ -1,0 +1,203 @@
+package dev.tandem.scheduler.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.scheduler.engine.ColocatedEngine;
+import dev.tandem.scheduler.engine.EngineRejectedException;
+import dev.tandem.scheduler.metrics.ApiMetrics;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.net.http.HttpClient;
+
+import static dev.tandem.scheduler.http.ApiFixtures.get;
+import static dev.tandem.scheduler.http.ApiFixtures.post;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every refusal as OpenAI shapes it: status, error type, the field at fault, and the headers. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ApiErrorsTest {
+    private static final String MODEL = "mixtral-tiny";
+    private static final int CONTEXT = 4096; // the fixture's max_position_embeddings
+    private static final int SMALL_BODY_LIMIT = 1024;
+
+    private ColocatedEngine engine;
+    private HttpApiServer withCodec;
+    private HttpApiServer withoutCodec;
+    private HttpClient client;
+
+    @BeforeAll
+    void start() {
+        engine = new ColocatedEngine(ApiFixtures.fixture(MODEL), MODEL, ApiFixtures.THREADS, 256, 4096, 256);
+        withCodec = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new ApiMetrics(), SMALL_BODY_LIMIT, 1),
+                "127.0.0.1", 0);
+        withoutCodec = HttpApiServer.start(HttpApiContext.of(engine, null), "127.0.0.1", 0);
+        client = ApiFixtures.client();
+    }
+
+    @AfterAll
+    void stop() {
+        client.close();
+        withCodec.close();
+        withoutCodec.close();
+        engine.close();
+    }
+
+    @Test
+    void shouldRefuseMalformedJsonAndWrongTypesNamingTheField() {
+        assertError(completion("{\"model\":"), 400, "invalid_request_error", null, null);
+        assertError(completion("[1,2]"), 400, "invalid_request_error", null, null);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,2],\"temperature\":\"hot\"}"), 400,
+                "invalid_request_error", "temperature", null);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,\"a\"]}"), 400, "invalid_request_error",
+                "prompt", null);
+        assertError(completion("{\"model\":\"mixtral-tiny\"}"), 400, "invalid_request_error", "prompt", null);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,2],\"stream\":1}"), 400,
+                "invalid_request_error", "stream", null);
+        assertError(post(client, withCodec.port(), "/v1/chat/completions",
+                        "{\"model\":\"mixtral-tiny\",\"messages\":[{\"role\":\"user\",\"content\":5}]}"), 400,
+                "invalid_request_error", "messages[0].content", null);
+    }
+
+    @Test
+    void shouldRefuseWhatItCannotHonour() {
+        assertError(completion(request("\"n\":2")), 400, "invalid_request_error", "n", null);
+        assertError(completion(request("\"temperature\":3")), 400, "invalid_request_error", "temperature", null);
+        assertError(completion(request("\"top_p\":0")), 400, "invalid_request_error", "top_p", null);
+        assertError(completion(request("\"max_tokens\":0")), 400, "invalid_request_error", "max_tokens", null);
+        assertError(completion(request("\"logprobs\":1")), 400, "invalid_request_error", "logprobs", null);
+        assertError(completion(request("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]")), 400, "invalid_request_error",
+                "stop", null);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,2],[3]]}"), 400, "invalid_request_error",
+                "prompt", null);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,512]}"), 400, "invalid_request_error",
+                "prompt", null);
+    }
+
+    @Test
+    void shouldTakeAOneElementPromptArrayAndIgnoreUnknownFields() {
+        ApiFixtures.Reply reply = completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,17,42]],\"max_tokens\":2,"
+                + "\"frobnicate\":{\"x\":1},\"user\":\"me\"}");
+        assertEquals(200, reply.status(), reply.body());
+        assertEquals(2, reply.json().at("/usage/completion_tokens").intValue());
+    }
+
+    @Test
+    void shouldAnswer404ForAnotherModelOrAnUnknownPathAnd405ForTheWrongMethod() {
+        assertError(completion("{\"model\":\"gpt-4\",\"prompt\":[1,2]}"), 404, "invalid_request_error", "model",
+                "model_not_found");
+        assertError(get(client, withCodec.port(), "/v1/nothing"), 404, "invalid_request_error", null, "not_found");
+        ApiFixtures.Reply wrongMethod = get(client, withCodec.port(), "/v1/completions");
+        assertError(wrongMethod, 405, "invalid_request_error", null, "method_not_allowed");
+        assertEquals("POST", wrongMethod.response().headers().firstValue("Allow").orElseThrow());
+    }
+
+    @Test
+    void shouldAnswer413ForAPromptThatFillsTheContextOrABodyOverTheLimit() {
+        int[] prompt = new int[CONTEXT];
+        assertError(post(client, withoutCodec.port(), "/v1/completions", "{\"model\":\"mixtral-tiny\",\"prompt\":["
+                        + ApiFixtures.csv(prompt) + "]}"), 413, "invalid_request_error", "prompt",
+                "context_length_exceeded");
+        String padding = "x".repeat(2 * SMALL_BODY_LIMIT);
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":\"" + padding + "\"}"), 413,
+                "invalid_request_error", null, "request_too_large");
+    }
+
+    @Test
+    void shouldRefuseTextWithoutATokenizerButServeTokenIdsWithEmptyText() {
+        assertError(post(client, withoutCodec.port(), "/v1/completions", "{\"model\":\"mixtral-tiny\",\"prompt\":\"hi\"}"),
+                400, "invalid_request_error", "prompt", null);
+        assertTrue(post(client, withoutCodec.port(), "/v1/completions", "{\"model\":\"mixtral-tiny\",\"prompt\":\"hi\"}")
+                .json().at("/error/message").asText().contains("no tokenizer"));
+        assertError(post(client, withoutCodec.port(), "/v1/chat/completions",
+                        "{\"model\":\"mixtral-tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"),
+                400, "invalid_request_error", "messages", null);
+        ApiFixtures.Reply ids = post(client, withoutCodec.port(), "/v1/completions",
+                "{\"model\":\"mixtral-tiny\",\"prompt\":[1,17,42],\"max_tokens\":3,\"ignore_eos\":true}");
+        assertEquals(200, ids.status(), ids.body());
+        assertEquals("", ids.json().at("/choices/0/text").asText());
+        assertEquals(3, ids.json().at("/choices/0/token_ids").size());
+    }
+
+    @Test
+    void shouldAnswer429WithRetryAfterWhenTheEngineQueueIsFull() {
+        try (ColocatedEngine full = new ColocatedEngine(ApiFixtures.fixture(MODEL), MODEL, 1, 64, 256, 0);
+             HttpApiServer server = HttpApiServer.start(HttpApiContext.of(full, null), "127.0.0.1", 0)) {
+            ApiFixtures.Reply reply = post(client, server.port(), "/v1/completions", request(""));
+            assertError(reply, 429, "rate_limit_error", null, "rate_limit_exceeded");
+            assertEquals("1", reply.response().headers().firstValue("Retry-After").orElseThrow());
+        }
+    }
+
+    @Test
+    void shouldAnswer503WhenNoMachineCanServeAndReportHealth() {
+        StubEngine engine = new StubEngine((r, l) -> {
+            throw new EngineRejectedException(503, 0, "no token machine is up");
+        });
+        try (HttpApiServer server = HttpApiServer.start(HttpApiContext.of(engine, null), "127.0.0.1", 0)) {
+            ApiFixtures.Reply reply = post(client, server.port(), "/v1/completions",
+                    "{\"model\":\"stub\",\"prompt\":[1,2]}");
+            assertError(reply, 503, "service_unavailable", null, null);
+            assertEquals("no token machine is up", reply.json().at("/error/message").asText());
+            assertEquals(200, get(client, server.port(), "/health").status());
+            assertEquals("ok", get(client, server.port(), "/health").json().get("status").asText());
+            engine.close();
+            assertEquals(503, get(client, server.port(), "/health").status());
+        }
+    }
+
+    @Test
+    void shouldReportAnEngineFailureAsAnErrorResponseOrAnErrorEvent() throws Exception {
+        StubEngine engine = StubEngine.failingAfterOneToken(7, "expert node 1 died");
+        try (HttpApiServer server = HttpApiServer.start(HttpApiContext.of(engine, new WordCodec()), "127.0.0.1", 0)) {
+            ApiFixtures.Reply whole = post(client, server.port(), "/v1/completions", "{\"model\":\"stub\",\"prompt\":[1]}");
+            assertError(whole, 503, "service_unavailable", null, null);
+            assertEquals("expert node 1 died", whole.json().at("/error/message").asText());
+
+            String sse = post(client, server.port(), "/v1/completions",
+                    "{\"model\":\"stub\",\"prompt\":[1],\"stream\":true}").body();
+            String[] events = sse.split("\n\n");
+            assertEquals(2, events.length, sse);
+            JsonNode token = ApiFixtures.JSON.readTree(events[0].substring("data: ".length()));
+            assertEquals("t7,", token.at("/choices/0/text").asText());
+            JsonNode error = ApiFixtures.JSON.readTree(events[1].substring("data: ".length()));
+            assertEquals("expert node 1 died", error.at("/error/message").asText());
+            assertEquals("service_unavailable", error.at("/error/type").asText());
+        }
+    }
+
+    @Test
+    void shouldListTheServedModelWithItsContextAndVocabulary() {
+        JsonNode models = get(client, withCodec.port(), "/v1/models").json();
+        assertEquals("list", models.get("object").asText());
+        JsonNode model = models.get("data").get(0);
+        assertEquals(MODEL, model.get("id").asText());
+        assertEquals("model", model.get("object").asText());
+        assertEquals("tandem", model.get("owned_by").asText());
+        assertEquals(CONTEXT, model.get("max_model_len").intValue());
+        assertEquals(512, model.get("vocab_size").intValue());
+    }
+
+    private ApiFixtures.Reply completion(String body) {
+        return post(client, withCodec.port(), "/v1/completions", body);
+    }
+
+    private static String request(String extra) {
+        return "{\"model\":\"mixtral-tiny\",\"prompt\":[1,17,42],\"max_tokens\":2" + (extra.isEmpty() ? "" : "," + extra)
+                + "}";
+    }
+
+    private static void assertError(ApiFixtures.Reply reply, int status, String type, String param, String code) {
+        assertEquals(status, reply.status(), reply.body());
+        assertTrue(reply.response().headers().firstValue("Content-Type").orElseThrow().startsWith("application/json"));
+        JsonNode error = reply.json().get("error");
+        assertEquals(type, error.get("type").asText(), reply.body());
+        assertEquals(param, error.get("param").textValue(), reply.body());
+        assertEquals(code, error.get("code").textValue(), reply.body());
+        assertFalse(error.get("message").asText().isEmpty());
+    }
+
+}
