@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -22,13 +23,48 @@ import java.util.concurrent.CompletableFuture;
  * and stops everything when stdin closes.
  */
 @Command(name = "local", mixinStandardHelpOptions = true,
-        description = "Run a local cluster (attention and expert nodes as separate processes); JSON request lines on stdin.")
+        description = "Run a local cluster, every node its own process: with --prompt-nodes/--token-groups, Splitwise "
+                + "pools behind the OpenAI-compatible HTTP API; otherwise one AFD group reading JSON request lines on stdin.")
 final class LocalCommand implements Callable<Integer> {
     @Mixin
     ClusterOptions cluster;
 
+    @Mixin
+    HttpServing http;
+
+    @Option(names = "--prompt-nodes", defaultValue = "0",
+            description = "Splitwise prompt machines (colocated processes that prefill and stream KV to token machines); with --token-groups, serves the HTTP API.")
+    int promptNodes;
+
+    @Option(names = "--token-groups", defaultValue = "0",
+            description = "Splitwise token groups, each --attention-nodes attention nodes (token machines) and --expert-nodes expert nodes.")
+    int tokenGroups;
+
+    @Option(names = "--mixed-threshold-tokens", defaultValue = "4096",
+            description = "Pending prompt tokens past which machines are lent to the mixed pool (default ${DEFAULT-VALUE}).")
+    long mixedThresholdTokens;
+
     @Override
-    public Integer call() throws IOException {
+    public Integer call() throws Exception {
+        if (promptNodes > 0 || tokenGroups > 0) {
+            return serve();
+        }
+        return readRequestLines();
+    }
+
+    /** Splitwise pools as separate processes behind the HTTP API, until SIGINT/SIGTERM. */
+    private int serve() throws Exception {
+        var codec = http.textCodec(cluster.model);
+        int m = tokenGroups > 0 ? cluster.microBatches() : 1;
+        ServingCluster serving = new ServingCluster(new ServingCluster.Options(cluster.model, http.name(cluster.model),
+                promptNodes, tokenGroups, cluster.attentionNodes, cluster.expertNodes, m, cluster.threads,
+                cluster.maxBatchTokens, cluster.kvTokens, mixedThresholdTokens, http.maxQueued));
+        http.run(serving.engine(), serving, codec, promptNodes + " prompt machines, " + tokenGroups + " token groups of "
+                + cluster.attentionNodes + " attention + " + cluster.expertNodes + " expert nodes, m=" + m);
+        return 0;
+    }
+
+    private int readRequestLines() throws IOException {
         ObjectMapper json = new ObjectMapper();
         try (LocalCluster local = cluster.start()) {
             System.err.printf("tandem: local cluster up: %d attention, %d expert nodes, m=%d; reading requests on stdin%n",

@@ -48,7 +48,7 @@ class ServeCommandTest {
             JsonNode ids = new ObjectMapper().readTree(reply.body()).at("/choices/0/token_ids");
             assertEquals(csvArray(expected.get("p0.greedy").ints()), ids.toString());
         } finally {
-            serve.stop.countDown();
+            serve.http.stop.countDown();
         }
         assertEquals(0, exit.get(30, TimeUnit.SECONDS));
     }

@@ -308,6 +308,11 @@ public final class ClusterEngine implements CompletionEngine {
         return out;
     }
 
+    @Override
+    public synchronized boolean healthy() {
+        return !closed && (anyAlive(promptAlive) || anyAlive(tokenAlive));
+    }
+
     /** How many requests went each way since the start: split, or whole on a machine lent to the mixed pool. */
     public synchronized Map<Route.Kind, Long> routed() {
         return Map.copyOf(routed);

@@ -1,0 +1,127 @@
+package dev.tandem.cli;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.scheduler.engine.CompletionEngine;
+import dev.tandem.scheduler.http.HttpApiContext;
+import dev.tandem.scheduler.http.HttpApiServer;
+import dev.tandem.scheduler.http.TextCodec;
+import dev.tandem.scheduler.http.TokenizerTextCodec;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The HTTP side shared by the commands that serve ({@code serve}, {@code local} with pools,
+ * {@code scheduler}): where to listen, the tokenizer, and running the API in front of an engine
+ * until SIGINT/SIGTERM (the shutdown hook closes the server, then the engine).
+ */
+final class HttpServing {
+    private static final long CLOSE_WAIT_S = 60;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8000", description = "Port to listen on; 0 picks a free one (default ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--port-file", description = "Write the bound port to this file once listening (for scripts).")
+    Path portFile;
+
+    @Option(names = "--served-model-name", description = "The model id clients pass (default: the model directory's name).")
+    String servedModelName;
+
+    @Option(names = "--tokenizer", description = "Directory with tokenizer.json (default: the model directory if it has one).")
+    Path tokenizer;
+
+    @Option(names = "--max-queued", defaultValue = "256", description = "Requests waiting for room before new ones get 429 (default ${DEFAULT-VALUE}).")
+    int maxQueued;
+
+    /** Counted down by the shutdown hook (or a test) to stop serving. */
+    final CountDownLatch stop = new CountDownLatch(1);
+
+    String name(Path model) {
+        return servedModelName != null ? servedModelName : model.toAbsolutePath().normalize().getFileName().toString();
+    }
+
+    /** The text codec for the tokenizer of {@code model} (or --tokenizer), or null: prompts as token ids only. */
+    TextCodec textCodec(Path model) {
+        Path dir = tokenizer;
+        if (dir != null && !Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            throw new TandemException("--tokenizer " + dir + " has no tokenizer.json");
+        }
+        if (dir == null && Files.isRegularFile(model.resolve("tokenizer.json"))) {
+            dir = model;
+        }
+        if (dir == null) {
+            System.err.println("tandem: no tokenizer.json; prompts must be token ids and responses carry token_ids only");
+            return null;
+        }
+        TokenizerTextCodec codec = TokenizerTextCodec.load(dir);
+        System.err.println("tandem: tokenizer " + dir.resolve("tokenizer.json") + " (" + codec.tokenizer().vocabSize()
+                + " tokens, " + (codec.tokenizer().chatTemplate().isPresent() ? "chat template)" : "no chat template)"));
+        return codec;
+    }
+
+    /** Serves {@code engine} until stopped, then closes the server and {@code owner} (the engine's owner). */
+    void run(CompletionEngine engine, AutoCloseable owner, TextCodec codec, String what) throws Exception {
+        HttpApiServer server;
+        try {
+            server = HttpApiServer.start(HttpApiContext.of(engine, codec), host, port);
+        } catch (RuntimeException e) {
+            owner.close();
+            throw e;
+        }
+        CountDownLatch closed = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            awaitQuietly(closed);
+        }, "tandem-serve-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            writePortFile(server.port());
+            System.err.println("tandem: listening on http://" + host + ":" + server.port() + " (model "
+                    + engine.model().name() + ", " + what + ")");
+            stop.await();
+        } finally {
+            server.close();
+            owner.close();
+            closed.countDown();
+            removeHook(hook);
+        }
+    }
+
+    private void writePortFile(int boundPort) {
+        if (portFile == null) {
+            return;
+        }
+        try {
+            Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
+            Files.writeString(tmp, boundPort + System.lineSeparator());
+            Files.move(tmp, portFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new TandemException("cannot write --port-file " + portFile + ": " + e.getMessage());
+        }
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await(CLOSE_WAIT_S, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stopped by a test rather than a signal: the hook must not outlive the command. */
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the JVM is exiting: the hook is running and waits for us
+        }
+    }
+}

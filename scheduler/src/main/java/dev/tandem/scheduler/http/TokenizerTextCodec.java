@@ -1,0 +1,63 @@
+package dev.tandem.scheduler.http;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.tokenizer.ChatTemplate;
+import dev.tandem.core.tokenizer.StreamingDecoder;
+import dev.tandem.core.tokenizer.Tokenizer;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** The API's text through a Hugging Face tokenizer ({@link Tokenizer}) and its chat template. */
+public final class TokenizerTextCodec implements TextCodec {
+    private final Tokenizer tokenizer;
+
+    public TokenizerTextCodec(Tokenizer tokenizer) {
+        this.tokenizer = tokenizer;
+    }
+
+    /** The codec for {@code dir}'s tokenizer.json (and tokenizer_config.json). */
+    public static TokenizerTextCodec load(Path dir) {
+        return new TokenizerTextCodec(Tokenizer.load(dir));
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    @Override
+    public int[] encodePrompt(String text) {
+        return tokenizer.encode(text, true);
+    }
+
+    @Override
+    public int[] encodeChat(List<ChatMessage> messages) {
+        ChatTemplate template = tokenizer.chatTemplate().orElseThrow(() -> ApiError.badRequest(
+                "this model's tokenizer_config.json has no chat_template; use /v1/completions", "messages"));
+        List<dev.tandem.core.tokenizer.ChatMessage> chat = messages.stream()
+                .map(m -> new dev.tandem.core.tokenizer.ChatMessage(m.role(), m.content())).toList();
+        String rendered;
+        try {
+            rendered = template.render(chat, true);
+        } catch (TandemException e) {
+            throw ApiError.badRequest(e.getMessage(), "messages");
+        }
+        return tokenizer.encode(rendered, false);
+    }
+
+    @Override
+    public Detokenizer newDetokenizer() {
+        StreamingDecoder decoder = tokenizer.streamingDecoder();
+        return new Detokenizer() {
+            @Override
+            public String next(int id) {
+                return decoder.next(id);
+            }
+
+            @Override
+            public String flush() {
+                return decoder.flush();
+            }
+        };
+    }
+}
