@@ -24,13 +24,12 @@ import java.util.Properties;
  * prompt.kv_tokens = 8192             # KV positions per prompt machine
  * token.kv_tokens = 8192              # KV positions per token machine
  * mixed_threshold_tokens = 4096       # pending prompt tokens before machines are lent to the mixed pool
- * max_queued = 256                    # requests waiting for room before 429
  * connect_timeout_ms = 120000         # how long to wait for every machine to listen
  * </pre>
  * Token machine t of the file is the prompt nodes' KV destination t.
  */
 public record SchedulerConfig(Path model, String name, List<String> promptNodes, List<String> tokenNodes,
-                              int promptKvTokens, int tokenKvTokens, long mixedThresholdTokens, int maxQueued,
+                              int promptKvTokens, int tokenKvTokens, long mixedThresholdTokens,
                               long connectTimeoutMs) {
     public SchedulerConfig {
         promptNodes = List.copyOf(promptNodes);
@@ -58,7 +57,7 @@ public record SchedulerConfig(Path model, String name, List<String> promptNodes,
         }
         return new SchedulerConfig(model, p.getProperty("name", model.getFileName().toString()).trim(), prompt, token,
                 (int) number(p, where, "prompt.kv_tokens", 8192), (int) number(p, where, "token.kv_tokens", 8192),
-                number(p, where, "mixed_threshold_tokens", 4096), (int) number(p, where, "max_queued", 256),
+                number(p, where, "mixed_threshold_tokens", 4096),
                 number(p, where, "connect_timeout_ms", 120_000));
     }
 
