@@ -130,7 +130,7 @@ final class BenchServeCommand implements Callable<Integer> {
     private void writePlot(ServeReport report) {
         try {
             ServePlots.write(plot, report);
-        } catch (RuntimeException | LinkageError | InternalError | java.awt.AWTError e) {
+        } catch (RuntimeException | Error e) { // Java2D throws AWTError, InternalError or LinkageError without fonts
             System.err.println("tandem: cannot draw " + plot + ": Java2D failed (" + e + "); install fontconfig and a"
                     + " font (e.g. fonts-dejavu-core). The report" + (json != null ? " and " + json : "")
                     + (markdown != null ? " and " + markdown : "") + " were written.");
