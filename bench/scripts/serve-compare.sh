@@ -31,8 +31,11 @@ run() { # name, then tandem local's layout options
 }
 
 # three processes each: one prompt machine + one token group (1 attention + 1 expert node)…
-layouts=${LAYOUTS:-"splitwise colocated"}
+layouts=${LAYOUTS:-"splitwise splitwise-nomix colocated"}
 [[ " $layouts " == *" splitwise "* ]] && run splitwise --prompt-nodes 1 --token-groups 1 --attention-nodes 1 --expert-nodes 1 --micro-batches 2
+# …the same without the mixed pool (the token machine never takes prompts)…
+[[ " $layouts " == *" splitwise-nomix "* ]] && run splitwise-nomix --prompt-nodes 1 --token-groups 1 --attention-nodes 1 \
+  --expert-nodes 1 --micro-batches 2 --mixed-threshold-tokens 1000000000
 # …against three colocated machines (each runs whole requests)
 [[ " $layouts " == *" colocated "* ]] && run colocated --prompt-nodes 3 --token-groups 0
 true
