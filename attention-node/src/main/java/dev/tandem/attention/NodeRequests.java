@@ -78,8 +78,12 @@ final class NodeRequests {
         return inputClosed;
     }
 
-    /** Error lines for every request in flight: the node cannot go on. */
+    /**
+     * The node cannot go on: says so first (so that no new request is routed here), then an error
+     * line for every request in flight.
+     */
     void failAll(String reason) {
+        reply(json.createObjectNode().put("node_failed", true).put("error", reason).toString());
         for (String id : List.copyOf(pending.keySet())) {
             pending.remove(id);
             reply(error(id, reason));

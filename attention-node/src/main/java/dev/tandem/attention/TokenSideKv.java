@@ -145,6 +145,7 @@ final class TokenSideKv implements KvSink {
         awaitingBlocks.remove(in);
         handoff.release(in.transfer);
         early.remove(in.transfer);
+        receiver.forget(in.transfer); // its prompt machine may be gone mid-way
         dropped.add(in.transfer);
         in.listener.onDone(new Result(new int[0], null, "cancelled"));
     }

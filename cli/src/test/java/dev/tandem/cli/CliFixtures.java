@@ -182,4 +182,17 @@ final class CliFixtures {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** The port a server started by {@code exit}'s command wrote to {@code portFile}, once it did. */
+    static int awaitPortFile(Path portFile, java.util.concurrent.CompletableFuture<Integer> exit, long waitMs,
+                             String what) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(waitMs);
+        while (!Files.exists(portFile)) {
+            if (exit.isDone() || System.nanoTime() > deadline) {
+                throw new AssertionError(what + " did not start; exit " + (exit.isDone() ? exit.get() : "none"));
+            }
+            Thread.sleep(20);
+        }
+        return Integer.parseInt(Files.readString(portFile).strip());
+    }
 }

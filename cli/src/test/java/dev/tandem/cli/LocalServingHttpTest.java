@@ -11,7 +11,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -53,7 +52,7 @@ class LocalServingHttpTest {
         LocalCommand local = (LocalCommand) cli.getSubcommands().get("local").getCommand();
         List<ProcessHandle> nodes;
         try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            int port = awaitPort(portFile, exit);
+            int port = CliFixtures.awaitPortFile(portFile, exit, START_WAIT_MS, "tandem local");
             nodes = ClusterProcesses.nodes();
             assertEquals(5, nodes.size(), "prompt node, two attention and two expert nodes");
             List<CompletableFuture<List<Integer>>> results = new ArrayList<>();
@@ -110,16 +109,5 @@ class LocalServingHttpTest {
         } catch (Exception e) {
             throw new AssertionError("not JSON: " + payload, e);
         }
-    }
-
-    private static int awaitPort(Path portFile, CompletableFuture<Integer> exit) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_WAIT_MS);
-        while (!Files.exists(portFile)) {
-            if (exit.isDone() || System.nanoTime() > deadline) {
-                throw new AssertionError("tandem local did not start; exit " + (exit.isDone() ? exit.get() : "none"));
-            }
-            Thread.sleep(50);
-        }
-        return Integer.parseInt(Files.readString(portFile).trim());
     }
 }

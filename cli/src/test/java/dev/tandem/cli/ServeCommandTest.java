@@ -10,7 +10,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -38,7 +37,7 @@ class ServeCommandTest {
                 "--served-model-name", "tiny", "--threads", "1", "--kv-tokens", "1024"));
         ServeCommand serve = (ServeCommand) cli.getSubcommands().get("serve").getCommand();
         try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            int port = awaitPort(portFile, exit);
+            int port = CliFixtures.awaitPortFile(portFile, exit, START_WAIT_MS, "tandem serve");
             String body = "{\"model\":\"tiny\",\"prompt\":" + csvArray(expected.get("p0.input_ids").ints())
                     + ",\"max_tokens\":12,\"temperature\":0,\"ignore_eos\":true}";
             HttpResponse<String> reply = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
@@ -51,17 +50,6 @@ class ServeCommandTest {
             serve.http.stop.countDown();
         }
         assertEquals(0, exit.get(30, TimeUnit.SECONDS));
-    }
-
-    private static int awaitPort(Path portFile, CompletableFuture<Integer> exit) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_WAIT_MS);
-        while (!Files.exists(portFile)) {
-            if (exit.isDone() || System.nanoTime() > deadline) {
-                throw new AssertionError("tandem serve did not start; exit " + (exit.isDone() ? exit.get() : "none"));
-            }
-            Thread.sleep(20);
-        }
-        return Integer.parseInt(Files.readString(portFile).strip());
     }
 
     private static String csvArray(int[] ids) {

@@ -14,6 +14,7 @@ import dev.tandem.core.sampling.SamplingParams;
  * ← {"id":"r1","token":5}                      each generated token, when "stream" is true
  * ← {"id":"r1","output_ids":[…],"finish_reason":"length"}   or   {"id":"r1","error":"…"}
  * → {"cancel":"r1"}                            stop it and free its KV blocks
+ * ← {"node_failed":true,"error":"…"}           the node is going down; error lines for its requests follow
  * → {"stats":true}        ← {"stats":{…}}
  * → {"reset_stats":true}  ← {"reset_stats":true}
  * </pre>

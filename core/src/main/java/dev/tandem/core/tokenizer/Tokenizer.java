@@ -6,7 +6,6 @@ import dev.tandem.core.TandemException;
 import dev.tandem.core.tokenizer.AddedTokens.AddedToken;
 import dev.tandem.core.tokenizer.AddedTokens.Segment;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -88,15 +87,7 @@ public final class Tokenizer {
             throw new TandemException(file + ": not found (a tokenizer directory holds tokenizer.json)");
         }
         ObjectMapper json = new ObjectMapper();
-        JsonNode root;
-        try {
-            root = json.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new TandemException(file + ": not valid JSON: " + e.getMessage(), e);
-        }
-        if (root == null || !root.isObject()) {
-            throw new TandemException(file + ": must hold a JSON object");
-        }
+        JsonNode root = TokenizerConfig.readObject(file, json);
         return new Tokenizer(dir, root, TokenizerConfig.read(dir, json));
     }
 

@@ -22,15 +22,7 @@ record TokenizerConfig(Optional<String> bosToken, Optional<String> eosToken, Opt
         if (!Files.isRegularFile(file)) {
             return EMPTY;
         }
-        JsonNode root;
-        try {
-            root = json.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new TandemException(file + ": not valid JSON: " + e.getMessage(), e);
-        }
-        if (root == null || !root.isObject()) {
-            throw new TandemException(file + ": must hold a JSON object");
-        }
+        JsonNode root = readObject(file, json);
         return new TokenizerConfig(tokenName(root, "bos_token", file), tokenName(root, "eos_token", file),
                 chatTemplate(root.path("chat_template"), file));
     }
@@ -64,5 +56,19 @@ record TokenizerConfig(Optional<String> bosToken, Optional<String> eosToken, Opt
             throw new TandemException(file + ": chat_template is a list without a \"default\" template");
         }
         return Optional.empty();
+    }
+
+    /** {@code file}'s JSON object; a {@link TandemException} naming the file otherwise. */
+    static JsonNode readObject(Path file, ObjectMapper json) {
+        JsonNode root;
+        try {
+            root = json.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new TandemException(file + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new TandemException(file + ": must hold a JSON object");
+        }
+        return root;
     }
 }

@@ -144,6 +144,10 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private synchronized void fromPromptNode(int machine, JsonNode line) {
+        if (line.path("node_failed").asBoolean(false)) {
+            promptNodeLost(machine, promptNodes.get(machine).name() + " failed: " + line.path("error").asText());
+            return;
+        }
         Flight f = flights.get(line.path("id").asText());
         if (f == null || f.ended) {
             return;
@@ -156,7 +160,7 @@ public final class ClusterEngine implements CompletionEngine {
                 deliver(f, token);
             }
         } else if (line.has("error")) {
-            fail(f, line.get("error").asText());
+            fail(f, promptNodes.get(machine).name() + ": " + line.get("error").asText());
         } else if (f.route.kind() == Route.Kind.ON_PROMPT) {
             end(f, outputIds(line), line.path("finish_reason").asText());
         } else if (!"prefilled".equals(line.path("finish_reason").asText())) {
@@ -166,6 +170,10 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private synchronized void fromTokenNode(int machine, JsonNode line) {
+        if (line.path("node_failed").asBoolean(false)) {
+            tokenNodeLost(machine, tokenNodes.get(machine).name() + " failed: " + line.path("error").asText());
+            return;
+        }
         Flight f = flights.get(line.path("id").asText());
         if (f == null || f.ended) {
             return;
@@ -181,7 +189,7 @@ public final class ClusterEngine implements CompletionEngine {
                 deliver(f, token);
             }
         } else if (line.has("error")) {
-            fail(f, line.get("error").asText());
+            fail(f, tokenNodes.get(machine).name() + ": " + line.get("error").asText());
         } else if (!split) {
             end(f, outputIds(line), line.path("finish_reason").asText());
         } else if (f.firstToken < 0) {
@@ -261,6 +269,9 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private synchronized void promptNodeLost(int machine, String reason) {
+        if (!promptAlive[machine]) {
+            return;
+        }
         promptAlive[machine] = false;
         policy.promptMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {
@@ -272,6 +283,9 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private synchronized void tokenNodeLost(int machine, String reason) {
+        if (!tokenAlive[machine]) {
+            return;
+        }
         tokenAlive[machine] = false;
         policy.tokenMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {

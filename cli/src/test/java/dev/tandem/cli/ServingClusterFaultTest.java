@@ -1,0 +1,118 @@
+package dev.tandem.cli;
+
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.Result;
+import dev.tandem.core.sampling.SamplingParams;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A token group whose expert node dies: the requests it was decoding fail with an error that
+ * says which machine is gone, within a bounded time, and the rest of the cluster (the prompt
+ * machine and the other token group) goes on serving exact tokens.
+ */
+class ServingClusterFaultTest {
+    private static final String MODEL = "mixtral-tiny";
+    private static final long FAIL_WITHIN_S = 60;       // the media driver's liveness timeout is ~10 s
+    private static final int LONG_OUTPUT = 3_000;        // keeps a request decoding until the kill
+
+    @Test
+    void shouldFailTheDeadGroupsRequestsAndServeOnWithTheSurvivors() throws Exception {
+        FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
+        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
+                1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
+            // two long requests: the policy spreads them over both token groups (most free KV first)
+            List<Outcome> doomed = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                Outcome o = new Outcome();
+                cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
+                doomed.add(o);
+            }
+            for (Outcome o : doomed) {
+                o.firstToken.get(120, TimeUnit.SECONDS);
+            }
+            ProcessHandle expert = groupNode(0, "expert-node");
+            expert.destroyForcibly();
+            long killed = System.nanoTime();
+
+            int failed = 0;
+            for (Outcome o : doomed) {
+                try {
+                    o.done.get(FAIL_WITHIN_S, TimeUnit.SECONDS);
+                } catch (ExecutionException e) {
+                    failed++;
+                    assertTrue(e.getCause().getMessage().contains("group-0-attention-node-0"),
+                            "the error names the lost machine: " + e.getCause().getMessage());
+                }
+            }
+            assertEquals(1, failed, "exactly the request on the dead group fails");
+            System.err.printf("fault: the dead group's request failed %.1f s after the kill%n",
+                    (System.nanoTime() - killed) / 1e9);
+
+            Outcome after = new Outcome();
+            cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false),
+                    after);
+            assertArrayEquals(p.greedy(), after.done.get(120, TimeUnit.SECONDS).outputIds(),
+                    "the survivors serve on, exactly");
+            assertTrue(cluster.engine().healthy());
+        }
+        assertThrows(AssertionError.class, () -> groupNode(0, "expert-node"), "nothing left behind");
+    }
+
+    /** The node process of {@code role} in token group {@code group}, by its config file. */
+    private static ProcessHandle groupNode(int group, String role) {
+        return ProcessHandle.current().descendants()
+                .filter(ph -> {
+                    String cmd = cmdline(ph);
+                    return cmd.contains(role) && cmd.contains("group-" + group + ".properties");
+                })
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no " + role + " in group " + group));
+    }
+
+    private static String cmdline(ProcessHandle p) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
+                    StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static final class Outcome implements GenerationListener {
+        final CompletableFuture<Integer> firstToken = new CompletableFuture<>();
+        final CompletableFuture<Result> done = new CompletableFuture<>();
+
+        @Override
+        public void onToken(int token) {
+            firstToken.complete(token);
+        }
+
+        @Override
+        public void onDone(Result result) {
+            firstToken.complete(-1);
+            done.complete(result);
+        }
+
+        @Override
+        public void onError(String message) {
+            firstToken.complete(-1);
+            done.completeExceptionally(new IllegalStateException(message));
+        }
+    }
+}
