@@ -30,6 +30,7 @@ class ServingClusterFaultTest {
     private static final String MODEL = "mixtral-tiny";
     private static final long FAIL_WITHIN_S = 60;       // the media driver's liveness timeout is ~10 s
     private static final int LONG_OUTPUT = 3_000;        // keeps a request decoding until the kill
+    private static final int KV_TOKENS = 4_096;          // the fixture's context: seconds of decoding
 
     @Test
     void shouldFailTheDeadGroupsRequestsAndServeOnWithTheSurvivors() throws Exception {
@@ -72,6 +73,28 @@ class ServingClusterFaultTest {
             assertTrue(cluster.engine().healthy());
         }
         assertThrows(AssertionError.class, () -> groupNode(0, "expert-node"), "nothing left behind");
+    }
+
+    @Test
+    void shouldFreeTheTokenMachinesBlocksWhenASplitRequestIsCancelled() throws Exception {
+        FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
+        int fill = KV_TOKENS - p.inputIds().length; // the request's KV is the token machine's whole cache
+        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
+                1, 1, 1, 1, 1, 1, 64, KV_TOKENS, 1 << 20, 64))) {
+            Outcome cancelled = new Outcome();
+            var handle = cluster.engine().submit(new Request(p.inputIds(), fill, SamplingParams.GREEDY, false, false),
+                    cancelled);
+            cancelled.firstToken.get(120, TimeUnit.SECONDS);
+            handle.cancel();
+            assertEquals("cancelled", cancelled.done.get(60, TimeUnit.SECONDS).finishReason());
+            // it only fits if the token machine freed every block of the cancelled one
+            Outcome next = new Outcome();
+            cluster.engine().submit(new Request(p.inputIds(), fill, SamplingParams.GREEDY, false, false), next);
+            Result r = next.done.get(120, TimeUnit.SECONDS);
+            assertEquals(fill, r.outputIds().length);
+            assertEquals(p.greedy()[0], r.outputIds()[0]);
+            assertEquals(java.util.Map.of(dev.tandem.scheduler.policy.Route.Kind.SPLIT, 2L), cluster.engine().routed());
+        }
     }
 
     /** The node process of {@code role} in token group {@code group}, by its config file. */

@@ -46,7 +46,9 @@ final class PendingRequests
             {
                 if (!future.isSuccess())
                 {
-                    fail(id, "could not send to " + peer + ": " + future.cause());
+                    // a write that loses the race with the peer's close says what happened, not how
+                    fail(id, future.cause() instanceof java.nio.channels.ClosedChannelException
+                        ? peer + " closed the connection" : "could not send to " + peer + ": " + future.cause());
                 }
             });
         }
