@@ -1,0 +1,193 @@
+package dev.tandem.scheduler.cluster;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.engine.Result;
+import dev.tandem.core.sampling.SamplingParams;
+import dev.tandem.scheduler.engine.EngineRejectedException;
+import dev.tandem.scheduler.engine.ServedModel;
+import dev.tandem.scheduler.policy.Route;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.channels.Channels;
+import java.nio.channels.Pipe;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link ClusterEngine} against scripted nodes on in-memory pipes: the test reads the request
+ * lines the engine sends and answers them in the orders that real nodes may produce.
+ */
+class ClusterEngineTest {
+    private static final ServedModel MODEL = new ServedModel("m", 64, 100, new int[] {2});
+    private static final long WAIT_S = 10;
+    private final ObjectMapper json = new ObjectMapper();
+    private FakeNode prompt;
+    private FakeNode token;
+    private ClusterEngine engine;
+
+    private void start(long promptKvTokens, long tokenKvTokens, int maxQueued) throws IOException {
+        prompt = new FakeNode("prompt machine 0");
+        token = new FakeNode("token machine 0");
+        engine = new ClusterEngine(MODEL, List.of(prompt.link), new long[] {promptKvTokens}, List.of(token.link),
+                new long[] {tokenKvTokens}, 1_000, maxQueued);
+    }
+
+    @AfterEach
+    void close() {
+        if (engine != null) {
+            engine.close();
+        }
+    }
+
+    @Test
+    void shouldDeliverTokensInOrderWhenTheTokenMachineOvertakesThePromptMachine() throws Exception {
+        start(64, 64, 8);
+        Heard heard = new Heard();
+        engine.submit(request(4), heard);
+        JsonNode toToken = token.nextLine();
+        JsonNode toPrompt = prompt.nextLine();
+        assertEquals(toToken.get("kv_transfer").asLong(), toPrompt.get("kv_transfer").asLong(), "one transfer id");
+        assertEquals(0, toPrompt.get("kv_to").asInt());
+        String id = toToken.get("id").asText();
+        // the token machine's second and third tokens and its end arrive before the prompt machine's first
+        token.send("{\"id\":\"" + id + "\",\"token\":11}");
+        token.send("{\"id\":\"" + id + "\",\"token\":12}");
+        token.send("{\"id\":\"" + id + "\",\"output_ids\":[10,11,12],\"finish_reason\":\"stop\"}");
+        Thread.sleep(50);
+        assertEquals(List.of(), heard.tokens, "nothing before the first token");
+        prompt.send("{\"id\":\"" + id + "\",\"token\":10}");
+        prompt.send("{\"id\":\"" + id + "\",\"output_ids\":[10],\"finish_reason\":\"prefilled\"}");
+        Result r = heard.done.get(WAIT_S, TimeUnit.SECONDS);
+        assertEquals(List.of(10, 11, 12), heard.tokens);
+        assertArrayEquals(new int[] {10, 11, 12}, r.outputIds());
+        assertEquals("stop", r.finishReason());
+        assertEquals(Map.of(Route.Kind.SPLIT, 1L), engine.routed());
+    }
+
+    @Test
+    void shouldHoldRequestsUntilKvFreesThenRejectPastTheQueueLimit() throws Exception {
+        start(16, 10, 1);                               // one request of 4 + 6 fills the token machine
+        Heard first = new Heard();
+        engine.submit(request(6), first);
+        String firstId = token.nextLine().get("id").asText();
+        prompt.nextLine();
+        Heard second = new Heard();
+        engine.submit(request(6), second);              // the prompt machine takes it whole (mixed pool)
+        JsonNode whole = prompt.nextLine();
+        assertTrue(!whole.has("kv_to"), "runs whole on the prompt machine: " + whole);
+        Heard third = new Heard();
+        engine.submit(request(6), third);               // no room anywhere: waits
+        EngineRejectedException e = assertThrows(EngineRejectedException.class,
+                () -> engine.submit(request(6), new Heard()));
+        assertEquals(429, e.status());
+        assertEquals(1, engine.queueDepths().get("waiting"));
+        prompt.send("{\"id\":\"" + firstId + "\",\"token\":10}");
+        token.send("{\"id\":\"" + firstId + "\",\"output_ids\":[10],\"finish_reason\":\"length\"}");
+        first.done.get(WAIT_S, TimeUnit.SECONDS);
+        JsonNode released = token.nextLine();           // the waiting one goes out once the KV is free
+        assertEquals(6, released.get("max_tokens").asInt());
+        assertEquals(0, engine.queueDepths().get("waiting"));
+    }
+
+    @Test
+    void shouldFailTheRequestsOfANodeThatGoesDownAndRouteAroundIt() throws Exception {
+        start(64, 64, 8);
+        Heard heard = new Heard();
+        engine.submit(request(4), heard);
+        String id = token.nextLine().get("id").asText();
+        prompt.nextLine();
+        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
+        Exception e = assertThrows(Exception.class, () -> heard.done.get(WAIT_S, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("token machine 0 failed: receiver 0: image unavailable"),
+                e.getCause().getMessage());
+        assertEquals("{\"cancel\":\"" + id + "\"}", prompt.nextLine().toString(), "the prompt machine stops it");
+        Heard next = new Heard();
+        engine.submit(request(4), next);                // only the prompt machine is left: it runs it whole
+        JsonNode whole = prompt.nextLine();
+        assertTrue(!whole.has("kv_to"), whole.toString());
+        assertEquals(Map.of(Route.Kind.SPLIT, 1L, Route.Kind.ON_PROMPT, 1L), engine.routed());
+    }
+
+    @Test
+    void shouldCancelAWaitingRequestWithoutTouchingTheNodes() throws Exception {
+        start(6, 6, 8);                                 // 4 + 6 never fits: it waits
+        Heard heard = new Heard();
+        var handle = engine.submit(request(6), heard);
+        handle.cancel();
+        assertEquals("cancelled", heard.done.get(WAIT_S, TimeUnit.SECONDS).finishReason());
+        assertEquals(0, engine.queueDepths().get("waiting"));
+    }
+
+    private static Request request(int maxTokens) {
+        return new Request(new int[] {5, 6, 7, 8}, maxTokens, SamplingParams.GREEDY, true, false);
+    }
+
+    /** One node's end of a pipe pair: what the engine sends it, and a way to answer. */
+    private final class FakeNode {
+        final NodeLink link;
+        final BufferedReader fromEngine;
+        final PrintStream toEngine;
+
+        FakeNode(String name) throws IOException {
+            // NIO pipes, unlike java.io's piped streams, do not tie either end to one thread
+            Pipe toNode = Pipe.open();
+            Pipe fromNode = Pipe.open();
+            link = new NodeLink(name, Channels.newInputStream(fromNode.source()), Channels.newOutputStream(toNode.sink()));
+            fromEngine = new BufferedReader(new InputStreamReader(Channels.newInputStream(toNode.source()),
+                    StandardCharsets.UTF_8));
+            toEngine = new PrintStream(Channels.newOutputStream(fromNode.sink()), true, StandardCharsets.UTF_8);
+        }
+
+        JsonNode nextLine() throws Exception {
+            CompletableFuture<String> line = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return fromEngine.readLine();
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            }, runnable -> Thread.ofPlatform().daemon().start(runnable));
+            return json.readTree(line.get(WAIT_S, TimeUnit.SECONDS));
+        }
+
+        void send(String line) {
+            toEngine.println(line);
+        }
+    }
+
+    private static final class Heard implements GenerationListener {
+        final List<Integer> tokens = new CopyOnWriteArrayList<>();
+        final CompletableFuture<Result> done = new CompletableFuture<>();
+
+        @Override
+        public void onToken(int token) {
+            tokens.add(token);
+        }
+
+        @Override
+        public void onDone(Result result) {
+            done.complete(result);
+        }
+
+        @Override
+        public void onError(String message) {
+            done.completeExceptionally(new IllegalStateException(message));
+        }
+    }
+}
