@@ -1,0 +1,99 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.core.tokenizer.Tokenizer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code tandem serve} with a real tokenizer: a one-layer synthetic Mixtral-shaped checkpoint with
+ * a 32000-token vocabulary and the SentencePiece tokenizer beside it. Text prompts are encoded as
+ * Hugging Face does (BOS first), the reply's text is the tokenizer's decoding of its token_ids,
+ * and a stream's pieces add up to the whole reply.
+ */
+class ServeTextTest {
+    private static final String PROMPT = "Hello, world! The quick brown fox";
+    private static final Path TOKENIZER = Path.of("").toAbsolutePath().resolveSibling("core")
+            .resolve("src/test/resources/tokenizers/spm-32k");
+    private final ObjectMapper json = new ObjectMapper();
+
+    @TempDir
+    Path temp;
+
+    @Test
+    void shouldEncodePromptsAndDecodeCompletionsWithTheCheckpointsTokenizer() throws Exception {
+        Path model = temp.resolve("mixtral-small-1l");
+        assertEquals(0, CliFixtures.tandem("synth", "--preset", "mixtral-small", "--layers", "1", "--out",
+                model.toString()).exitCode());
+        Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        Files.copy(TOKENIZER.resolve("tokenizer_config.json"), model.resolve("tokenizer_config.json"));
+        Tokenizer tokenizer = Tokenizer.load(model);
+
+        Path portFile = temp.resolve("port");
+        CommandLine cli = TandemCommand.commandLine();
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread.ofPlatform().name("tandem-serve").start(() -> exit.complete(cli.execute("serve", "--model",
+                model.toString(), "--port", "0", "--port-file", portFile.toString(), "--threads", "1",
+                "--served-model-name", "small")));
+        ServeCommand serve = (ServeCommand) cli.getSubcommands().get("serve").getCommand();
+        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = CliFixtures.awaitPortFile(portFile, exit, 120_000, "tandem serve");
+            String body = "{\"model\":\"small\",\"prompt\":" + json.writeValueAsString(PROMPT)
+                    + ",\"max_tokens\":24,\"temperature\":0,\"ignore_eos\":true";
+            JsonNode whole = json.readTree(post(client, port, "/v1/completions", body + "}"));
+            JsonNode ids = whole.at("/choices/0/token_ids");
+            int[] generated = new int[ids.size()];
+            for (int i = 0; i < generated.length; i++) {
+                generated[i] = ids.get(i).asInt();
+            }
+            assertEquals(tokenizer.encode(PROMPT, true).length, whole.at("/usage/prompt_tokens").asInt(),
+                    "the prompt as the tokenizer encodes it, with BOS");
+            assertEquals(1, tokenizer.encode(PROMPT, true)[0], "BOS first");
+            assertEquals(24, generated.length);
+            assertEquals(tokenizer.decode(generated, true), whole.at("/choices/0/text").asText(),
+                    "the text is the decoding of the token ids");
+
+            StringBuilder streamed = new StringBuilder();
+            List<Integer> streamedIds = new ArrayList<>();
+            for (String line : post(client, port, "/v1/completions", body + ",\"stream\":true}").split("\n")) {
+                if (line.startsWith("data: {")) {
+                    JsonNode chunk = json.readTree(line.substring(6));
+                    streamed.append(chunk.at("/choices/0/text").asText());
+                    chunk.at("/choices/0/token_ids").forEach(id -> streamedIds.add(id.asInt()));
+                }
+            }
+            assertEquals(whole.at("/choices/0/text").asText(), streamed.toString(), "stream pieces add up");
+            assertEquals(ids.size(), streamedIds.size());
+
+            String chat = post(client, port, "/v1/chat/completions",
+                    "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertTrue(chat.contains("chat_template"), "no template in this tokenizer_config.json: " + chat);
+        } finally {
+            serve.http.stop.countDown();
+        }
+        assertEquals(0, exit.get(60, TimeUnit.SECONDS));
+    }
+
+    private static String post(HttpClient client, int port, String path, String body) throws Exception {
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        return client.send(request, HttpResponse.BodyHandlers.ofString()).body();
+    }
+}
