@@ -15,7 +15,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -46,7 +45,7 @@ final class TokenSideKv implements KvSink {
     private final Map<Long, Incoming> incoming = new HashMap<>();        // transfer → its request, until resumed
     private final Queue<Incoming> awaitingBlocks = new ArrayDeque<>();  // reserved when blocks free up
     private final Map<Long, List<Rows>> early = new HashMap<>();        // rows of transfers not reserved yet
-    private final Set<Long> dropped = new HashSet<>();                  // cancelled: their late rows are ignored
+    private final Set<Long> dropped = boundedSet(4_096);                // cancelled: their late rows are ignored
 
     /** A request waiting for its KV. */
     private static final class Incoming {
@@ -148,6 +147,16 @@ final class TokenSideKv implements KvSink {
         receiver.forget(in.transfer); // its prompt machine may be gone mid-way
         dropped.add(in.transfer);
         in.listener.onDone(new Result(new int[0], null, "cancelled"));
+    }
+
+    /** The most recent {@code capacity} ids: a late row comes within seconds of its cancel, not thousands of cancels later. */
+    private static Set<Long> boundedSet(int capacity) {
+        return java.util.Collections.newSetFromMap(new java.util.LinkedHashMap<>() {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
+                return size() > capacity;
+            }
+        });
     }
 
     @Override
