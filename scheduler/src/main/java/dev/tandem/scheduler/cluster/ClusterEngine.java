@@ -30,6 +30,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * work under it is bookkeeping, never compute.
  */
 public final class ClusterEngine implements CompletionEngine {
+    private static final int MAX_RETRIES = 1;
     private final ServedModel served;
     private final List<NodeLink> promptNodes;
     private final List<NodeLink> tokenNodes;
@@ -220,8 +221,19 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private void deliver(Flight f, int token) {
-        f.generated++;
-        f.listener.onToken(token);
+        if (f.ended) {
+            return;
+        }
+        boolean heard;
+        try {
+            heard = f.accept(token);
+        } catch (IllegalStateException e) {
+            fail(f, e.getMessage());
+            return;
+        }
+        if (heard) {
+            f.listener.onToken(token);
+        }
     }
 
     private void end(Flight f, int[] output, String finishReason) {
@@ -276,7 +288,7 @@ public final class ClusterEngine implements CompletionEngine {
         policy.promptMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {
             if (f.route.promptMachine() == machine && !(f.prefillDone && f.route.kind() == Route.Kind.SPLIT)) {
-                fail(f, reason);
+                retryOrFail(f, reason);
             }
         }
         failWaitingIfNoneAlive(reason);
@@ -290,10 +302,28 @@ public final class ClusterEngine implements CompletionEngine {
         policy.tokenMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {
             if (f.route.tokenMachine() == machine) {
-                fail(f, reason);
+                retryOrFail(f, reason);
             }
         }
         failWaitingIfNoneAlive(reason);
+    }
+
+    /**
+     * A request whose machine was lost runs again from its prompt on the machines left, once
+     * (ahead of the waiting ones); it fails if none is left or it was already retried.
+     */
+    private void retryOrFail(Flight f, String reason) {
+        if (f.ended || f.retries >= MAX_RETRIES || closed || !anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+            fail(f, reason);
+            return;
+        }
+        flights.remove(f.id);
+        policy.finished(f.route, f.prefillDone);
+        cancelOnNodes(f);
+        f.retryAs("c" + nextId.incrementAndGet());
+        System.err.println("tandem: " + reason + "; running its request again as " + f.id);
+        waiting.addFirst(f);
+        dispatch();
     }
 
     private void failWaitingIfNoneAlive(String reason) {

@@ -107,22 +107,66 @@ class ClusterEngineTest {
     }
 
     @Test
-    void shouldFailTheRequestsOfANodeThatGoesDownAndRouteAroundIt() throws Exception {
+    void shouldRunARequestAgainElsewhereWhenItsTokenMachineGoesDownWithoutRepeatingTokens() throws Exception {
         start(64, 64, 8);
         Heard heard = new Heard();
         engine.submit(request(4), heard);
         String id = token.nextLine().get("id").asText();
         prompt.nextLine();
+        prompt.send("{\"id\":\"" + id + "\",\"token\":10}");
+        token.send("{\"id\":\"" + id + "\",\"token\":11}");
+        awaitHeard(heard, 2);
+        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
+        assertEquals("{\"cancel\":\"" + id + "\"}", prompt.nextLine().toString(), "the old attempt is stopped");
+        JsonNode again = prompt.nextLine();           // only the prompt machine is left: it runs it whole
+        assertTrue(!again.has("kv_to") && !again.get("id").asText().equals(id), again.toString());
+        String retry = again.get("id").asText();
+        for (int t : new int[] {10, 11, 12, 13}) {
+            prompt.send("{\"id\":\"" + retry + "\",\"token\":" + t + "}");
+        }
+        prompt.send("{\"id\":\"" + retry + "\",\"output_ids\":[10,11,12,13],\"finish_reason\":\"length\"}");
+        Result r = heard.done.get(WAIT_S, TimeUnit.SECONDS);
+        assertEquals(List.of(10, 11, 12, 13), heard.tokens, "each token heard once");
+        assertArrayEquals(new int[] {10, 11, 12, 13}, r.outputIds());
+        assertEquals(Map.of(Route.Kind.SPLIT, 1L, Route.Kind.ON_PROMPT, 1L), engine.routed());
+    }
+
+    @Test
+    void shouldFailARetryThatGeneratesOtherTokensThanTheListenerHeard() throws Exception {
+        start(64, 64, 8);
+        Heard heard = new Heard();
+        engine.submit(request(4), heard);
+        String id = token.nextLine().get("id").asText();
+        prompt.nextLine();
+        prompt.send("{\"id\":\"" + id + "\",\"token\":10}");
+        token.send("{\"id\":\"" + id + "\",\"token\":11}");
+        awaitHeard(heard, 2);
+        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
+        prompt.nextLine();
+        String retry = prompt.nextLine().get("id").asText();
+        prompt.send("{\"id\":\"" + retry + "\",\"token\":10}");
+        prompt.send("{\"id\":\"" + retry + "\",\"token\":99}");
+        Exception e = assertThrows(Exception.class, () -> heard.done.get(WAIT_S, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("generated token 99 where token 1 was 11"),
+                e.getCause().getMessage());
+        assertEquals(List.of(10, 11), heard.tokens);
+    }
+
+    @Test
+    void shouldFailTheRequestsOfTheLastMachineNamingIt() throws Exception {
+        token = new FakeNode("token machine 0");
+        engine = new ClusterEngine(MODEL, List.of(), new long[0], List.of(token.link), new long[] {64}, 1_000, 8);
+        Heard heard = new Heard();
+        engine.submit(request(4), heard);
+        token.nextLine();
         token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
         Exception e = assertThrows(Exception.class, () -> heard.done.get(WAIT_S, TimeUnit.SECONDS));
         assertTrue(e.getCause().getMessage().contains("token machine 0 failed: receiver 0: image unavailable"),
                 e.getCause().getMessage());
-        assertEquals("{\"cancel\":\"" + id + "\"}", prompt.nextLine().toString(), "the prompt machine stops it");
-        Heard next = new Heard();
-        engine.submit(request(4), next);                // only the prompt machine is left: it runs it whole
-        JsonNode whole = prompt.nextLine();
-        assertTrue(!whole.has("kv_to"), whole.toString());
-        assertEquals(Map.of(Route.Kind.SPLIT, 1L, Route.Kind.ON_PROMPT, 1L), engine.routed());
+        assertTrue(!engine.healthy());
+        EngineRejectedException rejected = assertThrows(EngineRejectedException.class,
+                () -> engine.submit(request(4), new Heard()));
+        assertEquals(503, rejected.status());
     }
 
     @Test
@@ -133,6 +177,15 @@ class ClusterEngineTest {
         handle.cancel();
         assertEquals("cancelled", heard.done.get(WAIT_S, TimeUnit.SECONDS).finishReason());
         assertEquals(0, engine.queueDepths().get("waiting"));
+    }
+
+    /** The two links race, so wait until the listener heard {@code count} tokens. */
+    private static void awaitHeard(Heard heard, int count) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
+        while (heard.tokens.size() < count && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertEquals(count, heard.tokens.size(), "tokens heard");
     }
 
     private static Request request(int maxTokens) {
