@@ -1,6 +1,6 @@
 package dev.tandem.cli;
 
-import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.TokenCollector;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -37,14 +36,14 @@ class ServingClusterFaultTest {
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
             // two long requests: the policy spreads them over both token groups (most free KV first)
-            List<Outcome> doomed = new ArrayList<>();
+            List<TokenCollector> doomed = new ArrayList<>();
             for (int i = 0; i < 2; i++) {
-                Outcome o = new Outcome();
+                TokenCollector o = new TokenCollector();
                 cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
                 doomed.add(o);
             }
-            for (Outcome o : doomed) {
-                o.firstToken.get(120, TimeUnit.SECONDS);
+            for (TokenCollector o : doomed) {
+                o.firstToken().get(120, TimeUnit.SECONDS);
             }
             ProcessHandle expert = groupNode(0, "expert-node");
             expert.destroyForcibly();
@@ -52,8 +51,8 @@ class ServingClusterFaultTest {
 
             Result[] results = new Result[2];
             for (int i = 0; i < 2; i++) {
-                results[i] = doomed.get(i).done.get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
-                assertEquals(LONG_OUTPUT, doomed.get(i).tokens.size(), "every token heard once");
+                results[i] = doomed.get(i).result().get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
+                assertEquals(LONG_OUTPUT, doomed.get(i).tokens().size(), "every token heard once");
             }
             assertArrayEquals(results[0].outputIds(), results[1].outputIds(),
                     "the request moved to the survivor ends exactly like the one that never moved");
@@ -61,10 +60,10 @@ class ServingClusterFaultTest {
                     "two requests and one retry: " + cluster.engine().routed());
             System.err.printf("fault: both requests done %.1f s after the kill%n", (System.nanoTime() - killed) / 1e9);
 
-            Outcome after = new Outcome();
+            TokenCollector after = new TokenCollector();
             cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false),
                     after);
-            assertArrayEquals(p.greedy(), after.done.get(120, TimeUnit.SECONDS).outputIds(),
+            assertArrayEquals(p.greedy(), after.result().get(120, TimeUnit.SECONDS).outputIds(),
                     "the survivors serve on, exactly");
             assertTrue(cluster.engine().healthy());
         }
@@ -77,16 +76,16 @@ class ServingClusterFaultTest {
         int fill = KV_TOKENS - p.inputIds().length; // the request's KV is the token machine's whole cache
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 1, 1, 1, 1, 1, 1, 64, KV_TOKENS, 1 << 20, 64))) {
-            Outcome cancelled = new Outcome();
+            TokenCollector cancelled = new TokenCollector();
             var handle = cluster.engine().submit(new Request(p.inputIds(), fill, SamplingParams.GREEDY, false, false),
                     cancelled);
-            cancelled.firstToken.get(120, TimeUnit.SECONDS);
+            cancelled.firstToken().get(120, TimeUnit.SECONDS);
             handle.cancel();
-            assertEquals("cancelled", cancelled.done.get(60, TimeUnit.SECONDS).finishReason());
+            assertEquals("cancelled", cancelled.result().get(60, TimeUnit.SECONDS).finishReason());
             // it only fits if the token machine freed every block of the cancelled one
-            Outcome next = new Outcome();
+            TokenCollector next = new TokenCollector();
             cluster.engine().submit(new Request(p.inputIds(), fill, SamplingParams.GREEDY, false, false), next);
-            Result r = next.done.get(120, TimeUnit.SECONDS);
+            Result r = next.result().get(120, TimeUnit.SECONDS);
             assertEquals(fill, r.outputIds().length);
             assertEquals(p.greedy()[0], r.outputIds()[0]);
             assertEquals(java.util.Map.of(dev.tandem.scheduler.policy.Route.Kind.SPLIT, 2L), cluster.engine().routed());
@@ -110,30 +109,6 @@ class ServingClusterFaultTest {
                     StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "";
-        }
-    }
-
-    private static final class Outcome implements GenerationListener {
-        final CompletableFuture<Integer> firstToken = new CompletableFuture<>();
-        final CompletableFuture<Result> done = new CompletableFuture<>();
-        final List<Integer> tokens = new java.util.concurrent.CopyOnWriteArrayList<>();
-
-        @Override
-        public void onToken(int token) {
-            tokens.add(token);
-            firstToken.complete(token);
-        }
-
-        @Override
-        public void onDone(Result result) {
-            firstToken.complete(-1);
-            done.complete(result);
-        }
-
-        @Override
-        public void onError(String message) {
-            firstToken.complete(-1);
-            done.completeExceptionally(new IllegalStateException(message));
         }
     }
 }

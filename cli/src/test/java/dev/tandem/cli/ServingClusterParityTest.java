@@ -1,6 +1,6 @@
 package dev.tandem.cli;
 
-import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.TokenCollector;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
@@ -14,8 +14,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -67,10 +65,10 @@ class ServingClusterParityTest {
                     started.size(), "node processes");
             workDir = cluster.workDir();
             aeronDirectory = Path.of(cluster.aeronDirectory());
-            List<Heard> heard = new ArrayList<>();
+            List<TokenCollector> heard = new ArrayList<>();
             for (int round = 0; round < ROUNDS; round++) {
                 for (FixtureExpectations.Prompt p : prompts) {
-                    Heard h = new Heard();
+                    TokenCollector h = new TokenCollector();
                     cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
                             false), h);
                     heard.add(h);
@@ -78,10 +76,10 @@ class ServingClusterParityTest {
             }
             for (int i = 0; i < heard.size(); i++) {
                 FixtureExpectations.Prompt p = prompts.get(i % prompts.size());
-                Result r = heard.get(i).done.get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+                Result r = heard.get(i).result().get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
                 String what = model + " p" + i % prompts.size() + " round " + i / prompts.size();
                 assertArrayEquals(p.greedy(), r.outputIds(), what + ": output ids");
-                assertEquals(Arrays.stream(p.greedy()).boxed().toList(), heard.get(i).tokens, what + ": streamed tokens");
+                assertEquals(Arrays.stream(p.greedy()).boxed().toList(), heard.get(i).tokens(), what + ": streamed tokens");
                 assertEquals("length", r.finishReason(), what);
             }
             routed = cluster.engine().routed();
@@ -89,26 +87,5 @@ class ServingClusterParityTest {
         }
         ClusterProcesses.assertNothingLeft(started, workDir, aeronDirectory);
         return routed;
-    }
-
-    /** What one request's listener heard. */
-    private static final class Heard implements GenerationListener {
-        final List<Integer> tokens = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Result> done = new CompletableFuture<>();
-
-        @Override
-        public void onToken(int token) {
-            tokens.add(token);
-        }
-
-        @Override
-        public void onDone(Result result) {
-            done.complete(result);
-        }
-
-        @Override
-        public void onError(String message) {
-            done.completeExceptionally(new AssertionError(message));
-        }
     }
 }

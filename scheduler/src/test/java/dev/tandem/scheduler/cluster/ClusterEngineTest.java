@@ -2,7 +2,7 @@ package dev.tandem.scheduler.cluster;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tandem.core.engine.GenerationListener;
+import dev.tandem.core.engine.TokenCollector;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
@@ -22,7 +22,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -59,7 +58,7 @@ class ClusterEngineTest {
     @Test
     void shouldDeliverTokensInOrderWhenTheTokenMachineOvertakesThePromptMachine() throws Exception {
         start(64, 64, 8);
-        Heard heard = new Heard();
+        TokenCollector heard = new TokenCollector();
         engine.submit(request(4), heard);
         JsonNode toToken = token.nextLine();
         JsonNode toPrompt = prompt.nextLine();
@@ -71,11 +70,11 @@ class ClusterEngineTest {
         token.send("{\"id\":\"" + id + "\",\"token\":12}");
         token.send("{\"id\":\"" + id + "\",\"output_ids\":[10,11,12],\"finish_reason\":\"stop\"}");
         Thread.sleep(50);
-        assertEquals(List.of(), heard.tokens, "nothing before the first token");
+        assertEquals(List.of(), heard.tokens(), "nothing before the first token");
         prompt.send("{\"id\":\"" + id + "\",\"token\":10}");
         prompt.send("{\"id\":\"" + id + "\",\"output_ids\":[10],\"finish_reason\":\"prefilled\"}");
-        Result r = heard.done.get(WAIT_S, TimeUnit.SECONDS);
-        assertEquals(List.of(10, 11, 12), heard.tokens);
+        Result r = heard.result().get(WAIT_S, TimeUnit.SECONDS);
+        assertEquals(List.of(10, 11, 12), heard.tokens());
         assertArrayEquals(new int[] {10, 11, 12}, r.outputIds());
         assertEquals("stop", r.finishReason());
         assertEquals(Map.of(Route.Kind.SPLIT, 1L), engine.routed());
@@ -84,23 +83,23 @@ class ClusterEngineTest {
     @Test
     void shouldHoldRequestsUntilKvFreesThenRejectPastTheQueueLimit() throws Exception {
         start(16, 10, 1);                               // one request of 4 + 6 fills the token machine
-        Heard first = new Heard();
+        TokenCollector first = new TokenCollector();
         engine.submit(request(6), first);
         String firstId = token.nextLine().get("id").asText();
         prompt.nextLine();
-        Heard second = new Heard();
+        TokenCollector second = new TokenCollector();
         engine.submit(request(6), second);              // the prompt machine takes it whole (mixed pool)
         JsonNode whole = prompt.nextLine();
         assertTrue(!whole.has("kv_to"), "runs whole on the prompt machine: " + whole);
-        Heard third = new Heard();
+        TokenCollector third = new TokenCollector();
         engine.submit(request(6), third);               // no room anywhere: waits
         EngineRejectedException e = assertThrows(EngineRejectedException.class,
-                () -> engine.submit(request(6), new Heard()));
+                () -> engine.submit(request(6), new TokenCollector()));
         assertEquals(429, e.status());
         assertEquals(1, engine.queueDepths().get("waiting"));
         prompt.send("{\"id\":\"" + firstId + "\",\"token\":10}");
         token.send("{\"id\":\"" + firstId + "\",\"output_ids\":[10],\"finish_reason\":\"length\"}");
-        first.done.get(WAIT_S, TimeUnit.SECONDS);
+        first.result().get(WAIT_S, TimeUnit.SECONDS);
         JsonNode released = token.nextLine();           // the waiting one goes out once the KV is free
         assertEquals(6, released.get("max_tokens").asInt());
         assertEquals(0, engine.queueDepths().get("waiting"));
@@ -109,14 +108,8 @@ class ClusterEngineTest {
     @Test
     void shouldRunARequestAgainElsewhereWhenItsTokenMachineGoesDownWithoutRepeatingTokens() throws Exception {
         start(64, 64, 8);
-        Heard heard = new Heard();
-        engine.submit(request(4), heard);
-        String id = token.nextLine().get("id").asText();
-        prompt.nextLine();
-        prompt.send("{\"id\":\"" + id + "\",\"token\":10}");
-        token.send("{\"id\":\"" + id + "\",\"token\":11}");
-        awaitHeard(heard, 2);
-        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
+        TokenCollector heard = new TokenCollector();
+        String id = splitThenLoseTheTokenMachineAfterTwoTokens(heard);
         assertEquals("{\"cancel\":\"" + id + "\"}", prompt.nextLine().toString(), "the old attempt is stopped");
         JsonNode again = prompt.nextLine();           // only the prompt machine is left: it runs it whole
         assertTrue(!again.has("kv_to") && !again.get("id").asText().equals(id), again.toString());
@@ -125,8 +118,8 @@ class ClusterEngineTest {
             prompt.send("{\"id\":\"" + retry + "\",\"token\":" + t + "}");
         }
         prompt.send("{\"id\":\"" + retry + "\",\"output_ids\":[10,11,12,13],\"finish_reason\":\"length\"}");
-        Result r = heard.done.get(WAIT_S, TimeUnit.SECONDS);
-        assertEquals(List.of(10, 11, 12, 13), heard.tokens, "each token heard once");
+        Result r = heard.result().get(WAIT_S, TimeUnit.SECONDS);
+        assertEquals(List.of(10, 11, 12, 13), heard.tokens(), "each token heard once");
         assertArrayEquals(new int[] {10, 11, 12, 13}, r.outputIds());
         assertEquals(Map.of(Route.Kind.SPLIT, 1L, Route.Kind.ON_PROMPT, 1L), engine.routed());
     }
@@ -134,7 +127,47 @@ class ClusterEngineTest {
     @Test
     void shouldFailARetryThatGeneratesOtherTokensThanTheListenerHeard() throws Exception {
         start(64, 64, 8);
-        Heard heard = new Heard();
+        TokenCollector heard = new TokenCollector();
+        String id = splitThenLoseTheTokenMachineAfterTwoTokens(heard);
+        prompt.nextLine();
+        String retry = prompt.nextLine().get("id").asText();
+        prompt.send("{\"id\":\"" + retry + "\",\"token\":10}");
+        prompt.send("{\"id\":\"" + retry + "\",\"token\":99}");
+        Exception e = assertThrows(Exception.class, () -> heard.result().get(WAIT_S, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("generated token 99 where token 1 was 11"),
+                e.getCause().getMessage());
+        assertEquals(List.of(10, 11), heard.tokens());
+    }
+
+    @Test
+    void shouldFailTheRequestsOfTheLastMachineNamingIt() throws Exception {
+        token = new FakeNode("token machine 0");
+        engine = new ClusterEngine(MODEL, List.of(), new long[0], List.of(token.link), new long[] {64}, 1_000, 8);
+        TokenCollector heard = new TokenCollector();
+        engine.submit(request(4), heard);
+        token.nextLine();
+        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
+        Exception e = assertThrows(Exception.class, () -> heard.result().get(WAIT_S, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("token machine 0 failed: receiver 0: image unavailable"),
+                e.getCause().getMessage());
+        assertTrue(!engine.healthy());
+        EngineRejectedException rejected = assertThrows(EngineRejectedException.class,
+                () -> engine.submit(request(4), new TokenCollector()));
+        assertEquals(503, rejected.status());
+    }
+
+    @Test
+    void shouldCancelAWaitingRequestWithoutTouchingTheNodes() throws Exception {
+        start(6, 6, 8);                                 // 4 + 6 never fits: it waits
+        TokenCollector heard = new TokenCollector();
+        var handle = engine.submit(request(6), heard);
+        handle.cancel();
+        assertEquals("cancelled", heard.result().get(WAIT_S, TimeUnit.SECONDS).finishReason());
+        assertEquals(0, engine.queueDepths().get("waiting"));
+    }
+
+    /** A split request hears tokens 10 and 11, then its token machine goes down; its first id. */
+    private String splitThenLoseTheTokenMachineAfterTwoTokens(TokenCollector heard) throws Exception {
         engine.submit(request(4), heard);
         String id = token.nextLine().get("id").asText();
         prompt.nextLine();
@@ -142,50 +175,16 @@ class ClusterEngineTest {
         token.send("{\"id\":\"" + id + "\",\"token\":11}");
         awaitHeard(heard, 2);
         token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
-        prompt.nextLine();
-        String retry = prompt.nextLine().get("id").asText();
-        prompt.send("{\"id\":\"" + retry + "\",\"token\":10}");
-        prompt.send("{\"id\":\"" + retry + "\",\"token\":99}");
-        Exception e = assertThrows(Exception.class, () -> heard.done.get(WAIT_S, TimeUnit.SECONDS));
-        assertTrue(e.getCause().getMessage().contains("generated token 99 where token 1 was 11"),
-                e.getCause().getMessage());
-        assertEquals(List.of(10, 11), heard.tokens);
-    }
-
-    @Test
-    void shouldFailTheRequestsOfTheLastMachineNamingIt() throws Exception {
-        token = new FakeNode("token machine 0");
-        engine = new ClusterEngine(MODEL, List.of(), new long[0], List.of(token.link), new long[] {64}, 1_000, 8);
-        Heard heard = new Heard();
-        engine.submit(request(4), heard);
-        token.nextLine();
-        token.send("{\"node_failed\":true,\"error\":\"receiver 0: image unavailable\"}");
-        Exception e = assertThrows(Exception.class, () -> heard.done.get(WAIT_S, TimeUnit.SECONDS));
-        assertTrue(e.getCause().getMessage().contains("token machine 0 failed: receiver 0: image unavailable"),
-                e.getCause().getMessage());
-        assertTrue(!engine.healthy());
-        EngineRejectedException rejected = assertThrows(EngineRejectedException.class,
-                () -> engine.submit(request(4), new Heard()));
-        assertEquals(503, rejected.status());
-    }
-
-    @Test
-    void shouldCancelAWaitingRequestWithoutTouchingTheNodes() throws Exception {
-        start(6, 6, 8);                                 // 4 + 6 never fits: it waits
-        Heard heard = new Heard();
-        var handle = engine.submit(request(6), heard);
-        handle.cancel();
-        assertEquals("cancelled", heard.done.get(WAIT_S, TimeUnit.SECONDS).finishReason());
-        assertEquals(0, engine.queueDepths().get("waiting"));
+        return id;
     }
 
     /** The two links race, so wait until the listener heard {@code count} tokens. */
-    private static void awaitHeard(Heard heard, int count) throws InterruptedException {
+    private static void awaitHeard(TokenCollector heard, int count) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
-        while (heard.tokens.size() < count && System.nanoTime() < deadline) {
+        while (heard.tokens().size() < count && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
-        assertEquals(count, heard.tokens.size(), "tokens heard");
+        assertEquals(count, heard.tokens().size(), "tokens heard");
     }
 
     private static Request request(int maxTokens) {
@@ -221,26 +220,6 @@ class ClusterEngineTest {
 
         void send(String line) {
             toEngine.println(line);
-        }
-    }
-
-    private static final class Heard implements GenerationListener {
-        final List<Integer> tokens = new CopyOnWriteArrayList<>();
-        final CompletableFuture<Result> done = new CompletableFuture<>();
-
-        @Override
-        public void onToken(int token) {
-            tokens.add(token);
-        }
-
-        @Override
-        public void onDone(Result result) {
-            done.complete(result);
-        }
-
-        @Override
-        public void onError(String message) {
-            done.completeExceptionally(new IllegalStateException(message));
         }
     }
 }
