@@ -56,7 +56,7 @@ public final class AttentionNode implements AutoCloseable {
      */
     public AttentionNode(ClusterConfig cluster, int id, int microBatches, String kvChannel, int kvStream) {
         this.id = id;
-        CpuBackend backend = new CpuBackend(cluster.threadsPerNode());
+        CpuBackend backend = new CpuBackend(cluster.attentionNodeThreads());
         CausalLm lm = Models.loadAttention(cluster.model(), backend, cluster.maxBatchTokens());
         try {
             int topK = lm.config().expertsPerToken();

@@ -44,7 +44,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--micro-batches", split = ",", defaultValue = "1,2,3", description = "m values for AFD (default ${DEFAULT-VALUE}).")
     int[] microBatches;
 
-    @Option(names = "--layouts", split = ",", defaultValue = "1x1", description = "AFD layouts AxE: attention x expert nodes, cores split evenly (default ${DEFAULT-VALUE}).")
+    @Option(names = "--layouts", split = ",", defaultValue = "1x1", description = "AFD layouts AxE (attention x expert nodes, cores split evenly) or AxE:TA/TE (TA threads per attention node, TE per expert node) (default ${DEFAULT-VALUE}).")
     String[] layouts;
 
     @Option(names = "--prompt-tokens", defaultValue = "16", description = "Prompt length (default ${DEFAULT-VALUE}).")
@@ -78,11 +78,15 @@ final class BenchDecodeCommand implements Callable<Integer> {
         for (int batch : batchSizes) {
             rows.add(colocated(totalCores, batch));
             for (String layout : layouts) {
-                String[] ae = layout.toLowerCase(Locale.ROOT).split("x");
+                String[] nodesThreads = layout.toLowerCase(Locale.ROOT).split(":");
+                String[] ae = nodesThreads[0].split("x");
                 int a = Integer.parseInt(ae[0]);
                 int e = Integer.parseInt(ae[1]);
+                int[] threads = nodesThreads.length > 1
+                        ? java.util.Arrays.stream(nodesThreads[1].split("/")).mapToInt(Integer::parseInt).toArray()
+                        : new int[] {Math.max(1, totalCores / (a + e)), Math.max(1, totalCores / (a + e))};
                 for (int m : microBatches) {
-                    rows.add(disaggregated(totalCores, batch, a, e, m));
+                    rows.add(disaggregated(batch, a, e, threads[0], threads[1], m));
                 }
             }
         }
@@ -174,15 +178,16 @@ final class BenchDecodeCommand implements Callable<Integer> {
         }
     }
 
-    private ObjectNode disaggregated(int totalCores, int batch, int a, int e, int m) {
-        int threads = Math.max(1, totalCores / (a + e));
-        System.err.printf("tandem: AFD %dx%d, %d thread(s) per node, batch %d, m=%d%n", a, e, threads, batch, m);
+    private ObjectNode disaggregated(int batch, int a, int e, int attentionThreads, int threads, int m) {
+        System.err.printf("tandem: AFD %dx%d, %d thread(s) per attention node and %d per expert node, batch %d, m=%d%n",
+                a, e, attentionThreads, threads, batch, m);
         ClusterOptions options = new ClusterOptions();
         options.model = model;
         options.attentionNodes = a;
         options.expertNodes = e;
         options.microBatches = m;
         options.threads = threads;
+        options.attentionThreads = attentionThreads;
         var config = dev.tandem.core.config.ModelConfigLoader.load(model);
         options.maxBatchTokens = chunkTokens(batch, a);
         options.kvTokens = (batch / a + 1) * (promptTokens + decodeTokens + 16);
@@ -205,7 +210,8 @@ final class BenchDecodeCommand implements Callable<Integer> {
             cluster.close();
             expertStats = cluster.expertStats();
         }
-        ObjectNode row = row(a + "x" + e, threads * (a + e), batch, m, tokensPerSecond,
+        ObjectNode row = row(a + "x" + e + (attentionThreads == threads ? "" : ":" + attentionThreads + "/" + threads),
+                a * attentionThreads + e * threads, batch, m, tokensPerSecond,
                 Arrays.stream(stats).mapToDouble(s -> s.get("step_p50_us").asDouble()).max().orElse(0) / 1e3,
                 Arrays.stream(stats).mapToDouble(s -> s.get("step_p99_us").asDouble()).max().orElse(0) / 1e3);
         row.put("attention_busy", String.format(Locale.ROOT, "%.2f",

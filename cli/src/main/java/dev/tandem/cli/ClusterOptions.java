@@ -21,6 +21,10 @@ final class ClusterOptions {
     @Option(names = "--node-threads", defaultValue = "1", description = "Kernel threads per node (default ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--attention-threads", defaultValue = "0",
+            description = "Kernel threads per attention node (default: --node-threads, as expert nodes have).")
+    int attentionThreads;
+
     @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per micro-batch (default ${DEFAULT-VALUE}).")
     int maxBatchTokens;
 
@@ -38,6 +42,6 @@ final class ClusterOptions {
         int m = microBatches();
         microBatches = m;
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens));
+                kvTokens, attentionThreads));
     }
 }

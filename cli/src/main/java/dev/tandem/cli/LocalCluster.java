@@ -30,8 +30,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * failed; a JVM shutdown hook does the same on Ctrl-C.
  */
 final class LocalCluster implements AutoCloseable {
+    /** @param attentionThreads kernel threads per attention node; 0 = {@code threads}, as expert nodes have */
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
-                   int kvTokens) {
+                   int kvTokens, int attentionThreads) {
     }
 
     private final ObjectMapper json = new ObjectMapper();
@@ -54,7 +55,8 @@ final class LocalCluster implements AutoCloseable {
         try {
             ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
-                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE);
+                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
+                    o.attentionThreads());
             Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));
             for (int i = 0; i < o.expertNodes(); i++) {

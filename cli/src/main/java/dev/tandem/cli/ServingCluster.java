@@ -80,7 +80,7 @@ final class ServingCluster implements AutoCloseable {
         ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                 LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000,
-                ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING);
+                ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0);
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));
         List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));

@@ -63,7 +63,7 @@ final class InJvmCluster implements AutoCloseable {
         try {
             config = new ClusterConfig(model.toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
                     nodes(attentionNodes, null), nodes(expertNodes, placement(model, expertNodes)), microBatches, 64, 512,
-                    1, "fp32", 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE);
+                    1, "fp32", 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0);
             for (int i = 0; i < expertNodes; i++) {
                 int id = i;
                 start("expert-" + id, () -> {

@@ -38,7 +38,7 @@ class LocalClusterExpertLossTest {
         Path clusterFile;
         Path aeronDirectory;
         try (LocalCluster cluster = new LocalCluster(new LocalCluster.Options(CliFixtures.fixture(MODEL), 2, 2, 2, 1, 64,
-                8192))) {
+                8192, 0))) {
             started = ClusterProcesses.nodes();
             clusterFile = ClusterProcesses.clusterFile();
             aeronDirectory = ClusterProcesses.aeronDirectory(clusterFile);

@@ -36,7 +36,7 @@ class LocalClusterParityTest {
         Path clusterFile;
         Path aeronDirectory;
         try (LocalCluster cluster = new LocalCluster(new LocalCluster.Options(CliFixtures.fixture(model), attentionNodes,
-                expertNodes, microBatches, 1, 64, 512))) {
+                expertNodes, microBatches, 1, 64, 512, 2))) {
             started = ClusterProcesses.nodes();
             assertEquals(attentionNodes + expertNodes, started.size(), "node processes");
             clusterFile = ClusterProcesses.clusterFile();

@@ -30,6 +30,7 @@ import java.util.TreeSet;
  * max_batch_tokens = 256             # per micro-batch
  * kv_tokens = 8192                   # KV cache per attention node
  * threads = 1                        # kernel threads per node
+ * attention.threads = 4              # … per attention node, if not threads
  * wire_dtype = fp32                  # fp32 | bf16
  * epoch = 1
  * receive_timeout_ms = 120000
@@ -79,7 +80,8 @@ public final class ClusterConfigLoader {
                 f.intIn("max_batch_tokens", 1, 1 << 20, 256), f.intIn("kv_tokens", 1, 1 << 26, 8192),
                 f.intIn("threads", 1, 1024, 1), dtype, f.intIn("epoch", 0, Integer.MAX_VALUE, 1),
                 f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000),
-                f.intIn("stream_id_base", 1, Integer.MAX_VALUE - 4096, ClusterConfig.DEFAULT_STREAM_ID_BASE));
+                f.intIn("stream_id_base", 1, Integer.MAX_VALUE - 4096, ClusterConfig.DEFAULT_STREAM_ID_BASE),
+                f.intIn("attention.threads", 0, 1024, 0));
     }
 
     /** "0-3,6" → [0, 1, 2, 3, 6]. */
@@ -131,6 +133,9 @@ public final class ClusterConfigLoader {
         p.setProperty("epoch", Long.toString(c.epoch()));
         p.setProperty("receive_timeout_ms", Long.toString(c.receiveTimeoutMs()));
         p.setProperty("stream_id_base", Integer.toString(c.streamIdBase()));
+        if (c.attentionThreads() > 0) {
+            p.setProperty("attention.threads", Integer.toString(c.attentionThreads()));
+        }
         StringWriter out = new StringWriter();
         try {
             p.store(out, "Tandem cluster");

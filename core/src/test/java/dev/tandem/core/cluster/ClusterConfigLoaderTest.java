@@ -38,7 +38,7 @@ class ClusterConfigLoaderTest {
                         new ClusterConfig.Node(1, "10.0.0.2:40100", new int[0])),
                 List.of(new ClusterConfig.Node(0, "10.0.0.3:40200", new int[] {0, 1, 2, 3, 6}),
                         new ClusterConfig.Node(1, "10.0.0.4:40200", new int[] {4, 5, 6, 7})),
-                3, 128, 4096, 2, "bf16", 7, 30_000, 0x4000);
+                3, 128, 4096, 2, "bf16", 7, 30_000, 0x4000, 6);
 
         ClusterConfig loaded = roundTrip(config);
 
@@ -55,6 +55,7 @@ class ClusterConfigLoaderTest {
         assertEquals(config.epoch(), loaded.epoch());
         assertEquals(config.receiveTimeoutMs(), loaded.receiveTimeoutMs());
         assertEquals(config.streamIdBase(), loaded.streamIdBase());
+        assertEquals(6, loaded.attentionNodeThreads());
     }
 
     @Test
@@ -62,7 +63,7 @@ class ClusterConfigLoaderTest {
         ClusterConfig config = new ClusterConfig(Path.of("/models/dbrx"), "aeron-ipc", null,
                 List.of(new ClusterConfig.Node(0, "ipc", new int[0])),
                 List.of(new ClusterConfig.Node(0, "ipc", new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})),
-                0, 256, 8192, 1, "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE);
+                0, 256, 8192, 1, "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0);
 
         ClusterConfig loaded = roundTrip(config);
 
