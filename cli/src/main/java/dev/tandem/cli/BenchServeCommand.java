@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.bench.serve.ServeBenchmark;
+import dev.tandem.bench.serve.ServeComparePlot;
 import dev.tandem.bench.serve.ServePlots;
 import dev.tandem.bench.serve.ServeReport;
 import picocli.CommandLine.Command;
@@ -11,6 +12,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
@@ -25,7 +27,7 @@ final class BenchServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--url", required = true, description = "Server base URL, e.g. http://localhost:8000.")
+    @Option(names = "--url", description = "Server base URL, e.g. http://localhost:8000 (required unless --compare).")
     String url;
 
     @Option(names = "--trace", defaultValue = "conv",
@@ -93,8 +95,22 @@ final class BenchServeCommand implements Callable<Integer> {
             + " attainment, throughput and P99 latency against rate.")
     Path plot;
 
+    @Option(names = "--compare", split = ",", description = "Instead of replaying: draw --plot from these --json reports side by side (P90 slowdowns and throughput against rate).")
+    List<Path> compare;
+
     @Override
     public Integer call() throws IOException {
+        if (compare != null) {
+            if (plot == null) {
+                throw new IllegalArgumentException("--compare draws a plot: give --plot FILE.png");
+            }
+            ServeComparePlot.write(plot, compare);
+            System.err.println("tandem: wrote " + plot);
+            return 0;
+        }
+        if (url == null) {
+            throw new IllegalArgumentException("--url is required (or --compare to plot saved reports)");
+        }
         if (rate != null && rates != null) {
             throw new IllegalArgumentException("give --rate or --rates, not both");
         }
