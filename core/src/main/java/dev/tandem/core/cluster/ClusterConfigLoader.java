@@ -3,9 +3,7 @@ package dev.tandem.core.cluster;
 import dev.tandem.core.TandemException;
 
 import java.io.IOException;
-import java.io.Reader;
 import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -44,17 +42,12 @@ public final class ClusterConfigLoader {
     }
 
     public static ClusterConfig load(Path file) {
-        Properties p = new Properties();
-        try (Reader reader = Files.newBufferedReader(file)) {
-            p.load(reader);
-        } catch (IOException e) {
-            throw new TandemException(file + ": cannot read cluster config: " + e.getMessage(), e);
-        }
-        return parse(p, file.toString(), file.toAbsolutePath().getParent());
+        ConfigFields f = ConfigFields.read(file, "cluster config");
+        return parse(f.p(), f.where(), file.toAbsolutePath().getParent());
     }
 
     static ClusterConfig parse(Properties p, String where, Path base) {
-        Fields f = new Fields(p, where);
+        ConfigFields f = new ConfigFields(p, where);
         String model = f.required("model");
         String transport = f.get("transport", "aeron-ipc");
         if (!Set.of("aeron-ipc", "aeron-udp", "tcp").contains(transport)) {
@@ -143,42 +136,5 @@ public final class ClusterConfigLoader {
             throw new IllegalStateException(e);
         }
         return out.toString();
-    }
-
-    private record Fields(Properties p, String where) {
-        String get(String key, String fallback) {
-            String v = p.getProperty(key);
-            return v == null || v.isBlank() ? fallback : v.trim();
-        }
-
-        String required(String key) {
-            String v = get(key, null);
-            if (v == null) {
-                throw new TandemException(where + ": missing '" + key + "'");
-            }
-            return v;
-        }
-
-        int intIn(String key, int min, int max) {
-            return parse(key, required(key), min, max);
-        }
-
-        int intIn(String key, int min, int max, int fallback) {
-            String v = get(key, null);
-            return v == null ? fallback : parse(key, v, min, max);
-        }
-
-        private int parse(String key, String v, int min, int max) {
-            try {
-                int n = Integer.parseInt(v);
-                if (n < min || n > max) {
-                    throw new NumberFormatException();
-                }
-                return n;
-            } catch (NumberFormatException e) {
-                throw new TandemException(where + ": '" + key + "' must be an integer in [" + min + ", " + max
-                        + "], got '" + v + "'");
-            }
-        }
     }
 }

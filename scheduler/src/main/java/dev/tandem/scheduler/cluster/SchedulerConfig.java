@@ -1,14 +1,11 @@
 package dev.tandem.scheduler.cluster;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.cluster.ConfigFields;
 
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 
 /**
  * What {@code tandem scheduler} serves and where its machines listen, read from a properties file:
@@ -37,58 +34,32 @@ public record SchedulerConfig(Path model, String name, List<String> promptNodes,
     }
 
     public static SchedulerConfig load(Path file) {
-        Properties p = new Properties();
-        try (Reader reader = Files.newBufferedReader(file)) {
-            p.load(reader);
-        } catch (IOException e) {
-            throw new TandemException(file + ": cannot read scheduler config: " + e.getMessage(), e);
-        }
-        String where = file.toString();
-        String modelValue = p.getProperty("model");
-        if (modelValue == null || modelValue.isBlank()) {
-            throw new TandemException(where + ": 'model' is missing");
-        }
+        ConfigFields f = ConfigFields.read(file, "scheduler config");
+        String modelValue = f.required("model");
         Path base = file.toAbsolutePath().getParent();
-        Path model = base == null ? Path.of(modelValue.trim()) : base.resolve(modelValue.trim());
-        List<String> prompt = addresses(p, where, "prompt");
-        List<String> token = addresses(p, where, "token");
+        Path model = base == null ? Path.of(modelValue) : base.resolve(modelValue);
+        List<String> prompt = addresses(f, "prompt");
+        List<String> token = addresses(f, "token");
         if (prompt.isEmpty() && token.isEmpty()) {
-            throw new TandemException(where + ": no machines: set prompt.nodes and/or token.nodes");
+            throw new TandemException(f.where() + ": no machines: set prompt.nodes and/or token.nodes");
         }
-        return new SchedulerConfig(model, p.getProperty("name", model.getFileName().toString()).trim(), prompt, token,
-                (int) number(p, where, "prompt.kv_tokens", 8192), (int) number(p, where, "token.kv_tokens", 8192),
-                number(p, where, "mixed_threshold_tokens", 4096),
-                number(p, where, "connect_timeout_ms", 120_000));
+        return new SchedulerConfig(model, f.get("name", model.getFileName().toString()), prompt, token,
+                f.intIn("prompt.kv_tokens", 1, Integer.MAX_VALUE, 8192), f.intIn("token.kv_tokens", 1, Integer.MAX_VALUE, 8192),
+                f.intIn("mixed_threshold_tokens", 0, Integer.MAX_VALUE, 4096),
+                f.intIn("connect_timeout_ms", 1, Integer.MAX_VALUE, 120_000));
     }
 
-    private static List<String> addresses(Properties p, String where, String role) {
-        int count = (int) number(p, where, role + ".nodes", 0);
+    private static List<String> addresses(ConfigFields f, String role) {
+        int count = f.intIn(role + ".nodes", 0, 4096, 0);
         List<String> out = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             String key = role + "." + i + ".address";
-            String address = p.getProperty(key);
-            if (address == null || address.lastIndexOf(':') < 1) {
-                throw new TandemException(where + ": '" + key + "' must be host:port, got " + address);
+            String address = f.required(key);
+            if (address.lastIndexOf(':') < 1) {
+                throw new TandemException(f.where() + ": '" + key + "' must be host:port, got " + address);
             }
-            out.add(address.trim());
+            out.add(address);
         }
         return out;
-    }
-
-    private static long number(Properties p, String where, String key, long fallback) {
-        String value = p.getProperty(key);
-        if (value == null) {
-            return fallback;
-        }
-        try {
-            long n = Long.parseLong(value.trim());
-            if (n < 0 || n > Integer.MAX_VALUE) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new TandemException(where + ": '" + key + "' must be a number in [0, " + Integer.MAX_VALUE
-                    + "], got '" + value + "'");
-        }
     }
 }
