@@ -31,6 +31,7 @@ public final class CompletionParamsParser {
             throw ApiError.badRequest("Only n = 1 is supported, got " + n, "n");
         }
         checkNoLogprobs(body.get("logprobs"));
+        checkUnsupported(f, body);
         JsonNode streamOptions = body.get("stream_options");
         boolean includeUsage = false;
         if (streamOptions != null && !streamOptions.isNull()) {
@@ -153,6 +154,34 @@ public final class CompletionParamsParser {
             throw ApiError.badRequest("'stop' strings must not be empty", "stop");
         }
         return List.copyOf(stops);
+    }
+
+    /**
+     * Fields that would change the output if honoured are refused unless they ask for the default,
+     * so that a client never gets a silently different completion.
+     */
+    private static void checkUnsupported(JsonFields f, JsonNode body) {
+        for (String penalty : new String[] {"presence_penalty", "frequency_penalty", "repetition_penalty"}) {
+            Double v = f.number(penalty);
+            if (v != null && v != (penalty.equals("repetition_penalty") ? 1.0 : 0.0)) {
+                throw ApiError.badRequest("'" + penalty + "' is not supported", penalty);
+            }
+        }
+        if (Boolean.TRUE.equals(f.bool("echo"))) {
+            throw ApiError.badRequest("'echo' is not supported", "echo");
+        }
+        Integer bestOf = f.integer("best_of");
+        if (bestOf != null && bestOf != 1) {
+            throw ApiError.badRequest("Only best_of = 1 is supported, got " + bestOf, "best_of");
+        }
+        JsonNode bias = body.get("logit_bias");
+        if (bias != null && !bias.isNull() && !bias.isEmpty()) {
+            throw ApiError.badRequest("'logit_bias' is not supported", "logit_bias");
+        }
+        JsonNode suffix = body.get("suffix");
+        if (suffix != null && !suffix.isNull()) {
+            throw ApiError.badRequest("'suffix' is not supported", "suffix");
+        }
     }
 
     /** Completions take an int, chat a boolean; null (and chat's false) mean none, which is all we do. */
