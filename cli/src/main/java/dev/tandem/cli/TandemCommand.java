@@ -10,7 +10,7 @@ import java.io.PrintWriter;
 @Command(name = "tandem", mixinStandardHelpOptions = true, version = "tandem 0.1.0",
         description = "Serves Mixture-of-Experts LLMs (Mixtral, DBRX) with attention/FFN and prompt/token disaggregation.",
         subcommands = {ServeCommand.class, GenerateCommand.class, SynthCommand.class, DemoCommand.class, BenchCommand.class,
-                LocalCommand.class, AttentionNodeCommand.class, ExpertNodeCommand.class, PromptNodeCommand.class, SchedulerCommand.class,
+                LocalCommand.class, AttentionNodeCommand.class, ExpertNodeCommand.class, PromptNodeCommand.class, SchedulerCommand.class, MediaDriverCommand.class,
                 TokenizeCommand.class})
 public final class TandemCommand {
     public static void main(String[] args) {
