@@ -26,11 +26,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * The scheduler's view of a Splitwise cluster: prompt machines (colocated processes) and token
  * machines (the attention nodes of AFD groups), each behind a {@link NodeLink}. Requests wait in
  * one queue until {@link SplitwisePolicy} finds them room, then go out as request lines; the
- * nodes' token lines come back to the request's listener in order. One lock guards it all: the
- * work under it is bookkeeping, never compute.
+ * nodes' token lines come back to the request's listener in order. A machine that goes down is
+ * never chosen again, and its requests run once more on the machines left ({@link Flight}). One
+ * lock guards it all: the work under it is bookkeeping, never compute.
  */
 public final class ClusterEngine implements CompletionEngine {
     private static final int MAX_RETRIES = 1;
+
     private final ServedModel served;
     private final List<NodeLink> promptNodes;
     private final List<NodeLink> tokenNodes;
