@@ -32,6 +32,13 @@ class ServeTextTest {
     private static final String PROMPT = "Hello, world! The quick brown fox";
     private static final Path TOKENIZER = Path.of("").toAbsolutePath().resolveSibling("core")
             .resolve("src/test/resources/tokenizers/spm-32k");
+    /** Mixtral-8x7B-Instruct-v0.1's chat_template, as its tokenizer_config.json has it. */
+    private static final String MIXTRAL_INSTRUCT_TEMPLATE = "{{ bos_token }}{% for message in messages %}"
+            + "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must"
+            + " alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}"
+            + "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+            + "{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are"
+            + " supported!') }}{% endif %}{% endfor %}";
     private final ObjectMapper json = new ObjectMapper();
 
     @TempDir
@@ -85,6 +92,40 @@ class ServeTextTest {
             String chat = post(client, port, "/v1/chat/completions",
                     "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
             assertTrue(chat.contains("chat_template"), "no template in this tokenizer_config.json: " + chat);
+        } finally {
+            serve.http.stop.countDown();
+        }
+        assertEquals(0, exit.get(60, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void shouldRenderMixtralInstructsChatTemplateAndEncodeItWithoutAnotherBos() throws Exception {
+        Path model = temp.resolve("mixtral-small-instruct");
+        assertEquals(0, CliFixtures.tandem("synth", "--preset", "mixtral-small", "--layers", "1", "--out",
+                model.toString()).exitCode());
+        Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        var config = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(
+                TOKENIZER.resolve("tokenizer_config.json").toFile());
+        config.put("chat_template", MIXTRAL_INSTRUCT_TEMPLATE);
+        json.writeValue(model.resolve("tokenizer_config.json").toFile(), config);
+        Tokenizer tokenizer = Tokenizer.load(model);
+
+        Path portFile = temp.resolve("port-chat");
+        CommandLine cli = TandemCommand.commandLine();
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread.ofPlatform().name("tandem-serve-chat").start(() -> exit.complete(cli.execute("serve", "--model",
+                model.toString(), "--port", "0", "--port-file", portFile.toString(), "--threads", "1")));
+        ServeCommand serve = (ServeCommand) cli.getSubcommands().get("serve").getCommand();
+        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = CliFixtures.awaitPortFile(portFile, exit, 120_000, "tandem serve");
+            JsonNode reply = json.readTree(post(client, port, "/v1/chat/completions", "{\"messages\":["
+                    + "{\"role\":\"user\",\"content\":\"Hello!\"},{\"role\":\"assistant\",\"content\":\"Hi.\"},"
+                    + "{\"role\":\"user\",\"content\":\"How are you?\"}],\"max_tokens\":4,\"temperature\":0}"));
+            // the template by hand: bos, then [INST] … [/INST] per user turn, assistant turns closed by eos
+            int[] expected = tokenizer.encode("<s>[INST] Hello! [/INST]Hi.</s>[INST] How are you? [/INST]", false);
+            assertEquals(expected.length, reply.at("/usage/prompt_tokens").asInt(), reply.toString());
+            assertEquals("assistant", reply.at("/choices/0/message/role").asText());
+            assertEquals(4, reply.at("/choices/0/token_ids").size());
         } finally {
             serve.http.stop.countDown();
         }
