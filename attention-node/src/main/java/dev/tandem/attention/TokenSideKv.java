@@ -118,7 +118,7 @@ final class TokenSideKv implements KvSink {
     }
 
     private boolean reserve(Incoming in) {
-        int total = Math.min(contextLength, in.request.prompt().length + in.request.maxTokens());
+        int total = in.request.positions(contextLength);
         if (!handoff.reserve(in.transfer, total)) {
             return false;
         }

@@ -38,8 +38,6 @@ public final class Generator {
     private final List<Sequence> running = new ArrayList<>();
     private final AtomicInteger submittedCount = new AtomicInteger();
     private volatile int queued;
-    private volatile int runningCount;
-    private volatile long pendingPromptTokens;
     private volatile int freeBlocks;
 
     public Generator(CausalLm model, PagedKvCache cache) {
@@ -94,10 +92,7 @@ public final class Generator {
      */
     public RequestHandle submit(Request request, GenerationListener listener) {
         validate("request", request);
-        Sequence s = new Sequence(request, config.maxPositions(), listener);
-        submittedCount.incrementAndGet();
-        submitted.add(s);
-        return () -> s.cancelled = true;
+        return enqueue(new Sequence(request, config.maxPositions(), listener));
     }
 
     /**
@@ -129,24 +124,26 @@ public final class Generator {
         } else if (request.stopAtEos() && isEos(firstToken)) {
             s.finishReason = "stop";
         }
+        return enqueue(s);
+    }
+
+    private RequestHandle enqueue(Sequence s) {
         submittedCount.incrementAndGet();
         submitted.add(s);
         return () -> s.cancelled = true;
     }
 
+    /** Moves what other threads submitted to the waiting queue (on the stepping thread). */
+    private void drainSubmitted() {
+        for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
+            submittedCount.decrementAndGet();
+            waiting.add(s);
+        }
+    }
+
     /** Requests submitted or waiting for KV blocks, not yet running; any thread may ask. */
     public int queuedRequests() {
         return queued + submittedCount.get();
-    }
-
-    /** Requests running (admitted, with their KV blocks reserved); any thread may ask. */
-    public int runningRequests() {
-        return runningCount;
-    }
-
-    /** Prompt tokens of queued and running requests not computed yet; any thread may ask. */
-    public long pendingPromptTokens() {
-        return pendingPromptTokens;
     }
 
     /** KV blocks not reserved by any request, and the cache's total; any thread may ask. */
@@ -169,10 +166,7 @@ public final class Generator {
      * retire. Returns the tokens the step computed.
      */
     public int step() {
-        for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
-            submittedCount.decrementAndGet();
-            waiting.add(s);
-        }
+        drainSubmitted();
         dropCancelled();
         admit();
         long start = System.nanoTime();
@@ -202,10 +196,7 @@ public final class Generator {
      * engine cannot go on (a node it needs died). Call on the stepping thread, or once it stopped.
      */
     public void abortAll(String reason) {
-        for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
-            submittedCount.decrementAndGet();
-            waiting.add(s);
-        }
+        drainSubmitted();
         for (Sequence s : waiting) {
             cache.release(s.blocks); // a resumed request holds its prefilled blocks while it waits
             s.listener.onError(reason);
@@ -238,16 +229,7 @@ public final class Generator {
     }
 
     private void publishCounts() {
-        long pending = 0;
-        for (Sequence s : waiting) {
-            pending += s.promptLength() - s.computed; // a resumed request's prompt is computed already
-        }
-        for (Sequence s : running) {
-            pending += Math.max(0, s.promptLength() - s.computed);
-        }
-        pendingPromptTokens = pending;
         queued = waiting.size();
-        runningCount = running.size();
         freeBlocks = cache.freeBlocks();
     }
 
@@ -270,7 +252,7 @@ public final class Generator {
         if (r.maxTokens() < 0) {
             throw new TandemException(which + "max tokens must be >= 0, got " + r.maxTokens());
         }
-        int needed = cache.blocksFor(Math.min(config.maxPositions(), r.prompt().length + r.maxTokens()));
+        int needed = cache.blocksFor(r.positions(config.maxPositions()));
         if (needed > cache.totalBlocks()) {
             throw new TandemException(which + "needs " + needed + " KV blocks but the cache has only "
                     + cache.totalBlocks() + "; enlarge the KV cache or lower max tokens");

@@ -11,6 +11,11 @@ import dev.tandem.core.sampling.SamplingParams;
  * @param promptLogits keep the logits at every prompt position, (prompt length, vocab)
  */
 public record Request(int[] prompt, int maxTokens, SamplingParams sampling, boolean stopAtEos, boolean promptLogits) {
+    /** The KV positions it may fill: the prompt and every token it may generate, within {@code contextLength}. */
+    public int positions(int contextLength) {
+        return (int) Math.min(contextLength, (long) prompt.length + maxTokens);
+    }
+
     public static Request greedy(int[] prompt, int maxTokens) {
         return new Request(prompt, maxTokens, SamplingParams.GREEDY, true, false);
     }

@@ -33,7 +33,7 @@ final class Sequence {
         this.blocks = blocks;
         this.listener = listener;
         this.random = new SplittableRandom(request.sampling().seed());
-        this.limit = Math.min(contextLength, request.prompt().length + request.maxTokens());
+        this.limit = request.positions(contextLength);
         this.tokens = Arrays.copyOf(request.prompt(), Math.max(limit, request.prompt().length));
         this.length = request.prompt().length;
     }

@@ -118,7 +118,7 @@ public final class ClusterEngine implements CompletionEngine {
     private void dispatch() {
         while (!waiting.isEmpty()) {
             Flight f = waiting.peek();
-            Route route = policy.route(f.request.prompt().length, f.totalTokens(served.contextLength()));
+            Route route = policy.route(f.request.prompt().length, f.request.positions(served.contextLength()));
             if (route == null) {
                 return;
             }

@@ -75,8 +75,4 @@ final class Flight {
         earlyFinish = null;
         replayed = 0;
     }
-
-    int totalTokens(int contextLength) {
-        return Math.min(contextLength, request.prompt().length + request.maxTokens());
-    }
 }
