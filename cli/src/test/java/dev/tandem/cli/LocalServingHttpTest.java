@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import picocli.CommandLine;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -41,18 +40,13 @@ class LocalServingHttpTest {
     @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
     void shouldServeTransformersGreedyTokensOverHttpFromSplitPools(String model) throws Exception {
         List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
-        Path portFile = temp.resolve("port");
-        CommandLine cli = TandemCommand.commandLine();
-        // its own thread: on two cores the common pool has one worker, which HttpClient's async stages need
-        CompletableFuture<Integer> exit = new CompletableFuture<>();
-        Thread.ofPlatform().name("tandem-local").start(() -> exit.complete(cli.execute("local",
+        List<ProcessHandle> nodes;
+        try (ApiServer server = ApiServer.start(temp.resolve("port"), START_WAIT_MS, "local",
                 "--model", CliFixtures.fixture(model).toString(), "--prompt-nodes", "1", "--token-groups", "1",
                 "--attention-nodes", "2", "--expert-nodes", "2", "--micro-batches", "2", "--max-batch-tokens", "64",
-                "--kv-tokens", "1024", "--port", "0", "--port-file", portFile.toString(), "--served-model-name", "tiny")));
-        LocalCommand local = (LocalCommand) cli.getSubcommands().get("local").getCommand();
-        List<ProcessHandle> nodes;
-        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            int port = CliFixtures.awaitPortFile(portFile, exit, START_WAIT_MS, "tandem local");
+                "--kv-tokens", "1024", "--served-model-name", "tiny");
+             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = server.port();
             nodes = ClusterProcesses.nodes();
             assertEquals(5, nodes.size(), "prompt node, two attention and two expert nodes");
             List<CompletableFuture<List<Integer>>> results = new ArrayList<>();
@@ -69,10 +63,7 @@ class LocalServingHttpTest {
             String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
                     .build(), HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(metrics.contains("tandem_queue_depth{pool=\"waiting\"} 0"), metrics);
-        } finally {
-            local.http.stop.countDown();
         }
-        assertEquals(0, exit.get(60, TimeUnit.SECONDS));
         assertEquals(List.of(), nodes.stream().filter(ProcessHandle::isAlive).toList(), "node processes alive");
     }
 

@@ -2,10 +2,10 @@ package dev.tandem.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.core.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -16,8 +16,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -46,22 +44,13 @@ class ServeTextTest {
 
     @Test
     void shouldEncodePromptsAndDecodeCompletionsWithTheCheckpointsTokenizer() throws Exception {
-        Path model = temp.resolve("mixtral-small-1l");
-        assertEquals(0, CliFixtures.tandem("synth", "--preset", "mixtral-small", "--layers", "1", "--out",
-                model.toString()).exitCode());
-        Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
-        Files.copy(TOKENIZER.resolve("tokenizer_config.json"), model.resolve("tokenizer_config.json"));
+        Path model = checkpointWithTokenizer("mixtral-small-1l", json.readTree(
+                TOKENIZER.resolve("tokenizer_config.json").toFile()));
         Tokenizer tokenizer = Tokenizer.load(model);
-
-        Path portFile = temp.resolve("port");
-        CommandLine cli = TandemCommand.commandLine();
-        CompletableFuture<Integer> exit = new CompletableFuture<>();
-        Thread.ofPlatform().name("tandem-serve").start(() -> exit.complete(cli.execute("serve", "--model",
-                model.toString(), "--port", "0", "--port-file", portFile.toString(), "--threads", "1",
-                "--served-model-name", "small")));
-        ServeCommand serve = (ServeCommand) cli.getSubcommands().get("serve").getCommand();
-        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            int port = CliFixtures.awaitPortFile(portFile, exit, 120_000, "tandem serve");
+        try (ApiServer server = ApiServer.start(temp.resolve("port"), 120_000, "serve", "--model", model.toString(),
+                "--threads", "1", "--served-model-name", "small");
+             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = server.port();
             String body = "{\"model\":\"small\",\"prompt\":" + json.writeValueAsString(PROMPT)
                     + ",\"max_tokens\":24,\"temperature\":0,\"ignore_eos\":true";
             JsonNode whole = json.readTree(post(client, port, "/v1/completions", body + "}"));
@@ -92,32 +81,19 @@ class ServeTextTest {
             String chat = post(client, port, "/v1/chat/completions",
                     "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
             assertTrue(chat.contains("chat_template"), "no template in this tokenizer_config.json: " + chat);
-        } finally {
-            serve.http.stop.countDown();
         }
-        assertEquals(0, exit.get(60, TimeUnit.SECONDS));
     }
 
     @Test
     void shouldRenderMixtralInstructsChatTemplateAndEncodeItWithoutAnotherBos() throws Exception {
-        Path model = temp.resolve("mixtral-small-instruct");
-        assertEquals(0, CliFixtures.tandem("synth", "--preset", "mixtral-small", "--layers", "1", "--out",
-                model.toString()).exitCode());
-        Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
-        var config = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(
-                TOKENIZER.resolve("tokenizer_config.json").toFile());
+        ObjectNode config = (ObjectNode) json.readTree(TOKENIZER.resolve("tokenizer_config.json").toFile());
         config.put("chat_template", MIXTRAL_INSTRUCT_TEMPLATE);
-        json.writeValue(model.resolve("tokenizer_config.json").toFile(), config);
+        Path model = checkpointWithTokenizer("mixtral-small-instruct", config);
         Tokenizer tokenizer = Tokenizer.load(model);
-
-        Path portFile = temp.resolve("port-chat");
-        CommandLine cli = TandemCommand.commandLine();
-        CompletableFuture<Integer> exit = new CompletableFuture<>();
-        Thread.ofPlatform().name("tandem-serve-chat").start(() -> exit.complete(cli.execute("serve", "--model",
-                model.toString(), "--port", "0", "--port-file", portFile.toString(), "--threads", "1")));
-        ServeCommand serve = (ServeCommand) cli.getSubcommands().get("serve").getCommand();
-        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
-            int port = CliFixtures.awaitPortFile(portFile, exit, 120_000, "tandem serve");
+        try (ApiServer server = ApiServer.start(temp.resolve("port-chat"), 120_000, "serve", "--model",
+                model.toString(), "--threads", "1");
+             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = server.port();
             JsonNode reply = json.readTree(post(client, port, "/v1/chat/completions", "{\"messages\":["
                     + "{\"role\":\"user\",\"content\":\"Hello!\"},{\"role\":\"assistant\",\"content\":\"Hi.\"},"
                     + "{\"role\":\"user\",\"content\":\"How are you?\"}],\"max_tokens\":4,\"temperature\":0}"));
@@ -126,10 +102,17 @@ class ServeTextTest {
             assertEquals(expected.length, reply.at("/usage/prompt_tokens").asInt(), reply.toString());
             assertEquals("assistant", reply.at("/choices/0/message/role").asText());
             assertEquals(4, reply.at("/choices/0/token_ids").size());
-        } finally {
-            serve.http.stop.countDown();
         }
-        assertEquals(0, exit.get(60, TimeUnit.SECONDS));
+    }
+
+    /** A one-layer synthetic Mixtral-shaped checkpoint with the SentencePiece tokenizer and {@code config}. */
+    private Path checkpointWithTokenizer(String name, JsonNode config) throws Exception {
+        Path model = temp.resolve(name);
+        assertEquals(0, CliFixtures.tandem("synth", "--preset", "mixtral-small", "--layers", "1", "--out",
+                model.toString()).exitCode());
+        Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        json.writeValue(model.resolve("tokenizer_config.json").toFile(), config);
+        return model;
     }
 
     private static String post(HttpClient client, int port, String path, String body) throws Exception {

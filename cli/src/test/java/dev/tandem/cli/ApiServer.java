@@ -1,0 +1,41 @@
+package dev.tandem.cli;
+
+import picocli.CommandLine;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A serving command ({@code serve}, {@code local} with pools) run in this JVM on its own thread
+ * (not the common pool: on two cores it has one worker, which HttpClient's async stages need),
+ * until {@link #close} stops it as SIGINT would and checks that it exited cleanly.
+ */
+record ApiServer(HttpServing http, CompletableFuture<Integer> exit, int port) implements AutoCloseable {
+    static ApiServer start(Path portFile, long waitMs, String command, String... args) throws Exception {
+        CommandLine cli = TandemCommand.commandLine();
+        List<String> all = new ArrayList<>(List.of(command));
+        all.addAll(List.of(args));
+        all.addAll(List.of("--port", "0", "--port-file", portFile.toString()));
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread.ofPlatform().name("tandem-" + command).start(() -> exit.complete(cli.execute(all.toArray(String[]::new))));
+        Object target = cli.getSubcommands().get(command).getCommand();
+        HttpServing http = target instanceof ServeCommand s ? s.http : ((LocalCommand) target).http;
+        try {
+            return new ApiServer(http, exit, CliFixtures.awaitPortFile(portFile, exit, waitMs, "tandem " + command));
+        } catch (Exception | AssertionError e) {
+            http.stop.countDown();
+            throw e;
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        http.stop.countDown();
+        assertEquals(0, exit.get(60, TimeUnit.SECONDS), "the command's exit code");
+    }
+}
