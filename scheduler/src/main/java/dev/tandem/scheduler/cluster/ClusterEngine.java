@@ -38,8 +38,6 @@ public final class ClusterEngine implements CompletionEngine {
     private final List<NodeLink> tokenNodes;
     private final SplitwisePolicy policy;
     private final int maxQueued;
-    private final boolean[] promptAlive;
-    private final boolean[] tokenAlive;
     private final Deque<Flight> waiting = new ArrayDeque<>();
     private final Map<String, Flight> flights = new HashMap<>();
     private final AtomicLong nextId = new AtomicLong();
@@ -60,10 +58,6 @@ public final class ClusterEngine implements CompletionEngine {
         this.tokenNodes = List.copyOf(tokenNodes);
         this.policy = new SplitwisePolicy(promptKvTokens, tokenKvTokens, mixedThresholdTokens);
         this.maxQueued = maxQueued;
-        this.promptAlive = new boolean[promptNodes.size()];
-        this.tokenAlive = new boolean[tokenNodes.size()];
-        java.util.Arrays.fill(promptAlive, true);
-        java.util.Arrays.fill(tokenAlive, true);
         for (int i = 0; i < promptNodes.size(); i++) {
             int machine = i;
             promptNodes.get(i).start(line -> fromPromptNode(machine, line), reason -> promptNodeLost(machine, reason));
@@ -82,7 +76,7 @@ public final class ClusterEngine implements CompletionEngine {
     @Override
     public synchronized RequestHandle submit(Request request, GenerationListener listener) {
         validate(request);
-        if (closed || !anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+        if (closed || !policy.anyMachineAlive()) {
             throw new EngineRejectedException(503, 0, closed ? "the scheduler is shutting down"
                     : "no prompt or token machine is alive");
         }
@@ -274,20 +268,18 @@ public final class ClusterEngine implements CompletionEngine {
 
     private void cancelOnNodes(Flight f) {
         JsonNode cancel = json.createObjectNode().put("cancel", f.id);
-        if (f.route.promptMachine() >= 0 && promptAlive[f.route.promptMachine()]) {
+        if (f.route.promptMachine() >= 0 && policy.promptMachineAlive(f.route.promptMachine())) {
             promptNodes.get(f.route.promptMachine()).send(cancel);
         }
-        if (f.route.tokenMachine() >= 0 && tokenAlive[f.route.tokenMachine()]) {
+        if (f.route.tokenMachine() >= 0 && policy.tokenMachineAlive(f.route.tokenMachine())) {
             tokenNodes.get(f.route.tokenMachine()).send(cancel);
         }
     }
 
     private synchronized void promptNodeLost(int machine, String reason) {
-        if (!promptAlive[machine]) {
+        if (!policy.promptMachineLost(machine)) {
             return;
         }
-        promptAlive[machine] = false;
-        policy.promptMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {
             if (f.route.promptMachine() == machine && !(f.prefillDone && f.route.kind() == Route.Kind.SPLIT)) {
                 retryOrFail(f, reason);
@@ -297,11 +289,9 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private synchronized void tokenNodeLost(int machine, String reason) {
-        if (!tokenAlive[machine]) {
+        if (!policy.tokenMachineLost(machine)) {
             return;
         }
-        tokenAlive[machine] = false;
-        policy.tokenMachineLost(machine);
         for (Flight f : List.copyOf(flights.values())) {
             if (f.route.tokenMachine() == machine) {
                 retryOrFail(f, reason);
@@ -315,7 +305,7 @@ public final class ClusterEngine implements CompletionEngine {
      * (ahead of the waiting ones); it fails if none is left or it was already retried.
      */
     private void retryOrFail(Flight f, String reason) {
-        if (f.ended || f.retries >= MAX_RETRIES || closed || !anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+        if (f.ended || f.retries >= MAX_RETRIES || closed || !policy.anyMachineAlive()) {
             fail(f, reason);
             return;
         }
@@ -329,20 +319,11 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     private void failWaitingIfNoneAlive(String reason) {
-        if (!anyAlive(promptAlive) && !anyAlive(tokenAlive)) {
+        if (!policy.anyMachineAlive()) {
             for (Flight f = waiting.poll(); f != null; f = waiting.poll()) {
                 fail(f, reason);
             }
         }
-    }
-
-    private static boolean anyAlive(boolean[] alive) {
-        for (boolean a : alive) {
-            if (a) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static int[] outputIds(JsonNode line) {
@@ -356,7 +337,7 @@ public final class ClusterEngine implements CompletionEngine {
 
     @Override
     public synchronized boolean healthy() {
-        return !closed && (anyAlive(promptAlive) || anyAlive(tokenAlive));
+        return !closed && policy.anyMachineAlive();
     }
 
     /** How many requests went each way since the start: split, or whole on a machine lent to the mixed pool. */

@@ -22,6 +22,8 @@ public final class SplitwisePolicy {
     private final int[] promptForeign;    // (prompt machines) whole requests lent to the mixed pool, in flight
     private final long[] tokenKvFree;     // (token machines) KV positions not reserved
     private final int[] tokenForeign;     // (token machines) prompts run while lent to the mixed pool, in flight
+    private final boolean[] promptLost;   // (prompt machines) gone: never chosen again
+    private final boolean[] tokenLost;    // (token machines) gone: never chosen again
 
     /**
      * @param promptKvTokens       KV positions of each prompt machine
@@ -35,11 +37,13 @@ public final class SplitwisePolicy {
         this.promptForeign = new int[promptKvTokens.length];
         this.tokenKvFree = tokenKvTokens.clone();
         this.tokenForeign = new int[tokenKvTokens.length];
+        this.promptLost = new boolean[promptKvTokens.length];
+        this.tokenLost = new boolean[tokenKvTokens.length];
     }
 
     /** The route for a request, with its resources taken; null when nothing has room now. */
     public Route route(int promptTokens, int totalTokens) {
-        int token = mostFreeKv(tokenKvFree, totalTokens);
+        int token = mostFreeKv(totalTokens);
         if (token >= 0) {
             int prompt = fewestPending(promptTokens);
             if (prompt >= 0 && promptPending[prompt] <= mixedThresholdTokens) {
@@ -90,14 +94,41 @@ public final class SplitwisePolicy {
         }
     }
 
-    /** A prompt machine that died: never chosen again. */
-    public void promptMachineLost(int machine) {
-        promptKvFree[machine] = Long.MIN_VALUE / 2;
+    /** A prompt machine that died: never chosen again. False if it was already lost. */
+    public boolean promptMachineLost(int machine) {
+        boolean wasAlive = !promptLost[machine];
+        promptLost[machine] = true;
+        return wasAlive;
     }
 
-    /** A token machine that died: never chosen again. */
-    public void tokenMachineLost(int machine) {
-        tokenKvFree[machine] = Long.MIN_VALUE / 2;
+    /** A token machine that died: never chosen again. False if it was already lost. */
+    public boolean tokenMachineLost(int machine) {
+        boolean wasAlive = !tokenLost[machine];
+        tokenLost[machine] = true;
+        return wasAlive;
+    }
+
+    public boolean promptMachineAlive(int machine) {
+        return !promptLost[machine];
+    }
+
+    public boolean tokenMachineAlive(int machine) {
+        return !tokenLost[machine];
+    }
+
+    /** Whether any machine, prompt or token, is left. */
+    public boolean anyMachineAlive() {
+        for (boolean lost : promptLost) {
+            if (!lost) {
+                return true;
+            }
+        }
+        for (boolean lost : tokenLost) {
+            if (!lost) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public Pool promptMachinePool(int machine) {
@@ -128,26 +159,26 @@ public final class SplitwisePolicy {
         return n;
     }
 
-    /** The prompt machine with the fewest pending prompt tokens among those with {@code kv} free; −1 if none. */
+    /** The live prompt machine with the fewest pending prompt tokens among those with {@code kv} free; −1 if none. */
     private int fewestPending(int kv) {
         int best = -1;
         for (int i = 0; i < promptPending.length; i++) {
-            if (promptKvFree[i] >= kv && (best < 0 || promptPending[i] < promptPending[best])) {
+            if (!promptLost[i] && promptKvFree[i] >= kv && (best < 0 || promptPending[i] < promptPending[best])) {
                 best = i;
             }
         }
         return best;
     }
 
-    /** The machine with the most free KV if it has {@code needed}; −1 otherwise. */
-    private static int mostFreeKv(long[] free, int needed) {
+    /** The live token machine with the most free KV if it has {@code needed}; −1 otherwise. */
+    private int mostFreeKv(int needed) {
         int best = -1;
-        for (int i = 0; i < free.length; i++) {
-            if (best < 0 || free[i] > free[best]) {
+        for (int i = 0; i < tokenKvFree.length; i++) {
+            if (!tokenLost[i] && (best < 0 || tokenKvFree[i] > tokenKvFree[best])) {
                 best = i;
             }
         }
-        return best >= 0 && free[best] >= needed ? best : -1;
+        return best >= 0 && tokenKvFree[best] >= needed ? best : -1;
     }
 
     @Override

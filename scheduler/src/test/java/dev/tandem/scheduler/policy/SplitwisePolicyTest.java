@@ -3,7 +3,9 @@ package dev.tandem.scheduler.policy;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SplitwisePolicyTest {
     private static final long THRESHOLD = 1_000;
@@ -65,6 +67,21 @@ class SplitwisePolicyTest {
         SplitwisePolicy policy = new SplitwisePolicy(new long[0], new long[] {1_000, 1_000}, THRESHOLD);
         assertEquals(new Route(Route.Kind.ON_TOKEN, -1, 0, 10, 20), policy.route(10, 20));
         assertEquals(new Route(Route.Kind.ON_TOKEN, -1, 1, 10, 20), policy.route(10, 20));
+    }
+
+    @Test
+    void lostMachinesAreNeverChosenAgain() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {1_000, 1_000}, new long[] {1_000, 2_000}, THRESHOLD);
+        assertTrue(policy.tokenMachineLost(1));
+        assertFalse(policy.tokenMachineLost(1), "lost once");
+        assertTrue(policy.promptMachineLost(0));
+        assertEquals(new Route(Route.Kind.SPLIT, 1, 0, 10, 20), policy.route(10, 20), "the most free KV was on 1");
+        policy.tokenMachineLost(0);
+        assertEquals(Route.Kind.ON_PROMPT, policy.route(10, 20).kind());
+        assertTrue(policy.anyMachineAlive());
+        policy.promptMachineLost(1);
+        assertFalse(policy.anyMachineAlive());
+        assertNull(policy.route(10, 20));
     }
 
     /** The KV the prompt machine has left with the first split's prompt still held (100 positions). */
