@@ -87,6 +87,13 @@ public interface ComputeBackend extends AutoCloseable {
     /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
     void copyToHost(Activations src, int rows, float[] dst);
 
+    /**
+     * Called once a model's or an expert bank's weights are all loaded: a device backend waits
+     * for the uploads and reports them. The CPU backend has nothing to do.
+     */
+    default void weightsLoaded() {
+    }
+
     @Override
     void close();
 }

@@ -138,23 +138,9 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
-    /** Bounds checks up front, so that a bad slot fails before any row is copied. */
     private static CpuKvStorage checkedRows(CpuKvStorage storage, int layer, int[] slots, int count, float[] keys,
                                             float[] values) {
-        if (layer < 0 || layer >= storage.layers()) {
-            throw new IndexOutOfBoundsException("layer " + layer + " of " + storage.layers());
-        }
-        long floats = (long) count * storage.rowFloats;
-        if (count < 0 || count > slots.length || floats > keys.length || floats > values.length) {
-            throw new IndexOutOfBoundsException(count + " rows of " + storage.rowFloats + " floats do not fit "
-                    + slots.length + " slots, " + keys.length + " keys, " + values.length + " values");
-        }
-        int slotCount = storage.blocks * storage.blockSize;
-        for (int i = 0; i < count; i++) {
-            if (slots[i] < 0 || slots[i] >= slotCount) {
-                throw new IndexOutOfBoundsException("slot " + slots[i] + " of " + slotCount);
-            }
-        }
+        KvStorage.checkRows(storage, storage.rowFloats, layer, slots, count, keys, values);
         return storage;
     }
 

@@ -1,0 +1,106 @@
+package dev.tandem.core.compute;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.cpu.CpuBackend;
+
+import java.util.ServiceLoader;
+import java.util.function.Consumer;
+
+/**
+ * Which backend a process computes on, as the command line and the cluster config name it:
+ * {@code device} is {@code auto}, {@code cpu}, {@code cuda} or {@code cuda:N}; {@code dtype} is
+ * {@code auto}, {@code float32} or {@code bfloat16} (vLLM's names); {@code threads} are the CPU
+ * backend's kernel threads (0: one per core). The one place a backend is built.
+ */
+public record BackendSpec(String device, String dtype, int threads) {
+    public static final String AUTO = "auto";
+
+    public BackendSpec {
+        device = device == null ? AUTO : device.trim().toLowerCase(java.util.Locale.ROOT);
+        dtype = dtype == null ? AUTO : dtype.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!device.equals(AUTO) && !device.equals("cpu") && !device.equals("cuda") && !device.matches("cuda:\\d+")) {
+            throw new TandemException("device '" + device + "': expected auto, cpu, cuda or cuda:N");
+        }
+        if (!dtype.equals(AUTO) && canonicalDtype(dtype) == null) {
+            throw new TandemException("dtype '" + dtype + "': expected auto, float32 or bfloat16");
+        }
+        if (threads < 0) {
+            throw new TandemException("threads must be >= 0, got " + threads);
+        }
+    }
+
+    /** The CPU with {@code threads} kernel threads (0: one per core). */
+    public static BackendSpec cpu(int threads) {
+        return new BackendSpec("cpu", AUTO, threads);
+    }
+
+    private static String canonicalDtype(String dtype) {
+        return switch (dtype) {
+            case "float32", "float", "fp32" -> "float32";
+            case "bfloat16", "bf16" -> "bfloat16";
+            default -> null;
+        };
+    }
+
+    /** This spec with another device (a node's own {@code device} key), keeping dtype and threads. */
+    public BackendSpec onDevice(String otherDevice) {
+        return otherDevice == null ? this : new BackendSpec(otherDevice, dtype, threads);
+    }
+
+    /** This spec with {@code n} CPU threads. */
+    public BackendSpec withThreads(int n) {
+        return new BackendSpec(device, dtype, n);
+    }
+
+    /**
+     * The backend: {@code auto} takes cuda:0 when a driver and a device are found, else the CPU,
+     * and says which through {@code log}; an explicit device that cannot be opened fails with
+     * the reason.
+     */
+    public ComputeBackend open(Consumer<String> log) {
+        AcceleratorProvider cuda = provider("cuda");
+        String target = device;
+        if (target.equals(AUTO)) {
+            String reason = cuda == null ? "this build has no CUDA module" : cuda.unavailableReason();
+            if (reason == null) {
+                target = "cuda:0";
+                log.accept("device auto: " + cuda.describe(0));
+            } else {
+                target = "cpu";
+                log.accept("device auto: cpu (" + reason + ")");
+            }
+        }
+        String resolvedDtype = dtype.equals(AUTO) ? (target.equals("cpu") ? "float32" : "bfloat16") : canonicalDtype(dtype);
+        if (target.equals("cpu")) {
+            if (resolvedDtype.equals("bfloat16")) {
+                throw new TandemException("dtype bfloat16: the CPU backend computes in float32 (bf16 weights are widened"
+                        + " exactly); use --dtype float32 or auto, or a CUDA device");
+            }
+            return threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+        }
+        if (cuda == null) {
+            throw new TandemException("device " + target + ": this build has no CUDA module (tandem-cuda)");
+        }
+        String reason = cuda.unavailableReason();
+        if (reason != null) {
+            throw new TandemException("device " + target + ": " + reason);
+        }
+        int ordinal = target.equals("cuda") ? 0 : Integer.parseInt(target.substring("cuda:".length()));
+        return cuda.open(ordinal, resolvedDtype.equals("bfloat16"), log);
+    }
+
+    private static AcceleratorProvider provider(String kind) {
+        for (AcceleratorProvider p : ServiceLoader.load(AcceleratorProvider.class)) {
+            if (p.kind().equals(kind)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** "cpu", "cuda:0 bfloat16", … as a log line would name it. */
+    @Override
+    public String toString() {
+        return device + (dtype.equals(AUTO) ? "" : " " + dtype);
+    }
+}

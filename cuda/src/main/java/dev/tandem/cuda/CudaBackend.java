@@ -1,0 +1,658 @@
+package dev.tandem.cuda;
+
+import dev.tandem.core.TandemException;
+import dev.tandem.core.checkpoint.DType;
+import dev.tandem.core.checkpoint.TensorView;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceWeight;
+import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.compute.TokenBatch;
+import dev.tandem.cuda.bind.CudaDriver;
+import dev.tandem.cuda.bind.CudaException;
+import dev.tandem.cuda.bind.Cublas;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The CUDA backend: weights, activations and the paged KV cache in device memory; matrix
+ * products through cuBLAS, everything else through NVRTC-compiled kernels ({@code kernels.cu}),
+ * all enqueued on one stream. Only {@link #copyToHost} and {@link #readKv} wait for the device.
+ *
+ * <p>Activations are float32 in both modes. In float32 mode weights and KV are float32 and the
+ * GEMMs run in float32 (no TF32): exact to the fixtures. In bfloat16 mode weights and KV are
+ * bf16; a GEMM's input rows are rounded to bf16 on their way in and it accumulates in float32.
+ * One caller at a time; the device's context is made current on whichever thread calls.
+ */
+public final class CudaBackend implements ComputeBackend {
+    private static final String KERNELS = "/dev/tandem/cuda/kernels.cu";
+    private static final int ROW_THREADS = 256;
+    private static final int ATTENTION_THREADS = 128; // ATTN_WARPS · 32 in kernels.cu
+    private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
+    private static final long ARG_BYTES = 16L << 20;
+    private static final long CUBLAS_WORKSPACE = 32L << 20;
+
+    private final CudaDevice device;
+    private final CudaDriver driver;
+    private final Cublas cublas;
+    private final boolean bf16;
+    private final Consumer<String> log;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment stream;
+    private final MemorySegment blas;
+    private final KernelArgs args;
+    private final HostArgs hostArgs;
+    private final WeightUploader uploader;
+    private final MemorySegment one;
+    private final MemorySegment zero;
+    private final Kernels k;
+    private final List<Long> allocations = new ArrayList<>();
+    private final Map<Long, Long> inverseFrequencies = new HashMap<>(); // (theta bits ^ headDim) → device floats
+    private final List<MemorySegment> registered = new ArrayList<>();
+    private long scratch;         // device, for bf16 GEMM inputs and packed rows
+    private long scratchBytes;
+    private MemorySegment hostOut = MemorySegment.NULL; // page-locked, for results on their way back
+    private int[] meta = new int[0];
+    private long weightBytes;
+    private Thread boundThread;
+    private boolean closed;
+
+    /** The kernels by name, looked up once. */
+    private record Kernels(MemorySegment convertBf16ToF32, MemorySegment convertF16ToF32, MemorySegment convertF32ToBf16,
+                           MemorySegment convertF16ToBf16, MemorySegment rowsToBf16, MemorySegment packRows,
+                           MemorySegment fillSynthetic, MemorySegment embedF32, MemorySegment embedBf16,
+                           MemorySegment rmsNormF32, MemorySegment rmsNormBf16, MemorySegment layerNormF32,
+                           MemorySegment layerNormBf16, MemorySegment clamp, MemorySegment rope, MemorySegment siluMul,
+                           MemorySegment add, MemorySegment zero, MemorySegment gather, MemorySegment scatterAddScaled,
+                           MemorySegment writeKvF32, MemorySegment writeKvBf16, MemorySegment storeKvF32,
+                           MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
+                           MemorySegment attentionF32, MemorySegment attentionBf16) {
+        static Kernels of(KernelModule m) {
+            return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
+                    m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
+                    m.function("pack_rows"), m.function("fill_synthetic_bf16"), m.function("embed_f32"),
+                    m.function("embed_bf16"), m.function("rms_norm_f32"), m.function("rms_norm_bf16"),
+                    m.function("layer_norm_f32"), m.function("layer_norm_bf16"), m.function("clamp_rows"),
+                    m.function("rope_rows"), m.function("silu_mul"), m.function("add_rows"), m.function("zero_rows"),
+                    m.function("gather_rows"), m.function("scatter_add_scaled"), m.function("write_kv_f32"),
+                    m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
+                    m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_f32"),
+                    m.function("attention_bf16"));
+        }
+    }
+
+    /** A backend on {@code device}, which it owns; bf16 or float32 weights and KV. */
+    public CudaBackend(CudaDevice device, boolean bf16, Consumer<String> log) {
+        this.device = device;
+        this.driver = device.driver;
+        this.bf16 = bf16;
+        this.log = log;
+        try {
+            device.makeCurrent();
+            boundThread = Thread.currentThread();
+            this.cublas = Cublas.get();
+            this.stream = driver.createStream();
+            long workspace = track(driver.malloc(CUBLAS_WORKSPACE));
+            this.blas = cublas.create(stream, workspace, CUBLAS_WORKSPACE);
+            this.args = new KernelArgs(arena);
+            this.hostArgs = new HostArgs(driver, stream, ARG_BYTES, this::drain);
+            this.uploader = new WeightUploader(driver, stream, log);
+            this.one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
+            this.zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
+            this.k = Kernels.of(KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log));
+        } catch (RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    public CudaDevice device() {
+        return device;
+    }
+
+    public boolean bf16() {
+        return bf16;
+    }
+
+    private void bind() {
+        if (Thread.currentThread() != boundThread) {
+            device.makeCurrent();
+            boundThread = Thread.currentThread();
+        }
+    }
+
+    private long track(long pointer) {
+        allocations.add(pointer);
+        return pointer;
+    }
+
+    /** Device memory for {@code what}; out of memory names what was asked for and what is free. */
+    private long allocateDevice(long bytes, String what) {
+        try {
+            return track(driver.malloc(bytes));
+        } catch (CudaException e) {
+            if (e.code() == CudaDriver.CUDA_ERROR_OUT_OF_MEMORY) {
+                long[] memory = driver.memoryInfo();
+                throw new TandemException(String.format("cuda:%d: out of device memory: %s needs %.2f GiB, %.2f of %.2f GiB free",
+                        device.ordinal, what, bytes / CudaDevice.GIB, memory[0] / CudaDevice.GIB, memory[1] / CudaDevice.GIB), e);
+            }
+            throw e;
+        }
+    }
+
+    private int weightBytes() {
+        return bf16 ? 2 : 4;
+    }
+
+    @Override
+    public DeviceWeight weight(TensorView tensor) {
+        bind();
+        DType dtype = tensor.dtype();
+        if (!dtype.isFloatingWeight()) {
+            throw new IllegalArgumentException(tensor.name() + ": dtype " + dtype + " is not a weight type");
+        }
+        long n = tensor.elementCount();
+        long dst = allocateDevice(n * weightBytes(), "weight " + tensor.name() + " " + tensor.shapeString());
+        MemorySegment data = tensor.data();
+        if ((dtype == DType.BF16 && bf16) || (dtype == DType.F32 && !bf16)) {
+            uploader.copy(data, 0, data.byteSize(), dst);
+        } else {
+            convertUpload(data, dtype, n, dst);
+        }
+        weightBytes += n * weightBytes();
+        return new CudaWeight(dst, tensor.rows(), tensor.cols(), weightBytes());
+    }
+
+    /** Uploads raw elements chunk by chunk into scratch and widens or narrows them into {@code dst}. */
+    private void convertUpload(MemorySegment data, DType dtype, long n, long dst) {
+        long chunkElements = WeightUploader.chunkBytes() / 4;
+        long staging = scratch(chunkElements * dtype.bytes);
+        MemorySegment kernel = switch (dtype) {
+            case BF16 -> k.convertBf16ToF32;
+            case F16 -> bf16 ? k.convertF16ToBf16 : k.convertF16ToF32;
+            case F32 -> k.convertF32ToBf16;
+            default -> throw new IllegalArgumentException("dtype " + dtype);
+        };
+        for (long at = 0; at < n; at += chunkElements) {
+            long count = Math.min(chunkElements, n - at);
+            uploader.copy(data, at * dtype.bytes, count * dtype.bytes, staging);
+            launchElementwise(kernel, dst + at * weightBytes(), staging, count);
+        }
+    }
+
+    private void launchElementwise(MemorySegment kernel, long out, long in, long n) {
+        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
+        args.reset().p(out).p(in).p(n);
+        driver.launch(kernel, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
+    }
+
+    /**
+     * A synthetic bf16 (or float32-held) weight filled on the device: uniform with standard
+     * deviation {@code scale}, or all {@code scale} when {@code constant}; for benchmarks of
+     * checkpoints too large to write to disk.
+     */
+    public DeviceWeight syntheticWeight(String name, int rows, int cols, float scale, boolean constant, long seed) {
+        bind();
+        long n = (long) rows * cols;
+        long dst = allocateDevice(n * weightBytes(), "synthetic weight " + name);
+        long bf16Copy = bf16 ? dst : scratch(n * 2);
+        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
+        args.reset().p(bf16Copy).p(n).p(seed).f(scale).i(constant ? 1 : 0);
+        driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
+        if (!bf16) {
+            launchElementwise(k.convertBf16ToF32, dst, bf16Copy, n);
+        }
+        weightBytes += n * weightBytes();
+        return new CudaWeight(dst, rows, cols, weightBytes());
+    }
+
+    @Override
+    public void weightsLoaded() {
+        bind();
+        drain();
+        String summary = uploader.summary();
+        long[] memory = driver.memoryInfo();
+        log.accept(String.format("%s%.2f GiB of weights on cuda:%d, %.2f of %.2f GiB free",
+                summary == null ? "" : summary + "; ", weightBytes / CudaDevice.GIB, device.ordinal,
+                memory[0] / CudaDevice.GIB, memory[1] / CudaDevice.GIB));
+    }
+
+    @Override
+    public Activations allocate(int rows, int cols) {
+        bind();
+        long p = allocateDevice((long) rows * cols * Float.BYTES, "activations (" + rows + ", " + cols + ")");
+        return new CudaActivations(p, rows, cols, cols);
+    }
+
+    /**
+     * Host rows the device reads and writes in place over the bus: the memory is page-locked
+     * and mapped into the device's address space (unified addressing makes the host address
+     * the device address). Slower than device memory, but no staging copy.
+     */
+    @Override
+    public Activations wrapHost(MemorySegment memory, int rows, int cols) {
+        bind();
+        if (memory.byteSize() < (long) rows * cols * Float.BYTES) {
+            throw new IllegalArgumentException(memory.byteSize() + " bytes cannot hold (" + rows + ", " + cols + ") floats");
+        }
+        long mapped = driver.hostRegisterMapped(memory);
+        if (mapped == 0) {
+            throw new TandemException("cuda:" + device.ordinal + ": cannot page-lock " + memory.byteSize()
+                    + " bytes of host memory at 0x" + Long.toHexString(memory.address()) + " for device access");
+        }
+        registered.add(memory);
+        return new CudaActivations(mapped, rows, cols, cols);
+    }
+
+    @Override
+    public KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+        bind();
+        if (headDim > MAX_HEAD_DIM) {
+            throw new TandemException("head_dim " + headDim + " exceeds the CUDA attention kernel's " + MAX_HEAD_DIM);
+        }
+        int element = bf16 ? 2 : 4;
+        long bytes = CudaKvStorage.bytes(layers, blocks, blockSize, kvHeads * headDim, element);
+        long base = allocateDevice(bytes, "the KV cache (" + (long) blocks * blockSize + " tokens)");
+        return new CudaKvStorage(base, layers, blocks, blockSize, kvHeads * headDim, element);
+    }
+
+    /** Bytes of KV cache one token takes in every layer. */
+    public long kvBytesPerToken(int layers, int kvHeads, int headDim) {
+        return CudaKvStorage.bytes(layers, 1, 1, kvHeads * headDim, bf16 ? 2 : 4);
+    }
+
+    @Override
+    public void embed(Activations out, DeviceWeight table, int[] tokens, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations o = cuda(out);
+        CudaWeight t = (CudaWeight) table;
+        long ids = hostArgs.ints(tokens, rows);
+        args.reset().p(o.pointer()).i(o.stride()).p(t.pointer()).p(ids).i(o.cols());
+        launchRows(t.bf16() ? k.embedBf16 : k.embedF32, rows, "embed");
+    }
+
+    @Override
+    public void matmul(Activations out, Activations in, DeviceWeight w, int rows) {
+        gemm(cuda(out), cuda(in), (CudaWeight) w, rows, false);
+    }
+
+    @Override
+    public void matmulTransposed(Activations out, Activations in, DeviceWeight w, int rows) {
+        gemm(cuda(out), cuda(in), (CudaWeight) w, rows, true);
+    }
+
+    /**
+     * Row-major {@code out = in · Wᵀ} (or {@code in · W} when transposed) as column-major
+     * cuBLAS sees it: {@code outᵀ = op(W) · inᵀ}.
+     */
+    private void gemm(CudaActivations out, CudaActivations in, CudaWeight w, int rows, boolean transposed) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        int inner = transposed ? w.rows() : w.cols();
+        int outer = transposed ? w.cols() : w.rows();
+        if (in.cols() != inner || out.cols() != outer) {
+            throw new IllegalArgumentException("matmul shapes: in " + in.cols() + " cols, out " + out.cols()
+                    + " cols, weight (" + w.rows() + ", " + w.cols() + ")" + (transposed ? " transposed" : ""));
+        }
+        long b = in.pointer();
+        int ldb = in.stride();
+        int type = Cublas.CUDA_R_32F;
+        if (w.bf16()) {
+            b = scratch((long) rows * inner * 2);
+            ldb = inner;
+            type = Cublas.CUDA_R_16BF;
+            args.reset().p(b).p(in.pointer()).i(in.stride()).i(inner);
+            launchRows(k.rowsToBf16, rows, "rows_to_bf16");
+        }
+        cublas.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
+                w.pointer(), type, w.cols(), b, type, ldb, zero, out.pointer(), Cublas.CUDA_R_32F, out.stride());
+    }
+
+    @Override
+    public void rmsNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
+        norm(out, in, gain, eps, rows, k.rmsNormBf16, k.rmsNormF32);
+    }
+
+    @Override
+    public void layerNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
+        norm(out, in, gain, eps, rows, k.layerNormBf16, k.layerNormF32);
+    }
+
+    private void norm(Activations out, Activations in, DeviceWeight gain, float eps, int rows, MemorySegment bf16Kernel,
+                      MemorySegment f32Kernel) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations o = cuda(out);
+        CudaActivations i = cuda(in);
+        CudaWeight g = (CudaWeight) gain;
+        args.reset().p(o.pointer()).i(o.stride()).p(i.pointer()).i(i.stride()).p(g.pointer()).i(i.cols()).f(eps);
+        launchRows(g.bf16() ? bf16Kernel : f32Kernel, rows, "norm");
+    }
+
+    @Override
+    public void clamp(Activations x, float limit, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(x);
+        args.reset().p(a.pointer()).i(a.stride()).i(a.cols()).f(limit);
+        launchRows(k.clamp, rows, "clamp_rows");
+    }
+
+    @Override
+    public void rope(Activations x, int headDim, double theta, int[] positions, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(x);
+        long frequencies = inverseFrequencies(theta, headDim);
+        long pos = hostArgs.ints(positions, rows);
+        args.reset().p(a.pointer()).i(a.stride()).i(a.cols()).i(headDim).p(pos).p(frequencies);
+        launchRows(k.rope, rows, "rope_rows");
+    }
+
+    /** θ^(−2j/headDim) for j < headDim/2, formed exactly as the CPU backend forms them. */
+    private long inverseFrequencies(double theta, int headDim) {
+        long key = Double.doubleToLongBits(theta) * 31 + headDim;
+        Long cached = inverseFrequencies.get(key);
+        if (cached != null) {
+            return cached;
+        }
+        int half = headDim / 2;
+        float[] values = new float[half];
+        for (int j = 0; j < half; j++) {
+            values[j] = (float) (1.0 / (float) Math.pow(theta, (2.0 * j) / headDim));
+        }
+        long p = allocateDevice(4L * half, "RoPE frequencies");
+        long staged = hostArgs.floats(values, half);
+        driver.copyOnDevice(p, staged, 4L * half, stream);
+        inverseFrequencies.put(key, p);
+        return p;
+    }
+
+    @Override
+    public void writeKv(KvStorage kv, int layer, Activations kActs, Activations vActs, int[] slots, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaKvStorage s = (CudaKvStorage) kv;
+        CudaActivations keys = cuda(kActs);
+        CudaActivations values = cuda(vActs);
+        long slotPtr = hostArgs.ints(slots, rows);
+        args.reset().p(s.keys(layer)).p(s.values(layer)).p(keys.pointer()).i(keys.stride()).p(values.pointer())
+                .i(values.stride()).p(slotPtr).i(s.rowWidth);
+        launchRows(s.elementBytes == 2 ? k.writeKvBf16 : k.writeKvF32, rows, "write_kv");
+    }
+
+    @Override
+    public void readKv(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values) {
+        CudaKvStorage s = (CudaKvStorage) kv;
+        KvStorage.checkRows(s, s.rowWidth, layer, slots, count, keys, values);
+        if (count == 0) {
+            return;
+        }
+        bind();
+        long rowsBytes = 4L * count * s.rowWidth;
+        long rows = scratch(2 * rowsBytes);
+        long slotPtr = hostArgs.ints(slots, count);
+        MemorySegment kernel = s.elementBytes == 2 ? k.loadKvBf16 : k.loadKvF32;
+        args.reset().p(rows).p(s.keys(layer)).p(slotPtr).i(s.rowWidth);
+        launchRows(kernel, count, "load_kv_rows");
+        args.reset().p(rows + rowsBytes).p(s.values(layer)).p(slotPtr).i(s.rowWidth);
+        launchRows(kernel, count, "load_kv_rows");
+        MemorySegment host = hostOut(2 * rowsBytes);
+        driver.copyToHost(host, rows, 2 * rowsBytes, stream);
+        drain();
+        MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, keys, 0, count * s.rowWidth);
+        MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, rowsBytes, values, 0, count * s.rowWidth);
+    }
+
+    @Override
+    public void writeKvRows(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values) {
+        CudaKvStorage s = (CudaKvStorage) kv;
+        KvStorage.checkRows(s, s.rowWidth, layer, slots, count, keys, values);
+        if (count == 0) {
+            return;
+        }
+        bind();
+        long keyRows = hostArgs.floats(keys, count * s.rowWidth);
+        long valueRows = hostArgs.floats(values, count * s.rowWidth);
+        long slotPtr = hostArgs.ints(slots, count);
+        MemorySegment kernel = s.elementBytes == 2 ? k.storeKvBf16 : k.storeKvF32;
+        args.reset().p(s.keys(layer)).p(keyRows).p(slotPtr).i(s.rowWidth);
+        launchRows(kernel, count, "store_kv_rows");
+        args.reset().p(s.values(layer)).p(valueRows).p(slotPtr).i(s.rowWidth);
+        launchRows(kernel, count, "store_kv_rows");
+    }
+
+    @Override
+    public void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
+                          int window) {
+        int rows = batch.size();
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaKvStorage s = (CudaKvStorage) kv;
+        CudaActivations o = cuda(out);
+        CudaActivations query = cuda(q);
+        int kvHeads = s.rowWidth / headDim;
+        int heads = query.cols() / headDim;
+        long metaPtr = hostArgs.ints(meta, packMeta(batch, s.blockSize));
+        long tables = metaPtr + 8L * rows;
+        args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
+                .p(s.values(layer)).p(metaPtr).p(tables).i(s.blockSize).i(kvHeads).i(headDim).i(heads / kvHeads)
+                .i(window).f((float) (1.0 / Math.sqrt(headDim)));
+        driver.launch(s.elementBytes == 2 ? k.attentionBf16 : k.attentionF32, rows, heads, 1, ATTENTION_THREADS, 0,
+                stream, args.pointers, "attention");
+    }
+
+    /**
+     * Fills {@link #meta}: per row its position and the offset of its block table, then the
+     * tables. Consecutive rows of one sequence share one copy of its table, cut to the blocks
+     * they reach. Returns the ints used.
+     */
+    private int packMeta(TokenBatch batch, int blockSize) {
+        int rows = batch.size();
+        int used = 2 * rows;
+        ensureMeta(used);
+        int r = 0;
+        while (r < rows) {
+            int[] table = batch.blockTables[r];
+            int end = r;
+            int maxPosition = 0;
+            while (end < rows && batch.blockTables[end] == table) {
+                maxPosition = Math.max(maxPosition, batch.positions[end]);
+                end++;
+            }
+            int blocks = Math.min(table.length, maxPosition / blockSize + 1);
+            ensureMeta(used + blocks);
+            System.arraycopy(table, 0, meta, used, blocks);
+            for (int i = r; i < end; i++) {
+                meta[2 * i] = batch.positions[i];
+                meta[2 * i + 1] = used - 2 * rows;
+            }
+            used += blocks;
+            r = end;
+        }
+        return used;
+    }
+
+    private void ensureMeta(int length) {
+        if (meta.length < length) {
+            meta = java.util.Arrays.copyOf(meta, Math.max(length, 2 * meta.length));
+        }
+    }
+
+    @Override
+    public void siluMul(Activations gate, Activations up, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations g = cuda(gate);
+        CudaActivations u = cuda(up);
+        args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).i(g.cols());
+        launchRows(k.siluMul, rows, "silu_mul");
+    }
+
+    @Override
+    public void add(Activations acc, Activations x, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(acc);
+        CudaActivations b = cuda(x);
+        args.reset().p(a.pointer()).i(a.stride()).p(b.pointer()).i(b.stride()).i(a.cols());
+        launchRows(k.add, rows, "add_rows");
+    }
+
+    @Override
+    public void gatherRows(Activations out, Activations in, int[] rowIndex, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations o = cuda(out);
+        CudaActivations src = cuda(in);
+        long index = hostArgs.ints(rowIndex, rows);
+        args.reset().p(o.pointer()).i(o.stride()).p(src.pointer()).i(src.stride()).p(index).i(src.cols());
+        launchRows(k.gather, rows, "gather_rows");
+    }
+
+    @Override
+    public void scatterAddScaled(Activations acc, Activations in, int[] rowIndex, float[] scale, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(acc);
+        CudaActivations src = cuda(in);
+        long index = hostArgs.ints(rowIndex, rows);
+        long scales = hostArgs.floats(scale, rows);
+        args.reset().p(a.pointer()).i(a.stride()).p(src.pointer()).i(src.stride()).p(index).p(scales).i(a.cols());
+        launchRows(k.scatterAddScaled, rows, "scatter_add_scaled");
+    }
+
+    @Override
+    public void zero(Activations x, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(x);
+        args.reset().p(a.pointer()).i(a.stride()).i(a.cols());
+        launchRows(k.zero, rows, "zero_rows");
+    }
+
+    @Override
+    public void copyToHost(Activations src, int rows, float[] dst) {
+        bind();
+        CudaActivations a = cuda(src);
+        long bytes = 4L * rows * a.cols();
+        if (rows > 0) {
+            long from = a.pointer();
+            if (!a.contiguous()) {
+                from = scratch(bytes);
+                args.reset().p(from).p(a.pointer()).i(a.stride()).i(a.cols());
+                launchRows(k.packRows, rows, "pack_rows");
+            }
+            driver.copyToHost(hostOut(bytes), from, bytes, stream);
+        }
+        drain();
+        if (rows > 0) {
+            MemorySegment.copy(hostOut, ValueLayout.JAVA_FLOAT, 0, dst, 0, rows * a.cols());
+        }
+    }
+
+    /** Waits for everything enqueued; the argument area is free again afterwards. */
+    public void synchronize() {
+        bind();
+        drain();
+    }
+
+    private void drain() {
+        driver.synchronize(stream);
+        hostArgs.reset();
+    }
+
+    private void launchRows(MemorySegment kernel, int rows, String name) {
+        driver.launch(kernel, rows, 1, 1, ROW_THREADS, 0, stream, args.pointers, name);
+    }
+
+    /** Device scratch of at least {@code bytes}; growing it waits for the work that may still read it. */
+    private long scratch(long bytes) {
+        if (bytes > scratchBytes) {
+            drain();
+            if (scratch != 0) {
+                allocations.remove(scratch);
+                driver.free(scratch);
+            }
+            scratchBytes = Math.max(bytes, 2 * scratchBytes);
+            scratch = allocateDevice(scratchBytes, "scratch space");
+        }
+        return scratch;
+    }
+
+    private MemorySegment hostOut(long bytes) {
+        if (hostOut.byteSize() < bytes) {
+            drain();
+            if (hostOut.byteSize() > 0) {
+                driver.freeHost(hostOut);
+            }
+            hostOut = driver.hostAlloc(Math.max(bytes, 2 * hostOut.byteSize()));
+        }
+        return hostOut;
+    }
+
+    private static CudaActivations cuda(Activations a) {
+        return (CudaActivations) a;
+    }
+
+    /** Idempotent: a model and its loader may both close the backend they share. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        device.makeCurrent();
+        try {
+            driver.synchronize(stream);
+        } finally {
+            cublas.destroy(blas);
+            for (MemorySegment m : registered) {
+                driver.hostUnregister(m);
+            }
+            for (long p : allocations) {
+                driver.free(p);
+            }
+            hostArgs.close();
+            uploader.close();
+            if (hostOut.byteSize() > 0) {
+                driver.freeHost(hostOut);
+            }
+            driver.destroyStream(stream);
+            arena.close();
+            device.close();
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.tandem.cuda;
+
+import dev.tandem.cuda.bind.CudaDriver;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The small per-call arrays (token ids, positions, slots, row indices, scales) on their way to
+ * the device: bump-allocated in page-locked host memory, copied asynchronously on the stream to
+ * the same offset of a device mirror. Stream order makes each copy land before the kernel that
+ * reads it; the host reuses the space only after the stream has drained ({@link #reset}).
+ */
+final class HostArgs {
+    private static final long ALIGN = 16;
+
+    private final CudaDriver driver;
+    private final MemorySegment stream;
+    private final Runnable drain;
+    private final MemorySegment host;
+    private final long device;
+    private long used;
+
+    /** {@code drain} synchronises the stream and calls {@link #reset}; it runs when the space is full. */
+    HostArgs(CudaDriver driver, MemorySegment stream, long bytes, Runnable drain) {
+        this.driver = driver;
+        this.stream = stream;
+        this.drain = drain;
+        this.host = driver.hostAlloc(bytes);
+        this.device = driver.malloc(bytes);
+    }
+
+    long ints(int[] values, int count) {
+        long at = claim(4L * count);
+        MemorySegment.copy(values, 0, host, ValueLayout.JAVA_INT, at, count);
+        return send(at, 4L * count);
+    }
+
+    long floats(float[] values, int count) {
+        long at = claim(4L * count);
+        MemorySegment.copy(values, 0, host, ValueLayout.JAVA_FLOAT, at, count);
+        return send(at, 4L * count);
+    }
+
+    private long claim(long bytes) {
+        if (bytes > host.byteSize()) {
+            throw new IllegalArgumentException(bytes + " bytes of arguments exceed the " + host.byteSize() + "-byte staging area");
+        }
+        if (used + bytes > host.byteSize()) {
+            drain.run();
+        }
+        long at = used;
+        used = (used + bytes + ALIGN - 1) / ALIGN * ALIGN;
+        return at;
+    }
+
+    private long send(long at, long bytes) {
+        if (bytes > 0) {
+            driver.copyToDevice(device + at, host.asSlice(at, bytes), bytes, stream);
+        }
+        return device + at;
+    }
+
+    /** Only once the stream has drained. */
+    void reset() {
+        used = 0;
+    }
+
+    void close() {
+        driver.freeHost(host);
+        driver.free(device);
+    }
+}

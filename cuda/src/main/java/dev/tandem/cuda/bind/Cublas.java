@@ -1,0 +1,127 @@
+package dev.tandem.cuda.bind;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLAS through FFM: one handle per backend, bound to its stream, and {@code cublasGemmEx}
+ * (column-major, as BLAS is; the backend maps row-major onto it).
+ */
+public final class Cublas {
+    public static final int OP_N = 0;
+    public static final int OP_T = 1;
+    public static final int CUDA_R_32F = 0;
+    public static final int CUDA_R_16BF = 14;
+    /** Float32 accumulation; plain float32 operands stay float32 (no TF32) under the default math mode. */
+    public static final int COMPUTE_32F = 68;
+    public static final int GEMM_DEFAULT = -1;
+
+    private static Cublas instance;
+
+    private final NativeLibrary lib;
+    private final MethodHandle cublasCreate;
+    private final MethodHandle cublasDestroy;
+    private final MethodHandle cublasSetStream;
+    private final MethodHandle cublasSetWorkspace;
+    private final MethodHandle cublasGetVersion;
+    private final MethodHandle cublasGemmEx;
+
+    private Cublas(NativeLibrary lib) {
+        this.lib = lib;
+        cublasCreate = lib.function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cublasDestroy = lib.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cublasSetStream = lib.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cublasSetWorkspace = lib.function("cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+        cublasGetVersion = lib.function("cublasGetVersion_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cublasGemmEx = lib.function("cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+
+    public static synchronized Cublas get() {
+        if (instance == null) {
+            instance = new Cublas(NativeLibrary.load("cuBLAS", List.of("libcublas.so.13", "libcublas.so.12", "libcublas.so")));
+        }
+        return instance;
+    }
+
+    /** A handle on the current context, issuing on {@code stream}, with {@code workspace} of its own (graph capture needs that). */
+    public MemorySegment create(MemorySegment stream, long workspace, long workspaceBytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check((int) cublasCreate.invokeExact(out), "cublasCreate");
+            MemorySegment handle = out.get(ADDRESS, 0);
+            check((int) cublasSetStream.invokeExact(handle, stream), "cublasSetStream");
+            check((int) cublasSetWorkspace.invokeExact(handle, workspace, workspaceBytes), "cublasSetWorkspace");
+            return handle;
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    public int version(MemorySegment handle) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check((int) cublasGetVersion.invokeExact(handle, out), "cublasGetVersion");
+            return out.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    public void destroy(MemorySegment handle) {
+        try {
+            check((int) cublasDestroy.invokeExact(handle), "cublasDestroy");
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /**
+     * {@code C = alpha · op(A) · op(B) + beta · C}, column-major, {@code m × n} from {@code k};
+     * alpha and beta are host floats.
+     */
+    public void gemm(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha,
+                     long a, int aType, int lda, long b, int bType, int ldb, MemorySegment beta,
+                     long c, int cType, int ldc) {
+        try {
+            int rc = (int) cublasGemmEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, aType, lda, b, bType, ldb,
+                    beta, c, cType, ldc, COMPUTE_32F, GEMM_DEFAULT);
+            if (rc != 0) {
+                throw new CudaException("cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", A type " + aType
+                        + ") failed: cublasStatus " + rc, rc);
+            }
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    private static void check(int rc, String call) {
+        if (rc != 0) {
+            throw new CudaException(call + " failed: cublasStatus " + rc, rc);
+        }
+    }
+
+    private static RuntimeException wrap(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException(t);
+    }
+
+    @Override
+    public String toString() {
+        return lib.toString();
+    }
+}

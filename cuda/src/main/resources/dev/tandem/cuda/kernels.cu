@@ -1,0 +1,322 @@
+// Tandem's CUDA kernels, compiled by NVRTC at first use for the device's compute capability.
+// Activations are float32 rows with a row stride (in floats); weights are bf16 (stored as raw
+// 16-bit words, so no CUDA headers are needed) or float32. Every kernel bounds-checks its rows
+// and columns, so a grid may be rounded up.
+
+typedef unsigned short bf16_t;
+typedef unsigned short f16_t;
+
+__device__ __forceinline__ float bf16_to_float(bf16_t h) {
+    return __uint_as_float(((unsigned int) h) << 16);
+}
+
+// Round to nearest even, as torch does; NaN stays NaN.
+__device__ __forceinline__ bf16_t float_to_bf16(float f) {
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        return (bf16_t) ((u >> 16) | 0x40u);
+    }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16_t) (u >> 16);
+}
+
+__device__ __forceinline__ float f16_to_float(f16_t h) {
+    float f;
+    asm("{ cvt.f32.f16 %0, %1; }" : "=f"(f) : "h"(h));
+    return f;
+}
+
+// The dtypes a weight or KV cache is held in; one template each, instantiated below by name.
+struct F32 {
+    typedef float t;
+    static __device__ __forceinline__ float load(const float* p, long i) { return p[i]; }
+    static __device__ __forceinline__ void store(float* p, long i, float v) { p[i] = v; }
+};
+struct BF16 {
+    typedef bf16_t t;
+    static __device__ __forceinline__ float load(const bf16_t* p, long i) { return bf16_to_float(p[i]); }
+    static __device__ __forceinline__ void store(bf16_t* p, long i, float v) { p[i] = float_to_bf16(v); }
+};
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float v, float* scratch) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    int warps = blockDim.x >> 5;
+    float total = 0.f;
+    for (int w = 0; w < warps; w++) total += scratch[w];
+    return total;
+}
+
+// ---- conversions (weight upload, bf16 matmul inputs) ----
+
+extern "C" __global__ void convert_bf16_to_f32(float* out, const bf16_t* in, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
+        out[i] = bf16_to_float(in[i]);
+}
+
+extern "C" __global__ void convert_f16_to_f32(float* out, const f16_t* in, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
+        out[i] = f16_to_float(in[i]);
+}
+
+extern "C" __global__ void convert_f32_to_bf16(bf16_t* out, const float* in, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
+        out[i] = float_to_bf16(in[i]);
+}
+
+extern "C" __global__ void convert_f16_to_bf16(bf16_t* out, const f16_t* in, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
+        out[i] = float_to_bf16(f16_to_float(in[i]));
+}
+
+// Rows of strided float32 activations to contiguous bf16: grid (rows), the input of a bf16 GEMM.
+extern "C" __global__ void rows_to_bf16(bf16_t* out, const float* in, int inStride, int cols) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        out[(long) r * cols + c] = float_to_bf16(in[(long) r * inStride + c]);
+}
+
+// Strided rows to contiguous rows: grid (rows).
+extern "C" __global__ void pack_rows(float* out, const float* in, int inStride, int cols) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        out[(long) r * cols + c] = in[(long) r * inStride + c];
+}
+
+// Seeded uniform weights in [-scale·√3, scale·√3) (standard deviation `scale`), or all `scale`
+// when constant != 0: synthetic checkpoints made on the device. A 64-bit mix of (seed, index).
+extern "C" __global__ void fill_synthetic_bf16(bf16_t* out, long n, unsigned long long seed, float scale, int constant) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        if (constant) { out[i] = float_to_bf16(scale); continue; }
+        unsigned long long z = seed + 0x9e3779b97f4a7c15ull * (unsigned long long) (i + 1);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        float u = (float) (z >> 40) * (1.0f / 16777216.0f); // [0, 1)
+        out[i] = float_to_bf16((2.f * u - 1.f) * 1.7320508f * scale);
+    }
+}
+
+// ---- per-row operations: grid (rows), block threads over columns ----
+
+template <typename W>
+__device__ void embed_t(float* out, int outStride, const typename W::t* table, const int* tokens, int cols) {
+    int r = blockIdx.x;
+    long base = (long) tokens[r] * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = W::load(table, base + c);
+}
+extern "C" __global__ void embed_f32(float* out, int s, const float* t, const int* tok, int cols) { embed_t<F32>(out, s, t, tok, cols); }
+extern "C" __global__ void embed_bf16(float* out, int s, const bf16_t* t, const int* tok, int cols) { embed_t<BF16>(out, s, t, tok, cols); }
+
+template <typename W>
+__device__ void rms_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps) {
+    __shared__ float scratch[32];
+    int r = blockIdx.x;
+    const float* x = in + (long) r * inStride;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) ss += x[c] * x[c];
+    ss = block_sum(ss, scratch);
+    float inv = 1.0f / sqrtf(ss / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = W::load(gain, c) * (x[c] * inv);
+}
+extern "C" __global__ void rms_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps) { rms_norm_t<F32>(o, os, i, is, g, cols, eps); }
+extern "C" __global__ void rms_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps) { rms_norm_t<BF16>(o, os, i, is, g, cols, eps); }
+
+template <typename W>
+__device__ void layer_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps) {
+    __shared__ float scratch[32];
+    int r = blockIdx.x;
+    const float* x = in + (long) r * inStride;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += x[c];
+    float mean = block_sum(s, scratch) / cols;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { float d = x[c] - mean; ss += d * d; }
+    ss = block_sum(ss, scratch);
+    float inv = 1.0f / sqrtf(ss / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = (x[c] - mean) * inv * W::load(gain, c);
+}
+extern "C" __global__ void layer_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps) { layer_norm_t<F32>(o, os, i, is, g, cols, eps); }
+extern "C" __global__ void layer_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps) { layer_norm_t<BF16>(o, os, i, is, g, cols, eps); }
+
+extern "C" __global__ void clamp_rows(float* x, int stride, int cols, float limit) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[(long) r * stride + c];
+        x[(long) r * stride + c] = fmaxf(-limit, fminf(limit, v));
+    }
+}
+
+// Rotate-half RoPE, in place: element j of each head pairs with j + headDim/2, by the angle
+// position · invFreq[j] formed in float32 (as transformers does); invFreq from the host.
+extern "C" __global__ void rope_rows(float* x, int stride, int cols, int headDim, const int* positions, const float* invFreq) {
+    int r = blockIdx.x;
+    int half = headDim / 2;
+    float position = (float) positions[r];
+    float* row = x + (long) r * stride;
+    for (int i = threadIdx.x; i < cols / 2; i += blockDim.x) {
+        int head = i / half, j = i % half;
+        float angle = position * invFreq[j];
+        float c = (float) cos((double) angle), s = (float) sin((double) angle);
+        float* h = row + head * headDim;
+        float a = h[j], b = h[j + half];
+        h[j] = a * c - b * s;
+        h[j + half] = b * c + a * s;
+    }
+}
+
+extern "C" __global__ void silu_mul(float* gate, int gateStride, const float* up, int upStride, int cols) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float g = gate[(long) r * gateStride + c];
+        gate[(long) r * gateStride + c] = g / (1.f + expf(-g)) * up[(long) r * upStride + c];
+    }
+}
+
+extern "C" __global__ void add_rows(float* acc, int accStride, const float* x, int xStride, int cols) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) acc[(long) r * accStride + c] += x[(long) r * xStride + c];
+}
+
+extern "C" __global__ void zero_rows(float* x, int stride, int cols) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) x[(long) r * stride + c] = 0.f;
+}
+
+extern "C" __global__ void gather_rows(float* out, int outStride, const float* in, int inStride, const int* index, int cols) {
+    int r = blockIdx.x;
+    const float* src = in + (long) index[r] * inStride;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = src[c];
+}
+
+// acc[index[r]] += scale[r] · in[r]; atomic, so rows that share a target add up.
+extern "C" __global__ void scatter_add_scaled(float* acc, int accStride, const float* in, int inStride, const int* index,
+                                              const float* scale, int cols) {
+    int r = blockIdx.x;
+    float s = scale[r];
+    float* dst = acc + (long) index[r] * accStride;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) atomicAdd(dst + c, s * in[(long) r * inStride + c]);
+}
+
+// ---- the paged KV cache: per layer (slots, kvHeads · headDim) rows of keys and of values ----
+
+template <typename KV>
+__device__ void write_kv_t(typename KV::t* keys, typename KV::t* values, const float* k, int kStride, const float* v,
+                           int vStride, const int* slots, int rowWidth) {
+    int r = blockIdx.x;
+    long base = (long) slots[r] * rowWidth;
+    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) {
+        KV::store(keys, base + c, k[(long) r * kStride + c]);
+        KV::store(values, base + c, v[(long) r * vStride + c]);
+    }
+}
+extern "C" __global__ void write_kv_f32(float* K, float* V, const float* k, int ks, const float* v, int vs, const int* slots, int w) { write_kv_t<F32>(K, V, k, ks, v, vs, slots, w); }
+extern "C" __global__ void write_kv_bf16(bf16_t* K, bf16_t* V, const float* k, int ks, const float* v, int vs, const int* slots, int w) { write_kv_t<BF16>(K, V, k, ks, v, vs, slots, w); }
+
+// Host float32 rows (contiguous) into the cache, and the cache's rows out as float32.
+template <typename KV>
+__device__ void store_kv_rows_t(typename KV::t* cache, const float* rows, const int* slots, int rowWidth) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) KV::store(cache, (long) slots[r] * rowWidth + c, rows[(long) r * rowWidth + c]);
+}
+template <typename KV>
+__device__ void load_kv_rows_t(float* rows, const typename KV::t* cache, const int* slots, int rowWidth) {
+    int r = blockIdx.x;
+    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) rows[(long) r * rowWidth + c] = KV::load(cache, (long) slots[r] * rowWidth + c);
+}
+extern "C" __global__ void store_kv_rows_f32(float* cache, const float* rows, const int* slots, int w) { store_kv_rows_t<F32>(cache, rows, slots, w); }
+extern "C" __global__ void store_kv_rows_bf16(bf16_t* cache, const float* rows, const int* slots, int w) { store_kv_rows_t<BF16>(cache, rows, slots, w); }
+extern "C" __global__ void load_kv_rows_f32(float* rows, const float* cache, const int* slots, int w) { load_kv_rows_t<F32>(rows, cache, slots, w); }
+extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, const int* slots, int w) { load_kv_rows_t<BF16>(rows, cache, slots, w); }
+
+// ---- paged attention ----
+// Grid (rows, query heads), ATTN_WARPS warps a block. Each warp walks every ATTN_WARPS-th
+// position of the token's window with an online softmax (lanes split the head dimension), and
+// the warps' partial results are merged at the end: the score matrix is never stored, so the
+// same kernel serves decode and prefill. `meta` holds, per row, its position then the offset of
+// its block table in `tables`.
+#define ATTN_WARPS 4
+#define NEG_INF __int_as_float(0xff800000)
+#define MAX_HEAD_DIM 256
+#define PER_LANE (MAX_HEAD_DIM / 32)
+
+template <typename KV>
+__device__ void attention_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
+                            const typename KV::t* values, const int* meta, const int* tables, int blockSize, int kvHeads,
+                            int headDim, int group, int window, float scale) {
+    __shared__ float partialMax[ATTN_WARPS];
+    __shared__ float partialSum[ATTN_WARPS];
+    __shared__ float partialAcc[ATTN_WARPS][MAX_HEAD_DIM];
+    int r = blockIdx.x, head = blockIdx.y;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int kvHead = head / group;
+    int pos = meta[2 * r];
+    const int* table = tables + meta[2 * r + 1];
+    int first = window > 0 ? max(0, pos - window + 1) : 0;
+    int rowWidth = kvHeads * headDim;
+    const float* qh = q + (long) r * qStride + head * headDim;
+    float qv[PER_LANE], acc[PER_LANE];
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        int d = lane + 32 * i;
+        qv[i] = d < headDim ? qh[d] * scale : 0.f;
+        acc[i] = 0.f;
+    }
+    float m = NEG_INF, l = 0.f;
+    for (int p = first + warp; p <= pos; p += ATTN_WARPS) {
+        long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) s += qv[i] * KV::load(keys, row + d);
+        }
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        float mNew = fmaxf(m, s);
+        float correction = expf(m - mNew);
+        float w = expf(s - mNew);
+        l = l * correction + w;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            int d = lane + 32 * i;
+            float v = d < headDim ? KV::load(values, row + d) : 0.f;
+            acc[i] = acc[i] * correction + w * v;
+        }
+        m = mNew;
+    }
+    if (lane == 0) { partialMax[warp] = m; partialSum[warp] = l; }
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        int d = lane + 32 * i;
+        if (d < headDim) partialAcc[warp][d] = acc[i];
+    }
+    __syncthreads();
+    float total = NEG_INF;
+    for (int w = 0; w < ATTN_WARPS; w++) total = fmaxf(total, partialMax[w]);
+    float denominator = 0.f;
+    for (int w = 0; w < ATTN_WARPS; w++) {
+        if (partialSum[w] > 0.f) denominator += partialSum[w] * expf(partialMax[w] - total);
+    }
+    float* o = out + (long) r * outStride + head * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float sum = 0.f;
+        for (int w = 0; w < ATTN_WARPS; w++) {
+            if (partialSum[w] > 0.f) sum += partialAcc[w][d] * expf(partialMax[w] - total);
+        }
+        o[d] = sum / denominator;
+    }
+}
+extern "C" __global__ void attention_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
+                                         const int* meta, const int* tables, int blockSize, int kvHeads, int headDim,
+                                         int group, int window, float scale) {
+    attention_t<F32>(out, os, q, qs, K, V, meta, tables, blockSize, kvHeads, headDim, group, window, scale);
+}
+extern "C" __global__ void attention_bf16(float* out, int os, const float* q, int qs, const bf16_t* K, const bf16_t* V,
+                                          const int* meta, const int* tables, int blockSize, int kvHeads, int headDim,
+                                          int group, int window, float scale) {
+    attention_t<BF16>(out, os, q, qs, K, V, meta, tables, blockSize, kvHeads, headDim, group, window, scale);
+}
