@@ -2,7 +2,7 @@ package dev.tandem.attention;
 
 import dev.tandem.core.TandemException;
 import dev.tandem.core.cluster.ClusterConfig;
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.KvHandoff;
@@ -56,7 +56,7 @@ public final class AttentionNode implements AutoCloseable {
      */
     public AttentionNode(ClusterConfig cluster, int id, int microBatches, String kvChannel, int kvStream) {
         this.id = id;
-        CpuBackend backend = new CpuBackend(cluster.attentionNodeThreads());
+        ComputeBackend backend = cluster.attentionBackend(id).open(line -> System.err.println("attention node " + id + ": " + line));
         CausalLm lm = Models.loadAttention(cluster.model(), backend, cluster.maxBatchTokens());
         try {
             int topK = lm.config().expertsPerToken();

@@ -1,7 +1,8 @@
 package dev.tandem.attention;
 
 import dev.tandem.core.TandemException;
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.BackendSpec;
+import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Generator;
@@ -49,10 +50,10 @@ public final class PromptNode implements AutoCloseable {
      *                   {@code aeronDirectory}, or {@code aeron:udp?endpoint=host:port}); token machine
      *                   t listens on stream {@code kvStreamBase + t}
      */
-    public PromptNode(Path checkpoint, int id, int threads, int maxBatchTokens, int kvTokens, String aeronDirectory,
+    public PromptNode(Path checkpoint, int id, BackendSpec backendSpec, int maxBatchTokens, int kvTokens, String aeronDirectory,
                       List<String> kvChannels, int kvStreamBase) {
         this.id = id;
-        CpuBackend backend = new CpuBackend(threads);
+        ComputeBackend backend = backendSpec.open(line -> System.err.println("prompt node " + id + ": " + line));
         CausalLm lm = Models.load(checkpoint, backend, maxBatchTokens);
         try {
             ModelConfig c = lm.config();

@@ -1,6 +1,6 @@
 package dev.tandem.bench;
 
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.engine.EngineStats;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
@@ -25,7 +25,7 @@ final class TandemEngine implements GenerationEngine {
 
     /** Sized for up to {@code maxBatch} sequences of {@code maxTokens} tokens, prefilled in one step. */
     TandemEngine(Path dir, int threads, int maxBatch, int promptTokens, int maxTokens) {
-        this.model = Models.load(dir, new CpuBackend(threads), maxBatch * promptTokens);
+        this.model = Models.load(dir, BackendSpec.cpu(threads).open(line -> { }), maxBatch * promptTokens);
         int blocksPerSequence = (maxTokens + KV_BLOCK - 1) / KV_BLOCK; // admission reserves whole blocks
         this.generator = new Generator(model, model.newKvCache(maxBatch * blocksPerSequence * KV_BLOCK, KV_BLOCK));
     }

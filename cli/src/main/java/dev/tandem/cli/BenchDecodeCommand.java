@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.bench.plot.LinePlot;
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.model.CausalLm;
@@ -148,7 +148,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
 
     private ObjectNode colocated(int totalCores, int batch) {
         System.err.printf("tandem: colocated, %d cores, batch %d%n", totalCores, batch);
-        try (CausalLm lm = Models.load(model, new CpuBackend(totalCores), chunkTokens(batch, 1))) {
+        try (CausalLm lm = Models.load(model, BackendSpec.cpu(totalCores).open(line -> { }), chunkTokens(batch, 1))) {
             Generator generator = new Generator(lm, lm.newKvCache(batch * (promptTokens + decodeTokens + 1), 16));
             List<Request> requests = new ArrayList<>();
             for (int[] prompt : prompts(batch, lm.config().vocabSize())) {

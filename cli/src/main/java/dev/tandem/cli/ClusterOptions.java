@@ -31,6 +31,9 @@ final class ClusterOptions {
     @Option(names = "--kv-tokens", defaultValue = "8192", description = "KV cache tokens per attention node (default ${DEFAULT-VALUE}).")
     int kvTokens;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device = new DeviceOptions();
+
     int microBatches() {
         return microBatches != null ? microBatches : MicroBatchPlanner.choose(model, attentionNodes, expertNodes);
     }
@@ -42,6 +45,6 @@ final class ClusterOptions {
         int m = microBatches();
         microBatches = m;
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens, attentionThreads));
+                kvTokens, attentionThreads, device.device, device.dtype));
     }
 }

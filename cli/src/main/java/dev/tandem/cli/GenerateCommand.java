@@ -3,7 +3,6 @@ package dev.tandem.cli;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.checkpoint.DType;
 import dev.tandem.core.checkpoint.SafetensorsWriter;
-import dev.tandem.core.compute.cpu.CpuBackend;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
@@ -57,6 +56,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Kernel threads (default: all cores).")
     Integer threads;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device;
+
     @Option(names = "--attention-nodes", description = "Run through a local disaggregated cluster with this many attention node processes.")
     Integer attentionNodes;
 
@@ -81,7 +83,7 @@ final class GenerateCommand implements Callable<Integer> {
             return throughCluster();
         }
         int chunk = Math.max(64, Math.min(512, inputIds.length));
-        try (CausalLm lm = Models.load(model, threads == null ? new CpuBackend() : new CpuBackend(threads), chunk)) {
+        try (CausalLm lm = Models.load(model, device.spec(threads == null ? 0 : threads).open(DeviceOptions.log()), chunk)) {
             int context = Math.min(lm.config().maxPositions(), inputIds.length + maxTokens);
             Generator generator = new Generator(lm, lm.newKvCache(Math.max(context, 1), 16));
             long start = System.nanoTime();
@@ -114,6 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
         options.threads = threads == null ? 1 : threads;
         options.maxBatchTokens = Math.max(64, Math.min(512, inputIds.length));
         options.kvTokens = Math.max(64, inputIds.length + maxTokens);
+        options.device = device;
         ObjectNode request = new ObjectMapper().createObjectNode();
         request.set("input_ids", new ObjectMapper().valueToTree(inputIds));
         request.put("max_tokens", maxTokens).put("temperature", temperature).put("top_p", topP).put("seed", seed)

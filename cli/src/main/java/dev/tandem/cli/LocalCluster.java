@@ -30,9 +30,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * failed; a JVM shutdown hook does the same on Ctrl-C.
  */
 final class LocalCluster implements AutoCloseable {
-    /** @param attentionThreads kernel threads per attention node; 0 = {@code threads}, as expert nodes have */
+    /**
+     * @param attentionThreads kernel threads per attention node; 0 = {@code threads}, as expert nodes have
+     * @param device           every node's device (null: auto); @param dtype likewise
+     */
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
-                   int kvTokens, int attentionThreads) {
+                   int kvTokens, int attentionThreads, String device, String dtype) {
+        Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
+                int kvTokens, int attentionThreads) {
+            this(model, attentionNodes, expertNodes, microBatches, threads, maxBatchTokens, kvTokens, attentionThreads,
+                    null, null);
+        }
     }
 
     private final ObjectMapper json = new ObjectMapper();
@@ -56,7 +64,7 @@ final class LocalCluster implements AutoCloseable {
             ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
-                    o.attentionThreads());
+                    o.attentionThreads()).withDevice(o.device(), o.dtype());
             Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));
             for (int i = 0; i < o.expertNodes(); i++) {

@@ -1,7 +1,8 @@
 package dev.tandem.cli;
 
 import dev.tandem.core.compute.Activations;
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.BackendSpec;
+import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.model.CausalLm;
@@ -33,9 +34,9 @@ final class MicroBatchPlanner {
     }
 
     static int choose(Path model, int attentionNodes, int expertNodes) {
-        CpuBackend backend = new CpuBackend(1);
+        ComputeBackend backend = BackendSpec.cpu(1).open(line -> { });
         try (CausalLm lm = Models.loadAttention(model, backend, 64);
-             LoadedExperts experts = Models.loadExperts(model, new CpuBackend(1), e -> true)) {
+             LoadedExperts experts = Models.loadExperts(model, BackendSpec.cpu(1).open(line -> { }), e -> true)) {
             TimedDispatch timed = new TimedDispatch(new LocalMoeDispatch(backend, lm.config(), experts, 64));
             lm.useDispatch(timed);
             Generator generator = new Generator(lm, lm.newKvCache(SEQUENCES * 64, 16));

@@ -18,8 +18,12 @@ final class NodeOptions {
     @Option(names = "--micro-batches", description = "m, overriding the config (the launcher passes the one it chose).")
     Integer microBatches;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device;
+
+    /** The cluster file, with this node on --device / --dtype where they are given. */
     ClusterConfig load() {
-        return ClusterConfigLoader.load(config);
+        return ClusterConfigLoader.load(config).withDevice(device.device, device.dtype);
     }
 
     /** Checks {@link #id} against the nodes of its role. */

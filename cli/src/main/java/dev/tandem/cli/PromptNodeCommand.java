@@ -49,6 +49,9 @@ final class PromptNodeCommand implements Callable<Integer> {
     @Option(names = "--kv-tokens", defaultValue = "8192", description = "KV cache positions (default ${DEFAULT-VALUE}).")
     int kvTokens;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device;
+
     @Override
     public Integer call() {
         List<String> channels = kvChannels != null ? kvChannels
@@ -56,8 +59,7 @@ final class PromptNodeCommand implements Callable<Integer> {
         if (!channels.isEmpty() && aeronDirectory == null && channels.contains("aeron:ipc")) {
             throw new TandemException("aeron:ipc to token machines needs --aeron-dir, the shared media driver's directory");
         }
-        int cores = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        try (PromptNode node = new PromptNode(model, id, cores, maxBatchTokens, kvTokens, aeronDirectory, channels,
+        try (PromptNode node = new PromptNode(model, id, device.spec(threads == null ? 0 : threads), maxBatchTokens, kvTokens, aeronDirectory, channels,
                 kvStreamBase)) {
             System.err.println("tandem: prompt node " + id + " ready (" + channels.size() + " token machines)");
             requests.serve(node::serve);

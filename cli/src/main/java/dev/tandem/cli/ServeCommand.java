@@ -28,15 +28,22 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per engine step (default ${DEFAULT-VALUE}).")
     int maxBatchTokens;
 
-    @Option(names = "--kv-tokens", defaultValue = "16384", description = "KV cache positions over all requests (default ${DEFAULT-VALUE}).")
-    int kvTokens;
+    @Option(names = "--kv-tokens", description = "KV cache positions over all requests (default: on a GPU what "
+            + "--gpu-memory-utilization leaves after the weights; on the CPU 16384).")
+    Integer kvTokens;
+
+    @Option(names = "--gpu-memory-utilization", defaultValue = "0.9",
+            description = "Share of the GPU's memory this server may fill: weights, then the KV cache (default ${DEFAULT-VALUE}).")
+    double gpuMemoryUtilization;
+
+    @Mixin
+    DeviceOptions device;
 
     @Override
     public Integer call() throws Exception {
         var codec = http.textCodec(model);
-        int kernelThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        ColocatedEngine engine = new ColocatedEngine(model, http.name(model), kernelThreads, maxBatchTokens, kvTokens,
-                http.maxQueued);
+        ColocatedEngine engine = new ColocatedEngine(model, http.name(model), device.spec(threads == null ? 0 : threads),
+                maxBatchTokens, kvTokens, gpuMemoryUtilization, http.maxQueued, DeviceOptions.log());
         http.run(engine, engine, codec, "colocated");
         return 0;
     }

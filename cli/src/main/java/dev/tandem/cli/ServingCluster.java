@@ -28,9 +28,26 @@ final class ServingCluster implements AutoCloseable {
     static final int KV_STREAM_BASE = 0x7000;
     private static final int GROUP_STREAM_SPACING = 1024;
 
+    /** @param device every node's device (null: auto); @param dtype likewise */
     record Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                    int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens,
-                   int maxQueued) {
+                   int maxQueued, String device, String dtype) {
+        Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
+                int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens, int maxQueued) {
+            this(model, name, promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, threads,
+                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null);
+        }
+
+        List<String> deviceArguments() {
+            List<String> args = new ArrayList<>();
+            if (device != null) {
+                args.addAll(List.of("--device", device));
+            }
+            if (dtype != null) {
+                args.addAll(List.of("--dtype", dtype));
+            }
+            return args;
+        }
     }
 
     private final NodeProcesses processes;
@@ -54,12 +71,14 @@ final class ServingCluster implements AutoCloseable {
             List<NodeLink> promptLinks = new ArrayList<>();
             for (int i = 0; i < o.promptNodes(); i++) {
                 String name = "prompt-node-" + i;
-                Process p = processes.start(name, List.of("prompt-node", "--model", o.model().toAbsolutePath().toString(),
+                List<String> args = new ArrayList<>(List.of("prompt-node", "--model", o.model().toAbsolutePath().toString(),
                         "--id", Integer.toString(i), "--aeron-dir", processes.aeronDirectory(),
                         "--kv-stream-base", Integer.toString(KV_STREAM_BASE), "--token-machines",
                         Integer.toString(tokenLinks.size()), "--threads", Integer.toString(o.threads()),
                         "--max-batch-tokens", Integer.toString(o.maxBatchTokens()),
                         "--kv-tokens", Integer.toString(o.kvTokens())));
+                args.addAll(o.deviceArguments());
+                Process p = processes.start(name, args);
                 promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
             }
             long[] promptKv = new long[promptLinks.size()];
@@ -80,7 +99,7 @@ final class ServingCluster implements AutoCloseable {
         ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                 LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000,
-                ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0);
+                ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));
         List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));

@@ -38,6 +38,7 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final long ARG_BYTES = 16L << 20;
     private static final long CUBLAS_WORKSPACE = 32L << 20;
+    private static final long KV_RESERVE = 1L << 30;
 
     private final CudaDevice device;
     private final CudaDriver driver;
@@ -193,18 +194,15 @@ public final class CudaBackend implements ComputeBackend {
         driver.launch(kernel, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
     }
 
-    /**
-     * A synthetic bf16 (or float32-held) weight filled on the device: uniform with standard
-     * deviation {@code scale}, or all {@code scale} when {@code constant}; for benchmarks of
-     * checkpoints too large to write to disk.
-     */
-    public DeviceWeight syntheticWeight(String name, int rows, int cols, float scale, boolean constant, long seed) {
+    /** Filled on the device by {@code fill_synthetic_bf16} (a hash of seed and index), never touching the host. */
+    @Override
+    public DeviceWeight syntheticWeight(String name, int rows, int cols, float halfWidth, long seed) {
         bind();
         long n = (long) rows * cols;
         long dst = allocateDevice(n * weightBytes(), "synthetic weight " + name);
         long bf16Copy = bf16 ? dst : scratch(n * 2);
         int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
-        args.reset().p(bf16Copy).p(n).p(seed).f(scale).i(constant ? 1 : 0);
+        args.reset().p(bf16Copy).p(n).p(seed).f(halfWidth == 0f ? 1f : halfWidth).i(halfWidth == 0f ? 1 : 0);
         driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
         if (!bf16) {
             launchElementwise(k.convertBf16ToF32, dst, bf16Copy, n);
@@ -263,9 +261,22 @@ public final class CudaBackend implements ComputeBackend {
         return new CudaKvStorage(base, layers, blocks, blockSize, kvHeads * headDim, element);
     }
 
-    /** Bytes of KV cache one token takes in every layer. */
+    @Override
     public long kvBytesPerToken(int layers, int kvHeads, int headDim) {
         return CudaKvStorage.bytes(layers, 1, 1, kvHeads * headDim, bf16 ? 2 : 4);
+    }
+
+    /**
+     * {@code utilization · total − (total − free)}, less a reserve for the scratch space and
+     * activations that the first steps still allocate.
+     */
+    @Override
+    public long kvMemoryBudget(double utilization) {
+        bind();
+        drain();
+        long[] memory = driver.memoryInfo();
+        long inUse = memory[1] - memory[0];
+        return Math.max(0, (long) (utilization * memory[1]) - inUse - KV_RESERVE);
     }
 
     @Override

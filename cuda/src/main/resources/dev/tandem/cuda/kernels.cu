@@ -87,8 +87,8 @@ extern "C" __global__ void pack_rows(float* out, const float* in, int inStride, 
         out[(long) r * cols + c] = in[(long) r * inStride + c];
 }
 
-// Seeded uniform weights in [-scale·√3, scale·√3) (standard deviation `scale`), or all `scale`
-// when constant != 0: synthetic checkpoints made on the device. A 64-bit mix of (seed, index).
+// Seeded uniform weights on ±scale, or all `scale` when constant != 0: synthetic checkpoints
+// made on the device, as SyntheticCheckpoint draws them. A 64-bit mix of (seed, index).
 extern "C" __global__ void fill_synthetic_bf16(bf16_t* out, long n, unsigned long long seed, float scale, int constant) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         if (constant) { out[i] = float_to_bf16(scale); continue; }
@@ -97,7 +97,7 @@ extern "C" __global__ void fill_synthetic_bf16(bf16_t* out, long n, unsigned lon
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
         z ^= z >> 31;
         float u = (float) (z >> 40) * (1.0f / 16777216.0f); // [0, 1)
-        out[i] = float_to_bf16((2.f * u - 1.f) * 1.7320508f * scale);
+        out[i] = float_to_bf16((2.f * u - 1.f) * scale);
     }
 }
 

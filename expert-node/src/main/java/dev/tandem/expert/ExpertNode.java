@@ -3,7 +3,6 @@ package dev.tandem.expert;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
-import dev.tandem.core.compute.cpu.CpuBackend;
 import dev.tandem.core.model.ExpertExecutor;
 import dev.tandem.core.model.LoadedExperts;
 import dev.tandem.core.model.Models;
@@ -49,9 +48,9 @@ public final class ExpertNode implements AutoCloseable {
         this.id = id;
         this.microBatches = microBatches;
         int[] held = cluster.expertNodes().get(id).experts();
-        CpuBackend cpu = new CpuBackend(cluster.threadsPerNode());
-        this.backend = cpu;
-        this.experts = Models.loadExperts(cluster.model(), cpu, e -> java.util.Arrays.binarySearch(held, e) >= 0);
+        ComputeBackend chosen = cluster.expertBackend(id).open(line -> System.err.println("expert node " + id + ": " + line));
+        this.backend = chosen;
+        this.experts = Models.loadExperts(cluster.model(), chosen, e -> java.util.Arrays.binarySearch(held, e) >= 0);
         try {
             var config = experts.config();
             this.layers = config.numLayers();

@@ -1,5 +1,7 @@
 package dev.tandem.core.cluster;
 
+import dev.tandem.core.compute.BackendSpec;
+
 import java.nio.file.Path;
 import java.util.List;
 
@@ -16,6 +18,8 @@ import java.util.List;
  *                        nodes have that): the balance of Ta and Te is set by cores as much as by nodes
  * @param streamIdBase    the first Aeron stream id of this cluster's M2N streams: AFD groups that
  *                        share a media driver need bases at least 1024 apart
+ * @param device          the nodes' device ({@code auto}, {@code cpu}, {@code cuda:N}) unless a node names its own
+ * @param dtype           {@code auto}, {@code float32} or {@code bfloat16}
  */
 public record ClusterConfig(
         Path model,
@@ -31,10 +35,54 @@ public record ClusterConfig(
         long epoch,
         long receiveTimeoutMs,
         int streamIdBase,
-        int attentionThreads) {
+        int attentionThreads,
+        String device,
+        String dtype) {
 
-    /** @param endpoint host:port for UDP/TCP, "ipc" otherwise; @param experts held experts (expert nodes) */
-    public record Node(int id, String endpoint, int[] experts) {
+    /**
+     * @param endpoint host:port for UDP/TCP, "ipc" otherwise; @param experts held experts (expert nodes)
+     * @param device   this node's device ({@code attention.0.device = cuda:0}); null: the cluster's
+     */
+    public record Node(int id, String endpoint, int[] experts, String device) {
+        public Node(int id, String endpoint, int[] experts) {
+            this(id, endpoint, experts, null);
+        }
+    }
+
+    /** A cluster on the default device and dtype ({@code auto}). */
+    public ClusterConfig(Path model, String transport, String aeronDirectory, List<Node> attentionNodes,
+                         List<Node> expertNodes, int microBatches, int maxBatchTokens, int kvTokens, int threadsPerNode,
+                         String wireDtype, long epoch, long receiveTimeoutMs, int streamIdBase, int attentionThreads) {
+        this(model, transport, aeronDirectory, attentionNodes, expertNodes, microBatches, maxBatchTokens, kvTokens,
+                threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase, attentionThreads, "auto", "auto");
+    }
+
+    /** What attention node {@code id} computes on. */
+    public BackendSpec attentionBackend(int id) {
+        return backend(attentionNodes.get(id), attentionNodeThreads());
+    }
+
+    /** What expert node {@code id} computes on. */
+    public BackendSpec expertBackend(int id) {
+        return backend(expertNodes.get(id), threadsPerNode);
+    }
+
+    private BackendSpec backend(Node node, int threads) {
+        return new BackendSpec(node.device() != null ? node.device() : device, dtype, threads);
+    }
+
+    /**
+     * This config with every node on {@code newDevice} and computing in {@code newDtype} (a node
+     * command's --device and --dtype); null keeps what the file says.
+     */
+    public ClusterConfig withDevice(String newDevice, String newDtype) {
+        List<Node> attention = newDevice == null ? attentionNodes
+                : attentionNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts())).toList();
+        List<Node> experts = newDevice == null ? expertNodes
+                : expertNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts())).toList();
+        return new ClusterConfig(model, transport, aeronDirectory, attention, experts, microBatches, maxBatchTokens,
+                kvTokens, threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase, attentionThreads,
+                newDevice == null ? device : newDevice, newDtype == null ? dtype : newDtype);
     }
 
     public static final int DEFAULT_STREAM_ID_BASE = 0x3000;

@@ -1,6 +1,7 @@
 package dev.tandem.core.cluster;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.BackendSpec;
 
 import java.io.IOException;
 import java.io.StringWriter;
@@ -33,6 +34,9 @@ import java.util.TreeSet;
  * epoch = 1
  * receive_timeout_ms = 120000
  * stream_id_base = 12288            # Aeron streams from here on; groups sharing a driver: 1024 apart
+ * device = auto                      # auto | cpu | cuda | cuda:N, for every node …
+ * attention.0.device = cuda:0        # … unless the node names its own
+ * dtype = auto                       # auto | float32 | bfloat16
  * </pre>
  */
 public final class ClusterConfigLoader {
@@ -57,12 +61,14 @@ public final class ClusterConfigLoader {
         int microBatches = m.equals("auto") ? 0 : f.intIn("micro_batches", 1, 4);
         List<ClusterConfig.Node> attention = new ArrayList<>();
         for (int i = 0; i < f.intIn("attention.nodes", 1, 512); i++) {
-            attention.add(new ClusterConfig.Node(i, f.get("attention." + i + ".endpoint", "ipc"), new int[0]));
+            attention.add(new ClusterConfig.Node(i, f.get("attention." + i + ".endpoint", "ipc"), new int[0],
+                    device(f, "attention." + i + ".device", null)));
         }
         List<ClusterConfig.Node> experts = new ArrayList<>();
         for (int i = 0; i < f.intIn("expert.nodes", 1, 512); i++) {
             experts.add(new ClusterConfig.Node(i, f.get("expert." + i + ".endpoint", "ipc"),
-                    parseExperts(f.required("expert." + i + ".experts"), where + ": expert." + i + ".experts")));
+                    parseExperts(f.required("expert." + i + ".experts"), where + ": expert." + i + ".experts"),
+                    device(f, "expert." + i + ".device", null)));
         }
         String dtype = f.get("wire_dtype", "fp32");
         if (!dtype.equals("fp32") && !dtype.equals("bf16")) {
@@ -74,7 +80,30 @@ public final class ClusterConfigLoader {
                 f.intIn("threads", 1, 1024, 1), dtype, f.intIn("epoch", 0, Integer.MAX_VALUE, 1),
                 f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000),
                 f.intIn("stream_id_base", 1, Integer.MAX_VALUE - 4096, ClusterConfig.DEFAULT_STREAM_ID_BASE),
-                f.intIn("attention.threads", 0, 1024, 0));
+                f.intIn("attention.threads", 0, 1024, 0), device(f, "device", "auto"), backendDtype(f));
+    }
+
+    /** A device key, checked now so that a typo fails at load naming the key. */
+    private static String device(ConfigFields f, String key, String fallback) {
+        String value = f.get(key, fallback);
+        if (value != null) {
+            try {
+                new BackendSpec(value, "auto", 0);
+            } catch (TandemException e) {
+                throw new TandemException(f.where() + ": " + key + ": " + e.getMessage());
+            }
+        }
+        return value;
+    }
+
+    private static String backendDtype(ConfigFields f) {
+        String value = f.get("dtype", "auto");
+        try {
+            new BackendSpec("auto", value, 0);
+        } catch (TandemException e) {
+            throw new TandemException(f.where() + ": dtype: " + e.getMessage());
+        }
+        return value;
     }
 
     /** "0-3,6" → [0, 1, 2, 3, 6]. */
@@ -128,6 +157,18 @@ public final class ClusterConfigLoader {
         p.setProperty("stream_id_base", Integer.toString(c.streamIdBase()));
         if (c.attentionThreads() > 0) {
             p.setProperty("attention.threads", Integer.toString(c.attentionThreads()));
+        }
+        p.setProperty("device", c.device());
+        p.setProperty("dtype", c.dtype());
+        for (ClusterConfig.Node n : c.attentionNodes()) {
+            if (n.device() != null) {
+                p.setProperty("attention." + n.id() + ".device", n.device());
+            }
+        }
+        for (ClusterConfig.Node n : c.expertNodes()) {
+            if (n.device() != null) {
+                p.setProperty("expert." + n.id() + ".device", n.device());
+            }
         }
         StringWriter out = new StringWriter();
         try {

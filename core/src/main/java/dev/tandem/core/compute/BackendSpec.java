@@ -67,7 +67,8 @@ public record BackendSpec(String device, String dtype, int threads) {
                 log.accept("device auto: " + cuda.describe(0));
             } else {
                 target = "cpu";
-                log.accept("device auto: cpu (" + reason + ")");
+                int cut = reason.indexOf(';');
+                log.accept("device auto: cpu (" + (cut < 0 ? reason : reason.substring(0, cut)) + ")");
             }
         }
         String resolvedDtype = dtype.equals(AUTO) ? (target.equals("cpu") ? "float32" : "bfloat16") : canonicalDtype(dtype);

@@ -14,6 +14,12 @@ public interface ComputeBackend extends AutoCloseable {
     /** The checkpoint tensor as a weight; the CPU backend keeps it memory-mapped, without a copy. */
     DeviceWeight weight(TensorView tensor);
 
+    /**
+     * A seeded random bf16 weight {@code (rows, cols)} made where the backend computes: uniform on
+     * ±{@code halfWidth}, or ones when {@code halfWidth} is 0 (a norm gain). For synthetic models.
+     */
+    DeviceWeight syntheticWeight(String name, int rows, int cols, float halfWidth, long seed);
+
     Activations allocate(int rows, int cols);
 
     /**
@@ -86,6 +92,20 @@ public interface ComputeBackend extends AutoCloseable {
 
     /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
     void copyToHost(Activations src, int rows, float[] dst);
+
+    /** Bytes one token's keys and values take over all layers, in the type this backend caches them. */
+    default long kvBytesPerToken(int layers, int kvHeads, int headDim) {
+        return 2L * layers * kvHeads * headDim * Float.BYTES;
+    }
+
+    /**
+     * The bytes a KV cache may take so that this process stays within {@code utilization} of the
+     * device's memory (vLLM's {@code gpu_memory_utilization}), given what it holds now; -1 where
+     * the cache is sized by the caller (the CPU).
+     */
+    default long kvMemoryBudget(double utilization) {
+        return -1;
+    }
 
     /**
      * Called once a model's or an expert bank's weights are all loaded: a device backend waits

@@ -42,6 +42,17 @@ public final class ModelConfigLoader {
         return new ModelConfigLoader(file, root).parse();
     }
 
+    /** A config.json given as text; {@code name} stands for the file in error messages. */
+    public static ModelConfig parse(String json, String name) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(json);
+        } catch (IOException e) {
+            throw new TandemException(name + ": not valid JSON: " + e.getMessage(), e);
+        }
+        return new ModelConfigLoader(Path.of(name), root).parse();
+    }
+
     private ModelConfig parse() {
         return switch (architecture()) {
             case MIXTRAL -> mixtral();

@@ -18,6 +18,13 @@ public interface CausalLm extends AutoCloseable {
     /** A KV cache on this model's backend, for {@code tokens} positions in all. */
     PagedKvCache newKvCache(int tokens, int blockSize);
 
+    /**
+     * KV positions for a cache that fills {@code utilization} of the device's memory after the
+     * weights, logged with the largest batch that fits at full context; {@code fallback} where the
+     * backend does not size it (the CPU) or when {@code requested} is given (not null).
+     */
+    int plannedKvTokens(double utilization, Integer requested, int fallback, java.util.function.Consumer<String> log);
+
     /** Where the MoE layers' work goes; set before the first forward. */
     void useDispatch(MoeDispatch dispatch);
 

@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.checkpoint.Checkpoint;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
@@ -24,8 +23,8 @@ public final class DbrxModel extends DecoderModel {
     private final DeviceWeight[] router;  // (layer) (experts, d_model)
     private final DeviceWeight finalNorm; // (d_model)
 
-    public DbrxModel(ModelConfig c, ComputeBackend backend, Checkpoint checkpoint, int maxBatchTokens) {
-        super(c, backend, checkpoint, maxBatchTokens, "transformer.wte.weight", "lm_head.weight");
+    public DbrxModel(ModelConfig c, ComputeBackend backend, WeightSource weights, int maxBatchTokens) {
+        super(c, backend, weights, maxBatchTokens, "transformer.wte.weight", "lm_head.weight");
         int layers = c.numLayers();
         int d = c.hiddenSize();
         norm1 = new DeviceWeight[layers];
@@ -69,16 +68,16 @@ public final class DbrxModel extends DecoderModel {
     }
 
     /** The GLU experts {@code holds} accepts, (layer, expert); null for the others. */
-    static ExpertFfn[][] experts(ModelConfig c, ComputeBackend backend, Checkpoint checkpoint, IntPredicate holds) {
+    static ExpertFfn[][] experts(ModelConfig c, ComputeBackend backend, WeightSource weights, IntPredicate holds) {
         int d = c.hiddenSize();
         int ffn = c.ffnHiddenSize();
         long fused = (long) c.numExperts() * ffn;
         ExpertFfn[][] experts = new ExpertFfn[c.numLayers()][c.numExperts()];
         for (int l = 0; l < c.numLayers(); l++) {
             String p = "transformer.blocks." + l + ".ffn.experts.mlp.";
-            DeviceWeight w1 = backend.weight(checkpoint.tensor(p + "w1", fused, d));
-            DeviceWeight v1 = backend.weight(checkpoint.tensor(p + "v1", fused, d));
-            DeviceWeight w2 = backend.weight(checkpoint.tensor(p + "w2", fused, d));
+            DeviceWeight w1 = weights.load(backend, p + "w1", fused, d);
+            DeviceWeight v1 = weights.load(backend, p + "v1", fused, d);
+            DeviceWeight w2 = weights.load(backend, p + "w2", fused, d);
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
                     experts[l][e] = new GluExpert(backend, w1.rowSlice(e * ffn, ffn), v1.rowSlice(e * ffn, ffn),

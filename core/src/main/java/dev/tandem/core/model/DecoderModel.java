@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.checkpoint.Checkpoint;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
@@ -23,7 +22,7 @@ import java.util.List;
 abstract class DecoderModel implements CausalLm {
     protected final ModelConfig config;
     protected final ComputeBackend backend;
-    protected final Checkpoint checkpoint;
+    protected final WeightSource weights;
     private final int maxBatchTokens;
     private final List<DecoderState> states = new ArrayList<>(); // one per micro-batch, made on first use
     private final Router router;
@@ -32,21 +31,21 @@ abstract class DecoderModel implements CausalLm {
     private MoeDispatch dispatch;
     private LayerObserver layerObserver; // null: nobody listens
 
-    DecoderModel(ModelConfig config, ComputeBackend backend, Checkpoint checkpoint, int maxBatchTokens,
+    DecoderModel(ModelConfig config, ComputeBackend backend, WeightSource weights, int maxBatchTokens,
                  String embeddingName, String lmHeadName) {
         this.config = config;
         this.backend = backend;
-        this.checkpoint = checkpoint;
+        this.weights = weights;
         this.maxBatchTokens = maxBatchTokens;
         this.router = new Router(config.numExperts(), config.expertsPerToken(), config.routerNormP());
         this.embedding = weight(embeddingName, config.vocabSize(), config.hiddenSize());
-        this.lmHead = config.tieEmbeddings() && !checkpoint.contains(lmHeadName) ? embedding
+        this.lmHead = config.tieEmbeddings() && !weights.contains(lmHeadName) ? embedding
                 : weight(lmHeadName, config.vocabSize(), config.hiddenSize());
     }
 
     /** The named checkpoint tensor, checked against the shape config.json implies. */
     protected final DeviceWeight weight(String name, long... shape) {
-        return backend.weight(checkpoint.tensor(name, shape));
+        return weights.load(backend, name, shape);
     }
 
     /**
@@ -153,6 +152,33 @@ abstract class DecoderModel implements CausalLm {
     }
 
     @Override
+    public final int plannedKvTokens(double utilization, Integer requested, int fallback,
+                                     java.util.function.Consumer<String> log) {
+        if (utilization <= 0 || utilization > 1) {
+            throw new dev.tandem.core.TandemException("gpu memory utilization must be in (0, 1], got " + utilization);
+        }
+        long perToken = backend.kvBytesPerToken(config.numLayers(), config.numKvHeads(), config.headDim());
+        long budget = backend.kvMemoryBudget(utilization);
+        int tokens;
+        if (requested != null) {
+            tokens = requested;
+        } else if (budget < 0) {
+            tokens = fallback;
+        } else {
+            tokens = (int) Math.min(Integer.MAX_VALUE - 1024, budget / perToken) / 1024 * 1024;
+            if (tokens < config.maxPositions() && tokens < 1024) {
+                throw new dev.tandem.core.TandemException(String.format(
+                        "no room for a KV cache: %.2f GiB left at utilization %.2f, one token takes %d bytes",
+                        budget / (double) (1L << 30), utilization, perToken));
+            }
+        }
+        log.accept(String.format("KV cache: %d tokens (%.2f GiB, %d bytes a token); the largest batch at full context"
+                        + " (%d positions) is %d", tokens, (double) tokens * perToken / (1L << 30), perToken,
+                config.maxPositions(), tokens / config.maxPositions()));
+        return tokens;
+    }
+
+    @Override
     public final PagedKvCache newKvCache(int tokens, int blockSize) {
         int blocks = (tokens + blockSize - 1) / blockSize;
         return new PagedKvCache(backend.allocateKv(config.numLayers(), blocks, blockSize, config.numKvHeads(),
@@ -162,6 +188,6 @@ abstract class DecoderModel implements CausalLm {
     @Override
     public void close() {
         backend.close();
-        checkpoint.close();
+        weights.close();
     }
 }

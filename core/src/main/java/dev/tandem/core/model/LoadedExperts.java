@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.checkpoint.Checkpoint;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 
@@ -8,13 +7,13 @@ import dev.tandem.core.config.ModelConfig;
 public final class LoadedExperts implements ExpertBank, AutoCloseable {
     private final ModelConfig config;
     private final ExpertFfn[][] ffns; // (layer, expert), null where not held
-    private final Checkpoint checkpoint;
+    private final WeightSource weights;
     private final ComputeBackend ownedBackend;
 
-    LoadedExperts(ModelConfig config, ExpertFfn[][] ffns, Checkpoint checkpoint, ComputeBackend ownedBackend) {
+    LoadedExperts(ModelConfig config, ExpertFfn[][] ffns, WeightSource weights, ComputeBackend ownedBackend) {
         this.config = config;
         this.ffns = ffns;
-        this.checkpoint = checkpoint;
+        this.weights = weights;
         this.ownedBackend = ownedBackend;
     }
 
@@ -47,6 +46,6 @@ public final class LoadedExperts implements ExpertBank, AutoCloseable {
         if (ownedBackend != null) {
             ownedBackend.close();
         }
-        checkpoint.close();
+        weights.close();
     }
 }

@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.checkpoint.Checkpoint;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
@@ -25,8 +24,8 @@ public final class MixtralModel extends DecoderModel {
     private final DeviceWeight[] gate;          // (layer) (experts, hidden)
     private final DeviceWeight finalNorm;       // (hidden)
 
-    public MixtralModel(ModelConfig c, ComputeBackend backend, Checkpoint checkpoint, int maxBatchTokens) {
-        super(c, backend, checkpoint, maxBatchTokens, "model.embed_tokens.weight", "lm_head.weight");
+    public MixtralModel(ModelConfig c, ComputeBackend backend, WeightSource weights, int maxBatchTokens) {
+        super(c, backend, weights, maxBatchTokens, "model.embed_tokens.weight", "lm_head.weight");
         int layers = c.numLayers();
         int d = c.hiddenSize();
         inputNorm = new DeviceWeight[layers];
@@ -73,7 +72,7 @@ public final class MixtralModel extends DecoderModel {
     }
 
     /** The SwiGLU experts {@code holds} accepts, (layer, expert); null for the others. */
-    static ExpertFfn[][] experts(ModelConfig c, ComputeBackend backend, Checkpoint checkpoint, IntPredicate holds) {
+    static ExpertFfn[][] experts(ModelConfig c, ComputeBackend backend, WeightSource weights, IntPredicate holds) {
         int d = c.hiddenSize();
         int ffn = c.ffnHiddenSize();
         ExpertFfn[][] experts = new ExpertFfn[c.numLayers()][c.numExperts()];
@@ -81,9 +80,9 @@ public final class MixtralModel extends DecoderModel {
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
                     String x = "model.layers." + l + ".block_sparse_moe.experts." + e + ".";
-                    experts[l][e] = new SwiGluExpert(backend, backend.weight(checkpoint.tensor(x + "w1.weight", ffn, d)),
-                            backend.weight(checkpoint.tensor(x + "w3.weight", ffn, d)),
-                            backend.weight(checkpoint.tensor(x + "w2.weight", d, ffn)));
+                    experts[l][e] = new SwiGluExpert(backend, weights.load(backend, x + "w1.weight", ffn, d),
+                            weights.load(backend, x + "w3.weight", ffn, d),
+                            weights.load(backend, x + "w2.weight", d, ffn));
                 }
             }
         }

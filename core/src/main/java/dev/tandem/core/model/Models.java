@@ -9,8 +9,8 @@ import java.nio.file.Path;
 import java.util.function.IntPredicate;
 
 /**
- * Opens a Hugging Face checkpoint directory as the model its config.json names: whole
- * (colocated), or one side of the attention/FFN split.
+ * Opens a Hugging Face checkpoint directory (or any {@link WeightSource}) as the model its
+ * config names: whole (colocated), or one side of the attention/FFN split.
  */
 public final class Models {
     private Models() {
@@ -21,11 +21,26 @@ public final class Models {
      * {@code backend}: it closes it, and so does a load that fails.
      */
     public static CausalLm load(Path dir, ComputeBackend backend, int maxBatchTokens) {
-        CausalLm lm = loadAttention(dir, backend, maxBatchTokens);
+        ModelConfig config;
+        Checkpoint checkpoint;
         try {
-            ExpertFfn[][] ffns = expertFfns(lm.config(), backend, ((DecoderModel) lm).checkpoint, e -> true);
-            ExpertBank all = new LoadedExperts(lm.config(), ffns, ((DecoderModel) lm).checkpoint, null);
-            lm.useDispatch(new LocalMoeDispatch(backend, lm.config(), all, maxBatchTokens));
+            config = ModelConfigLoader.load(dir);
+            checkpoint = Checkpoint.open(dir);
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        return load(config, WeightSource.of(checkpoint), backend, maxBatchTokens);
+    }
+
+    /** The colocated model from {@code weights}, which it owns along with {@code backend}. */
+    public static CausalLm load(ModelConfig config, WeightSource weights, ComputeBackend backend, int maxBatchTokens) {
+        CausalLm lm = attentionSide(config, weights, backend, maxBatchTokens);
+        try {
+            ExpertFfn[][] ffns = expertFfns(config, backend, weights, e -> true);
+            ExpertBank all = new LoadedExperts(config, ffns, weights, null);
+            lm.useDispatch(new LocalMoeDispatch(backend, config, all, maxBatchTokens));
+            backend.weightsLoaded();
             return lm;
         } catch (RuntimeException e) {
             lm.close();
@@ -35,44 +50,58 @@ public final class Models {
 
     /** The attention side only: embeddings, attention, gates, final norm, LM head; owns {@code backend}. */
     public static CausalLm loadAttention(Path dir, ComputeBackend backend, int maxBatchTokens) {
-        Checkpoint checkpoint = null;
+        ModelConfig config;
+        Checkpoint checkpoint;
         try {
-            ModelConfig config = ModelConfigLoader.load(dir);
+            config = ModelConfigLoader.load(dir);
             checkpoint = Checkpoint.open(dir);
+        } catch (RuntimeException e) {
+            backend.close(); // else its kernel threads outlive the failure, spinning
+            throw e;
+        }
+        CausalLm lm = attentionSide(config, WeightSource.of(checkpoint), backend, maxBatchTokens);
+        backend.weightsLoaded();
+        return lm;
+    }
+
+    private static CausalLm attentionSide(ModelConfig config, WeightSource weights, ComputeBackend backend,
+                                          int maxBatchTokens) {
+        try {
             return switch (config.architecture()) {
-                case MIXTRAL -> new MixtralModel(config, backend, checkpoint, maxBatchTokens);
-                case DBRX -> new DbrxModel(config, backend, checkpoint, maxBatchTokens);
+                case MIXTRAL -> new MixtralModel(config, backend, weights, maxBatchTokens);
+                case DBRX -> new DbrxModel(config, backend, weights, maxBatchTokens);
             };
         } catch (RuntimeException e) {
-            if (checkpoint != null) {
-                checkpoint.close();
-            }
-            backend.close(); // else its kernel threads outlive the failure, spinning
+            weights.close();
+            backend.close();
             throw e;
         }
     }
 
     /** The experts {@code holds} accepts, for every layer; owns {@code backend}. */
     public static LoadedExperts loadExperts(Path dir, ComputeBackend backend, IntPredicate holds) {
-        Checkpoint checkpoint = null;
+        WeightSource weights = null;
         try {
             ModelConfig config = ModelConfigLoader.load(dir);
-            checkpoint = Checkpoint.open(dir);
-            return new LoadedExperts(config, expertFfns(config, backend, checkpoint, holds), checkpoint, backend);
+            weights = WeightSource.of(Checkpoint.open(dir));
+            LoadedExperts experts = new LoadedExperts(config, expertFfns(config, backend, weights, holds), weights,
+                    backend);
+            backend.weightsLoaded();
+            return experts;
         } catch (RuntimeException e) {
-            if (checkpoint != null) {
-                checkpoint.close();
+            if (weights != null) {
+                weights.close();
             }
             backend.close();
             throw e;
         }
     }
 
-    private static ExpertFfn[][] expertFfns(ModelConfig config, ComputeBackend backend, Checkpoint checkpoint,
+    private static ExpertFfn[][] expertFfns(ModelConfig config, ComputeBackend backend, WeightSource weights,
                                            IntPredicate holds) {
         return switch (config.architecture()) {
-            case MIXTRAL -> MixtralModel.experts(config, backend, checkpoint, holds);
-            case DBRX -> DbrxModel.experts(config, backend, checkpoint, holds);
+            case MIXTRAL -> MixtralModel.experts(config, backend, weights, holds);
+            case DBRX -> DbrxModel.experts(config, backend, weights, holds);
         };
     }
 }

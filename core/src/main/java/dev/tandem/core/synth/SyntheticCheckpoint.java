@@ -31,7 +31,7 @@ public final class SyntheticCheckpoint {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int CHUNK = 1 << 20;
 
-    private record Planned(String name, long[] shape, float scale) {
+    record Planned(String name, long[] shape, float scale) {
         long bytes() {
             long n = 2;
             for (long d : shape) {
@@ -98,7 +98,11 @@ public final class SyntheticCheckpoint {
         };
     }
 
-    private static void fillChunk(MemorySegment bytes, float scale, long seed, long from, long to) {
+    /**
+     * Fills bf16 elements {@code [from, to)} of {@code bytes}: uniform on ±{@code scale}, or ones
+     * when {@code scale} is 0 (a norm gain).
+     */
+    public static void fillChunk(MemorySegment bytes, float scale, long seed, long from, long to) {
         if (scale == 0f) { // a norm gain: all ones
             for (long i = from; i < to; i++) {
                 bytes.setAtIndex(BF16, i, (short) (Float.floatToRawIntBits(1f) >>> 16));
@@ -127,7 +131,7 @@ public final class SyntheticCheckpoint {
         return new Planned(name, new long[] {size}, 0f);
     }
 
-    private static List<Planned> plan(SynthSpec s) {
+    static List<Planned> plan(SynthSpec s) {
         List<Planned> t = new ArrayList<>();
         int d = s.hiddenSize();
         int q = s.numHeads() * s.headDim();
@@ -171,7 +175,7 @@ public final class SyntheticCheckpoint {
         return t;
     }
 
-    private static String config(SynthSpec s) throws IOException {
+    static String config(SynthSpec s) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode c = json.createObjectNode();
         if (s.architecture() == Architecture.MIXTRAL) {

@@ -13,12 +13,26 @@ public final class FixtureSupport {
     private FixtureSupport() {
     }
 
+    /**
+     * The fixture's directory: on the test class path as files, or (when this class comes from
+     * core's test jar, as in the CUDA module's tests) core's test resources beside the module.
+     */
     public static Path dir(String model) {
         try {
-            return Path.of(FixtureSupport.class.getResource("/fixtures/" + model + "/config.json").toURI()).getParent();
+            java.net.URI uri = FixtureSupport.class.getResource("/fixtures/" + model + "/config.json").toURI();
+            if (uri.getScheme().equals("file")) {
+                return Path.of(uri).getParent();
+            }
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
+        for (String root : new String[]{"../core/src/test/resources/fixtures", "core/src/test/resources/fixtures"}) {
+            Path dir = Path.of(root, model);
+            if (java.nio.file.Files.isDirectory(dir)) {
+                return dir;
+            }
+        }
+        throw new IllegalStateException("fixture " + model + " not found beside " + Path.of("").toAbsolutePath());
     }
 
     public static SafetensorsFile expected(String model) {

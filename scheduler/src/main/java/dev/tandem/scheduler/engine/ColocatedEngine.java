@@ -1,6 +1,6 @@
 package dev.tandem.scheduler.engine;
 
-import dev.tandem.core.compute.cpu.CpuBackend;
+import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Generator;
@@ -21,6 +21,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class ColocatedEngine implements CompletionEngine {
     private static final long IDLE_PARK_NS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final int DEFAULT_KV_TOKENS = 16384;
 
     private final ServedModel served;
     private final CausalLm model;
@@ -37,11 +38,31 @@ public final class ColocatedEngine implements CompletionEngine {
      */
     public ColocatedEngine(Path checkpoint, String name, int threads, int maxBatchTokens, int kvTokens,
                            int maxQueued) {
-        CausalLm lm = Models.load(checkpoint, new CpuBackend(threads), maxBatchTokens);
+        this(checkpoint, name, BackendSpec.cpu(threads), maxBatchTokens, kvTokens, 1.0, maxQueued, line -> { });
+    }
+
+    /**
+     * @param backend             where the model computes
+     * @param kvTokens            KV cache positions; null: what {@code memoryUtilization} of the
+     *                            device leaves after the weights (the CPU: 16384)
+     * @param memoryUtilization   the share of device memory this engine may fill (vLLM's
+     *                            {@code --gpu-memory-utilization})
+     * @param log                 start-up lines: the device, the weights, the KV plan
+     */
+    public ColocatedEngine(Path checkpoint, String name, BackendSpec backend, int maxBatchTokens, Integer kvTokens,
+                           double memoryUtilization, int maxQueued, java.util.function.Consumer<String> log) {
+        CausalLm lm = Models.load(checkpoint, backend.open(log), maxBatchTokens);
         ModelConfig config = lm.config();
         this.model = lm;
         this.served = new ServedModel(name, config.maxPositions(), config.vocabSize(), config.eosTokenIds());
-        this.generator = new Generator(lm, lm.newKvCache(kvTokens, 16));
+        int tokens;
+        try {
+            tokens = lm.plannedKvTokens(memoryUtilization, kvTokens, DEFAULT_KV_TOKENS, log);
+        } catch (RuntimeException e) {
+            lm.close();
+            throw e;
+        }
+        this.generator = new Generator(lm, lm.newKvCache(tokens, 16));
         this.maxQueued = maxQueued;
         this.stepper = Thread.ofPlatform().name("engine-" + name).start(this::run);
     }

@@ -50,6 +50,17 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public DeviceWeight syntheticWeight(String name, int rows, int cols, float halfWidth, long seed) {
+        long elements = (long) rows * cols;
+        MemorySegment data = arena.allocate(elements * 2, 64);
+        long chunk = 1 << 20;
+        java.util.stream.LongStream.range(0, (elements + chunk - 1) / chunk).parallel().forEach(c ->
+                dev.tandem.core.synth.SyntheticCheckpoint.fillChunk(data, halfWidth, seed + c, c * chunk,
+                        Math.min(elements, (c + 1) * chunk)));
+        return new CpuWeight(data, dev.tandem.core.checkpoint.DType.BF16, rows, cols);
+    }
+
+    @Override
     public Activations allocate(int rows, int cols) {
         MemorySegment data = arena.allocate((long) rows * cols * Float.BYTES, 64);
         return new CpuActivations(data, rows, cols, 0, cols);

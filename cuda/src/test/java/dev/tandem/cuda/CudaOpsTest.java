@@ -1,0 +1,271 @@
+package dev.tandem.cuda;
+
+import dev.tandem.core.checkpoint.DType;
+import dev.tandem.core.checkpoint.TensorView;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceWeight;
+import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.compute.TokenBatch;
+import dev.tandem.core.compute.cpu.CpuBackend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every {@link ComputeBackend} operation on the CUDA backend (float32) against the CPU backend,
+ * the exact oracle, on fresh random inputs; outputs are poisoned with NaN first, so an element
+ * the device never wrote fails.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCuda.class)
+class CudaOpsTest {
+    private static final double BOUND = 1e-5;
+    private static final Arena ARENA = Arena.ofShared();
+    private static CpuBackend cpu;
+    private static CudaBackend gpu;
+    private final Random random = new Random(System.nanoTime());
+
+    @BeforeAll
+    static void open() {
+        cpu = new CpuBackend(2);
+        gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
+    }
+
+    @AfterAll
+    static void close() {
+        if (gpu != null) {
+            gpu.close();
+        }
+        cpu.close();
+    }
+
+    /** The same tensor on both backends. */
+    private record Twin(Activations c, Activations g, int rows, int cols) {
+        Twin columns(int from, int width) {
+            return new Twin(c.columns(from, width), g.columns(from, width), rows, width);
+        }
+    }
+
+    private record TwinWeight(DeviceWeight c, DeviceWeight g) {
+    }
+
+    private float[] randoms(int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) random.nextGaussian();
+        }
+        return v;
+    }
+
+    private static TensorView tensor(float[] values, int rows, int cols) {
+        MemorySegment data = ARENA.allocate(4L * values.length, 64);
+        MemorySegment.copy(values, 0, data, ValueLayout.JAVA_FLOAT, 0, values.length);
+        return new TensorView("random", "test", DType.F32, new long[]{rows, cols}, data);
+    }
+
+    private TwinWeight weight(int rows, int cols) {
+        TensorView t = tensor(randoms(rows * cols), rows, cols);
+        return new TwinWeight(cpu.weight(t), gpu.weight(t));
+    }
+
+    /** Random rows, placed through an embedding lookup (the interface has no other host → device path). */
+    private Twin rows(int rows, int cols) {
+        TwinWeight table = weight(rows, cols);
+        Twin t = new Twin(cpu.allocate(rows, cols), gpu.allocate(rows, cols), rows, cols);
+        int[] ids = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            ids[i] = i;
+        }
+        cpu.embed(t.c, table.c, ids, rows);
+        gpu.embed(t.g, table.g, ids, rows);
+        return t;
+    }
+
+    private Twin empty(int rows, int cols) {
+        Twin t = new Twin(cpu.allocate(rows, cols), gpu.allocate(rows, cols), rows, cols);
+        poison(t);
+        return t;
+    }
+
+    /** NaN everywhere on the device (and zeros on the CPU, whose result overwrites them anyway). */
+    private void poison(Twin t) {
+        TwinWeight nan = new TwinWeight(null, gpu.weight(tensor(filled(t.cols, Float.NaN), 1, t.cols)));
+        gpu.embed(t.g, nan.g, new int[t.rows], t.rows);
+    }
+
+    private static float[] filled(int n, float value) {
+        float[] v = new float[n];
+        java.util.Arrays.fill(v, value);
+        return v;
+    }
+
+    private static void assertClose(Twin t, String what) {
+        assertClose(t, t.rows, what);
+    }
+
+    private static void assertClose(Twin t, int rows, String what) {
+        float[] expected = new float[rows * t.cols];
+        float[] actual = new float[rows * t.cols];
+        cpu.copyToHost(t.c, rows, expected);
+        gpu.copyToHost(t.g, rows, actual);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            assertTrue(Float.isFinite(actual[i]), what + ": element " + i + " is " + actual[i]);
+            diff += (double) (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            norm += (double) expected[i] * expected[i];
+        }
+        double error = Math.sqrt(diff / Math.max(norm, 1e-30));
+        assertTrue(error < BOUND, what + ": relative L2 " + error);
+    }
+
+    @Test
+    void shouldMultiplyByWeightsAndTheirTransposeOnStridedRows() {
+        Twin wide = rows(7, 100);
+        Twin in = wide.columns(10, 64);
+        TwinWeight w = weight(48, 64);
+        Twin outWide = empty(7, 80);
+        Twin out = outWide.columns(16, 48);
+        cpu.matmul(out.c, in.c, w.c, 7);
+        gpu.matmul(out.g, in.g, w.g, 7);
+        assertClose(out, "matmul");
+        Twin back = empty(7, 64);
+        cpu.matmulTransposed(back.c, out.c, w.c, 7);
+        gpu.matmulTransposed(back.g, out.g, w.g, 7);
+        assertClose(back, "matmulTransposed");
+    }
+
+    @Test
+    void shouldNormaliseClampAndCombineRows() {
+        Twin x = rows(5, 96);
+        TwinWeight gain = weight(1, 96);
+        Twin out = empty(5, 96);
+        cpu.rmsNorm(out.c, x.c, gain.c, 1e-5f, 5);
+        gpu.rmsNorm(out.g, x.g, gain.g, 1e-5f, 5);
+        assertClose(out, "rmsNorm");
+        cpu.layerNorm(out.c, x.c, gain.c, 1e-5f, 5);
+        gpu.layerNorm(out.g, x.g, gain.g, 1e-5f, 5);
+        assertClose(out, "layerNorm");
+        cpu.clamp(x.c, 0.5f, 5);
+        gpu.clamp(x.g, 0.5f, 5);
+        assertClose(x, "clamp");
+        Twin up = rows(5, 96);
+        cpu.siluMul(out.c, up.c, 5);
+        gpu.siluMul(out.g, up.g, 5);
+        assertClose(out, "siluMul");
+        cpu.add(out.c, up.c, 5);
+        gpu.add(out.g, up.g, 5);
+        assertClose(out, "add");
+        cpu.zero(out.c, 3);
+        gpu.zero(out.g, 3);
+        assertClose(out, "zero");
+    }
+
+    @Test
+    void shouldGatherAndScatterRowsIncludingRepeatedTargets() {
+        Twin in = rows(6, 40);
+        Twin gathered = empty(5, 40);
+        int[] index = {5, 0, 3, 3, 1};
+        cpu.gatherRows(gathered.c, in.c, index, 5);
+        gpu.gatherRows(gathered.g, in.g, index, 5);
+        assertClose(gathered, "gatherRows");
+        Twin acc = rows(4, 40);
+        int[] targets = {2, 0, 2, 3, 1};
+        float[] scale = {0.5f, -1.25f, 2f, 0.125f, 3f};
+        cpu.scatterAddScaled(acc.c, gathered.c, targets, scale, 5);
+        gpu.scatterAddScaled(acc.g, gathered.g, targets, scale, 5);
+        assertClose(acc, "scatterAddScaled");
+    }
+
+    @Test
+    void shouldRotateHeadsAsTransformersDoes() {
+        for (int headDim : new int[]{16, 128}) {
+            Twin x = rows(6, 4 * headDim);
+            int[] positions = {0, 1, 17, 255, 4095, 31_000};
+            cpu.rope(x.c, headDim, 1e6, positions, 6);
+            gpu.rope(x.g, headDim, 1e6, positions, 6);
+            assertClose(x, "rope headDim " + headDim);
+        }
+    }
+
+    @Test
+    void shouldStoreAndReadKvRowsExactly() {
+        KvStorage kc = cpu.allocateKv(2, 8, 4, 2, 16);
+        KvStorage kg = gpu.allocateKv(2, 8, 4, 2, 16);
+        Twin k = rows(3, 32);
+        Twin v = rows(3, 32);
+        int[] slots = {31, 0, 9};
+        cpu.writeKv(kc, 1, k.c, v.c, slots, 3);
+        gpu.writeKv(kg, 1, k.g, v.g, slots, 3);
+        float[][] c = readBoth(kc, 1, slots, cpu);
+        float[][] g = readBoth(kg, 1, slots, gpu);
+        assertArrayEquals(c[0], g[0], "keys");
+        assertArrayEquals(c[1], g[1], "values");
+        float[] keys = randoms(3 * 32);
+        float[] values = randoms(3 * 32);
+        gpu.writeKvRows(kg, 0, slots, 3, keys, values);
+        float[][] back = readBoth(kg, 0, slots, gpu);
+        assertArrayEquals(keys, back[0], "keys written as rows");
+        assertArrayEquals(values, back[1], "values written as rows");
+    }
+
+    private static float[][] readBoth(KvStorage kv, int layer, int[] slots, ComputeBackend backend) {
+        float[] keys = new float[slots.length * 32];
+        float[] values = new float[slots.length * 32];
+        backend.readKv(kv, layer, slots, slots.length, keys, values);
+        return new float[][]{keys, values};
+    }
+
+    @Test
+    void shouldAttendOverPagedCacheForPrefillAndDecodeRowsWithGroupedHeads() {
+        for (int headDim : new int[]{16, 128}) {
+            for (int window : new int[]{0, 5}) {
+                attend(headDim, 2, 4, window);
+            }
+        }
+    }
+
+    /** Sequence A prefills positions 0..10 (11 rows); sequence B decodes one token at position 40. */
+    private void attend(int headDim, int kvHeads, int group, int window) {
+        int blockSize = 4;
+        int blocks = 20;
+        KvStorage kc = cpu.allocateKv(1, blocks, blockSize, kvHeads, headDim);
+        KvStorage kg = gpu.allocateKv(1, blocks, blockSize, kvHeads, headDim);
+        int[] tableA = {7, 2, 19};
+        int[] tableB = {0, 3, 5, 8, 1, 4, 6, 9, 10, 11, 12};
+        int width = kvHeads * headDim;
+        // fill B's history (positions 0..39) through writeKv
+        Twin kHist = rows(40, width);
+        Twin vHist = rows(40, width);
+        int[] histSlots = new int[40];
+        for (int p = 0; p < 40; p++) {
+            histSlots[p] = tableB[p / blockSize] * blockSize + p % blockSize;
+        }
+        cpu.writeKv(kc, 0, kHist.c, vHist.c, histSlots, 40);
+        gpu.writeKv(kg, 0, kHist.g, vHist.g, histSlots, 40);
+        TokenBatch batch = new TokenBatch(12);
+        for (int p = 0; p <= 10; p++) {
+            batch.add(1, p, tableA[p / blockSize] * blockSize + p % blockSize, tableA);
+        }
+        batch.add(1, 40, tableB[40 / blockSize] * blockSize, tableB);
+        Twin k = rows(12, width);
+        Twin v = rows(12, width);
+        cpu.writeKv(kc, 0, k.c, v.c, batch.slots, 12);
+        gpu.writeKv(kg, 0, k.g, v.g, batch.slots, 12);
+        Twin q = rows(12, kvHeads * group * headDim);
+        Twin out = empty(12, kvHeads * group * headDim);
+        cpu.attention(out.c, q.c, kc, 0, batch, headDim, window);
+        gpu.attention(out.g, q.g, kg, 0, batch, headDim, window);
+        assertClose(out, "attention headDim " + headDim + " window " + window);
+    }
+}
