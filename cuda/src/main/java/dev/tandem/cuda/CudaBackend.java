@@ -466,7 +466,8 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations query = cuda(q);
         int kvHeads = s.rowWidth / headDim;
         int heads = query.cols() / headDim;
-        long metaPtr = hostArgs.ints(meta, packMeta(batch, s.blockSize));
+        int metaInts = packMeta(batch, s.blockSize); // before reading the field: packing may grow it
+        long metaPtr = hostArgs.ints(meta, metaInts);
         long tables = metaPtr + 8L * rows;
         args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
                 .p(s.values(layer)).p(metaPtr).p(tables).i(s.blockSize).i(kvHeads).i(headDim).i(heads / kvHeads)
