@@ -118,6 +118,35 @@ public final class CudaBackend implements ComputeBackend {
         return device;
     }
 
+    // for CudaCeilings, which measures the device with this backend's stream and handle
+    CudaDriver driver() {
+        bind();
+        return driver;
+    }
+
+    MemorySegment stream() {
+        return stream;
+    }
+
+    MemorySegment blas() {
+        return blas;
+    }
+
+    MemorySegment one() {
+        return one;
+    }
+
+    MemorySegment zeroScalar() {
+        return zero;
+    }
+
+    void fillRandomBf16(long pointer, long n, long seed) {
+        bind();
+        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
+        args.reset().p(pointer).p(n).p(seed).f(1f).i(0);
+        driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
+    }
+
     public boolean bf16() {
         return bf16;
     }

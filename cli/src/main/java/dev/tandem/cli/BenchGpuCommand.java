@@ -1,0 +1,171 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.bench.Roofline;
+import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.config.ModelConfig;
+import dev.tandem.core.config.ModelConfigLoader;
+import dev.tandem.core.engine.EngineStats;
+import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.Request;
+import dev.tandem.core.model.CausalLm;
+import dev.tandem.core.model.Models;
+import dev.tandem.core.sampling.SamplingParams;
+import dev.tandem.core.synth.SynthSpec;
+import dev.tandem.core.synth.SyntheticWeights;
+import dev.tandem.cuda.CudaBackend;
+import dev.tandem.cuda.CudaCeilings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tandem bench gpu}: decode and prefill tokens/s on a CUDA device, each beside its
+ * roofline measured in the same run (the copy bandwidth for decode, the bf16 GEMM rate for
+ * prefill). By default the model is the full Mixtral-8x7B shape with synthetic weights made on
+ * the device (94 GB would not fit the disk of the GPU machines this was written for).
+ */
+@Command(name = "gpu", mixinStandardHelpOptions = true,
+        description = "Decode and prefill tokens/s on a GPU against the roofline measured in the same run; prints a markdown table.")
+final class BenchGpuCommand implements Callable<Integer> {
+    private static final int KV_BLOCK = 16;
+
+    @Option(names = "--preset", defaultValue = "mixtral-8x7b",
+            description = "Synthetic model shape, weights made on the device (default ${DEFAULT-VALUE}).")
+    String preset;
+
+    @Option(names = "--layers", description = "Layers of the synthetic model (default: the preset's).")
+    Integer layers;
+
+    @Option(names = "--model", description = "A checkpoint directory instead of synthetic weights.")
+    Path model;
+
+    @Mixin
+    DeviceOptions device;
+
+    @Option(names = "--batch-sizes", split = ",", defaultValue = "1,8,32,128",
+            description = "Decode batch sizes (default ${DEFAULT-VALUE}).")
+    int[] batchSizes;
+
+    @Option(names = "--context", defaultValue = "128", description = "Prompt tokens before decoding (default ${DEFAULT-VALUE}).")
+    int context;
+
+    @Option(names = "--decode-tokens", defaultValue = "32", description = "Decode steps timed per batch size (default ${DEFAULT-VALUE}).")
+    int decodeTokens;
+
+    @Option(names = "--prefill-tokens", split = ",", defaultValue = "512,2048",
+            description = "Prompt lengths prefilled alone (default ${DEFAULT-VALUE}).")
+    int[] prefillTokens;
+
+    @Option(names = "--json", description = "Also write the results to this JSON file.")
+    Path json;
+
+    @Override
+    public Integer call() throws IOException {
+        if (device.device == null) {
+            device.device = "cuda:0";
+        }
+        int maxBatch = java.util.Arrays.stream(batchSizes).max().orElse(1);
+        int maxPrefill = java.util.Arrays.stream(prefillTokens).max().orElse(0);
+        int capacity = Math.max(maxBatch * context, maxPrefill);
+        ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
+        if (!(backend instanceof CudaBackend cuda)) {
+            backend.close();
+            throw new TandemException("bench gpu needs a CUDA device (--device cuda:N)");
+        }
+        log("measuring the ceilings: device-to-device copy, 8192^3 bf16 GEMM");
+        double copy = CudaCeilings.copyBandwidth(cuda, 2L << 30, 10);
+        double gemm = CudaCeilings.bf16GemmFlops(cuda, 8192, 10);
+        log(String.format("copy %.2f TB/s (read + write), bf16 GEMM %.0f TFLOP/s", copy / 1e12, gemm / 1e12));
+        ModelConfig config;
+        CausalLm lm;
+        if (model != null) {
+            config = ModelConfigLoader.load(model);
+            lm = Models.load(model, backend, capacity);
+        } else {
+            SynthSpec spec = SynthSpec.preset(preset);
+            if (layers != null) {
+                spec = spec.withLayers(layers);
+            }
+            SyntheticWeights weights = new SyntheticWeights(spec, 1);
+            config = weights.config();
+            log(String.format("making %s (%d layers, %.1f GB of bf16 weights) on the device", preset, spec.numLayers(),
+                    weights.bytes() / 1e9));
+            lm = Models.load(config, weights, backend, capacity);
+        }
+        ObjectNode report = new ObjectMapper().createObjectNode();
+        report.put("device", cuda.device().name()).put("dtype", cuda.bf16() ? "bfloat16" : "float32")
+                .put("model", model != null ? model.toString() : preset).put("layers", config.numLayers())
+                .put("copy_bytes_per_s", copy).put("gemm_flops_per_s", gemm);
+        StringBuilder table = new StringBuilder();
+        try (lm) {
+            int longest = Math.max(maxPrefill + 1, context + decodeTokens + 1);
+            int blocksPer = (longest + KV_BLOCK - 1) / KV_BLOCK + 1;
+            Generator generator = new Generator(lm, lm.newKvCache(Math.max(maxBatch, 1) * blocksPer * KV_BLOCK, KV_BLOCK));
+            int weightBytes = cuda.bf16() ? 2 : 4;
+            long kvPerToken = cuda.kvBytesPerToken(config.numLayers(), config.numKvHeads(), config.headDim());
+            log("warm-up");
+            run(generator, config, 2, context, 4);
+            table.append("| phase | batch | tokens | Tandem tokens/s | roofline tokens/s | of roofline |\n")
+                    .append("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+            ArrayNode decode = report.putArray("decode");
+            for (int b : batchSizes) {
+                EngineStats s = run(generator, config, b, context, decodeTokens);
+                double bytes = Roofline.decodeStepBytes(config, b, context + decodeTokens / 2.0, weightBytes, kvPerToken);
+                double bound = b / (bytes / copy);
+                double measured = s.decodeTokensPerSecond();
+                decode.addObject().put("batch", b).put("context", context).put("tokens_per_s", measured)
+                        .put("roofline_tokens_per_s", bound).put("step_bytes", bytes);
+                table.append(String.format("| decode | %d | %d ctx | %.0f | %.0f | %.0f%% |%n", b, context, measured,
+                        bound, 100 * measured / bound));
+                log(String.format("decode batch %d: %.1f tokens/s (roofline %.0f)", b, measured, bound));
+            }
+            ArrayNode prefill = report.putArray("prefill");
+            for (int t : prefillTokens) {
+                EngineStats s = run(generator, config, 1, t, 0);
+                double measured = s.prefillTokensPerSecond();
+                double flopsPerToken = Roofline.prefillFlops(config, t) / t;
+                double bound = gemm / flopsPerToken;
+                prefill.addObject().put("tokens", t).put("tokens_per_s", measured).put("gemm_bound_tokens_per_s", bound);
+                table.append(String.format("| prefill | 1 | %d | %.0f | %.0f | %.0f%% |%n", t, measured, bound,
+                        100 * measured / bound));
+                log(String.format("prefill %d tokens: %.0f tokens/s (GEMM bound %.0f)", t, measured, bound));
+            }
+        }
+        System.out.printf("%s, %s, %s (%d layers); copy %.2f TB/s, bf16 GEMM %.0f TFLOP/s%n%n%s",
+                report.get("device").asText(), report.get("dtype").asText(), report.get("model").asText(),
+                config.numLayers(), copy / 1e12, gemm / 1e12, table);
+        if (json != null) {
+            Files.writeString(json, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        }
+        return 0;
+    }
+
+    /** {@code batch} random prompts of {@code promptTokens}, each decoding {@code decode} tokens after the first. */
+    private static EngineStats run(Generator generator, ModelConfig config, int batch, int promptTokens, int decode) {
+        SplittableRandom random = new SplittableRandom(batch * 31L + promptTokens);
+        List<Request> requests = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int[] prompt = random.ints(promptTokens, 3, config.vocabSize()).toArray();
+            requests.add(new Request(prompt, decode + 1, SamplingParams.GREEDY, false, false));
+        }
+        generator.stats().reset();
+        generator.generate(requests);
+        return generator.stats();
+    }
+
+    private static void log(String line) {
+        System.err.println("tandem: " + line);
+    }
+}
