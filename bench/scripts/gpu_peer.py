@@ -6,6 +6,7 @@ experts implementation transformers offers and keeps every result; prints one JS
     python3 bench/scripts/gpu_peer.py --layers 32 --batch-sizes 1,8,32,128 --json peer.json
 """
 import argparse
+import gc
 import json
 import sys
 import time
@@ -71,7 +72,7 @@ def main():
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--decode-tokens", type=int, default=16)
     p.add_argument("--prefill-tokens", default="512,2048")
-    p.add_argument("--impls", default="grouped_mm,batched_mm")
+    p.add_argument("--impls", default="batched_mm,grouped_mm")
     p.add_argument("--json")
     a = p.parse_args()
     report = {"transformers": transformers.__version__, "torch": torch.__version__,
@@ -100,6 +101,7 @@ def main():
             run["prefill"].append({"tokens": t, "tokens_per_s": tps})
         report["runs"].append(run)
         del model
+        gc.collect()
         torch.cuda.empty_cache()
         if chosen == "default":
             break

@@ -121,7 +121,9 @@ final class BenchGpuCommand implements Callable<Integer> {
                     .append("| --- | ---: | ---: | ---: | ---: | ---: |\n");
             ArrayNode decode = report.putArray("decode");
             for (int b : batchSizes) {
+                cuda.profileReset();
                 EngineStats s = run(generator, config, b, context, decodeTokens);
+                profile(cuda, "decode batch " + b);
                 double bytes = Roofline.decodeStepBytes(config, b, context + decodeTokens / 2.0, weightBytes, kvPerToken);
                 double bound = b / (bytes / copy);
                 double measured = s.decodeTokensPerSecond();
@@ -133,7 +135,9 @@ final class BenchGpuCommand implements Callable<Integer> {
             }
             ArrayNode prefill = report.putArray("prefill");
             for (int t : prefillTokens) {
+                cuda.profileReset();
                 EngineStats s = run(generator, config, 1, t, 0);
+                profile(cuda, "prefill " + t);
                 double measured = s.prefillTokensPerSecond();
                 double flopsPerToken = Roofline.prefillFlops(config, t) / t;
                 double bound = gemm / flopsPerToken;
@@ -163,6 +167,14 @@ final class BenchGpuCommand implements Callable<Integer> {
         generator.stats().reset();
         generator.generate(requests);
         return generator.stats();
+    }
+
+    /** The device time per operation of the run just done, with -Dtandem.cuda.profile=true. */
+    private static void profile(CudaBackend cuda, String what) {
+        String report = cuda.profileReport();
+        if (report != null) {
+            log("profile of " + what + " (prefill and decode steps together): " + report);
+        }
     }
 
     private static void log(String line) {

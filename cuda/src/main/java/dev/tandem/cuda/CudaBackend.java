@@ -36,6 +36,10 @@ public final class CudaBackend implements ComputeBackend {
     private static final int ROW_THREADS = 256;
     private static final int ATTENTION_THREADS = 128; // ATTN_WARPS · 32 in kernels.cu
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
+    private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
+    // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
+    // FLOP a byte), so running every expert over every token costs no more time than routing.
+    private static final int DENSE_MOE_MAX_ROWS = 128;
     private static final long ARG_BYTES = 16L << 20;
     private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long KV_RESERVE = 1L << 30;
@@ -62,6 +66,13 @@ public final class CudaBackend implements ComputeBackend {
     private MemorySegment hostOut = MemorySegment.NULL; // page-locked, for results on their way back
     private int[] meta = new int[0];
     private long weightBytes;
+    private long epoch;           // moves with every kernel other than a GEMM, and with scratch growth
+    private long castEpoch = -1;  // the epoch of the bf16 copy in scratch
+    private long castSource;      // …of these rows
+    private int castRows;
+    private int castCols;
+    private int castStride;
+    private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
     private Thread boundThread;
     private boolean closed;
 
@@ -74,7 +85,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment add, MemorySegment zero, MemorySegment gather, MemorySegment scatterAddScaled,
                            MemorySegment writeKvF32, MemorySegment writeKvBf16, MemorySegment storeKvF32,
                            MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
-                           MemorySegment attentionF32, MemorySegment attentionBf16) {
+                           MemorySegment attentionF32, MemorySegment attentionBf16, MemorySegment siluMulScaled,
+                           MemorySegment routeDense) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
@@ -85,7 +97,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gather_rows"), m.function("scatter_add_scaled"), m.function("write_kv_f32"),
                     m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
                     m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_f32"),
-                    m.function("attention_bf16"));
+                    m.function("attention_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"));
         }
     }
 
@@ -108,6 +120,7 @@ public final class CudaBackend implements ComputeBackend {
             this.one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
             this.zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
             this.k = Kernels.of(KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log));
+            this.profiler = Boolean.getBoolean("tandem.cuda.profile") ? new KernelProfiler(driver, stream) : null;
         } catch (RuntimeException e) {
             device.close();
             throw e;
@@ -220,7 +233,9 @@ public final class CudaBackend implements ComputeBackend {
     private void launchElementwise(MemorySegment kernel, long out, long in, long n) {
         int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
         args.reset().p(out).p(in).p(n);
+        beginOp();
         driver.launch(kernel, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
+        endOp("convert");
     }
 
     /** Filled on the device by {@code fill_synthetic_bf16} (a hash of seed and index), never touching the host. */
@@ -232,6 +247,7 @@ public final class CudaBackend implements ComputeBackend {
         long bf16Copy = bf16 ? dst : scratch(n * 2);
         int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
         args.reset().p(bf16Copy).p(n).p(seed).f(halfWidth == 0f ? 1f : halfWidth).i(halfWidth == 0f ? 1 : 0);
+        epoch++; // may write scratch
         driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
         if (!bf16) {
             launchElementwise(k.convertBf16ToF32, dst, bf16Copy, n);
@@ -350,14 +366,47 @@ public final class CudaBackend implements ComputeBackend {
         int ldb = in.stride();
         int type = Cublas.CUDA_R_32F;
         if (w.bf16()) {
-            b = scratch((long) rows * inner * 2);
+            b = bf16Input(in, rows, inner);
             ldb = inner;
             type = Cublas.CUDA_R_16BF;
-            args.reset().p(b).p(in.pointer()).i(in.stride()).i(inner);
-            launchRows(k.rowsToBf16, rows, "rows_to_bf16");
+        }
+        if (profiler != null) { // not beginOp(): a GEMM leaves the cached bf16 input valid
+            if (profiler.full()) {
+                drain();
+            }
+            profiler.begin();
         }
         cublas.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
                 w.pointer(), type, w.cols(), b, type, ldb, zero, out.pointer(), Cublas.CUDA_R_32F, out.stride());
+        if (out.pointer() < castSource + (long) castRows * castStride * 4 && castSource < out.pointer()
+                + (long) rows * out.stride() * 4) {
+            castEpoch = -1; // the GEMM overwrote rows whose bf16 copy is cached
+        }
+        if (profiler != null) {
+            endOp("gemm " + outer + "x" + inner + (rows > 256 ? " (rows>256)" : rows > 16 ? " (rows 17-256)" : " (rows<=16)"));
+        }
+    }
+
+    /**
+     * The bf16 copy of {@code in}'s rows that a bf16 GEMM reads, in scratch. Consecutive GEMMs of
+     * one input (q, k and v; an expert's w1 and w3) share one copy: it stays valid until any
+     * other kernel runs ({@link #epoch} moves) or a GEMM writes over its rows.
+     */
+    private long bf16Input(CudaActivations in, int rows, int cols) {
+        long bytes = (long) rows * cols * 2;
+        if (castEpoch == epoch && castSource == in.pointer() && castRows == rows && castCols == cols
+                && castStride == in.stride() && bytes <= scratchBytes) {
+            return scratch;
+        }
+        long b = scratch(bytes);
+        args.reset().p(b).p(in.pointer()).i(in.stride()).i(cols);
+        launchRows(k.rowsToBf16, rows, "rows_to_bf16");
+        castSource = in.pointer();
+        castRows = rows;
+        castCols = cols;
+        castStride = in.stride();
+        castEpoch = epoch;
+        return b;
     }
 
     @Override
@@ -501,8 +550,12 @@ public final class CudaBackend implements ComputeBackend {
         args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
                 .p(s.values(layer)).p(metaPtr).p(tables).i(s.blockSize).i(kvHeads).i(headDim).i(heads / kvHeads)
                 .i(window).f((float) (1.0 / Math.sqrt(headDim)));
+        beginOp();
         driver.launch(s.elementBytes == 2 ? k.attentionBf16 : k.attentionF32, rows, heads, 1, ATTENTION_THREADS, 0,
                 stream, args.pointers, "attention");
+        if (profiler != null) {
+            endOp(rows > batchSequences(batch) ? "attention (prefill)" : "attention");
+        }
     }
 
     /**
@@ -552,6 +605,44 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations u = cuda(up);
         args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).i(g.cols());
         launchRows(k.siluMul, rows, "silu_mul");
+    }
+
+    @Override
+    public void siluMulScaled(Activations gate, Activations up, Activations gates, int expert, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations g = cuda(gate);
+        CudaActivations u = cuda(up);
+        CudaActivations w = cuda(gates);
+        args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).p(w.pointer()).i(w.stride()).i(expert)
+                .i(g.cols());
+        launchRows(k.siluMulScaled, rows, "silu_mul_scaled");
+    }
+
+    @Override
+    public void routeDense(Activations gates, Activations logits, int topK, float normP, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations g = cuda(gates);
+        CudaActivations l = cuda(logits);
+        if (l.cols() > MAX_EXPERTS || topK > l.cols()) {
+            throw new IllegalArgumentException("routing " + topK + " of " + l.cols() + " experts; the kernel takes up to "
+                    + MAX_EXPERTS);
+        }
+        args.reset().p(g.pointer()).i(g.stride()).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP);
+        beginOp();
+        driver.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, stream, args.pointers, "route_dense");
+        endOp("route_dense");
+    }
+
+    /** Decode-sized batches run the MoE dense (see {@code DecoderModel}): no host round trip a layer. */
+    @Override
+    public int denseMoeMaxRows() {
+        return DENSE_MOE_MAX_ROWS;
     }
 
     @Override
@@ -633,10 +724,58 @@ public final class CudaBackend implements ComputeBackend {
     private void drain() {
         driver.synchronize(stream);
         hostArgs.reset();
+        if (profiler != null) {
+            profiler.collect();
+        }
+    }
+
+    /** Sequences in the batch: a row whose block table differs from the previous row's starts one. */
+    private static int batchSequences(TokenBatch batch) {
+        int sequences = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            if (i == 0 || batch.blockTables[i] != batch.blockTables[i - 1]) {
+                sequences++;
+            }
+        }
+        return sequences;
     }
 
     private void launchRows(MemorySegment kernel, int rows, String name) {
+        beginOp();
         driver.launch(kernel, rows, 1, 1, ROW_THREADS, 0, stream, args.pointers, name);
+        endOp(name);
+    }
+
+    private void beginOp() {
+        epoch++;
+        if (profiler != null) {
+            if (profiler.full()) {
+                drain();
+            }
+            profiler.begin();
+        }
+    }
+
+    private void endOp(String name) {
+        if (profiler != null) {
+            profiler.end(name);
+        }
+    }
+
+    /** Device time per operation since the last reset ({@code -Dtandem.cuda.profile=true}); null when off. */
+    public String profileReport() {
+        if (profiler == null) {
+            return null;
+        }
+        synchronize();
+        return profiler.report();
+    }
+
+    public void profileReset() {
+        if (profiler != null) {
+            synchronize();
+            profiler.reset();
+        }
     }
 
     /** Device scratch of at least {@code bytes}; growing it waits for the work that may still read it. */
@@ -648,6 +787,7 @@ public final class CudaBackend implements ComputeBackend {
                 driver.free(scratch);
             }
             scratchBytes = Math.max(bytes, 2 * scratchBytes);
+            epoch++;
             scratch = allocateDevice(scratchBytes, "scratch space");
         }
         return scratch;
@@ -688,6 +828,9 @@ public final class CudaBackend implements ComputeBackend {
             }
             hostArgs.close();
             uploader.close();
+            if (profiler != null) {
+                profiler.close();
+            }
             if (hostOut.byteSize() > 0) {
                 driver.freeHost(hostOut);
             }

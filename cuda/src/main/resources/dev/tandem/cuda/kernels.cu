@@ -320,3 +320,49 @@ extern "C" __global__ void attention_bf16(float* out, int os, const float* q, in
                                           int group, int window, float scale) {
     attention_t<BF16>(out, os, q, qs, K, V, meta, tables, blockSize, kvHeads, headDim, group, window, scale);
 }
+
+// ---- the dense MoE: routing where the logits are, each expert over every row, weighted ----
+
+// gate = silu(gate) · up · gates[r, expert]: grid (rows).
+extern "C" __global__ void silu_mul_scaled(float* gate, int gateStride, const float* up, int upStride, const float* gates,
+                                           int gatesStride, int expert, int cols) {
+    int r = blockIdx.x;
+    float w = gates[(long) r * gatesStride + expert];
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float g = gate[(long) r * gateStride + c];
+        gate[(long) r * gateStride + c] = g / (1.f + expf(-g)) * up[(long) r * upStride + c] * w;
+    }
+}
+
+// The host Router's arithmetic, one thread a row: softmax (exp in double, rounded to float), the
+// top-k by repeated maximum (ties to the lower index), divided by their p-norm; zeros elsewhere.
+#define MAX_EXPERTS 64
+extern "C" __global__ void route_dense(float* gates, int gatesStride, const float* logits, int logitsStride, int rows,
+                                       int experts, int topK, float normP) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const float* l = logits + (long) r * logitsStride;
+    float* g = gates + (long) r * gatesStride;
+    float p[MAX_EXPERTS];
+    float max = NEG_INF;
+    for (int e = 0; e < experts; e++) max = fmaxf(max, l[e]);
+    float sum = 0.f;
+    for (int e = 0; e < experts; e++) { p[e] = (float) exp((double) (l[e] - max)); sum += p[e]; }
+    for (int e = 0; e < experts; e++) { p[e] /= sum; g[e] = 0.f; }
+    int chosen[MAX_EXPERTS];
+    double norm = 0.0;
+    for (int j = 0; j < topK; j++) {
+        int best = -1;
+        for (int e = 0; e < experts; e++) {
+            if (p[e] >= 0.f && (best < 0 || p[e] > p[best])) best = e;
+        }
+        chosen[j] = best;
+        g[best] = p[best];
+        norm += pow((double) fabsf(p[best]), (double) normP);
+        p[best] = -1.f;
+    }
+    if (normP > 0.f) {
+        float scale = (float) (1.0 / pow(norm, 1.0 / (double) normP));
+        for (int j = 0; j < topK; j++) g[chosen[j]] *= scale;
+    }
+}

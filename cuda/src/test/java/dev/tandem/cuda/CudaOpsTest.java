@@ -172,6 +172,22 @@ class CudaOpsTest {
     }
 
     @Test
+    void shouldRouteDenseAsTheHostRouterDoesAndScaleExperts() {
+        for (int[] shape : new int[][]{{8, 2}, {16, 4}}) {
+            Twin logits = rows(9, shape[0]);
+            Twin gates = empty(9, shape[0]);
+            cpu.routeDense(gates.c, logits.c, shape[1], 1f, 9);
+            gpu.routeDense(gates.g, logits.g, shape[1], 1f, 9);
+            assertClose(gates, "routeDense " + shape[0] + " experts top " + shape[1]);
+            Twin g = rows(9, 40);
+            Twin u = rows(9, 40);
+            cpu.siluMulScaled(g.c, u.c, gates.c, 3, 9);
+            gpu.siluMulScaled(g.g, u.g, gates.g, 3, 9);
+            assertClose(g, "siluMulScaled");
+        }
+    }
+
+    @Test
     void shouldGatherAndScatterRowsIncludingRepeatedTargets() {
         Twin in = rows(6, 40);
         Twin gathered = empty(5, 40);

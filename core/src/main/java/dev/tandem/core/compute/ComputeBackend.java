@@ -79,6 +79,29 @@ public interface ComputeBackend extends AutoCloseable {
     /** {@code gate = silu(gate) · up}. */
     void siluMul(Activations gate, Activations up, int rows);
 
+    /**
+     * {@code gate = silu(gate) · up · gates[:, expert]}: one expert's SwiGLU with each row scaled
+     * by its gate weight for that expert (0 where the row was not routed there).
+     */
+    void siluMulScaled(Activations gate, Activations up, Activations gates, int expert, int rows);
+
+    /**
+     * Routing where the logits are: {@code gates[r, e]} = the top-k of softmax(logits[r]), divided
+     * by their p-norm ({@code normP}; 0 = not), and 0 for the experts not chosen; ties to the
+     * lower index, as torch.topk does.
+     */
+    void routeDense(Activations gates, Activations logits, int topK, float normP, int rows);
+
+    /**
+     * The most tokens for which a colocated MoE layer should run every expert over every token,
+     * weighted by {@link #routeDense}, instead of routing on the host and gathering each expert's
+     * tokens: a device backend avoids a host round trip a layer and reads each expert once either
+     * way. 0: never (the CPU).
+     */
+    default int denseMoeMaxRows() {
+        return 0;
+    }
+
     /** {@code acc += x}. */
     void add(Activations acc, Activations x, int rows);
 

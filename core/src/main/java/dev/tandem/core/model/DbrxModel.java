@@ -98,5 +98,14 @@ public final class DbrxModel extends DecoderModel {
             backend.siluMul(g, u, rows);
             backend.matmulTransposed(out, g, w2, rows);
         }
+
+        @Override
+        public void applyScaled(Activations in, Activations g, Activations u, Activations out, int rows,
+                                Activations gates, int expert) {
+            backend.matmul(g, in, w1, rows);
+            backend.matmul(u, in, v1, rows);
+            backend.siluMulScaled(g, u, gates, expert, rows);
+            backend.matmulTransposed(out, g, w2, rows);
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.tandem.core.model;
 
+import dev.tandem.core.compute.Router;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
@@ -97,6 +98,13 @@ abstract class DecoderModel implements CausalLm {
                         layerObserver.layerDone(l, microBatches[i], kv);       // layer l's K/V of these tokens are final
                     }
                     backend.matmul(s.routerLogits, s.normed, gate(l), rows);   // gate logits
+                }
+                if (dense(rows)) {                                             // routing stays on the device:
+                    backend.routeDense(s.gates, s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows);
+                    dispatch.submitDense(l, i, s.normed, s.gates, rows, s.moeOut); // every expert, weighted
+                    continue;
+                }
+                if (rows > 0) {
                     backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);
                 }
                 s.routing.route(router, s.hostRouterLogits, config.numExperts(), rows); // softmax, top-k, p-norm
@@ -114,6 +122,18 @@ abstract class DecoderModel implements CausalLm {
                 backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
             }
         }
+    }
+
+    /**
+     * Whether this micro-batch's MoE runs dense: every expert over every token, weighted by gates
+     * routed where the logits are. Taken when the experts are local, the backend asks for it at
+     * this size, and the batch is large enough (k·rows ≥ experts) that it would touch nearly
+     * every expert anyway: then it reads the same weights as routing would, without a host
+     * round trip. Prefill-sized batches keep routing, which does k/E of the arithmetic.
+     */
+    private boolean dense(int rows) {
+        return rows > 0 && dispatch.acceptsDenseGates() && rows <= backend.denseMoeMaxRows()
+                && (long) rows * config.expertsPerToken() >= config.numExperts();
     }
 
     /** {@code x += Σ_k w_k · E_k(normed)} once the experts are done. */

@@ -21,6 +21,7 @@ final class DecoderState {
     final Activations moeOut;       // (tokens, hidden) Σ_k w_k · E_k(normed), filled by the dispatch
     final Activations routerLogits; // (tokens, experts)
     final float[] hostRouterLogits; // (tokens, experts)
+    final Activations gates;        // (tokens, experts) dense gate weights, for the dense MoE
     final Routing routing;
     final Activations logitIn;      // (tokens, hidden) the rows whose logits are wanted
     final Activations logits;       // (tokens, vocab)
@@ -38,6 +39,7 @@ final class DecoderState {
         moeOut = backend.allocate(capacity, c.hiddenSize());
         routerLogits = backend.allocate(capacity, c.numExperts());
         hostRouterLogits = new float[capacity * c.numExperts()];
+        gates = backend.allocate(capacity, c.numExperts());
         routing = new Routing(capacity, c.expertsPerToken());
         logitIn = backend.allocate(capacity, c.hiddenSize());
         logits = backend.allocate(capacity, c.vocabSize());

@@ -9,4 +9,12 @@ public interface ExpertFfn {
      * scratch.
      */
     void apply(Activations in, Activations gate, Activations up, Activations out, int rows);
+
+    /**
+     * {@code out = ffn(in)} with each row's hidden activations scaled by {@code gates[row, expert]}
+     * before the down projection: this expert's weighted share of every row (zero where the row
+     * was not routed here), for the dense MoE.
+     */
+    void applyScaled(Activations in, Activations gate, Activations up, Activations out, int rows, Activations gates,
+                     int expert);
 }

@@ -10,11 +10,21 @@ public final class LocalMoeDispatch implements MoeDispatch {
     private final ExpertExecutor executor;
     private final int[] tokenOf; // pair → token row
     private final int topK;
+    private final ExpertBank bank;
+    private final Activations gate;      // (tokens, ffn) the dense path's scratch
+    private final Activations up;        // (tokens, ffn)
+    private final Activations expertOut; // (tokens, hidden)
+    private final int denseRows;
 
     public LocalMoeDispatch(ComputeBackend backend, ModelConfig c, ExpertBank bank, int maxTokens) {
         this.backend = backend;
         this.topK = c.expertsPerToken();
         this.executor = new ExpertExecutor(backend, c, bank, maxTokens * topK);
+        this.bank = bank;
+        this.denseRows = Math.min(maxTokens, backend.denseMoeMaxRows());
+        this.gate = denseRows > 0 ? backend.allocate(denseRows, c.ffnHiddenSize()) : null;
+        this.up = denseRows > 0 ? backend.allocate(denseRows, c.ffnHiddenSize()) : null;
+        this.expertOut = denseRows > 0 ? backend.allocate(denseRows, c.hiddenSize()) : null;
         this.tokenOf = new int[maxTokens * topK];
         for (int p = 0; p < tokenOf.length; p++) {
             tokenOf[p] = p / topK;
@@ -30,5 +40,24 @@ public final class LocalMoeDispatch implements MoeDispatch {
 
     @Override
     public void await(int layer, int microBatch) {
+    }
+
+    @Override
+    public boolean acceptsDenseGates() {
+        return denseRows > 0;
+    }
+
+    /** {@code out = Σ_e E_e(normed) scaled by gates[:, e]}, expert by expert in index order, as the routed path adds them. */
+    @Override
+    public void submitDense(int layer, int microBatch, Activations normed, Activations gates, int rows,
+                            Activations out) {
+        if (rows > denseRows) {
+            throw new IllegalArgumentException(rows + " rows exceed the dense MoE's " + denseRows);
+        }
+        backend.zero(out, rows);
+        for (int e = 0; e < bank.experts(); e++) {
+            bank.expert(layer, e).applyScaled(normed, gate, up, expertOut, rows, gates, e);
+            backend.add(out, expertOut, rows);
+        }
     }
 }

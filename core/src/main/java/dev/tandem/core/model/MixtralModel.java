@@ -100,5 +100,14 @@ public final class MixtralModel extends DecoderModel {
             backend.siluMul(g, u, rows);
             backend.matmul(out, g, w2, rows);
         }
+
+        @Override
+        public void applyScaled(Activations in, Activations g, Activations u, Activations out, int rows,
+                                Activations gates, int expert) {
+            backend.matmul(g, in, w1, rows);
+            backend.matmul(u, in, w3, rows);
+            backend.siluMulScaled(g, u, gates, expert, rows);
+            backend.matmul(out, g, w2, rows);
+        }
     }
 }

@@ -17,4 +17,21 @@ public interface MoeDispatch {
     void submit(int layer, int microBatch, Activations normed, Routing routing, Activations out);
 
     void await(int layer, int microBatch);
+
+    /**
+     * Whether {@link #submitDense} is available: the experts are in this process, so that routing
+     * may stay where the gate logits are (the device).
+     */
+    default boolean acceptsDenseGates() {
+        return false;
+    }
+
+    /**
+     * As {@link #submit}, with the routing given as dense gate weights {@code gates} (rows,
+     * experts), zero where a token was not routed: every expert runs over every row.
+     */
+    default void submitDense(int layer, int microBatch, Activations normed, Activations gates, int rows,
+                             Activations out) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " routes on the host only");
+    }
 }

@@ -1,5 +1,7 @@
 package dev.tandem.core.model;
 
+import dev.tandem.core.compute.Router;
+
 /**
  * Where the tokens of one micro-batch go: token t's j-th choice is expert {@code expert[t·k + j]}
  * with gate weight {@code weight[t·k + j]}. Computed on the attention side, from the gate's logits.

@@ -32,6 +32,14 @@ class FixtureParityTest {
         check(model, true, 9, 3);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
+    void shouldMatchTransformersWithTheDenseMoe(String model) {
+        // every step up to 64 tokens runs every expert over every token, weighted by gates routed in place
+        FixtureParity.check(model, () -> new CpuBackend(2, 64), true, 64, 1, MAX_RELATIVE_L2, true);
+        FixtureParity.check(model, () -> new CpuBackend(2, 64), false, 7, 1, MAX_RELATIVE_L2, true);
+    }
+
     private static void check(String model, boolean together, int maxBatchTokens, int microBatches) {
         FixtureParity.check(model, () -> new CpuBackend(2), together, maxBatchTokens, microBatches, MAX_RELATIVE_L2, true);
     }

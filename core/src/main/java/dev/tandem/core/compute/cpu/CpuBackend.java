@@ -25,7 +25,19 @@ public final class CpuBackend implements ComputeBackend {
     private final RowOps rowOps = new RowOps();
     private boolean closed;
 
+    private final int denseMoeMaxRows;
+
     public CpuBackend(int threads) {
+        this(threads, 0);
+    }
+
+    /**
+     * {@code denseMoeMaxRows} above 0 makes the colocated MoE take the dense path (every expert
+     * over every token, weighted) up to that many tokens, as the CUDA backend does: for tests
+     * that hold that path to the routed one.
+     */
+    public CpuBackend(int threads, int denseMoeMaxRows) {
+        this.denseMoeMaxRows = denseMoeMaxRows;
         pool = new KernelPool(threads);
         matmul = new MatmulKernel(pool);
         matmulTransposed = new TransposedMatmulKernel(pool);
@@ -164,6 +176,21 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void siluMul(Activations gate, Activations up, int rows) {
         rowOps.siluMul(cpu(gate), cpu(up), rows);
+    }
+
+    @Override
+    public void siluMulScaled(Activations gate, Activations up, Activations gates, int expert, int rows) {
+        rowOps.siluMulScaled(cpu(gate), cpu(up), cpu(gates), expert, rows);
+    }
+
+    @Override
+    public void routeDense(Activations gates, Activations logits, int topK, float normP, int rows) {
+        rowOps.routeDense(cpu(gates), cpu(logits), topK, normP, rows);
+    }
+
+    @Override
+    public int denseMoeMaxRows() {
+        return denseMoeMaxRows;
     }
 
     @Override

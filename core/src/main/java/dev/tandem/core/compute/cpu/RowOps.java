@@ -1,5 +1,7 @@
 package dev.tandem.core.compute.cpu;
 
+import dev.tandem.core.compute.Router;
+
 /** Per-row operations: a few KB per token, done on the calling thread. */
 final class RowOps {
     private float[] cos = new float[0];
@@ -105,6 +107,35 @@ final class RowOps {
             for (int c = 0; c < gate.cols; c++) {
                 float g = gate.get(i, c);
                 gate.set(i, c, g / (1f + (float) Math.exp(-g)) * up.get(i, c));
+            }
+        }
+    }
+
+    void siluMulScaled(CpuActivations gate, CpuActivations up, CpuActivations gates, int expert, int rows) {
+        for (int i = 0; i < rows; i++) {
+            float w = gates.get(i, expert);
+            for (int c = 0; c < gate.cols; c++) {
+                float g = gate.get(i, c);
+                gate.set(i, c, g / (1f + (float) Math.exp(-g)) * up.get(i, c) * w);
+            }
+        }
+    }
+
+    /** The host {@link Router}'s arithmetic, written into a dense (rows, experts) matrix. */
+    void routeDense(CpuActivations gates, CpuActivations logits, int topK, float normP, int rows) {
+        int experts = logits.cols;
+        Router router = new Router(experts, topK, normP);
+        float[] row = new float[experts];
+        int[] chosen = new int[topK];
+        float[] weights = new float[topK];
+        for (int i = 0; i < rows; i++) {
+            for (int e = 0; e < experts; e++) {
+                row[e] = logits.get(i, e);
+                gates.set(i, e, 0f);
+            }
+            router.route(row, 0, chosen, weights);
+            for (int j = 0; j < topK; j++) {
+                gates.set(i, chosen[j], weights[j]);
             }
         }
     }

@@ -1,29 +1,29 @@
-package dev.tandem.core.model;
+package dev.tandem.core.compute;
 
 /**
  * Top-k routing on the host: softmax over the experts' logits, the k largest, divided by their
  * p-norm (Mixtral: p = 1, a plain renormalisation; DBRX: {@code moe_normalize_expert_weights}).
  * Ties go to the lower expert index, as {@code torch.topk} does on CPU.
  */
-final class Router {
+public final class Router {
     private final int experts;
     private final int topK;
     private final float normP;
     private final float[] probabilities;
 
-    Router(int experts, int topK, float normP) {
+    public Router(int experts, int topK, float normP) {
         this.experts = experts;
         this.topK = topK;
         this.normP = normP;
         this.probabilities = new float[experts];
     }
 
-    void route(float[] logits, int offset, int[] chosen, float[] weights) {
+    public void route(float[] logits, int offset, int[] chosen, float[] weights) {
         route(logits, offset, chosen, weights, 0);
     }
 
     /** Routes one token: writes its k experts and their weights at {@code out .. out + k}. */
-    void route(float[] logits, int offset, int[] chosen, float[] weights, int out) {
+    public void route(float[] logits, int offset, int[] chosen, float[] weights, int out) {
         float max = Float.NEGATIVE_INFINITY;
         for (int e = 0; e < experts; e++) {
             max = Math.max(max, logits[offset + e]);

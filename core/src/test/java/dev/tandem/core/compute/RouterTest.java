@@ -1,4 +1,4 @@
-package dev.tandem.core.model;
+package dev.tandem.core.compute;
 
 import org.junit.jupiter.api.Test;
 
