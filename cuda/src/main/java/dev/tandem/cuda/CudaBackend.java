@@ -34,7 +34,14 @@ import java.util.function.Consumer;
 public final class CudaBackend implements ComputeBackend {
     private static final String KERNELS = "/dev/tandem/cuda/kernels.cu";
     private static final int ROW_THREADS = 256;
-    private static final int ATTENTION_THREADS = 128; // ATTN_WARPS · 32 in kernels.cu
+    private static final int NORM_THREADS = 512;
+    private static final int DECODE_THREADS = 512;     // DECODE_WARPS · 32 in kernels.cu
+    private static final int PREFILL_THREADS = 256;
+    private static final int TILE_Q = 64;              // TILE_Q in kernels.cu
+    private static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
+    private static final int PREFILL_SHARED_BYTES = 4 * (TILE_Q * PREFILL_HEAD_DIM + PREFILL_HEAD_DIM * (64 + 1)
+            + 64 * PREFILL_HEAD_DIM + TILE_Q * 64);
+    private static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
@@ -66,13 +73,9 @@ public final class CudaBackend implements ComputeBackend {
     private MemorySegment hostOut = MemorySegment.NULL; // page-locked, for results on their way back
     private int[] meta = new int[0];
     private long weightBytes;
-    private long epoch;           // moves with every kernel other than a GEMM, and with scratch growth
-    private long castEpoch = -1;  // the epoch of the bf16 copy in scratch
-    private long castSource;      // …of these rows
-    private int castRows;
-    private int castCols;
-    private int castStride;
+    private final Bf16Copies copies = new Bf16Copies();
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
+    private final int rowTargetBlocks;     // four blocks per multiprocessor
     private Thread boundThread;
     private boolean closed;
 
@@ -85,7 +88,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment add, MemorySegment zero, MemorySegment gather, MemorySegment scatterAddScaled,
                            MemorySegment writeKvF32, MemorySegment writeKvBf16, MemorySegment storeKvF32,
                            MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
-                           MemorySegment attentionF32, MemorySegment attentionBf16, MemorySegment siluMulScaled,
+                           MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment prefillF32,
+                           MemorySegment prefillBf16, MemorySegment siluMulScaled,
                            MemorySegment routeDense) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
@@ -96,8 +100,9 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("rope_rows"), m.function("silu_mul"), m.function("add_rows"), m.function("zero_rows"),
                     m.function("gather_rows"), m.function("scatter_add_scaled"), m.function("write_kv_f32"),
                     m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
-                    m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_f32"),
-                    m.function("attention_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"));
+                    m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_decode_f32"),
+                    m.function("attention_decode_bf16"), m.function("attention_prefill_f32"),
+                    m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"));
         }
     }
 
@@ -120,6 +125,11 @@ public final class CudaBackend implements ComputeBackend {
             this.one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
             this.zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
             this.k = Kernels.of(KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log));
+            this.rowTargetBlocks = 4 * device.multiprocessors();
+            for (MemorySegment f : new MemorySegment[]{k.prefillF32, k.prefillBf16}) {
+                driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        PREFILL_SHARED_BYTES);
+            }
             this.profiler = Boolean.getBoolean("tandem.cuda.profile") ? new KernelProfiler(driver, stream) : null;
         } catch (RuntimeException e) {
             device.close();
@@ -247,7 +257,6 @@ public final class CudaBackend implements ComputeBackend {
         long bf16Copy = bf16 ? dst : scratch(n * 2);
         int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
         args.reset().p(bf16Copy).p(n).p(seed).f(halfWidth == 0f ? 1f : halfWidth).i(halfWidth == 0f ? 1 : 0);
-        epoch++; // may write scratch
         driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
         if (!bf16) {
             launchElementwise(k.convertBf16ToF32, dst, bf16Copy, n);
@@ -271,7 +280,7 @@ public final class CudaBackend implements ComputeBackend {
     public Activations allocate(int rows, int cols) {
         bind();
         long p = allocateDevice((long) rows * cols * Float.BYTES, "activations (" + rows + ", " + cols + ")");
-        return new CudaActivations(p, rows, cols, cols);
+        return new CudaActivations(p, rows, cols, cols, false);
     }
 
     /**
@@ -291,7 +300,7 @@ public final class CudaBackend implements ComputeBackend {
                     + " bytes of host memory at 0x" + Long.toHexString(memory.address()) + " for device access");
         }
         registered.add(memory);
-        return new CudaActivations(mapped, rows, cols, cols);
+        return new CudaActivations(mapped, rows, cols, cols, true);
     }
 
     @Override
@@ -333,8 +342,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations o = cuda(out);
         CudaWeight t = (CudaWeight) table;
         long ids = hostArgs.ints(tokens, rows);
+        written(o, rows);
         args.reset().p(o.pointer()).i(o.stride()).p(t.pointer()).p(ids).i(o.cols());
-        launchRows(t.bf16() ? k.embedBf16 : k.embedF32, rows, "embed");
+        launchRows(t.bf16() ? k.embedBf16 : k.embedF32, rows, o.cols(), "embed");
     }
 
     @Override
@@ -370,43 +380,52 @@ public final class CudaBackend implements ComputeBackend {
             ldb = inner;
             type = Cublas.CUDA_R_16BF;
         }
-        if (profiler != null) { // not beginOp(): a GEMM leaves the cached bf16 input valid
-            if (profiler.full()) {
-                drain();
-            }
-            profiler.begin();
-        }
+        written(out, rows);
+        beginOp();
         cublas.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
                 w.pointer(), type, w.cols(), b, type, ldb, zero, out.pointer(), Cublas.CUDA_R_32F, out.stride());
-        if (out.pointer() < castSource + (long) castRows * castStride * 4 && castSource < out.pointer()
-                + (long) rows * out.stride() * 4) {
-            castEpoch = -1; // the GEMM overwrote rows whose bf16 copy is cached
-        }
         if (profiler != null) {
             endOp("gemm " + outer + "x" + inner + (rows > 256 ? " (rows>256)" : rows > 16 ? " (rows 17-256)" : " (rows<=16)"));
         }
     }
 
     /**
-     * The bf16 copy of {@code in}'s rows that a bf16 GEMM reads, in scratch. Consecutive GEMMs of
-     * one input (q, k and v; an expert's w1 and w3) share one copy: it stays valid until any
-     * other kernel runs ({@link #epoch} moves) or a GEMM writes over its rows.
+     * The bf16 copy of {@code in}'s rows that a bf16 GEMM reads: the one {@link #copies} holds, or
+     * a new one. Rows in mapped host memory are rounded every time (the host writes them unseen).
      */
     private long bf16Input(CudaActivations in, int rows, int cols) {
-        long bytes = (long) rows * cols * 2;
-        if (castEpoch == epoch && castSource == in.pointer() && castRows == rows && castCols == cols
-                && castStride == in.stride() && bytes <= scratchBytes) {
-            return scratch;
+        long found = in.hostMapped() ? 0 : copies.find(in.pointer(), rows, cols, in.stride());
+        if (found != 0) {
+            return found;
         }
-        long b = scratch(bytes);
+        int entry = copyEntry((long) rows * cols * 2);
+        long b = copies.buffer(entry);
         args.reset().p(b).p(in.pointer()).i(in.stride()).i(cols);
-        launchRows(k.rowsToBf16, rows, "rows_to_bf16");
-        castSource = in.pointer();
-        castRows = rows;
-        castCols = cols;
-        castStride = in.stride();
-        castEpoch = epoch;
+        launchRows(k.rowsToBf16, rows, cols, "rows_to_bf16");
+        if (!in.hostMapped()) {
+            copies.fill(entry, in.pointer(), rows, cols, in.stride());
+        }
         return b;
+    }
+
+    /** An entry of {@link #copies} whose buffer holds {@code bytes}; growing one waits for the stream. */
+    private int copyEntry(long bytes) {
+        int entry = copies.victim();
+        if (copies.capacity(entry) < bytes) {
+            drain();
+            if (copies.capacity(entry) > 0) {
+                allocations.remove(copies.buffer(entry));
+                driver.free(copies.buffer(entry));
+            }
+            long size = Math.max(bytes, 2 * copies.capacity(entry));
+            copies.setBuffer(entry, allocateDevice(size, "bf16 GEMM inputs"), size);
+        }
+        return entry;
+    }
+
+    /** Before a kernel writes rows of {@code a}: cached bf16 copies of them go stale. */
+    private void written(CudaActivations a, int rows) {
+        copies.written(a.pointer(), 4L * ((long) Math.max(rows - 1, 0) * a.stride() + a.cols()));
     }
 
     @Override
@@ -428,8 +447,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations o = cuda(out);
         CudaActivations i = cuda(in);
         CudaWeight g = (CudaWeight) gain;
+        written(o, rows);
         args.reset().p(o.pointer()).i(o.stride()).p(i.pointer()).i(i.stride()).p(g.pointer()).i(i.cols()).f(eps);
-        launchRows(g.bf16() ? bf16Kernel : f32Kernel, rows, "norm");
+        launchNorm(g.bf16() ? bf16Kernel : f32Kernel, rows);
     }
 
     @Override
@@ -439,8 +459,9 @@ public final class CudaBackend implements ComputeBackend {
         }
         bind();
         CudaActivations a = cuda(x);
+        written(a, rows);
         args.reset().p(a.pointer()).i(a.stride()).i(a.cols()).f(limit);
-        launchRows(k.clamp, rows, "clamp_rows");
+        launchRows(k.clamp, rows, a.cols(), "clamp_rows");
     }
 
     @Override
@@ -452,8 +473,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations a = cuda(x);
         long frequencies = inverseFrequencies(theta, headDim);
         long pos = hostArgs.ints(positions, rows);
+        written(a, rows);
         args.reset().p(a.pointer()).i(a.stride()).i(a.cols()).i(headDim).p(pos).p(frequencies);
-        launchRows(k.rope, rows, "rope_rows");
+        launchRows(k.rope, rows, a.cols() / 2, "rope_rows");
     }
 
     /** θ^(−2j/headDim) for j < headDim/2, formed exactly as the CPU backend forms them. */
@@ -487,7 +509,7 @@ public final class CudaBackend implements ComputeBackend {
         long slotPtr = hostArgs.ints(slots, rows);
         args.reset().p(s.keys(layer)).p(s.values(layer)).p(keys.pointer()).i(keys.stride()).p(values.pointer())
                 .i(values.stride()).p(slotPtr).i(s.rowWidth);
-        launchRows(s.elementBytes == 2 ? k.writeKvBf16 : k.writeKvF32, rows, "write_kv");
+        launchRows(s.elementBytes == 2 ? k.writeKvBf16 : k.writeKvF32, rows, s.rowWidth, "write_kv");
     }
 
     @Override
@@ -503,9 +525,9 @@ public final class CudaBackend implements ComputeBackend {
         long slotPtr = hostArgs.ints(slots, count);
         MemorySegment kernel = s.elementBytes == 2 ? k.loadKvBf16 : k.loadKvF32;
         args.reset().p(rows).p(s.keys(layer)).p(slotPtr).i(s.rowWidth);
-        launchRows(kernel, count, "load_kv_rows");
+        launchRows(kernel, count, s.rowWidth, "load_kv_rows");
         args.reset().p(rows + rowsBytes).p(s.values(layer)).p(slotPtr).i(s.rowWidth);
-        launchRows(kernel, count, "load_kv_rows");
+        launchRows(kernel, count, s.rowWidth, "load_kv_rows");
         MemorySegment host = hostOut(2 * rowsBytes);
         driver.copyToHost(host, rows, 2 * rowsBytes, stream);
         drain();
@@ -526,11 +548,17 @@ public final class CudaBackend implements ComputeBackend {
         long slotPtr = hostArgs.ints(slots, count);
         MemorySegment kernel = s.elementBytes == 2 ? k.storeKvBf16 : k.storeKvF32;
         args.reset().p(s.keys(layer)).p(keyRows).p(slotPtr).i(s.rowWidth);
-        launchRows(kernel, count, "store_kv_rows");
+        launchRows(kernel, count, s.rowWidth, "store_kv_rows");
         args.reset().p(s.values(layer)).p(valueRows).p(slotPtr).i(s.rowWidth);
-        launchRows(kernel, count, "store_kv_rows");
+        launchRows(kernel, count, s.rowWidth, "store_kv_rows");
     }
 
+    /**
+     * Runs of at least {@link #MIN_TILE_ROWS} consecutive rows of one sequence (prompt chunks) go
+     * to the tiled prefill kernel, in tiles of up to {@link #TILE_Q} rows; every other row (decode
+     * tokens) to the decode kernel. Both read one packed upload: per row its position and block
+     * table offset, the tables, the tiles, the decode rows.
+     */
     @Override
     public void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
                           int window) {
@@ -544,29 +572,49 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations query = cuda(q);
         int kvHeads = s.rowWidth / headDim;
         int heads = query.cols() / headDim;
-        int metaInts = packMeta(batch, s.blockSize); // before reading the field: packing may grow it
-        long metaPtr = hostArgs.ints(meta, metaInts);
-        long tables = metaPtr + 8L * rows;
-        args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
-                .p(s.values(layer)).p(metaPtr).p(tables).i(s.blockSize).i(kvHeads).i(headDim).i(heads / kvHeads)
-                .i(window).f((float) (1.0 / Math.sqrt(headDim)));
-        beginOp();
-        driver.launch(s.elementBytes == 2 ? k.attentionBf16 : k.attentionF32, rows, heads, 1, ATTENTION_THREADS, 0,
-                stream, args.pointers, "attention");
-        if (profiler != null) {
-            endOp(rows > batchSequences(batch) ? "attention (prefill)" : "attention");
+        int ints = packMeta(batch, s.blockSize, headDim <= PREFILL_HEAD_DIM); // before reading the field: packing may grow it
+        long base = hostArgs.ints(meta, ints);
+        long tables = base + 8L * rows;
+        long tiles = base + 4L * tilesAt;
+        long decodeRows = base + 4L * decodeRowsAt;
+        written(o, rows);
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        boolean bf16Cache = s.elementBytes == 2;
+        if (tileCount > 0) {
+            args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
+                    .p(s.values(layer)).p(base).p(tables).p(tiles).i(s.blockSize).i(kvHeads).i(headDim)
+                    .i(heads / kvHeads).i(window).f(scale);
+            beginOp();
+            driver.launch(bf16Cache ? k.prefillBf16 : k.prefillF32, tileCount, heads, 1, PREFILL_THREADS,
+                    PREFILL_SHARED_BYTES, stream, args.pointers, "attention_prefill");
+            endOp("attention (prefill tiles)");
+        }
+        if (decodeRowCount > 0) {
+            args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
+                    .p(s.values(layer)).p(base).p(tables).p(decodeRows).i(s.blockSize).i(kvHeads).i(headDim)
+                    .i(heads / kvHeads).i(window).f(scale);
+            beginOp();
+            driver.launch(bf16Cache ? k.decodeBf16 : k.decodeF32, decodeRowCount, heads, 1, DECODE_THREADS, 0,
+                    stream, args.pointers, "attention_decode");
+            endOp("attention (decode rows)");
         }
     }
 
+    private int tilesAt;        // where packMeta put the tiles (ints from the start)
+    private int tileCount;
+    private int decodeRowsAt;   // …and the rows for the decode kernel
+    private int decodeRowCount;
+
     /**
      * Fills {@link #meta}: per row its position and the offset of its block table, then the
-     * tables. Consecutive rows of one sequence share one copy of its table, cut to the blocks
-     * they reach. Returns the ints used.
+     * tables (consecutive rows of one sequence share one copy, cut to the blocks they reach),
+     * then the prefill tiles (first row, row count), then the decode rows. Returns the ints used.
      */
-    private int packMeta(TokenBatch batch, int blockSize) {
+    private int packMeta(TokenBatch batch, int blockSize, boolean tiled) {
         int rows = batch.size();
         int used = 2 * rows;
         ensureMeta(used);
+        int runs = 0;
         int r = 0;
         while (r < rows) {
             int[] table = batch.blockTables[r];
@@ -584,9 +632,45 @@ public final class CudaBackend implements ComputeBackend {
                 meta[2 * i + 1] = used - 2 * rows;
             }
             used += blocks;
+            runs++;
             r = end;
         }
-        return used;
+        ensureMeta(used + 2 * (rows / MIN_TILE_ROWS + runs) + rows);
+        tilesAt = used;
+        tileCount = 0;
+        int decodeCount = 0;
+        int[] decode = decodeScratch(rows);
+        for (r = 0; r < rows; ) {
+            int end = r;
+            while (end < rows && batch.blockTables[end] == batch.blockTables[r]) {
+                end++;
+            }
+            if (tiled && end - r >= MIN_TILE_ROWS) {
+                for (int t = r; t < end; t += TILE_Q) {
+                    meta[used++] = t;
+                    meta[used++] = Math.min(TILE_Q, end - t);
+                    tileCount++;
+                }
+            } else {
+                for (int i = r; i < end; i++) {
+                    decode[decodeCount++] = i;
+                }
+            }
+            r = end;
+        }
+        decodeRowsAt = used;
+        decodeRowCount = decodeCount;
+        System.arraycopy(decode, 0, meta, used, decodeCount);
+        return used + decodeCount;
+    }
+
+    private int[] decodeRows = new int[0];
+
+    private int[] decodeScratch(int rows) {
+        if (decodeRows.length < rows) {
+            decodeRows = new int[Math.max(rows, 2 * decodeRows.length)];
+        }
+        return decodeRows;
     }
 
     private void ensureMeta(int length) {
@@ -603,8 +687,14 @@ public final class CudaBackend implements ComputeBackend {
         bind();
         CudaActivations g = cuda(gate);
         CudaActivations u = cuda(up);
-        args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).i(g.cols());
-        launchRows(k.siluMul, rows, "silu_mul");
+        written(g, rows);
+        int entry = bf16 && !g.hostMapped() ? copyEntry((long) rows * g.cols() * 2) : -1;
+        args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).i(g.cols())
+                .p(entry < 0 ? 0 : copies.buffer(entry));
+        launchRows(k.siluMul, rows, g.cols(), "silu_mul");
+        if (entry >= 0) {
+            copies.fill(entry, g.pointer(), rows, g.cols(), g.stride()); // the down projection's input, rounded here
+        }
     }
 
     @Override
@@ -616,9 +706,14 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations g = cuda(gate);
         CudaActivations u = cuda(up);
         CudaActivations w = cuda(gates);
+        written(g, rows);
+        int entry = bf16 ? copyEntry((long) rows * g.cols() * 2) : -1;
         args.reset().p(g.pointer()).i(g.stride()).p(u.pointer()).i(u.stride()).p(w.pointer()).i(w.stride()).i(expert)
-                .i(g.cols());
-        launchRows(k.siluMulScaled, rows, "silu_mul_scaled");
+                .i(g.cols()).p(entry < 0 ? 0 : copies.buffer(entry));
+        launchRows(k.siluMulScaled, rows, g.cols(), "silu_mul_scaled");
+        if (entry >= 0) {
+            copies.fill(entry, g.pointer(), rows, g.cols(), g.stride()); // the down projection's input, rounded here
+        }
     }
 
     @Override
@@ -633,6 +728,7 @@ public final class CudaBackend implements ComputeBackend {
             throw new IllegalArgumentException("routing " + topK + " of " + l.cols() + " experts; the kernel takes up to "
                     + MAX_EXPERTS);
         }
+        written(g, rows);
         args.reset().p(g.pointer()).i(g.stride()).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP);
         beginOp();
         driver.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, stream, args.pointers, "route_dense");
@@ -653,8 +749,9 @@ public final class CudaBackend implements ComputeBackend {
         bind();
         CudaActivations a = cuda(acc);
         CudaActivations b = cuda(x);
+        written(a, rows);
         args.reset().p(a.pointer()).i(a.stride()).p(b.pointer()).i(b.stride()).i(a.cols());
-        launchRows(k.add, rows, "add_rows");
+        launchRows(k.add, rows, a.cols(), "add_rows");
     }
 
     @Override
@@ -666,8 +763,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations o = cuda(out);
         CudaActivations src = cuda(in);
         long index = hostArgs.ints(rowIndex, rows);
+        written(o, rows);
         args.reset().p(o.pointer()).i(o.stride()).p(src.pointer()).i(src.stride()).p(index).i(src.cols());
-        launchRows(k.gather, rows, "gather_rows");
+        launchRows(k.gather, rows, src.cols(), "gather_rows");
     }
 
     @Override
@@ -680,8 +778,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations src = cuda(in);
         long index = hostArgs.ints(rowIndex, rows);
         long scales = hostArgs.floats(scale, rows);
+        copies.clear(); // scattered rows: any row of acc may change
         args.reset().p(a.pointer()).i(a.stride()).p(src.pointer()).i(src.stride()).p(index).p(scales).i(a.cols());
-        launchRows(k.scatterAddScaled, rows, "scatter_add_scaled");
+        launchRows(k.scatterAddScaled, rows, a.cols(), "scatter_add_scaled");
     }
 
     @Override
@@ -691,8 +790,9 @@ public final class CudaBackend implements ComputeBackend {
         }
         bind();
         CudaActivations a = cuda(x);
+        written(a, rows);
         args.reset().p(a.pointer()).i(a.stride()).i(a.cols());
-        launchRows(k.zero, rows, "zero_rows");
+        launchRows(k.zero, rows, a.cols(), "zero_rows");
     }
 
     @Override
@@ -705,7 +805,7 @@ public final class CudaBackend implements ComputeBackend {
             if (!a.contiguous()) {
                 from = scratch(bytes);
                 args.reset().p(from).p(a.pointer()).i(a.stride()).i(a.cols());
-                launchRows(k.packRows, rows, "pack_rows");
+                launchRows(k.packRows, rows, a.cols(), "pack_rows");
             }
             driver.copyToHost(hostOut(bytes), from, bytes, stream);
         }
@@ -724,30 +824,33 @@ public final class CudaBackend implements ComputeBackend {
     private void drain() {
         driver.synchronize(stream);
         hostArgs.reset();
+        copies.clear();
         if (profiler != null) {
             profiler.collect();
         }
     }
 
-    /** Sequences in the batch: a row whose block table differs from the previous row's starts one. */
-    private static int batchSequences(TokenBatch batch) {
-        int sequences = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            if (i == 0 || batch.blockTables[i] != batch.blockTables[i - 1]) {
-                sequences++;
-            }
-        }
-        return sequences;
-    }
 
-    private void launchRows(MemorySegment kernel, int rows, String name) {
+    /**
+     * A per-row kernel on a grid of (rows, column blocks): enough column blocks that even one
+     * row keeps {@link #ROW_TARGET_BLOCKS} blocks busy, never more than the columns need.
+     */
+    private void launchRows(MemorySegment kernel, int rows, int cols, String name) {
+        int columnBlocks = Math.max(1, Math.min((cols + ROW_THREADS - 1) / ROW_THREADS,
+                (rowTargetBlocks + rows - 1) / rows));
         beginOp();
-        driver.launch(kernel, rows, 1, 1, ROW_THREADS, 0, stream, args.pointers, name);
+        driver.launch(kernel, rows, Math.min(columnBlocks, 65_535), 1, ROW_THREADS, 0, stream, args.pointers, name);
         endOp(name);
     }
 
+    /** A kernel that reduces each row: one block a row. */
+    private void launchNorm(MemorySegment kernel, int rows) {
+        beginOp();
+        driver.launch(kernel, rows, 1, 1, NORM_THREADS, 0, stream, args.pointers, "norm");
+        endOp("norm");
+    }
+
     private void beginOp() {
-        epoch++;
         if (profiler != null) {
             if (profiler.full()) {
                 drain();
@@ -787,7 +890,6 @@ public final class CudaBackend implements ComputeBackend {
                 driver.free(scratch);
             }
             scratchBytes = Math.max(bytes, 2 * scratchBytes);
-            epoch++;
             scratch = allocateDevice(scratchBytes, "scratch space");
         }
         return scratch;

@@ -6,6 +6,10 @@
 typedef unsigned short bf16_t;
 typedef unsigned short f16_t;
 
+// The columns of row blockIdx.x that this thread handles: per-row kernels run on a grid of
+// (rows, column blocks), so that a single row still spreads over many multiprocessors.
+#define COLUMNS(c, n) for (int c = blockIdx.y * blockDim.x + threadIdx.x; c < (n); c += gridDim.y * blockDim.x)
+
 __device__ __forceinline__ float bf16_to_float(bf16_t h) {
     return __uint_as_float(((unsigned int) h) << 16);
 }
@@ -76,14 +80,14 @@ extern "C" __global__ void convert_f16_to_bf16(bf16_t* out, const f16_t* in, lon
 // Rows of strided float32 activations to contiguous bf16: grid (rows), the input of a bf16 GEMM.
 extern "C" __global__ void rows_to_bf16(bf16_t* out, const float* in, int inStride, int cols) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    COLUMNS(c, cols)
         out[(long) r * cols + c] = float_to_bf16(in[(long) r * inStride + c]);
 }
 
 // Strided rows to contiguous rows: grid (rows).
 extern "C" __global__ void pack_rows(float* out, const float* in, int inStride, int cols) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    COLUMNS(c, cols)
         out[(long) r * cols + c] = in[(long) r * inStride + c];
 }
 
@@ -101,13 +105,14 @@ extern "C" __global__ void fill_synthetic_bf16(bf16_t* out, long n, unsigned lon
     }
 }
 
-// ---- per-row operations: grid (rows), block threads over columns ----
+// ---- per-row operations: grid (rows, column blocks) (see COLUMNS); the norms, which reduce a
+// row, take one block a row (grid (rows, 1)) ----
 
 template <typename W>
 __device__ void embed_t(float* out, int outStride, const typename W::t* table, const int* tokens, int cols) {
     int r = blockIdx.x;
     long base = (long) tokens[r] * cols;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = W::load(table, base + c);
+    COLUMNS(c, cols) out[(long) r * outStride + c] = W::load(table, base + c);
 }
 extern "C" __global__ void embed_f32(float* out, int s, const float* t, const int* tok, int cols) { embed_t<F32>(out, s, t, tok, cols); }
 extern "C" __global__ void embed_bf16(float* out, int s, const bf16_t* t, const int* tok, int cols) { embed_t<BF16>(out, s, t, tok, cols); }
@@ -145,7 +150,7 @@ extern "C" __global__ void layer_norm_bf16(float* o, int os, const float* i, int
 
 extern "C" __global__ void clamp_rows(float* x, int stride, int cols, float limit) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    COLUMNS(c, cols) {
         float v = x[(long) r * stride + c];
         x[(long) r * stride + c] = fmaxf(-limit, fminf(limit, v));
     }
@@ -158,7 +163,7 @@ extern "C" __global__ void rope_rows(float* x, int stride, int cols, int headDim
     int half = headDim / 2;
     float position = (float) positions[r];
     float* row = x + (long) r * stride;
-    for (int i = threadIdx.x; i < cols / 2; i += blockDim.x) {
+    COLUMNS(i, cols / 2) {
         int head = i / half, j = i % half;
         float angle = position * invFreq[j];
         float c = (float) cos((double) angle), s = (float) sin((double) angle);
@@ -169,28 +174,32 @@ extern "C" __global__ void rope_rows(float* x, int stride, int cols, int headDim
     }
 }
 
-extern "C" __global__ void silu_mul(float* gate, int gateStride, const float* up, int upStride, int cols) {
+// gate = silu(gate) · up; with `copy` (may be null) also rounded to bf16, contiguous: the down
+// projection's GEMM input, without a pass of its own.
+extern "C" __global__ void silu_mul(float* gate, int gateStride, const float* up, int upStride, int cols, bf16_t* copy) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    COLUMNS(c, cols) {
         float g = gate[(long) r * gateStride + c];
-        gate[(long) r * gateStride + c] = g / (1.f + expf(-g)) * up[(long) r * upStride + c];
+        float v = g / (1.f + expf(-g)) * up[(long) r * upStride + c];
+        gate[(long) r * gateStride + c] = v;
+        if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
     }
 }
 
 extern "C" __global__ void add_rows(float* acc, int accStride, const float* x, int xStride, int cols) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) acc[(long) r * accStride + c] += x[(long) r * xStride + c];
+    COLUMNS(c, cols) acc[(long) r * accStride + c] += x[(long) r * xStride + c];
 }
 
 extern "C" __global__ void zero_rows(float* x, int stride, int cols) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) x[(long) r * stride + c] = 0.f;
+    COLUMNS(c, cols) x[(long) r * stride + c] = 0.f;
 }
 
 extern "C" __global__ void gather_rows(float* out, int outStride, const float* in, int inStride, const int* index, int cols) {
     int r = blockIdx.x;
     const float* src = in + (long) index[r] * inStride;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = src[c];
+    COLUMNS(c, cols) out[(long) r * outStride + c] = src[c];
 }
 
 // acc[index[r]] += scale[r] · in[r]; atomic, so rows that share a target add up.
@@ -199,7 +208,7 @@ extern "C" __global__ void scatter_add_scaled(float* acc, int accStride, const f
     int r = blockIdx.x;
     float s = scale[r];
     float* dst = acc + (long) index[r] * accStride;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) atomicAdd(dst + c, s * in[(long) r * inStride + c]);
+    COLUMNS(c, cols) atomicAdd(dst + c, s * in[(long) r * inStride + c]);
 }
 
 // ---- the paged KV cache: per layer (slots, kvHeads · headDim) rows of keys and of values ----
@@ -209,7 +218,7 @@ __device__ void write_kv_t(typename KV::t* keys, typename KV::t* values, const f
                            int vStride, const int* slots, int rowWidth) {
     int r = blockIdx.x;
     long base = (long) slots[r] * rowWidth;
-    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) {
+    COLUMNS(c, rowWidth) {
         KV::store(keys, base + c, k[(long) r * kStride + c]);
         KV::store(values, base + c, v[(long) r * vStride + c]);
     }
@@ -221,12 +230,12 @@ extern "C" __global__ void write_kv_bf16(bf16_t* K, bf16_t* V, const float* k, i
 template <typename KV>
 __device__ void store_kv_rows_t(typename KV::t* cache, const float* rows, const int* slots, int rowWidth) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) KV::store(cache, (long) slots[r] * rowWidth + c, rows[(long) r * rowWidth + c]);
+    COLUMNS(c, rowWidth) KV::store(cache, (long) slots[r] * rowWidth + c, rows[(long) r * rowWidth + c]);
 }
 template <typename KV>
 __device__ void load_kv_rows_t(float* rows, const typename KV::t* cache, const int* slots, int rowWidth) {
     int r = blockIdx.x;
-    for (int c = threadIdx.x; c < rowWidth; c += blockDim.x) rows[(long) r * rowWidth + c] = KV::load(cache, (long) slots[r] * rowWidth + c);
+    COLUMNS(c, rowWidth) rows[(long) r * rowWidth + c] = KV::load(cache, (long) slots[r] * rowWidth + c);
 }
 extern "C" __global__ void store_kv_rows_f32(float* cache, const float* rows, const int* slots, int w) { store_kv_rows_t<F32>(cache, rows, slots, w); }
 extern "C" __global__ void store_kv_rows_bf16(bf16_t* cache, const float* rows, const int* slots, int w) { store_kv_rows_t<BF16>(cache, rows, slots, w); }
@@ -234,24 +243,23 @@ extern "C" __global__ void load_kv_rows_f32(float* rows, const float* cache, con
 extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, const int* slots, int w) { load_kv_rows_t<BF16>(rows, cache, slots, w); }
 
 // ---- paged attention ----
-// Grid (rows, query heads), ATTN_WARPS warps a block. Each warp walks every ATTN_WARPS-th
-// position of the token's window with an online softmax (lanes split the head dimension), and
-// the warps' partial results are merged at the end: the score matrix is never stored, so the
-// same kernel serves decode and prefill. `meta` holds, per row, its position then the offset of
-// its block table in `tables`.
-#define ATTN_WARPS 4
+// `meta` holds, per row, its position then the offset of its block table in `tables`.
 #define NEG_INF __int_as_float(0xff800000)
 #define MAX_HEAD_DIM 256
 #define PER_LANE (MAX_HEAD_DIM / 32)
+#define DECODE_WARPS 16
 
+// Decode: one block per (listed row, query head), DECODE_WARPS warps. Each warp walks every
+// DECODE_WARPS-th position of the row's window with an online softmax (lanes split the head
+// dimension); the warps' partial results merge at the end. `rowList` names the rows.
 template <typename KV>
-__device__ void attention_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
-                            const typename KV::t* values, const int* meta, const int* tables, int blockSize, int kvHeads,
-                            int headDim, int group, int window, float scale) {
-    __shared__ float partialMax[ATTN_WARPS];
-    __shared__ float partialSum[ATTN_WARPS];
-    __shared__ float partialAcc[ATTN_WARPS][MAX_HEAD_DIM];
-    int r = blockIdx.x, head = blockIdx.y;
+__device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
+                                   const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
+                                   int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
+    __shared__ float partialMax[DECODE_WARPS];
+    __shared__ float partialSum[DECODE_WARPS];
+    __shared__ float partialAcc[DECODE_WARPS][MAX_HEAD_DIM];
+    int r = rowList[blockIdx.x], head = blockIdx.y;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int kvHead = head / group;
     int pos = meta[2 * r];
@@ -267,7 +275,7 @@ __device__ void attention_t(float* out, int outStride, const float* q, int qStri
         acc[i] = 0.f;
     }
     float m = NEG_INF, l = 0.f;
-    for (int p = first + warp; p <= pos; p += ATTN_WARPS) {
+    for (int p = first + warp; p <= pos; p += DECODE_WARPS) {
         long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
         float s = 0.f;
 #pragma unroll
@@ -296,41 +304,182 @@ __device__ void attention_t(float* out, int outStride, const float* q, int qStri
     }
     __syncthreads();
     float total = NEG_INF;
-    for (int w = 0; w < ATTN_WARPS; w++) total = fmaxf(total, partialMax[w]);
+    for (int w = 0; w < DECODE_WARPS; w++) total = fmaxf(total, partialMax[w]);
     float denominator = 0.f;
-    for (int w = 0; w < ATTN_WARPS; w++) {
+    for (int w = 0; w < DECODE_WARPS; w++) {
         if (partialSum[w] > 0.f) denominator += partialSum[w] * expf(partialMax[w] - total);
     }
     float* o = out + (long) r * outStride + head * headDim;
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float sum = 0.f;
-        for (int w = 0; w < ATTN_WARPS; w++) {
+        for (int w = 0; w < DECODE_WARPS; w++) {
             if (partialSum[w] > 0.f) sum += partialAcc[w][d] * expf(partialMax[w] - total);
         }
         o[d] = sum / denominator;
     }
 }
-extern "C" __global__ void attention_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
-                                         const int* meta, const int* tables, int blockSize, int kvHeads, int headDim,
-                                         int group, int window, float scale) {
-    attention_t<F32>(out, os, q, qs, K, V, meta, tables, blockSize, kvHeads, headDim, group, window, scale);
+extern "C" __global__ void attention_decode_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
+        const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group,
+        int window, float scale) {
+    attention_decode_t<F32>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, window, scale);
 }
-extern "C" __global__ void attention_bf16(float* out, int os, const float* q, int qs, const bf16_t* K, const bf16_t* V,
-                                          const int* meta, const int* tables, int blockSize, int kvHeads, int headDim,
-                                          int group, int window, float scale) {
-    attention_t<BF16>(out, os, q, qs, K, V, meta, tables, blockSize, kvHeads, headDim, group, window, scale);
+extern "C" __global__ void attention_decode_bf16(float* out, int os, const float* q, int qs, const bf16_t* K, const bf16_t* V,
+        const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group,
+        int window, float scale) {
+    attention_decode_t<BF16>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, window, scale);
+}
+
+// Prefill: one block per (tile, query head), 256 threads. A tile is up to TILE_Q consecutive rows
+// of one sequence (`tiles`: first row, row count). Key tiles of TILE_K positions are read from
+// the paged cache into shared memory (keys transposed), scores and the online softmax stay in
+// registers and shared memory: the score matrix never reaches device memory. Thread (ty, tx)
+// owns rows 4ty..4ty+3 and, for the products with V, head dimensions 8tx..8tx+7; headDim ≤ 128.
+#define TILE_Q 64
+#define TILE_K 64
+#define PREFILL_HEAD_DIM 128
+#define KT_STRIDE (TILE_K + 1)
+
+template <typename KV>
+__device__ void attention_prefill_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
+                                    const typename KV::t* values, const int* meta, const int* tables, const int* tiles,
+                                    int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
+    extern __shared__ float smem[];
+    float* Qs = smem;                                   // (TILE_Q, PREFILL_HEAD_DIM)
+    float* Kt = Qs + TILE_Q * PREFILL_HEAD_DIM;         // (PREFILL_HEAD_DIM, KT_STRIDE) keys transposed
+    float* Vs = Kt + PREFILL_HEAD_DIM * KT_STRIDE;      // (TILE_K, PREFILL_HEAD_DIM)
+    float* Ps = Vs + TILE_K * PREFILL_HEAD_DIM;         // (TILE_Q, TILE_K)
+    int firstRow = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
+    int head = blockIdx.y, kvHead = head / group;
+    int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+    int rowWidth = kvHeads * headDim;
+    const int* table = tables + meta[2 * firstRow + 1];
+    int lo = 1 << 30, hi = -1;
+    for (int i = 0; i < count; i++) {
+        int p = meta[2 * (firstRow + i)];
+        hi = max(hi, p);
+        lo = min(lo, window > 0 ? max(0, p - window + 1) : 0);
+    }
+    for (int idx = tid; idx < TILE_Q * headDim; idx += blockDim.x) {
+        int i = idx / headDim, d = idx % headDim;
+        Qs[i * PREFILL_HEAD_DIM + d] = i < count ? q[(long) (firstRow + i) * qStride + head * headDim + d] * scale : 0.f;
+    }
+    int myPos[4], myFirst[4];
+    float m[4], l[4], acc[4][8];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int row = 4 * ty + i;
+        myPos[i] = row < count ? meta[2 * (firstRow + row)] : -1;
+        myFirst[i] = window > 0 ? max(0, myPos[i] - window + 1) : 0;
+        m[i] = NEG_INF;
+        l[i] = 0.f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] = 0.f;
+    }
+    for (int k0 = lo - lo % TILE_K; k0 <= hi; k0 += TILE_K) {
+        __syncthreads(); // the previous tile's Kt, Vs and Ps are no longer read
+        for (int idx = tid; idx < TILE_K * headDim; idx += blockDim.x) {
+            int kk = idx / headDim, d = idx % headDim;
+            int p = k0 + kk;
+            float kv = 0.f, vv = 0.f;
+            if (p <= hi) {
+                long at = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim + d;
+                kv = KV::load(keys, at);
+                vv = KV::load(values, at);
+            }
+            Kt[d * KT_STRIDE + kk] = kv;
+            Vs[kk * PREFILL_HEAD_DIM + d] = vv;
+        }
+        __syncthreads();
+        float s[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+        for (int d = 0; d < headDim; d++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[i] = Qs[(4 * ty + i) * PREFILL_HEAD_DIM + d];
+#pragma unroll
+            for (int j = 0; j < 4; j++) b[j] = Kt[d * KT_STRIDE + 4 * tx + j];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) s[i][j] += a[i] * b[j];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float tileMax = NEG_INF;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int p = k0 + 4 * tx + j;
+                if (p > myPos[i] || p < myFirst[i]) s[i][j] = NEG_INF;
+                tileMax = fmaxf(tileMax, s[i][j]);
+            }
+            for (int o = 8; o > 0; o >>= 1) tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, o));
+            float mNew = fmaxf(m[i], tileMax);
+            float sum = 0.f;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float e = mNew == NEG_INF ? 0.f : expf(s[i][j] - mNew);
+                Ps[(4 * ty + i) * TILE_K + 4 * tx + j] = e;
+                sum += e;
+            }
+            for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            float correction = m[i] == NEG_INF ? 0.f : expf(m[i] - mNew);
+            l[i] = l[i] * correction + sum;
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[i][j] *= correction;
+            m[i] = mNew;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < TILE_K; kk++) {
+            float v[8];
+#pragma unroll
+            for (int j = 0; j < 8; j++) v[j] = Vs[kk * PREFILL_HEAD_DIM + 8 * tx + j];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float p = Ps[(4 * ty + i) * TILE_K + kk];
+#pragma unroll
+                for (int j = 0; j < 8; j++) acc[i][j] += p * v[j];
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int row = 4 * ty + i;
+        if (row >= count) continue;
+        float* o = out + (long) (firstRow + row) * outStride + head * headDim;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int d = 8 * tx + j;
+            if (d < headDim) o[d] = acc[i][j] / l[i];
+        }
+    }
+}
+extern "C" __global__ void attention_prefill_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
+        const int* meta, const int* tables, const int* tiles, int blockSize, int kvHeads, int headDim, int group,
+        int window, float scale) {
+    attention_prefill_t<F32>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, headDim, group, window, scale);
+}
+extern "C" __global__ void attention_prefill_bf16(float* out, int os, const float* q, int qs, const bf16_t* K,
+        const bf16_t* V, const int* meta, const int* tables, const int* tiles, int blockSize, int kvHeads, int headDim,
+        int group, int window, float scale) {
+    attention_prefill_t<BF16>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, headDim, group, window, scale);
 }
 
 // ---- the dense MoE: routing where the logits are, each expert over every row, weighted ----
 
 // gate = silu(gate) · up · gates[r, expert]: grid (rows).
+// gate = silu(gate) · up · gates[r, expert], and (with `copy`) its bf16 rounding, as silu_mul.
 extern "C" __global__ void silu_mul_scaled(float* gate, int gateStride, const float* up, int upStride, const float* gates,
-                                           int gatesStride, int expert, int cols) {
+                                           int gatesStride, int expert, int cols, bf16_t* copy) {
     int r = blockIdx.x;
     float w = gates[(long) r * gatesStride + expert];
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    COLUMNS(c, cols) {
         float g = gate[(long) r * gateStride + c];
-        gate[(long) r * gateStride + c] = g / (1.f + expf(-g)) * up[(long) r * upStride + c] * w;
+        float v = g / (1.f + expf(-g)) * up[(long) r * upStride + c] * w;
+        gate[(long) r * gateStride + c] = v;
+        if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
     }
 }
 
