@@ -15,6 +15,14 @@ record CudaActivations(long pointer, int rowCapacity, int cols, int stride, bool
         return new CudaActivations(pointer + 4L * from, rowCapacity, width, stride, hostMapped);
     }
 
+    @Override
+    public Activations rows(int from, int count) {
+        if (from < 0 || count < 0 || from + count > rowCapacity) {
+            throw new IndexOutOfBoundsException("rows [" + from + ", " + (from + count) + ") of " + rowCapacity);
+        }
+        return new CudaActivations(pointer + 4L * from * stride, count, cols, stride, hostMapped);
+    }
+
     boolean contiguous() {
         return stride == cols;
     }

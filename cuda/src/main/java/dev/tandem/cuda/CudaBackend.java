@@ -35,7 +35,9 @@ public final class CudaBackend implements ComputeBackend {
     private static final String KERNELS = "/dev/tandem/cuda/kernels.cu";
     private static final int ROW_THREADS = 256;
     private static final int NORM_THREADS = 512;
-    private static final int DECODE_THREADS = 512;     // DECODE_WARPS · 32 in kernels.cu
+    private static final int DECODE_WARPS = 8;         // DECODE_WARPS in kernels.cu
+    private static final int DECODE_THREADS = 32 * DECODE_WARPS;
+    private static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
     private static final int PREFILL_THREADS = 256;
     private static final int TILE_Q = 64;              // TILE_Q in kernels.cu
     private static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
@@ -44,6 +46,8 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
+    private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
+    private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
     private static final int DENSE_MOE_MAX_ROWS = 128;
@@ -75,6 +79,9 @@ public final class CudaBackend implements ComputeBackend {
     private long weightBytes;
     private final Bf16Copies copies = new Bf16Copies();
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
+    private final MemorySegment groupHost;  // the host arrays of a grouped GEMM
+    private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
+    private final long[] groupPointers = new long[3 * MAX_GROUPS];
     private final int rowTargetBlocks;     // four blocks per multiprocessor
     private Thread boundThread;
     private boolean closed;
@@ -90,7 +97,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
                            MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
-                           MemorySegment routeDense) {
+                           MemorySegment routeDense, MemorySegment combineRows) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
@@ -102,7 +109,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
                     m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_decode_f32"),
                     m.function("attention_decode_bf16"), m.function("attention_prefill_f32"),
-                    m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"));
+                    m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
+                    m.function("combine_rows"));
         }
     }
 
@@ -130,6 +138,15 @@ public final class CudaBackend implements ComputeBackend {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         PREFILL_SHARED_BYTES);
             }
+            for (MemorySegment f : new MemorySegment[]{k.decodeF32, k.decodeBf16}) {
+                driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        4 * DECODE_WARPS * MAX_GROUP * MAX_HEAD_DIM);
+            }
+            this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
+            this.groupedGemm = cublas.hasGroupedGemm() && probeGroupedGemm(bf16);
+            log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
+                    : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
+                    ? "refuses this type mix" : "missing from this cuBLAS") + ")"));
             this.profiler = Boolean.getBoolean("tandem.cuda.profile") ? new KernelProfiler(driver, stream) : null;
         } catch (RuntimeException e) {
             device.close();
@@ -428,6 +445,134 @@ public final class CudaBackend implements ComputeBackend {
         copies.written(a.pointer(), 4L * ((long) Math.max(rows - 1, 0) * a.stride() + a.cols()));
     }
 
+    /**
+     * One cublasGemmGroupedBatchedEx for all groups, where cuBLAS takes the type mix (probed at
+     * start); else a GEMM a group.
+     */
+    @Override
+    public void matmulGroups(Activations out, Activations in, DeviceWeight[] weights, int[] offsets, int groups,
+                             boolean transposed) {
+        int total = groups == 0 ? 0 : offsets[groups] - offsets[0];
+        if (!groupedGemm || groups < 2 || groups > MAX_GROUPS || total == 0) {
+            ComputeBackend.super.matmulGroups(out, in, weights, offsets, groups, transposed);
+            return;
+        }
+        bind();
+        CudaActivations o = cuda(out);
+        CudaActivations i = cuda(in);
+        CudaWeight w0 = (CudaWeight) weights[0];
+        int inner = transposed ? w0.rows() : w0.cols();
+        int outer = transposed ? w0.cols() : w0.rows();
+        if (i.cols() != inner || o.cols() != outer) {
+            throw new IllegalArgumentException("grouped matmul shapes: in " + i.cols() + " cols, out " + o.cols()
+                    + " cols, weight (" + w0.rows() + ", " + w0.cols() + ")" + (transposed ? " transposed" : ""));
+        }
+        int type = w0.bf16() ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
+        long b;
+        int ldb;
+        if (w0.bf16()) {
+            b = bf16Input((CudaActivations) i.rows(offsets[0], total), total, inner);
+            ldb = inner;
+        } else {
+            b = i.pointer() + 4L * offsets[0] * i.stride();
+            ldb = i.stride();
+        }
+        int n = 0;
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows == 0) {
+                continue;
+            }
+            CudaWeight w = (CudaWeight) weights[g];
+            if (w.rows() != w0.rows() || w.cols() != w0.cols() || w.bf16() != w0.bf16()) {
+                throw new IllegalArgumentException("grouped matmul: weights of different shapes or types");
+            }
+            setGroup(n, transposed ? Cublas.OP_N : Cublas.OP_T, outer, rows, inner, w.cols(), ldb, o.stride());
+            groupPointers[n] = w.pointer();
+            groupPointers[groups + n] = w0.bf16() ? b + 2L * (offsets[g] - offsets[0]) * inner
+                    : b + 4L * (offsets[g] - offsets[0]) * i.stride();
+            groupPointers[2 * groups + n] = o.pointer() + 4L * offsets[g] * o.stride();
+            n++;
+        }
+        for (int g = 0; g < n; g++) { // pack the three pointer arrays tight for n groups
+            groupPointers[n + g] = groupPointers[groups + g];
+            groupPointers[2 * n + g] = groupPointers[2 * groups + g];
+        }
+        long pointers = hostArgs.longs(groupPointers, 3 * n);
+        written((CudaActivations) o.rows(offsets[0], total), total);
+        beginOp();
+        int status = cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3), groupField(4),
+                groupField(8), pointers, type, groupField(5), pointers + 8L * n, type, groupField(6), groupField(9),
+                pointers + 16L * n, Cublas.CUDA_R_32F, groupField(7), n, groupField(10));
+        if (status != 0) {
+            throw new CudaException("cublasGemmGroupedBatchedEx(" + n + " groups of " + outer + "x" + inner
+                    + ") failed: cublasStatus " + status, status);
+        }
+        if (profiler != null) {
+            endOp("grouped gemm " + outer + "x" + inner);
+        }
+    }
+
+    /** Field f (see {@link #GROUP_FIELDS}) of the grouped GEMM's host arrays, one entry a group. */
+    private MemorySegment groupField(int f) {
+        return groupHost.asSlice(4L * f * MAX_GROUPS, 4L * MAX_GROUPS);
+    }
+
+    private void setGroup(int g, int opA, int m, int n, int k, int lda, int ldb, int ldc) {
+        int[] ints = {opA, Cublas.OP_N, m, n, k, lda, ldb, ldc};
+        for (int f = 0; f < ints.length; f++) {
+            groupHost.setAtIndex(ValueLayout.JAVA_INT, (long) f * MAX_GROUPS + g, ints[f]);
+        }
+        groupHost.setAtIndex(ValueLayout.JAVA_FLOAT, 8L * MAX_GROUPS + g, 1f);
+        groupHost.setAtIndex(ValueLayout.JAVA_FLOAT, 9L * MAX_GROUPS + g, 0f);
+        groupHost.setAtIndex(ValueLayout.JAVA_INT, 10L * MAX_GROUPS + g, 1);
+    }
+
+    /** Whether cuBLAS runs a two-group GEMM of our type mix (bf16 or float32 in, float32 out). */
+    private boolean probeGroupedGemm(boolean bf16Inputs) {
+        int size = 16;
+        int type = bf16Inputs ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
+        long a = driver.malloc(4L * size * size);
+        long c = driver.malloc(4L * size * size * 2);
+        try {
+            driver.fill32(a, 0, size * size, stream);
+            for (int g = 0; g < 2; g++) {
+                setGroup(g, Cublas.OP_T, size, size, size, size, size, size);
+                groupPointers[g] = a;
+                groupPointers[2 + g] = a;
+                groupPointers[4 + g] = c + 4L * size * size * g;
+            }
+            long pointers = hostArgs.longs(groupPointers, 6);
+            int status = cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3),
+                    groupField(4), groupField(8), pointers, type, groupField(5), pointers + 16, type, groupField(6),
+                    groupField(9), pointers + 32, Cublas.CUDA_R_32F, groupField(7), 2, groupField(10));
+            drain();
+            return status == 0;
+        } finally {
+            driver.free(a);
+            driver.free(c);
+        }
+    }
+
+    @Override
+    public void combineRows(Activations acc, Activations in, int[] targets, int[] start, int[] source, float[] weight,
+                            int count) {
+        if (count == 0) {
+            return;
+        }
+        bind();
+        CudaActivations a = cuda(acc);
+        CudaActivations src = cuda(in);
+        int entries = start[count];
+        long t = hostArgs.ints(targets, count);
+        long st = hostArgs.ints(start, count + 1);
+        long so = hostArgs.ints(source, entries);
+        long w = hostArgs.floats(weight, entries);
+        copies.clear(); // targets anywhere in acc
+        args.reset().p(a.pointer()).i(a.stride()).p(src.pointer()).i(src.stride()).p(t).p(st).p(so).p(w).i(a.cols());
+        launchRows(k.combineRows, count, a.cols(), "combine_rows");
+    }
+
     @Override
     public void rmsNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
         norm(out, in, gain, eps, rows, k.rmsNormBf16, k.rmsNormF32);
@@ -594,8 +739,11 @@ public final class CudaBackend implements ComputeBackend {
                     .p(s.values(layer)).p(base).p(tables).p(decodeRows).i(s.blockSize).i(kvHeads).i(headDim)
                     .i(heads / kvHeads).i(window).f(scale);
             beginOp();
-            driver.launch(bf16Cache ? k.decodeBf16 : k.decodeF32, decodeRowCount, heads, 1, DECODE_THREADS, 0,
-                    stream, args.pointers, "attention_decode");
+            int group = heads / kvHeads;
+            int perBlock = Math.min(group, MAX_GROUP);
+            driver.launch(bf16Cache ? k.decodeBf16 : k.decodeF32, decodeRowCount, kvHeads,
+                    (group + MAX_GROUP - 1) / MAX_GROUP, DECODE_THREADS, 4 * DECODE_WARPS * perBlock * headDim, stream,
+                    args.pointers, "attention_decode");
             endOp("attention (decode rows)");
         }
     }

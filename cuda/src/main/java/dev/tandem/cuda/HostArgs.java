@@ -36,6 +36,12 @@ final class HostArgs {
         return send(at, 4L * count);
     }
 
+    long longs(long[] values, int count) {
+        long at = claim(8L * count);
+        MemorySegment.copy(values, 0, host, ValueLayout.JAVA_LONG, at, count);
+        return send(at, 8L * count);
+    }
+
     long floats(float[] values, int count) {
         long at = claim(4L * count);
         MemorySegment.copy(values, 0, host, ValueLayout.JAVA_FLOAT, at, count);

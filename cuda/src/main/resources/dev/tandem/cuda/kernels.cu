@@ -247,75 +247,92 @@ extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, c
 #define NEG_INF __int_as_float(0xff800000)
 #define MAX_HEAD_DIM 256
 #define PER_LANE (MAX_HEAD_DIM / 32)
-#define DECODE_WARPS 16
+#define DECODE_WARPS 8
+#define MAX_GROUP 8
 
-// Decode: one block per (listed row, query head), DECODE_WARPS warps. Each warp walks every
-// DECODE_WARPS-th position of the row's window with an online softmax (lanes split the head
-// dimension); the warps' partial results merge at the end. `rowList` names the rows.
+// Decode: one block per (listed row, KV head, chunk of MAX_GROUP query heads), DECODE_WARPS warps,
+// serving the query heads that share the KV head, so each cached key and value is read once for
+// all of them. Each warp walks every DECODE_WARPS-th position of the row's window with an online
+// softmax per query head (lanes split the head dimension); the warps' partial results merge at
+// the end in dynamic shared memory (DECODE_WARPS · min(group, MAX_GROUP) · headDim floats).
+// `rowList` names the rows.
 template <typename KV>
 __device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                    const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
                                    int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
-    __shared__ float partialMax[DECODE_WARPS];
-    __shared__ float partialSum[DECODE_WARPS];
-    __shared__ float partialAcc[DECODE_WARPS][MAX_HEAD_DIM];
-    int r = rowList[blockIdx.x], head = blockIdx.y;
+    extern __shared__ float partialAcc[];             // (DECODE_WARPS, group, headDim)
+    __shared__ float partialMax[DECODE_WARPS][MAX_GROUP];
+    __shared__ float partialSum[DECODE_WARPS][MAX_GROUP];
+    int r = rowList[blockIdx.x], kvHead = blockIdx.y;
+    int gBase = blockIdx.z * MAX_GROUP;              // this block's query heads: gBase .. gBase + gn
+    int gn = min(MAX_GROUP, group - gBase);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int kvHead = head / group;
     int pos = meta[2 * r];
     const int* table = tables + meta[2 * r + 1];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
     int rowWidth = kvHeads * headDim;
-    const float* qh = q + (long) r * qStride + head * headDim;
-    float qv[PER_LANE], acc[PER_LANE];
+    float qv[MAX_GROUP][PER_LANE], acc[MAX_GROUP][PER_LANE], m[MAX_GROUP], l[MAX_GROUP];
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) {
-        int d = lane + 32 * i;
-        qv[i] = d < headDim ? qh[d] * scale : 0.f;
-        acc[i] = 0.f;
+    for (int g = 0; g < MAX_GROUP; g++) {
+        const float* qh = q + (long) r * qStride + (kvHead * group + gBase + g) * headDim;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            int d = lane + 32 * i;
+            qv[g][i] = g < gn && d < headDim ? qh[d] * scale : 0.f;
+            acc[g][i] = 0.f;
+        }
+        m[g] = NEG_INF;
+        l[g] = 0.f;
     }
-    float m = NEG_INF, l = 0.f;
     for (int p = first + warp; p <= pos; p += DECODE_WARPS) {
         long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
-        float s = 0.f;
+        float k[PER_LANE], v[PER_LANE];
 #pragma unroll
         for (int i = 0; i < PER_LANE; i++) {
             int d = lane + 32 * i;
-            if (d < headDim) s += qv[i] * KV::load(keys, row + d);
+            k[i] = d < headDim ? KV::load(keys, row + d) : 0.f;
+            v[i] = d < headDim ? KV::load(values, row + d) : 0.f;
         }
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        float mNew = fmaxf(m, s);
-        float correction = expf(m - mNew);
-        float w = expf(s - mNew);
-        l = l * correction + w;
 #pragma unroll
-        for (int i = 0; i < PER_LANE; i++) {
-            int d = lane + 32 * i;
-            float v = d < headDim ? KV::load(values, row + d) : 0.f;
-            acc[i] = acc[i] * correction + w * v;
+        for (int g = 0; g < MAX_GROUP; g++) {
+            if (g >= gn) break;
+            float s = 0.f;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; i++) s += qv[g][i] * k[i];
+            for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+            float mNew = fmaxf(m[g], s);
+            float correction = expf(m[g] - mNew);
+            float w = expf(s - mNew);
+            l[g] = l[g] * correction + w;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; i++) acc[g][i] = acc[g][i] * correction + w * v[i];
+            m[g] = mNew;
         }
-        m = mNew;
     }
-    if (lane == 0) { partialMax[warp] = m; partialSum[warp] = l; }
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) {
-        int d = lane + 32 * i;
-        if (d < headDim) partialAcc[warp][d] = acc[i];
+    for (int g = 0; g < MAX_GROUP; g++) {
+        if (g >= gn) break;
+        if (lane == 0) { partialMax[warp][g] = m[g]; partialSum[warp][g] = l[g]; }
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) partialAcc[(warp * gn + g) * headDim + d] = acc[g][i];
+        }
     }
     __syncthreads();
-    float total = NEG_INF;
-    for (int w = 0; w < DECODE_WARPS; w++) total = fmaxf(total, partialMax[w]);
-    float denominator = 0.f;
-    for (int w = 0; w < DECODE_WARPS; w++) {
-        if (partialSum[w] > 0.f) denominator += partialSum[w] * expf(partialMax[w] - total);
-    }
-    float* o = out + (long) r * outStride + head * headDim;
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float sum = 0.f;
+    for (int idx = threadIdx.x; idx < gn * headDim; idx += blockDim.x) {
+        int g = idx / headDim, d = idx % headDim;
+        float total = NEG_INF;
+        for (int w = 0; w < DECODE_WARPS; w++) total = fmaxf(total, partialMax[w][g]);
+        float sum = 0.f, denominator = 0.f;
         for (int w = 0; w < DECODE_WARPS; w++) {
-            if (partialSum[w] > 0.f) sum += partialAcc[w][d] * expf(partialMax[w] - total);
+            if (partialSum[w][g] > 0.f) {
+                float c = expf(partialMax[w][g] - total);
+                denominator += partialSum[w][g] * c;
+                sum += partialAcc[(w * gn + g) * headDim + d] * c;
+            }
         }
-        o[d] = sum / denominator;
+        out[(long) r * outStride + (kvHead * group + gBase + g) * headDim + d] = sum / denominator;
     }
 }
 extern "C" __global__ void attention_decode_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
@@ -513,5 +530,19 @@ extern "C" __global__ void route_dense(float* gates, int gatesStride, const floa
     if (normP > 0.f) {
         float scale = (float) (1.0 / pow(norm, 1.0 / (double) normP));
         for (int j = 0; j < topK; j++) g[chosen[j]] *= scale;
+    }
+}
+
+// acc[targets[t]] += Σ_{q in [start[t], start[t+1])} weight[q] · in[source[q]], in q's order: grid
+// (targets, column blocks). Each target row's experts, combined without atomics.
+extern "C" __global__ void combine_rows(float* acc, int accStride, const float* in, int inStride, const int* targets,
+                                        const int* start, const int* source, const float* weight, int cols) {
+    int t = blockIdx.x;
+    float* dst = acc + (long) targets[t] * accStride;
+    int from = start[t], to = start[t + 1];
+    COLUMNS(c, cols) {
+        float sum = 0.f;
+        for (int q = from; q < to; q++) sum += weight[q] * in[(long) source[q] * inStride + c];
+        dst[c] += sum;
     }
 }

@@ -146,6 +146,31 @@ class CudaOpsTest {
     }
 
     @Test
+    void shouldRunGroupedMatmulsOverRowRangesAndCombineRowsInOrder() {
+        Twin in = rows(13, 64);
+        TwinWeight[] w = {weight(48, 64), weight(48, 64), weight(48, 64)};
+        int[] offsets = {0, 5, 5, 13}; // an empty group in the middle
+        DeviceWeight[] wc = {w[0].c, w[1].c, w[2].c};
+        DeviceWeight[] wg = {w[0].g, w[1].g, w[2].g};
+        Twin out = empty(13, 48);
+        cpu.matmulGroups(out.c, in.c, wc, offsets, 3, false);
+        gpu.matmulGroups(out.g, in.g, wg, offsets, 3, false);
+        assertClose(out, "matmulGroups");
+        Twin back = empty(13, 64);
+        cpu.matmulGroups(back.c, out.c, wc, offsets, 3, true);
+        gpu.matmulGroups(back.g, out.g, wg, offsets, 3, true);
+        assertClose(back, "matmulGroups transposed");
+        Twin acc = rows(6, 48);
+        int[] targets = {4, 0, 2};
+        int[] start = {0, 2, 3, 6};
+        int[] source = {12, 1, 7, 0, 3, 3};
+        float[] weights = {0.25f, -1.5f, 2f, 0.5f, 1f, -0.75f};
+        cpu.combineRows(acc.c, out.c, targets, start, source, weights, 3);
+        gpu.combineRows(acc.g, out.g, targets, start, source, weights, 3);
+        assertClose(acc, "combineRows");
+    }
+
+    @Test
     void shouldNormaliseClampAndCombineRows() {
         Twin x = rows(5, 96);
         TwinWeight gain = weight(1, 96);

@@ -11,4 +11,7 @@ public interface Activations {
     int cols();
 
     Activations columns(int from, int width);
+
+    /** Rows {@code [from, from + count)} as a view of their own, sharing storage. */
+    Activations rows(int from, int count);
 }

@@ -108,6 +108,37 @@ public interface ComputeBackend extends AutoCloseable {
     /** {@code out[i] = in[rowIndex[i]]}. */
     void gatherRows(Activations out, Activations in, int[] rowIndex, int rows);
 
+    /**
+     * Group g's rows {@code [offsets[g], offsets[g + 1])} of {@code in} times {@code weights[g]}
+     * into the same rows of {@code out}: {@link #matmul} (or, {@code transposed}, {@link
+     * #matmulTransposed}) per group, which a device backend runs as one grouped GEMM. The MoE's
+     * experts over tokens sorted by expert.
+     */
+    default void matmulGroups(Activations out, Activations in, DeviceWeight[] weights, int[] offsets, int groups,
+                              boolean transposed) {
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows == 0) {
+                continue;
+            }
+            Activations o = out.rows(offsets[g], rows);
+            Activations i = in.rows(offsets[g], rows);
+            if (transposed) {
+                matmulTransposed(o, i, weights[g], rows);
+            } else {
+                matmul(o, i, weights[g], rows);
+            }
+        }
+    }
+
+    /**
+     * {@code acc[targets[t]] += Σ_{q ∈ [start[t], start[t + 1])} weight[q] · in[source[q]]}, the
+     * sum in q's order, for t in [0, count): each target row's share of every expert at once, in a
+     * fixed order (no atomics), so that results do not depend on scheduling.
+     */
+    void combineRows(Activations acc, Activations in, int[] targets, int[] start, int[] source, float[] weight,
+                     int count);
+
     /** {@code acc[rowIndex[i]] += scale[i] · in[i]}. */
     void scatterAddScaled(Activations acc, Activations in, int[] rowIndex, float[] scale, int rows);
 

@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
@@ -80,32 +79,11 @@ public final class DbrxModel extends DecoderModel {
             DeviceWeight w2 = weights.load(backend, p + "w2", fused, d);
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
-                    experts[l][e] = new GluExpert(backend, w1.rowSlice(e * ffn, ffn), v1.rowSlice(e * ffn, ffn),
-                            w2.rowSlice(e * ffn, ffn));
+                    experts[l][e] = new ExpertFfn(w1.rowSlice(e * ffn, ffn), v1.rowSlice(e * ffn, ffn), // (silu(x w1ᵀ) · x v1ᵀ) w2
+                            w2.rowSlice(e * ffn, ffn), true);
                 }
             }
         }
         return experts;
-    }
-
-    /** {@code (silu(x · w1ᵀ) ⊙ x · v1ᵀ) · w2}, with w1, v1 and w2 each (ffn, d_model) as DBRX stores them. */
-    private record GluExpert(ComputeBackend backend, DeviceWeight w1, DeviceWeight v1, DeviceWeight w2)
-            implements ExpertFfn {
-        @Override
-        public void apply(Activations in, Activations g, Activations u, Activations out, int rows) {
-            backend.matmul(g, in, w1, rows);
-            backend.matmul(u, in, v1, rows);
-            backend.siluMul(g, u, rows);
-            backend.matmulTransposed(out, g, w2, rows);
-        }
-
-        @Override
-        public void applyScaled(Activations in, Activations g, Activations u, Activations out, int rows,
-                                Activations gates, int expert) {
-            backend.matmul(g, in, w1, rows);
-            backend.matmul(u, in, v1, rows);
-            backend.siluMulScaled(g, u, gates, expert, rows);
-            backend.matmulTransposed(out, g, w2, rows);
-        }
     }
 }

@@ -1,20 +1,26 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceWeight;
 
-/** One expert's feed-forward network over a batch of the tokens routed to it. */
-public interface ExpertFfn {
-    /**
-     * {@code out = ffn(in)} for {@code rows} tokens; {@code gate} and {@code up} are (rows, ffn)
-     * scratch.
-     */
-    void apply(Activations in, Activations gate, Activations up, Activations out, int rows);
-
-    /**
-     * {@code out = ffn(in)} with each row's hidden activations scaled by {@code gates[row, expert]}
-     * before the down projection: this expert's weighted share of every row (zero where the row
-     * was not routed here), for the dense MoE.
-     */
-    void applyScaled(Activations in, Activations gate, Activations up, Activations out, int rows, Activations gates,
-                     int expert);
+/**
+ * One expert's gated feed-forward network, {@code down(silu(x · gateᵀ) ⊙ x · upᵀ)}: Mixtral's
+ * SwiGLU ({@code w2(silu(w1 x) · w3 x)}) and DBRX's GLU ({@code w1}, {@code v1}, with {@code w2}
+ * stored transposed) alike.
+ *
+ * @param gate           (ffn, hidden)
+ * @param up             (ffn, hidden)
+ * @param down           (hidden, ffn), or (ffn, hidden) when {@code downTransposed}
+ * @param downTransposed the down projection is {@code h · down}, not {@code h · downᵀ}
+ */
+public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, boolean downTransposed) {
+    /** {@code out = h · down(ᵀ)}. */
+    void project(ComputeBackend backend, dev.tandem.core.compute.Activations out, dev.tandem.core.compute.Activations h,
+                 int rows) {
+        if (downTransposed) {
+            backend.matmulTransposed(out, h, down, rows);
+        } else {
+            backend.matmul(out, h, down, rows);
+        }
+    }
 }

@@ -56,7 +56,11 @@ public final class LocalMoeDispatch implements MoeDispatch {
         }
         backend.zero(out, rows);
         for (int e = 0; e < bank.experts(); e++) {
-            bank.expert(layer, e).applyScaled(normed, gate, up, expertOut, rows, gates, e);
+            ExpertFfn ffn = bank.expert(layer, e);
+            backend.matmul(gate, normed, ffn.gate(), rows);
+            backend.matmul(up, normed, ffn.up(), rows);
+            backend.siluMulScaled(gate, up, gates, e, rows);     // this expert's gate weight, 0 where not routed
+            ffn.project(backend, expertOut, gate, rows);
             backend.add(out, expertOut, rows);
         }
     }

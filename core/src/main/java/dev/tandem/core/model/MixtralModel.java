@@ -1,6 +1,5 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
@@ -80,34 +79,12 @@ public final class MixtralModel extends DecoderModel {
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
                     String x = "model.layers." + l + ".block_sparse_moe.experts." + e + ".";
-                    experts[l][e] = new SwiGluExpert(backend, weights.load(backend, x + "w1.weight", ffn, d),
-                            weights.load(backend, x + "w3.weight", ffn, d),
-                            weights.load(backend, x + "w2.weight", d, ffn));
+                    experts[l][e] = new ExpertFfn(weights.load(backend, x + "w1.weight", ffn, d),   // w2(silu(w1 x) · w3 x)
+                            weights.load(backend, x + "w3.weight", ffn, d), weights.load(backend, x + "w2.weight", d, ffn),
+                            false);
                 }
             }
         }
         return experts;
-    }
-
-    /** {@code w2 · (silu(w1 · x) ⊙ w3 · x)}. */
-    private record SwiGluExpert(ComputeBackend backend, DeviceWeight w1, DeviceWeight w3, DeviceWeight w2)
-            implements ExpertFfn {
-        // w1, w3: (ffn, hidden); w2: (hidden, ffn)
-        @Override
-        public void apply(Activations in, Activations g, Activations u, Activations out, int rows) {
-            backend.matmul(g, in, w1, rows);
-            backend.matmul(u, in, w3, rows);
-            backend.siluMul(g, u, rows);
-            backend.matmul(out, g, w2, rows);
-        }
-
-        @Override
-        public void applyScaled(Activations in, Activations g, Activations u, Activations out, int rows,
-                                Activations gates, int expert) {
-            backend.matmul(g, in, w1, rows);
-            backend.matmul(u, in, w3, rows);
-            backend.siluMulScaled(g, u, gates, expert, rows);
-            backend.matmul(out, g, w2, rows);
-        }
     }
 }

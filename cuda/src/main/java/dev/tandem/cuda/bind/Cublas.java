@@ -32,6 +32,7 @@ public final class Cublas {
     private final MethodHandle cublasSetWorkspace;
     private final MethodHandle cublasGetVersion;
     private final MethodHandle cublasGemmEx;
+    private final MethodHandle cublasGemmGroupedBatchedEx; // null if this cuBLAS lacks it (before 12.5)
 
     private Cublas(NativeLibrary lib) {
         this.lib = lib;
@@ -44,6 +45,38 @@ public final class Cublas {
                 ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        MethodHandle grouped;
+        try {
+            grouped = lib.function("cublasGemmGroupedBatchedEx", FunctionDescriptor.of(JAVA_INT,
+                    ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                    JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS,
+                    JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT));
+        } catch (CudaUnavailableException old) {
+            grouped = null;
+        }
+        cublasGemmGroupedBatchedEx = grouped;
+    }
+
+    public boolean hasGroupedGemm() {
+        return cublasGemmGroupedBatchedEx != null;
+    }
+
+    /**
+     * {@code cublasGemmGroupedBatchedEx}: {@code groups} problems of one matrix each; the host
+     * arrays (operations, sizes, leading dimensions, alphas, betas, group sizes) hold one entry
+     * per group, {@code a}, {@code b} and {@code c} are device arrays of device pointers.
+     * Returns the status rather than throwing, so a caller can probe whether a type mix is supported.
+     */
+    public int gemmGrouped(MemorySegment handle, MemorySegment transA, MemorySegment transB, MemorySegment m,
+                           MemorySegment n, MemorySegment k, MemorySegment alpha, long a, int aType, MemorySegment lda,
+                           long b, int bType, MemorySegment ldb, MemorySegment beta, long c, int cType,
+                           MemorySegment ldc, int groups, MemorySegment groupSize) {
+        try {
+            return (int) cublasGemmGroupedBatchedEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, aType, lda, b,
+                    bType, ldb, beta, c, cType, ldc, groups, groupSize, COMPUTE_32F);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
     }
 
     public static synchronized Cublas get() {

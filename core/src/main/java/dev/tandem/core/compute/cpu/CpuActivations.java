@@ -43,6 +43,14 @@ final class CpuActivations implements Activations {
         return new CpuActivations(data, rowCapacity, stride, offset + from, width);
     }
 
+    @Override
+    public Activations rows(int from, int count) {
+        if (from < 0 || count < 0 || from + count > rowCapacity) {
+            throw new IndexOutOfBoundsException("rows [" + from + ", " + (from + count) + ") of " + rowCapacity);
+        }
+        return new CpuActivations(data.asSlice((long) from * stride * Float.BYTES), count, stride, offset, cols);
+    }
+
     /** Byte offset of element (row, col). */
     long at(int row, int col) {
         return ((long) row * stride + offset + col) * Float.BYTES;

@@ -213,6 +213,12 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public void combineRows(Activations acc, Activations in, int[] targets, int[] start, int[] source, float[] weight,
+                            int count) {
+        rowOps.combineRows(cpu(acc), cpu(in), targets, start, source, weight, count);
+    }
+
+    @Override
     public void zero(Activations x, int rows) {
         CpuActivations a = cpu(x);
         for (int i = 0; i < rows; i++) {

@@ -148,6 +148,20 @@ final class RowOps {
         }
     }
 
+    void combineRows(CpuActivations acc, CpuActivations in, int[] targets, int[] start, int[] source, float[] weight,
+                     int count) {
+        for (int t = 0; t < count; t++) {
+            int target = targets[t];
+            for (int c = 0; c < acc.cols; c++) {
+                float sum = 0f;
+                for (int q = start[t]; q < start[t + 1]; q++) {
+                    sum += weight[q] * in.get(source[q], c);
+                }
+                acc.set(target, c, acc.get(target, c) + sum);
+            }
+        }
+    }
+
     void scatterAddScaled(CpuActivations acc, CpuActivations in, int[] rowIndex, float[] scale, int rows) {
         for (int i = 0; i < rows; i++) {
             int target = rowIndex[i];
