@@ -47,10 +47,11 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
+    private static final int SIDE_STREAMS = 4;        // streams that a group's GEMMs spread over
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
-    private static final int DENSE_MOE_MAX_ROWS = 128;
+    private static final int DENSE_MOE_MAX_ROWS = Integer.getInteger("tandem.cuda.denseMoeMaxRows", 128);
     private static final long ARG_BYTES = 16L << 20;
     private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long KV_RESERVE = 1L << 30;
@@ -81,7 +82,12 @@ public final class CudaBackend implements ComputeBackend {
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
     private final MemorySegment groupHost;  // the host arrays of a grouped GEMM
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
-    private final long[] groupPointers = new long[3 * MAX_GROUPS];
+    private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
+    private final long[] packedPointers = new long[3 * MAX_GROUPS];
+    private final MemorySegment[] sideStreams = new MemorySegment[SIDE_STREAMS];
+    private final MemorySegment[] sideBlas = new MemorySegment[SIDE_STREAMS];
+    private final MemorySegment[] joins = new MemorySegment[SIDE_STREAMS];
+    private final MemorySegment fork;
     private final int rowTargetBlocks;     // four blocks per multiprocessor
     private Thread boundThread;
     private boolean closed;
@@ -95,7 +101,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment add, MemorySegment zero, MemorySegment gather, MemorySegment scatterAddScaled,
                            MemorySegment writeKvF32, MemorySegment writeKvBf16, MemorySegment storeKvF32,
                            MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
-                           MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment prefillF32,
+                           MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment decodeF32Narrow,
+                           MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
                            MemorySegment routeDense, MemorySegment combineRows) {
         static Kernels of(KernelModule m) {
@@ -108,7 +115,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gather_rows"), m.function("scatter_add_scaled"), m.function("write_kv_f32"),
                     m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
                     m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_decode_f32"),
-                    m.function("attention_decode_bf16"), m.function("attention_prefill_f32"),
+                    m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
+                    m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
                     m.function("combine_rows"));
         }
@@ -138,11 +146,17 @@ public final class CudaBackend implements ComputeBackend {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         PREFILL_SHARED_BYTES);
             }
-            for (MemorySegment f : new MemorySegment[]{k.decodeF32, k.decodeBf16}) {
+            for (MemorySegment f : new MemorySegment[]{k.decodeF32, k.decodeBf16, k.decodeF32Narrow, k.decodeBf16Narrow}) {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         4 * DECODE_WARPS * MAX_GROUP * MAX_HEAD_DIM);
             }
             this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
+            this.fork = driver.createEvent();
+            for (int s = 0; s < SIDE_STREAMS; s++) {
+                sideStreams[s] = driver.createStream();
+                sideBlas[s] = cublas.create(sideStreams[s], track(driver.malloc(CUBLAS_WORKSPACE)), CUBLAS_WORKSPACE);
+                joins[s] = driver.createEvent();
+            }
             this.groupedGemm = cublas.hasGroupedGemm() && probeGroupedGemm(bf16);
             log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
@@ -291,6 +305,37 @@ public final class CudaBackend implements ComputeBackend {
         log.accept(String.format("%s%.2f GiB of weights on cuda:%d, %.2f of %.2f GiB free",
                 summary == null ? "" : summary + "; ", weightBytes / CudaDevice.GIB, device.ordinal,
                 memory[0] / CudaDevice.GIB, memory[1] / CudaDevice.GIB));
+    }
+
+    /** One allocation holding the parts' rows; each part that was an allocation of its own is freed. */
+    @Override
+    public DeviceWeight stackRows(DeviceWeight... parts) {
+        bind();
+        CudaWeight first = (CudaWeight) parts[0];
+        long rows = 0;
+        for (DeviceWeight part : parts) {
+            CudaWeight w = (CudaWeight) part;
+            if (w.cols() != first.cols() || w.elementBytes() != first.elementBytes()) {
+                throw new IllegalArgumentException("stacking weights of different widths or types");
+            }
+            rows += w.rows();
+        }
+        long rowBytes = (long) first.cols() * first.elementBytes();
+        long dst = allocateDevice(rows * rowBytes, "stacked weights (" + rows + ", " + first.cols() + ")");
+        long at = dst;
+        for (DeviceWeight part : parts) {
+            CudaWeight w = (CudaWeight) part;
+            driver.copyOnDevice(at, w.pointer(), w.rows() * rowBytes, stream);
+            at += w.rows() * rowBytes;
+        }
+        drain(); // the copies are done before the parts go
+        for (DeviceWeight part : parts) {
+            long p = ((CudaWeight) part).pointer();
+            if (allocations.remove(p)) {
+                driver.free(p);
+            }
+        }
+        return new CudaWeight(dst, Math.toIntExact(rows), first.cols(), first.elementBytes());
     }
 
     @Override
@@ -453,8 +498,12 @@ public final class CudaBackend implements ComputeBackend {
     public void matmulGroups(Activations out, Activations in, DeviceWeight[] weights, int[] offsets, int groups,
                              boolean transposed) {
         int total = groups == 0 ? 0 : offsets[groups] - offsets[0];
-        if (!groupedGemm || groups < 2 || groups > MAX_GROUPS || total == 0) {
+        if (groups < 2 || groups > MAX_GROUPS || total == 0) {
             ComputeBackend.super.matmulGroups(out, in, weights, offsets, groups, transposed);
+            return;
+        }
+        if (!groupedGemm) {
+            concurrentGroups(cuda(out), cuda(in), weights, offsets, groups, transposed);
             return;
         }
         bind();
@@ -488,17 +537,16 @@ public final class CudaBackend implements ComputeBackend {
                 throw new IllegalArgumentException("grouped matmul: weights of different shapes or types");
             }
             setGroup(n, transposed ? Cublas.OP_N : Cublas.OP_T, outer, rows, inner, w.cols(), ldb, o.stride());
-            groupPointers[n] = w.pointer();
-            groupPointers[groups + n] = w0.bf16() ? b + 2L * (offsets[g] - offsets[0]) * inner
-                    : b + 4L * (offsets[g] - offsets[0]) * i.stride();
-            groupPointers[2 * groups + n] = o.pointer() + 4L * offsets[g] * o.stride();
+            groupPointers[n] = w.pointer();                                    // A
+            groupPointers[MAX_GROUPS + n] = w0.bf16() ? b + 2L * (offsets[g] - offsets[0]) * inner
+                    : b + 4L * (offsets[g] - offsets[0]) * i.stride();          // B
+            groupPointers[2 * MAX_GROUPS + n] = o.pointer() + 4L * offsets[g] * o.stride(); // C
             n++;
         }
-        for (int g = 0; g < n; g++) { // pack the three pointer arrays tight for n groups
-            groupPointers[n + g] = groupPointers[groups + g];
-            groupPointers[2 * n + g] = groupPointers[2 * groups + g];
-        }
-        long pointers = hostArgs.longs(groupPointers, 3 * n);
+        System.arraycopy(groupPointers, MAX_GROUPS, packedPointers, n, n);     // [A… B… C…], n each
+        System.arraycopy(groupPointers, 2 * MAX_GROUPS, packedPointers, 2 * n, n);
+        System.arraycopy(groupPointers, 0, packedPointers, 0, n);
+        long pointers = hostArgs.longs(packedPointers, 3 * n);
         written((CudaActivations) o.rows(offsets[0], total), total);
         beginOp();
         int status = cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3), groupField(4),
@@ -510,6 +558,50 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (profiler != null) {
             endOp("grouped gemm " + outer + "x" + inner);
+        }
+    }
+
+    /**
+     * Where cuBLAS has no grouped GEMM for the type mix: one GEMM a group, spread over {@link
+     * #SIDE_STREAMS} streams of their own (each with a cuBLAS handle and workspace of its own), so
+     * that small experts run side by side rather than one after another. The main stream forks to
+     * them after the shared bf16 input is made and joins them before anything reads the output.
+     */
+    private void concurrentGroups(CudaActivations o, CudaActivations i, DeviceWeight[] weights, int[] offsets,
+                                  int groups, boolean transposed) {
+        bind();
+        CudaWeight w0 = (CudaWeight) weights[0];
+        int inner = transposed ? w0.rows() : w0.cols();
+        int outer = transposed ? w0.cols() : w0.rows();
+        int total = offsets[groups] - offsets[0];
+        long b = w0.bf16() ? bf16Input((CudaActivations) i.rows(offsets[0], total), total, inner) : 0;
+        written((CudaActivations) o.rows(offsets[0], total), total);
+        beginOp();
+        driver.record(fork, stream);
+        int used = Math.min(SIDE_STREAMS, groups);
+        for (int s = 0; s < used; s++) {
+            driver.waitEvent(sideStreams[s], fork);
+        }
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows == 0) {
+                continue;
+            }
+            CudaWeight w = (CudaWeight) weights[g];
+            long input = w0.bf16() ? b + 2L * (offsets[g] - offsets[0]) * inner
+                    : i.pointer() + 4L * offsets[g] * i.stride();
+            int ldb = w0.bf16() ? inner : i.stride();
+            int type = w0.bf16() ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
+            cublas.gemm(sideBlas[g % used], transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
+                    w.pointer(), type, w.cols(), input, type, ldb, zero, o.pointer() + 4L * offsets[g] * o.stride(),
+                    Cublas.CUDA_R_32F, o.stride());
+        }
+        for (int s = 0; s < used; s++) {
+            driver.record(joins[s], sideStreams[s]);
+            driver.waitEvent(stream, joins[s]);
+        }
+        if (profiler != null) {
+            endOp("gemm " + outer + "x" + inner + " x" + groups + " on " + used + " streams");
         }
     }
 
@@ -538,11 +630,11 @@ public final class CudaBackend implements ComputeBackend {
             driver.fill32(a, 0, size * size, stream);
             for (int g = 0; g < 2; g++) {
                 setGroup(g, Cublas.OP_T, size, size, size, size, size, size);
-                groupPointers[g] = a;
-                groupPointers[2 + g] = a;
-                groupPointers[4 + g] = c + 4L * size * size * g;
+                packedPointers[g] = a;
+                packedPointers[2 + g] = a;
+                packedPointers[4 + g] = c + 4L * size * size * g;
             }
-            long pointers = hostArgs.longs(groupPointers, 6);
+            long pointers = hostArgs.longs(packedPointers, 6);
             int status = cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3),
                     groupField(4), groupField(8), pointers, type, groupField(5), pointers + 16, type, groupField(6),
                     groupField(9), pointers + 32, Cublas.CUDA_R_32F, groupField(7), 2, groupField(10));
@@ -741,7 +833,10 @@ public final class CudaBackend implements ComputeBackend {
             beginOp();
             int group = heads / kvHeads;
             int perBlock = Math.min(group, MAX_GROUP);
-            driver.launch(bf16Cache ? k.decodeBf16 : k.decodeF32, decodeRowCount, kvHeads,
+            boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
+            MemorySegment kernel = bf16Cache ? (narrow ? k.decodeBf16Narrow : k.decodeBf16)
+                    : (narrow ? k.decodeF32Narrow : k.decodeF32);
+            driver.launch(kernel, decodeRowCount, kvHeads,
                     (group + MAX_GROUP - 1) / MAX_GROUP, DECODE_THREADS, 4 * DECODE_WARPS * perBlock * headDim, stream,
                     args.pointers, "attention_decode");
             endOp("attention (decode rows)");
@@ -1070,6 +1165,12 @@ public final class CudaBackend implements ComputeBackend {
             driver.synchronize(stream);
         } finally {
             cublas.destroy(blas);
+            for (int s = 0; s < SIDE_STREAMS; s++) {
+                cublas.destroy(sideBlas[s]);
+                driver.destroyStream(sideStreams[s]);
+                driver.destroyEvent(joins[s]);
+            }
+            driver.destroyEvent(fork);
             for (MemorySegment m : registered) {
                 driver.hostUnregister(m);
             }

@@ -256,7 +256,7 @@ extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, c
 // softmax per query head (lanes split the head dimension); the warps' partial results merge at
 // the end in dynamic shared memory (DECODE_WARPS · min(group, MAX_GROUP) · headDim floats).
 // `rowList` names the rows.
-template <typename KV>
+template <typename KV, int LANES>
 __device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                    const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
                                    int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
@@ -271,12 +271,12 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     const int* table = tables + meta[2 * r + 1];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
     int rowWidth = kvHeads * headDim;
-    float qv[MAX_GROUP][PER_LANE], acc[MAX_GROUP][PER_LANE], m[MAX_GROUP], l[MAX_GROUP];
+    float qv[MAX_GROUP][LANES], acc[MAX_GROUP][LANES], m[MAX_GROUP], l[MAX_GROUP];
 #pragma unroll
     for (int g = 0; g < MAX_GROUP; g++) {
         const float* qh = q + (long) r * qStride + (kvHead * group + gBase + g) * headDim;
 #pragma unroll
-        for (int i = 0; i < PER_LANE; i++) {
+        for (int i = 0; i < LANES; i++) {
             int d = lane + 32 * i;
             qv[g][i] = g < gn && d < headDim ? qh[d] * scale : 0.f;
             acc[g][i] = 0.f;
@@ -286,9 +286,9 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     }
     for (int p = first + warp; p <= pos; p += DECODE_WARPS) {
         long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
-        float k[PER_LANE], v[PER_LANE];
+        float k[LANES], v[LANES];
 #pragma unroll
-        for (int i = 0; i < PER_LANE; i++) {
+        for (int i = 0; i < LANES; i++) {
             int d = lane + 32 * i;
             k[i] = d < headDim ? KV::load(keys, row + d) : 0.f;
             v[i] = d < headDim ? KV::load(values, row + d) : 0.f;
@@ -298,14 +298,14 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
             if (g >= gn) break;
             float s = 0.f;
 #pragma unroll
-            for (int i = 0; i < PER_LANE; i++) s += qv[g][i] * k[i];
+            for (int i = 0; i < LANES; i++) s += qv[g][i] * k[i];
             for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
             float mNew = fmaxf(m[g], s);
             float correction = expf(m[g] - mNew);
             float w = expf(s - mNew);
             l[g] = l[g] * correction + w;
 #pragma unroll
-            for (int i = 0; i < PER_LANE; i++) acc[g][i] = acc[g][i] * correction + w * v[i];
+            for (int i = 0; i < LANES; i++) acc[g][i] = acc[g][i] * correction + w * v[i];
             m[g] = mNew;
         }
     }
@@ -314,7 +314,7 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
         if (g >= gn) break;
         if (lane == 0) { partialMax[warp][g] = m[g]; partialSum[warp][g] = l[g]; }
 #pragma unroll
-        for (int i = 0; i < PER_LANE; i++) {
+        for (int i = 0; i < LANES; i++) {
             int d = lane + 32 * i;
             if (d < headDim) partialAcc[(warp * gn + g) * headDim + d] = acc[g][i];
         }
@@ -335,16 +335,18 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
         out[(long) r * outStride + (kvHead * group + gBase + g) * headDim + d] = sum / denominator;
     }
 }
-extern "C" __global__ void attention_decode_f32(float* out, int os, const float* q, int qs, const float* K, const float* V,
-        const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group,
-        int window, float scale) {
-    attention_decode_t<F32>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, window, scale);
+// LANES = head dimensions a lane holds: 4 up to head_dim 128, 8 up to 256 (fewer registers, more blocks an SM).
+#define DECODE_KERNEL(NAME, KVT, T, L) \
+extern "C" __global__ void NAME(float* out, int os, const float* q, int qs, const T* K, const T* V, const int* meta, \
+        const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group, int window, \
+        float scale) { \
+    attention_decode_t<KVT, L>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, \
+                               window, scale); \
 }
-extern "C" __global__ void attention_decode_bf16(float* out, int os, const float* q, int qs, const bf16_t* K, const bf16_t* V,
-        const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group,
-        int window, float scale) {
-    attention_decode_t<BF16>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, window, scale);
-}
+DECODE_KERNEL(attention_decode_f32, F32, float, 8)
+DECODE_KERNEL(attention_decode_bf16, BF16, bf16_t, 8)
+DECODE_KERNEL(attention_decode_f32_128, F32, float, 4)
+DECODE_KERNEL(attention_decode_bf16_128, BF16, bf16_t, 4)
 
 // Prefill: one block per (tile, query head), 256 threads. A tile is up to TILE_Q consecutive rows
 // of one sequence (`tiles`: first row, row count). Key tiles of TILE_K positions are read from

@@ -20,6 +20,16 @@ public interface ComputeBackend extends AutoCloseable {
      */
     DeviceWeight syntheticWeight(String name, int rows, int cols, float halfWidth, long seed);
 
+    /**
+     * The rows of {@code parts}, in order, as one weight (q, k and v; an expert's gate and up), so
+     * that one GEMM does the work of several; the parts are released and stay usable as row slices
+     * of the result (take them from it). Null where the backend keeps weights where they are
+     * (the CPU, which computes on the mapped checkpoint): then use the parts as they are.
+     */
+    default DeviceWeight stackRows(DeviceWeight... parts) {
+        return null;
+    }
+
     Activations allocate(int rows, int cols);
 
     /**

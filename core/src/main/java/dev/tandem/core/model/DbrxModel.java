@@ -79,8 +79,9 @@ public final class DbrxModel extends DecoderModel {
             DeviceWeight w2 = weights.load(backend, p + "w2", fused, d);
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
-                    experts[l][e] = new ExpertFfn(w1.rowSlice(e * ffn, ffn), v1.rowSlice(e * ffn, ffn), // (silu(x w1ᵀ) · x v1ᵀ) w2
-                            w2.rowSlice(e * ffn, ffn), true);
+                    // (silu(x w1ᵀ) · x v1ᵀ) w2; slices of the fused tensors, kept apart (stacking would copy them)
+                    experts[l][e] = new ExpertFfn(w1.rowSlice(e * ffn, ffn), v1.rowSlice(e * ffn, ffn),
+                            w2.rowSlice(e * ffn, ffn), true, null);
                 }
             }
         }

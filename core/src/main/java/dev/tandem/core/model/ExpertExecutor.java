@@ -19,14 +19,16 @@ public final class ExpertExecutor {
     private final ComputeBackend backend;
     private final ExpertBank bank;
     private final Activations expertIn;  // (pairs, hidden) sorted by expert
-    private final Activations gate;      // (pairs, ffn)
-    private final Activations up;        // (pairs, ffn)
+    private final Activations gateUp;    // (pairs, 2·ffn): gate | up
+    private final Activations gate;      // view (pairs, ffn)
+    private final Activations up;        // view (pairs, ffn)
     private final Activations expertOut; // (pairs, hidden)
     private final int capacity;
     private final int[] countOf;         // per expert
     private final int[] offsets;         // per group (expert that has pairs), its first sorted row; then the end
     private final DeviceWeight[] gates;  // per group
     private final DeviceWeight[] ups;
+    private final DeviceWeight[] gateUps; // per group, where every group's expert has gate and up stacked
     private final DeviceWeight[] downs;
     private final int[] sortedSource;    // sorted row → input row
     private final int[] sortedOf;        // pair → sorted row
@@ -43,14 +45,16 @@ public final class ExpertExecutor {
         this.bank = bank;
         this.capacity = capacity;
         expertIn = backend.allocate(capacity, c.hiddenSize());
-        gate = backend.allocate(capacity, c.ffnHiddenSize());
-        up = backend.allocate(capacity, c.ffnHiddenSize());
+        gateUp = backend.allocate(capacity, 2 * c.ffnHiddenSize());
+        gate = gateUp.columns(0, c.ffnHiddenSize());
+        up = gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize());
         expertOut = backend.allocate(capacity, c.hiddenSize());
         int experts = c.numExperts();
         countOf = new int[experts];
         offsets = new int[experts + 1];
         gates = new DeviceWeight[experts];
         ups = new DeviceWeight[experts];
+        gateUps = new DeviceWeight[experts];
         downs = new DeviceWeight[experts];
         sortedSource = new int[capacity];
         sortedOf = new int[capacity];
@@ -74,10 +78,18 @@ public final class ExpertExecutor {
             return;
         }
         int groups = sortByExpert(layer, expert, source, pairs);
+        boolean stacked = true;
+        for (int g = 0; g < groups; g++) {
+            stacked &= gateUps[g] != null;
+        }
         boolean transposed = bank.expert(layer, expert[0]).downTransposed(); // one architecture per bank
         backend.gatherRows(expertIn, in, sortedSource, pairs);                       // rows sorted by expert
-        backend.matmulGroups(gate, expertIn, gates, offsets, groups, false);        // x · gateᵀ per expert
-        backend.matmulGroups(up, expertIn, ups, offsets, groups, false);            // x · upᵀ
+        if (stacked) {
+            backend.matmulGroups(gateUp, expertIn, gateUps, offsets, groups, false); // x · [gate up]ᵀ per expert
+        } else {
+            backend.matmulGroups(gate, expertIn, gates, offsets, groups, false);    // x · gateᵀ per expert
+            backend.matmulGroups(up, expertIn, ups, offsets, groups, false);        // x · upᵀ
+        }
         backend.siluMul(gate, up, pairs);                                           // silu(g) ⊙ u
         backend.matmulGroups(expertOut, gate, downs, offsets, groups, transposed);  // down projection
         int count = listByTarget(target, weight, pairs);
@@ -103,6 +115,7 @@ public final class ExpertExecutor {
             ExpertFfn ffn = bank.expert(layer, e);
             gates[groups] = ffn.gate();
             ups[groups] = ffn.up();
+            gateUps[groups] = ffn.gateUp();
             downs[groups] = ffn.down();
             offsets[groups] = row;
             groups++;

@@ -12,8 +12,37 @@ import dev.tandem.core.compute.DeviceWeight;
  * @param up             (ffn, hidden)
  * @param down           (hidden, ffn), or (ffn, hidden) when {@code downTransposed}
  * @param downTransposed the down projection is {@code h · down}, not {@code h · downᵀ}
+ * @param gateUp         gate and up stacked, (2·ffn, hidden), where the backend stacks them (one
+ *                       GEMM for both); then gate and up are its row slices. Null otherwise.
  */
-public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, boolean downTransposed) {
+public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, boolean downTransposed,
+                        DeviceWeight gateUp) {
+    /** Gate and up stacked by {@code backend} where it can. */
+    static ExpertFfn of(ComputeBackend backend, DeviceWeight gate, DeviceWeight up, DeviceWeight down,
+                        boolean downTransposed) {
+        DeviceWeight stacked = backend.stackRows(gate, up);
+        if (stacked == null) {
+            return new ExpertFfn(gate, up, down, downTransposed, null);
+        }
+        int ffn = gate.rows();
+        return new ExpertFfn(stacked.rowSlice(0, ffn), stacked.rowSlice(ffn, ffn), down, downTransposed, stacked);
+    }
+
+    /**
+     * {@code gateUp = x · [gate; up]ᵀ}: {@code gateUp} is (rows, 2·ffn), gate in its first half
+     * of columns, up in its second.
+     */
+    void gateUp(ComputeBackend backend, dev.tandem.core.compute.Activations gateUpOut, dev.tandem.core.compute.Activations x,
+                int rows) {
+        if (gateUp != null) {
+            backend.matmul(gateUpOut, x, gateUp, rows);
+        } else {
+            int ffn = gate.rows();
+            backend.matmul(gateUpOut.columns(0, ffn), x, gate, rows);
+            backend.matmul(gateUpOut.columns(ffn, ffn), x, up, rows);
+        }
+    }
+
     /** {@code out = h · down(ᵀ)}. */
     void project(ComputeBackend backend, dev.tandem.core.compute.Activations out, dev.tandem.core.compute.Activations h,
                  int rows) {

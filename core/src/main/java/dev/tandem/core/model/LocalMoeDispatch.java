@@ -11,8 +11,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
     private final int[] tokenOf; // pair → token row
     private final int topK;
     private final ExpertBank bank;
-    private final Activations gate;      // (tokens, ffn) the dense path's scratch
-    private final Activations up;        // (tokens, ffn)
+    private final Activations gateUp;    // (tokens, 2·ffn) the dense path's scratch: gate | up
+    private final Activations gate;      // view (tokens, ffn)
+    private final Activations up;        // view (tokens, ffn)
     private final Activations expertOut; // (tokens, hidden)
     private final int denseRows;
 
@@ -22,8 +23,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
         this.executor = new ExpertExecutor(backend, c, bank, maxTokens * topK);
         this.bank = bank;
         this.denseRows = Math.min(maxTokens, backend.denseMoeMaxRows());
-        this.gate = denseRows > 0 ? backend.allocate(denseRows, c.ffnHiddenSize()) : null;
-        this.up = denseRows > 0 ? backend.allocate(denseRows, c.ffnHiddenSize()) : null;
+        this.gateUp = denseRows > 0 ? backend.allocate(denseRows, 2 * c.ffnHiddenSize()) : null;
+        this.gate = denseRows > 0 ? gateUp.columns(0, c.ffnHiddenSize()) : null;
+        this.up = denseRows > 0 ? gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize()) : null;
         this.expertOut = denseRows > 0 ? backend.allocate(denseRows, c.hiddenSize()) : null;
         this.tokenOf = new int[maxTokens * topK];
         for (int p = 0; p < tokenOf.length; p++) {
@@ -57,8 +59,7 @@ public final class LocalMoeDispatch implements MoeDispatch {
         backend.zero(out, rows);
         for (int e = 0; e < bank.experts(); e++) {
             ExpertFfn ffn = bank.expert(layer, e);
-            backend.matmul(gate, normed, ffn.gate(), rows);
-            backend.matmul(up, normed, ffn.up(), rows);
+            ffn.gateUp(backend, gateUp, normed, rows);           // [g u] = x·[gate up]ᵀ
             backend.siluMulScaled(gate, up, gates, e, rows);     // this expert's gate weight, 0 where not routed
             ffn.project(backend, expertOut, gate, rows);
             backend.add(out, expertOut, rows);

@@ -18,6 +18,7 @@ public final class MixtralModel extends DecoderModel {
     private final DeviceWeight[] wq;            // (layer) (heads · headDim, hidden)
     private final DeviceWeight[] wk;            // (layer) (kvHeads · headDim, hidden)
     private final DeviceWeight[] wv;            // (layer) (kvHeads · headDim, hidden)
+    private final DeviceWeight[] wqkv;          // (layer) [wq; wk; wv] where the backend stacks them, else null
     private final DeviceWeight[] wo;            // (layer) (hidden, heads · headDim)
     private final DeviceWeight[] postAttnNorm;  // (layer) (hidden)
     private final DeviceWeight[] gate;          // (layer) (experts, hidden)
@@ -31,6 +32,7 @@ public final class MixtralModel extends DecoderModel {
         wq = new DeviceWeight[layers];
         wk = new DeviceWeight[layers];
         wv = new DeviceWeight[layers];
+        wqkv = new DeviceWeight[layers];
         wo = new DeviceWeight[layers];
         postAttnNorm = new DeviceWeight[layers];
         gate = new DeviceWeight[layers];
@@ -40,6 +42,12 @@ public final class MixtralModel extends DecoderModel {
             wq[l] = weight(p + "self_attn.q_proj.weight", c.qDim(), d);
             wk[l] = weight(p + "self_attn.k_proj.weight", c.kvDim(), d);
             wv[l] = weight(p + "self_attn.v_proj.weight", c.kvDim(), d);
+            wqkv[l] = backend.stackRows(wq[l], wk[l], wv[l]); // one GEMM for q, k and v where the backend can
+            if (wqkv[l] != null) {
+                wq[l] = wqkv[l].rowSlice(0, c.qDim());
+                wk[l] = wqkv[l].rowSlice(c.qDim(), c.kvDim());
+                wv[l] = wqkv[l].rowSlice(c.qDim() + c.kvDim(), c.kvDim());
+            }
             wo[l] = weight(p + "self_attn.o_proj.weight", d, c.qDim());
             postAttnNorm[l] = weight(p + "post_attention_layernorm.weight", d);
             gate[l] = weight(p + "block_sparse_moe.gate.weight", c.numExperts(), d);
@@ -51,9 +59,13 @@ public final class MixtralModel extends DecoderModel {
     protected void attentionBlock(int l, DecoderState s, TokenBatch batch, KvStorage kv) {
         int rows = batch.size();
         backend.rmsNorm(s.normed, s.x, inputNorm[l], config.normEps(), rows);   // h = RMSNorm(x)
-        backend.matmul(s.q, s.normed, wq[l], rows);                              // q = h·Wqᵀ
-        backend.matmul(s.k, s.normed, wk[l], rows);                              // k = h·Wkᵀ
-        backend.matmul(s.v, s.normed, wv[l], rows);                              // v = h·Wvᵀ
+        if (wqkv[l] != null) {
+            backend.matmul(s.qkv, s.normed, wqkv[l], rows);                      // [q k v] = h·[Wq Wk Wv]ᵀ
+        } else {
+            backend.matmul(s.q, s.normed, wq[l], rows);                          // q = h·Wqᵀ
+            backend.matmul(s.k, s.normed, wk[l], rows);                          // k = h·Wkᵀ
+            backend.matmul(s.v, s.normed, wv[l], rows);                          // v = h·Wvᵀ
+        }
         attend(l, s, batch, kv);                                                 // a = softmax(QKᵀ/√d)·V
         backend.matmul(s.projected, s.attended, wo[l], rows);                    // x = x + a·Woᵀ
         backend.add(s.x, s.projected, rows);
@@ -79,7 +91,7 @@ public final class MixtralModel extends DecoderModel {
             for (int e = 0; e < c.numExperts(); e++) {
                 if (holds.test(e)) {
                     String x = "model.layers." + l + ".block_sparse_moe.experts." + e + ".";
-                    experts[l][e] = new ExpertFfn(weights.load(backend, x + "w1.weight", ffn, d),   // w2(silu(w1 x) · w3 x)
+                    experts[l][e] = ExpertFfn.of(backend, weights.load(backend, x + "w1.weight", ffn, d), // w2(silu(w1 x) · w3 x)
                             weights.load(backend, x + "w3.weight", ffn, d), weights.load(backend, x + "w2.weight", d, ffn),
                             false);
                 }

@@ -64,6 +64,7 @@ public final class CudaDriver {
     private final MethodHandle cuEventCreate;
     private final MethodHandle cuEventRecord;
     private final MethodHandle cuEventSynchronize;
+    private final MethodHandle cuStreamWaitEvent;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuEventDestroy;
     private final MethodHandle cuStreamBeginCapture;
@@ -108,6 +109,7 @@ public final class CudaDriver {
         cuEventCreate = f("cuEventCreate", ADDRESS, JAVA_INT);
         cuEventRecord = f("cuEventRecord", ADDRESS, ADDRESS);
         cuEventSynchronize = f("cuEventSynchronize", ADDRESS);
+        cuStreamWaitEvent = f("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
         cuEventElapsedTime = f("cuEventElapsedTime_v2", ADDRESS, ADDRESS, ADDRESS);
         cuEventDestroy = f("cuEventDestroy_v2", ADDRESS);
         cuStreamBeginCapture = f("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
@@ -458,6 +460,15 @@ public final class CudaDriver {
     public void record(MemorySegment event, MemorySegment stream) {
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Work enqueued on {@code stream} after this waits for {@code event}. */
+    public void waitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
             throw rethrow(t);
         }
