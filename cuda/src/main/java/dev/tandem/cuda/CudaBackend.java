@@ -47,7 +47,6 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
-    private static final int SIDE_STREAMS = 4;        // streams that a group's GEMMs spread over
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
@@ -84,10 +83,7 @@ public final class CudaBackend implements ComputeBackend {
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
-    private final MemorySegment[] sideStreams = new MemorySegment[SIDE_STREAMS];
-    private final MemorySegment[] sideBlas = new MemorySegment[SIDE_STREAMS];
-    private final MemorySegment[] joins = new MemorySegment[SIDE_STREAMS];
-    private final MemorySegment fork;
+
     private final int rowTargetBlocks;     // four blocks per multiprocessor
     private Thread boundThread;
     private boolean closed;
@@ -104,7 +100,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment decodeF32Narrow,
                            MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
-                           MemorySegment routeDense, MemorySegment combineRows) {
+                           MemorySegment routeDense, MemorySegment combineRows, MemorySegment argmaxRows) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
@@ -118,7 +114,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
                     m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
-                    m.function("combine_rows"));
+                    m.function("combine_rows"), m.function("argmax_rows"));
         }
     }
 
@@ -151,12 +147,7 @@ public final class CudaBackend implements ComputeBackend {
                         4 * DECODE_WARPS * MAX_GROUP * MAX_HEAD_DIM);
             }
             this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
-            this.fork = driver.createEvent();
-            for (int s = 0; s < SIDE_STREAMS; s++) {
-                sideStreams[s] = driver.createStream();
-                sideBlas[s] = cublas.create(sideStreams[s], track(driver.malloc(CUBLAS_WORKSPACE)), CUBLAS_WORKSPACE);
-                joins[s] = driver.createEvent();
-            }
+
             this.groupedGemm = cublas.hasGroupedGemm() && probeGroupedGemm(bf16);
             log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
@@ -503,7 +494,9 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         if (!groupedGemm) {
-            concurrentGroups(cuda(out), cuda(in), weights, offsets, groups, transposed);
+            // One GEMM a group, in order: spreading them over side streams was measured 2-4x slower
+            // on the H200 (cuBLAS's Hopper kernels fill the device; concurrent ones fight over it).
+            ComputeBackend.super.matmulGroups(out, in, weights, offsets, groups, transposed);
             return;
         }
         bind();
@@ -558,50 +551,6 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (profiler != null) {
             endOp("grouped gemm " + outer + "x" + inner);
-        }
-    }
-
-    /**
-     * Where cuBLAS has no grouped GEMM for the type mix: one GEMM a group, spread over {@link
-     * #SIDE_STREAMS} streams of their own (each with a cuBLAS handle and workspace of its own), so
-     * that small experts run side by side rather than one after another. The main stream forks to
-     * them after the shared bf16 input is made and joins them before anything reads the output.
-     */
-    private void concurrentGroups(CudaActivations o, CudaActivations i, DeviceWeight[] weights, int[] offsets,
-                                  int groups, boolean transposed) {
-        bind();
-        CudaWeight w0 = (CudaWeight) weights[0];
-        int inner = transposed ? w0.rows() : w0.cols();
-        int outer = transposed ? w0.cols() : w0.rows();
-        int total = offsets[groups] - offsets[0];
-        long b = w0.bf16() ? bf16Input((CudaActivations) i.rows(offsets[0], total), total, inner) : 0;
-        written((CudaActivations) o.rows(offsets[0], total), total);
-        beginOp();
-        driver.record(fork, stream);
-        int used = Math.min(SIDE_STREAMS, groups);
-        for (int s = 0; s < used; s++) {
-            driver.waitEvent(sideStreams[s], fork);
-        }
-        for (int g = 0; g < groups; g++) {
-            int rows = offsets[g + 1] - offsets[g];
-            if (rows == 0) {
-                continue;
-            }
-            CudaWeight w = (CudaWeight) weights[g];
-            long input = w0.bf16() ? b + 2L * (offsets[g] - offsets[0]) * inner
-                    : i.pointer() + 4L * offsets[g] * i.stride();
-            int ldb = w0.bf16() ? inner : i.stride();
-            int type = w0.bf16() ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
-            cublas.gemm(sideBlas[g % used], transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
-                    w.pointer(), type, w.cols(), input, type, ldb, zero, o.pointer() + 4L * offsets[g] * o.stride(),
-                    Cublas.CUDA_R_32F, o.stride());
-        }
-        for (int s = 0; s < used; s++) {
-            driver.record(joins[s], sideStreams[s]);
-            driver.waitEvent(stream, joins[s]);
-        }
-        if (profiler != null) {
-            endOp("gemm " + outer + "x" + inner + " x" + groups + " on " + used + " streams");
         }
     }
 
@@ -1038,6 +987,25 @@ public final class CudaBackend implements ComputeBackend {
         launchRows(k.zero, rows, a.cols(), "zero_rows");
     }
 
+    /** On the device; only the token ids cross the bus. */
+    @Override
+    public void argmaxRows(Activations logits, int rows, int[] out) {
+        bind();
+        CudaActivations a = cuda(logits);
+        if (rows > 0) {
+            long ids = scratch(4L * rows);
+            args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols());
+            beginOp();
+            driver.launch(k.argmaxRows, rows, 1, 1, 1024, 0, stream, args.pointers, "argmax_rows");
+            endOp("argmax_rows");
+            driver.copyToHost(hostOut(4L * rows), ids, 4L * rows, stream);
+        }
+        drain();
+        if (rows > 0) {
+            MemorySegment.copy(hostOut, ValueLayout.JAVA_INT, 0, out, 0, rows);
+        }
+    }
+
     @Override
     public void copyToHost(Activations src, int rows, float[] dst) {
         bind();
@@ -1165,12 +1133,7 @@ public final class CudaBackend implements ComputeBackend {
             driver.synchronize(stream);
         } finally {
             cublas.destroy(blas);
-            for (int s = 0; s < SIDE_STREAMS; s++) {
-                cublas.destroy(sideBlas[s]);
-                driver.destroyStream(sideStreams[s]);
-                driver.destroyEvent(joins[s]);
-            }
-            driver.destroyEvent(fork);
+
             for (MemorySegment m : registered) {
                 driver.hostUnregister(m);
             }

@@ -548,3 +548,31 @@ extern "C" __global__ void combine_rows(float* acc, int accStride, const float* 
         dst[c] += sum;
     }
 }
+
+// out[r] = argmax of row r (the first index on ties, as torch.argmax): grid (rows), 1024 threads.
+extern "C" __global__ void argmax_rows(int* out, const float* logits, int stride, int cols) {
+    __shared__ float bestValue[1024];
+    __shared__ int bestIndex[1024];
+    const float* row = logits + (long) blockIdx.x * stride;
+    float value = NEG_INF;
+    int index = cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = row[c];
+        if (v > value || index == cols) { value = v; index = c; }
+    }
+    bestValue[threadIdx.x] = value;
+    bestIndex[threadIdx.x] = index;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (threadIdx.x < half) {
+            float v = bestValue[threadIdx.x + half];
+            int i = bestIndex[threadIdx.x + half];
+            if (v > bestValue[threadIdx.x] || (v == bestValue[threadIdx.x] && i < bestIndex[threadIdx.x])) {
+                bestValue[threadIdx.x] = v;
+                bestIndex[threadIdx.x] = i;
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = bestIndex[0];
+}

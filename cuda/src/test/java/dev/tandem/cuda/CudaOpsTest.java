@@ -213,6 +213,22 @@ class CudaOpsTest {
     }
 
     @Test
+    void shouldPickTheFirstLargestValueOfEachRow() {
+        Twin logits = rows(5, 3000);
+        int[] expected = new int[5];
+        int[] actual = new int[5];
+        cpu.argmaxRows(logits.c, 5, expected);
+        gpu.argmaxRows(logits.g, 5, actual);
+        assertArrayEquals(expected, actual, "argmax of random rows");
+        TensorView tied = tensor(filled(3000, 1f), 1, 3000); // every value the same: index 0
+        Twin flat = new Twin(cpu.allocate(1, 3000), gpu.allocate(1, 3000), 1, 3000);
+        cpu.embed(flat.c, cpu.weight(tied), new int[1], 1);
+        gpu.embed(flat.g, gpu.weight(tied), new int[1], 1);
+        gpu.argmaxRows(flat.g, 1, actual);
+        assertArrayEquals(new int[]{0}, new int[]{actual[0]}, "ties go to the first index");
+    }
+
+    @Test
     void shouldGatherAndScatterRowsIncludingRepeatedTargets() {
         Twin in = rows(6, 40);
         Twin gathered = empty(5, 40);

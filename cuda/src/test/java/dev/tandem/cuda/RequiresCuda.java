@@ -9,7 +9,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * that says why. {@code -Dtandem.requireGpu=true} ({@code ./tandem test-gpu}) runs them anyway,
  * so that a GPU run without a usable device fails instead of skipping.
  */
-final class RequiresCuda implements ExecutionCondition {
+public final class RequiresCuda implements ExecutionCondition {
     private static volatile boolean announced;
 
     @Override

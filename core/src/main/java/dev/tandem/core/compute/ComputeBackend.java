@@ -154,6 +154,12 @@ public interface ComputeBackend extends AutoCloseable {
 
     void zero(Activations x, int rows);
 
+    /**
+     * {@code out[r]} = the index of row r's largest value (the first on ties, as torch.argmax),
+     * after all pending work: greedy sampling where the logits are, only the token ids copied back.
+     */
+    void argmaxRows(Activations logits, int rows, int[] out);
+
     /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
     void copyToHost(Activations src, int rows, float[] dst);
 

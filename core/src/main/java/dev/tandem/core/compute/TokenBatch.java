@@ -15,6 +15,12 @@ public final class TokenBatch {
     public final int[] slots;
     public final int[][] blockTables;
     public final int[] logitRows;
+    /**
+     * Set by the scheduler when every row that wants logits only needs its argmax (greedy, no
+     * logits kept): the model then leaves the logits where they are and fills {@link #argmax}.
+     */
+    public boolean argmaxOnly;
+    public final int[] argmax;      // (logit rows) the greedy token of each, when argmaxOnly
     private int size;
     private int logitCount;
 
@@ -25,6 +31,7 @@ public final class TokenBatch {
         this.slots = new int[capacity];
         this.blockTables = new int[capacity][];
         this.logitRows = new int[capacity];
+        this.argmax = new int[capacity];
     }
 
     public int size() {
@@ -38,6 +45,7 @@ public final class TokenBatch {
     public void clear() {
         size = 0;
         logitCount = 0;
+        argmaxOnly = false;
     }
 
     /** Asks for the logits of the row added last. */

@@ -171,6 +171,7 @@ public final class Generator {
         admit();
         long start = System.nanoTime();
         int promptTokens = schedule();
+        markGreedyOnly();
         model.forward(microBatches, microBatches.length, cache, logits);
         postProcess();
         long elapsed = System.nanoTime() - start;
@@ -326,6 +327,19 @@ public final class Generator {
         throw new IllegalStateException();
     }
 
+    /** A micro-batch whose logit rows all sample greedily and keep no logits needs only their argmax. */
+    private void markGreedyOnly() {
+        for (int m = 0; m < microBatches.length; m++) {
+            TokenBatch mb = microBatches[m];
+            boolean greedy = mb.logitCount() > 0;
+            for (int i = 0; i < mb.logitCount() && greedy; i++) {
+                Sequence s = logitOwner[m][i];
+                greedy = s.request.sampling().greedy() && s.promptLogits == null;
+            }
+            mb.argmaxOnly = greedy;
+        }
+    }
+
     private void postProcess() {
         int vocab = config.vocabSize();
         for (int m = 0; m < microBatches.length; m++) {
@@ -342,7 +356,8 @@ public final class Generator {
                     s.finishReason = "length";
                     continue;
                 }
-                int next = sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
+                int next = microBatches[m].argmaxOnly ? microBatches[m].argmax[i]
+                        : sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
                 s.append(next);
                 s.listener.onToken(next);
                 if (s.request.stopAtEos() && isEos(next)) {

@@ -119,7 +119,11 @@ abstract class DecoderModel implements CausalLm {
                 finalNorm(s, mb.size());
                 backend.gatherRows(s.logitIn, s.normed, mb.logitRows, mb.logitCount());
                 backend.matmul(s.logits, s.logitIn, lmHead, mb.logitCount());
-                backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
+                if (mb.argmaxOnly) {
+                    backend.argmaxRows(s.logits, mb.logitCount(), mb.argmax);  // greedy where the logits are
+                } else {
+                    backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
+                }
             }
         }
     }

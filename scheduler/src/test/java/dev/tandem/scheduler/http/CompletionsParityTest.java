@@ -1,7 +1,11 @@
 package dev.tandem.scheduler.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.core.compute.BackendSpec;
+import dev.tandem.cuda.RequiresCuda;
 import dev.tandem.scheduler.engine.ColocatedEngine;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -34,9 +38,22 @@ class CompletionsParityTest {
     @ParameterizedTest
     @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
     void shouldReturnFixtureGreedyTokensWholeStreamedAndConcurrently(String model) throws Exception {
+        check(model, new ColocatedEngine(ApiFixtures.fixture(model), model, ApiFixtures.THREADS, 256, KV_TOKENS, 256));
+    }
+
+    /** The same on a CUDA device in float32 (what `tandem serve --device cuda --dtype float32` runs). */
+    @Tag("gpu")
+    @ExtendWith(RequiresCuda.class)
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
+    void shouldReturnFixtureGreedyTokensOnCuda(String model) throws Exception {
+        check(model, new ColocatedEngine(ApiFixtures.fixture(model), model, new BackendSpec("cuda:0", "float32", 0), 256,
+                KV_TOKENS, 0.9, 256, line -> System.err.println("tandem: " + line)));
+    }
+
+    private static void check(String model, ColocatedEngine colocated) throws Exception {
         List<ApiFixtures.Prompt> prompts = ApiFixtures.prompts(model);
-        try (ColocatedEngine engine = new ColocatedEngine(ApiFixtures.fixture(model), model, ApiFixtures.THREADS, 256,
-                KV_TOKENS, 256);
+        try (ColocatedEngine engine = colocated;
              HttpApiServer server = HttpApiServer.start(HttpApiContext.of(engine, new WordCodec()), "127.0.0.1", 0);
              HttpClient client = ApiFixtures.client()) {
             for (ApiFixtures.Prompt p : prompts) {

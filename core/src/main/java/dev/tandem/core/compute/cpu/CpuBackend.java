@@ -227,6 +227,23 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public void argmaxRows(Activations logits, int rows, int[] out) {
+        CpuActivations a = cpu(logits);
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            float max = a.get(r, 0);
+            for (int c = 1; c < a.cols; c++) {
+                float v = a.get(r, c);
+                if (v > max) {
+                    max = v;
+                    best = c;
+                }
+            }
+            out[r] = best;
+        }
+    }
+
+    @Override
     public void copyToHost(Activations src, int rows, float[] dst) {
         CpuActivations a = cpu(src);
         for (int i = 0; i < rows; i++) {
