@@ -47,6 +47,8 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
+    private static final int GEMV_MAX_ROWS = 8;       // the widest gemv_bf16_* kernel
+    private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu: output columns a block
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
@@ -100,7 +102,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment decodeF32Narrow,
                            MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
-                           MemorySegment routeDense, MemorySegment combineRows, MemorySegment argmaxRows) {
+                           MemorySegment routeDense, MemorySegment combineRows, MemorySegment argmaxRows,
+                           MemorySegment gemv2, MemorySegment gemv8) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
@@ -114,7 +117,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
                     m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
-                    m.function("combine_rows"), m.function("argmax_rows"));
+                    m.function("combine_rows"), m.function("argmax_rows"), m.function("gemv_bf16_2"),
+                    m.function("gemv_bf16_8"));
         }
     }
 
@@ -415,10 +419,24 @@ public final class CudaBackend implements ComputeBackend {
      * cuBLAS sees it: {@code outᵀ = op(W) · inᵀ}.
      */
     private void gemm(CudaActivations out, CudaActivations in, CudaWeight w, int rows, boolean transposed) {
+        gemm(out, in, w, rows, transposed, null, 0, false);
+    }
+
+    /**
+     * {@code out (+)= in · op(W)}: a few rows of bf16 weights go to the GEMV kernel (float32
+     * inputs, 16-byte loads; with {@code gates}, skipped when no row routes to {@code expert}),
+     * the rest to cuBLAS.
+     */
+    private void gemm(CudaActivations out, CudaActivations in, CudaWeight w, int rows, boolean transposed,
+                      CudaActivations gates, int expert, boolean accumulate) {
         if (rows == 0) {
             return;
         }
         bind();
+        if (gemvFits(in, w, rows, transposed)) {
+            gemv(out, in, w, rows, gates, expert, accumulate);
+            return;
+        }
         int inner = transposed ? w.rows() : w.cols();
         int outer = transposed ? w.cols() : w.rows();
         if (in.cols() != inner || out.cols() != outer) {
@@ -436,10 +454,53 @@ public final class CudaBackend implements ComputeBackend {
         written(out, rows);
         beginOp();
         cublas.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
-                w.pointer(), type, w.cols(), b, type, ldb, zero, out.pointer(), Cublas.CUDA_R_32F, out.stride());
+                w.pointer(), type, w.cols(), b, type, ldb, accumulate ? one : zero, out.pointer(), Cublas.CUDA_R_32F,
+                out.stride());
         if (profiler != null) {
             endOp("gemm " + outer + "x" + inner + (rows > 256 ? " (rows>256)" : rows > 16 ? " (rows 17-256)" : " (rows<=16)"));
         }
+    }
+
+    private static boolean gemvFits(CudaActivations in, CudaWeight w, int rows, boolean transposed) {
+        return w.bf16() && !transposed && rows <= GEMV_MAX_ROWS && w.cols() % 8 == 0 && w.pointer() % 16 == 0
+                && in.pointer() % 16 == 0 && in.stride() % 4 == 0;
+    }
+
+    private void gemv(CudaActivations out, CudaActivations in, CudaWeight w, int rows, CudaActivations gates, int expert,
+                      boolean accumulate) {
+        if (in.cols() != w.cols() || out.cols() != w.rows()) {
+            throw new IllegalArgumentException("gemv shapes: in " + in.cols() + " cols, out " + out.cols()
+                    + " cols, weight (" + w.rows() + ", " + w.cols() + ")");
+        }
+        written(out, rows);
+        args.reset().p(out.pointer()).i(out.stride()).p(in.pointer()).i(in.stride()).p(w.pointer()).i(w.rows())
+                .i(w.cols()).i(rows).p(gates == null ? 0 : gates.pointer()).i(gates == null ? 0 : gates.stride())
+                .i(expert).i(accumulate ? 1 : 0);
+        beginOp();
+        driver.launch(rows <= 2 ? k.gemv2 : k.gemv8, (w.rows() + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, 32 * GEMV_WARPS, 0,
+                stream, args.pointers, "gemv");
+        if (profiler != null) {
+            endOp("gemv " + w.rows() + "x" + w.cols() + (gates == null ? "" : " (skips unrouted)"));
+        }
+    }
+
+    @Override
+    public void matmulIfRouted(Activations out, Activations in, DeviceWeight w, int rows, Activations gates,
+                               int expert) {
+        gemm(cuda(out), cuda(in), (CudaWeight) w, rows, false, cuda(gates), expert, false);
+    }
+
+    /** Accumulates in place: the GEMV adds to out, cuBLAS with beta = 1; {@code scratch} is not needed. */
+    @Override
+    public void matmulAddIfRouted(Activations acc, Activations in, DeviceWeight w, boolean transposed, int rows,
+                                  Activations gates, int expert, Activations scratch) {
+        gemm(cuda(acc), cuda(in), (CudaWeight) w, rows, transposed, cuda(gates), expert, true);
+    }
+
+    /** The GEMV kernel skips them: bf16 weights, up to {@link #GEMV_MAX_ROWS} rows. */
+    @Override
+    public boolean skipsUnroutedExperts(int rows) {
+        return bf16 && rows <= GEMV_MAX_ROWS;
     }
 
     /**

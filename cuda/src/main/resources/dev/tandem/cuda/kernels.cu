@@ -496,7 +496,8 @@ extern "C" __global__ void silu_mul_scaled(float* gate, int gateStride, const fl
     float w = gates[(long) r * gatesStride + expert];
     COLUMNS(c, cols) {
         float g = gate[(long) r * gateStride + c];
-        float v = g / (1.f + expf(-g)) * up[(long) r * upStride + c] * w;
+        // w == 0: the row was not routed here, and its gate and up may never have been computed
+        float v = w == 0.f ? 0.f : g / (1.f + expf(-g)) * up[(long) r * upStride + c] * w;
         gate[(long) r * gateStride + c] = v;
         if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
     }
@@ -575,4 +576,63 @@ extern "C" __global__ void argmax_rows(int* out, const float* logits, int stride
         __syncthreads();
     }
     if (threadIdx.x == 0) out[blockIdx.x] = bestIndex[0];
+}
+
+// ---- GEMV for a few rows: out[r][n] (+)= Σ_k x[r][k] · W[n][k], bf16 W (N, K) row-major ----
+// One warp an output column n, lanes streaming W's row in 16-byte loads (8 weights), every row
+// of x (float32, 16-byte aligned rows) against it. With `gates`, the whole product is skipped
+// when no row routes to `expert` (gates[r, expert] == 0 for all r): the experts a small batch
+// does not touch are never read. ROWS is the compile-time bound on rows.
+#define GEMV_WARPS 8
+template <int ROWS>
+__device__ void gemv_t(float* out, int outStride, const float* x, int xStride, const bf16_t* W, int N, int K, int rows,
+                       const float* gates, int gatesStride, int expert, int accumulate) {
+    if (gates) {
+        bool hit = false;
+        for (int r = 0; r < rows; r++) hit |= gates[(long) r * gatesStride + expert] != 0.f;
+        if (!hit) return;
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int n = blockIdx.x * GEMV_WARPS + warp;
+    if (n >= N) return;
+    const uint4* w = (const uint4*) (W + (long) n * K);
+    float acc[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
+    int chunks = K / 8;
+#pragma unroll 4
+    for (int c = lane; c < chunks; c += 32) {
+        uint4 packed = w[c];
+        float wf[8];
+        wf[0] = __uint_as_float(packed.x << 16); wf[1] = __uint_as_float(packed.x & 0xffff0000u);
+        wf[2] = __uint_as_float(packed.y << 16); wf[3] = __uint_as_float(packed.y & 0xffff0000u);
+        wf[4] = __uint_as_float(packed.z << 16); wf[5] = __uint_as_float(packed.z & 0xffff0000u);
+        wf[6] = __uint_as_float(packed.w << 16); wf[7] = __uint_as_float(packed.w & 0xffff0000u);
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) {
+            if (r >= rows) break;
+            const float4* xr = (const float4*) (x + (long) r * xStride + 8 * c);
+            float4 a = xr[0], b = xr[1];
+            acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
+                    + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= rows) break;
+        float s = acc[r];
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) {
+            float* dst = out + (long) r * outStride + n;
+            *dst = accumulate ? *dst + s : s;
+        }
+    }
+}
+extern "C" __global__ void gemv_bf16_2(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
+                                       const float* gates, int gs, int expert, int accumulate) {
+    gemv_t<2>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
+}
+extern "C" __global__ void gemv_bf16_8(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
+                                       const float* gates, int gs, int expert, int accumulate) {
+    gemv_t<8>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
 }

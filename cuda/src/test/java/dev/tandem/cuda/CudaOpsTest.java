@@ -212,6 +212,68 @@ class CudaOpsTest {
         }
     }
 
+    /** A random bf16 tensor, the same bits on both backends. */
+    private TensorView bf16Tensor(int rows, int cols) {
+        MemorySegment data = ARENA.allocate(2L * rows * cols, 64);
+        for (long i = 0; i < (long) rows * cols; i++) {
+            data.setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits((float) random.nextGaussian()) >>> 16));
+        }
+        return new TensorView("random-bf16", "test", DType.BF16, new long[]{rows, cols}, data);
+    }
+
+    @Test
+    void shouldRunSmallBf16ProductsThroughTheGemvAndSkipUnroutedExperts() {
+        try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
+            TensorView w = bf16Tensor(300, 256);
+            DeviceWeight wc = cpu.weight(w);
+            DeviceWeight wg = bf16.weight(w);
+            for (int rows : new int[]{1, 3, 8}) {
+                TensorView table = bf16Tensor(rows, 256);
+                Activations xc = cpu.allocate(rows, 256);
+                Activations xg = bf16.allocate(rows, 256);
+                int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
+                cpu.embed(xc, cpu.weight(table), ids, rows);
+                bf16.embed(xg, bf16.weight(table), ids, rows);
+                Activations oc = cpu.allocate(rows, 300);
+                Activations og = bf16.allocate(rows, 300);
+                cpu.matmul(oc, xc, wc, rows);
+                bf16.matmul(og, xg, wg, rows);
+                float[] expected = new float[rows * 300];
+                float[] actual = new float[rows * 300];
+                cpu.copyToHost(oc, rows, expected);
+                bf16.copyToHost(og, rows, actual);
+                assertTrue(relativeL2(actual, expected) < BOUND, "gemv rows " + rows + ": " + relativeL2(actual, expected));
+                // gates: expert 0 routed by the last row only, expert 1 by none
+                TensorView gateTable = tensor(new float[]{0f, 0f}, 1, 2);
+                Activations gates = bf16.allocate(rows, 2);
+                bf16.embed(gates, bf16.weight(gateTable), new int[rows], rows);
+                TensorView routed = tensor(new float[]{0.5f, 0f}, 1, 2);
+                bf16.embed(gates.rows(rows - 1, 1), bf16.weight(routed), new int[1], 1);
+                bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 1, null); // skipped: og unchanged
+                bf16.copyToHost(og, rows, actual);
+                assertTrue(relativeL2(actual, expected) < BOUND, "an unrouted expert left the rows alone");
+                bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 0, null); // routed: og doubles
+                bf16.copyToHost(og, rows, actual);
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] *= 2;
+                }
+                assertTrue(relativeL2(actual, expected) < BOUND, "a routed expert accumulated");
+            }
+        }
+    }
+
+    private static double relativeL2(float[] actual, float[] expected) {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            if (!Float.isFinite(actual[i])) {
+                return Double.POSITIVE_INFINITY;
+            }
+            diff += (double) (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            norm += (double) expected[i] * expected[i];
+        }
+        return Math.sqrt(diff / norm);
+    }
+
     @Test
     void shouldPickTheFirstLargestValueOfEachRow() {
         Twin logits = rows(5, 3000);

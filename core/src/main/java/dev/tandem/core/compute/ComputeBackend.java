@@ -103,6 +103,40 @@ public interface ComputeBackend extends AutoCloseable {
     void routeDense(Activations gates, Activations logits, int topK, float normP, int rows);
 
     /**
+     * {@code out = in · wᵀ} for one expert of a dense MoE layer: where {@code gates[r, expert]} is
+     * 0 for every row r the backend may skip the product and leave {@code out} as it was (its
+     * rows then feed only {@link #siluMulScaled}, which zeroes them). The CPU always computes.
+     */
+    default void matmulIfRouted(Activations out, Activations in, DeviceWeight w, int rows, Activations gates,
+                                int expert) {
+        matmul(out, in, w, rows);
+    }
+
+    /**
+     * {@code acc += in · w} ({@code transposed}) or {@code in · wᵀ}, likewise skippable when no row
+     * routes to {@code expert} (its contribution is then zero); {@code scratch} (rows, acc's
+     * columns) holds the product on backends that cannot accumulate in place.
+     */
+    default void matmulAddIfRouted(Activations acc, Activations in, DeviceWeight w, boolean transposed, int rows,
+                                   Activations gates, int expert, Activations scratch) {
+        if (transposed) {
+            matmulTransposed(scratch, in, w, rows);
+        } else {
+            matmul(scratch, in, w, rows);
+        }
+        add(acc, scratch, rows);
+    }
+
+    /**
+     * Whether {@link #matmulIfRouted} and {@link #matmulAddIfRouted} skip the experts no row
+     * routes to at this many rows: then a dense MoE layer reads only the experts its tokens use,
+     * and stays on the device at any batch size.
+     */
+    default boolean skipsUnroutedExperts(int rows) {
+        return false;
+    }
+
+    /**
      * The most tokens for which a colocated MoE layer should run every expert over every token,
      * weighted by {@link #routeDense}, instead of routing on the host and gathering each expert's
      * tokens: a device backend avoids a host round trip a layer and reads each expert once either

@@ -28,6 +28,19 @@ public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, b
         return new ExpertFfn(stacked.rowSlice(0, ffn), stacked.rowSlice(ffn, ffn), down, downTransposed, stacked);
     }
 
+    /** As {@link #gateUp}, skippable where no row routes to {@code expert} (see {@link ComputeBackend#matmulIfRouted}). */
+    void gateUpIfRouted(ComputeBackend backend, dev.tandem.core.compute.Activations gateUpOut,
+                        dev.tandem.core.compute.Activations x, int rows, dev.tandem.core.compute.Activations gates,
+                        int expert) {
+        if (gateUp != null) {
+            backend.matmulIfRouted(gateUpOut, x, gateUp, rows, gates, expert);
+        } else {
+            int ffn = gate.rows();
+            backend.matmulIfRouted(gateUpOut.columns(0, ffn), x, gate, rows, gates, expert);
+            backend.matmulIfRouted(gateUpOut.columns(ffn, ffn), x, up, rows, gates, expert);
+        }
+    }
+
     /**
      * {@code gateUp = x · [gate; up]ᵀ}: {@code gateUp} is (rows, 2·ffn), gate in its first half
      * of columns, up in its second.

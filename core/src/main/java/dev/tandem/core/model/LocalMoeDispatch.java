@@ -49,7 +49,10 @@ public final class LocalMoeDispatch implements MoeDispatch {
         return denseRows > 0;
     }
 
-    /** {@code out = Σ_e E_e(normed) scaled by gates[:, e]}, expert by expert in index order, as the routed path adds them. */
+    /**
+     * {@code out = Σ_e E_e(normed) scaled by gates[:, e]}, expert by expert in index order, as the
+     * routed path adds them; experts no row routes to may be skipped where the backend can.
+     */
     @Override
     public void submitDense(int layer, int microBatch, Activations normed, Activations gates, int rows,
                             Activations out) {
@@ -59,10 +62,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
         backend.zero(out, rows);
         for (int e = 0; e < bank.experts(); e++) {
             ExpertFfn ffn = bank.expert(layer, e);
-            ffn.gateUp(backend, gateUp, normed, rows);           // [g u] = x·[gate up]ᵀ
-            backend.siluMulScaled(gate, up, gates, e, rows);     // this expert's gate weight, 0 where not routed
-            ffn.project(backend, expertOut, gate, rows);
-            backend.add(out, expertOut, rows);
+            ffn.gateUpIfRouted(backend, gateUp, normed, rows, gates, e); // [g u] = x·[gate up]ᵀ
+            backend.siluMulScaled(gate, up, gates, e, rows);            // this expert's gate weight, 0 where not routed
+            backend.matmulAddIfRouted(out, gate, ffn.down(), ffn.downTransposed(), rows, gates, e, expertOut);
         }
     }
 }
