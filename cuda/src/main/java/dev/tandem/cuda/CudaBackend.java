@@ -47,8 +47,11 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
-    private static final int GEMV_MAX_ROWS = 8;       // the widest gemv_bf16_* kernel
-    private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu: output columns a block
+    private static final int GEMV_MAX_ROWS = 2;       // the widest gemv_bf16_* kernel
+    // -Dtandem.cuda.skipUnrouted=false routes batches of 1-2 tokens on the host instead (to compare)
+    private static final boolean SKIP_UNROUTED = !"false".equals(System.getProperty("tandem.cuda.skipUnrouted"));
+    private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu
+    private static final int GEMV_COLS = 4;           // GEMV_COLS: output columns a warp
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
@@ -103,7 +106,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
                            MemorySegment routeDense, MemorySegment combineRows, MemorySegment argmaxRows,
-                           MemorySegment gemv2, MemorySegment gemv8) {
+                           MemorySegment gemv1, MemorySegment gemv2) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
@@ -117,8 +120,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
                     m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
-                    m.function("combine_rows"), m.function("argmax_rows"), m.function("gemv_bf16_2"),
-                    m.function("gemv_bf16_8"));
+                    m.function("combine_rows"), m.function("argmax_rows"), m.function("gemv_bf16_1"),
+                    m.function("gemv_bf16_2"));
         }
     }
 
@@ -433,7 +436,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         bind();
-        if (gemvFits(in, w, rows, transposed)) {
+        if (gates != null && gemvFits(in, w, rows, transposed)) { // cuBLAS is faster where nothing is skipped
             gemv(out, in, w, rows, gates, expert, accumulate);
             return;
         }
@@ -477,8 +480,9 @@ public final class CudaBackend implements ComputeBackend {
                 .i(w.cols()).i(rows).p(gates == null ? 0 : gates.pointer()).i(gates == null ? 0 : gates.stride())
                 .i(expert).i(accumulate ? 1 : 0);
         beginOp();
-        driver.launch(rows <= 2 ? k.gemv2 : k.gemv8, (w.rows() + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, 32 * GEMV_WARPS, 0,
-                stream, args.pointers, "gemv");
+        int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
+        driver.launch(rows == 1 ? k.gemv1 : k.gemv2, (w.rows() + columnsPerBlock - 1) / columnsPerBlock, 1, 1,
+                32 * GEMV_WARPS, 0, stream, args.pointers, "gemv");
         if (profiler != null) {
             endOp("gemv " + w.rows() + "x" + w.cols() + (gates == null ? "" : " (skips unrouted)"));
         }
@@ -500,7 +504,7 @@ public final class CudaBackend implements ComputeBackend {
     /** The GEMV kernel skips them: bf16 weights, up to {@link #GEMV_MAX_ROWS} rows. */
     @Override
     public boolean skipsUnroutedExperts(int rows) {
-        return bf16 && rows <= GEMV_MAX_ROWS;
+        return SKIP_UNROUTED && bf16 && rows <= GEMV_MAX_ROWS;
     }
 
     /**

@@ -578,12 +578,19 @@ extern "C" __global__ void argmax_rows(int* out, const float* logits, int stride
     if (threadIdx.x == 0) out[blockIdx.x] = bestIndex[0];
 }
 
-// ---- GEMV for a few rows: out[r][n] (+)= Σ_k x[r][k] · W[n][k], bf16 W (N, K) row-major ----
-// One warp an output column n, lanes streaming W's row in 16-byte loads (8 weights), every row
-// of x (float32, 16-byte aligned rows) against it. With `gates`, the whole product is skipped
-// when no row routes to `expert` (gates[r, expert] == 0 for all r): the experts a small batch
-// does not touch are never read. ROWS is the compile-time bound on rows.
+// ---- GEMV for one or two rows: out[r][n] (+)= Σ_k x[r][k] · W[n][k], bf16 W (N, K) row-major ----
+// A warp computes GEMV_COLS output columns, so that each 16-byte chunk of x it loads (float32,
+// 16-byte aligned rows) serves GEMV_COLS rows of W; lanes stream W in 16-byte loads (8 weights).
+// With `gates`, the whole product is skipped when no row routes to `expert` (gates[r, expert]
+// == 0 for all r): the experts a small batch does not touch are never read.
 #define GEMV_WARPS 8
+#define GEMV_COLS 4
+__device__ __forceinline__ void bf16x8(uint4 p, float* w) {
+    w[0] = __uint_as_float(p.x << 16); w[1] = __uint_as_float(p.x & 0xffff0000u);
+    w[2] = __uint_as_float(p.y << 16); w[3] = __uint_as_float(p.y & 0xffff0000u);
+    w[4] = __uint_as_float(p.z << 16); w[5] = __uint_as_float(p.z & 0xffff0000u);
+    w[6] = __uint_as_float(p.w << 16); w[7] = __uint_as_float(p.w & 0xffff0000u);
+}
 template <int ROWS>
 __device__ void gemv_t(float* out, int outStride, const float* x, int xStride, const bf16_t* W, int N, int K, int rows,
                        const float* gates, int gatesStride, int expert, int accumulate) {
@@ -593,46 +600,52 @@ __device__ void gemv_t(float* out, int outStride, const float* x, int xStride, c
         if (!hit) return;
     }
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int n = blockIdx.x * GEMV_WARPS + warp;
-    if (n >= N) return;
-    const uint4* w = (const uint4*) (W + (long) n * K);
-    float acc[ROWS];
+    int n0 = (blockIdx.x * GEMV_WARPS + warp) * GEMV_COLS;
+    if (n0 >= N) return;
+    float acc[ROWS][GEMV_COLS];
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) acc[r] = 0.f;
+    for (int r = 0; r < ROWS; r++)
+#pragma unroll
+        for (int j = 0; j < GEMV_COLS; j++) acc[r][j] = 0.f;
     int chunks = K / 8;
-#pragma unroll 4
     for (int c = lane; c < chunks; c += 32) {
-        uint4 packed = w[c];
-        float wf[8];
-        wf[0] = __uint_as_float(packed.x << 16); wf[1] = __uint_as_float(packed.x & 0xffff0000u);
-        wf[2] = __uint_as_float(packed.y << 16); wf[3] = __uint_as_float(packed.y & 0xffff0000u);
-        wf[4] = __uint_as_float(packed.z << 16); wf[5] = __uint_as_float(packed.z & 0xffff0000u);
-        wf[6] = __uint_as_float(packed.w << 16); wf[7] = __uint_as_float(packed.w & 0xffff0000u);
+        float xv[ROWS][8];
 #pragma unroll
         for (int r = 0; r < ROWS; r++) {
-            if (r >= rows) break;
-            const float4* xr = (const float4*) (x + (long) r * xStride + 8 * c);
+            const float4* xr = (const float4*) (x + (long) min(r, rows - 1) * xStride + 8 * c);
             float4 a = xr[0], b = xr[1];
-            acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w
-                    + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+            xv[r][0] = a.x; xv[r][1] = a.y; xv[r][2] = a.z; xv[r][3] = a.w;
+            xv[r][4] = b.x; xv[r][5] = b.y; xv[r][6] = b.z; xv[r][7] = b.w;
+        }
+#pragma unroll
+        for (int j = 0; j < GEMV_COLS; j++) {
+            int n = min(n0 + j, N - 1);
+            float wf[8];
+            bf16x8(((const uint4*) (W + (long) n * K))[c], wf);
+#pragma unroll
+            for (int r = 0; r < ROWS; r++)
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[r][j] += wf[i] * xv[r][i];
         }
     }
 #pragma unroll
     for (int r = 0; r < ROWS; r++) {
-        if (r >= rows) break;
-        float s = acc[r];
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) {
-            float* dst = out + (long) r * outStride + n;
-            *dst = accumulate ? *dst + s : s;
+#pragma unroll
+        for (int j = 0; j < GEMV_COLS; j++) {
+            float s = acc[r][j];
+            for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+            if (lane == 0 && r < rows && n0 + j < N) {
+                float* dst = out + (long) r * outStride + n0 + j;
+                *dst = accumulate ? *dst + s : s;
+            }
         }
     }
+}
+extern "C" __global__ void gemv_bf16_1(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
+                                       const float* gates, int gs, int expert, int accumulate) {
+    gemv_t<1>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
 }
 extern "C" __global__ void gemv_bf16_2(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
                                        const float* gates, int gs, int expert, int accumulate) {
     gemv_t<2>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
-}
-extern "C" __global__ void gemv_bf16_8(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
-                                       const float* gates, int gs, int expert, int accumulate) {
-    gemv_t<8>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
 }
