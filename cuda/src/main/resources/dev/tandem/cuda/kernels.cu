@@ -356,17 +356,20 @@ DECODE_KERNEL(attention_decode_bf16_128, BF16, bf16_t, 4)
 #define TILE_Q 64
 #define TILE_K 64
 #define PREFILL_HEAD_DIM 128
-#define KT_STRIDE (TILE_K + 1)
+#define KT_STRIDE (TILE_K + 4)  // keeps float4 rows aligned
+#define QT_STRIDE (TILE_Q + 4)
 
 template <typename KV>
 __device__ void attention_prefill_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                     const typename KV::t* values, const int* meta, const int* tables, const int* tiles,
                                     int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
-    extern __shared__ float smem[];
-    float* Qs = smem;                                   // (TILE_Q, PREFILL_HEAD_DIM)
-    float* Kt = Qs + TILE_Q * PREFILL_HEAD_DIM;         // (PREFILL_HEAD_DIM, KT_STRIDE) keys transposed
+    extern __shared__ float4 smem4[]; // float4: 16-byte aligned
+    float* smem = (float*) smem4;
+    // Every operand is laid out so that a thread reads its 4 (or 8) values with float4 loads.
+    float* Qt = smem;                                   // (PREFILL_HEAD_DIM, QT_STRIDE) queries transposed
+    float* Kt = Qt + PREFILL_HEAD_DIM * QT_STRIDE;      // (PREFILL_HEAD_DIM, KT_STRIDE) keys transposed
     float* Vs = Kt + PREFILL_HEAD_DIM * KT_STRIDE;      // (TILE_K, PREFILL_HEAD_DIM)
-    float* Ps = Vs + TILE_K * PREFILL_HEAD_DIM;         // (TILE_Q, TILE_K)
+    float* Pt = Vs + TILE_K * PREFILL_HEAD_DIM;         // (TILE_K, QT_STRIDE) probabilities transposed
     int firstRow = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
     int head = blockIdx.y, kvHead = head / group;
     int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
@@ -380,7 +383,7 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
     }
     for (int idx = tid; idx < TILE_Q * headDim; idx += blockDim.x) {
         int i = idx / headDim, d = idx % headDim;
-        Qs[i * PREFILL_HEAD_DIM + d] = i < count ? q[(long) (firstRow + i) * qStride + head * headDim + d] * scale : 0.f;
+        Qt[d * QT_STRIDE + i] = i < count ? q[(long) (firstRow + i) * qStride + head * headDim + d] * scale : 0.f;
     }
     int myPos[4], myFirst[4];
     float m[4], l[4], acc[4][8];
@@ -415,11 +418,10 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
 #pragma unroll
             for (int j = 0; j < 4; j++) s[i][j] = 0.f;
         for (int d = 0; d < headDim; d++) {
-            float a[4], b[4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) a[i] = Qs[(4 * ty + i) * PREFILL_HEAD_DIM + d];
-#pragma unroll
-            for (int j = 0; j < 4; j++) b[j] = Kt[d * KT_STRIDE + 4 * tx + j];
+            float4 qa = *(const float4*) (Qt + d * QT_STRIDE + 4 * ty);
+            float4 kb = *(const float4*) (Kt + d * KT_STRIDE + 4 * tx);
+            float a[4] = {qa.x, qa.y, qa.z, qa.w};
+            float b[4] = {kb.x, kb.y, kb.z, kb.w};
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -440,7 +442,7 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 float e = mNew == NEG_INF ? 0.f : expf(s[i][j] - mNew);
-                Ps[(4 * ty + i) * TILE_K + 4 * tx + j] = e;
+                Pt[(4 * tx + j) * QT_STRIDE + 4 * ty + i] = e;
                 sum += e;
             }
             for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -452,12 +454,14 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
         }
         __syncthreads();
         for (int kk = 0; kk < TILE_K; kk++) {
-            float v[8];
-#pragma unroll
-            for (int j = 0; j < 8; j++) v[j] = Vs[kk * PREFILL_HEAD_DIM + 8 * tx + j];
+            float4 v0 = *(const float4*) (Vs + kk * PREFILL_HEAD_DIM + 8 * tx);
+            float4 v1 = *(const float4*) (Vs + kk * PREFILL_HEAD_DIM + 8 * tx + 4);
+            float4 pp = *(const float4*) (Pt + kk * QT_STRIDE + 4 * ty);
+            float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+            float pr[4] = {pp.x, pp.y, pp.z, pp.w};
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                float p = Ps[(4 * ty + i) * TILE_K + kk];
+                float p = pr[i];
 #pragma unroll
                 for (int j = 0; j < 8; j++) acc[i][j] += p * v[j];
             }
