@@ -41,7 +41,7 @@ public final class CudaBackend implements ComputeBackend {
     private static final int PREFILL_THREADS = 256;
     private static final int TILE_Q = 64;              // TILE_Q in kernels.cu
     private static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
-    private static final int TILE_K = 64;              // TILE_K
+    private static final int TILE_K = 32;              // TILE_K
     private static final int PREFILL_SHARED_BYTES = 4 * (PREFILL_HEAD_DIM * (TILE_Q + 4) // queries transposed
             + PREFILL_HEAD_DIM * (TILE_K + 4) + TILE_K * PREFILL_HEAD_DIM + TILE_K * (TILE_Q + 4));
     private static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel

@@ -352,9 +352,10 @@ DECODE_KERNEL(attention_decode_bf16_128, BF16, bf16_t, 4)
 // of one sequence (`tiles`: first row, row count). Key tiles of TILE_K positions are read from
 // the paged cache into shared memory (keys transposed), scores and the online softmax stay in
 // registers and shared memory: the score matrix never reaches device memory. Thread (ty, tx)
-// owns rows 4ty..4ty+3 and, for the products with V, head dimensions 8tx..8tx+7; headDim ≤ 128.
+// owns rows 4ty..4ty+3, keys 2tx, 2tx+1 of a key tile and, for the products with V, head
+// dimensions 8tx..8tx+7; headDim ≤ 128.
 #define TILE_Q 64
-#define TILE_K 64
+#define TILE_K 32   // small enough that two blocks fit a multiprocessor's shared memory
 #define PREFILL_HEAD_DIM 128
 #define KT_STRIDE (TILE_K + 4)  // keeps float4 rows aligned
 #define QT_STRIDE (TILE_Q + 4)
@@ -412,27 +413,27 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
             Vs[kk * PREFILL_HEAD_DIM + d] = vv;
         }
         __syncthreads();
-        float s[4][4];
+        float s[4][2];
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
-            for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+            for (int j = 0; j < 2; j++) s[i][j] = 0.f;
         for (int d = 0; d < headDim; d++) {
             float4 qa = *(const float4*) (Qt + d * QT_STRIDE + 4 * ty);
-            float4 kb = *(const float4*) (Kt + d * KT_STRIDE + 4 * tx);
+            float2 kb = *(const float2*) (Kt + d * KT_STRIDE + 2 * tx);
             float a[4] = {qa.x, qa.y, qa.z, qa.w};
-            float b[4] = {kb.x, kb.y, kb.z, kb.w};
+            float b[2] = {kb.x, kb.y};
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++) s[i][j] += a[i] * b[j];
+                for (int j = 0; j < 2; j++) s[i][j] += a[i] * b[j];
         }
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             float tileMax = NEG_INF;
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                int p = k0 + 4 * tx + j;
+            for (int j = 0; j < 2; j++) {
+                int p = k0 + 2 * tx + j;
                 if (p > myPos[i] || p < myFirst[i]) s[i][j] = NEG_INF;
                 tileMax = fmaxf(tileMax, s[i][j]);
             }
@@ -440,9 +441,9 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
             float mNew = fmaxf(m[i], tileMax);
             float sum = 0.f;
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
+            for (int j = 0; j < 2; j++) {
                 float e = mNew == NEG_INF ? 0.f : expf(s[i][j] - mNew);
-                Pt[(4 * tx + j) * QT_STRIDE + 4 * ty + i] = e;
+                Pt[(2 * tx + j) * QT_STRIDE + 4 * ty + i] = e;
                 sum += e;
             }
             for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
