@@ -72,8 +72,21 @@ final class BenchGpuCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Also write the results to this JSON file.")
     Path json;
 
+    @Option(names = "--from", description = "Draw --plot from this saved --json report instead of measuring (no GPU needed).")
+    Path from;
+
+    @Option(names = "--peer-json", description = "The peer's results (bench/scripts/gpu_peer.py --json), drawn beside Tandem's.")
+    Path peerJson;
+
+    @Option(names = "--plot", description = "Write a PNG: decode tokens/s against batch (Tandem, roofline, the peer) and prefill.")
+    Path plot;
+
     @Override
     public Integer call() throws IOException {
+        if (from != null) {
+            plot(new ObjectMapper().readTree(from.toFile()));
+            return 0;
+        }
         if (device.device == null) {
             device.device = "cuda:0";
         }
@@ -158,7 +171,56 @@ final class BenchGpuCommand implements Callable<Integer> {
         if (json != null) {
             Files.writeString(json, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(report));
         }
+        plot(report);
         return 0;
+    }
+
+    /** Decode tokens/s against batch and prefill tokens/s against prompt length, each beside its bound and the peer. */
+    private void plot(com.fasterxml.jackson.databind.JsonNode report) throws IOException {
+        if (plot == null) {
+            return;
+        }
+        dev.tandem.bench.plot.LinePlot decode = new dev.tandem.bench.plot.LinePlot(
+                "Decode, " + report.path("model").asText() + " " + report.path("dtype").asText() + ", "
+                        + report.path("device").asText(), "batch (sequences)", "tokens/s").logX(true).logY(true);
+        dev.tandem.bench.plot.LinePlot prefill = new dev.tandem.bench.plot.LinePlot("Prefill, one prompt",
+                "prompt tokens", "tokens/s").logX(true);
+        decode.series("Tandem", column(report.get("decode"), "batch"), column(report.get("decode"), "tokens_per_s"));
+        decode.series("roofline (copy bandwidth)", column(report.get("decode"), "batch"),
+                column(report.get("decode"), "roofline_tokens_per_s"));
+        prefill.series("Tandem", column(report.get("prefill"), "tokens"), column(report.get("prefill"), "tokens_per_s"));
+        prefill.series("GEMM bound", column(report.get("prefill"), "tokens"),
+                column(report.get("prefill"), "gemm_bound_tokens_per_s"));
+        if (peerJson != null) {
+            for (com.fasterxml.jackson.databind.JsonNode run : new ObjectMapper().readTree(peerJson.toFile()).get("runs")) {
+                String name = "transformers " + run.get("experts_implementation").asText();
+                addMeasured(decode, name, run.get("decode"), "batch");
+                addMeasured(prefill, name, run.get("prefill"), "tokens");
+            }
+        }
+        dev.tandem.bench.plot.LinePlot.writePng(plot, List.of(decode, prefill), 2, 640, 420);
+    }
+
+    /** The points the peer measured (it runs out of memory at some sizes: those have no value). */
+    private static void addMeasured(dev.tandem.bench.plot.LinePlot plot, String name,
+                                    com.fasterxml.jackson.databind.JsonNode rows, String x) {
+        List<double[]> points = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode r : rows) {
+            if (r.get("tokens_per_s").isNumber()) {
+                points.add(new double[]{r.get(x).asDouble(), r.get("tokens_per_s").asDouble()});
+            }
+        }
+        if (!points.isEmpty()) {
+            plot.series(name, points.stream().mapToDouble(p -> p[0]).toArray(), points.stream().mapToDouble(p -> p[1]).toArray());
+        }
+    }
+
+    private static double[] column(com.fasterxml.jackson.databind.JsonNode rows, String field) {
+        double[] out = new double[rows.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = rows.get(i).get(field).asDouble();
+        }
+        return out;
     }
 
     /** {@code batch} random prompts of {@code promptTokens}, each decoding {@code decode} tokens after the first. */
