@@ -20,8 +20,8 @@ final class DeviceOptions {
         return new BackendSpec(device, dtype, threads);
     }
 
-    /** The same choice for a child process, as its arguments (nothing when left at auto). */
-    List<String> arguments() {
+    /** A child process's arguments for {@code device} and {@code dtype} (none for those left at auto, null). */
+    static List<String> arguments(String device, String dtype) {
         List<String> args = new ArrayList<>();
         if (device != null) {
             args.addAll(List.of("--device", device));

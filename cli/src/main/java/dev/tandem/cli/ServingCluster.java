@@ -39,14 +39,7 @@ final class ServingCluster implements AutoCloseable {
         }
 
         List<String> deviceArguments() {
-            List<String> args = new ArrayList<>();
-            if (device != null) {
-                args.addAll(List.of("--device", device));
-            }
-            if (dtype != null) {
-                args.addAll(List.of("--dtype", dtype));
-            }
-            return args;
+            return DeviceOptions.arguments(device, dtype);
         }
     }
 

@@ -119,14 +119,8 @@ class CudaOpsTest {
         float[] actual = new float[rows * t.cols];
         cpu.copyToHost(t.c, rows, expected);
         gpu.copyToHost(t.g, rows, actual);
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.length; i++) {
-            assertTrue(Float.isFinite(actual[i]), what + ": element " + i + " is " + actual[i]);
-            diff += (double) (actual[i] - expected[i]) * (actual[i] - expected[i]);
-            norm += (double) expected[i] * expected[i];
-        }
-        double error = Math.sqrt(diff / Math.max(norm, 1e-30));
-        assertTrue(error < BOUND, what + ": relative L2 " + error);
+        double error = relativeL2(actual, expected);
+        assertTrue(error < BOUND, what + ": relative L2 " + error + " (infinite: an element was not finite)");
     }
 
     @Test
@@ -274,7 +268,7 @@ class CudaOpsTest {
             diff += (double) (actual[i] - expected[i]) * (actual[i] - expected[i]);
             norm += (double) expected[i] * expected[i];
         }
-        return Math.sqrt(diff / norm);
+        return Math.sqrt(diff / Math.max(norm, 1e-30));
     }
 
     @Test

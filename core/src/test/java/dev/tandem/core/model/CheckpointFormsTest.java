@@ -1,11 +1,6 @@
 package dev.tandem.core.model;
 
-import dev.tandem.core.checkpoint.SafetensorsFile;
 import dev.tandem.core.compute.cpu.CpuBackend;
-import dev.tandem.core.engine.Generator;
-import dev.tandem.core.engine.Request;
-import dev.tandem.core.engine.Result;
-import dev.tandem.core.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,7 +15,6 @@ import java.util.List;
 import java.util.function.IntUnaryOperator;
 
 import static dev.tandem.core.model.CheckpointEdits.INDEX;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,7 +26,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CheckpointFormsTest {
     private static final double MAX_RELATIVE_L2 = 1e-4;
-    private static final int GREEDY_TOKENS = 12;
     private static final String MIXTRAL = "mixtral-tiny";
     /** f16's smallest normal; below it the 10-bit mantissa loses bits, so bf16 values may round. */
     private static final float F16_MIN_NORMAL = 0x1p-14f;
@@ -137,27 +130,6 @@ class CheckpointFormsTest {
 
     private static void assertMatchesFixture(String model, Path dir) {
         assertFalse(Files.exists(dir.resolve("expected.safetensors")));
-        try (SafetensorsFile expected = FixtureSupport.expected(model);
-             CausalLm lm = Models.load(dir, new CpuBackend(2), 64)) {
-            int vocab = lm.config().vocabSize();
-            List<Request> requests = new ArrayList<>();
-            for (int p = 0; p < FixtureSupport.PROMPTS; p++) {
-                requests.add(new Request(FixtureSupport.ints(expected, "p" + p + ".input_ids"), GREEDY_TOKENS,
-                        SamplingParams.GREEDY, false, true));
-            }
-            List<Result> results = new Generator(lm, lm.newKvCache(256, 4)).generate(requests);
-            for (int p = 0; p < FixtureSupport.PROMPTS; p++) {
-                float[] reference = expected.tensor("p" + p + ".logits").toFloatArray();
-                float[] actual = results.get(p).promptLogits();
-                assertEquals(reference.length, actual.length);
-                for (int pos = 0; pos < reference.length / vocab; pos++) {
-                    double error = FixtureSupport.relativeL2(actual, pos * vocab, reference, pos * vocab, vocab);
-                    assertTrue(error < MAX_RELATIVE_L2, dir.getFileName() + " p" + p + " position " + pos
-                            + ": relative L2 " + error);
-                }
-                assertArrayEquals(FixtureSupport.ints(expected, "p" + p + ".greedy"), results.get(p).outputIds(),
-                        dir.getFileName() + " p" + p + " greedy tokens");
-            }
-        }
+        FixtureParity.check(dir, model, () -> new CpuBackend(2), true, 64, 1, MAX_RELATIVE_L2, true);
     }
 }

@@ -7,6 +7,7 @@ import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
@@ -34,9 +35,16 @@ public final class FixtureParity {
      */
     public static double check(String model, Supplier<ComputeBackend> backend, boolean together, int maxBatchTokens,
                                int microBatches, double maxRelativeL2, boolean greedy) {
+        return check(FixtureSupport.dir(model), model, backend, together, maxBatchTokens, microBatches, maxRelativeL2,
+                greedy);
+    }
+
+    /** The same for the checkpoint in {@code dir}, a copy of fixture {@code model} in another form. */
+    public static double check(Path dir, String model, Supplier<ComputeBackend> backend, boolean together,
+                               int maxBatchTokens, int microBatches, double maxRelativeL2, boolean greedy) {
         double worst = 0;
         try (SafetensorsFile expected = FixtureSupport.expected(model);
-             CausalLm lm = Models.load(FixtureSupport.dir(model), backend.get(), maxBatchTokens)) {
+             CausalLm lm = Models.load(dir, backend.get(), maxBatchTokens)) {
             int vocab = lm.config().vocabSize();
             List<Request> requests = new ArrayList<>();
             for (int p = 0; p < FixtureSupport.PROMPTS; p++) {
@@ -59,11 +67,12 @@ public final class FixtureParity {
                 for (int pos = 0; pos < reference.length / vocab; pos++) {
                     double error = FixtureSupport.relativeL2(actual, pos * vocab, reference, pos * vocab, vocab);
                     worst = Math.max(worst, Double.isNaN(error) ? Double.POSITIVE_INFINITY : error);
-                    assertTrue(error < maxRelativeL2, model + " p" + p + " position " + pos + ": relative L2 " + error);
+                    assertTrue(error < maxRelativeL2, dir.getFileName() + " p" + p + " position " + pos + ": relative L2 "
+                            + error);
                 }
                 if (greedy) {
                     assertArrayEquals(FixtureSupport.ints(expected, "p" + p + ".greedy"), results.get(p).outputIds(),
-                            model + " p" + p + " greedy tokens");
+                            dir.getFileName() + " p" + p + " greedy tokens");
                 }
             }
         }

@@ -75,7 +75,7 @@ public final class Cublas {
             return (int) cublasGemmGroupedBatchedEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, aType, lda, b,
                     bType, ldb, beta, c, cType, ldc, groups, groupSize, COMPUTE_32F);
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -96,7 +96,7 @@ public final class Cublas {
             check((int) cublasSetWorkspace.invokeExact(handle, workspace, workspaceBytes), "cublasSetWorkspace");
             return handle;
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -106,7 +106,7 @@ public final class Cublas {
             check((int) cublasGetVersion.invokeExact(handle, out), "cublasGetVersion");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -114,7 +114,7 @@ public final class Cublas {
         try {
             check((int) cublasDestroy.invokeExact(handle), "cublasDestroy");
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -133,7 +133,7 @@ public final class Cublas {
                         + ") failed: cublasStatus " + rc, rc);
             }
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -143,15 +143,6 @@ public final class Cublas {
         }
     }
 
-    private static RuntimeException wrap(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
-    }
 
     @Override
     public String toString() {

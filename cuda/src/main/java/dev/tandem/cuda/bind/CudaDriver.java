@@ -173,15 +173,6 @@ public final class CudaDriver {
         }
     }
 
-    private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
-    }
 
     public int driverVersion() {
         try (Arena arena = Arena.ofConfined()) {
@@ -189,7 +180,7 @@ public final class CudaDriver {
             check((int) cuDriverGetVersion.invokeExact(out), "cuDriverGetVersion");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -199,7 +190,7 @@ public final class CudaDriver {
             check((int) cuDeviceGetCount.invokeExact(out), "cuDeviceGetCount");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -209,7 +200,7 @@ public final class CudaDriver {
             check((int) cuDeviceGet.invokeExact(out, ordinal), "cuDeviceGet(" + ordinal + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -219,7 +210,7 @@ public final class CudaDriver {
             check((int) cuDeviceGetName.invokeExact(out, 256, device), "cuDeviceGetName");
             return out.getString(0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -229,7 +220,7 @@ public final class CudaDriver {
             check((int) cuDeviceGetAttribute.invokeExact(out, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -239,7 +230,7 @@ public final class CudaDriver {
             check((int) cuDevicePrimaryCtxRetain.invokeExact(out, device), "cuDevicePrimaryCtxRetain");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -247,7 +238,7 @@ public final class CudaDriver {
         try {
             check((int) cuDevicePrimaryCtxRelease.invokeExact(device), "cuDevicePrimaryCtxRelease");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -255,7 +246,7 @@ public final class CudaDriver {
         try {
             check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -267,7 +258,7 @@ public final class CudaDriver {
             check((int) cuMemGetInfo.invokeExact(free, total), "cuMemGetInfo");
             return new long[]{free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -278,7 +269,7 @@ public final class CudaDriver {
             check((int) cuMemAlloc.invokeExact(out, Math.max(bytes, 1L)), "cuMemAlloc(" + bytes + " bytes)");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -286,7 +277,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemFree.invokeExact(pointer), "cuMemFree");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -297,7 +288,7 @@ public final class CudaDriver {
             check((int) cuMemHostAlloc.invokeExact(out, bytes, 0), "cuMemHostAlloc(" + bytes + " bytes)");
             return out.get(ADDRESS, 0).reinterpret(bytes);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -305,7 +296,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemFreeHost.invokeExact(host), "cuMemFreeHost");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -314,7 +305,7 @@ public final class CudaDriver {
         try {
             return (int) cuMemHostRegister.invokeExact(host, host.byteSize(), 0) == 0;
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -332,7 +323,7 @@ public final class CudaDriver {
             check((int) cuMemHostGetDevicePointer.invokeExact(out, host, 0), "cuMemHostGetDevicePointer");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -340,7 +331,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemHostUnregister.invokeExact(host), "cuMemHostUnregister");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -348,7 +339,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -356,7 +347,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -364,7 +355,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -372,7 +363,7 @@ public final class CudaDriver {
         try {
             check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -382,7 +373,7 @@ public final class CudaDriver {
             check((int) cuStreamCreate.invokeExact(out, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -390,7 +381,7 @@ public final class CudaDriver {
         try {
             check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -398,7 +389,7 @@ public final class CudaDriver {
         try {
             check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -409,7 +400,7 @@ public final class CudaDriver {
             check((int) cuModuleLoadData.invokeExact(out, image), "cuModuleLoadData");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -420,7 +411,7 @@ public final class CudaDriver {
                     "cuModuleGetFunction(" + name + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -428,7 +419,7 @@ public final class CudaDriver {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -443,7 +434,7 @@ public final class CudaDriver {
                         + ", block " + blockX + ") failed: " + errorName(rc), rc);
             }
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -453,7 +444,7 @@ public final class CudaDriver {
             check((int) cuEventCreate.invokeExact(out, 0), "cuEventCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -461,7 +452,7 @@ public final class CudaDriver {
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -470,7 +461,7 @@ public final class CudaDriver {
         try {
             check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -478,7 +469,7 @@ public final class CudaDriver {
         try {
             check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -489,7 +480,7 @@ public final class CudaDriver {
             check((int) cuEventElapsedTime.invokeExact(out, start, end), "cuEventElapsedTime");
             return out.get(JAVA_FLOAT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -497,7 +488,7 @@ public final class CudaDriver {
         try {
             check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -506,7 +497,7 @@ public final class CudaDriver {
             check((int) cuStreamBeginCapture.invokeExact(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                     "cuStreamBeginCapture");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -524,7 +515,7 @@ public final class CudaDriver {
             }
             return exec.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -532,7 +523,7 @@ public final class CudaDriver {
         try {
             check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -540,7 +531,7 @@ public final class CudaDriver {
         try {
             check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw Calls.rethrow(t);
         }
     }
 

@@ -55,7 +55,7 @@ public final class Nvrtc {
             check((int) nvrtcVersion.invokeExact(major, minor), "nvrtcVersion");
             return major.get(JAVA_INT, 0) + "." + minor.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -90,7 +90,7 @@ public final class Nvrtc {
                 int ignored = (int) nvrtcDestroyProgram.invokeExact(programOut);
             }
         } catch (Throwable t) {
-            throw wrap(t);
+            throw Calls.rethrow(t);
         }
     }
 
@@ -116,15 +116,6 @@ public final class Nvrtc {
         }
     }
 
-    private static RuntimeException wrap(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new IllegalStateException(t);
-    }
 
     @Override
     public String toString() {
