@@ -48,6 +48,7 @@ public final class CudaBackend implements ComputeBackend {
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
+    private static final int SAMPLE_THREADS = 1024;   // SAMPLE_THREADS in kernels.cu
     private static final int GEMV_MAX_ROWS = 2;       // the widest gemv_bf16_* kernel
     // -Dtandem.cuda.skipUnrouted=true keeps batches of 1-2 tokens on the device through the GEMV,
     // skipping unrouted experts; measured slower on the H200 than routing them on the host (75
@@ -109,7 +110,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment decodeF32Narrow,
                            MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
-                           MemorySegment routeDense, MemorySegment combineRows, MemorySegment argmaxRows,
+                           MemorySegment routeDense, MemorySegment combineRows, MemorySegment sampleRows,
                            MemorySegment gemv1, MemorySegment gemv2) {
         static Kernels of(KernelModule m) {
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
@@ -124,7 +125,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
                     m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
-                    m.function("combine_rows"), m.function("argmax_rows"), m.function("gemv_bf16_1"),
+                    m.function("combine_rows"), m.function("sample_rows"), m.function("gemv_bf16_1"),
                     m.function("gemv_bf16_2"));
         }
     }
@@ -1056,17 +1057,21 @@ public final class CudaBackend implements ComputeBackend {
         launchRows(k.zero, rows, a.cols(), "zero_rows");
     }
 
-    /** On the device; only the token ids cross the bus. */
+    /** On the device (kernels.cu's sample_rows); only the draws go in and the token ids come out. */
     @Override
-    public void argmaxRows(Activations logits, int rows, int[] out) {
+    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform,
+                           int[] out) {
         bind();
         CudaActivations a = cuda(logits);
         if (rows > 0) {
+            long t = hostArgs.floats(temperature, rows);
+            long p = hostArgs.floats(topP, rows);
+            long u = hostArgs.floats(uniform, rows);
             long ids = scratch(4L * rows);
-            args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols());
+            args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols()).p(t).p(p).p(u);
             beginOp();
-            driver.launch(k.argmaxRows, rows, 1, 1, 1024, 0, stream, args.pointers, "argmax_rows");
-            endOp("argmax_rows");
+            driver.launch(k.sampleRows, rows, 1, 1, SAMPLE_THREADS, 0, stream, args.pointers, "sample_rows");
+            endOp("sample_rows");
             driver.copyToHost(hostOut(4L * rows), ids, 4L * rows, stream);
         }
         drain();

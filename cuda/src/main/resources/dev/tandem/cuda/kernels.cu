@@ -555,34 +555,6 @@ extern "C" __global__ void combine_rows(float* acc, int accStride, const float* 
     }
 }
 
-// out[r] = argmax of row r (the first index on ties, as torch.argmax): grid (rows), 1024 threads.
-extern "C" __global__ void argmax_rows(int* out, const float* logits, int stride, int cols) {
-    __shared__ float bestValue[1024];
-    __shared__ int bestIndex[1024];
-    const float* row = logits + (long) blockIdx.x * stride;
-    float value = NEG_INF;
-    int index = cols;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float v = row[c];
-        if (v > value || index == cols) { value = v; index = c; }
-    }
-    bestValue[threadIdx.x] = value;
-    bestIndex[threadIdx.x] = index;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (threadIdx.x < half) {
-            float v = bestValue[threadIdx.x + half];
-            int i = bestIndex[threadIdx.x + half];
-            if (v > bestValue[threadIdx.x] || (v == bestValue[threadIdx.x] && i < bestIndex[threadIdx.x])) {
-                bestValue[threadIdx.x] = v;
-                bestIndex[threadIdx.x] = i;
-            }
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[blockIdx.x] = bestIndex[0];
-}
-
 // ---- GEMV for one or two rows: out[r][n] (+)= Σ_k x[r][k] · W[n][k], bf16 W (N, K) row-major ----
 // A warp computes GEMV_COLS output columns, so that each 16-byte chunk of x it loads (float32,
 // 16-byte aligned rows) serves GEMV_COLS rows of W; lanes stream W in 16-byte loads (8 weights).
@@ -653,4 +625,107 @@ extern "C" __global__ void gemv_bf16_1(float* out, int os, const float* x, int x
 extern "C" __global__ void gemv_bf16_2(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
                                        const float* gates, int gs, int expert, int accumulate) {
     gemv_t<2>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
+}
+
+// ---- sampling where the logits are: grid (rows), SAMPLE_THREADS threads ----
+// Row r: temperature[r] == 0 is greedy (argmax); else softmax(logits / T) as the host Sampler forms
+// it, cut to the smallest top-p mass by a threshold found by bisection (no sort), and the token
+// where uniform[r] · kept mass falls in the kept tokens' cumulative sum, in index order: the same
+// distribution as the host's, drawn with the sequence's own generator (only the draw comes in,
+// only the token goes out).
+#define SAMPLE_THREADS 1024
+
+__device__ float block_reduce_max(float v, float* scratch) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float m = NEG_INF;
+    for (int w = 0; w < (blockDim.x >> 5); w++) m = fmaxf(m, scratch[w]);
+    return m;
+}
+
+extern "C" __global__ void sample_rows(int* out, const float* logits, int stride, int cols, const float* temperature,
+                                       const float* topP, const float* uniform) {
+    __shared__ float scratch[32];
+    __shared__ float prefix[SAMPLE_THREADS];
+    const float* row = logits + (long) blockIdx.x * stride;
+    float t = temperature[blockIdx.x];
+    float top = topP[blockIdx.x];
+    int tid = threadIdx.x;
+    float max = NEG_INF;
+    int best = cols;
+    for (int c = tid; c < cols; c += blockDim.x) {
+        if (row[c] > max || best == cols) { max = row[c]; best = c; }
+    }
+    // argmax with the first index on ties (also the fallback when rounding leaves the draw past the end)
+    __shared__ float bestValue[SAMPLE_THREADS];
+    __shared__ int bestIndex[SAMPLE_THREADS];
+    bestValue[tid] = max;
+    bestIndex[tid] = best;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+        if (tid < half) {
+            float v = bestValue[tid + half];
+            int i = bestIndex[tid + half];
+            if (v > bestValue[tid] || (v == bestValue[tid] && i < bestIndex[tid])) { bestValue[tid] = v; bestIndex[tid] = i; }
+        }
+        __syncthreads();
+    }
+    int argmax = bestIndex[0];
+    float rowMax = bestValue[0];
+    if (t == 0.f) {
+        if (tid == 0) out[blockIdx.x] = argmax;
+        return;
+    }
+    float sum = 0.f;
+    for (int c = tid; c < cols; c += blockDim.x) sum += (float) exp((double) ((row[c] - rowMax) / t));
+    sum = block_sum(sum, scratch);
+    float threshold = 0.f, kept = 1.f;
+    if (top < 1.f) { // the largest threshold whose kept mass still reaches top-p
+        float lo = 0.f, hi = 1.f;
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (lo + hi), mass = 0.f;
+            for (int c = tid; c < cols; c += blockDim.x) {
+                float p = (float) exp((double) ((row[c] - rowMax) / t)) / sum;
+                if (p >= mid) mass += p;
+            }
+            mass = block_sum(mass, scratch);
+            if (mass >= top) lo = mid; else hi = mid;
+        }
+        threshold = lo;
+    }
+    // each thread takes a contiguous chunk; an exclusive scan of the chunks' kept mass
+    int chunk = (cols + blockDim.x - 1) / blockDim.x;
+    int from = tid * chunk, to = min(cols, from + chunk);
+    float mine = 0.f;
+    for (int c = from; c < to; c++) {
+        float p = (float) exp((double) ((row[c] - rowMax) / t)) / sum;
+        if (p >= threshold) mine += p;
+    }
+    prefix[tid] = mine;
+    __syncthreads();
+    for (int offset = 1; offset < blockDim.x; offset <<= 1) {
+        float add = tid >= offset ? prefix[tid - offset] : 0.f;
+        __syncthreads();
+        prefix[tid] += add;
+        __syncthreads();
+    }
+    kept = prefix[blockDim.x - 1];
+    float r = uniform[blockIdx.x] * kept;
+    float before = prefix[tid] - mine;
+    __shared__ int chosen;
+    if (tid == 0) chosen = argmax;
+    __syncthreads();
+    if (r >= before && r < prefix[tid]) {
+        float cumulative = before;
+        for (int c = from; c < to; c++) {
+            float p = (float) exp((double) ((row[c] - rowMax) / t)) / sum;
+            if (p < threshold) continue;
+            cumulative += p;
+            if (r < cumulative) { chosen = c; break; }
+        }
+    }
+    __syncthreads();
+    if (tid == 0) out[blockIdx.x] = chosen;
 }

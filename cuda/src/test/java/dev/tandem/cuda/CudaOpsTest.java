@@ -272,19 +272,56 @@ class CudaOpsTest {
     }
 
     @Test
-    void shouldPickTheFirstLargestValueOfEachRow() {
-        Twin logits = rows(5, 3000);
-        int[] expected = new int[5];
-        int[] actual = new int[5];
-        cpu.argmaxRows(logits.c, 5, expected);
-        gpu.argmaxRows(logits.g, 5, actual);
+    void shouldSampleGreedilyAndFromTheSameDistributionAsTheHost() {
+        int vocab = 3000;
+        Twin logits = rows(4, vocab);
+        int[] expected = new int[4];
+        int[] actual = new int[4];
+        float[] greedy = new float[4];
+        float[] topP = {1f, 1f, 1f, 1f};
+        float[] draws = new float[4];
+        cpu.sampleRows(logits.c, 4, greedy, topP, draws, expected);
+        gpu.sampleRows(logits.g, 4, greedy, topP, draws, actual);
         assertArrayEquals(expected, actual, "argmax of random rows");
-        TensorView tied = tensor(filled(3000, 1f), 1, 3000); // every value the same: index 0
-        Twin flat = new Twin(cpu.allocate(1, 3000), gpu.allocate(1, 3000), 1, 3000);
-        cpu.embed(flat.c, cpu.weight(tied), new int[1], 1);
+        TensorView tied = tensor(filled(vocab, 1f), 1, vocab); // every value the same: index 0
+        Twin flat = new Twin(cpu.allocate(1, vocab), gpu.allocate(1, vocab), 1, vocab);
         gpu.embed(flat.g, gpu.weight(tied), new int[1], 1);
-        gpu.argmaxRows(flat.g, 1, actual);
+        gpu.sampleRows(flat.g, 1, greedy, topP, draws, actual);
         assertArrayEquals(new int[]{0}, new int[]{actual[0]}, "ties go to the first index");
+        // sampled: over many draws the host and the device pick tokens with the same frequencies;
+        // logits scaled so that a few tokens carry the mass and 400 draws can tell distributions apart
+        float[] peaked = randoms(4 * vocab);
+        for (int i = 0; i < peaked.length; i++) {
+            peaked[i] *= 8;
+        }
+        TensorView peakedTable = tensor(peaked, 4, vocab);
+        cpu.embed(logits.c, cpu.weight(peakedTable), new int[]{0, 1, 2, 3}, 4);
+        gpu.embed(logits.g, gpu.weight(peakedTable), new int[]{0, 1, 2, 3}, 4);
+        float[] temperature = {0.7f, 0.7f, 1.3f, 1.3f};
+        float[] cut = {1f, 0.9f, 1f, 0.5f};
+        int draws4 = 400;
+        double[][] hostCounts = new double[4][vocab];
+        double[][] deviceCounts = new double[4][vocab];
+        for (int d = 0; d < draws4; d++) {
+            for (int r = 0; r < 4; r++) {
+                draws[r] = (d + 0.5f) / draws4; // the same stratified draws on both sides
+            }
+            cpu.sampleRows(logits.c, 4, temperature, cut, draws, expected);
+            gpu.sampleRows(logits.g, 4, temperature, cut, draws, actual);
+            for (int r = 0; r < 4; r++) {
+                hostCounts[r][expected[r]]++;
+                deviceCounts[r][actual[r]]++;
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            double differ = 0;
+            for (int v = 0; v < vocab; v++) {
+                differ += Math.abs(hostCounts[r][v] - deviceCounts[r][v]);
+            }
+            // the inverse CDF walks tokens in another order (index, not probability), so single draws
+            // differ; the counts of the same stratified draws match up to the strata at the edges
+            assertTrue(differ / draws4 < 0.1, "row " + r + ": total variation " + differ / (2 * draws4));
+        }
     }
 
     @Test

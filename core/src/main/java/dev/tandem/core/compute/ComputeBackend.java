@@ -189,10 +189,12 @@ public interface ComputeBackend extends AutoCloseable {
     void zero(Activations x, int rows);
 
     /**
-     * {@code out[r]} = the index of row r's largest value (the first on ties, as torch.argmax),
-     * after all pending work: greedy sampling where the logits are, only the token ids copied back.
+     * {@code out[r]} = a token sampled from row r of the logits, after all pending work, as
+     * {@link dev.tandem.core.sampling.Sampler} samples: {@code temperature[r]} 0 is the argmax
+     * (the first on ties, as torch.argmax), else softmax(logits / T) cut to top-p mass
+     * {@code topP[r]}, at the draw {@code uniform[r]} ∈ [0, 1). Only the token ids reach the host.
      */
-    void argmaxRows(Activations logits, int rows, int[] out);
+    void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform, int[] out);
 
     /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
     void copyToHost(Activations src, int rows, float[] dst);

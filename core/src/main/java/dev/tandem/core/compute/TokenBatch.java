@@ -16,11 +16,15 @@ public final class TokenBatch {
     public final int[][] blockTables;
     public final int[] logitRows;
     /**
-     * Set by the scheduler when every row that wants logits only needs its argmax (greedy, no
-     * logits kept): the model then leaves the logits where they are and fills {@link #argmax}.
+     * Set by the scheduler when no row that wants logits keeps them: the model then samples each
+     * where the logits are ({@link ComputeBackend#sampleRows}) into {@link #sampled}, from the
+     * row's temperature (0: greedy), top-p and draw, and the logits never leave the backend.
      */
-    public boolean argmaxOnly;
-    public final int[] argmax;      // (logit rows) the greedy token of each, when argmaxOnly
+    public boolean sampleInModel;
+    public final int[] sampled;        // (logit rows) the token sampled for each, when sampleInModel
+    public final float[] temperature;  // (logit rows) 0 = greedy
+    public final float[] topP;         // (logit rows)
+    public final float[] uniform;      // (logit rows) the draw in [0, 1) from the row's sequence
     private int size;
     private int logitCount;
 
@@ -31,7 +35,10 @@ public final class TokenBatch {
         this.slots = new int[capacity];
         this.blockTables = new int[capacity][];
         this.logitRows = new int[capacity];
-        this.argmax = new int[capacity];
+        this.sampled = new int[capacity];
+        this.temperature = new float[capacity];
+        this.topP = new float[capacity];
+        this.uniform = new float[capacity];
     }
 
     public int size() {
@@ -45,7 +52,7 @@ public final class TokenBatch {
     public void clear() {
         size = 0;
         logitCount = 0;
-        argmaxOnly = false;
+        sampleInModel = false;
     }
 
     /** Asks for the logits of the row added last. */

@@ -7,6 +7,7 @@ import dev.tandem.core.kv.BlockTable;
 import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.sampling.Sampler;
+import dev.tandem.core.sampling.SamplingParams;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -171,7 +172,7 @@ public final class Generator {
         admit();
         long start = System.nanoTime();
         int promptTokens = schedule();
-        markGreedyOnly();
+        markSampling();
         model.forward(microBatches, microBatches.length, cache, logits);
         postProcess();
         long elapsed = System.nanoTime() - start;
@@ -327,16 +328,29 @@ public final class Generator {
         throw new IllegalStateException();
     }
 
-    /** A micro-batch whose logit rows all sample greedily and keep no logits needs only their argmax. */
-    private void markGreedyOnly() {
+    /**
+     * A micro-batch none of whose logit rows keeps its logits is sampled inside the model (on a
+     * device, only the token ids come back): each row that will take a token gets its sequence's
+     * temperature, top-p and next draw (the one draw the host sampler would make), the others a
+     * greedy placeholder.
+     */
+    private void markSampling() {
         for (int m = 0; m < microBatches.length; m++) {
             TokenBatch mb = microBatches[m];
-            boolean greedy = mb.logitCount() > 0;
-            for (int i = 0; i < mb.logitCount() && greedy; i++) {
-                Sequence s = logitOwner[m][i];
-                greedy = s.request.sampling().greedy() && s.promptLogits == null;
+            boolean inModel = mb.logitCount() > 0;
+            for (int i = 0; i < mb.logitCount() && inModel; i++) {
+                inModel = logitOwner[m][i].promptLogits == null;
             }
-            mb.argmaxOnly = greedy;
+            mb.sampleInModel = inModel;
+            for (int i = 0; inModel && i < mb.logitCount(); i++) {
+                Sequence s = logitOwner[m][i];
+                SamplingParams p = s.request.sampling();
+                boolean takesToken = logitPosition[m][i] == s.length - 1 && s.length < s.limit;
+                boolean greedy = !takesToken || p.greedy();
+                mb.temperature[i] = greedy ? 0f : p.temperature();
+                mb.topP[i] = p.topP();
+                mb.uniform[i] = greedy ? 0f : (float) s.random.nextDouble();
+            }
         }
     }
 
@@ -356,7 +370,7 @@ public final class Generator {
                     s.finishReason = "length";
                     continue;
                 }
-                int next = microBatches[m].argmaxOnly ? microBatches[m].argmax[i]
+                int next = microBatches[m].sampleInModel ? microBatches[m].sampled[i]
                         : sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
                 s.append(next);
                 s.listener.onToken(next);

@@ -119,8 +119,8 @@ abstract class DecoderModel implements CausalLm {
                 finalNorm(s, mb.size());
                 backend.gatherRows(s.logitIn, s.normed, mb.logitRows, mb.logitCount());
                 backend.matmul(s.logits, s.logitIn, lmHead, mb.logitCount());
-                if (mb.argmaxOnly) {
-                    backend.argmaxRows(s.logits, mb.logitCount(), mb.argmax);  // greedy where the logits are
+                if (mb.sampleInModel) {                                        // sampled where the logits are
+                    backend.sampleRows(s.logits, mb.logitCount(), mb.temperature, mb.topP, mb.uniform, mb.sampled);
                 } else {
                     backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
                 }

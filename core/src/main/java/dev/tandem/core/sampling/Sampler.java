@@ -15,9 +15,17 @@ public final class Sampler {
         this.ranked = new long[vocab];
     }
 
-    /** Samples from {@code logits[offset .. offset + vocab)}. */
+    /** Samples from {@code logits[offset .. offset + vocab)}, drawing from {@code random} unless greedy. */
     public int sample(float[] logits, int offset, SamplingParams params, SplittableRandom random) {
         if (params.greedy()) {
+            return argmax(logits, offset, vocab);
+        }
+        return sample(logits, offset, params.temperature(), params.topP(), (float) random.nextDouble());
+    }
+
+    /** The same with the draw {@code uniform} ∈ [0, 1) made already; temperature 0 is greedy. */
+    public int sample(float[] logits, int offset, float temperature, float topP, float uniform) {
+        if (temperature == 0f) {
             return argmax(logits, offset, vocab);
         }
         float max = Float.NEGATIVE_INFINITY;
@@ -26,17 +34,16 @@ public final class Sampler {
         }
         float sum = 0f;
         for (int i = 0; i < vocab; i++) {
-            probabilities[i] = (float) Math.exp((logits[offset + i] - max) / params.temperature());
+            probabilities[i] = (float) Math.exp((logits[offset + i] - max) / temperature);
             sum += probabilities[i];
         }
         for (int i = 0; i < vocab; i++) {
             probabilities[i] /= sum;
         }
-        return params.topP() < 1f ? sampleTopP(params.topP(), random) : sampleAll(random);
+        return topP < 1f ? sampleTopP(topP, uniform) : sampleAll(uniform);
     }
 
-    private int sampleAll(SplittableRandom random) {
-        float r = (float) random.nextDouble();
+    private int sampleAll(float r) {
         float cumulative = 0f;
         for (int i = 0; i < vocab; i++) {
             cumulative += probabilities[i];
@@ -47,7 +54,7 @@ public final class Sampler {
         return argmax(probabilities, 0, vocab); // rounding left r past the total
     }
 
-    private int sampleTopP(float topP, SplittableRandom random) {
+    private int sampleTopP(float topP, float uniform) {
         for (int i = 0; i < vocab; i++) {
             // non-negative floats order like their bits; the low half keeps the token
             ranked[i] = ((long) Float.floatToRawIntBits(probabilities[i]) << 32) | i;
@@ -62,7 +69,7 @@ public final class Sampler {
             }
         }
         first = Math.max(first, 0);
-        float r = (float) random.nextDouble() * kept;
+        float r = uniform * kept;
         float cumulative = 0f;
         for (int i = vocab - 1; i >= first; i--) {
             cumulative += Float.intBitsToFloat((int) (ranked[i] >>> 32));

@@ -26,6 +26,8 @@ public final class CpuBackend implements ComputeBackend {
     private boolean closed;
 
     private final int denseMoeMaxRows;
+    private dev.tandem.core.sampling.Sampler sampler; // made for the first vocabulary sampled
+    private float[] sampleRow = new float[0];
 
     public CpuBackend(int threads) {
         this(threads, 0);
@@ -226,20 +228,18 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
+    /** With the host {@link dev.tandem.core.sampling.Sampler}, on a copy of each row. */
     @Override
-    public void argmaxRows(Activations logits, int rows, int[] out) {
+    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform,
+                           int[] out) {
         CpuActivations a = cpu(logits);
+        if (sampler == null || sampleRow.length != a.cols) {
+            sampler = new dev.tandem.core.sampling.Sampler(a.cols);
+            sampleRow = new float[a.cols];
+        }
         for (int r = 0; r < rows; r++) {
-            int best = 0;
-            float max = a.get(r, 0);
-            for (int c = 1; c < a.cols; c++) {
-                float v = a.get(r, c);
-                if (v > max) {
-                    max = v;
-                    best = c;
-                }
-            }
-            out[r] = best;
+            MemorySegment.copy(a.data, CpuActivations.FLOAT, a.at(r, 0), sampleRow, 0, a.cols);
+            out[r] = sampler.sample(sampleRow, 0, temperature[r], topP[r], uniform[r]);
         }
     }
 
