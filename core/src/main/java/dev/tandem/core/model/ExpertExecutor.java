@@ -19,9 +19,9 @@ public final class ExpertExecutor {
     private final ComputeBackend backend;
     private final ExpertBank bank;
     private final Activations expertIn;  // (pairs, hidden) sorted by expert
-    private final Activations gateUp;    // (pairs, 2·ffn): gate | up
-    private final Activations gate;      // view (pairs, ffn)
-    private final Activations up;        // view (pairs, ffn)
+    private final Activations gateUp;    // (pairs, 2·ffn): gate | up, where the bank's experts are stacked; else null
+    private final Activations gate;      // (pairs, ffn): a view of gateUp, or a buffer of its own
+    private final Activations up;        // (pairs, ffn)
     private final Activations expertOut; // (pairs, hidden)
     private final int capacity;
     private final int[] countOf;         // per expert
@@ -45,9 +45,15 @@ public final class ExpertExecutor {
         this.bank = bank;
         this.capacity = capacity;
         expertIn = backend.allocate(capacity, c.hiddenSize());
-        gateUp = backend.allocate(capacity, 2 * c.ffnHiddenSize());
-        gate = gateUp.columns(0, c.ffnHiddenSize());
-        up = gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize());
+        if (stackedBank(bank, c)) { // one GEMM writes both halves
+            gateUp = backend.allocate(capacity, 2 * c.ffnHiddenSize());
+            gate = gateUp.columns(0, c.ffnHiddenSize());
+            up = gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize());
+        } else { // contiguous halves: the CPU's batched matmul is bound by reading its input rows
+            gateUp = null;
+            gate = backend.allocate(capacity, c.ffnHiddenSize());
+            up = backend.allocate(capacity, c.ffnHiddenSize());
+        }
         expertOut = backend.allocate(capacity, c.hiddenSize());
         int experts = c.numExperts();
         countOf = new int[experts];
@@ -78,10 +84,7 @@ public final class ExpertExecutor {
             return;
         }
         int groups = sortByExpert(layer, expert, source, pairs);
-        boolean stacked = true;
-        for (int g = 0; g < groups; g++) {
-            stacked &= gateUps[g] != null;
-        }
+        boolean stacked = gateUp != null;
         boolean transposed = bank.expert(layer, expert[0]).downTransposed(); // one architecture per bank
         backend.gatherRows(expertIn, in, sortedSource, pairs);                       // rows sorted by expert
         if (stacked) {
@@ -94,6 +97,16 @@ public final class ExpertExecutor {
         backend.matmulGroups(expertOut, gate, downs, offsets, groups, transposed);  // down projection
         int count = listByTarget(target, weight, pairs);
         backend.combineRows(out, expertOut, targets, targetStart, listSource, listWeight, count);
+    }
+
+    /** Whether the bank's experts have gate and up stacked (the backend stacks all or none). */
+    private static boolean stackedBank(ExpertBank bank, ModelConfig c) {
+        for (int e = 0; e < c.numExperts(); e++) {
+            if (bank.holds(e)) {
+                return bank.expert(0, e).gateUp() != null;
+            }
+        }
+        return false;
     }
 
     /** Fills the groups (experts with pairs, in index order), their weights and row ranges. */
