@@ -1,5 +1,6 @@
 package dev.tandem.bench;
 
+import dev.tandem.core.compute.BackendSpec;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -33,9 +34,16 @@ public final class GenerateBenchmark {
      * @param threads            compute threads for each engine
      * @param peer               also run Jlama
      * @param jlamaActivations   F32 (Tandem's numerics) or BF16
+     * @param device             Tandem's device and dtype ({@link BackendSpec}); the peer runs on the CPU
      */
     public record Settings(Path model, int[] batchSizes, int promptTokens, int decodeTokens, int threads, boolean peer,
-                           String jlamaActivations, long seed) {
+                           String jlamaActivations, long seed, String device, String dtype) {
+        /** On the CPU. */
+        public Settings(Path model, int[] batchSizes, int promptTokens, int decodeTokens, int threads, boolean peer,
+                        String jlamaActivations, long seed) {
+            this(model, batchSizes, promptTokens, decodeTokens, threads, peer, jlamaActivations, seed, "cpu", null);
+        }
+
         public Settings {
             if (batchSizes.length == 0 || Arrays.stream(batchSizes).anyMatch(b -> b < 1)) {
                 throw new IllegalArgumentException("batch sizes must be >= 1, got " + Arrays.toString(batchSizes));
@@ -63,7 +71,8 @@ public final class GenerateBenchmark {
         List<Throughput> results = new ArrayList<>();
         long invalidJlamaTokens = 0;
         progress.println("tandem: loading Tandem");
-        try (TandemEngine tandem = new TandemEngine(s.model(), s.threads(), s.maxBatch(), s.promptTokens(),
+        BackendSpec backend = new BackendSpec(s.device(), s.dtype(), s.threads());
+        try (TandemEngine tandem = new TandemEngine(s.model(), backend, progress, s.maxBatch(), s.promptTokens(),
                 s.promptTokens() + s.decodeTokens() + 1)) {
             runAll(tandem, s, vocab, results, progress);
         }

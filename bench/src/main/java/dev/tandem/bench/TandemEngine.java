@@ -24,8 +24,8 @@ final class TandemEngine implements GenerationEngine {
     private final Generator generator;
 
     /** Sized for up to {@code maxBatch} sequences of {@code maxTokens} tokens, prefilled in one step. */
-    TandemEngine(Path dir, int threads, int maxBatch, int promptTokens, int maxTokens) {
-        this.model = Models.load(dir, BackendSpec.cpu(threads).open(line -> { }), maxBatch * promptTokens);
+    TandemEngine(Path dir, BackendSpec backend, java.io.PrintStream log, int maxBatch, int promptTokens, int maxTokens) {
+        this.model = Models.load(dir, backend.open(line -> log.println("tandem: " + line)), maxBatch * promptTokens);
         int blocksPerSequence = (maxTokens + KV_BLOCK - 1) / KV_BLOCK; // admission reserves whole blocks
         this.generator = new Generator(model, model.newKvCache(maxBatch * blocksPerSequence * KV_BLOCK, KV_BLOCK));
     }

@@ -54,6 +54,9 @@ final class BenchGenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Also write the results to this JSON file.")
     Path json;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device;
+
     @Override
     public Integer call() {
         if (!Files.isRegularFile(model.resolve("config.json"))) {
@@ -61,8 +64,10 @@ final class BenchGenerateCommand implements Callable<Integer> {
                     + " --layers 2 --out " + model);
         }
         int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+        // the CPU unless --device says otherwise: this benchmark sets Tandem beside a CPU peer
         GenerateBenchmark.Settings settings = new GenerateBenchmark.Settings(model, batchSizes, promptTokens,
-                decodeTokens, n, !noPeer, jlamaActivations, seed);
+                decodeTokens, n, !noPeer, jlamaActivations, seed, device.device == null ? "cpu" : device.device,
+                device.dtype);
         MachineInfo machine = MachineInfo.probe(1000);
         if (machine.busyWarning() != null) {
             System.err.println("tandem: " + machine.busyWarning());
