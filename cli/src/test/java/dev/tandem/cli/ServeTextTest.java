@@ -63,8 +63,14 @@ class ServeTextTest {
                     "the prompt as the tokenizer encodes it, with BOS");
             assertEquals(1, tokenizer.encode(PROMPT, true)[0], "BOS first");
             assertEquals(24, generated.length);
-            assertEquals(tokenizer.decode(generated, true), whole.at("/choices/0/text").asText(),
-                    "the text is the decoding of the token ids");
+            int[] promptIds = tokenizer.encode(PROMPT, true);
+            int[] both = java.util.stream.IntStream.concat(java.util.Arrays.stream(promptIds),
+                    java.util.Arrays.stream(generated)).toArray();
+            String promptText = tokenizer.decode(promptIds, true);
+            String all = tokenizer.decode(both, true);
+            assertTrue(all.startsWith(promptText));
+            assertEquals(all.substring(promptText.length()), whole.at("/choices/0/text").asText(),
+                    "prompt + completion read as one text: the ids decoded after the prompt (leading space kept)");
 
             StringBuilder streamed = new StringBuilder();
             List<Integer> streamedIds = new ArrayList<>();

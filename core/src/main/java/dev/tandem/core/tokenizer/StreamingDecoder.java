@@ -20,6 +20,7 @@ import java.util.List;
  */
 public final class StreamingDecoder {
     private static final int MAX_PENDING_TOKENS = 16;
+    private static final int CONTEXT_TOKENS = 4; // prompt ids a response's decoder starts from
 
     private final Tokenizer tokenizer;
     private final List<String> window = new ArrayList<>();
@@ -29,6 +30,24 @@ public final class StreamingDecoder {
 
     StreamingDecoder(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
+    }
+
+    /**
+     * A decoder whose first token follows {@code prefix} (the prompt's last few ids): the window
+     * starts as context already emitted, so the first generated token decodes as it does after
+     * the prompt (SentencePiece keeps its leading space, code keeps its indentation), as vLLM's
+     * incremental detokenizer does. The prefix's own text is never returned.
+     */
+    StreamingDecoder(Tokenizer tokenizer, int[] prefix) {
+        this.tokenizer = tokenizer;
+        for (int i = Math.max(0, prefix.length - CONTEXT_TOKENS); i < prefix.length; i++) {
+            String token = tokenizer.keptToken(prefix[i], true);
+            if (token != null) {
+                window.add(token);
+            }
+        }
+        contextTokens = window.size();
+        contextText = window.isEmpty() ? "" : tokenizer.decodeTokens(window);
     }
 
     /** The text that {@code id} completes; "" while it is held back. */

@@ -199,6 +199,11 @@ public final class Tokenizer {
         return new StreamingDecoder(this);
     }
 
+    /** A streaming decoder for the ids that follow {@code prompt} (see {@link StreamingDecoder}). */
+    public StreamingDecoder streamingDecoder(int[] prompt) {
+        return new StreamingDecoder(this, prompt);
+    }
+
     /**
      * The chat template of tokenizer_config.json, empty when it has none. A template of a family
      * Tandem does not know is present, but its {@code render} throws a {@link TandemException}.

@@ -107,4 +107,31 @@ class TokenizerReferenceTest {
             assertEquals(c.decoded(), streamed.toString());
         }
     }
+
+    /**
+     * A response decoded after its prompt: split each reference line anywhere, and the pieces of
+     * the tail decoded in the head's context add up to exactly what the whole line decodes to
+     * beyond the head (so a SentencePiece token keeps its leading space at the cut).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void streamsTheRestOfALineInTheContextOfItsStart(Case c) {
+        Tokenizer tokenizer = tokenizer(c.tokenizer());
+        int[] ids = c.ids();
+        for (int cut = 1; cut < ids.length; cut += Math.max(1, ids.length / 5)) {
+            int[] head = java.util.Arrays.copyOfRange(ids, 0, cut);
+            String headText = tokenizer.decode(head, true);
+            String whole = tokenizer.decode(ids, true);
+            if (!whole.startsWith(headText) || headText.endsWith("\uFFFD")) {
+                continue; // the cut splits a character: its text belongs to neither side alone
+            }
+            StreamingDecoder stream = tokenizer.streamingDecoder(head);
+            StringBuilder rest = new StringBuilder();
+            for (int i = cut; i < ids.length; i++) {
+                rest.append(stream.next(ids[i]));
+            }
+            rest.append(stream.flush());
+            assertEquals(whole.substring(headText.length()), rest.toString(), "cut at " + cut + " of " + c.text());
+        }
+    }
 }

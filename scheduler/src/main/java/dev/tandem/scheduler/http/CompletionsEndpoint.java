@@ -45,14 +45,15 @@ final class CompletionsEndpoint implements Endpoint {
         int maxTokens = params.maxTokens() != null ? Math.min(params.maxTokens(), room)
                 : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
         Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false);
-        CompletionSession session = session(exchange, params, prompt.length, model, arrival);
+        CompletionSession session = session(exchange, params, prompt, model, arrival);
         session.begin(submit(engineRequest, session));
     }
 
-    private CompletionSession session(HttpExchange exchange, CompletionParams params, int promptTokens,
-                                      ServedModel model, long arrival) {
+    private CompletionSession session(HttpExchange exchange, CompletionParams params, int[] prompt, ServedModel model,
+                                      long arrival) {
+        int promptTokens = prompt.length;
         CompletionJson json = new CompletionJson(chat, model.name());
-        CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(),
+        CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
                 params.stop());
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
         return params.stream()

@@ -24,6 +24,14 @@ public interface TextCodec {
     Detokenizer newDetokenizer();
 
     /**
+     * A decoder for the ids generated after {@code prompt}: the first token decodes in the
+     * prompt's context (a SentencePiece token's leading space is kept), as vLLM does.
+     */
+    default Detokenizer newDetokenizer(int[] prompt) {
+        return newDetokenizer();
+    }
+
+    /**
      * Decodes one response's ids as they come. Text for an id may arrive later (a character
      * split across byte tokens), so the pieces are only meaningful concatenated.
      */

@@ -47,7 +47,15 @@ public final class TokenizerTextCodec implements TextCodec {
 
     @Override
     public Detokenizer newDetokenizer() {
-        StreamingDecoder decoder = tokenizer.streamingDecoder();
+        return detokenizer(tokenizer.streamingDecoder());
+    }
+
+    @Override
+    public Detokenizer newDetokenizer(int[] prompt) {
+        return detokenizer(tokenizer.streamingDecoder(prompt));
+    }
+
+    private static Detokenizer detokenizer(StreamingDecoder decoder) {
         return new Detokenizer() {
             @Override
             public String next(int id) {
