@@ -47,8 +47,9 @@ public final class ApiError extends RuntimeException {
                 + "; use " + allowed, null, "method_not_allowed", 0, allowed);
     }
 
-    public static ApiError contextLengthExceeded(String message) {
-        return new ApiError(413, "invalid_request_error", message, "prompt", "context_length_exceeded", 0);
+    /** 400, as vLLM answers a prompt or a completion that does not fit the context. */
+    public static ApiError contextLengthExceeded(String message, String param) {
+        return new ApiError(400, "invalid_request_error", message, param, "context_length_exceeded", 0);
     }
 
     public static ApiError bodyTooLarge(int maxBytes) {

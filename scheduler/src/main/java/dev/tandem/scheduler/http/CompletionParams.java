@@ -13,9 +13,12 @@ import java.util.List;
  * @param stop         strings that end the completion (at most four), cut from the text
  * @param includeUsage stream a usage chunk before [DONE]
  * @param ignoreEos    keep generating past the end-of-sequence token (vLLM's extension)
+ * @param stopTokenIds token ids that end the completion like EOS (vLLM's extension; apply with ignore_eos too)
+ * @param includeStop  keep the matched stop string in the text (vLLM's include_stop_str_in_output)
  */
 public record CompletionParams(boolean chat, String model, Prompt prompt, Integer maxTokens, SamplingParams sampling,
-                               List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos) {
+                               List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos,
+                               int[] stopTokenIds, boolean includeStop) {
     /** OpenAI's default for /v1/completions; chat defaults to the rest of the context. */
     public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
 }

@@ -8,7 +8,8 @@ import java.util.List;
 
 /**
  * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
- * fields it cannot honour (n > 1, logprobs, several prompts) are refused with 400 naming them.
+ * fields it cannot honour (n > 1, logprobs, several prompts, top_k, min_p, tools, structured
+ * output) are refused with 400 naming them, so that no output silently differs from what was asked.
  */
 public final class CompletionParamsParser {
     static final int MAX_STOP_STRINGS = 4;
@@ -41,7 +42,8 @@ public final class CompletionParamsParser {
             includeUsage = Boolean.TRUE.equals(new JsonFields(streamOptions, "stream_options.").bool("include_usage"));
         }
         return new CompletionParams(chat, model, prompt, maxTokens, sampling(f), stop(body.get("stop")),
-                Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")));
+                Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
+                stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")));
     }
 
     private static SamplingParams sampling(JsonFields f) {
@@ -54,8 +56,29 @@ public final class CompletionParamsParser {
             throw ApiError.badRequest("'top_p' must be in (0, 1], got " + topP, "top_p");
         }
         Long seed = f.longInteger("seed");
+        // without a seed every request samples anew, as OpenAI's and vLLM's do
         return new SamplingParams(temperature == null ? DEFAULT_TEMPERATURE : temperature.floatValue(),
-                topP == null ? 1f : topP.floatValue(), seed == null ? 0L : seed);
+                topP == null ? 1f : topP.floatValue(), seed == null ? SEEDS.nextLong() : seed);
+    }
+
+    private static final java.security.SecureRandom SEEDS = new java.security.SecureRandom();
+
+    private static int[] stopTokenIds(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return new int[0];
+        }
+        if (!node.isArray()) {
+            throw ApiError.badRequest("'stop_token_ids' must be an array of token ids", "stop_token_ids");
+        }
+        int[] ids = new int[node.size()];
+        for (int i = 0; i < ids.length; i++) {
+            if (!node.get(i).isIntegralNumber() || !node.get(i).canConvertToInt() || node.get(i).intValue() < 0) {
+                throw ApiError.badRequest("'stop_token_ids' must be an array of token ids; element " + i + " is "
+                        + node.get(i), "stop_token_ids");
+            }
+            ids[i] = node.get(i).intValue();
+        }
+        return ids;
     }
 
     /** Completions: a string or ids, or a one-element array of either. */
@@ -181,6 +204,28 @@ public final class CompletionParamsParser {
         JsonNode suffix = body.get("suffix");
         if (suffix != null && !suffix.isNull()) {
             throw ApiError.badRequest("'suffix' is not supported", "suffix");
+        }
+        for (String field : new String[] {"top_k", "min_p"}) {
+            Double v = f.number(field);
+            if (v != null && v != (field.equals("top_k") ? -1.0 : 0.0) && !(field.equals("top_k") && v == 0.0)) {
+                throw ApiError.badRequest("'" + field + "' is not supported", field);
+            }
+        }
+        for (String field : new String[] {"tools", "functions", "guided_json", "guided_regex", "guided_choice",
+                "guided_grammar", "structured_outputs"}) {
+            JsonNode v = body.get(field);
+            if (v != null && !v.isNull() && !(v.isContainerNode() && v.isEmpty())) {
+                throw ApiError.badRequest("'" + field + "' is not supported: the output would not follow it", field);
+            }
+        }
+        JsonNode toolChoice = body.get("tool_choice");
+        if (toolChoice != null && !toolChoice.isNull() && !"none".equals(toolChoice.asText())) {
+            throw ApiError.badRequest("'tool_choice' is not supported (only \"none\")", "tool_choice");
+        }
+        JsonNode format = body.get("response_format");
+        if (format != null && !format.isNull() && !"text".equals(format.path("type").asText())) {
+            throw ApiError.badRequest("'response_format' is not supported (only {\"type\": \"text\"})",
+                    "response_format");
         }
     }
 

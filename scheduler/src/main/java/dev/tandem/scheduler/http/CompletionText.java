@@ -15,17 +15,39 @@ final class CompletionText {
     private final StringBuilder text = new StringBuilder();
     private int released;
     private boolean stopped;
+    private final boolean includeStop;
+    private final int[] stopTokenIds;
 
     /** {@code detokenizer} null: no tokenizer, the text stays "". */
     CompletionText(TextCodec.Detokenizer detokenizer, List<String> stops) {
+        this(detokenizer, stops, false, new int[0]);
+    }
+
+    /**
+     * @param includeStop  a matched stop string stays at the end of the text
+     * @param stopTokenIds tokens that end the text after their own (a special token's text is empty)
+     */
+    CompletionText(TextCodec.Detokenizer detokenizer, List<String> stops, boolean includeStop, int[] stopTokenIds) {
         this.detokenizer = detokenizer;
         this.stops = stops;
+        this.includeStop = includeStop;
+        this.stopTokenIds = stopTokenIds;
         this.longestStop = stops.stream().mapToInt(String::length).max().orElse(0);
     }
 
     /** Adds a generated token; returns the text it releases ("" while held back or once stopped). */
     String append(int id) {
-        if (stopped || detokenizer == null) {
+        if (stopped) {
+            return "";
+        }
+        for (int stop : stopTokenIds) {
+            if (stop == id) {
+                String last = detokenizer == null ? "" : add(detokenizer.next(id) + detokenizer.flush(), true);
+                stopped = true;
+                return last;
+            }
+        }
+        if (detokenizer == null) {
             return "";
         }
         return add(detokenizer.next(id), false);
@@ -54,11 +76,23 @@ final class CompletionText {
         text.append(piece);
         int match = firstStop(Math.max(0, searchFrom));
         if (match >= 0) {
-            text.setLength(match);
+            int end = includeStop ? match + stopAt(match).length() : match;
+            text.setLength(end);
             stopped = true;
-            return release(match);
+            return release(end);
         }
         return release(last ? text.length() : text.length() - heldBack());
+    }
+
+    /** The stop string found at {@code at} (the longest, where several start there). */
+    private String stopAt(int at) {
+        String found = "";
+        for (String stop : stops) {
+            if (text.indexOf(stop, at) == at && stop.length() > found.length()) {
+                found = stop;
+            }
+        }
+        return found;
     }
 
     private int firstStop(int from) {

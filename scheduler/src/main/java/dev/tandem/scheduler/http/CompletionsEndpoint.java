@@ -42,7 +42,13 @@ final class CompletionsEndpoint implements Endpoint {
         }
         int[] prompt = PromptEncoder.encode(params.prompt(), context.codec(), model);
         int room = model.contextLength() - prompt.length;
-        int maxTokens = params.maxTokens() != null ? Math.min(params.maxTokens(), room)
+        if (params.maxTokens() != null && params.maxTokens() > room) { // refused, as vLLM does, not clamped
+            throw ApiError.contextLengthExceeded("This model's maximum context length is " + model.contextLength()
+                    + " tokens. However, you requested " + (prompt.length + params.maxTokens()) + " tokens ("
+                    + prompt.length + " in the prompt, " + params.maxTokens() + " in the completion)",
+                    "max_tokens");
+        }
+        int maxTokens = params.maxTokens() != null ? params.maxTokens()
                 : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
         Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false);
         CompletionSession session = session(exchange, params, prompt, model, arrival);
@@ -54,7 +60,7 @@ final class CompletionsEndpoint implements Endpoint {
         int promptTokens = prompt.length;
         CompletionJson json = new CompletionJson(chat, model.name());
         CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
-                params.stop());
+                params.stop(), params.includeStop(), params.stopTokenIds());
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
         return params.stream()
                 ? new StreamedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival,

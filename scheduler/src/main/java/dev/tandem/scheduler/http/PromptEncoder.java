@@ -26,7 +26,7 @@ final class PromptEncoder {
         if (ids.length > model.contextLength() - 1) {
             throw ApiError.contextLengthExceeded("The prompt has " + ids.length + " tokens; this model's context of "
                     + model.contextLength() + " tokens leaves room for at most " + (model.contextLength() - 1)
-                    + " prompt tokens and one generated token");
+                    + " prompt tokens and one generated token", "prompt");
         }
         return ids;
     }

@@ -77,6 +77,18 @@ class ApiErrorsTest {
         assertError(completion(request("\"best_of\":3")), 400, "invalid_request_error", "best_of", null);
         assertError(completion(request("\"logit_bias\":{\"5\":1}")), 400, "invalid_request_error", "logit_bias", null);
         assertError(completion(request("\"suffix\":\"x\"")), 400, "invalid_request_error", "suffix", null);
+        assertError(completion(request("\"top_k\":5")), 400, "invalid_request_error", "top_k", null);
+        assertError(completion(request("\"min_p\":0.1")), 400, "invalid_request_error", "min_p", null);
+        assertError(completion(request("\"tools\":[{\"type\":\"function\"}]")), 400, "invalid_request_error", "tools", null);
+        assertError(completion(request("\"tool_choice\":\"auto\"")), 400, "invalid_request_error", "tool_choice", null);
+        assertError(completion(request("\"response_format\":{\"type\":\"json_object\"}")), 400, "invalid_request_error",
+                "response_format", null);
+        assertError(completion(request("\"guided_regex\":\"a+\"")), 400, "invalid_request_error", "guided_regex", null);
+        assertError(completion(request("\"stop_token_ids\":[\"x\"]")), 400, "invalid_request_error", "stop_token_ids",
+                null);
+        // the defaults of those fields ask for nothing different: taken
+        assertEquals(200, completion(request("\"top_k\":-1,\"min_p\":0,\"tool_choice\":\"none\",\"tools\":[],"
+                + "\"response_format\":{\"type\":\"text\"}")).status());
         assertError(completion(request("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]")), 400, "invalid_request_error",
                 "stop", null);
         assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,2],[3]]}"), 400, "invalid_request_error",
@@ -104,11 +116,21 @@ class ApiErrorsTest {
     }
 
     @Test
-    void shouldAnswer413ForAPromptThatFillsTheContextOrABodyOverTheLimit() {
+    void shouldAnswer400ForAPromptOrMaxTokensPastTheContextAnd413ForABodyOverTheLimit() {
         int[] prompt = new int[CONTEXT];
         assertError(post(client, withoutCodec.port(), "/v1/completions", "{\"model\":\"mixtral-tiny\",\"prompt\":["
-                        + ApiFixtures.csv(prompt) + "]}"), 413, "invalid_request_error", "prompt",
+                        + ApiFixtures.csv(prompt) + "]}"), 400, "invalid_request_error", "prompt",
                 "context_length_exceeded");
+        // as vLLM: a max_tokens the context cannot hold is refused, not silently clamped
+        String nearlyFull = "{\"model\":\"mixtral-tiny\",\"ignore_eos\":true,\"prompt\":["
+                + ApiFixtures.csv(new int[CONTEXT - 6]) + "],\"max_tokens\":";
+        ApiFixtures.Reply tooMany = post(client, withoutCodec.port(), "/v1/completions", nearlyFull + "7}");
+        assertError(tooMany, 400, "invalid_request_error", "max_tokens", "context_length_exceeded");
+        assertTrue(tooMany.json().at("/error/message").asText().contains("maximum context length is " + CONTEXT),
+                tooMany.body());
+        ApiFixtures.Reply fits = post(client, withoutCodec.port(), "/v1/completions", nearlyFull + "6}");
+        assertEquals(200, fits.status(), fits.body());
+        assertEquals(6, fits.json().at("/usage/completion_tokens").intValue(), "prompt + max_tokens = the context");
         String padding = "x".repeat(2 * SMALL_BODY_LIMIT);
         assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":\"" + padding + "\"}"), 413,
                 "invalid_request_error", null, "request_too_large");

@@ -24,6 +24,7 @@ import static dev.tandem.scheduler.http.ApiFixtures.intArray;
 import static dev.tandem.scheduler.http.ApiFixtures.post;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -78,6 +79,61 @@ class StopAndDisconnectTest {
         assertEquals(expectedText, streamedText(events));
         assertArrayEquals(expectedIds, streamedIds(events));
         assertEquals("stop", events.getLast().at("/choices/0/finish_reason").asText());
+    }
+
+    @Test
+    void shouldKeepTheStopStringWhenAskedTo() {
+        int[] g = prompt.greedy();
+        String stop = WordCodec.word(g[2]) + "t" + g[3];
+        int at = firstPair(g, g[2], g[3]);
+        String expectedText = WordCodec.text(g, 0, at) + stop;
+        String body = body(stop, false).replace("}", ",\"include_stop_str_in_output\":true}");
+        JsonNode whole = post(client, server.port(), "/v1/completions", body).json();
+        assertEquals(expectedText, whole.at("/choices/0/text").asText());
+        assertEquals("stop", whole.at("/choices/0/finish_reason").asText());
+        List<JsonNode> events = events(post(client, server.port(), "/v1/completions",
+                body(stop, true).replace("}", ",\"include_stop_str_in_output\":true}")).body());
+        assertEquals(expectedText, streamedText(events));
+    }
+
+    @Test
+    void shouldEndAtAStopTokenIdEvenWithIgnoreEosKeepingTheToken() {
+        int[] g = prompt.greedy();
+        int stopAt = firstIndexOf(g, g[4]);
+        String body = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(prompt.inputIds())
+                + "],\"max_tokens\":" + ApiFixtures.GREEDY_TOKENS + ",\"temperature\":0,\"ignore_eos\":true,"
+                + "\"stop_token_ids\":[" + g[4] + "]";
+        int[] expectedIds = Arrays.copyOf(g, stopAt + 1);
+        JsonNode whole = post(client, server.port(), "/v1/completions", body + "}").json();
+        assertArrayEquals(expectedIds, intArray(whole.at("/choices/0/token_ids")));
+        assertEquals(WordCodec.text(g, 0, stopAt + 1), whole.at("/choices/0/text").asText());
+        assertEquals("stop", whole.at("/choices/0/finish_reason").asText());
+        List<JsonNode> events = events(post(client, server.port(), "/v1/completions", body + ",\"stream\":true}").body());
+        assertArrayEquals(expectedIds, streamedIds(events));
+        assertEquals("stop", events.getLast().at("/choices/0/finish_reason").asText());
+    }
+
+    @Test
+    void shouldSampleAnewWithoutASeedAndAlikeWithTheSameSeed() {
+        String body = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(prompt.inputIds())
+                + "],\"max_tokens\":24,\"temperature\":1.5,\"ignore_eos\":true";
+        int[] first = intArray(post(client, server.port(), "/v1/completions", body + "}").json().at("/choices/0/token_ids"));
+        int[] second = intArray(post(client, server.port(), "/v1/completions", body + "}").json().at("/choices/0/token_ids"));
+        assertFalse(Arrays.equals(first, second), "two unseeded samples of 24 tokens at T = 1.5 came out the same");
+        int[] seededA = intArray(post(client, server.port(), "/v1/completions", body + ",\"seed\":7}").json()
+                .at("/choices/0/token_ids"));
+        int[] seededB = intArray(post(client, server.port(), "/v1/completions", body + ",\"seed\":7}").json()
+                .at("/choices/0/token_ids"));
+        assertArrayEquals(seededA, seededB, "the same seed samples the same tokens");
+    }
+
+    private static int firstIndexOf(int[] values, int value) {
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] == value) {
+                return i;
+            }
+        }
+        throw new IllegalArgumentException(value + " not found");
     }
 
     @Test
