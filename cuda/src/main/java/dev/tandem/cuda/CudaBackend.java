@@ -1059,16 +1059,18 @@ public final class CudaBackend implements ComputeBackend {
 
     /** On the device (kernels.cu's sample_rows); only the draws go in and the token ids come out. */
     @Override
-    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform,
-                           int[] out) {
+    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, int[] topK, float[] minP,
+                           float[] uniform, int[] out) {
         bind();
         CudaActivations a = cuda(logits);
         if (rows > 0) {
             long t = hostArgs.floats(temperature, rows);
             long p = hostArgs.floats(topP, rows);
+            long kk = hostArgs.ints(topK, rows);
+            long mp = hostArgs.floats(minP, rows);
             long u = hostArgs.floats(uniform, rows);
             long ids = scratch(4L * rows);
-            args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols()).p(t).p(p).p(u);
+            args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols()).p(t).p(p).p(kk).p(mp).p(u);
             beginOp();
             driver.launch(k.sampleRows, rows, 1, 1, SAMPLE_THREADS, 0, stream, args.pointers, "sample_rows");
             endOp("sample_rows");

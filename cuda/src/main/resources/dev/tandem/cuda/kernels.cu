@@ -629,7 +629,8 @@ extern "C" __global__ void gemv_bf16_2(float* out, int os, const float* x, int x
 
 // ---- sampling where the logits are: grid (rows), SAMPLE_THREADS threads ----
 // Row r: temperature[r] == 0 is greedy (argmax); else softmax(logits / T) as the host Sampler forms
-// it, cut to the smallest top-p mass by a threshold found by bisection (no sort), and the token
+// it, cut by min-p, top-k and top-p as thresholds on the probability found by bisection (no
+// sort), and the token
 // where uniform[r] · kept mass falls in the kept tokens' cumulative sum, in index order: the same
 // distribution as the host's, drawn with the sequence's own generator (only the draw comes in,
 // only the token goes out).
@@ -646,7 +647,7 @@ __device__ float block_reduce_max(float v, float* scratch) {
 }
 
 extern "C" __global__ void sample_rows(int* out, const float* logits, int stride, int cols, const float* temperature,
-                                       const float* topP, const float* uniform) {
+                                       const float* topP, const int* topK, const float* minP, const float* uniform) {
     __shared__ float scratch[32];
     __shared__ float prefix[SAMPLE_THREADS];
     const float* row = logits + (long) blockIdx.x * stride;
@@ -681,9 +682,30 @@ extern "C" __global__ void sample_rows(int* out, const float* logits, int stride
     float sum = 0.f;
     for (int c = tid; c < cols; c += blockDim.x) sum += (float) exp((double) ((row[c] - rowMax) / t));
     sum = block_sum(sum, scratch);
-    float threshold = 0.f, kept = 1.f;
-    if (top < 1.f) { // the largest threshold whose kept mass still reaches top-p
+    // min-p, then top-k, then top-p over what those leave: each a threshold on the probability
+    float threshold = minP[blockIdx.x] / sum; // min_p · max p (the max's exp is 1)
+    int k = topK[blockIdx.x];
+    if (k > 0 && k < cols) { // the largest threshold that still keeps k tokens
         float lo = 0.f, hi = 1.f;
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (lo + hi), count = 0.f;
+            for (int c = tid; c < cols; c += blockDim.x) {
+                if ((float) exp((double) ((row[c] - rowMax) / t)) / sum >= mid) count += 1.f;
+            }
+            count = block_sum(count, scratch);
+            if (count >= k) lo = mid; else hi = mid;
+        }
+        threshold = fmaxf(threshold, lo);
+    }
+    float kept = 1.f;
+    if (top < 1.f) { // the largest threshold whose mass still reaches top-p of what min-p and top-k keep
+        float total = 0.f;
+        for (int c = tid; c < cols; c += blockDim.x) {
+            float p = (float) exp((double) ((row[c] - rowMax) / t)) / sum;
+            if (p >= threshold) total += p;
+        }
+        total = block_sum(total, scratch);
+        float lo = threshold, hi = 1.f;
         for (int it = 0; it < 40; it++) {
             float mid = 0.5f * (lo + hi), mass = 0.f;
             for (int c = tid; c < cols; c += blockDim.x) {
@@ -691,7 +713,7 @@ extern "C" __global__ void sample_rows(int* out, const float* logits, int stride
                 if (p >= mid) mass += p;
             }
             mass = block_sum(mass, scratch);
-            if (mass >= top) lo = mid; else hi = mid;
+            if (mass >= top * total) lo = mid; else hi = mid;
         }
         threshold = lo;
     }

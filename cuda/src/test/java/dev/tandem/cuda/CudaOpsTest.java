@@ -280,13 +280,15 @@ class CudaOpsTest {
         float[] greedy = new float[4];
         float[] topP = {1f, 1f, 1f, 1f};
         float[] draws = new float[4];
-        cpu.sampleRows(logits.c, 4, greedy, topP, draws, expected);
-        gpu.sampleRows(logits.g, 4, greedy, topP, draws, actual);
+        int[] noTopK = new int[4];
+        float[] noMinP = new float[4];
+        cpu.sampleRows(logits.c, 4, greedy, topP, noTopK, noMinP, draws, expected);
+        gpu.sampleRows(logits.g, 4, greedy, topP, noTopK, noMinP, draws, actual);
         assertArrayEquals(expected, actual, "argmax of random rows");
         TensorView tied = tensor(filled(vocab, 1f), 1, vocab); // every value the same: index 0
         Twin flat = new Twin(cpu.allocate(1, vocab), gpu.allocate(1, vocab), 1, vocab);
         gpu.embed(flat.g, gpu.weight(tied), new int[1], 1);
-        gpu.sampleRows(flat.g, 1, greedy, topP, draws, actual);
+        gpu.sampleRows(flat.g, 1, greedy, topP, noTopK, noMinP, draws, actual);
         assertArrayEquals(new int[]{0}, new int[]{actual[0]}, "ties go to the first index");
         // sampled: over many draws the host and the device pick tokens with the same frequencies;
         // logits scaled so that a few tokens carry the mass and 400 draws can tell distributions apart
@@ -299,6 +301,8 @@ class CudaOpsTest {
         gpu.embed(logits.g, gpu.weight(peakedTable), new int[]{0, 1, 2, 3}, 4);
         float[] temperature = {0.7f, 0.7f, 1.3f, 1.3f};
         float[] cut = {1f, 0.9f, 1f, 0.5f};
+        int[] topK = {0, 0, 3, 0};     // row 2: top-k, row 3: min-p with top-p
+        float[] minP = {0f, 0f, 0f, 0.2f};
         int draws4 = 400;
         double[][] hostCounts = new double[4][vocab];
         double[][] deviceCounts = new double[4][vocab];
@@ -306,8 +310,8 @@ class CudaOpsTest {
             for (int r = 0; r < 4; r++) {
                 draws[r] = (d + 0.5f) / draws4; // the same stratified draws on both sides
             }
-            cpu.sampleRows(logits.c, 4, temperature, cut, draws, expected);
-            gpu.sampleRows(logits.g, 4, temperature, cut, draws, actual);
+            cpu.sampleRows(logits.c, 4, temperature, cut, topK, minP, draws, expected);
+            gpu.sampleRows(logits.g, 4, temperature, cut, topK, minP, draws, actual);
             for (int r = 0; r < 4; r++) {
                 hostCounts[r][expected[r]]++;
                 deviceCounts[r][actual[r]]++;

@@ -191,10 +191,12 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * {@code out[r]} = a token sampled from row r of the logits, after all pending work, as
      * {@link dev.tandem.core.sampling.Sampler} samples: {@code temperature[r]} 0 is the argmax
-     * (the first on ties, as torch.argmax), else softmax(logits / T) cut to top-p mass
-     * {@code topP[r]}, at the draw {@code uniform[r]} ∈ [0, 1). Only the token ids reach the host.
+     * (the first on ties, as torch.argmax), else softmax(logits / T) cut by {@code minP[r]},
+     * {@code topK[r]} and {@code topP[r]}, at the draw {@code uniform[r]} ∈ [0, 1). Only the token
+     * ids reach the host.
      */
-    void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform, int[] out);
+    void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, int[] topK, float[] minP,
+                    float[] uniform, int[] out);
 
     /** Copies the first {@code rows} rows into {@code dst} (row-major), after all pending work. */
     void copyToHost(Activations src, int rows, float[] dst);

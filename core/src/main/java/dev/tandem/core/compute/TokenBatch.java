@@ -24,6 +24,8 @@ public final class TokenBatch {
     public final int[] sampled;        // (logit rows) the token sampled for each, when sampleInModel
     public final float[] temperature;  // (logit rows) 0 = greedy
     public final float[] topP;         // (logit rows)
+    public final int[] topK;           // (logit rows) 0 = all
+    public final float[] minP;         // (logit rows) 0 = none
     public final float[] uniform;      // (logit rows) the draw in [0, 1) from the row's sequence
     private int size;
     private int logitCount;
@@ -38,6 +40,8 @@ public final class TokenBatch {
         this.sampled = new int[capacity];
         this.temperature = new float[capacity];
         this.topP = new float[capacity];
+        this.topK = new int[capacity];
+        this.minP = new float[capacity];
         this.uniform = new float[capacity];
     }
 

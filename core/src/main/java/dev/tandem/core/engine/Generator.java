@@ -349,6 +349,8 @@ public final class Generator {
                 boolean greedy = !takesToken || p.greedy();
                 mb.temperature[i] = greedy ? 0f : p.temperature();
                 mb.topP[i] = p.topP();
+                mb.topK[i] = p.topK();
+                mb.minP[i] = p.minP();
                 mb.uniform[i] = greedy ? 0f : (float) s.random.nextDouble();
             }
         }

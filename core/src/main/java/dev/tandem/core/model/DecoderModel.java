@@ -120,7 +120,8 @@ abstract class DecoderModel implements CausalLm {
                 backend.gatherRows(s.logitIn, s.normed, mb.logitRows, mb.logitCount());
                 backend.matmul(s.logits, s.logitIn, lmHead, mb.logitCount());
                 if (mb.sampleInModel) {                                        // sampled where the logits are
-                    backend.sampleRows(s.logits, mb.logitCount(), mb.temperature, mb.topP, mb.uniform, mb.sampled);
+                    backend.sampleRows(s.logits, mb.logitCount(), mb.temperature, mb.topP, mb.topK, mb.minP, mb.uniform,
+                            mb.sampled);
                 } else {
                     backend.copyToHost(s.logits, mb.logitCount(), logits[i]);
                 }

@@ -96,6 +96,21 @@ class SamplerTest {
                 "top_p 0.7");
     }
 
+    @Test
+    void shouldKeepTheTopKAndWhatMinPLeaves() {
+        float[] logits = logits(P); // descending: 1 (.40), 3 (.25), 4 (.15), 2 (.10), 5 (.06), 0 (.04)
+        assertOnlyFrom(logits, new SamplingParams(1f, 1f, 31L, 2, 0f), new int[] {1, 3});
+        assertOnlyFrom(logits, new SamplingParams(1f, 1f, 32L, 1, 0f), new int[] {1});
+        // min_p 0.3: p ≥ 0.3 · 0.40 = 0.12 keeps .40, .25, .15
+        assertOnlyFrom(logits, new SamplingParams(1f, 1f, 33L, 0, 0.3f), new int[] {1, 3, 4});
+        // min_p 0.2 (≥ .08: four tokens), top_k 4 (the same), top_p 0.75 of their .90: .40 + .25 = .65 < .675, + .15
+        assertOnlyFrom(logits, new SamplingParams(1f, 0.75f, 34L, 4, 0.2f), new int[] {1, 3, 4});
+        int[] counts = histogram(draws(logits, new SamplingParams(1f, 1f, 35L, 3, 0f), DRAWS), P.length);
+        double kept = P[1] + P[3] + P[4];
+        assertFits(new double[] {P[1] / kept, P[3] / kept, P[4] / kept}, new int[] {counts[1], counts[3], counts[4]},
+                "top_k 3");
+    }
+
     private static void assertOnlyFrom(float[] logits, SamplingParams params, int[] nucleus) {
         int[] counts = histogram(draws(logits, params, 5_000), logits.length);
         for (int token = 0; token < logits.length; token++) {

@@ -8,8 +8,8 @@ import java.util.List;
 
 /**
  * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
- * fields it cannot honour (n > 1, logprobs, several prompts, top_k, min_p, tools, structured
- * output) are refused with 400 naming them, so that no output silently differs from what was asked.
+ * fields it cannot honour (n > 1, logprobs, several prompts, tools, structured output) are
+ * refused with 400 naming them, so that no output silently differs from what was asked.
  */
 public final class CompletionParamsParser {
     static final int MAX_STOP_STRINGS = 4;
@@ -56,9 +56,18 @@ public final class CompletionParamsParser {
             throw ApiError.badRequest("'top_p' must be in (0, 1], got " + topP, "top_p");
         }
         Long seed = f.longInteger("seed");
+        Integer topK = f.integer("top_k");
+        if (topK != null && topK < -1) {
+            throw ApiError.badRequest("'top_k' must be -1 or 0 (all tokens) or a count >= 1, got " + topK, "top_k");
+        }
+        Double minP = f.number("min_p");
+        if (minP != null && !(minP >= 0 && minP <= 1)) {
+            throw ApiError.badRequest("'min_p' must be in [0, 1], got " + minP, "min_p");
+        }
         // without a seed every request samples anew, as OpenAI's and vLLM's do
         return new SamplingParams(temperature == null ? DEFAULT_TEMPERATURE : temperature.floatValue(),
-                topP == null ? 1f : topP.floatValue(), seed == null ? SEEDS.nextLong() : seed);
+                topP == null ? 1f : topP.floatValue(), seed == null ? SEEDS.nextLong() : seed,
+                topK == null || topK < 0 ? 0 : topK, minP == null ? 0f : minP.floatValue());
     }
 
     private static final java.security.SecureRandom SEEDS = new java.security.SecureRandom();
@@ -204,12 +213,6 @@ public final class CompletionParamsParser {
         JsonNode suffix = body.get("suffix");
         if (suffix != null && !suffix.isNull()) {
             throw ApiError.badRequest("'suffix' is not supported", "suffix");
-        }
-        for (String field : new String[] {"top_k", "min_p"}) {
-            Double v = f.number(field);
-            if (v != null && v != (field.equals("top_k") ? -1.0 : 0.0) && !(field.equals("top_k") && v == 0.0)) {
-                throw ApiError.badRequest("'" + field + "' is not supported", field);
-            }
         }
         for (String field : new String[] {"tools", "functions", "guided_json", "guided_regex", "guided_choice",
                 "guided_grammar", "structured_outputs"}) {

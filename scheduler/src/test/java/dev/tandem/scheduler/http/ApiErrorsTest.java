@@ -13,6 +13,7 @@ import java.net.http.HttpClient;
 
 import static dev.tandem.scheduler.http.ApiFixtures.get;
 import static dev.tandem.scheduler.http.ApiFixtures.post;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -77,8 +78,8 @@ class ApiErrorsTest {
         assertError(completion(request("\"best_of\":3")), 400, "invalid_request_error", "best_of", null);
         assertError(completion(request("\"logit_bias\":{\"5\":1}")), 400, "invalid_request_error", "logit_bias", null);
         assertError(completion(request("\"suffix\":\"x\"")), 400, "invalid_request_error", "suffix", null);
-        assertError(completion(request("\"top_k\":5")), 400, "invalid_request_error", "top_k", null);
-        assertError(completion(request("\"min_p\":0.1")), 400, "invalid_request_error", "min_p", null);
+        assertError(completion(request("\"top_k\":-2")), 400, "invalid_request_error", "top_k", null);
+        assertError(completion(request("\"min_p\":1.5")), 400, "invalid_request_error", "min_p", null);
         assertError(completion(request("\"tools\":[{\"type\":\"function\"}]")), 400, "invalid_request_error", "tools", null);
         assertError(completion(request("\"tool_choice\":\"auto\"")), 400, "invalid_request_error", "tool_choice", null);
         assertError(completion(request("\"response_format\":{\"type\":\"json_object\"}")), 400, "invalid_request_error",
@@ -89,6 +90,11 @@ class ApiErrorsTest {
         // the defaults of those fields ask for nothing different: taken
         assertEquals(200, completion(request("\"top_k\":-1,\"min_p\":0,\"tool_choice\":\"none\",\"tools\":[],"
                 + "\"response_format\":{\"type\":\"text\"}")).status());
+        // top_k 1 is greedy whatever the temperature: the fixture's greedy tokens
+        ApiFixtures.Prompt p = ApiFixtures.prompts(MODEL).getFirst();
+        ApiFixtures.Reply topOne = completion("{\"model\":\"mixtral-tiny\",\"prompt\":[" + ApiFixtures.csv(p.inputIds())
+                + "],\"max_tokens\":12,\"temperature\":1.5,\"top_k\":1,\"ignore_eos\":true}");
+        assertArrayEquals(p.greedy(), ApiFixtures.intArray(topOne.json().at("/choices/0/token_ids")), topOne.body());
         assertError(completion(request("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]")), 400, "invalid_request_error",
                 "stop", null);
         assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,2],[3]]}"), 400, "invalid_request_error",

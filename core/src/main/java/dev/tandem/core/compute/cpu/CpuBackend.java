@@ -230,8 +230,8 @@ public final class CpuBackend implements ComputeBackend {
 
     /** With the host {@link dev.tandem.core.sampling.Sampler}, on a copy of each row. */
     @Override
-    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, float[] uniform,
-                           int[] out) {
+    public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, int[] topK, float[] minP,
+                           float[] uniform, int[] out) {
         CpuActivations a = cpu(logits);
         if (sampler == null || sampleRow.length != a.cols) {
             sampler = new dev.tandem.core.sampling.Sampler(a.cols);
@@ -239,7 +239,7 @@ public final class CpuBackend implements ComputeBackend {
         }
         for (int r = 0; r < rows; r++) {
             MemorySegment.copy(a.data, CpuActivations.FLOAT, a.at(r, 0), sampleRow, 0, a.cols);
-            out[r] = sampler.sample(sampleRow, 0, temperature[r], topP[r], uniform[r]);
+            out[r] = sampler.sample(sampleRow, 0, temperature[r], topP[r], topK[r], minP[r], uniform[r]);
         }
     }
 
