@@ -84,6 +84,8 @@ class ServeTextTest {
             assertEquals(whole.at("/choices/0/text").asText(), streamed.toString(), "stream pieces add up");
             assertEquals(ids.size(), streamedIds.size());
 
+            checkTokenizerEndpoints(client, port, tokenizer);
+
             String chat = post(client, port, "/v1/chat/completions",
                     "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
             assertTrue(chat.contains("chat_template"), "no template in this tokenizer_config.json: " + chat);
@@ -119,6 +121,38 @@ class ServeTextTest {
         Files.copy(TOKENIZER.resolve("tokenizer.json"), model.resolve("tokenizer.json"));
         json.writeValue(model.resolve("tokenizer_config.json").toFile(), config);
         return model;
+    }
+
+    /** vLLM's /tokenize, /detokenize, /version, /ping and /v1/models/{id}, against the tokenizer itself. */
+    private void checkTokenizerEndpoints(HttpClient client, int port, Tokenizer tokenizer) throws Exception {
+        JsonNode tokens = json.readTree(post(client, port, "/tokenize", "{\"model\":\"small\",\"prompt\":"
+                + json.writeValueAsString(PROMPT) + "}"));
+        int[] expected = tokenizer.encode(PROMPT, true);
+        assertEquals(expected.length, tokens.get("count").asInt());
+        assertEquals(java.util.Arrays.toString(expected), tokens.get("tokens").toString().replace(",", ", "));
+        assertTrue(tokens.get("max_model_len").asInt() > 0);
+        JsonNode plain = json.readTree(post(client, port, "/tokenize", "{\"prompt\":" + json.writeValueAsString(PROMPT)
+                + ",\"add_special_tokens\":false}"));
+        assertEquals(java.util.Arrays.toString(tokenizer.encode(PROMPT, false)),
+                plain.get("tokens").toString().replace(",", ", "), "no BOS when not asked for");
+        JsonNode text = json.readTree(post(client, port, "/detokenize", "{\"tokens\":" + tokens.get("tokens") + "}"));
+        assertEquals(tokenizer.decode(expected, true), text.get("prompt").asText());
+        assertEquals(PROMPT, text.get("prompt").asText(), "the prompt round-trips");
+        assertTrue(post(client, port, "/detokenize", "{\"tokens\":[-1]}").contains("\"param\":\"tokens\""));
+
+        assertTrue(json.readTree(get(client, port, "/version").body()).get("version").isTextual());
+        assertEquals(200, get(client, port, "/ping").statusCode());
+        assertEquals(200, client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/ping"))
+                .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        HttpResponse<String> one = get(client, port, "/v1/models/small");
+        assertEquals(200, one.statusCode());
+        assertEquals("small", json.readTree(one.body()).get("id").asText());
+        assertEquals(404, get(client, port, "/v1/models/other").statusCode());
+    }
+
+    private static HttpResponse<String> get(HttpClient client, int port, String path) throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(30)).GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private static String post(HttpClient client, int port, String path, String body) throws Exception {

@@ -79,7 +79,8 @@ final class CompletionsEndpoint implements Endpoint {
         }
     }
 
-    private static JsonNode body(FullHttpRequest request) {
+    /** The request body as JSON; malformed JSON is a 400. */
+    static JsonNode body(FullHttpRequest request) {
         try (InputStream in = new ByteBufInputStream(request.content().duplicate())) {
             return HttpExchange.json().readTree(in);
         } catch (JacksonException e) {

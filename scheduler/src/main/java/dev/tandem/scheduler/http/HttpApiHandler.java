@@ -5,6 +5,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.QueryStringDecoder;
 
@@ -18,11 +19,19 @@ import java.util.Map;
 final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private static final String UNKNOWN_ENDPOINT = "other";
 
-    private record Route(HttpMethod method, Endpoint endpoint) {
+    /** @param methods the methods it answers; the first is named in a 405's Allow header */
+    private record Route(java.util.List<HttpMethod> methods, Endpoint endpoint) {
+        Route(HttpMethod method, Endpoint endpoint) {
+            this(java.util.List.of(method), endpoint);
+        }
     }
+
+    private static final String MODEL_PREFIX = "/v1/models/";
+    private static final String VERSION = version();
 
     private final HttpApiContext context;
     private final Map<String, Route> routes;
+    private final ModelsEndpoint model;
 
     HttpApiHandler(HttpApiContext context) {
         this.context = context;
@@ -31,15 +40,26 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
                 "/v1/chat/completions", new Route(HttpMethod.POST, new CompletionsEndpoint(context, true)),
                 "/v1/models", new Route(HttpMethod.GET, new ModelsEndpoint(context)),
                 "/health", new Route(HttpMethod.GET, new HealthEndpoint(context.engine())),
-                "/metrics", new Route(HttpMethod.GET, new MetricsEndpoint(context)));
+                "/metrics", new Route(HttpMethod.GET, new MetricsEndpoint(context)),
+                "/tokenize", new Route(HttpMethod.POST, new TokenizeEndpoint(context, false)),
+                "/detokenize", new Route(HttpMethod.POST, new TokenizeEndpoint(context, true)),
+                "/version", new Route(HttpMethod.GET, (exchange, request) -> exchange.sendJson(HttpResponseStatus.OK,
+                        com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("version", VERSION))),
+                "/ping", new Route(java.util.List.of(HttpMethod.GET, HttpMethod.POST), new HealthEndpoint(context.engine())));
+        this.model = new ModelsEndpoint(context);
     }
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
         String path = new QueryStringDecoder(request.uri()).path();
         Route route = routes.get(path);
-        HttpExchange exchange = new HttpExchange(ctx.channel(), HttpUtil.isKeepAlive(request),
-                route == null ? UNKNOWN_ENDPOINT : path, context.metrics());
+        if (route == null && path.startsWith(MODEL_PREFIX) && path.length() > MODEL_PREFIX.length()) {
+            String id = path.substring(MODEL_PREFIX.length());
+            route = new Route(HttpMethod.GET, (exchange, r) -> model.one(exchange, id)); // GET /v1/models/{id}
+        }
+        String label = route == null ? UNKNOWN_ENDPOINT : path.startsWith(MODEL_PREFIX) ? MODEL_PREFIX + "{id}" : path;
+        HttpExchange exchange = new HttpExchange(ctx.channel(), HttpUtil.isKeepAlive(request), label,
+                context.metrics()); // one metrics label per route, whatever the id
         try {
             if (request.decoderResult().isFailure()) {
                 throw ApiError.badRequest("Malformed HTTP request: " + request.decoderResult().cause(), null);
@@ -47,8 +67,8 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             if (route == null) {
                 throw ApiError.pathNotFound(path);
             }
-            if (!route.method().equals(request.method())) {
-                throw ApiError.methodNotAllowed(request.method().name(), path, route.method().name());
+            if (!route.methods().contains(request.method())) {
+                throw ApiError.methodNotAllowed(request.method().name(), path, route.methods().getFirst().name());
             }
             route.endpoint().handle(exchange, request);
         } catch (ApiError e) {
@@ -56,6 +76,12 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         } catch (RuntimeException e) {
             exchange.sendError(ApiError.internal(e.toString()));
         }
+    }
+
+    /** The jar's Implementation-Version, or the build's when run from classes. */
+    private static String version() {
+        String v = HttpApiHandler.class.getPackage().getImplementationVersion();
+        return v != null ? v : "0.1.0-SNAPSHOT";
     }
 
     @Override

@@ -12,6 +12,9 @@ public interface TextCodec {
     /** A completion prompt's ids, with the special tokens (BOS) the model expects in front. */
     int[] encodePrompt(String text);
 
+    /** {@code text}'s ids, with the special tokens the model expects only when asked (vLLM's /tokenize). */
+    int[] encode(String text, boolean addSpecialTokens);
+
     /**
      * The chat rendered by the model's chat template with the assistant's turn opened, as ids.
      * The template writes the special tokens itself, so none are added when encoding.

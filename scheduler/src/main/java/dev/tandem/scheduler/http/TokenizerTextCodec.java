@@ -31,6 +31,11 @@ public final class TokenizerTextCodec implements TextCodec {
     }
 
     @Override
+    public int[] encode(String text, boolean addSpecialTokens) {
+        return tokenizer.encode(text, addSpecialTokens);
+    }
+
+    @Override
     public int[] encodeChat(List<ChatMessage> messages) {
         ChatTemplate template = tokenizer.chatTemplate().orElseThrow(() -> ApiError.badRequest(
                 "this model's tokenizer_config.json has no chat_template; use /v1/completions", "messages"));

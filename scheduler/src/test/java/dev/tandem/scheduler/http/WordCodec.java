@@ -20,6 +20,12 @@ final class WordCodec implements TextCodec {
         return text.toString();
     }
 
+    /** No special tokens in this codec: the same ids either way. */
+    @Override
+    public int[] encode(String text, boolean addSpecialTokens) {
+        return encodePrompt(text);
+    }
+
     @Override
     public int[] encodePrompt(String text) {
         List<Integer> ids = new ArrayList<>();
