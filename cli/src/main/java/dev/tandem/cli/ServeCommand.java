@@ -16,11 +16,21 @@ import java.util.concurrent.Callable;
         description = "Serve a checkpoint over the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
                 + "/v1/models, /health, /metrics).")
 final class ServeCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Mixin
     HttpServing http;
 
-    @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
+    @picocli.CommandLine.Parameters(index = "0", arity = "0..1", paramLabel = "MODEL",
+            description = "Hugging Face checkpoint directory (as `vllm serve MODEL`; or --model).")
+    Path positionalModel;
+
+    @Option(names = "--model", description = "Hugging Face checkpoint directory.")
     Path model;
+
+    @Option(names = "--max-model-len", description = "Serve at most this many positions (default: the model's context).")
+    Integer maxModelLen;
 
     @Option(names = "--threads", description = "Kernel threads (default: all cores).")
     Integer threads;
@@ -41,9 +51,17 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if ((model == null) == (positionalModel == null)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), model == null
+                    ? "Missing the model: give it as MODEL or --model" : "The model is given twice: MODEL and --model");
+        }
+        if (model == null) {
+            model = positionalModel;
+        }
         var codec = http.textCodec(model);
         ColocatedEngine engine = new ColocatedEngine(model, http.name(model), device.spec(threads == null ? 0 : threads),
-                maxBatchTokens, kvTokens, gpuMemoryUtilization, http.maxQueued, DeviceOptions.log());
+                maxBatchTokens, kvTokens, gpuMemoryUtilization, http.maxQueued, DeviceOptions.log(),
+                maxModelLen == null ? 0 : maxModelLen);
         http.run(engine, engine, codec, "colocated");
         return 0;
     }

@@ -21,7 +21,27 @@ public final class TandemCommand {
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new TandemCommand());
         cli.setExecutionExceptionHandler(TandemCommand::reportError);
+        cli.setParameterExceptionHandler(TandemCommand::reportUsageError);
+        giveVersion(cli, cli.getCommandSpec().version());
         return cli;
+    }
+
+    /** Every subcommand answers --version as the top command does. */
+    private static void giveVersion(CommandLine cli, String[] version) {
+        for (CommandLine sub : cli.getSubcommands().values()) {
+            sub.getCommandSpec().version(version);
+            giveVersion(sub, version);
+        }
+    }
+
+    /** A usage error prints the error and where the help is, not the whole help. */
+    private static int reportUsageError(CommandLine.ParameterException e, String[] args) {
+        CommandLine cli = e.getCommandLine();
+        PrintWriter err = cli.getErr();
+        err.println("tandem: error: " + e.getMessage());
+        err.println("see '" + cli.getCommandSpec().qualifiedName() + " --help'");
+        err.flush();
+        return 2;
     }
 
     /** A user error prints its message alone; anything else also says where it came from. */

@@ -77,7 +77,9 @@ public record BackendSpec(String device, String dtype, int threads) {
                 throw new TandemException("dtype bfloat16: the CPU backend computes in float32 (bf16 weights are widened"
                         + " exactly); use --dtype float32 or auto, or a CUDA device");
             }
-            return threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+            CpuBackend cpu = threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+            log.accept("device cpu (" + cpu.threads() + " kernel threads), dtype float32");
+            return cpu;
         }
         if (cuda == null) {
             throw new TandemException("device " + target + ": this build has no CUDA module (tandem-cuda)");

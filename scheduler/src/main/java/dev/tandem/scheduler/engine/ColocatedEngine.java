@@ -38,7 +38,7 @@ public final class ColocatedEngine implements CompletionEngine {
      */
     public ColocatedEngine(Path checkpoint, String name, int threads, int maxBatchTokens, int kvTokens,
                            int maxQueued) {
-        this(checkpoint, name, BackendSpec.cpu(threads), maxBatchTokens, kvTokens, 1.0, maxQueued, line -> { });
+        this(checkpoint, name, BackendSpec.cpu(threads), maxBatchTokens, kvTokens, 1.0, maxQueued, line -> { }, 0);
     }
 
     /**
@@ -48,13 +48,21 @@ public final class ColocatedEngine implements CompletionEngine {
      * @param memoryUtilization   the share of device memory this engine may fill (vLLM's
      *                            {@code --gpu-memory-utilization})
      * @param log                 start-up lines: the device, the weights, the KV plan
+     * @param maxModelLen         the context served (vLLM's --max-model-len); 0: the model's
      */
     public ColocatedEngine(Path checkpoint, String name, BackendSpec backend, int maxBatchTokens, Integer kvTokens,
-                           double memoryUtilization, int maxQueued, java.util.function.Consumer<String> log) {
+                           double memoryUtilization, int maxQueued, java.util.function.Consumer<String> log,
+                           int maxModelLen) {
         CausalLm lm = Models.load(checkpoint, backend.open(log), maxBatchTokens);
         ModelConfig config = lm.config();
         this.model = lm;
-        this.served = new ServedModel(name, config.maxPositions(), config.vocabSize(), config.eosTokenIds());
+        if (maxModelLen < 0 || maxModelLen > config.maxPositions()) {
+            lm.close();
+            throw new dev.tandem.core.TandemException("--max-model-len " + maxModelLen + " is not in [1, "
+                    + config.maxPositions() + "], this model's context");
+        }
+        int context = maxModelLen == 0 ? config.maxPositions() : maxModelLen;
+        this.served = new ServedModel(name, context, config.vocabSize(), config.eosTokenIds());
         int tokens;
         try {
             tokens = lm.plannedKvTokens(memoryUtilization, kvTokens, DEFAULT_KV_TOKENS, log);

@@ -48,7 +48,7 @@ class CompletionsParityTest {
     @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
     void shouldReturnFixtureGreedyTokensOnCuda(String model) throws Exception {
         check(model, new ColocatedEngine(ApiFixtures.fixture(model), model, new BackendSpec("cuda:0", "float32", 0), 256,
-                KV_TOKENS, 0.9, 256, line -> System.err.println("tandem: " + line)));
+                KV_TOKENS, 0.9, 256, line -> System.err.println("tandem: " + line), 0));
     }
 
     private static void check(String model, ColocatedEngine colocated) throws Exception {
