@@ -65,6 +65,9 @@ public final class GenerateBenchmark {
     }
 
     public static GenerateReport run(Settings s, MachineInfo machine, PrintStream progress) {
+        if (s.peer()) {
+            Peers.require(Peers.JLAMA, "Jlama (bench generate's peer; --no-peer runs Tandem alone)");
+        }
         long start = System.nanoTime();
         int vocab = vocabSize(s.model());
         warmPageCache(s.model(), progress);

@@ -44,7 +44,20 @@ public final class KernelBenchmarks {
     private KernelBenchmarks() {
     }
 
-    public static KernelReport run(Settings settings, MachineInfo machine, PrintStream progress) throws RunnerException {
+    /** The benchmarks through JMH, which must be in the build ({@link Peers}); JMH's failures come out unchecked. */
+    public static KernelReport run(Settings settings, MachineInfo machine, PrintStream progress) {
+        Peers.require(Peers.JMH, "JMH (tandem bench kernels)");
+        try {
+            return measure(settings, machine, progress);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new dev.tandem.core.TandemException("JMH failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static KernelReport measure(Settings settings, MachineInfo machine, PrintStream progress)
+            throws RunnerException {
         int threads = KernelSetup.resolve(settings.threads());
         double matvecFlops = 2.0 * Bf16Matrices.EXPERT_ROWS * Bf16Matrices.EXPERT_COLS;
         List<Case> cases = new ArrayList<>();

@@ -42,6 +42,20 @@ class CliConventionsTest {
         }
     }
 
+    /** The shipped runtime has no benchmark peers (JMH, Jlama): the benchmarks that need one say how to get it. */
+    @Test
+    void shouldLeaveTheBenchmarkPeersOutOfTheRuntimeAndSaySo() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.tandem.bench.Peers.present("org.openjdk.jmh.runner.Runner"),
+                "built with the peers profile");
+        assertFalse(dev.tandem.bench.Peers.present("com.github.tjake.jlama.model.AbstractModel"));
+        CliFixtures.Run kernels = CliFixtures.tandem("bench", "kernels", "--quick");
+        assertEquals(1, kernels.exitCode());
+        assertTrue(kernels.err().contains("-Ppeers"), kernels.err());
+        CliFixtures.Run generate = CliFixtures.tandem("bench", "generate", "--model", CliFixtures.fixture("mixtral-tiny").toString());
+        assertEquals(1, generate.exitCode());
+        assertTrue(generate.err().contains("--no-peer"), generate.err());
+    }
+
     @Test
     void shouldServeAModelGivenAsAPositionalArgumentWithinMaxModelLen() throws Exception {
         Path model = CliFixtures.fixture("mixtral-tiny");
