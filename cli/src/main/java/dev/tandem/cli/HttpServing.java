@@ -38,6 +38,9 @@ final class HttpServing {
     @Option(names = "--tokenizer", description = "Directory with tokenizer.json (default: the model directory if it has one).")
     Path tokenizer;
 
+    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every /v1 route (default: $TANDEM_API_KEY, else none).")
+    String apiKey;
+
     @Option(names = "--max-queued", defaultValue = "256", description = "Requests waiting for room before new ones get 429 (default ${DEFAULT-VALUE}).")
     int maxQueued;
 
@@ -71,7 +74,13 @@ final class HttpServing {
     void run(CompletionEngine engine, AutoCloseable owner, TextCodec codec, String what) throws Exception {
         HttpApiServer server;
         try {
-            server = HttpApiServer.start(HttpApiContext.of(engine, codec), host, port);
+            String key = apiKey != null ? apiKey : System.getenv("TANDEM_API_KEY");
+            if (key == null && !isLoopback(host)) {
+                System.err.println("tandem: warning: listening on " + host + " without an API key: anyone who reaches it"
+                        + " can use it (--api-key or TANDEM_API_KEY)");
+            }
+            server = HttpApiServer.start(HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key), host,
+                    port);
         } catch (RuntimeException e) {
             owner.close();
             throw e;
@@ -105,6 +114,14 @@ final class HttpServing {
             Files.move(tmp, portFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new TandemException("cannot write --port-file " + portFile + ": " + e.getMessage());
+        }
+    }
+
+    private static boolean isLoopback(String host) {
+        try {
+            return java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
         }
     }
 

@@ -69,7 +69,7 @@ class CliConventionsTest {
             String tooLong = "{\"prompt\":[" + "1,".repeat(70) + "1],\"max_tokens\":1}";
             HttpResponse<String> refused = client.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + server.port() + "/v1/completions"))
-                    .POST(HttpRequest.BodyPublishers.ofString(tooLong)).build(), HttpResponse.BodyHandlers.ofString());
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(tooLong)).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(400, refused.statusCode(), refused.body());
             assertTrue(refused.body().contains("context_length_exceeded"), refused.body());
         }

@@ -73,7 +73,7 @@ class LocalServingHttpTest {
         String body = "{\"model\":\"tiny\",\"prompt\":" + Arrays.toString(p.inputIds()) + ",\"max_tokens\":"
                 + p.greedy().length + ",\"temperature\":0,\"ignore_eos\":true,\"stream\":" + stream + "}";
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
-                .timeout(Duration.ofSeconds(120)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+                .timeout(Duration.ofSeconds(120)).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
         return client.sendAsync(request, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
             assertEquals(200, r.statusCode(), r.body());
             List<Integer> ids = new ArrayList<>();

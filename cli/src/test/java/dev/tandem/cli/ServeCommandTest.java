@@ -35,7 +35,7 @@ class ServeCommandTest {
                     + ",\"max_tokens\":12,\"temperature\":0,\"ignore_eos\":true}";
             HttpResponse<String> reply = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                             + server.port() + "/v1/completions")).timeout(Duration.ofSeconds(60))
-                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, reply.statusCode(), reply.body());
             JsonNode ids = new ObjectMapper().readTree(reply.body()).at("/choices/0/token_ids");
             assertEquals(csvArray(expected.get("p0.greedy").ints()), ids.toString());

@@ -52,6 +52,18 @@ public final class ApiError extends RuntimeException {
         return new ApiError(400, "invalid_request_error", message, param, "context_length_exceeded", 0);
     }
 
+    /** 401: a /v1 route without the server's API key, as OpenAI answers a bad key. */
+    public static ApiError unauthorized() {
+        return new ApiError(401, "invalid_request_error", "Incorrect or missing API key: send 'Authorization: Bearer KEY'",
+                null, "invalid_api_key", 0);
+    }
+
+    /** 415: a JSON route's body sent as something else. */
+    public static ApiError unsupportedMediaType(String given) {
+        return new ApiError(415, "invalid_request_error", "The body must be sent as Content-Type: application/json, got "
+                + (given == null ? "none" : "'" + given + "'"), null, "unsupported_media_type", 0);
+    }
+
     public static ApiError bodyTooLarge(int maxBytes) {
         return new ApiError(413, "invalid_request_error", "The request body is larger than " + maxBytes + " bytes",
                 null, "request_too_large", 0);

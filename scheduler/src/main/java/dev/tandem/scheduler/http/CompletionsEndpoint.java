@@ -82,7 +82,9 @@ final class CompletionsEndpoint implements Endpoint {
     /** The request body as JSON; malformed JSON is a 400. */
     static JsonNode body(FullHttpRequest request) {
         try (InputStream in = new ByteBufInputStream(request.content().duplicate())) {
-            return HttpExchange.json().readTree(in);
+            // one JSON value and nothing after it: trailing bytes are a malformed request, not ignored
+            return HttpExchange.json().reader().with(com.fasterxml.jackson.databind.DeserializationFeature
+                    .FAIL_ON_TRAILING_TOKENS).readTree(in);
         } catch (JacksonException e) {
             throw ApiError.badRequest("The body is not valid JSON: " + e.getOriginalMessage(), null);
         } catch (IOException e) {

@@ -4,6 +4,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
@@ -27,6 +28,9 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     }
 
     private static final String MODEL_PREFIX = "/v1/models/";
+    /** The routes that read a JSON body: they want it declared so (415 otherwise). */
+    private static final java.util.Set<String> JSON_ROUTES = java.util.Set.of("/v1/completions", "/v1/chat/completions",
+            "/tokenize", "/detokenize");
     private static final String VERSION = version();
 
     private final HttpApiContext context;
@@ -67,8 +71,17 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             if (route == null) {
                 throw ApiError.pathNotFound(path);
             }
+            if (path.startsWith("/v1/") && !context.authorized(request.headers().get(HttpHeaderNames.AUTHORIZATION))) {
+                throw ApiError.unauthorized();
+            }
             if (!route.methods().contains(request.method())) {
                 throw ApiError.methodNotAllowed(request.method().name(), path, route.methods().getFirst().name());
+            }
+            if (JSON_ROUTES.contains(path)) {
+                String type = request.headers().get(HttpHeaderNames.CONTENT_TYPE);
+                if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+                    throw ApiError.unsupportedMediaType(type);
+                }
             }
             route.endpoint().handle(exchange, request);
         } catch (ApiError e) {

@@ -33,7 +33,7 @@ class ApiErrorsTest {
     @BeforeAll
     void start() {
         engine = new ColocatedEngine(ApiFixtures.fixture(MODEL), MODEL, ApiFixtures.THREADS, 256, 4096, 256);
-        withCodec = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new ApiMetrics(), SMALL_BODY_LIMIT, 1),
+        withCodec = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new ApiMetrics(), SMALL_BODY_LIMIT, 1, null),
                 "127.0.0.1", 0);
         withoutCodec = HttpApiServer.start(HttpApiContext.of(engine, null), "127.0.0.1", 0);
         client = ApiFixtures.client();
@@ -101,6 +101,44 @@ class ApiErrorsTest {
                 "prompt", null);
         assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,512]}"), 400, "invalid_request_error",
                 "prompt", null);
+    }
+
+    @Test
+    void shouldWantAJsonBodyDeclaredSoAndNothingAfterIt() {
+        ApiFixtures.Reply plain = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + withCodec.port() + "/v1/completions"))
+                .header("Content-Type", "text/plain").POST(java.net.http.HttpRequest.BodyPublishers.ofString(request(""))).build());
+        assertError(plain, 415, "invalid_request_error", null, "unsupported_media_type");
+        ApiFixtures.Reply none = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + withCodec.port() + "/v1/completions"))
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(request(""))).build());
+        assertError(none, 415, "invalid_request_error", null, "unsupported_media_type");
+        assertEquals(200, ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + withCodec.port() + "/v1/completions"))
+                .header("Content-Type", "application/json; charset=utf-8")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(request(""))).build()).status(), "with a charset");
+        assertError(completion(request("") + "{\"more\":1}"), 400, "invalid_request_error", null, null);
+        assertError(completion(request("") + " garbage"), 400, "invalid_request_error", null, null);
+    }
+
+    @Test
+    void shouldWantTheApiKeyOnEveryV1RouteWhenOneIsSet() {
+        try (HttpApiServer keyed = HttpApiServer.start(HttpApiContext.of(engine, null, "s3cret"), "127.0.0.1", 0)) {
+            String body = "{\"prompt\":[1,17,42],\"max_tokens\":2}";
+            assertError(post(client, keyed.port(), "/v1/completions", body), 401, "invalid_request_error", null,
+                    "invalid_api_key");
+            assertError(get(client, keyed.port(), "/v1/models"), 401, "invalid_request_error", null, "invalid_api_key");
+            ApiFixtures.Reply wrong = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + keyed.port() + "/v1/models"))
+                    .header("Authorization", "Bearer s3cre").GET().build());
+            assertEquals(401, wrong.status());
+            ApiFixtures.Reply right = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create("http://127.0.0.1:" + keyed.port() + "/v1/completions"))
+                    .header("Authorization", "Bearer s3cret").header("Content-Type", "application/json")
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build());
+            assertEquals(200, right.status(), right.body());
+            assertEquals(200, get(client, keyed.port(), "/health").status(), "health stays open, as vLLM's");
+        }
     }
 
     @Test
