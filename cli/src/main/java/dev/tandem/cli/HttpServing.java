@@ -41,6 +41,15 @@ final class HttpServing {
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every /v1 route (default: $TANDEM_API_KEY, else none).")
     String apiKey;
 
+    @Option(names = "--max-connections", defaultValue = "1024",
+            description = "Connections open at once; beyond, a new one is answered 503 (default ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--request-timeout", defaultValue = "30",
+            description = "Seconds a connection has to deliver a whole request, from opening and after each response;"
+                    + " answering is not timed (default ${DEFAULT-VALUE}).")
+    double requestTimeoutSeconds;
+
     @Option(names = "--max-queued", defaultValue = "256", description = "Requests waiting for room before new ones get 429 (default ${DEFAULT-VALUE}).")
     int maxQueued;
 
@@ -79,8 +88,9 @@ final class HttpServing {
                 System.err.println("tandem: warning: listening on " + host + " without an API key: anyone who reaches it"
                         + " can use it (--api-key or TANDEM_API_KEY)");
             }
-            server = HttpApiServer.start(HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key), host,
-                    port);
+            HttpApiContext.Limits limits = new HttpApiContext.Limits(maxConnections, Math.round(requestTimeoutSeconds * 1000));
+            server = HttpApiServer.start(HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key)
+                    .withLimits(limits), host, port);
         } catch (RuntimeException e) {
             owner.close();
             throw e;

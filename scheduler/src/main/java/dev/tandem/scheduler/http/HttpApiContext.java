@@ -11,10 +11,36 @@ import dev.tandem.scheduler.metrics.ApiMetrics;
  * @param maxBodyBytes larger request bodies get 413
  * @param ioThreads    Netty event loop threads (they only parse, encode and write)
  * @param apiKey       what every /v1 route wants after {@code Authorization: Bearer}; null: open
+ * @param limits       connections and timeouts
  */
 public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes,
-                             int ioThreads, String apiKey) {
+                             int ioThreads, String apiKey, Limits limits) {
     public static final int DEFAULT_MAX_BODY_BYTES = 8 << 20;
+
+    /**
+     * @param maxConnections   open at once; beyond, a new connection is answered 503 and closed
+     * @param requestTimeoutMs a connection must deliver a whole request within this, from opening
+     *                         and after each response (answering is not timed)
+     */
+    public record Limits(int maxConnections, long requestTimeoutMs) {
+        public static final Limits DEFAULT = new Limits(1024, 30_000);
+
+        public Limits {
+            if (maxConnections < 1 || requestTimeoutMs < 1) {
+                throw new IllegalArgumentException("connection limit and request timeout must be >= 1");
+            }
+        }
+    }
+
+    public HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes, int ioThreads,
+                          String apiKey) {
+        this(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, Limits.DEFAULT);
+    }
+
+    /** This context with other limits. */
+    public HttpApiContext withLimits(Limits newLimits) {
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, newLimits);
+    }
 
     public static HttpApiContext of(CompletionEngine engine, TextCodec codec) {
         return of(engine, codec, null);
