@@ -41,6 +41,10 @@ final class HttpServing {
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every /v1 route (default: $TANDEM_API_KEY, else none).")
     String apiKey;
 
+    @Option(names = "--allowed-origins", split = ",",
+            description = "Browser origins that may call the API cross-origin, comma-separated (* for any); others get 403.")
+    java.util.List<String> allowedOrigins = java.util.List.of();
+
     @Option(names = "--max-connections", defaultValue = "1024",
             description = "Connections open at once; beyond, a new one is answered 503 (default ${DEFAULT-VALUE}).")
     int maxConnections;
@@ -90,7 +94,7 @@ final class HttpServing {
             }
             HttpApiContext.Limits limits = new HttpApiContext.Limits(maxConnections, Math.round(requestTimeoutSeconds * 1000));
             server = HttpApiServer.start(HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key)
-                    .withLimits(limits), host, port);
+                    .withLimits(limits).withAllowedOrigins(java.util.Set.copyOf(allowedOrigins)), host, port);
         } catch (RuntimeException e) {
             owner.close();
             throw e;

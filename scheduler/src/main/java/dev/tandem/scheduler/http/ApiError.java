@@ -58,6 +58,12 @@ public final class ApiError extends RuntimeException {
                 null, "invalid_api_key", 0);
     }
 
+    /** 403: a browser's request from an origin not in --allowed-origins. */
+    public static ApiError originNotAllowed(String origin) {
+        return new ApiError(403, "invalid_request_error", "Cross-origin requests from " + origin
+                + " are not allowed (--allowed-origins)", null, "origin_not_allowed", 0);
+    }
+
     /** 415: a JSON route's body sent as something else. */
     public static ApiError unsupportedMediaType(String given) {
         return new ApiError(415, "invalid_request_error", "The body must be sent as Content-Type: application/json, got "

@@ -12,9 +12,11 @@ import dev.tandem.scheduler.metrics.ApiMetrics;
  * @param ioThreads    Netty event loop threads (they only parse, encode and write)
  * @param apiKey       what every /v1 route wants after {@code Authorization: Bearer}; null: open
  * @param limits       connections and timeouts
+ * @param allowedOrigins browser origins allowed to call the API cross-origin (CORS); a request
+ *                     from any other origin is refused with 403
  */
 public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes,
-                             int ioThreads, String apiKey, Limits limits) {
+                             int ioThreads, String apiKey, Limits limits, java.util.Set<String> allowedOrigins) {
     public static final int DEFAULT_MAX_BODY_BYTES = 8 << 20;
 
     /**
@@ -34,12 +36,26 @@ public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetric
 
     public HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes, int ioThreads,
                           String apiKey) {
-        this(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, Limits.DEFAULT);
+        this(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, Limits.DEFAULT, java.util.Set.of());
+    }
+
+    public HttpApiContext {
+        allowedOrigins = java.util.Set.copyOf(allowedOrigins);
     }
 
     /** This context with other limits. */
     public HttpApiContext withLimits(Limits newLimits) {
-        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, newLimits);
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, newLimits, allowedOrigins);
+    }
+
+    /** This context letting browsers on {@code origins} call it ({@code *}: any origin). */
+    public HttpApiContext withAllowedOrigins(java.util.Set<String> origins) {
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, limits, origins);
+    }
+
+    /** Whether a request that names {@code origin} (the Origin header, or null: not a browser's) may be answered. */
+    boolean originAllowed(String origin) {
+        return origin == null || allowedOrigins.contains("*") || allowedOrigins.contains(origin);
     }
 
     public static HttpApiContext of(CompletionEngine engine, TextCodec codec) {

@@ -71,6 +71,15 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             if (route == null) {
                 throw ApiError.pathNotFound(path);
             }
+            String origin = request.headers().get(HttpHeaderNames.ORIGIN);
+            if (!context.originAllowed(origin)) {
+                throw ApiError.originNotAllowed(origin);
+            }
+            exchange.allowOrigin(origin);
+            if (origin != null && request.method().equals(HttpMethod.OPTIONS)) {
+                exchange.sendPreflight(); // CORS: what the browser may send next
+                return;
+            }
             if (path.startsWith("/v1/") && !context.authorized(request.headers().get(HttpHeaderNames.AUTHORIZATION))) {
                 throw ApiError.unauthorized();
             }

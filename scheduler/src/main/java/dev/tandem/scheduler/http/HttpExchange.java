@@ -35,6 +35,8 @@ final class HttpExchange {
     private final ApiMetrics metrics;
     private boolean answered;
 
+    private String origin; // an allowed CORS origin to name on the response, or null
+
     HttpExchange(Channel channel, boolean keepAlive, String endpoint, ApiMetrics metrics) {
         this.channel = channel;
         this.keepAlive = keepAlive;
@@ -73,6 +75,7 @@ final class HttpExchange {
                 .set(HttpHeaderNames.CONTENT_TYPE, "text/event-stream; charset=utf-8")
                 .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_CACHE)
                 .set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+        allowOrigin(response);
         if (!keepAlive) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
@@ -119,10 +122,38 @@ final class HttpExchange {
         response.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
+        allowOrigin(response);
         if (!keepAlive) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
         return response;
+    }
+
+    /** The allowed browser origin this request came from (CORS), named on its response. */
+    void allowOrigin(String origin) {
+        this.origin = origin;
+    }
+
+    private void allowOrigin(HttpResponse response) {
+        if (origin != null) {
+            response.headers().set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, origin).set(HttpHeaderNames.VARY,
+                    HttpHeaderNames.ORIGIN);
+        }
+    }
+
+    /** 204 to a CORS preflight from an allowed origin: the methods and headers the API takes. */
+    void sendPreflight() {
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.NO_CONTENT);
+        response.headers()
+                .set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS")
+                .set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type")
+                .setInt(HttpHeaderNames.ACCESS_CONTROL_MAX_AGE, 600)
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
+        allowOrigin(response);
+        if (!keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        }
+        finish(204, response);
     }
 
     private void finish(int status, FullHttpResponse response) {

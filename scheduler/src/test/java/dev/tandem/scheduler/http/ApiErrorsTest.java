@@ -142,6 +142,31 @@ class ApiErrorsTest {
     }
 
     @Test
+    void shouldRefuseBrowsersFromOtherOriginsAndAnswerAllowedOnesWithCorsHeaders() {
+        java.util.function.BiFunction<Integer, String, java.net.http.HttpRequest.Builder> to = (port, path) ->
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + path));
+        assertError(ApiFixtures.send(client, to.apply(withCodec.port(), "/v1/models").header("Origin", "https://app.example")
+                .GET().build()), 403, "invalid_request_error", null, "origin_not_allowed");
+        assertEquals(200, get(client, withCodec.port(), "/v1/models").status(), "no Origin: not a browser, answered");
+        try (HttpApiServer open = HttpApiServer.start(HttpApiContext.of(engine, null)
+                .withAllowedOrigins(java.util.Set.of("https://app.example")), "127.0.0.1", 0)) {
+            ApiFixtures.Reply allowed = ApiFixtures.send(client, to.apply(open.port(), "/v1/models")
+                    .header("Origin", "https://app.example").GET().build());
+            assertEquals(200, allowed.status());
+            assertEquals("https://app.example", allowed.response().headers().firstValue("Access-Control-Allow-Origin")
+                    .orElse(null));
+            ApiFixtures.Reply preflight = ApiFixtures.send(client, to.apply(open.port(), "/v1/completions")
+                    .header("Origin", "https://app.example").header("Access-Control-Request-Method", "POST")
+                    .method("OPTIONS", java.net.http.HttpRequest.BodyPublishers.noBody()).build());
+            assertEquals(204, preflight.status());
+            assertTrue(preflight.response().headers().firstValue("Access-Control-Allow-Headers").orElse("")
+                    .contains("Authorization"));
+            assertError(ApiFixtures.send(client, to.apply(open.port(), "/v1/models").header("Origin", "https://evil.example")
+                    .GET().build()), 403, "invalid_request_error", null, "origin_not_allowed");
+        }
+    }
+
+    @Test
     void shouldTakeAOneElementPromptArrayAndIgnoreUnknownFields() {
         ApiFixtures.Reply reply = completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,17,42]],\"max_tokens\":2,"
                 + "\"frobnicate\":{\"x\":1},\"user\":\"me\"}");
