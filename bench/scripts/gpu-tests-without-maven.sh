@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the GPU-tagged tests from built classes on a GPU machine without Maven (the lent device machine).
+# Needs in .device/: jrt.txz (a jlink runtime), junit-platform-console-standalone-1.14.1.jar, lib/ (cli/target/lib)
+# and the module classes built here; see bench/GPU_NOTES.md, "Running on the lent machine".
+set -uo pipefail
+tar xJf .device/jrt.txz -C /tmp
+J=/tmp/jrt/bin/java
+nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.mem --format=csv
+LIBS=$(ls .device/lib/*.jar | sed 's|^|../|' | tr '\n' ':')
+run() { # dir, classpath, selector...
+  local dir=$1 cp=$2; shift 2
+  (cd "$dir" && $J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -Dtandem.requireGpu=true \
+    -jar ../.device/junit-platform-console-standalone-1.14.1.jar execute -cp "$cp" --include-tag gpu \
+    --details=tree --disable-banner "$@")
+}
+{
+  run cuda ../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
+    --select-package dev.tandem.cuda
+  run scheduler ../scheduler/target/classes:../scheduler/target/test-classes:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
+    --select-class dev.tandem.scheduler.http.CompletionsParityTest
+} 2>&1 | tee "${OUT:-/tmp}/tests.log" | grep -v "^WARNING" | tail -150
