@@ -42,16 +42,6 @@ public record BackendSpec(String device, String dtype, int threads) {
         };
     }
 
-    /** This spec with another device (a node's own {@code device} key), keeping dtype and threads. */
-    public BackendSpec onDevice(String otherDevice) {
-        return otherDevice == null ? this : new BackendSpec(otherDevice, dtype, threads);
-    }
-
-    /** This spec with {@code n} CPU threads. */
-    public BackendSpec withThreads(int n) {
-        return new BackendSpec(device, dtype, n);
-    }
-
     /**
      * The backend: {@code auto} takes cuda:0 when a driver and a device are found, else the CPU,
      * and says which through {@code log}; an explicit device that cannot be opened fails with

@@ -1,5 +1,6 @@
 package dev.tandem.core.model;
 
+import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 
@@ -28,9 +29,12 @@ public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, b
         return new ExpertFfn(stacked.rowSlice(0, ffn), stacked.rowSlice(ffn, ffn), down, downTransposed, stacked);
     }
 
-    /** As {@link #gateUp}, skippable where no row routes to {@code expert} (see {@link ComputeBackend#matmulIfRouted}). */
-    void gateUpIfRouted(ComputeBackend backend, dev.tandem.core.compute.Activations gateUpOut,
-                        dev.tandem.core.compute.Activations x, int rows, dev.tandem.core.compute.Activations gates,
+    /**
+     * {@code gateUpOut = x · [gate; up]ᵀ} ((rows, 2·ffn), gate in the first half of columns, up in
+     * the second), skippable where no row routes to {@code expert} (see {@link ComputeBackend#matmulIfRouted}).
+     */
+    void gateUpIfRouted(ComputeBackend backend, Activations gateUpOut,
+                        Activations x, int rows, Activations gates,
                         int expert) {
         if (gateUp != null) {
             backend.matmulIfRouted(gateUpOut, x, gateUp, rows, gates, expert);
@@ -38,31 +42,6 @@ public record ExpertFfn(DeviceWeight gate, DeviceWeight up, DeviceWeight down, b
             int ffn = gate.rows();
             backend.matmulIfRouted(gateUpOut.columns(0, ffn), x, gate, rows, gates, expert);
             backend.matmulIfRouted(gateUpOut.columns(ffn, ffn), x, up, rows, gates, expert);
-        }
-    }
-
-    /**
-     * {@code gateUp = x · [gate; up]ᵀ}: {@code gateUp} is (rows, 2·ffn), gate in its first half
-     * of columns, up in its second.
-     */
-    void gateUp(ComputeBackend backend, dev.tandem.core.compute.Activations gateUpOut, dev.tandem.core.compute.Activations x,
-                int rows) {
-        if (gateUp != null) {
-            backend.matmul(gateUpOut, x, gateUp, rows);
-        } else {
-            int ffn = gate.rows();
-            backend.matmul(gateUpOut.columns(0, ffn), x, gate, rows);
-            backend.matmul(gateUpOut.columns(ffn, ffn), x, up, rows);
-        }
-    }
-
-    /** {@code out = h · down(ᵀ)}. */
-    void project(ComputeBackend backend, dev.tandem.core.compute.Activations out, dev.tandem.core.compute.Activations h,
-                 int rows) {
-        if (downTransposed) {
-            backend.matmulTransposed(out, h, down, rows);
-        } else {
-            backend.matmul(out, h, down, rows);
         }
     }
 }

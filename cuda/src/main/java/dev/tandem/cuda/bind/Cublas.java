@@ -30,7 +30,6 @@ public final class Cublas {
     private final MethodHandle cublasDestroy;
     private final MethodHandle cublasSetStream;
     private final MethodHandle cublasSetWorkspace;
-    private final MethodHandle cublasGetVersion;
     private final MethodHandle cublasGemmEx;
     private final MethodHandle cublasGemmGroupedBatchedEx; // null if this cuBLAS lacks it (before 12.5)
 
@@ -40,7 +39,6 @@ public final class Cublas {
         cublasDestroy = lib.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cublasSetStream = lib.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cublasSetWorkspace = lib.function("cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-        cublasGetVersion = lib.function("cublasGetVersion_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         cublasGemmEx = lib.function("cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
@@ -95,16 +93,6 @@ public final class Cublas {
             check((int) cublasSetStream.invokeExact(handle, stream), "cublasSetStream");
             check((int) cublasSetWorkspace.invokeExact(handle, workspace, workspaceBytes), "cublasSetWorkspace");
             return handle;
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    public int version(MemorySegment handle) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_INT);
-            check((int) cublasGetVersion.invokeExact(handle, out), "cublasGetVersion");
-            return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }

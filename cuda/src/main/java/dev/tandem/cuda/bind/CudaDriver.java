@@ -14,7 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * The CUDA driver API ({@code libcuda.so.1}) through FFM downcalls: the calls Tandem makes, each
  * checked, an error thrown as {@link CudaException} naming the call. Device pointers are
- * {@code long}; contexts, streams, modules, functions, events and graphs are addresses.
+ * {@code long}; contexts, streams, modules, functions and events are addresses.
  * Hot-path calls (launches, async copies) take no out-parameters and allocate nothing.
  */
 public final class CudaDriver {
@@ -23,7 +23,6 @@ public final class CudaDriver {
     public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     public static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
     public static final int CU_STREAM_NON_BLOCKING = 1;
-    public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     public static final int CU_MEMHOSTREGISTER_PORTABLE_DEVICEMAP = 0x01 | 0x02;
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public static final int CUDA_ERROR_NO_DEVICE = 100;
@@ -33,7 +32,6 @@ public final class CudaDriver {
 
     private final NativeLibrary lib;
     private final MethodHandle cuInit;
-    private final MethodHandle cuDriverGetVersion;
     private final MethodHandle cuGetErrorName;
     private final MethodHandle cuDeviceGetCount;
     private final MethodHandle cuDeviceGet;
@@ -64,20 +62,12 @@ public final class CudaDriver {
     private final MethodHandle cuEventCreate;
     private final MethodHandle cuEventRecord;
     private final MethodHandle cuEventSynchronize;
-    private final MethodHandle cuStreamWaitEvent;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuEventDestroy;
-    private final MethodHandle cuStreamBeginCapture;
-    private final MethodHandle cuStreamEndCapture;
-    private final MethodHandle cuGraphInstantiate;
-    private final MethodHandle cuGraphLaunch;
-    private final MethodHandle cuGraphDestroy;
-    private final MethodHandle cuGraphExecDestroy;
 
     private CudaDriver(NativeLibrary lib) {
         this.lib = lib;
         cuInit = f("cuInit", JAVA_INT);
-        cuDriverGetVersion = f("cuDriverGetVersion", ADDRESS);
         cuGetErrorName = f("cuGetErrorName", JAVA_INT, ADDRESS);
         cuDeviceGetCount = f("cuDeviceGetCount", ADDRESS);
         cuDeviceGet = f("cuDeviceGet", ADDRESS, JAVA_INT);
@@ -109,15 +99,8 @@ public final class CudaDriver {
         cuEventCreate = f("cuEventCreate", ADDRESS, JAVA_INT);
         cuEventRecord = f("cuEventRecord", ADDRESS, ADDRESS);
         cuEventSynchronize = f("cuEventSynchronize", ADDRESS);
-        cuStreamWaitEvent = f("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
         cuEventElapsedTime = f("cuEventElapsedTime_v2", ADDRESS, ADDRESS, ADDRESS);
         cuEventDestroy = f("cuEventDestroy_v2", ADDRESS);
-        cuStreamBeginCapture = f("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
-        cuStreamEndCapture = f("cuStreamEndCapture", ADDRESS, ADDRESS);
-        cuGraphInstantiate = f("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
-        cuGraphLaunch = f("cuGraphLaunch", ADDRESS, ADDRESS);
-        cuGraphDestroy = f("cuGraphDestroy", ADDRESS);
-        cuGraphExecDestroy = f("cuGraphExecDestroy", ADDRESS);
     }
 
     private MethodHandle f(String name, java.lang.foreign.MemoryLayout... args) {
@@ -173,16 +156,6 @@ public final class CudaDriver {
         }
     }
 
-
-    public int driverVersion() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_INT);
-            check((int) cuDriverGetVersion.invokeExact(out), "cuDriverGetVersion");
-            return out.get(JAVA_INT, 0);
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
 
     public int deviceCount() {
         try (Arena arena = Arena.ofConfined()) {
@@ -295,15 +268,6 @@ public final class CudaDriver {
     public void freeHost(MemorySegment host) {
         try {
             check((int) cuMemFreeHost.invokeExact(host), "cuMemFreeHost");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    /** Page-locks memory someone else mapped (an Aeron log, say); false if the driver refuses. */
-    public boolean hostRegister(MemorySegment host) {
-        try {
-            return (int) cuMemHostRegister.invokeExact(host, host.byteSize(), 0) == 0;
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
@@ -456,15 +420,6 @@ public final class CudaDriver {
         }
     }
 
-    /** Work enqueued on {@code stream} after this waits for {@code event}. */
-    public void waitEvent(MemorySegment stream, MemorySegment event) {
-        try {
-            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
     public void synchronizeEvent(MemorySegment event) {
         try {
             check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
@@ -487,49 +442,6 @@ public final class CudaDriver {
     public void destroyEvent(MemorySegment event) {
         try {
             check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    public void beginCapture(MemorySegment stream) {
-        try {
-            check((int) cuStreamBeginCapture.invokeExact(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-                    "cuStreamBeginCapture");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    /** Ends the capture and instantiates it; the graph itself is destroyed once instantiated. */
-    public MemorySegment endCaptureAndInstantiate(MemorySegment stream) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment graph = arena.allocate(ADDRESS);
-            check((int) cuStreamEndCapture.invokeExact(stream, graph), "cuStreamEndCapture");
-            MemorySegment exec = arena.allocate(ADDRESS);
-            MemorySegment g = graph.get(ADDRESS, 0);
-            try {
-                check((int) cuGraphInstantiate.invokeExact(exec, g, 0L), "cuGraphInstantiate");
-            } finally {
-                check((int) cuGraphDestroy.invokeExact(g), "cuGraphDestroy");
-            }
-            return exec.get(ADDRESS, 0);
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    public void launchGraph(MemorySegment exec, MemorySegment stream) {
-        try {
-            check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    public void destroyGraph(MemorySegment exec) {
-        try {
-            check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
