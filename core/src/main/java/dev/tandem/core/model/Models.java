@@ -21,16 +21,8 @@ public final class Models {
      * {@code backend}: it closes it, and so does a load that fails.
      */
     public static CausalLm load(Path dir, ComputeBackend backend, int maxBatchTokens) {
-        ModelConfig config;
-        Checkpoint checkpoint;
-        try {
-            config = ModelConfigLoader.load(dir);
-            checkpoint = Checkpoint.open(dir);
-        } catch (RuntimeException e) {
-            backend.close();
-            throw e;
-        }
-        return load(config, WeightSource.of(checkpoint), backend, maxBatchTokens);
+        Opened opened = Opened.of(dir, backend);
+        return load(opened.config, opened.weights, backend, maxBatchTokens);
     }
 
     /** The colocated model from {@code weights}, which it owns along with {@code backend}. */
@@ -50,16 +42,8 @@ public final class Models {
 
     /** The attention side only: embeddings, attention, gates, final norm, LM head; owns {@code backend}. */
     public static CausalLm loadAttention(Path dir, ComputeBackend backend, int maxBatchTokens) {
-        ModelConfig config;
-        Checkpoint checkpoint;
-        try {
-            config = ModelConfigLoader.load(dir);
-            checkpoint = Checkpoint.open(dir);
-        } catch (RuntimeException e) {
-            backend.close(); // else its kernel threads outlive the failure, spinning
-            throw e;
-        }
-        CausalLm lm = attentionSide(config, WeightSource.of(checkpoint), backend, maxBatchTokens);
+        Opened opened = Opened.of(dir, backend);
+        CausalLm lm = attentionSide(opened.config, opened.weights, backend, maxBatchTokens);
         backend.weightsLoaded();
         return lm;
     }
@@ -80,20 +64,29 @@ public final class Models {
 
     /** The experts {@code holds} accepts, for every layer; owns {@code backend}. */
     public static LoadedExperts loadExperts(Path dir, ComputeBackend backend, IntPredicate holds) {
-        WeightSource weights = null;
+        Opened opened = Opened.of(dir, backend);
         try {
-            ModelConfig config = ModelConfigLoader.load(dir);
-            weights = WeightSource.of(Checkpoint.open(dir));
-            LoadedExperts experts = new LoadedExperts(config, expertFfns(config, backend, weights, holds), weights,
-                    backend);
+            LoadedExperts experts = new LoadedExperts(opened.config,
+                    expertFfns(opened.config, backend, opened.weights, holds), opened.weights, backend);
             backend.weightsLoaded();
             return experts;
         } catch (RuntimeException e) {
-            if (weights != null) {
-                weights.close();
-            }
+            opened.weights.close();
             backend.close();
             throw e;
+        }
+    }
+
+    /** A checkpoint directory's config and weights, read before any model is built. */
+    private record Opened(ModelConfig config, WeightSource weights) {
+        /** Closes {@code backend} if the directory cannot be read: else its kernel threads outlive the failure, spinning. */
+        static Opened of(Path dir, ComputeBackend backend) {
+            try {
+                return new Opened(ModelConfigLoader.load(dir), WeightSource.of(Checkpoint.open(dir)));
+            } catch (RuntimeException e) {
+                backend.close();
+                throw e;
+            }
         }
     }
 
