@@ -199,9 +199,19 @@ public final class CudaBackend implements ComputeBackend {
 
     void fillRandomBf16(long pointer, long n, long seed) {
         bind();
-        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
-        args.reset().p(pointer).p(n).p(seed).f(1f).i(0);
-        driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
+        fillSynthetic(pointer, n, seed, 1f, false);
+    }
+
+    /** {@code n} bf16 values, uniform in ±scale from a hash of seed and index, or each {@code scale} when constant. */
+    private void fillSynthetic(long pointer, long n, long seed, float scale, boolean constant) {
+        args.reset().p(pointer).p(n).p(seed).f(scale).i(constant ? 1 : 0);
+        driver.launch(k.fillSynthetic, elementBlocks(n), 1, 1, ROW_THREADS, 0, stream, args.pointers,
+                "fill_synthetic_bf16");
+    }
+
+    /** Blocks of {@link #ROW_THREADS} for an elementwise kernel over {@code n} (its loop strides past the cap). */
+    private static int elementBlocks(long n) {
+        return (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
     }
 
     public boolean bf16() {
@@ -275,10 +285,9 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     private void launchElementwise(MemorySegment kernel, long out, long in, long n) {
-        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
         args.reset().p(out).p(in).p(n);
         beginOp();
-        driver.launch(kernel, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
+        driver.launch(kernel, elementBlocks(n), 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
         endOp("convert");
     }
 
@@ -289,9 +298,7 @@ public final class CudaBackend implements ComputeBackend {
         long n = (long) rows * cols;
         long dst = allocateDevice(n * weightBytes(), "synthetic weight " + name);
         long bf16Copy = bf16 ? dst : scratch(n * 2);
-        int blocks = (int) Math.min((n + ROW_THREADS - 1) / ROW_THREADS, 65_535L * 16);
-        args.reset().p(bf16Copy).p(n).p(seed).f(halfWidth == 0f ? 1f : halfWidth).i(halfWidth == 0f ? 1 : 0);
-        driver.launch(k.fillSynthetic, blocks, 1, 1, ROW_THREADS, 0, stream, args.pointers, "fill_synthetic_bf16");
+        fillSynthetic(bf16Copy, n, seed, halfWidth == 0f ? 1f : halfWidth, halfWidth == 0f);
         if (!bf16) {
             launchElementwise(k.convertBf16ToF32, dst, bf16Copy, n);
         }
@@ -1117,10 +1124,9 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-
     /**
      * A per-row kernel on a grid of (rows, column blocks): enough column blocks that even one
-     * row keeps {@link #ROW_TARGET_BLOCKS} blocks busy, never more than the columns need.
+     * row keeps {@link #rowTargetBlocks} blocks busy, never more than the columns need.
      */
     private void launchRows(MemorySegment kernel, int rows, int cols, String name) {
         int columnBlocks = Math.max(1, Math.min((cols + ROW_THREADS - 1) / ROW_THREADS,
@@ -1209,7 +1215,6 @@ public final class CudaBackend implements ComputeBackend {
             driver.synchronize(stream);
         } finally {
             cublas.destroy(blas);
-
             for (MemorySegment m : registered) {
                 driver.hostUnregister(m);
             }
