@@ -75,10 +75,7 @@ final class HttpExchange {
                 .set(HttpHeaderNames.CONTENT_TYPE, "text/event-stream; charset=utf-8")
                 .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_CACHE)
                 .set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
-        allowOrigin(response);
-        if (!keepAlive) {
-            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        }
+        connectionHeaders(response);
         count(200);
         channel.writeAndFlush(response);
     }
@@ -122,10 +119,7 @@ final class HttpExchange {
         response.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
-        allowOrigin(response);
-        if (!keepAlive) {
-            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        }
+        connectionHeaders(response);
         return response;
     }
 
@@ -134,10 +128,14 @@ final class HttpExchange {
         this.origin = origin;
     }
 
-    private void allowOrigin(HttpResponse response) {
+    /** What every response carries: the allowed CORS origin, and {@code Connection: close} unless kept alive. */
+    private void connectionHeaders(HttpResponse response) {
         if (origin != null) {
             response.headers().set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, origin).set(HttpHeaderNames.VARY,
                     HttpHeaderNames.ORIGIN);
+        }
+        if (!keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
     }
 
@@ -149,10 +147,7 @@ final class HttpExchange {
                 .set(HttpHeaderNames.ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type")
                 .setInt(HttpHeaderNames.ACCESS_CONTROL_MAX_AGE, 600)
                 .setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
-        allowOrigin(response);
-        if (!keepAlive) {
-            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        }
+        connectionHeaders(response);
         finish(204, response);
     }
 
