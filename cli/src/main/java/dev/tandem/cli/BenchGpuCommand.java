@@ -7,7 +7,6 @@ import dev.tandem.bench.Roofline;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
-import dev.tandem.core.config.ModelConfigLoader;
 import dev.tandem.core.engine.EngineStats;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
@@ -105,8 +104,8 @@ final class BenchGpuCommand implements Callable<Integer> {
         ModelConfig config;
         CausalLm lm;
         if (model != null) {
-            config = ModelConfigLoader.load(model);
             lm = Models.load(model, backend, capacity);
+            config = lm.config();
         } else {
             SynthSpec spec = SynthSpec.preset(preset);
             if (layers != null) {
