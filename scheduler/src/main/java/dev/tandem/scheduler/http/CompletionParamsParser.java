@@ -79,13 +79,18 @@ public final class CompletionParamsParser {
         if (!node.isArray()) {
             throw ApiError.badRequest("'stop_token_ids' must be an array of token ids", "stop_token_ids");
         }
-        int[] ids = new int[node.size()];
+        return ids(node, "stop_token_ids", "'stop_token_ids' must be an array of token ids", 0);
+    }
+
+    /** {@code array}'s elements as ints of at least {@code min}; else 400 on {@code field}: "{mustBe}; element i is …". */
+    private static int[] ids(JsonNode array, String field, String mustBe, int min) {
+        int[] ids = new int[array.size()];
         for (int i = 0; i < ids.length; i++) {
-            if (!node.get(i).isIntegralNumber() || !node.get(i).canConvertToInt() || node.get(i).intValue() < 0) {
-                throw ApiError.badRequest("'stop_token_ids' must be an array of token ids; element " + i + " is "
-                        + node.get(i), "stop_token_ids");
+            JsonNode id = array.get(i);
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.intValue() < min) {
+                throw ApiError.badRequest(mustBe + "; element " + i + " is " + id, field);
             }
-            ids[i] = node.get(i).intValue();
+            ids[i] = id.intValue();
         }
         return ids;
     }
@@ -113,16 +118,8 @@ public final class CompletionParamsParser {
         if (node.isEmpty()) {
             throw ApiError.badRequest("'prompt' is empty", "prompt");
         }
-        int[] ids = new int[node.size()];
-        for (int i = 0; i < ids.length; i++) {
-            JsonNode id = node.get(i);
-            if (!id.isIntegralNumber() || !id.canConvertToInt()) {
-                throw ApiError.badRequest("'prompt' must be a string or an array of token ids; element " + i
-                        + " is " + id, "prompt");
-            }
-            ids[i] = id.intValue();
-        }
-        return new Prompt.Ids(ids);
+        return new Prompt.Ids(ids(node, "prompt", "'prompt' must be a string or an array of token ids",
+                Integer.MIN_VALUE)); // the range is checked against the model's vocabulary later
     }
 
     private static Prompt chatMessages(JsonNode node) {

@@ -44,7 +44,7 @@ final class TokenizeEndpoint implements Endpoint {
         JsonFields f = new JsonFields(body);
         int[] ids;
         if (body.has("messages")) {
-            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(withPlaceholderModel(body), true).prompt();
+            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(messagesOnly(body), true).prompt();
             ids = codec.encodeChat(chat.messages());
         } else {
             JsonNode prompt = body.get("prompt");
@@ -64,7 +64,7 @@ final class TokenizeEndpoint implements Endpoint {
     }
 
     /** The chat parser reads only the messages; the rest of a /tokenize body is not a completion's. */
-    private static JsonNode withPlaceholderModel(JsonNode body) {
+    private static JsonNode messagesOnly(JsonNode body) {
         ObjectNode copy = JsonNodeFactory.instance.objectNode();
         copy.set("messages", body.get("messages"));
         return copy;
