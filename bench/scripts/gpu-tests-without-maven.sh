@@ -6,11 +6,11 @@ set -uo pipefail
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.mem --format=csv
-LIBS=$(ls .device/lib/*.jar | sed 's|^|../|' | tr '\n' ':')
+LIBS=$(ls .device/lib/*.jar | grep -v /tandem- | sed 's|^|../|' | tr '\n' ':')
 run() { # dir, classpath, selector...
   local dir=$1 cp=$2; shift 2
   (cd "$dir" && $J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-    --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -Dtandem.requireGpu=true \
+    --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -Dtandem.requireGpu=true ${JOPTS:-} \
     -jar ../.device/junit-platform-console-standalone-1.14.1.jar execute -cp "$cp" --include-tag gpu \
     --details=tree --disable-banner "$@")
 }

@@ -38,12 +38,22 @@ public final class CudaBackend implements ComputeBackend {
     private static final int DECODE_WARPS = 8;         // DECODE_WARPS in kernels.cu
     private static final int DECODE_THREADS = 32 * DECODE_WARPS;
     private static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
+    private static final int DECODE_SPLIT_POSITIONS = 16; // two a warp
+    private static final int MAX_DECODE_SPLITS = 64;
     private static final int PREFILL_THREADS = 256;
     private static final int TILE_Q = 64;              // TILE_Q in kernels.cu
     private static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
     private static final int TILE_K = 32;              // TILE_K
     private static final int PREFILL_SHARED_BYTES = 4 * (PREFILL_HEAD_DIM * (TILE_Q + 4) // queries transposed
             + PREFILL_HEAD_DIM * (TILE_K + 4) + TILE_K * PREFILL_HEAD_DIM + TILE_K * (TILE_Q + 4));
+    // Head dimensions with a tensor-core prefill kernel (attention_prefill_mma_*) for a bf16 cache;
+    // -Dtandem.cuda.prefillMma=false keeps the float32 FMA kernel, for A/B runs. The parts (bf16 terms)
+    // queries and probabilities are split into: 22 (the default) is as exact as float32 FMA; 11 and
+    // 21 are faster and coarser (see kernels.cu).
+    private static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
+    private static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
+    private static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
+    private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "22");
     private static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
@@ -55,8 +65,13 @@ public final class CudaBackend implements ComputeBackend {
     // against 87 tokens/s at batch 1: a skipped launch still costs ~3 us, and the GEMV reached
     // about the bandwidth cuBLAS does), so off by default.
     private static final boolean SKIP_UNROUTED = Boolean.getBoolean("tandem.cuda.skipUnrouted");
+    // -Dtandem.cuda.gemv=false sends 1-2 row products without gates to cuBLAS, for A/B runs
+    private static final boolean GEMV = !"false".equals(System.getProperty("tandem.cuda.gemv"));
     private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu
     private static final int GEMV_COLS = 4;           // GEMV_COLS: output columns a warp
+    // routedExperts takes up to this many rows (the dispatch also stops at experts/k);
+    // -Dtandem.cuda.routedMaxRows=0 routes small batches on the host instead, for A/B runs.
+    private static final int ROUTED_MAX_ROWS = Integer.getInteger("tandem.cuda.routedMaxRows", 8);
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
@@ -111,8 +126,14 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
                            MemorySegment routeDense, MemorySegment combineRows, MemorySegment sampleRows,
-                           MemorySegment gemv1, MemorySegment gemv2) {
+                           MemorySegment gemv1, MemorySegment gemv2, MemorySegment gemv1SplitK,
+                           MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
+                           MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge) {
         static Kernels of(KernelModule m) {
+            MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
+            for (int i = 0; i < mma.length; i++) {
+                mma[i] = m.function("attention_prefill_mma_" + MMA_HEAD_DIMS[i] + "_" + PREFILL_MMA_PARTS);
+            }
             return new Kernels(m.function("convert_bf16_to_f32"), m.function("convert_f16_to_f32"),
                     m.function("convert_f32_to_bf16"), m.function("convert_f16_to_bf16"), m.function("rows_to_bf16"),
                     m.function("pack_rows"), m.function("fill_synthetic_bf16"), m.function("embed_f32"),
@@ -126,7 +147,9 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
                     m.function("combine_rows"), m.function("sample_rows"), m.function("gemv_bf16_1"),
-                    m.function("gemv_bf16_2"));
+                    m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
+                    m.function("gemv_routed_bf16"), m.function("combine_routed"),
+                    m.function("attention_decode_merge"));
         }
     }
 
@@ -448,7 +471,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         bind();
-        if (gates != null && gemvFits(in, w, rows, transposed)) { // cuBLAS is faster where nothing is skipped
+        if ((GEMV || gates != null) && gemvFits(in, w, rows, transposed)) { // faster than cuBLAS at 1-2 rows
             gemv(out, in, w, rows, gates, expert, accumulate);
             return;
         }
@@ -493,8 +516,13 @@ public final class CudaBackend implements ComputeBackend {
                 .i(expert).i(accumulate ? 1 : 0);
         beginOp();
         int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
-        driver.launch(rows == 1 ? k.gemv1 : k.gemv2, (w.rows() + columnsPerBlock - 1) / columnsPerBlock, 1, 1,
-                32 * GEMV_WARPS, 0, stream, args.pointers, "gemv");
+        int blocks = (w.rows() + columnsPerBlock - 1) / columnsPerBlock;
+        boolean splitK = blocks < 4 * device.multiprocessors(); // too few warps a multiprocessor: split K too
+        if (splitK) {
+            blocks = (w.rows() + GEMV_COLS - 1) / GEMV_COLS;
+        }
+        MemorySegment kernel = rows == 1 ? (splitK ? k.gemv1SplitK : k.gemv1) : (splitK ? k.gemv2SplitK : k.gemv2);
+        driver.launch(kernel, blocks, 1, 1, 32 * GEMV_WARPS, 0, stream, args.pointers, "gemv");
         if (profiler != null) {
             endOp("gemv " + w.rows() + "x" + w.cols() + (gates == null ? "" : " (skips unrouted)"));
         }
@@ -844,29 +872,64 @@ public final class CudaBackend implements ComputeBackend {
         float scale = (float) (1.0 / Math.sqrt(headDim));
         boolean bf16Cache = s.elementBytes == 2;
         if (tileCount > 0) {
+            int mma = bf16Cache && PREFILL_MMA ? java.util.Arrays.binarySearch(MMA_HEAD_DIMS, headDim) : -1;
             args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
-                    .p(s.values(layer)).p(base).p(tables).p(tiles).i(s.blockSize).i(kvHeads).i(headDim)
-                    .i(heads / kvHeads).i(window).f(scale);
+                    .p(s.values(layer)).p(base).p(tables).p(tiles).i(s.blockSize).i(kvHeads);
+            if (mma < 0) {
+                args.i(headDim); // the tensor-core kernels have it as a template parameter
+            }
+            args.i(heads / kvHeads).i(window).f(scale);
             beginOp();
-            driver.launch(bf16Cache ? k.prefillBf16 : k.prefillF32, tileCount, heads, 1, PREFILL_THREADS,
-                    PREFILL_SHARED_BYTES, stream, args.pointers, "attention_prefill");
+            if (mma >= 0) {
+                driver.launch(k.prefillMma[mma], tileCount, heads, 1, MMA_THREADS, 0, stream, args.pointers,
+                        "attention_prefill_mma");
+            } else {
+                driver.launch(bf16Cache ? k.prefillBf16 : k.prefillF32, tileCount, heads, 1, PREFILL_THREADS,
+                        PREFILL_SHARED_BYTES, stream, args.pointers, "attention_prefill");
+            }
             endOp("attention (prefill tiles)");
         }
         if (decodeRowCount > 0) {
+            int group = heads / kvHeads;
+            int chunks = (group + MAX_GROUP - 1) / MAX_GROUP;
+            int splits = decodeSplits(batch, window, decodeRowCount * kvHeads * chunks);
+            long partial = splits > 1 ? scratch(4L * decodeRowCount * heads * splits * (headDim + 2)) : 0;
             args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
                     .p(s.values(layer)).p(base).p(tables).p(decodeRows).i(s.blockSize).i(kvHeads).i(headDim)
-                    .i(heads / kvHeads).i(window).f(scale);
+                    .i(group).i(window).f(scale).i(splits).p(partial);
             beginOp();
-            int group = heads / kvHeads;
             int perBlock = Math.min(group, MAX_GROUP);
             boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
             MemorySegment kernel = bf16Cache ? (narrow ? k.decodeBf16Narrow : k.decodeBf16)
                     : (narrow ? k.decodeF32Narrow : k.decodeF32);
-            driver.launch(kernel, decodeRowCount, kvHeads,
-                    (group + MAX_GROUP - 1) / MAX_GROUP, DECODE_THREADS, 4 * DECODE_WARPS * perBlock * headDim, stream,
-                    args.pointers, "attention_decode");
+            driver.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
+                    4 * DECODE_WARPS * perBlock * headDim, stream, args.pointers, "attention_decode");
+            if (splits > 1) {
+                args.reset().p(o.pointer()).i(o.stride()).p(partial).p(decodeRows).i(heads).i(headDim).i(splits);
+                driver.launch(k.decodeMerge, decodeRowCount, heads, 1, (headDim + 31) / 32 * 32, 0, stream,
+                        args.pointers, "attention_decode_merge");
+            }
             endOp("attention (decode rows)");
         }
+    }
+
+    /**
+     * Parts to split each decode row's window into, so that a few rows still fill the device (one
+     * block per row and KV head would leave most multiprocessors idle at batch 1): enough blocks
+     * for two a multiprocessor, at least DECODE_SPLIT_POSITIONS positions a part.
+     */
+    private int decodeSplits(TokenBatch batch, int window, int blocks) {
+        int target = 2 * device.multiprocessors();
+        if (blocks >= target) {
+            return 1;
+        }
+        int longest = 0;
+        for (int i = 0; i < decodeRowCount; i++) {
+            int length = batch.positions[decodeRows[i]] + 1;
+            longest = Math.max(longest, window > 0 ? Math.min(window, length) : length);
+        }
+        return Math.max(1, Math.min(Math.min((target + blocks - 1) / blocks, longest / DECODE_SPLIT_POSITIONS),
+                MAX_DECODE_SPLITS));
     }
 
     private int tilesAt;        // where packMeta put the tiles (ints from the start)
@@ -1002,6 +1065,70 @@ public final class CudaBackend implements ComputeBackend {
         beginOp();
         driver.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, stream, args.pointers, "route_dense");
         endOp("route_dense");
+    }
+
+    private long[] routedWeights = new long[0];
+
+    /**
+     * Three launches a layer: gate|up of every (row, slot) pair through its expert (gemv_routed_bf16,
+     * the expert found in the gates on the device), SiLU·up in place, down likewise, and the
+     * gate-weighted sum of each row's pairs (combine_routed).
+     */
+    @Override
+    public void routedExperts(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
+                              DeviceWeight[] down, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        int experts = gateUp.length;
+        CudaActivations o = cuda(out);
+        CudaActivations in = cuda(x);
+        CudaActivations g = cuda(gates);
+        CudaWeight first = (CudaWeight) gateUp[0];
+        int hidden = first.cols();
+        int ffn = first.rows() / 2;
+        if (rows > ROUTED_MAX_ROWS || !first.bf16() || hidden % 8 != 0 || ffn % 8 != 0 || in.stride() % 4 != 0
+                || in.pointer() % 16 != 0 || o.cols() != hidden || g.cols() != experts) {
+            throw new IllegalArgumentException("routed experts: " + rows + " rows, hidden " + hidden + ", ffn " + ffn
+                    + (first.bf16() ? "" : ", float32 weights") + "; the kernel takes up to " + ROUTED_MAX_ROWS
+                    + " rows of bf16 weights with 8-aligned widths");
+        }
+        if (routedWeights.length < 2 * experts) {
+            routedWeights = new long[2 * experts];
+        }
+        for (int e = 0; e < experts; e++) {
+            routedWeights[e] = ((CudaWeight) gateUp[e]).pointer();
+            routedWeights[experts + e] = ((CudaWeight) down[e]).pointer();
+        }
+        long pointers = hostArgs.longs(routedWeights, 2 * experts);
+        int pairs = rows * topK;
+        long gu = scratch(4L * pairs * (2L * ffn + hidden)); // (pairs, 2·ffn) gate | up, then (pairs, hidden)
+        long y = gu + 4L * pairs * 2 * ffn;
+        written(o, rows);
+        launchRoutedGemv(gu, 2 * ffn, in.pointer(), in.stride(), false, pointers, 2 * ffn, hidden, g, experts, topK, pairs);
+        args.reset().p(gu).i(2 * ffn).p(gu + 4L * ffn).i(2 * ffn).i(ffn).p(0);
+        launchRows(k.siluMul, pairs, ffn, "silu_mul (routed pairs)");
+        launchRoutedGemv(y, hidden, gu, 2 * ffn, true, pointers + 8L * experts, hidden, ffn, g, experts, topK, pairs);
+        args.reset().p(o.pointer()).i(o.stride()).p(y).i(hidden).p(g.pointer()).i(g.stride()).i(experts).i(topK)
+                .i(hidden);
+        launchRows(k.combineRouted, rows, hidden, "combine_routed");
+    }
+
+    private void launchRoutedGemv(long out, int outStride, long in, int inStride, boolean inPerPair, long weights, int n,
+                                  int kDim, CudaActivations gates, int experts, int topK, int pairs) {
+        args.reset().p(out).i(outStride).p(in).i(inStride).i(inPerPair ? 1 : 0).p(weights).i(n).i(kDim)
+                .p(gates.pointer()).i(gates.stride()).i(experts).i(topK);
+        int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
+        beginOp();
+        driver.launch(k.gemvRouted, (n + columnsPerBlock - 1) / columnsPerBlock, pairs, 1, 32 * GEMV_WARPS, 0, stream,
+                args.pointers, "gemv_routed");
+        endOp("gemv_routed " + n + "x" + kDim);
+    }
+
+    @Override
+    public int routedExpertsMaxRows() {
+        return bf16 ? ROUTED_MAX_ROWS : 0;
     }
 
     /** Decode-sized batches run the MoE dense (see {@code DecoderModel}): no host round trip a layer. */

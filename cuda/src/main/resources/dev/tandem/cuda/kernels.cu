@@ -255,21 +255,29 @@ extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, c
 // all of them. Each warp walks every DECODE_WARPS-th position of the row's window with an online
 // softmax per query head (lanes split the head dimension); the warps' partial results merge at
 // the end in dynamic shared memory (DECODE_WARPS · min(group, MAX_GROUP) · headDim floats).
-// `rowList` names the rows.
+// `rowList` names the rows. With splits > 1 (few rows: too few blocks to fill the device), block
+// z = chunk + chunks · split takes the split-th of `splits` equal parts of the window and writes
+// its unnormalised result, its maximum and its sum to `partial` (per listed row, query head and
+// split: headDim + 2 floats), which attention_decode_merge combines.
 template <typename KV, int LANES>
 __device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                    const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
-                                   int blockSize, int kvHeads, int headDim, int group, int window, float scale) {
+                                   int blockSize, int kvHeads, int headDim, int group, int window, float scale,
+                                   int splits, float* partial) {
     extern __shared__ float partialAcc[];             // (DECODE_WARPS, group, headDim)
     __shared__ float partialMax[DECODE_WARPS][MAX_GROUP];
     __shared__ float partialSum[DECODE_WARPS][MAX_GROUP];
     int r = rowList[blockIdx.x], kvHead = blockIdx.y;
-    int gBase = blockIdx.z * MAX_GROUP;              // this block's query heads: gBase .. gBase + gn
+    int chunks = (group + MAX_GROUP - 1) / MAX_GROUP, split = blockIdx.z / chunks;
+    int gBase = (blockIdx.z % chunks) * MAX_GROUP;   // this block's query heads: gBase .. gBase + gn
     int gn = min(MAX_GROUP, group - gBase);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int pos = meta[2 * r];
     const int* table = tables + meta[2 * r + 1];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
+    int part = (pos - first + splits) / splits;       // positions a split takes
+    first += split * part;
+    int last = min(pos, first + part - 1);
     int rowWidth = kvHeads * headDim;
     float qv[MAX_GROUP][LANES], acc[MAX_GROUP][LANES], m[MAX_GROUP], l[MAX_GROUP];
 #pragma unroll
@@ -284,7 +292,7 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
         m[g] = NEG_INF;
         l[g] = 0.f;
     }
-    for (int p = first + warp; p <= pos; p += DECODE_WARPS) {
+    for (int p = first + warp; p <= last; p += DECODE_WARPS) {
         long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
         float k[LANES], v[LANES];
 #pragma unroll
@@ -332,16 +340,44 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
                 sum += partialAcc[(w * gn + g) * headDim + d] * c;
             }
         }
-        out[(long) r * outStride + (kvHead * group + gBase + g) * headDim + d] = sum / denominator;
+        int head = kvHead * group + gBase + g;
+        if (splits == 1) {
+            out[(long) r * outStride + head * headDim + d] = sum / denominator;
+        } else {
+            float* at = partial + ((long) (blockIdx.x * kvHeads * group + head) * splits + split) * (headDim + 2);
+            at[2 + d] = sum;
+            if (d == 0) { at[0] = total; at[1] = denominator; }
+        }
     }
+}
+
+// The splits of a decode row's attention combined: grid (listed rows, query heads), headDim threads.
+extern "C" __global__ void attention_decode_merge(float* out, int outStride, const float* partial, const int* rowList,
+                                                  int heads, int headDim, int splits) {
+    int head = blockIdx.y, d = threadIdx.x;
+    const float* at = partial + (long) (blockIdx.x * heads + head) * splits * (headDim + 2);
+    float total = NEG_INF;
+    for (int s = 0; s < splits; s++) {
+        if (at[s * (headDim + 2) + 1] > 0.f) total = fmaxf(total, at[s * (headDim + 2)]);
+    }
+    float sum = 0.f, denominator = 0.f;
+    for (int s = 0; s < splits; s++) {
+        const float* p = at + s * (headDim + 2);
+        if (p[1] > 0.f) {
+            float c = expf(p[0] - total);
+            denominator += p[1] * c;
+            sum += p[2 + d] * c;
+        }
+    }
+    if (d < headDim) out[(long) rowList[blockIdx.x] * outStride + head * headDim + d] = sum / denominator;
 }
 // LANES = head dimensions a lane holds: 4 up to head_dim 128, 8 up to 256 (fewer registers, more blocks an SM).
 #define DECODE_KERNEL(NAME, KVT, T, L) \
 extern "C" __global__ void NAME(float* out, int os, const float* q, int qs, const T* K, const T* V, const int* meta, \
         const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group, int window, \
-        float scale) { \
+        float scale, int splits, float* partial) { \
     attention_decode_t<KVT, L>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, \
-                               window, scale); \
+                               window, scale, splits, partial); \
 }
 DECODE_KERNEL(attention_decode_f32, F32, float, 8)
 DECODE_KERNEL(attention_decode_bf16, BF16, bf16_t, 8)
@@ -491,6 +527,210 @@ extern "C" __global__ void attention_prefill_bf16(float* out, int os, const floa
     attention_prefill_t<BF16>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, headDim, group, window, scale);
 }
 
+// Prefill on tensor cores, for a bf16 cache: the same tiles and grid (tile, query head) as above,
+// MMA_WARPS warps of 16 query rows each. QKᵀ and PV run as mma.sync m16n8k16 (bf16 in, float32
+// accumulate), as FlashAttention-2 does: queries and the output stay in registers, the scores of a
+// key tile become the bf16 A operand of PV without leaving them, and only the key tile and the
+// value tile (transposed) pass through shared memory. Fragment layouts, from the PTX ISA with
+// g = lane / 4 and t = lane % 4: A holds (g, 2t), (g + 8, 2t), (g, 2t + 8), (g + 8, 2t + 8), each two
+// consecutive columns; B holds (k = 2t, n = g) and (k = 2t + 8, n = g), each two consecutive k;
+// C holds (g, 2t), (g + 8, 2t), each two consecutive columns. Queries are scaled by
+// scale · log2(e), so the softmax runs on exp2. Q_PARTS = 2 splits the scaled queries into a bf16
+// value and its bf16 remainder (two QKᵀ products), P_PARTS = 2 the probabilities likewise (two PV
+// products): with both, the result is as close to float32 attention as the FMA kernel's, where
+// rounding queries and probabilities to bf16 once (1, 1) can flip a near-tied expert routing
+// downstream (mixtral-tiny's fixture does).
+#define MMA_WARPS 4
+#define MMA_TILE_K 64
+#define MMA_VT_STRIDE (MMA_TILE_K + 8)   // bf16s a transposed value row: spreads the B loads over the banks
+
+__device__ __forceinline__ void mma_bf16_16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats rounded to bf16 in one 32-bit word, the first in the low half (the lower column).
+__device__ __forceinline__ unsigned pack_bf16x2(float first, float second) {
+    return (unsigned) float_to_bf16(first) | ((unsigned) float_to_bf16(second) << 16);
+}
+
+template <int HD, int Q_PARTS, int P_PARTS>
+__device__ void attention_prefill_mma_t(float* out, int outStride, const float* q, int qStride, const bf16_t* keys,
+                                        const bf16_t* values, const int* meta, const int* tables, const int* tiles,
+                                        int blockSize, int kvHeads, int group, int window, float scale) {
+    const int kStride = HD + 8; // bf16s a key row in shared memory: 16-byte rows, B loads spread over the banks
+    __shared__ __align__(16) bf16_t Ks[MMA_TILE_K * (HD + 8)];  // (key, dim)
+    __shared__ __align__(16) bf16_t Vt[HD * MMA_VT_STRIDE];     // (dim, key)
+    int firstRow = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
+    int head = blockIdx.y, kvHead = head / group;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int rowWidth = kvHeads * HD;
+    const int* table = tables + meta[2 * firstRow + 1];
+    int lo = 1 << 30, hi = -1;
+    for (int i = 0; i < count; i++) {
+        int p = meta[2 * (firstRow + i)];
+        hi = max(hi, p);
+        lo = min(lo, window > 0 ? max(0, p - window + 1) : 0);
+    }
+    // this thread's two rows (r0 = g, r1 = g + 8 of the warp's 16), their windows, and the warp's
+    int r0 = warp * 16 + g, r1 = r0 + 8;
+    int pos0 = r0 < count ? meta[2 * (firstRow + r0)] : -1;
+    int pos1 = r1 < count ? meta[2 * (firstRow + r1)] : -1;
+    int first0 = window > 0 ? max(0, pos0 - window + 1) : 0;
+    int first1 = window > 0 ? max(0, pos1 - window + 1) : 0;
+    int warpHi = max(pos0, pos1);
+    int warpLo = min(pos0 >= 0 ? first0 : 1 << 30, pos1 >= 0 ? first1 : 1 << 30);
+    for (int o = 1; o < 32; o <<= 1) {
+        warpHi = max(warpHi, __shfl_xor_sync(0xffffffffu, warpHi, o));
+        warpLo = min(warpLo, __shfl_xor_sync(0xffffffffu, warpLo, o));
+    }
+    const float qScale = scale * 1.4426950408889634f;
+    const float* q0 = q + (long) (firstRow + r0) * qStride + head * HD;
+    const float* q1 = q + (long) (firstRow + r1) * qStride + head * HD;
+    unsigned qa[Q_PARTS][HD / 16][4];
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ks++) {
+        int c = ks * 16 + 2 * t;
+        float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}; // the A fragment's order
+        if (pos0 >= 0) { v[0] = q0[c]; v[1] = q0[c + 1]; v[4] = q0[c + 8]; v[5] = q0[c + 9]; }
+        if (pos1 >= 0) { v[2] = q1[c]; v[3] = q1[c + 1]; v[6] = q1[c + 8]; v[7] = q1[c + 9]; }
+#pragma unroll
+        for (int part = 0; part < Q_PARTS; part++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float a = part == 0 ? v[2 * i] * qScale : v[2 * i] * qScale - bf16_to_float(float_to_bf16(v[2 * i] * qScale));
+                float b = part == 0 ? v[2 * i + 1] * qScale
+                                    : v[2 * i + 1] * qScale - bf16_to_float(float_to_bf16(v[2 * i + 1] * qScale));
+                qa[part][ks][i] = pack_bf16x2(a, b);
+            }
+        }
+    }
+    float o[HD / 8][4];
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f; // l: this thread's columns only, summed at the end
+    for (int k0 = lo - lo % MMA_TILE_K; k0 <= hi; k0 += MMA_TILE_K) {
+        __syncthreads(); // the previous tile is no longer read
+        for (int idx = threadIdx.x; idx < MMA_TILE_K * (HD / 8); idx += blockDim.x) {
+            int kk = idx / (HD / 8), c = 8 * (idx % (HD / 8));
+            int p = k0 + kk;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+            if (p <= hi) {
+                long at = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * HD + c;
+                kv = *(const uint4*) (keys + at);
+                vv = *(const uint4*) (values + at);
+            }
+            *(uint4*) (Ks + kk * kStride + c) = kv;
+            unsigned w[4] = {vv.x, vv.y, vv.z, vv.w};
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                Vt[(c + 2 * e) * MMA_VT_STRIDE + kk] = (bf16_t) (w[e] & 0xffffu);
+                Vt[(c + 2 * e + 1) * MMA_VT_STRIDE + kk] = (bf16_t) (w[e] >> 16);
+            }
+        }
+        __syncthreads();
+        if (k0 > warpHi || k0 + MMA_TILE_K <= warpLo) continue; // nothing this warp's rows attend to
+        float s[MMA_TILE_K / 8][4];
+#pragma unroll
+        for (int n = 0; n < MMA_TILE_K / 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+            const bf16_t* kRow = Ks + (n * 8 + g) * kStride + 2 * t;
+#pragma unroll
+            for (int ks = 0; ks < HD / 16; ks++) {
+                unsigned b0 = *(const unsigned*) (kRow + ks * 16);
+                unsigned b1 = *(const unsigned*) (kRow + ks * 16 + 8);
+#pragma unroll
+                for (int part = 0; part < Q_PARTS; part++) mma_bf16_16816(s[n], qa[part][ks], b0, b1);
+            }
+        }
+        float max0 = NEG_INF, max1 = NEG_INF;
+#pragma unroll
+        for (int n = 0; n < MMA_TILE_K / 8; n++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                int p = k0 + n * 8 + 2 * t + j;
+                if (p > pos0 || p < first0) s[n][j] = NEG_INF;
+                if (p > pos1 || p < first1) s[n][2 + j] = NEG_INF;
+                max0 = fmaxf(max0, s[n][j]);
+                max1 = fmaxf(max1, s[n][2 + j]);
+            }
+        for (int o2 = 1; o2 < 4; o2 <<= 1) { // the four threads of a row
+            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, o2));
+            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, o2));
+        }
+        float new0 = fmaxf(m0, max0), new1 = fmaxf(m1, max1);
+        float base0 = new0 == NEG_INF ? 0.f : new0, base1 = new1 == NEG_INF ? 0.f : new1;
+        float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1); // 0 while a row had nothing yet
+        m0 = new0;
+        m1 = new1;
+        float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+        for (int n = 0; n < MMA_TILE_K / 8; n++) {
+            s[n][0] = exp2f(s[n][0] - base0);
+            s[n][1] = exp2f(s[n][1] - base0);
+            s[n][2] = exp2f(s[n][2] - base1);
+            s[n][3] = exp2f(s[n][3] - base1);
+            sum0 += s[n][0] + s[n][1];
+            sum1 += s[n][2] + s[n][3];
+        }
+        l0 = l0 * corr0 + sum0;
+        l1 = l1 * corr1 + sum1;
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++) {
+            o[n][0] *= corr0;
+            o[n][1] *= corr0;
+            o[n][2] *= corr1;
+            o[n][3] *= corr1;
+        }
+#pragma unroll
+        for (int kk = 0; kk < MMA_TILE_K / 16; kk++) {
+            float pv[8] = {s[2 * kk][0], s[2 * kk][1], s[2 * kk][2], s[2 * kk][3],
+                           s[2 * kk + 1][0], s[2 * kk + 1][1], s[2 * kk + 1][2], s[2 * kk + 1][3]};
+            unsigned pa[P_PARTS][4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                pa[0][i] = pack_bf16x2(pv[2 * i], pv[2 * i + 1]);
+                if (P_PARTS == 2)
+                    pa[P_PARTS - 1][i] = pack_bf16x2(pv[2 * i] - bf16_to_float(float_to_bf16(pv[2 * i])),
+                                                     pv[2 * i + 1] - bf16_to_float(float_to_bf16(pv[2 * i + 1])));
+            }
+#pragma unroll
+            for (int n = 0; n < HD / 8; n++) {
+                const bf16_t* vRow = Vt + (n * 8 + g) * MMA_VT_STRIDE + kk * 16 + 2 * t;
+                unsigned b0 = *(const unsigned*) vRow, b1 = *(const unsigned*) (vRow + 8);
+#pragma unroll
+                for (int part = 0; part < P_PARTS; part++) mma_bf16_16816(o[n], pa[part], b0, b1);
+            }
+        }
+    }
+    for (int o2 = 1; o2 < 4; o2 <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
+    }
+    float* out0 = out + (long) (firstRow + r0) * outStride + head * HD;
+    float* out1 = out + (long) (firstRow + r1) * outStride + head * HD;
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) {
+        int d = n * 8 + 2 * t;
+        if (pos0 >= 0) { out0[d] = o[n][0] / l0; out0[d + 1] = o[n][1] / l0; }
+        if (pos1 >= 0) { out1[d] = o[n][2] / l1; out1[d + 1] = o[n][3] / l1; }
+    }
+}
+#define PREFILL_MMA_KERNEL(HD, QP, PP) \
+extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) attention_prefill_mma_##HD##_##QP##PP(float* out, \
+        int os, const float* q, int qs, const bf16_t* K, const bf16_t* V, const int* meta, const int* tables, \
+        const int* tiles, int blockSize, int kvHeads, int group, int window, float scale) { \
+    attention_prefill_mma_t<HD, QP, PP>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, group, window, \
+                                        scale); \
+}
+#define PREFILL_MMA_KERNELS(HD) PREFILL_MMA_KERNEL(HD, 1, 1) PREFILL_MMA_KERNEL(HD, 2, 1) PREFILL_MMA_KERNEL(HD, 2, 2)
+PREFILL_MMA_KERNELS(16)
+PREFILL_MMA_KERNELS(32)
+PREFILL_MMA_KERNELS(64)
+PREFILL_MMA_KERNELS(128)
+
 // ---- the dense MoE: routing where the logits are, each expert over every row, weighted ----
 
 // gate = silu(gate) · up · gates[r, expert]: grid (rows).
@@ -568,7 +808,42 @@ __device__ __forceinline__ void bf16x8(uint4 p, float* w) {
     w[4] = __uint_as_float(p.z << 16); w[5] = __uint_as_float(p.z & 0xffff0000u);
     w[6] = __uint_as_float(p.w << 16); w[7] = __uint_as_float(p.w & 0xffff0000u);
 }
+// acc[r][j] += Σ_k x_r[k] · w_j[k] over this lane's 16-byte chunks of the weight rows w_j (bf16)
+// and the rows x_r (float32), two chunks of each in flight: enough loads outstanding that a
+// small batch streams the weights at nearly the full HBM bandwidth. Chunks [begin, end).
 template <int ROWS>
+__device__ __forceinline__ void gemv_lanes(const uint4* const (&w)[GEMV_COLS], const float4* const (&x)[ROWS],
+                                           int begin, int end, int lane, float (&acc)[ROWS][GEMV_COLS]) {
+    for (int c = begin + lane; c < end; c += 64) {
+        bool second = c + 32 < end;
+        uint4 w0[GEMV_COLS], w1[GEMV_COLS];
+#pragma unroll
+        for (int j = 0; j < GEMV_COLS; j++) {
+            w0[j] = w[j][c];
+            w1[j] = second ? w[j][c + 32] : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int r = 0; r < ROWS; r++) {
+            float4 a0 = x[r][2 * c], b0 = x[r][2 * c + 1];
+            float4 a1 = second ? x[r][2 * (c + 32)] : make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 b1 = second ? x[r][2 * (c + 32) + 1] : make_float4(0.f, 0.f, 0.f, 0.f);
+            float x0[8] = {a0.x, a0.y, a0.z, a0.w, b0.x, b0.y, b0.z, b0.w};
+            float x1[8] = {a1.x, a1.y, a1.z, a1.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+            for (int j = 0; j < GEMV_COLS; j++) {
+                float f0[8], f1[8];
+                bf16x8(w0[j], f0);
+                bf16x8(w1[j], f1);
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[r][j] += f0[i] * x0[i] + f1[i] * x1[i];
+            }
+        }
+    }
+}
+
+// SPLIT_K: the block's warps share GEMV_COLS columns and split K (then blockIdx.x counts groups of
+// GEMV_COLS columns): for matrices with too few columns to give every multiprocessor its warps.
+template <int ROWS, bool SPLIT_K>
 __device__ void gemv_t(float* out, int outStride, const float* x, int xStride, const bf16_t* W, int N, int K, int rows,
                        const float* gates, int gatesStride, int expert, int accumulate) {
     if (gates) {
@@ -577,55 +852,57 @@ __device__ void gemv_t(float* out, int outStride, const float* x, int xStride, c
         if (!hit) return;
     }
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int n0 = (blockIdx.x * GEMV_WARPS + warp) * GEMV_COLS;
-    if (n0 >= N) return;
+    int n0 = (SPLIT_K ? blockIdx.x : blockIdx.x * GEMV_WARPS + warp) * GEMV_COLS;
+    if (n0 >= N) return; // block-uniform with SPLIT_K
+    const uint4* w[GEMV_COLS];
+#pragma unroll
+    for (int j = 0; j < GEMV_COLS; j++) w[j] = (const uint4*) (W + (long) min(n0 + j, N - 1) * K);
+    const float4* xr[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; r++) xr[r] = (const float4*) (x + (long) min(r, rows - 1) * xStride);
     float acc[ROWS][GEMV_COLS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++)
 #pragma unroll
         for (int j = 0; j < GEMV_COLS; j++) acc[r][j] = 0.f;
     int chunks = K / 8;
-    for (int c = lane; c < chunks; c += 32) {
-        float xv[ROWS][8];
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) {
-            const float4* xr = (const float4*) (x + (long) min(r, rows - 1) * xStride + 8 * c);
-            float4 a = xr[0], b = xr[1];
-            xv[r][0] = a.x; xv[r][1] = a.y; xv[r][2] = a.z; xv[r][3] = a.w;
-            xv[r][4] = b.x; xv[r][5] = b.y; xv[r][6] = b.z; xv[r][7] = b.w;
-        }
-#pragma unroll
-        for (int j = 0; j < GEMV_COLS; j++) {
-            int n = min(n0 + j, N - 1);
-            float wf[8];
-            bf16x8(((const uint4*) (W + (long) n * K))[c], wf);
-#pragma unroll
-            for (int r = 0; r < ROWS; r++)
-#pragma unroll
-                for (int i = 0; i < 8; i++) acc[r][j] += wf[i] * xv[r][i];
-        }
-    }
+    gemv_lanes<ROWS>(w, xr, SPLIT_K ? warp * chunks / GEMV_WARPS : 0,
+                     SPLIT_K ? (warp + 1) * chunks / GEMV_WARPS : chunks, lane, acc);
+    __shared__ float partial[GEMV_WARPS][ROWS][GEMV_COLS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++) {
 #pragma unroll
         for (int j = 0; j < GEMV_COLS; j++) {
             float s = acc[r][j];
             for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            if (lane == 0 && r < rows && n0 + j < N) {
+            if (SPLIT_K) {
+                if (lane == 0) partial[warp][r][j] = s;
+            } else if (lane == 0 && r < rows && n0 + j < N) {
                 float* dst = out + (long) r * outStride + n0 + j;
                 *dst = accumulate ? *dst + s : s;
             }
         }
     }
+    if (SPLIT_K) {
+        __syncthreads();
+        int r = threadIdx.x / GEMV_COLS, j = threadIdx.x % GEMV_COLS;
+        if (r < rows && r < ROWS && n0 + j < N) {
+            float s = 0.f;
+            for (int v = 0; v < GEMV_WARPS; v++) s += partial[v][r][j];
+            float* dst = out + (long) r * outStride + n0 + j;
+            *dst = accumulate ? *dst + s : s;
+        }
+    }
 }
-extern "C" __global__ void gemv_bf16_1(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
-                                       const float* gates, int gs, int expert, int accumulate) {
-    gemv_t<1>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
+#define GEMV_KERNEL(NAME, ROWS, SPLIT) \
+extern "C" __global__ void NAME(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows, \
+                                const float* gates, int gs, int expert, int accumulate) { \
+    gemv_t<ROWS, SPLIT>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate); \
 }
-extern "C" __global__ void gemv_bf16_2(float* out, int os, const float* x, int xs, const bf16_t* W, int N, int K, int rows,
-                                       const float* gates, int gs, int expert, int accumulate) {
-    gemv_t<2>(out, os, x, xs, W, N, K, rows, gates, gs, expert, accumulate);
-}
+GEMV_KERNEL(gemv_bf16_1, 1, false)
+GEMV_KERNEL(gemv_bf16_2, 2, false)
+GEMV_KERNEL(gemv_bf16_1_splitk, 1, true)
+GEMV_KERNEL(gemv_bf16_2_splitk, 2, true)
 
 // ---- sampling where the logits are: grid (rows), SAMPLE_THREADS threads ----
 // Row r: temperature[r] == 0 is greedy (argmax); else softmax(logits / T) as the host Sampler forms
@@ -750,4 +1027,66 @@ extern "C" __global__ void sample_rows(int* out, const float* logits, int stride
     }
     __syncthreads();
     if (tid == 0) out[blockIdx.x] = chosen;
+}
+
+// ---- the small-batch MoE on the device: each (row, slot) pair through only its routed expert ----
+// Pair p is row p / topK's slot p % topK: the (p % topK)-th expert, in index order, with a nonzero
+// gate in that row (route_dense leaves zeros elsewhere), or -1 if there is none. No host round
+// trip, and each weight read is one a routed token needs.
+__device__ __forceinline__ int routed_expert(const float* gates, int gatesStride, int experts, int row, int slot) {
+    const float* g = gates + (long) row * gatesStride;
+    for (int e = 0; e < experts; e++) {
+        if (g[e] != 0.f && slot-- == 0) return e;
+    }
+    return -1;
+}
+
+// out[p][n] = Σ_k x[p][k] · W_e[n][k], W_e = weights[e] (bf16 (N, K) row-major, 16-byte aligned) for
+// pair p = blockIdx.y and its expert e; x's row is the pair's own (xPerPair) or its token's.
+extern "C" __global__ void gemv_routed_bf16(float* out, int outStride, const float* x, int xStride, int xPerPair,
+                                            const unsigned long long* weights, int N, int K, const float* gates,
+                                            int gatesStride, int experts, int topK) {
+    int p = blockIdx.y, row = p / topK;
+    int e = routed_expert(gates, gatesStride, experts, row, p % topK);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int n0 = (blockIdx.x * GEMV_WARPS + warp) * GEMV_COLS;
+    if (n0 >= N) return;
+    float* o = out + (long) p * outStride;
+    if (e < 0) {
+        if (lane < GEMV_COLS && n0 + lane < N) o[n0 + lane] = 0.f;
+        return;
+    }
+    const uint4* w[GEMV_COLS];
+#pragma unroll
+    for (int j = 0; j < GEMV_COLS; j++) w[j] = (const uint4*) ((const bf16_t*) weights[e] + (long) min(n0 + j, N - 1) * K);
+    const float4* xr[1] = {(const float4*) (x + (long) (xPerPair ? p : row) * xStride)};
+    float acc[1][GEMV_COLS];
+#pragma unroll
+    for (int j = 0; j < GEMV_COLS; j++) acc[0][j] = 0.f;
+    gemv_lanes<1>(w, xr, 0, K / 8, lane, acc);
+#pragma unroll
+    for (int j = 0; j < GEMV_COLS; j++) {
+        float s = acc[0][j];
+        for (int o2 = 16; o2 > 0; o2 >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o2);
+        if (lane == 0 && n0 + j < N) o[n0 + j] = s;
+    }
+}
+
+// out[r] = Σ_slot gates[r, e_slot] · y[r · topK + slot], the slots in expert order (as the dense
+// path adds experts): grid (rows, column blocks).
+extern "C" __global__ void combine_routed(float* out, int outStride, const float* y, int yStride, const float* gates,
+                                          int gatesStride, int experts, int topK, int cols) {
+    int r = blockIdx.x;
+    const float* g = gates + (long) r * gatesStride;
+    COLUMNS(c, cols) {
+        float acc = 0.f;
+        int slot = 0;
+        for (int e = 0; e < experts && slot < topK; e++) {
+            if (g[e] != 0.f) {
+                acc += g[e] * y[(long) (r * topK + slot) * yStride + c];
+                slot++;
+            }
+        }
+        out[(long) r * outStride + c] = acc;
+    }
 }

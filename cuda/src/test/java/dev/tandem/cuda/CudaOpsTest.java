@@ -218,44 +218,50 @@ class CudaOpsTest {
     @Test
     void shouldRunSmallBf16ProductsThroughTheGemvAndSkipUnroutedExperts() {
         try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
-            TensorView w = bf16Tensor(300, 256);
-            DeviceWeight wc = cpu.weight(w);
-            DeviceWeight wg = bf16.weight(w);
-            for (int rows : new int[]{1, 2}) {
-                TensorView table = bf16Tensor(rows, 256);
-                Activations xc = cpu.allocate(rows, 256);
-                Activations xg = bf16.allocate(rows, 256);
-                int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
-                cpu.embed(xc, cpu.weight(table), ids, rows);
-                bf16.embed(xg, bf16.weight(table), ids, rows);
-                Activations oc = cpu.allocate(rows, 300);
-                Activations og = bf16.allocate(rows, 300);
-                cpu.matmul(oc, xc, wc, rows);
-                TensorView allRouted = tensor(new float[]{1f, 1f}, 1, 2);
-                Activations routedGates = bf16.allocate(rows, 2);
-                bf16.embed(routedGates, bf16.weight(allRouted), new int[rows], rows);
-                bf16.matmulIfRouted(og, xg, wg, rows, routedGates, 0); // the GEMV
-                float[] expected = new float[rows * 300];
-                float[] actual = new float[rows * 300];
-                cpu.copyToHost(oc, rows, expected);
-                bf16.copyToHost(og, rows, actual);
-                assertTrue(relativeL2(actual, expected) < BOUND, "gemv rows " + rows + ": " + relativeL2(actual, expected));
-                // gates: expert 0 routed by the last row only, expert 1 by none
-                TensorView gateTable = tensor(new float[]{0f, 0f}, 1, 2);
-                Activations gates = bf16.allocate(rows, 2);
-                bf16.embed(gates, bf16.weight(gateTable), new int[rows], rows);
-                TensorView routed = tensor(new float[]{0.5f, 0f}, 1, 2);
-                bf16.embed(gates.rows(rows - 1, 1), bf16.weight(routed), new int[1], 1);
-                bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 1, null); // skipped: og unchanged
-                bf16.copyToHost(og, rows, actual);
-                assertTrue(relativeL2(actual, expected) < BOUND, "an unrouted expert left the rows alone");
-                bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 0, null); // routed: og doubles
-                bf16.copyToHost(og, rows, actual);
-                for (int i = 0; i < expected.length; i++) {
-                    expected[i] *= 2;
-                }
-                assertTrue(relativeL2(actual, expected) < BOUND, "a routed expert accumulated");
+            gemv(bf16, 300);    // few columns: the block's warps split K
+            gemv(bf16, 17_000); // enough columns that each warp takes its own
+        }
+    }
+
+    private void gemv(CudaBackend bf16, int columns) {
+        TensorView w = bf16Tensor(columns, 256);
+        DeviceWeight wc = cpu.weight(w);
+        DeviceWeight wg = bf16.weight(w);
+        for (int rows : new int[]{1, 2}) {
+            TensorView table = bf16Tensor(rows, 256);
+            Activations xc = cpu.allocate(rows, 256);
+            Activations xg = bf16.allocate(rows, 256);
+            int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
+            cpu.embed(xc, cpu.weight(table), ids, rows);
+            bf16.embed(xg, bf16.weight(table), ids, rows);
+            Activations oc = cpu.allocate(rows, columns);
+            Activations og = bf16.allocate(rows, columns);
+            cpu.matmul(oc, xc, wc, rows);
+            TensorView allRouted = tensor(new float[]{1f, 1f}, 1, 2);
+            Activations routedGates = bf16.allocate(rows, 2);
+            bf16.embed(routedGates, bf16.weight(allRouted), new int[rows], rows);
+            bf16.matmulIfRouted(og, xg, wg, rows, routedGates, 0); // the GEMV
+            float[] expected = new float[rows * columns];
+            float[] actual = new float[rows * columns];
+            cpu.copyToHost(oc, rows, expected);
+            bf16.copyToHost(og, rows, actual);
+            assertTrue(relativeL2(actual, expected) < BOUND,
+                    "gemv rows " + rows + ", columns " + columns + ": " + relativeL2(actual, expected));
+            // gates: expert 0 routed by the last row only, expert 1 by none
+            TensorView gateTable = tensor(new float[]{0f, 0f}, 1, 2);
+            Activations gates = bf16.allocate(rows, 2);
+            bf16.embed(gates, bf16.weight(gateTable), new int[rows], rows);
+            TensorView routed = tensor(new float[]{0.5f, 0f}, 1, 2);
+            bf16.embed(gates.rows(rows - 1, 1), bf16.weight(routed), new int[1], 1);
+            bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 1, null); // skipped: og unchanged
+            bf16.copyToHost(og, rows, actual);
+            assertTrue(relativeL2(actual, expected) < BOUND, "an unrouted expert left the rows alone");
+            bf16.matmulAddIfRouted(og, xg, wg, false, rows, gates, 0, null); // routed: og doubles
+            bf16.copyToHost(og, rows, actual);
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] *= 2;
             }
+            assertTrue(relativeL2(actual, expected) < BOUND, "a routed expert accumulated");
         }
     }
 
@@ -424,5 +430,152 @@ class CudaOpsTest {
         cpu.attention(out.c, q.c, kc, 0, batch, headDim, window);
         gpu.attention(out.g, q.g, kg, 0, batch, headDim, window);
         assertClose(out, "attention headDim " + headDim + " window " + window);
+    }
+
+    /**
+     * The tensor-core prefill kernel (bf16 cache) against the CPU's exact attention on the same
+     * bf16-representable keys, values and queries: only the rounding of scaled queries and of the
+     * probabilities to bf16 separates them (about 2^-9 relative each). Sequence A prefills 150
+     * rows (three tiles, the last one partial) after 70 cached positions; sequence B prefills 21.
+     */
+    @Test
+    void shouldAttendOnTensorCoresWithinBf16RoundingOfTheExactResult() {
+        try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
+            for (int headDim : new int[]{16, 128}) {
+                for (int window : new int[]{0, 37}) {
+                    double error = attendBf16(bf16, headDim, 2, 4, window);
+                    assertTrue(error < 1e-2, "headDim " + headDim + " window " + window + ": relative L2 " + error);
+                }
+            }
+        }
+    }
+
+    private double attendBf16(CudaBackend bf16, int headDim, int kvHeads, int group, int window) {
+        int blockSize = 16;
+        int history = 70;
+        int prefillA = 150;
+        int prefillB = 21;
+        int width = kvHeads * headDim;
+        int[] tableA = java.util.stream.IntStream.range(0, 15).map(b -> 2 * b + 1).toArray(); // odd blocks
+        int[] tableB = {4, 0, 2};
+        KvStorage kc = cpu.allocateKv(1, 32, blockSize, kvHeads, headDim);
+        KvStorage kg = bf16.allocateKv(1, 32, blockSize, kvHeads, headDim);
+        int rows = prefillA + prefillB;
+        TokenBatch batch = new TokenBatch(rows);
+        int[] historySlots = new int[history];
+        for (int p = 0; p < history; p++) {
+            historySlots[p] = tableA[p / blockSize] * blockSize + p % blockSize;
+        }
+        for (int p = history; p < history + prefillA; p++) {
+            batch.add(1, p, tableA[p / blockSize] * blockSize + p % blockSize, tableA);
+        }
+        for (int p = 0; p < prefillB; p++) {
+            batch.add(1, p, tableB[p / blockSize] * blockSize + p % blockSize, tableB);
+        }
+        Activations[] kHist = bf16Rows(bf16, history, width);
+        Activations[] vHist = bf16Rows(bf16, history, width);
+        cpu.writeKv(kc, 0, kHist[0], vHist[0], historySlots, history);
+        bf16.writeKv(kg, 0, kHist[1], vHist[1], historySlots, history);
+        Activations[] k = bf16Rows(bf16, rows, width);
+        Activations[] v = bf16Rows(bf16, rows, width);
+        cpu.writeKv(kc, 0, k[0], v[0], batch.slots, rows);
+        bf16.writeKv(kg, 0, k[1], v[1], batch.slots, rows);
+        Activations[] q = bf16Rows(bf16, rows, kvHeads * group * headDim);
+        Activations oc = cpu.allocate(rows, kvHeads * group * headDim);
+        Activations og = bf16.allocate(rows, kvHeads * group * headDim);
+        cpu.attention(oc, q[0], kc, 0, batch, headDim, window);
+        bf16.attention(og, q[1], kg, 0, batch, headDim, window);
+        float[] expected = new float[rows * kvHeads * group * headDim];
+        float[] actual = new float[expected.length];
+        cpu.copyToHost(oc, rows, expected);
+        bf16.copyToHost(og, rows, actual);
+        return relativeL2(actual, expected);
+    }
+
+    /** The same random bf16 values as float32 rows on the CPU and on {@code bf16}. */
+    private Activations[] bf16Rows(CudaBackend bf16, int rows, int cols) {
+        TensorView table = bf16Tensor(rows, cols);
+        int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
+        Activations c = cpu.allocate(rows, cols);
+        Activations g = bf16.allocate(rows, cols);
+        cpu.embed(c, cpu.weight(table), ids, rows);
+        bf16.embed(g, bf16.weight(table), ids, rows);
+        return new Activations[]{c, g};
+    }
+
+    /**
+     * The small-batch MoE routed on the device against the definition, worked on the host from
+     * the same bf16 values and the device's own gates: Σ_e gate · down_e(silu(gate_e·x) ⊙ up_e·x).
+     */
+    @Test
+    void shouldRunEachRowThroughOnlyItsRoutedExpertsOnTheDevice() {
+        int experts = 4, topK = 2, hidden = 64, ffn = 96;
+        try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
+            DeviceWeight[] gateUp = new DeviceWeight[experts];
+            DeviceWeight[] down = new DeviceWeight[experts];
+            float[][] gateUpHost = new float[experts][];
+            float[][] downHost = new float[experts][];
+            for (int e = 0; e < experts; e++) {
+                TensorView gu = bf16Tensor(2 * ffn, hidden);
+                TensorView d = bf16Tensor(hidden, ffn);
+                gateUp[e] = bf16.weight(gu);
+                down[e] = bf16.weight(d);
+                gateUpHost[e] = bf16Values(gu);
+                downHost[e] = bf16Values(d);
+            }
+            for (int rows = 1; rows <= 4; rows++) {
+                Activations[] x = bf16Rows(bf16, rows, hidden);
+                Activations[] logits = bf16Rows(bf16, rows, experts);
+                Activations gates = bf16.allocate(rows, experts);
+                bf16.routeDense(gates, logits[1], topK, 1f, rows);
+                Activations out = bf16.allocate(rows, hidden);
+                bf16.routedExperts(out, x[1], gates, topK, gateUp, down, rows);
+                float[] g = new float[rows * experts];
+                float[] xs = new float[rows * hidden];
+                float[] actual = new float[rows * hidden];
+                bf16.copyToHost(gates, rows, g);
+                cpu.copyToHost(x[0], rows, xs);
+                bf16.copyToHost(out, rows, actual);
+                float[] expected = new float[rows * hidden];
+                for (int r = 0; r < rows; r++) {
+                    int routed = 0;
+                    for (int e = 0; e < experts; e++) {
+                        float w = g[r * experts + e];
+                        if (w == 0f) {
+                            continue;
+                        }
+                        routed++;
+                        double[] h = new double[ffn];
+                        for (int j = 0; j < ffn; j++) {
+                            double a = 0, b = 0;
+                            for (int c = 0; c < hidden; c++) {
+                                a += gateUpHost[e][j * hidden + c] * xs[r * hidden + c];
+                                b += gateUpHost[e][(ffn + j) * hidden + c] * xs[r * hidden + c];
+                            }
+                            h[j] = a / (1 + Math.exp(-a)) * b;
+                        }
+                        for (int n = 0; n < hidden; n++) {
+                            double acc = 0;
+                            for (int j = 0; j < ffn; j++) {
+                                acc += downHost[e][n * ffn + j] * h[j];
+                            }
+                            expected[r * hidden + n] += (float) (w * acc);
+                        }
+                    }
+                    assertTrue(routed == topK, "row " + r + " routes to " + routed + " experts");
+                }
+                double error = relativeL2(actual, expected);
+                assertTrue(error < 1e-5, rows + " rows: relative L2 " + error);
+            }
+        }
+    }
+
+    private static float[] bf16Values(TensorView t) {
+        int n = (int) (t.shape()[0] * t.shape()[1]);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = Float.intBitsToFloat(t.data().getAtIndex(ValueLayout.JAVA_SHORT, i) << 16);
+        }
+        return v;
     }
 }

@@ -137,6 +137,24 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * The small-batch MoE with routing on the device: {@code out[r] = Σ gates[r, e] ·
+     * down_e(silu(x·gate_eᵀ) ⊙ x·up_eᵀ)} over only the {@code topK} experts each row routes to,
+     * found in {@code gates} (see {@link #routeDense}), so that a step reads the routed experts'
+     * weights and no others, and makes no host round trip. {@code gateUp[e]} is gate stacked over
+     * up, (2·ffn, hidden); {@code down[e]} is (hidden, ffn). Only where {@link #routedExpertsMaxRows}
+     * allows.
+     */
+    default void routedExperts(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
+                               DeviceWeight[] down, int rows) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no device-routed experts");
+    }
+
+    /** The most rows {@link #routedExperts} takes; 0 where it is not available. */
+    default int routedExpertsMaxRows() {
+        return 0;
+    }
+
+    /**
      * The most tokens for which a colocated MoE layer should run every expert over every token,
      * weighted by {@link #routeDense}, instead of routing on the host and gathering each expert's
      * tokens: a device backend avoids a host round trip a layer and reads each expert once either

@@ -133,13 +133,13 @@ abstract class DecoderModel implements CausalLm {
      * Whether this micro-batch's MoE runs dense: every expert over every token, weighted by gates
      * routed where the logits are. Taken when the experts are local, the backend asks for it at
      * this size, and the batch is large enough (k·rows ≥ experts) that it would touch nearly
-     * every expert anyway, or the backend skips the experts no token routes to: then it reads
+     * every expert anyway, or the dispatch reads only the experts the tokens route to: then it reads
      * the same weights as routing would, without a host round trip. Prefill-sized batches keep
      * routing, which does k/E of the arithmetic.
      */
     private boolean dense(int rows) {
         return rows > 0 && dispatch.acceptsDenseGates() && rows <= backend.denseMoeMaxRows()
-                && ((long) rows * config.expertsPerToken() >= config.numExperts() || backend.skipsUnroutedExperts(rows));
+                && ((long) rows * config.expertsPerToken() >= config.numExperts() || dispatch.denseReadsOnlyRoutedExperts(rows));
     }
 
     /** {@code x += Σ_k w_k · E_k(normed)} once the experts are done. */

@@ -2,6 +2,7 @@ package dev.tandem.core.model;
 
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.config.ModelConfig;
 
 /** The colocated MoE: every expert in this process, computed at submit. */
@@ -16,6 +17,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
     private final Activations up;        // view (tokens, ffn)
     private final Activations expertOut; // (tokens, hidden)
     private final int denseRows;
+    private final int routedRows;                 // up to here the backend routes on the device (routedExperts)
+    private final DeviceWeight[][] routedGateUp;  // per layer, per expert: the stacked gate|up, once looked up
+    private final DeviceWeight[][] routedDown;
 
     public LocalMoeDispatch(ComputeBackend backend, ModelConfig c, ExpertBank bank, int maxTokens) {
         this.backend = backend;
@@ -27,6 +31,10 @@ public final class LocalMoeDispatch implements MoeDispatch {
         this.gate = denseRows > 0 ? gateUp.columns(0, c.ffnHiddenSize()) : null;
         this.up = denseRows > 0 ? gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize()) : null;
         this.expertOut = denseRows > 0 ? backend.allocate(denseRows, c.hiddenSize()) : null;
+        // up to experts/k rows, each pair is (nearly always) an expert of its own: fewer bytes than dense
+        this.routedRows = Math.min(Math.min(denseRows, backend.routedExpertsMaxRows()), c.numExperts() / topK);
+        this.routedGateUp = new DeviceWeight[c.numLayers()][];
+        this.routedDown = new DeviceWeight[c.numLayers()][];
         this.tokenOf = new int[maxTokens * topK];
         for (int p = 0; p < tokenOf.length; p++) {
             tokenOf[p] = p / topK;
@@ -49,15 +57,40 @@ public final class LocalMoeDispatch implements MoeDispatch {
         return denseRows > 0;
     }
 
+    @Override
+    public boolean denseReadsOnlyRoutedExperts(int rows) {
+        return rows <= routedRows && routedLayout() || backend.skipsUnroutedExperts(rows);
+    }
+
+    /** {@link ComputeBackend#routedExperts} takes stacked gate|up and an untransposed down (Mixtral's, not DBRX's). */
+    private boolean routedLayout() {
+        ExpertFfn first = bank.expert(0, 0);
+        return first.gateUp() != null && !first.downTransposed();
+    }
+
     /**
      * {@code out = Σ_e E_e(normed) scaled by gates[:, e]}, expert by expert in index order, as the
-     * routed path adds them; experts no row routes to may be skipped where the backend can.
+     * routed path adds them; small batches go through only their routed experts where the
+     * backend routes on the device, and elsewhere experts no row routes to may be skipped where
+     * the backend can.
      */
     @Override
     public void submitDense(int layer, int microBatch, Activations normed, Activations gates, int rows,
                             Activations out) {
         if (rows > denseRows) {
             throw new IllegalArgumentException(rows + " rows exceed the dense MoE's " + denseRows);
+        }
+        if (rows <= routedRows && routedLayout()) {
+            if (routedGateUp[layer] == null) {
+                routedGateUp[layer] = new DeviceWeight[bank.experts()];
+                routedDown[layer] = new DeviceWeight[bank.experts()];
+                for (int e = 0; e < bank.experts(); e++) {
+                    routedGateUp[layer][e] = bank.expert(layer, e).gateUp();
+                    routedDown[layer][e] = bank.expert(layer, e).down();
+                }
+            }
+            backend.routedExperts(out, normed, gates, topK, routedGateUp[layer], routedDown[layer], rows);
+            return;
         }
         backend.zero(out, rows);
         for (int e = 0; e < bank.experts(); e++) {

@@ -27,6 +27,15 @@ public interface MoeDispatch {
     }
 
     /**
+     * Whether {@link #submitDense} of this many rows reads only the experts its rows route to
+     * (the weights routing on the host would read), so that a small batch may keep its routing
+     * on the device too.
+     */
+    default boolean denseReadsOnlyRoutedExperts(int rows) {
+        return false;
+    }
+
+    /**
      * As {@link #submit}, with the routing given as dense gate weights {@code gates} (rows,
      * experts), zero where a token was not routed: every expert runs over every row.
      */
