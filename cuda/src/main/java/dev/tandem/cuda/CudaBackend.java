@@ -69,9 +69,11 @@ public final class CudaBackend implements ComputeBackend {
     private static final boolean GEMV = !"false".equals(System.getProperty("tandem.cuda.gemv"));
     private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu
     private static final int GEMV_COLS = 4;           // GEMV_COLS: output columns a warp
-    // routedExperts takes up to this many rows (the dispatch also stops at experts/k);
+    // expertsFromGates reads only the routed experts up to this many rows (and rows · k ≤ experts);
     // -Dtandem.cuda.routedMaxRows=0 routes small batches on the host instead, for A/B runs.
     private static final int ROUTED_MAX_ROWS = Integer.getInteger("tandem.cuda.routedMaxRows", 8);
+    // -Dtandem.cuda.batchedExperts=false runs a decode batch's experts one after another, for A/B runs
+    private static final boolean BATCHED_EXPERTS = !"false".equals(System.getProperty("tandem.cuda.batchedExperts"));
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
@@ -106,6 +108,7 @@ public final class CudaBackend implements ComputeBackend {
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
     private final MemorySegment groupHost;  // the host arrays of a grouped GEMM
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
+    private final boolean batchedGemm;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
 
@@ -128,7 +131,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment routeDense, MemorySegment combineRows, MemorySegment sampleRows,
                            MemorySegment gemv1, MemorySegment gemv2, MemorySegment gemv1SplitK,
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
-                           MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge) {
+                           MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
+                           MemorySegment siluMulExperts, MemorySegment sumExperts) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -149,7 +153,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("combine_rows"), m.function("sample_rows"), m.function("gemv_bf16_1"),
                     m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
-                    m.function("attention_decode_merge"));
+                    m.function("attention_decode_merge"), m.function("silu_mul_experts"), m.function("sum_experts"));
         }
     }
 
@@ -184,9 +188,14 @@ public final class CudaBackend implements ComputeBackend {
             this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
 
             this.groupedGemm = cublas.hasGroupedGemm() && probeGroupedGemm(bf16);
+            this.batchedGemm = BATCHED_EXPERTS && bf16 && probeBatchedGemm();
             log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
                     ? "refuses this type mix" : "missing from this cuBLAS") + ")"));
+            if (bf16) {
+                log.accept("decode-sized MoE: " + (batchedGemm ? "every expert side by side, cublasGemmBatchedEx"
+                        : "one expert after another") + "; up to " + ROUTED_MAX_ROWS + " rows only the routed experts");
+            }
             this.profiler = Boolean.getBoolean("tandem.cuda.profile") ? new KernelProfiler(driver, stream) : null;
         } catch (RuntimeException e) {
             device.close();
@@ -1067,20 +1076,25 @@ public final class CudaBackend implements ComputeBackend {
         endOp("route_dense");
     }
 
-    private long[] routedWeights = new long[0];
+    private long[] expertPointers = new long[0];
 
     /**
-     * Three launches a layer: gate|up of every (row, slot) pair through its expert (gemv_routed_bf16,
-     * the expert found in the gates on the device), SiLU·up in place, down likewise, and the
-     * gate-weighted sum of each row's pairs (combine_routed).
+     * A few rows ({@code rows · topK ≤ experts}): four launches a layer, gate|up of every (row,
+     * slot) pair through its expert (gemv_routed_bf16, the expert found in the gates on the
+     * device), SiLU·up in place, down likewise, and the gate-weighted sum of each row's pairs
+     * (combine_routed). More rows: every expert side by side, one batched GEMM a projection.
      */
     @Override
-    public void routedExperts(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
-                              DeviceWeight[] down, int rows) {
+    public void expertsFromGates(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
+                                 DeviceWeight[] down, int rows) {
         if (rows == 0) {
             return;
         }
         bind();
+        if (rows > ROUTED_MAX_ROWS || rows * topK > gateUp.length) {
+            batchedExperts(cuda(out), cuda(x), cuda(gates), gateUp, down, rows);
+            return;
+        }
         int experts = gateUp.length;
         CudaActivations o = cuda(out);
         CudaActivations in = cuda(x);
@@ -1094,14 +1108,14 @@ public final class CudaBackend implements ComputeBackend {
                     + (first.bf16() ? "" : ", float32 weights") + "; the kernel takes up to " + ROUTED_MAX_ROWS
                     + " rows of bf16 weights with 8-aligned widths");
         }
-        if (routedWeights.length < 2 * experts) {
-            routedWeights = new long[2 * experts];
+        if (expertPointers.length < 2 * experts) {
+            expertPointers = new long[2 * experts];
         }
         for (int e = 0; e < experts; e++) {
-            routedWeights[e] = ((CudaWeight) gateUp[e]).pointer();
-            routedWeights[experts + e] = ((CudaWeight) down[e]).pointer();
+            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
+            expertPointers[experts + e] = ((CudaWeight) down[e]).pointer();
         }
-        long pointers = hostArgs.longs(routedWeights, 2 * experts);
+        long pointers = hostArgs.longs(expertPointers, 2 * experts);
         int pairs = rows * topK;
         long gu = scratch(4L * pairs * (2L * ffn + hidden)); // (pairs, 2·ffn) gate | up, then (pairs, hidden)
         long y = gu + 4L * pairs * 2 * ffn;
@@ -1126,9 +1140,90 @@ public final class CudaBackend implements ComputeBackend {
         endOp("gemv_routed " + n + "x" + kDim);
     }
 
+    /**
+     * Every expert over every row: gate|up of all experts in one batched GEMM (bf16 in, float32
+     * out), SiLU·up·gate weight of all of them in one launch (bf16, the down GEMM's input), down in
+     * one batched GEMM, and the sum over experts in order. The 8 (or more) experts' GEMMs side by
+     * side fill the device better than one after another at these sizes.
+     */
+    private void batchedExperts(CudaActivations o, CudaActivations in, CudaActivations g, DeviceWeight[] gateUp,
+                                DeviceWeight[] down, int rows) {
+        int experts = gateUp.length;
+        CudaWeight first = (CudaWeight) gateUp[0];
+        int hidden = first.cols();
+        int ffn = first.rows() / 2;
+        if (!batchedGemm || rows > DENSE_MOE_MAX_ROWS || !first.bf16() || o.cols() != hidden || g.cols() != experts) {
+            throw new IllegalArgumentException("experts from gates: " + rows + " rows of " + experts + " experts"
+                    + (batchedGemm ? "" : "; this cuBLAS runs no batched bf16 GEMM with float32 output"));
+        }
+        long xb = bf16Input(in, rows, hidden);
+        long guBytes = 4L * experts * rows * 2 * ffn;
+        long hBytes = 2L * experts * rows * ffn;
+        long gu = scratch(guBytes + hBytes + 4L * experts * rows * hidden);
+        long h = gu + guBytes;
+        long y = h + hBytes;
+        if (expertPointers.length < 6 * experts) {
+            expertPointers = new long[6 * experts];
+        }
+        for (int e = 0; e < experts; e++) {
+            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
+            expertPointers[experts + e] = xb;
+            expertPointers[2 * experts + e] = gu + 4L * e * rows * 2 * ffn;
+            expertPointers[3 * experts + e] = ((CudaWeight) down[e]).pointer();
+            expertPointers[4 * experts + e] = h + 2L * e * rows * ffn;
+            expertPointers[5 * experts + e] = y + 4L * e * rows * hidden;
+        }
+        long p = hostArgs.longs(expertPointers, 6 * experts);
+        long slot = 8L * experts;
+        written(o, rows);
+        beginOp();
+        check(cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, one, p, Cublas.CUDA_R_16BF,
+                hidden, p + slot, Cublas.CUDA_R_16BF, hidden, zero, p + 2 * slot, Cublas.CUDA_R_32F, 2 * ffn, experts));
+        endOp("batched gemm " + 2 * ffn + "x" + hidden + " (" + experts + " experts)");
+        args.reset().p(h).p(gu).p(g.pointer()).i(g.stride()).i(rows).i(ffn);
+        launchRows(k.siluMulExperts, experts * rows, ffn, "silu_mul_experts");
+        beginOp();
+        check(cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, one, p + 3 * slot,
+                Cublas.CUDA_R_16BF, ffn, p + 4 * slot, Cublas.CUDA_R_16BF, ffn, zero, p + 5 * slot, Cublas.CUDA_R_32F,
+                hidden, experts));
+        endOp("batched gemm " + hidden + "x" + ffn + " (" + experts + " experts)");
+        args.reset().p(o.pointer()).i(o.stride()).p(y).i(rows).i(experts).i(hidden);
+        launchRows(k.sumExperts, rows, hidden, "sum_experts");
+    }
+
+    private static void check(int cublasStatus) {
+        if (cublasStatus != 0) {
+            throw new CudaException("cublasGemmBatchedEx failed: cublasStatus " + cublasStatus, cublasStatus);
+        }
+    }
+
+    /** Whether cuBLAS runs a two-matrix batched GEMM of bf16 inputs with float32 output. */
+    private boolean probeBatchedGemm() {
+        int size = 16;
+        long a = driver.malloc(4L * size * size);
+        long c = driver.malloc(4L * size * size * 2);
+        try {
+            driver.fill32(a, 0, size * size, stream);
+            long[] pointers = {a, a, a, a, c, c + 4L * size * size};
+            long p = hostArgs.longs(pointers, 6);
+            int status = cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, size, size, size, one, p,
+                    Cublas.CUDA_R_16BF, size, p + 16, Cublas.CUDA_R_16BF, size, zero, p + 32, Cublas.CUDA_R_32F, size, 2);
+            drain();
+            return status == 0;
+        } finally {
+            driver.free(a);
+            driver.free(c);
+        }
+    }
+
     @Override
     public int routedExpertsMaxRows() {
         return bf16 ? ROUTED_MAX_ROWS : 0;
+    }
+
+    @Override
+    public int expertsFromGatesMaxRows() {
+        return bf16 && batchedGemm ? DENSE_MOE_MAX_ROWS : 0;
     }
 
     /** Decode-sized batches run the MoE dense (see {@code DecoderModel}): no host round trip a layer. */

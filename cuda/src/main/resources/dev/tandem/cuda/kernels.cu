@@ -1090,3 +1090,27 @@ extern "C" __global__ void combine_routed(float* out, int outStride, const float
         out[(long) r * outStride + c] = acc;
     }
 }
+
+// ---- the dense MoE of a decode-sized batch, every expert side by side (batched GEMMs) ----
+// h[e][r] = bf16(silu(gate) · up · gates[r, e]) from gu[e][r] = gate | up (2·cols floats): grid
+// (experts · rows, column blocks); 0 where row r does not route to e, so e's down adds nothing.
+extern "C" __global__ void silu_mul_experts(bf16_t* h, const float* gu, const float* gates, int gatesStride, int rows,
+                                            int cols) {
+    int e = blockIdx.x / rows, r = blockIdx.x % rows;
+    float w = gates[(long) r * gatesStride + e];
+    const float* g = gu + (long) blockIdx.x * 2 * cols;
+    COLUMNS(c, cols) {
+        float v = w == 0.f ? 0.f : g[c] / (1.f + expf(-g[c])) * g[cols + c] * w;
+        h[(long) blockIdx.x * cols + c] = float_to_bf16(v);
+    }
+}
+
+// out[r] = Σ_e y[e][r] in expert order (y already weighted): grid (rows, column blocks).
+extern "C" __global__ void sum_experts(float* out, int outStride, const float* y, int rows, int experts, int cols) {
+    int r = blockIdx.x;
+    COLUMNS(c, cols) {
+        float acc = 0.f;
+        for (int e = 0; e < experts; e++) acc += y[((long) e * rows + r) * cols + c];
+        out[(long) r * outStride + c] = acc;
+    }
+}

@@ -137,20 +137,26 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
-     * The small-batch MoE with routing on the device: {@code out[r] = Σ gates[r, e] ·
-     * down_e(silu(x·gate_eᵀ) ⊙ x·up_eᵀ)} over only the {@code topK} experts each row routes to,
-     * found in {@code gates} (see {@link #routeDense}), so that a step reads the routed experts'
-     * weights and no others, and makes no host round trip. {@code gateUp[e]} is gate stacked over
-     * up, (2·ffn, hidden); {@code down[e]} is (hidden, ffn). Only where {@link #routedExpertsMaxRows}
-     * allows.
+     * A decode-sized MoE layer from routing on the device, in a few launches and no host round
+     * trip: {@code out[r] = Σ_e gates[r, e] · down_e(silu(x·gate_eᵀ) ⊙ x·up_eᵀ)}, {@code gates}
+     * as {@link #routeDense} leaves them ({@code topK} nonzero a row). Up to
+     * {@link #routedExpertsMaxRows} rows with {@code rows · topK ≤ experts}, only the experts the
+     * rows route to are read; larger batches, up to {@link #expertsFromGatesMaxRows}, run every
+     * expert side by side. {@code gateUp[e]} is gate stacked over up, (2·ffn, hidden);
+     * {@code down[e]} is (hidden, ffn).
      */
-    default void routedExperts(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
-                               DeviceWeight[] down, int rows) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no device-routed experts");
+    default void expertsFromGates(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
+                                  DeviceWeight[] down, int rows) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no MoE from device gates");
     }
 
-    /** The most rows {@link #routedExperts} takes; 0 where it is not available. */
+    /** Up to here (and rows · topK ≤ experts) {@link #expertsFromGates} reads only the routed experts; 0: never. */
     default int routedExpertsMaxRows() {
+        return 0;
+    }
+
+    /** Up to here {@link #expertsFromGates} runs every expert side by side; 0: never. */
+    default int expertsFromGatesMaxRows() {
         return 0;
     }
 

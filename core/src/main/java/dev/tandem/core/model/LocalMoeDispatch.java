@@ -17,9 +17,10 @@ public final class LocalMoeDispatch implements MoeDispatch {
     private final Activations up;        // view (tokens, ffn)
     private final Activations expertOut; // (tokens, hidden)
     private final int denseRows;
-    private final int routedRows;                 // up to here the backend routes on the device (routedExperts)
-    private final DeviceWeight[][] routedGateUp;  // per layer, per expert: the stacked gate|up, once looked up
-    private final DeviceWeight[][] routedDown;
+    private final int routedRows;                 // up to here expertsFromGates reads only the routed experts
+    private final int gatesRows;                  // up to here it runs every expert side by side
+    private final DeviceWeight[][] layerGateUp;   // per layer, per expert: the stacked gate|up, once looked up
+    private final DeviceWeight[][] layerDown;
 
     public LocalMoeDispatch(ComputeBackend backend, ModelConfig c, ExpertBank bank, int maxTokens) {
         this.backend = backend;
@@ -33,8 +34,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
         this.expertOut = denseRows > 0 ? backend.allocate(denseRows, c.hiddenSize()) : null;
         // up to experts/k rows, each pair is (nearly always) an expert of its own: fewer bytes than dense
         this.routedRows = Math.min(Math.min(denseRows, backend.routedExpertsMaxRows()), c.numExperts() / topK);
-        this.routedGateUp = new DeviceWeight[c.numLayers()][];
-        this.routedDown = new DeviceWeight[c.numLayers()][];
+        this.gatesRows = Math.min(denseRows, backend.expertsFromGatesMaxRows());
+        this.layerGateUp = new DeviceWeight[c.numLayers()][];
+        this.layerDown = new DeviceWeight[c.numLayers()][];
         this.tokenOf = new int[maxTokens * topK];
         for (int p = 0; p < tokenOf.length; p++) {
             tokenOf[p] = p / topK;
@@ -62,7 +64,7 @@ public final class LocalMoeDispatch implements MoeDispatch {
         return rows <= routedRows && routedLayout() || backend.skipsUnroutedExperts(rows);
     }
 
-    /** {@link ComputeBackend#routedExperts} takes stacked gate|up and an untransposed down (Mixtral's, not DBRX's). */
+    /** {@link ComputeBackend#expertsFromGates} takes stacked gate|up and an untransposed down (Mixtral's, not DBRX's). */
     private boolean routedLayout() {
         ExpertFfn first = bank.expert(0, 0);
         return first.gateUp() != null && !first.downTransposed();
@@ -70,9 +72,9 @@ public final class LocalMoeDispatch implements MoeDispatch {
 
     /**
      * {@code out = Σ_e E_e(normed) scaled by gates[:, e]}, expert by expert in index order, as the
-     * routed path adds them; small batches go through only their routed experts where the
-     * backend routes on the device, and elsewhere experts no row routes to may be skipped where
-     * the backend can.
+     * routed path adds them, or all in a few launches where the backend runs the experts from the
+     * gates (then small batches read only their routed experts); elsewhere experts no row routes
+     * to may be skipped where the backend can.
      */
     @Override
     public void submitDense(int layer, int microBatch, Activations normed, Activations gates, int rows,
@@ -80,16 +82,16 @@ public final class LocalMoeDispatch implements MoeDispatch {
         if (rows > denseRows) {
             throw new IllegalArgumentException(rows + " rows exceed the dense MoE's " + denseRows);
         }
-        if (rows <= routedRows && routedLayout()) {
-            if (routedGateUp[layer] == null) {
-                routedGateUp[layer] = new DeviceWeight[bank.experts()];
-                routedDown[layer] = new DeviceWeight[bank.experts()];
+        if ((rows <= routedRows || rows <= gatesRows) && routedLayout()) {
+            if (layerGateUp[layer] == null) {
+                layerGateUp[layer] = new DeviceWeight[bank.experts()];
+                layerDown[layer] = new DeviceWeight[bank.experts()];
                 for (int e = 0; e < bank.experts(); e++) {
-                    routedGateUp[layer][e] = bank.expert(layer, e).gateUp();
-                    routedDown[layer][e] = bank.expert(layer, e).down();
+                    layerGateUp[layer][e] = bank.expert(layer, e).gateUp();
+                    layerDown[layer][e] = bank.expert(layer, e).down();
                 }
             }
-            backend.routedExperts(out, normed, gates, topK, routedGateUp[layer], routedDown[layer], rows);
+            backend.expertsFromGates(out, normed, gates, topK, layerGateUp[layer], layerDown[layer], rows);
             return;
         }
         backend.zero(out, rows);

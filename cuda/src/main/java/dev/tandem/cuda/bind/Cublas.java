@@ -31,6 +31,7 @@ public final class Cublas {
     private final MethodHandle cublasSetStream;
     private final MethodHandle cublasSetWorkspace;
     private final MethodHandle cublasGemmEx;
+    private final MethodHandle cublasGemmBatchedEx;
     private final MethodHandle cublasGemmGroupedBatchedEx; // null if this cuBLAS lacks it (before 12.5)
 
     private Cublas(NativeLibrary lib) {
@@ -43,6 +44,10 @@ public final class Cublas {
                 ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
                 ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        cublasGemmBatchedEx = lib.function("cublasGemmBatchedEx", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT,
+                ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         MethodHandle grouped;
         try {
             grouped = lib.function("cublasGemmGroupedBatchedEx", FunctionDescriptor.of(JAVA_INT,
@@ -72,6 +77,22 @@ public final class Cublas {
         try {
             return (int) cublasGemmGroupedBatchedEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, aType, lda, b,
                     bType, ldb, beta, c, cType, ldc, groups, groupSize, COMPUTE_32F);
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /**
+     * {@code cublasGemmBatchedEx}: {@code batch} problems of one shape, {@code a}, {@code b} and
+     * {@code c} device arrays of device pointers. Returns the status, so that a caller can probe
+     * whether a type mix is supported.
+     */
+    public int gemmBatched(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha,
+                           long a, int aType, int lda, long b, int bType, int ldb, MemorySegment beta, long c,
+                           int cType, int ldc, int batch) {
+        try {
+            return (int) cublasGemmBatchedEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, aType, lda, b, bType,
+                    ldb, beta, c, cType, ldc, batch, COMPUTE_32F, GEMM_DEFAULT);
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
