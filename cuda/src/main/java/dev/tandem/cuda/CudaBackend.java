@@ -35,26 +35,26 @@ public final class CudaBackend implements ComputeBackend {
     private static final String KERNELS = "/dev/tandem/cuda/kernels.cu";
     private static final int ROW_THREADS = 256;
     private static final int NORM_THREADS = 512;
-    private static final int DECODE_WARPS = 8;         // DECODE_WARPS in kernels.cu
-    private static final int DECODE_THREADS = 32 * DECODE_WARPS;
-    private static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
-    private static final int DECODE_SPLIT_POSITIONS = 16; // two a warp
-    private static final int MAX_DECODE_SPLITS = 64;
-    private static final int PREFILL_THREADS = 256;
-    private static final int TILE_Q = 64;              // TILE_Q in kernels.cu
-    private static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
+    static final int DECODE_WARPS = 8;         // DECODE_WARPS in kernels.cu
+    static final int DECODE_THREADS = 32 * DECODE_WARPS;
+    static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
+    static final int DECODE_SPLIT_POSITIONS = 16; // two a warp
+    static final int MAX_DECODE_SPLITS = 64;
+    static final int PREFILL_THREADS = 256;
+    static final int TILE_Q = 64;              // TILE_Q in kernels.cu
+    static final int PREFILL_HEAD_DIM = 128;   // PREFILL_HEAD_DIM
     private static final int TILE_K = 32;              // TILE_K
-    private static final int PREFILL_SHARED_BYTES = 4 * (PREFILL_HEAD_DIM * (TILE_Q + 4) // queries transposed
+    static final int PREFILL_SHARED_BYTES = 4 * (PREFILL_HEAD_DIM * (TILE_Q + 4) // queries transposed
             + PREFILL_HEAD_DIM * (TILE_K + 4) + TILE_K * PREFILL_HEAD_DIM + TILE_K * (TILE_Q + 4));
     // Head dimensions with a tensor-core prefill kernel (attention_prefill_mma_*) for a bf16 cache;
     // -Dtandem.cuda.prefillMma=false keeps the float32 FMA kernel, for A/B runs. The parts (bf16 terms)
     // queries and probabilities are split into: 22 (the default) is as exact as float32 FMA; 11 and
     // 21 are faster and coarser (see kernels.cu).
-    private static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
-    private static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
-    private static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
+    static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
+    static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
+    static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
     private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "22");
-    private static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
+    static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
     private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
@@ -67,48 +67,49 @@ public final class CudaBackend implements ComputeBackend {
     private static final boolean SKIP_UNROUTED = Boolean.getBoolean("tandem.cuda.skipUnrouted");
     // -Dtandem.cuda.gemv=false sends 1-2 row products without gates to cuBLAS, for A/B runs
     private static final boolean GEMV = !"false".equals(System.getProperty("tandem.cuda.gemv"));
-    private static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu
-    private static final int GEMV_COLS = 4;           // GEMV_COLS: output columns a warp
+    static final int GEMV_WARPS = 8;          // GEMV_WARPS in kernels.cu
+    static final int GEMV_COLS = 4;           // GEMV_COLS: output columns a warp
     // expertsFromGates reads only the routed experts up to this many rows (and rows · k ≤ experts);
     // -Dtandem.cuda.routedMaxRows=0 routes small batches on the host instead, for A/B runs.
-    private static final int ROUTED_MAX_ROWS = Integer.getInteger("tandem.cuda.routedMaxRows", 8);
+    static final int ROUTED_MAX_ROWS = Integer.getInteger("tandem.cuda.routedMaxRows", 8);
     // -Dtandem.cuda.batchedExperts=false runs a decode batch's experts one after another, for A/B runs
     private static final boolean BATCHED_EXPERTS = !"false".equals(System.getProperty("tandem.cuda.batchedExperts"));
     private static final int GROUP_FIELDS = 11;       // per group: opA, opB, m, n, k, lda, ldb, ldc, alpha, beta, size
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
-    private static final int DENSE_MOE_MAX_ROWS = Integer.getInteger("tandem.cuda.denseMoeMaxRows", 128);
+    static final int DENSE_MOE_MAX_ROWS = Integer.getInteger("tandem.cuda.denseMoeMaxRows", 128);
     private static final long ARG_BYTES = 16L << 20;
     private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long KV_RESERVE = 1L << 30;
 
     private final CudaDevice device;
-    private final CudaDriver driver;
-    private final Cublas cublas;
+    final CudaDriver driver;
+    final Cublas cublas;
     private final boolean bf16;
     private final Consumer<String> log;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment stream;
-    private final MemorySegment blas;
-    private final KernelArgs args;
-    private final HostArgs hostArgs;
+    final MemorySegment stream;
+    final MemorySegment blas;
+    final KernelArgs args;
+    final HostArgs hostArgs;
     private final WeightUploader uploader;
-    private final MemorySegment one;
-    private final MemorySegment zero;
-    private final Kernels k;
+    final MemorySegment one;
+    final MemorySegment zero;
+    final Kernels k;
     private final List<Long> allocations = new ArrayList<>();
     private final Map<Long, Long> inverseFrequencies = new HashMap<>(); // (theta bits ^ headDim) → device floats
     private final List<MemorySegment> registered = new ArrayList<>();
     private long scratch;         // device, for bf16 GEMM inputs and packed rows
     private long scratchBytes;
     private MemorySegment hostOut = MemorySegment.NULL; // page-locked, for results on their way back
-    private int[] meta = new int[0];
     private long weightBytes;
     private final Bf16Copies copies = new Bf16Copies();
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
     private final MemorySegment groupHost;  // the host arrays of a grouped GEMM
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
-    private final boolean batchedGemm;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
+    final boolean batchedGemm;
+    private final CudaExperts experts;
+    private final CudaAttention attention;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
 
@@ -117,7 +118,7 @@ public final class CudaBackend implements ComputeBackend {
     private boolean closed;
 
     /** The kernels by name, looked up once. */
-    private record Kernels(MemorySegment convertBf16ToF32, MemorySegment convertF16ToF32, MemorySegment convertF32ToBf16,
+    record Kernels(MemorySegment convertBf16ToF32, MemorySegment convertF16ToF32, MemorySegment convertF32ToBf16,
                            MemorySegment convertF16ToBf16, MemorySegment rowsToBf16, MemorySegment packRows,
                            MemorySegment fillSynthetic, MemorySegment embedF32, MemorySegment embedBf16,
                            MemorySegment rmsNormF32, MemorySegment rmsNormBf16, MemorySegment layerNormF32,
@@ -188,7 +189,9 @@ public final class CudaBackend implements ComputeBackend {
             this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
 
             this.groupedGemm = cublas.hasGroupedGemm() && probeGroupedGemm(bf16);
-            this.batchedGemm = BATCHED_EXPERTS && bf16 && probeBatchedGemm();
+            this.experts = new CudaExperts(this);
+            this.attention = new CudaAttention(this);
+            this.batchedGemm = BATCHED_EXPERTS && bf16 && experts.probeBatchedGemm();
             log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
                     ? "refuses this type mix" : "missing from this cuBLAS") + ")"));
@@ -560,7 +563,7 @@ public final class CudaBackend implements ComputeBackend {
      * The bf16 copy of {@code in}'s rows that a bf16 GEMM reads: the one {@link #copies} holds, or
      * a new one. Rows in mapped host memory are rounded every time (the host writes them unseen).
      */
-    private long bf16Input(CudaActivations in, int rows, int cols) {
+    long bf16Input(CudaActivations in, int rows, int cols) {
         long found = in.hostMapped() ? 0 : copies.find(in.pointer(), rows, cols, in.stride());
         if (found != 0) {
             return found;
@@ -591,7 +594,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /** Before a kernel writes rows of {@code a}: cached bf16 copies of them go stale. */
-    private void written(CudaActivations a, int rows) {
+    void written(CudaActivations a, int rows) {
         copies.written(a.pointer(), 4L * ((long) Math.max(rows - 1, 0) * a.stride() + a.cols()));
     }
 
@@ -685,12 +688,8 @@ public final class CudaBackend implements ComputeBackend {
 
     /** Whether cuBLAS runs a two-group GEMM of our type mix (bf16 or float32 in, float32 out). */
     private boolean probeGroupedGemm(boolean bf16Inputs) {
-        int size = 16;
         int type = bf16Inputs ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
-        long a = driver.malloc(4L * size * size);
-        long c = driver.malloc(4L * size * size * 2);
-        try {
-            driver.fill32(a, 0, size * size, stream);
+        return probe((a, c, size) -> {
             for (int g = 0; g < 2; g++) {
                 setGroup(g, Cublas.OP_T, size, size, size, size, size, size);
                 packedPointers[g] = a;
@@ -698,9 +697,25 @@ public final class CudaBackend implements ComputeBackend {
                 packedPointers[4 + g] = c + 4L * size * size * g;
             }
             long pointers = hostArgs.longs(packedPointers, 6);
-            int status = cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3),
+            return cublas.gemmGrouped(blas, groupField(0), groupField(1), groupField(2), groupField(3),
                     groupField(4), groupField(8), pointers, type, groupField(5), pointers + 16, type, groupField(6),
                     groupField(9), pointers + 32, Cublas.CUDA_R_32F, groupField(7), 2, groupField(10));
+        });
+    }
+
+    /** A cuBLAS call on two {@code size}² problems, inputs at {@code a} (zeros), outputs at {@code c}. */
+    interface ProbeCall {
+        int status(long a, long c, int size);
+    }
+
+    /** Whether cuBLAS accepts {@code call} (status 0), run on scratch matrices freed afterwards. */
+    boolean probe(ProbeCall call) {
+        int size = 16;
+        long a = driver.malloc(4L * size * size);
+        long c = driver.malloc(4L * size * size * 2);
+        try {
+            driver.fill32(a, 0, size * size, stream);
+            int status = call.status(a, c, size);
             drain();
             return status == 0;
         } finally {
@@ -853,171 +868,12 @@ public final class CudaBackend implements ComputeBackend {
         launchRows(kernel, count, s.rowWidth, "store_kv_rows");
     }
 
-    /**
-     * Runs of at least {@link #MIN_TILE_ROWS} consecutive rows of one sequence (prompt chunks) go
-     * to the tiled prefill kernel, in tiles of up to {@link #TILE_Q} rows; every other row (decode
-     * tokens) to the decode kernel. Both read one packed upload: per row its position and block
-     * table offset, the tables, the tiles, the decode rows.
-     */
+    /** See {@link CudaAttention}. */
     @Override
     public void attention(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
                           int window) {
-        int rows = batch.size();
-        if (rows == 0) {
-            return;
-        }
         bind();
-        CudaKvStorage s = (CudaKvStorage) kv;
-        CudaActivations o = cuda(out);
-        CudaActivations query = cuda(q);
-        int kvHeads = s.rowWidth / headDim;
-        int heads = query.cols() / headDim;
-        int ints = packMeta(batch, s.blockSize, headDim <= PREFILL_HEAD_DIM); // before reading the field: packing may grow it
-        long base = hostArgs.ints(meta, ints);
-        long tables = base + 8L * rows;
-        long tiles = base + 4L * tilesAt;
-        long decodeRows = base + 4L * decodeRowsAt;
-        written(o, rows);
-        float scale = (float) (1.0 / Math.sqrt(headDim));
-        boolean bf16Cache = s.elementBytes == 2;
-        if (tileCount > 0) {
-            int mma = bf16Cache && PREFILL_MMA ? java.util.Arrays.binarySearch(MMA_HEAD_DIMS, headDim) : -1;
-            args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
-                    .p(s.values(layer)).p(base).p(tables).p(tiles).i(s.blockSize).i(kvHeads);
-            if (mma < 0) {
-                args.i(headDim); // the tensor-core kernels have it as a template parameter
-            }
-            args.i(heads / kvHeads).i(window).f(scale);
-            beginOp();
-            if (mma >= 0) {
-                driver.launch(k.prefillMma[mma], tileCount, heads, 1, MMA_THREADS, 0, stream, args.pointers,
-                        "attention_prefill_mma");
-            } else {
-                driver.launch(bf16Cache ? k.prefillBf16 : k.prefillF32, tileCount, heads, 1, PREFILL_THREADS,
-                        PREFILL_SHARED_BYTES, stream, args.pointers, "attention_prefill");
-            }
-            endOp("attention (prefill tiles)");
-        }
-        if (decodeRowCount > 0) {
-            int group = heads / kvHeads;
-            int chunks = (group + MAX_GROUP - 1) / MAX_GROUP;
-            int splits = decodeSplits(batch, window, decodeRowCount * kvHeads * chunks);
-            long partial = splits > 1 ? scratch(4L * decodeRowCount * heads * splits * (headDim + 2)) : 0;
-            args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
-                    .p(s.values(layer)).p(base).p(tables).p(decodeRows).i(s.blockSize).i(kvHeads).i(headDim)
-                    .i(group).i(window).f(scale).i(splits).p(partial);
-            beginOp();
-            int perBlock = Math.min(group, MAX_GROUP);
-            boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
-            MemorySegment kernel = bf16Cache ? (narrow ? k.decodeBf16Narrow : k.decodeBf16)
-                    : (narrow ? k.decodeF32Narrow : k.decodeF32);
-            driver.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
-                    4 * DECODE_WARPS * perBlock * headDim, stream, args.pointers, "attention_decode");
-            if (splits > 1) {
-                args.reset().p(o.pointer()).i(o.stride()).p(partial).p(decodeRows).i(heads).i(headDim).i(splits);
-                driver.launch(k.decodeMerge, decodeRowCount, heads, 1, (headDim + 31) / 32 * 32, 0, stream,
-                        args.pointers, "attention_decode_merge");
-            }
-            endOp("attention (decode rows)");
-        }
-    }
-
-    /**
-     * Parts to split each decode row's window into, so that a few rows still fill the device (one
-     * block per row and KV head would leave most multiprocessors idle at batch 1): enough blocks
-     * for two a multiprocessor, at least DECODE_SPLIT_POSITIONS positions a part.
-     */
-    private int decodeSplits(TokenBatch batch, int window, int blocks) {
-        int target = 2 * device.multiprocessors();
-        if (blocks >= target) {
-            return 1;
-        }
-        int longest = 0;
-        for (int i = 0; i < decodeRowCount; i++) {
-            int length = batch.positions[decodeRows[i]] + 1;
-            longest = Math.max(longest, window > 0 ? Math.min(window, length) : length);
-        }
-        return Math.max(1, Math.min(Math.min((target + blocks - 1) / blocks, longest / DECODE_SPLIT_POSITIONS),
-                MAX_DECODE_SPLITS));
-    }
-
-    private int tilesAt;        // where packMeta put the tiles (ints from the start)
-    private int tileCount;
-    private int decodeRowsAt;   // …and the rows for the decode kernel
-    private int decodeRowCount;
-
-    /**
-     * Fills {@link #meta}: per row its position and the offset of its block table, then the
-     * tables (consecutive rows of one sequence share one copy, cut to the blocks they reach),
-     * then the prefill tiles (first row, row count), then the decode rows. Returns the ints used.
-     */
-    private int packMeta(TokenBatch batch, int blockSize, boolean tiled) {
-        int rows = batch.size();
-        int used = 2 * rows;
-        ensureMeta(used);
-        int runs = 0;
-        int r = 0;
-        while (r < rows) {
-            int[] table = batch.blockTables[r];
-            int end = r;
-            int maxPosition = 0;
-            while (end < rows && batch.blockTables[end] == table) {
-                maxPosition = Math.max(maxPosition, batch.positions[end]);
-                end++;
-            }
-            int blocks = Math.min(table.length, maxPosition / blockSize + 1);
-            ensureMeta(used + blocks);
-            System.arraycopy(table, 0, meta, used, blocks);
-            for (int i = r; i < end; i++) {
-                meta[2 * i] = batch.positions[i];
-                meta[2 * i + 1] = used - 2 * rows;
-            }
-            used += blocks;
-            runs++;
-            r = end;
-        }
-        ensureMeta(used + 2 * (rows / MIN_TILE_ROWS + runs) + rows);
-        tilesAt = used;
-        tileCount = 0;
-        int decodeCount = 0;
-        int[] decode = decodeScratch(rows);
-        for (r = 0; r < rows; ) {
-            int end = r;
-            while (end < rows && batch.blockTables[end] == batch.blockTables[r]) {
-                end++;
-            }
-            if (tiled && end - r >= MIN_TILE_ROWS) {
-                for (int t = r; t < end; t += TILE_Q) {
-                    meta[used++] = t;
-                    meta[used++] = Math.min(TILE_Q, end - t);
-                    tileCount++;
-                }
-            } else {
-                for (int i = r; i < end; i++) {
-                    decode[decodeCount++] = i;
-                }
-            }
-            r = end;
-        }
-        decodeRowsAt = used;
-        decodeRowCount = decodeCount;
-        System.arraycopy(decode, 0, meta, used, decodeCount);
-        return used + decodeCount;
-    }
-
-    private int[] decodeRows = new int[0];
-
-    private int[] decodeScratch(int rows) {
-        if (decodeRows.length < rows) {
-            decodeRows = new int[Math.max(rows, 2 * decodeRows.length)];
-        }
-        return decodeRows;
-    }
-
-    private void ensureMeta(int length) {
-        if (meta.length < length) {
-            meta = java.util.Arrays.copyOf(meta, Math.max(length, 2 * meta.length));
-        }
+        attention.run(out, q, kv, layer, batch, headDim, window);
     }
 
     @Override
@@ -1076,144 +932,12 @@ public final class CudaBackend implements ComputeBackend {
         endOp("route_dense");
     }
 
-    private long[] expertPointers = new long[0];
-
-    /**
-     * A few rows ({@code rows · topK ≤ experts}): four launches a layer, gate|up of every (row,
-     * slot) pair through its expert (gemv_routed_bf16, the expert found in the gates on the
-     * device), SiLU·up in place, down likewise, and the gate-weighted sum of each row's pairs
-     * (combine_routed). More rows: every expert side by side, one batched GEMM a projection.
-     */
+    /** See {@link CudaExperts}. */
     @Override
     public void expertsFromGates(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp,
                                  DeviceWeight[] down, int rows) {
-        if (rows == 0) {
-            return;
-        }
         bind();
-        if (rows > ROUTED_MAX_ROWS || rows * topK > gateUp.length) {
-            batchedExperts(cuda(out), cuda(x), cuda(gates), gateUp, down, rows);
-            return;
-        }
-        int experts = gateUp.length;
-        CudaActivations o = cuda(out);
-        CudaActivations in = cuda(x);
-        CudaActivations g = cuda(gates);
-        CudaWeight first = (CudaWeight) gateUp[0];
-        int hidden = first.cols();
-        int ffn = first.rows() / 2;
-        if (rows > ROUTED_MAX_ROWS || !first.bf16() || hidden % 8 != 0 || ffn % 8 != 0 || in.stride() % 4 != 0
-                || in.pointer() % 16 != 0 || o.cols() != hidden || g.cols() != experts) {
-            throw new IllegalArgumentException("routed experts: " + rows + " rows, hidden " + hidden + ", ffn " + ffn
-                    + (first.bf16() ? "" : ", float32 weights") + "; the kernel takes up to " + ROUTED_MAX_ROWS
-                    + " rows of bf16 weights with 8-aligned widths");
-        }
-        if (expertPointers.length < 2 * experts) {
-            expertPointers = new long[2 * experts];
-        }
-        for (int e = 0; e < experts; e++) {
-            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
-            expertPointers[experts + e] = ((CudaWeight) down[e]).pointer();
-        }
-        long pointers = hostArgs.longs(expertPointers, 2 * experts);
-        int pairs = rows * topK;
-        long gu = scratch(4L * pairs * (2L * ffn + hidden)); // (pairs, 2·ffn) gate | up, then (pairs, hidden)
-        long y = gu + 4L * pairs * 2 * ffn;
-        written(o, rows);
-        launchRoutedGemv(gu, 2 * ffn, in.pointer(), in.stride(), false, pointers, 2 * ffn, hidden, g, experts, topK, pairs);
-        args.reset().p(gu).i(2 * ffn).p(gu + 4L * ffn).i(2 * ffn).i(ffn).p(0);
-        launchRows(k.siluMul, pairs, ffn, "silu_mul (routed pairs)");
-        launchRoutedGemv(y, hidden, gu, 2 * ffn, true, pointers + 8L * experts, hidden, ffn, g, experts, topK, pairs);
-        args.reset().p(o.pointer()).i(o.stride()).p(y).i(hidden).p(g.pointer()).i(g.stride()).i(experts).i(topK)
-                .i(hidden);
-        launchRows(k.combineRouted, rows, hidden, "combine_routed");
-    }
-
-    private void launchRoutedGemv(long out, int outStride, long in, int inStride, boolean inPerPair, long weights, int n,
-                                  int kDim, CudaActivations gates, int experts, int topK, int pairs) {
-        args.reset().p(out).i(outStride).p(in).i(inStride).i(inPerPair ? 1 : 0).p(weights).i(n).i(kDim)
-                .p(gates.pointer()).i(gates.stride()).i(experts).i(topK);
-        int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
-        beginOp();
-        driver.launch(k.gemvRouted, (n + columnsPerBlock - 1) / columnsPerBlock, pairs, 1, 32 * GEMV_WARPS, 0, stream,
-                args.pointers, "gemv_routed");
-        endOp("gemv_routed " + n + "x" + kDim);
-    }
-
-    /**
-     * Every expert over every row: gate|up of all experts in one batched GEMM (bf16 in, float32
-     * out), SiLU·up·gate weight of all of them in one launch (bf16, the down GEMM's input), down in
-     * one batched GEMM, and the sum over experts in order. The 8 (or more) experts' GEMMs side by
-     * side fill the device better than one after another at these sizes.
-     */
-    private void batchedExperts(CudaActivations o, CudaActivations in, CudaActivations g, DeviceWeight[] gateUp,
-                                DeviceWeight[] down, int rows) {
-        int experts = gateUp.length;
-        CudaWeight first = (CudaWeight) gateUp[0];
-        int hidden = first.cols();
-        int ffn = first.rows() / 2;
-        if (!batchedGemm || rows > DENSE_MOE_MAX_ROWS || !first.bf16() || o.cols() != hidden || g.cols() != experts) {
-            throw new IllegalArgumentException("experts from gates: " + rows + " rows of " + experts + " experts"
-                    + (batchedGemm ? "" : "; this cuBLAS runs no batched bf16 GEMM with float32 output"));
-        }
-        long xb = bf16Input(in, rows, hidden);
-        long guBytes = 4L * experts * rows * 2 * ffn;
-        long hBytes = 2L * experts * rows * ffn;
-        long gu = scratch(guBytes + hBytes + 4L * experts * rows * hidden);
-        long h = gu + guBytes;
-        long y = h + hBytes;
-        if (expertPointers.length < 6 * experts) {
-            expertPointers = new long[6 * experts];
-        }
-        for (int e = 0; e < experts; e++) {
-            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
-            expertPointers[experts + e] = xb;
-            expertPointers[2 * experts + e] = gu + 4L * e * rows * 2 * ffn;
-            expertPointers[3 * experts + e] = ((CudaWeight) down[e]).pointer();
-            expertPointers[4 * experts + e] = h + 2L * e * rows * ffn;
-            expertPointers[5 * experts + e] = y + 4L * e * rows * hidden;
-        }
-        long p = hostArgs.longs(expertPointers, 6 * experts);
-        long slot = 8L * experts;
-        written(o, rows);
-        beginOp();
-        check(cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, one, p, Cublas.CUDA_R_16BF,
-                hidden, p + slot, Cublas.CUDA_R_16BF, hidden, zero, p + 2 * slot, Cublas.CUDA_R_32F, 2 * ffn, experts));
-        endOp("batched gemm " + 2 * ffn + "x" + hidden + " (" + experts + " experts)");
-        args.reset().p(h).p(gu).p(g.pointer()).i(g.stride()).i(rows).i(ffn);
-        launchRows(k.siluMulExperts, experts * rows, ffn, "silu_mul_experts");
-        beginOp();
-        check(cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, one, p + 3 * slot,
-                Cublas.CUDA_R_16BF, ffn, p + 4 * slot, Cublas.CUDA_R_16BF, ffn, zero, p + 5 * slot, Cublas.CUDA_R_32F,
-                hidden, experts));
-        endOp("batched gemm " + hidden + "x" + ffn + " (" + experts + " experts)");
-        args.reset().p(o.pointer()).i(o.stride()).p(y).i(rows).i(experts).i(hidden);
-        launchRows(k.sumExperts, rows, hidden, "sum_experts");
-    }
-
-    private static void check(int cublasStatus) {
-        if (cublasStatus != 0) {
-            throw new CudaException("cublasGemmBatchedEx failed: cublasStatus " + cublasStatus, cublasStatus);
-        }
-    }
-
-    /** Whether cuBLAS runs a two-matrix batched GEMM of bf16 inputs with float32 output. */
-    private boolean probeBatchedGemm() {
-        int size = 16;
-        long a = driver.malloc(4L * size * size);
-        long c = driver.malloc(4L * size * size * 2);
-        try {
-            driver.fill32(a, 0, size * size, stream);
-            long[] pointers = {a, a, a, a, c, c + 4L * size * size};
-            long p = hostArgs.longs(pointers, 6);
-            int status = cublas.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, size, size, size, one, p,
-                    Cublas.CUDA_R_16BF, size, p + 16, Cublas.CUDA_R_16BF, size, zero, p + 32, Cublas.CUDA_R_32F, size, 2);
-            drain();
-            return status == 0;
-        } finally {
-            driver.free(a);
-            driver.free(c);
-        }
+        experts.run(out, x, gates, topK, gateUp, down, rows);
     }
 
     @Override
@@ -1337,7 +1061,7 @@ public final class CudaBackend implements ComputeBackend {
         drain();
     }
 
-    private void drain() {
+    void drain() {
         driver.synchronize(stream);
         hostArgs.reset();
         copies.clear();
@@ -1350,7 +1074,7 @@ public final class CudaBackend implements ComputeBackend {
      * A per-row kernel on a grid of (rows, column blocks): enough column blocks that even one
      * row keeps {@link #rowTargetBlocks} blocks busy, never more than the columns need.
      */
-    private void launchRows(MemorySegment kernel, int rows, int cols, String name) {
+    void launchRows(MemorySegment kernel, int rows, int cols, String name) {
         int columnBlocks = Math.max(1, Math.min((cols + ROW_THREADS - 1) / ROW_THREADS,
                 (rowTargetBlocks + rows - 1) / rows));
         beginOp();
@@ -1365,7 +1089,7 @@ public final class CudaBackend implements ComputeBackend {
         endOp("norm");
     }
 
-    private void beginOp() {
+    void beginOp() {
         if (profiler != null) {
             if (profiler.full()) {
                 drain();
@@ -1374,7 +1098,7 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    private void endOp(String name) {
+    void endOp(String name) {
         if (profiler != null) {
             profiler.end(name);
         }
@@ -1397,7 +1121,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /** Device scratch of at least {@code bytes}; growing it waits for the work that may still read it. */
-    private long scratch(long bytes) {
+    long scratch(long bytes) {
         if (bytes > scratchBytes) {
             drain();
             if (scratch != 0) {
@@ -1421,7 +1145,7 @@ public final class CudaBackend implements ComputeBackend {
         return hostOut;
     }
 
-    private static CudaActivations cuda(Activations a) {
+    static CudaActivations cuda(Activations a) {
         return (CudaActivations) a;
     }
 

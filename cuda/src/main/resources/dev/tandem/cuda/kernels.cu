@@ -396,6 +396,18 @@ DECODE_KERNEL(attention_decode_bf16_128, BF16, bf16_t, 4)
 #define KT_STRIDE (TILE_K + 4)  // keeps float4 rows aligned
 #define QT_STRIDE (TILE_Q + 4)
 
+// The keys a prefill tile's rows attend to, [lo, hi]: from the first of the earliest row's window
+// to the last row's position.
+__device__ __forceinline__ void tile_key_range(const int* meta, int firstRow, int count, int window, int& lo, int& hi) {
+    lo = 1 << 30;
+    hi = -1;
+    for (int i = 0; i < count; i++) {
+        int p = meta[2 * (firstRow + i)];
+        hi = max(hi, p);
+        lo = min(lo, window > 0 ? max(0, p - window + 1) : 0);
+    }
+}
+
 template <typename KV>
 __device__ void attention_prefill_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                     const typename KV::t* values, const int* meta, const int* tables, const int* tiles,
@@ -412,12 +424,8 @@ __device__ void attention_prefill_t(float* out, int outStride, const float* q, i
     int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
     int rowWidth = kvHeads * headDim;
     const int* table = tables + meta[2 * firstRow + 1];
-    int lo = 1 << 30, hi = -1;
-    for (int i = 0; i < count; i++) {
-        int p = meta[2 * (firstRow + i)];
-        hi = max(hi, p);
-        lo = min(lo, window > 0 ? max(0, p - window + 1) : 0);
-    }
+    int lo, hi;
+    tile_key_range(meta, firstRow, count, window, lo, hi);
     for (int idx = tid; idx < TILE_Q * headDim; idx += blockDim.x) {
         int i = idx / headDim, d = idx % headDim;
         Qt[d * QT_STRIDE + i] = i < count ? q[(long) (firstRow + i) * qStride + head * headDim + d] * scale : 0.f;
@@ -568,12 +576,8 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int rowWidth = kvHeads * HD;
     const int* table = tables + meta[2 * firstRow + 1];
-    int lo = 1 << 30, hi = -1;
-    for (int i = 0; i < count; i++) {
-        int p = meta[2 * (firstRow + i)];
-        hi = max(hi, p);
-        lo = min(lo, window > 0 ? max(0, p - window + 1) : 0);
-    }
+    int lo, hi;
+    tile_key_range(meta, firstRow, count, window, lo, hi);
     // this thread's two rows (r0 = g, r1 = g + 8 of the warp's 16), their windows, and the warp's
     int r0 = warp * 16 + g, r1 = r0 + 8;
     int pos0 = r0 < count ? meta[2 * (firstRow + r0)] : -1;

@@ -1,0 +1,197 @@
+package dev.tandem.cuda;
+
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.compute.TokenBatch;
+
+import java.lang.foreign.MemorySegment;
+
+import static dev.tandem.cuda.CudaBackend.DECODE_SPLIT_POSITIONS;
+import static dev.tandem.cuda.CudaBackend.DECODE_THREADS;
+import static dev.tandem.cuda.CudaBackend.DECODE_WARPS;
+import static dev.tandem.cuda.CudaBackend.MAX_DECODE_SPLITS;
+import static dev.tandem.cuda.CudaBackend.MAX_GROUP;
+import static dev.tandem.cuda.CudaBackend.MIN_TILE_ROWS;
+import static dev.tandem.cuda.CudaBackend.MMA_HEAD_DIMS;
+import static dev.tandem.cuda.CudaBackend.MMA_THREADS;
+import static dev.tandem.cuda.CudaBackend.PREFILL_HEAD_DIM;
+import static dev.tandem.cuda.CudaBackend.PREFILL_MMA;
+import static dev.tandem.cuda.CudaBackend.PREFILL_SHARED_BYTES;
+import static dev.tandem.cuda.CudaBackend.PREFILL_THREADS;
+import static dev.tandem.cuda.CudaBackend.TILE_Q;
+
+/** Paged attention over the device KV cache ({@link CudaBackend#attention}): prefill tiles and decode rows. */
+final class CudaAttention {
+    private final CudaBackend b;
+    private int[] meta = new int[0];
+
+    CudaAttention(CudaBackend backend) {
+        this.b = backend;
+    }
+
+    /**
+     * Runs of at least {@link CudaBackend#MIN_TILE_ROWS} consecutive rows of one sequence (prompt chunks) go
+     * to the tiled prefill kernel, in tiles of up to {@link CudaBackend#TILE_Q} rows; every other row (decode
+     * tokens) to the decode kernel. Both read one packed upload: per row its position and block
+     * table offset, the tables, the tiles, the decode rows.
+     */
+    void run(Activations out, Activations q, KvStorage kv, int layer, TokenBatch batch, int headDim,
+                          int window) {
+        int rows = batch.size();
+        if (rows == 0) {
+            return;
+        }
+        CudaKvStorage s = (CudaKvStorage) kv;
+        CudaActivations o = CudaBackend.cuda(out);
+        CudaActivations query = CudaBackend.cuda(q);
+        int kvHeads = s.rowWidth / headDim;
+        int heads = query.cols() / headDim;
+        // before reading the field: packing may grow it
+        int ints = packMeta(batch, s.blockSize, headDim <= PREFILL_HEAD_DIM);
+        long base = b.hostArgs.ints(meta, ints);
+        long tables = base + 8L * rows;
+        long tiles = base + 4L * tilesAt;
+        long decodeRows = base + 4L * decodeRowsAt;
+        b.written(o, rows);
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        boolean bf16Cache = s.elementBytes == 2;
+        if (tileCount > 0) {
+            int mma = bf16Cache && PREFILL_MMA ? java.util.Arrays.binarySearch(MMA_HEAD_DIMS, headDim) : -1;
+            b.args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
+                    .p(s.values(layer)).p(base).p(tables).p(tiles).i(s.blockSize).i(kvHeads);
+            if (mma < 0) {
+                b.args.i(headDim); // the tensor-core kernels have it as a template parameter
+            }
+            b.args.i(heads / kvHeads).i(window).f(scale);
+            b.beginOp();
+            if (mma >= 0) {
+                b.driver.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS, 0, b.stream, b.args.pointers,
+                        "attention_prefill_mma");
+            } else {
+                b.driver.launch(bf16Cache ? b.k.prefillBf16() : b.k.prefillF32(), tileCount, heads, 1, PREFILL_THREADS,
+                        PREFILL_SHARED_BYTES, b.stream, b.args.pointers, "attention_prefill");
+            }
+            b.endOp("attention (prefill tiles)");
+        }
+        if (decodeRowCount > 0) {
+            int group = heads / kvHeads;
+            int chunks = (group + MAX_GROUP - 1) / MAX_GROUP;
+            int splits = decodeSplits(batch, window, decodeRowCount * kvHeads * chunks);
+            long partial = splits > 1 ? b.scratch(4L * decodeRowCount * heads * splits * (headDim + 2)) : 0;
+            b.args.reset().p(o.pointer()).i(o.stride()).p(query.pointer()).i(query.stride()).p(s.keys(layer))
+                    .p(s.values(layer)).p(base).p(tables).p(decodeRows).i(s.blockSize).i(kvHeads).i(headDim)
+                    .i(group).i(window).f(scale).i(splits).p(partial);
+            b.beginOp();
+            int perBlock = Math.min(group, MAX_GROUP);
+            boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
+            MemorySegment kernel = bf16Cache ? (narrow ? b.k.decodeBf16Narrow() : b.k.decodeBf16())
+                    : (narrow ? b.k.decodeF32Narrow() : b.k.decodeF32());
+            b.driver.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
+                    4 * DECODE_WARPS * perBlock * headDim, b.stream, b.args.pointers, "attention_decode");
+            if (splits > 1) {
+                b.args.reset().p(o.pointer()).i(o.stride()).p(partial).p(decodeRows).i(heads).i(headDim).i(splits);
+                b.driver.launch(b.k.decodeMerge(), decodeRowCount, heads, 1, (headDim + 31) / 32 * 32, 0, b.stream,
+                        b.args.pointers, "attention_decode_merge");
+            }
+            b.endOp("attention (decode rows)");
+        }
+    }
+
+    /**
+     * Parts to split each decode row's window into, so that a few rows still fill the device (one
+     * block per row and KV head would leave most multiprocessors idle at batch 1): enough blocks
+     * for two a multiprocessor, at least DECODE_SPLIT_POSITIONS positions a part.
+     */
+    private int decodeSplits(TokenBatch batch, int window, int blocks) {
+        int target = 2 * b.device().multiprocessors();
+        if (blocks >= target) {
+            return 1;
+        }
+        int longest = 0;
+        for (int i = 0; i < decodeRowCount; i++) {
+            int length = batch.positions[decodeRows[i]] + 1;
+            longest = Math.max(longest, window > 0 ? Math.min(window, length) : length);
+        }
+        return Math.max(1, Math.min(Math.min((target + blocks - 1) / blocks, longest / DECODE_SPLIT_POSITIONS),
+                MAX_DECODE_SPLITS));
+    }
+
+    private int tilesAt;        // where packMeta put the tiles (ints from the start)
+    private int tileCount;
+    private int decodeRowsAt;   // …and the rows for the decode kernel
+    private int decodeRowCount;
+
+    /**
+     * Fills {@link #meta}: per row its position and the offset of its block table, then the
+     * tables (consecutive rows of one sequence share one copy, cut to the blocks they reach),
+     * then the prefill tiles (first row, row count), then the decode rows. Returns the ints used.
+     */
+    private int packMeta(TokenBatch batch, int blockSize, boolean tiled) {
+        int rows = batch.size();
+        int used = 2 * rows;
+        ensureMeta(used);
+        int runs = 0;
+        int r = 0;
+        while (r < rows) {
+            int[] table = batch.blockTables[r];
+            int end = r;
+            int maxPosition = 0;
+            while (end < rows && batch.blockTables[end] == table) {
+                maxPosition = Math.max(maxPosition, batch.positions[end]);
+                end++;
+            }
+            int blocks = Math.min(table.length, maxPosition / blockSize + 1);
+            ensureMeta(used + blocks);
+            System.arraycopy(table, 0, meta, used, blocks);
+            for (int i = r; i < end; i++) {
+                meta[2 * i] = batch.positions[i];
+                meta[2 * i + 1] = used - 2 * rows;
+            }
+            used += blocks;
+            runs++;
+            r = end;
+        }
+        ensureMeta(used + 2 * (rows / MIN_TILE_ROWS + runs) + rows);
+        tilesAt = used;
+        tileCount = 0;
+        int decodeCount = 0;
+        int[] decode = decodeScratch(rows);
+        for (r = 0; r < rows; ) {
+            int end = r;
+            while (end < rows && batch.blockTables[end] == batch.blockTables[r]) {
+                end++;
+            }
+            if (tiled && end - r >= MIN_TILE_ROWS) {
+                for (int t = r; t < end; t += TILE_Q) {
+                    meta[used++] = t;
+                    meta[used++] = Math.min(TILE_Q, end - t);
+                    tileCount++;
+                }
+            } else {
+                for (int i = r; i < end; i++) {
+                    decode[decodeCount++] = i;
+                }
+            }
+            r = end;
+        }
+        decodeRowsAt = used;
+        decodeRowCount = decodeCount;
+        System.arraycopy(decode, 0, meta, used, decodeCount);
+        return used + decodeCount;
+    }
+
+    private int[] decodeRows = new int[0];
+
+    private int[] decodeScratch(int rows) {
+        if (decodeRows.length < rows) {
+            decodeRows = new int[Math.max(rows, 2 * decodeRows.length)];
+        }
+        return decodeRows;
+    }
+
+    private void ensureMeta(int length) {
+        if (meta.length < length) {
+            meta = java.util.Arrays.copyOf(meta, Math.max(length, 2 * meta.length));
+        }
+    }
+}

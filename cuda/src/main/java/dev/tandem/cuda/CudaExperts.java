@@ -1,0 +1,154 @@
+package dev.tandem.cuda;
+
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.DeviceWeight;
+import dev.tandem.cuda.bind.CudaException;
+import dev.tandem.cuda.bind.Cublas;
+
+import static dev.tandem.cuda.CudaBackend.DENSE_MOE_MAX_ROWS;
+import static dev.tandem.cuda.CudaBackend.GEMV_COLS;
+import static dev.tandem.cuda.CudaBackend.GEMV_WARPS;
+import static dev.tandem.cuda.CudaBackend.ROUTED_MAX_ROWS;
+
+/**
+ * A decode-sized MoE layer from routing on the device ({@link CudaBackend#expertsFromGates}): the
+ * routed-expert GEMV for a few rows, the experts side by side in batched GEMMs for more.
+ */
+final class CudaExperts {
+    private final CudaBackend b;
+
+    CudaExperts(CudaBackend backend) {
+        this.b = backend;
+    }
+
+    private long[] expertPointers = new long[0];
+
+    /**
+     * A few rows ({@code rows · topK ≤ experts}): four launches a layer, gate|up of every (row,
+     * slot) pair through its expert (gemv_routed_bf16, the expert found in the gates on the
+     * device), SiLU·up in place, down likewise, and the gate-weighted sum of each row's pairs
+     * (combine_routed). More rows: every expert side by side, one batched GEMM a projection.
+     */
+    void run(Activations out, Activations x, Activations gates, int topK, DeviceWeight[] gateUp, DeviceWeight[] down,
+             int rows) {
+        if (rows == 0) {
+            return;
+        }
+        if (rows > ROUTED_MAX_ROWS || rows * topK > gateUp.length) {
+            batchedExperts(CudaBackend.cuda(out), CudaBackend.cuda(x), CudaBackend.cuda(gates), gateUp, down, rows);
+            return;
+        }
+        int experts = gateUp.length;
+        CudaActivations o = CudaBackend.cuda(out);
+        CudaActivations in = CudaBackend.cuda(x);
+        CudaActivations g = CudaBackend.cuda(gates);
+        CudaWeight first = (CudaWeight) gateUp[0];
+        int hidden = first.cols();
+        int ffn = first.rows() / 2;
+        if (rows > ROUTED_MAX_ROWS || !first.bf16() || hidden % 8 != 0 || ffn % 8 != 0 || in.stride() % 4 != 0
+                || in.pointer() % 16 != 0 || o.cols() != hidden || g.cols() != experts) {
+            throw new IllegalArgumentException("routed experts: " + rows + " rows, hidden " + hidden + ", ffn " + ffn
+                    + (first.bf16() ? "" : ", float32 weights") + "; the kernel takes up to " + ROUTED_MAX_ROWS
+                    + " rows of bf16 weights with 8-aligned widths");
+        }
+        if (expertPointers.length < 2 * experts) {
+            expertPointers = new long[2 * experts];
+        }
+        for (int e = 0; e < experts; e++) {
+            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
+            expertPointers[experts + e] = ((CudaWeight) down[e]).pointer();
+        }
+        long pointers = b.hostArgs.longs(expertPointers, 2 * experts);
+        int pairs = rows * topK;
+        long gu = b.scratch(4L * pairs * (2L * ffn + hidden)); // (pairs, 2·ffn) gate | up, then (pairs, hidden)
+        long y = gu + 4L * pairs * 2 * ffn;
+        b.written(o, rows);
+        launchRoutedGemv(gu, 2 * ffn, in.pointer(), in.stride(), false, pointers, 2 * ffn, hidden, g, experts, topK,
+                pairs);
+        b.args.reset().p(gu).i(2 * ffn).p(gu + 4L * ffn).i(2 * ffn).i(ffn).p(0);
+        b.launchRows(b.k.siluMul(), pairs, ffn, "silu_mul (routed pairs)");
+        launchRoutedGemv(y, hidden, gu, 2 * ffn, true, pointers + 8L * experts, hidden, ffn, g, experts, topK, pairs);
+        b.args.reset().p(o.pointer()).i(o.stride()).p(y).i(hidden).p(g.pointer()).i(g.stride()).i(experts).i(topK)
+                .i(hidden);
+        b.launchRows(b.k.combineRouted(), rows, hidden, "combine_routed");
+    }
+
+    private void launchRoutedGemv(long out, int outStride, long in, int inStride, boolean inPerPair, long weights,
+                                  int n, int kDim, CudaActivations gates, int experts, int topK, int pairs) {
+        b.args.reset().p(out).i(outStride).p(in).i(inStride).i(inPerPair ? 1 : 0).p(weights).i(n).i(kDim)
+                .p(gates.pointer()).i(gates.stride()).i(experts).i(topK);
+        int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
+        b.beginOp();
+        b.driver.launch(b.k.gemvRouted(), (n + columnsPerBlock - 1) / columnsPerBlock, pairs, 1, 32 * GEMV_WARPS, 0,
+                b.stream, b.args.pointers, "gemv_routed");
+        b.endOp("gemv_routed " + n + "x" + kDim);
+    }
+
+    /**
+     * Every expert over every row: gate|up of all experts in one batched GEMM (bf16 in, float32
+     * out), SiLU·up·gate weight of all of them in one launch (bf16, the down GEMM's input), down in
+     * one batched GEMM, and the sum over experts in order. The 8 (or more) experts' GEMMs side by
+     * side fill the device better than one after another at these sizes.
+     */
+    private void batchedExperts(CudaActivations o, CudaActivations in, CudaActivations g, DeviceWeight[] gateUp,
+                                DeviceWeight[] down, int rows) {
+        int experts = gateUp.length;
+        CudaWeight first = (CudaWeight) gateUp[0];
+        int hidden = first.cols();
+        int ffn = first.rows() / 2;
+        if (!b.batchedGemm || rows > DENSE_MOE_MAX_ROWS || !first.bf16() || o.cols() != hidden || g.cols() != experts) {
+            throw new IllegalArgumentException("experts from gates: " + rows + " rows of " + experts + " experts"
+                    + (b.batchedGemm ? "" : "; this cuBLAS runs no batched bf16 GEMM with float32 output"));
+        }
+        long xb = b.bf16Input(in, rows, hidden);
+        long guBytes = 4L * experts * rows * 2 * ffn;
+        long hBytes = 2L * experts * rows * ffn;
+        long gu = b.scratch(guBytes + hBytes + 4L * experts * rows * hidden);
+        long h = gu + guBytes;
+        long y = h + hBytes;
+        if (expertPointers.length < 6 * experts) {
+            expertPointers = new long[6 * experts];
+        }
+        for (int e = 0; e < experts; e++) {
+            expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
+            expertPointers[experts + e] = xb;
+            expertPointers[2 * experts + e] = gu + 4L * e * rows * 2 * ffn;
+            expertPointers[3 * experts + e] = ((CudaWeight) down[e]).pointer();
+            expertPointers[4 * experts + e] = h + 2L * e * rows * ffn;
+            expertPointers[5 * experts + e] = y + 4L * e * rows * hidden;
+        }
+        long p = b.hostArgs.longs(expertPointers, 6 * experts);
+        long slot = 8L * experts;
+        b.written(o, rows);
+        b.beginOp();
+        check(b.cublas.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, p,
+                Cublas.CUDA_R_16BF, hidden, p + slot, Cublas.CUDA_R_16BF, hidden, b.zero, p + 2 * slot,
+                Cublas.CUDA_R_32F, 2 * ffn, experts));
+        b.endOp("batched gemm " + 2 * ffn + "x" + hidden + " (" + experts + " experts)");
+        b.args.reset().p(h).p(gu).p(g.pointer()).i(g.stride()).i(rows).i(ffn);
+        b.launchRows(b.k.siluMulExperts(), experts * rows, ffn, "silu_mul_experts");
+        b.beginOp();
+        check(b.cublas.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one, p + 3 * slot,
+                Cublas.CUDA_R_16BF, ffn, p + 4 * slot, Cublas.CUDA_R_16BF, ffn, b.zero, p + 5 * slot, Cublas.CUDA_R_32F,
+                hidden, experts));
+        b.endOp("batched gemm " + hidden + "x" + ffn + " (" + experts + " experts)");
+        b.args.reset().p(o.pointer()).i(o.stride()).p(y).i(rows).i(experts).i(hidden);
+        b.launchRows(b.k.sumExperts(), rows, hidden, "sum_experts");
+    }
+
+    private static void check(int cublasStatus) {
+        if (cublasStatus != 0) {
+            throw new CudaException("cublasGemmBatchedEx failed: cublasStatus " + cublasStatus, cublasStatus);
+        }
+    }
+
+    /** Whether cuBLAS runs a two-matrix batched GEMM of bf16 inputs with float32 output. */
+    boolean probeBatchedGemm() {
+        return b.probe((a, c, size) -> {
+            long p = b.hostArgs.longs(new long[]{a, a, a, a, c, c + 4L * size * size}, 6);
+            return b.cublas.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, size, size, size, b.one, p,
+                    Cublas.CUDA_R_16BF, size, p + 16, Cublas.CUDA_R_16BF, size, b.zero, p + 32, Cublas.CUDA_R_32F,
+                    size, 2);
+        });
+    }
+}
