@@ -33,6 +33,17 @@ public final class ApiError extends RuntimeException {
         return new ApiError(400, "invalid_request_error", message, param, null, 0);
     }
 
+    /** 431: the request's headers exceed the decoder's limit; the connection is closed after it. */
+    public static ApiError headersTooLarge(String detail) {
+        return new ApiError(431, "invalid_request_error", "Request header fields too large: " + detail, null,
+                "request_header_fields_too_large", 0);
+    }
+
+    /** 414: the request line exceeds the decoder's limit; the connection is closed after it. */
+    public static ApiError uriTooLong(String detail) {
+        return new ApiError(414, "invalid_request_error", "Request line too long: " + detail, null, "uri_too_long", 0);
+    }
+
     public static ApiError modelNotFound(String model, String served) {
         return new ApiError(404, "invalid_request_error", "The model `" + model + "` does not exist; this server serves `"
                 + served + "`", "model", "model_not_found", 0);

@@ -52,8 +52,9 @@ public final class CompletionParamsParser {
             throw ApiError.badRequest("'temperature' must be in [0, 2], got " + temperature, "temperature");
         }
         Double topP = f.number("top_p");
-        if (topP != null && !(topP > 0 && topP <= 1)) {
-            throw ApiError.badRequest("'top_p' must be in (0, 1], got " + topP, "top_p");
+        if (topP != null && !(topP > 0 && topP <= 1 && topP.floatValue() > 0)) { // sampled in float32
+            throw ApiError.badRequest("'top_p' must be in (0, 1] and at least " + Float.MIN_VALUE + ", got " + topP,
+                    "top_p");
         }
         Long seed = f.longInteger("seed");
         Integer topK = f.integer("top_k");

@@ -62,11 +62,20 @@ final class HttpApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             route = new Route(HttpMethod.GET, (exchange, r) -> model.one(exchange, id)); // GET /v1/models/{id}
         }
         String label = route == null ? UNKNOWN_ENDPOINT : path.startsWith(MODEL_PREFIX) ? MODEL_PREFIX + "{id}" : path;
-        HttpExchange exchange = new HttpExchange(ctx.channel(), HttpUtil.isKeepAlive(request), label,
+        // after a request the decoder could not read, what follows on the connection cannot be trusted: close
+        boolean malformed = request.decoderResult().isFailure();
+        HttpExchange exchange = new HttpExchange(ctx.channel(), HttpUtil.isKeepAlive(request) && !malformed, label,
                 context.metrics()); // one metrics label per route, whatever the id
         try {
-            if (request.decoderResult().isFailure()) {
-                throw ApiError.badRequest("Malformed HTTP request: " + request.decoderResult().cause(), null);
+            if (malformed) {
+                Throwable cause = request.decoderResult().cause();
+                if (cause instanceof io.netty.handler.codec.http.TooLongHttpHeaderException) {
+                    throw ApiError.headersTooLarge(cause.getMessage());
+                }
+                if (cause instanceof io.netty.handler.codec.http.TooLongHttpLineException) {
+                    throw ApiError.uriTooLong(cause.getMessage());
+                }
+                throw ApiError.badRequest("Malformed HTTP request: " + cause, null);
             }
             if (route == null) {
                 throw ApiError.pathNotFound(path);

@@ -104,6 +104,27 @@ class ApiErrorsTest {
     }
 
     @Test
+    void shouldRefuseATopPThatIsZeroInFloat32() {
+        assertError(completion(request("\"top_p\":5e-324")), 400, "invalid_request_error", "top_p", null);
+        assertEquals(200, completion(request("\"top_p\":1.5e-45,\"temperature\":1")).status(), "the smallest float");
+    }
+
+    /** A 100 KB header: 431, then the connection closes (the decoder cannot be trusted past it). */
+    @Test
+    void shouldAnswer431ForHeadersOverTheLimitAndClose() throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", withCodec.port())) {
+            socket.setSoTimeout(10_000);
+            String request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + "a".repeat(100_000) + "\r\n\r\n";
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            byte[] all = socket.getInputStream().readAllBytes(); // returns only once the server closes
+            String reply = new String(all, java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(reply.startsWith("HTTP/1.1 431"), reply.lines().findFirst().orElse("(nothing)"));
+            assertTrue(reply.contains("request_header_fields_too_large"), reply);
+        }
+    }
+
+    @Test
     void shouldWantAJsonBodyDeclaredSoAndNothingAfterIt() {
         ApiFixtures.Reply plain = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
                         java.net.URI.create("http://127.0.0.1:" + withCodec.port() + "/v1/completions"))
