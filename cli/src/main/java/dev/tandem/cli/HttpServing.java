@@ -54,6 +54,10 @@ final class HttpServing {
                     + " answering is not timed (default ${DEFAULT-VALUE}).")
     double requestTimeoutSeconds;
 
+    @Option(names = "--seed", description = "Seed the sequence that requests without a seed draw theirs from, so that"
+            + " a restarted server samples the same requests the same (vLLM's --seed; default: unpredictable).")
+    Long seed;
+
     @Option(names = "--max-queued", defaultValue = "256", description = "Requests waiting for room before new ones get 429 (default ${DEFAULT-VALUE}).")
     int maxQueued;
 
@@ -93,8 +97,9 @@ final class HttpServing {
                         + " can use it (--api-key or TANDEM_API_KEY)");
             }
             HttpApiContext.Limits limits = new HttpApiContext.Limits(maxConnections, Math.round(requestTimeoutSeconds * 1000));
-            server = HttpApiServer.start(HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key)
-                    .withLimits(limits).withAllowedOrigins(java.util.Set.copyOf(allowedOrigins)), host, port);
+            HttpApiContext context = HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key)
+                    .withLimits(limits).withAllowedOrigins(java.util.Set.copyOf(allowedOrigins));
+            server = HttpApiServer.start(seed == null ? context : context.withSeed(seed), host, port);
         } catch (RuntimeException e) {
             owner.close();
             throw e;

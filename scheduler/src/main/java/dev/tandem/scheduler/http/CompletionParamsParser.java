@@ -19,7 +19,8 @@ public final class CompletionParamsParser {
     private CompletionParamsParser() {
     }
 
-    public static CompletionParams parse(JsonNode body, boolean chat) {
+    /** {@code seeds} gives the seed of a request that names none. */
+    public static CompletionParams parse(JsonNode body, boolean chat, java.util.function.LongSupplier seeds) {
         if (body == null || !body.isObject()) {
             throw ApiError.badRequest("The request body must be a JSON object", null);
         }
@@ -41,12 +42,12 @@ public final class CompletionParamsParser {
             }
             includeUsage = Boolean.TRUE.equals(new JsonFields(streamOptions, "stream_options.").bool("include_usage"));
         }
-        return new CompletionParams(chat, model, prompt, maxTokens, sampling(f), stop(body.get("stop")),
+        return new CompletionParams(chat, model, prompt, maxTokens, sampling(f, seeds), stop(body.get("stop")),
                 Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
                 stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")));
     }
 
-    private static SamplingParams sampling(JsonFields f) {
+    private static SamplingParams sampling(JsonFields f, java.util.function.LongSupplier seeds) {
         Double temperature = f.number("temperature");
         if (temperature != null && !(temperature >= 0 && temperature <= MAX_TEMPERATURE)) {
             throw ApiError.badRequest("'temperature' must be in [0, 2], got " + temperature, "temperature");
@@ -65,13 +66,11 @@ public final class CompletionParamsParser {
         if (minP != null && !(minP >= 0 && minP <= 1)) {
             throw ApiError.badRequest("'min_p' must be in [0, 1], got " + minP, "min_p");
         }
-        // without a seed every request samples anew, as OpenAI's and vLLM's do
+        // without a seed every request samples anew (from the server's sequence), as OpenAI's and vLLM's do
         return new SamplingParams(temperature == null ? DEFAULT_TEMPERATURE : temperature.floatValue(),
-                topP == null ? 1f : topP.floatValue(), seed == null ? SEEDS.nextLong() : seed,
+                topP == null ? 1f : topP.floatValue(), seed == null ? seeds.getAsLong() : seed,
                 topK == null || topK < 0 ? 0 : topK, minP == null ? 0f : minP.floatValue());
     }
-
-    private static final java.security.SecureRandom SEEDS = new java.security.SecureRandom();
 
     private static int[] stopTokenIds(JsonNode node) {
         if (node == null || node.isNull()) {

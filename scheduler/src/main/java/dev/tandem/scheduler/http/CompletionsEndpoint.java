@@ -32,7 +32,7 @@ final class CompletionsEndpoint implements Endpoint {
     @Override
     public void handle(HttpExchange exchange, FullHttpRequest request) {
         long arrival = System.nanoTime();
-        CompletionParams params = CompletionParamsParser.parse(body(request), chat);
+        CompletionParams params = CompletionParamsParser.parse(body(request), chat, context.seeds());
         ServedModel model = context.engine().model();
         if (params.model() != null && !params.model().equals(model.name())) {
             throw ApiError.modelNotFound(params.model(), model.name());

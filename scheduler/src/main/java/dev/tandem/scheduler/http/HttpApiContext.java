@@ -14,9 +14,12 @@ import dev.tandem.scheduler.metrics.ApiMetrics;
  * @param limits       connections and timeouts
  * @param allowedOrigins browser origins allowed to call the API cross-origin (CORS); a request
  *                     from any other origin is refused with 403
+ * @param seeds        the seed of each request that names none: random, or a sequence fixed by
+ *                     the server's {@code --seed} (then a restarted server samples as before)
  */
 public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes,
-                             int ioThreads, String apiKey, Limits limits, java.util.Set<String> allowedOrigins) {
+                             int ioThreads, String apiKey, Limits limits, java.util.Set<String> allowedOrigins,
+                             java.util.function.LongSupplier seeds) {
     public static final int DEFAULT_MAX_BODY_BYTES = 8 << 20;
 
     /**
@@ -36,7 +39,14 @@ public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetric
 
     public HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetrics metrics, int maxBodyBytes, int ioThreads,
                           String apiKey) {
-        this(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, Limits.DEFAULT, java.util.Set.of());
+        this(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, Limits.DEFAULT, java.util.Set.of(),
+                randomSeeds());
+    }
+
+    /** Seeds no one can predict, as OpenAI's and vLLM's servers draw them. */
+    private static java.util.function.LongSupplier randomSeeds() {
+        java.security.SecureRandom random = new java.security.SecureRandom();
+        return random::nextLong;
     }
 
     public HttpApiContext {
@@ -45,12 +55,28 @@ public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetric
 
     /** This context with other limits. */
     public HttpApiContext withLimits(Limits newLimits) {
-        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, newLimits, allowedOrigins);
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, newLimits, allowedOrigins,
+                seeds);
     }
 
     /** This context letting browsers on {@code origins} call it ({@code *}: any origin). */
     public HttpApiContext withAllowedOrigins(java.util.Set<String> origins) {
-        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, limits, origins);
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, limits, origins, seeds);
+    }
+
+    /**
+     * This context drawing the seeds of seedless requests from one generator seeded with
+     * {@code seed} (vLLM's {@code --seed}): the same requests in the same order sample the same.
+     */
+    public HttpApiContext withSeed(long seed) {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+        java.util.function.LongSupplier sequence = () -> {
+            synchronized (random) {
+                return random.nextLong();
+            }
+        };
+        return new HttpApiContext(engine, codec, metrics, maxBodyBytes, ioThreads, apiKey, limits, allowedOrigins,
+                sequence);
     }
 
     /** Whether a request that names {@code origin} (the Origin header, or null: not a browser's) may be answered. */

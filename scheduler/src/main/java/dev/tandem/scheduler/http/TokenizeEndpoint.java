@@ -44,7 +44,7 @@ final class TokenizeEndpoint implements Endpoint {
         JsonFields f = new JsonFields(body);
         int[] ids;
         if (body.has("messages")) {
-            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(messagesOnly(body), true).prompt();
+            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(messagesOnly(body), true, () -> 0).prompt(); // nothing sampled
             ids = codec.encodeChat(chat.messages());
         } else {
             JsonNode prompt = body.get("prompt");

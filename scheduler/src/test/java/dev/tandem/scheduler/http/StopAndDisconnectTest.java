@@ -127,6 +127,26 @@ class StopAndDisconnectTest {
         assertArrayEquals(seededA, seededB, "the same seed samples the same tokens");
     }
 
+    /** --seed: a restarted server (a second one, seeded alike) samples seedless requests as the first did. */
+    @Test
+    void shouldDrawTheSeedsOfSeedlessRequestsFromTheServersSeed() {
+        String body = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(prompt.inputIds())
+                + "],\"max_tokens\":24,\"temperature\":1.5,\"ignore_eos\":true}";
+        int[][] runs = new int[2][];
+        for (int run = 0; run < 2; run++) {
+            try (HttpApiServer seeded = HttpApiServer.start(HttpApiContext.of(engine, new WordCodec()).withSeed(11),
+                    "127.0.0.1", 0)) {
+                int[] first = intArray(post(client, seeded.port(), "/v1/completions", body).json()
+                        .at("/choices/0/token_ids"));
+                int[] second = intArray(post(client, seeded.port(), "/v1/completions", body).json()
+                        .at("/choices/0/token_ids"));
+                assertFalse(Arrays.equals(first, second), "the second request drew a seed of its own");
+                runs[run] = java.util.stream.IntStream.concat(Arrays.stream(first), Arrays.stream(second)).toArray();
+            }
+        }
+        assertArrayEquals(runs[0], runs[1], "two servers with --seed 11 sampled alike");
+    }
+
     private static int firstIndexOf(int[] values, int value) {
         for (int i = 0; i < values.length; i++) {
             if (values[i] == value) {
