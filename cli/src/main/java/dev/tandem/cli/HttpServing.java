@@ -6,6 +6,8 @@ import dev.tandem.scheduler.http.HttpApiContext;
 import dev.tandem.scheduler.http.HttpApiServer;
 import dev.tandem.scheduler.http.TextCodec;
 import dev.tandem.scheduler.http.TokenizerTextCodec;
+import dev.tandem.scheduler.metrics.ApiMetrics;
+import dev.tandem.scheduler.metrics.StatsLine;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -13,6 +15,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -58,6 +62,10 @@ final class HttpServing {
             + " a restarted server samples the same requests the same (vLLM's --seed; default: unpredictable).")
     Long seed;
 
+    @Option(names = "--log-stats-interval", defaultValue = "0",
+            description = "Seconds between stats lines on stderr (running, waiting, token rates); 0: none (default).")
+    double logStatsIntervalSeconds;
+
     @Option(names = "--max-queued", defaultValue = "256", description = "Requests waiting for room before new ones get 429 (default ${DEFAULT-VALUE}).")
     int maxQueued;
 
@@ -99,6 +107,7 @@ final class HttpServing {
             HttpApiContext.Limits limits = new HttpApiContext.Limits(maxConnections, Math.round(requestTimeoutSeconds * 1000));
             HttpApiContext context = HttpApiContext.of(engine, codec, key == null || key.isEmpty() ? null : key)
                     .withLimits(limits).withAllowedOrigins(java.util.Set.copyOf(allowedOrigins));
+            metrics = context.metrics();
             server = HttpApiServer.start(seed == null ? context : context.withSeed(seed), host, port);
         } catch (RuntimeException e) {
             owner.close();
@@ -114,13 +123,37 @@ final class HttpServing {
             writePortFile(server.port());
             System.err.println("tandem: listening on http://" + host + ":" + server.port() + " (model "
                     + engine.model().name() + ", " + what + ")");
+            stats = startStats(engine);
             stop.await();
         } finally {
+            if (stats != null) {
+                stats.shutdownNow();
+            }
             server.close();
             owner.close();
             closed.countDown();
             removeHook(hook);
         }
+    }
+
+    private ApiMetrics metrics;
+    private ScheduledExecutorService stats;
+
+    /** The stats line every --log-stats-interval seconds, or null when off. */
+    private ScheduledExecutorService startStats(CompletionEngine engine) {
+        if (logStatsIntervalSeconds <= 0) {
+            return null;
+        }
+        StatsLine line = new StatsLine(metrics, System.nanoTime());
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "tandem-stats");
+            t.setDaemon(true);
+            return t;
+        });
+        long periodMs = Math.max(1, Math.round(logStatsIntervalSeconds * 1000));
+        timer.scheduleAtFixedRate(() -> System.err.println("tandem: stats: "
+                + line.next(engine.queueDepths(), System.nanoTime())), periodMs, periodMs, TimeUnit.MILLISECONDS);
+        return timer;
     }
 
     private void writePortFile(int boundPort) {

@@ -50,6 +50,19 @@ public final class ApiMetrics {
         e2eLatency.record(e2eNanos);
     }
 
+    public long promptTokens() {
+        return promptTokens.sum();
+    }
+
+    public long generationTokens() {
+        return generationTokens.sum();
+    }
+
+    /** Completion requests in flight. */
+    public int running() {
+        return running.get();
+    }
+
     /** The exposition, with the engine's queue depths per pool as gauges. */
     public String render(Map<String, Integer> queueDepths) {
         StringBuilder out = new StringBuilder(4096);
