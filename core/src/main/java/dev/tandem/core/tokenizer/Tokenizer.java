@@ -179,6 +179,21 @@ public final class Tokenizer {
         return decodeTokens(kept);
     }
 
+    /**
+     * The most characters one token's text holds (a byte-level or byte-fallback token's text is no
+     * shorter than the input it stands for): a text of n characters is at least n / this tokens,
+     * so a prompt too long for the context is known before it is tokenized.
+     */
+    public int longestTokenChars() {
+        int longest = 1;
+        for (String token : tokens) {
+            if (token != null) {
+                longest = Math.max(longest, token.length());
+            }
+        }
+        return longest;
+    }
+
     /** Largest id + 1, added tokens included. */
     public int vocabSize() {
         return tokens.length;

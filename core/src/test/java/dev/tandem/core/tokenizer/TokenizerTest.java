@@ -37,6 +37,23 @@ class TokenizerTest {
         assertArrayEquals(cl100k.encode("Hello, world!"), cl100k.encode("Hello, world!", true), "cl100k has no post_processor");
     }
 
+    /** The bound a server refuses long prompts by: no text has fewer tokens than its length over the longest token. */
+    @Test
+    void shouldBoundTheTokensOfAnyTextByItsLengthOverTheLongestToken() {
+        String[] texts = {"Hello, world!", " ".repeat(300), "=".repeat(500), "def f(x):\n    return x  # ok\n".repeat(20),
+                "Grüße, 世界! ".repeat(30), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+        for (String name : new String[] {"spm-32k", "cl100k"}) {
+            Tokenizer t = tokenizer(name);
+            int longest = t.longestTokenChars();
+            assertTrue(longest > 1 && longest < 1000, name + ": " + longest);
+            for (String text : texts) {
+                int tokens = t.encode(text, false).length;
+                assertTrue((long) tokens * longest >= text.length(), name + ": " + tokens + " tokens of at most "
+                        + longest + " characters for " + text.length() + " characters");
+            }
+        }
+    }
+
     @Test
     void shouldReadBosEosAndVocabularySize() {
         Tokenizer spm = tokenizer("spm-32k");

@@ -40,7 +40,16 @@ final class CompletionsEndpoint implements Endpoint {
         if (!params.stop().isEmpty() && context.codec() == null) {
             throw ApiError.badRequest("stop strings need a tokenizer, and this model has none", "stop");
         }
-        int[] prompt = PromptEncoder.encode(params.prompt(), context.codec(), model);
+        PromptEncoder.checkLength(params.prompt(), context.codec(), model);
+        if (params.prompt() instanceof Prompt.Ids) {
+            start(exchange, params, PromptEncoder.encode(params.prompt(), context.codec(), model), model, arrival);
+            return;
+        }
+        OffLoop.run(exchange, () -> PromptEncoder.encode(params.prompt(), context.codec(), model),
+                ids -> start(exchange, params, ids, model, arrival));
+    }
+
+    private void start(HttpExchange exchange, CompletionParams params, int[] prompt, ServedModel model, long arrival) {
         int room = model.contextLength() - prompt.length;
         if (params.maxTokens() != null && params.maxTokens() > room) { // refused, as vLLM does, not clamped
             throw ApiError.contextLengthExceeded("This model's maximum context length is " + model.contextLength()

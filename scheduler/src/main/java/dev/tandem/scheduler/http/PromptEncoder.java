@@ -7,6 +7,23 @@ final class PromptEncoder {
     private PromptEncoder() {
     }
 
+    /**
+     * Refuses, before tokenizing, a text prompt that cannot fit the context whatever its tokens:
+     * more characters than twice the context times the longest token (a normalizer may drop some).
+     */
+    static void checkLength(Prompt prompt, TextCodec codec, ServedModel model) {
+        long chars = switch (prompt) {
+            case Prompt.Ids p -> 0;
+            case Prompt.Text p -> p.text().length();
+            case Prompt.Chat p -> p.messages().stream().mapToLong(m -> m.content() == null ? 0 : m.content().length())
+                    .sum();
+        };
+        if (codec != null && chars > 2L * model.contextLength() * codec.longestTokenChars()) {
+            throw ApiError.contextLengthExceeded("The prompt has " + chars + " characters: more tokens than this "
+                    + "model's context of " + model.contextLength() + " tokens holds", "prompt");
+        }
+    }
+
     static int[] encode(Prompt prompt, TextCodec codec, ServedModel model) {
         int[] ids = switch (prompt) {
             case Prompt.Ids p -> p.ids();

@@ -23,6 +23,14 @@ public interface TextCodec {
      */
     int[] encodeChat(List<ChatMessage> messages);
 
+    /**
+     * The most characters one token stands for; a text longer than this times the context (twice,
+     * for normalizers that drop characters) cannot fit and is refused without tokenizing it.
+     */
+    default int longestTokenChars() {
+        return Integer.MAX_VALUE / 4;
+    }
+
     /** A decoder for one response's generated ids. */
     Detokenizer newDetokenizer();
 

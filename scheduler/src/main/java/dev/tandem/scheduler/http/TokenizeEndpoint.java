@@ -37,14 +37,16 @@ final class TokenizeEndpoint implements Endpoint {
         if (codec == null) {
             throw ApiError.badRequest("this model has no tokenizer.json", detokenize ? "tokens" : "prompt");
         }
-        exchange.sendJson(HttpResponseStatus.OK, detokenize ? detokenize(body, codec, model) : tokenize(body, codec, model));
+        OffLoop.run(exchange, () -> detokenize ? detokenize(body, codec, model) : tokenize(body, codec, model),
+                answer -> exchange.sendJson(HttpResponseStatus.OK, answer));
     }
 
     private static ObjectNode tokenize(JsonNode body, TextCodec codec, ServedModel model) {
         JsonFields f = new JsonFields(body);
         int[] ids;
         if (body.has("messages")) {
-            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(messagesOnly(body), true, () -> 0).prompt(); // nothing sampled
+            // nothing is sampled: no seed is drawn
+            Prompt.Chat chat = (Prompt.Chat) CompletionParamsParser.parse(messagesOnly(body), true, () -> 0).prompt();
             ids = codec.encodeChat(chat.messages());
         } else {
             JsonNode prompt = body.get("prompt");

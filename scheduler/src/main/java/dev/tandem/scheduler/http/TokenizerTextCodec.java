@@ -11,9 +11,16 @@ import java.util.List;
 /** The API's text through a Hugging Face tokenizer ({@link Tokenizer}) and its chat template. */
 public final class TokenizerTextCodec implements TextCodec {
     private final Tokenizer tokenizer;
+    private final int longestTokenChars;
 
     public TokenizerTextCodec(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
+        this.longestTokenChars = tokenizer.longestTokenChars();
+    }
+
+    @Override
+    public int longestTokenChars() {
+        return longestTokenChars;
     }
 
     /** The codec for {@code dir}'s tokenizer.json (and tokenizer_config.json). */

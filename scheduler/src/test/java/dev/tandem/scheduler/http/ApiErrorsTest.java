@@ -226,6 +226,27 @@ class ApiErrorsTest {
                 "invalid_request_error", null, "request_too_large");
     }
 
+    /**
+     * A text prompt longer than twice the context times the longest token is refused before it is
+     * tokenized; a shorter one with too many tokens after it is (off the event loop), as before.
+     */
+    @Test
+    void shouldRefuseATextPromptTooLongForTheContextBeforeTokenizingIt() {
+        try (HttpApiServer large = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new ApiMetrics(),
+                1 << 20, 1, null), "127.0.0.1", 0)) {
+            int limit = 2 * CONTEXT * new WordCodec().longestTokenChars();
+            String tooLong = "t1,".repeat(limit / 3 + 1);
+            ApiFixtures.Reply refused = post(client, large.port(), "/v1/completions",
+                    "{\"model\":\"mixtral-tiny\",\"prompt\":\"" + tooLong + "\"}");
+            assertError(refused, 400, "invalid_request_error", "prompt", "context_length_exceeded");
+            assertTrue(refused.json().at("/error/message").asText().contains("characters"), refused.body());
+            ApiFixtures.Reply tokenized = post(client, large.port(), "/v1/completions",
+                    "{\"model\":\"mixtral-tiny\",\"prompt\":\"" + "t1,".repeat(CONTEXT) + "\"}");
+            assertError(tokenized, 400, "invalid_request_error", "prompt", "context_length_exceeded");
+            assertTrue(tokenized.json().at("/error/message").asText().contains(CONTEXT + " tokens"), tokenized.body());
+        }
+    }
+
     @Test
     void shouldRefuseTextWithoutATokenizerButServeTokenIdsWithEmptyText() {
         assertError(post(client, withoutCodec.port(), "/v1/completions", "{\"model\":\"mixtral-tiny\",\"prompt\":\"hi\"}"),

@@ -20,6 +20,12 @@ final class WordCodec implements TextCodec {
         return text.toString();
     }
 
+    /** "t{id}," of the largest id. */
+    @Override
+    public int longestTokenChars() {
+        return word(Integer.MAX_VALUE).length();
+    }
+
     /** No special tokens in this codec: the same ids either way. */
     @Override
     public int[] encode(String text, boolean addSpecialTokens) {
