@@ -43,6 +43,7 @@ final class HttpApiInitializer extends ChannelInitializer<SocketChannel> {
         pipeline.addLast("codec", new HttpServerCodec());
         pipeline.addLast("deadline", new RequestDeadlineHandler(context.limits().requestTimeoutMs()));
         pipeline.addLast("aggregator", new BoundedBodyAggregator(context.maxBodyBytes(), context.metrics()));
+        pipeline.addLast("in-order", new InOrderResponses());
         pipeline.addLast("api", handler);
     }
 }

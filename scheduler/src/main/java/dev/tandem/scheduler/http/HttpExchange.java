@@ -99,6 +99,8 @@ final class HttpExchange {
         var written = channel.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
         if (close || !keepAlive) {
             written.addListener(ChannelFutureListener.CLOSE);
+        } else {
+            InOrderResponses.responseDone(channel);
         }
     }
 
@@ -156,6 +158,8 @@ final class HttpExchange {
         var written = channel.writeAndFlush(response);
         if (!keepAlive) {
             written.addListener(ChannelFutureListener.CLOSE);
+        } else {
+            InOrderResponses.responseDone(channel);
         }
     }
 

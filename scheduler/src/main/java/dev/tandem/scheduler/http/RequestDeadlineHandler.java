@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 final class RequestDeadlineHandler extends ChannelDuplexHandler {
     private final long timeoutMs;
     private ScheduledFuture<?> deadline;
+    private int unanswered; // requests read whose responses are not all written (pipelining)
 
     RequestDeadlineHandler(long timeoutMs) {
         this.timeoutMs = timeoutMs;
@@ -32,6 +33,7 @@ final class RequestDeadlineHandler extends ChannelDuplexHandler {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
         if (msg instanceof LastHttpContent) {
+            unanswered++;
             disarm(); // the request is complete: answering it takes as long as it takes
         }
         super.channelRead(ctx, msg);
@@ -39,8 +41,9 @@ final class RequestDeadlineHandler extends ChannelDuplexHandler {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) throws Exception {
-        if (msg instanceof LastHttpContent) {
-            arm(ctx); // answered: the connection idles until the next request
+        if (msg instanceof LastHttpContent && --unanswered <= 0) {
+            unanswered = 0;
+            arm(ctx); // all answered: the connection idles until the next request
         }
         super.write(ctx, msg, promise);
     }

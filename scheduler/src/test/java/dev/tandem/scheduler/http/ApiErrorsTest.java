@@ -124,6 +124,29 @@ class ApiErrorsTest {
         }
     }
 
+    /** Pipelined: a completion, then a health check sent before it is answered: answered in that order. */
+    @Test
+    void shouldAnswerPipelinedRequestsInOrder() throws Exception {
+        String body = request("\"max_tokens\":8,\"ignore_eos\":true");
+        String pipelined = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: " + body.length() + "\r\n\r\n" + body
+                + "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                + "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", withCodec.port())) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write(pipelined.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            String reply = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            int completion = reply.indexOf("\"text_completion\"");
+            int health = reply.indexOf("\"status\":\"ok\"");
+            int models = reply.indexOf("\"object\":\"list\"");
+            assertTrue(completion >= 0 && health > completion && models > health,
+                    "responses out of order (completion at " + completion + ", health at " + health + ", models at "
+                            + models + "): " + reply);
+            assertEquals(3, reply.split("HTTP/1.1 200", -1).length - 1, reply);
+        }
+    }
+
     @Test
     void shouldWantAJsonBodyDeclaredSoAndNothingAfterIt() {
         ApiFixtures.Reply plain = ApiFixtures.send(client, java.net.http.HttpRequest.newBuilder(
