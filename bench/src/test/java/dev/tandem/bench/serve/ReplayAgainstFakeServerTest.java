@@ -99,12 +99,14 @@ class ReplayAgainstFakeServerTest {
         List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
         assertTrue(outcomes.stream().allMatch(RequestOutcome::ok));
         List<Long> arrivals = server.arrivals.stream().sorted().toList();
+        // 60 ms of slack for a loaded 2-core machine: still far from the 240 ms a request would add
+        // if sending waited for the previous answer
         for (int i = 1; i < 5; i++) {
             double atMs = (arrivals.get(i) - arrivals.getFirst()) / 1e6;
-            assertEquals(i * 40, atMs, 25, "arrival " + i + " at " + atMs + " ms");
+            assertEquals(i * 40, atMs, 60, "arrival " + i + " at " + atMs + " ms");
         }
         for (RequestOutcome o : outcomes) {
-            assertEquals(o.request().sendAtSeconds() * 1e3, o.sentAtMs(), 25);
+            assertEquals(o.request().sendAtSeconds() * 1e3, o.sentAtMs(), 60);
         }
     }
 
