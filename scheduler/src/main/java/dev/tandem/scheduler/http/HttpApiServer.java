@@ -32,6 +32,10 @@ public final class HttpApiServer implements AutoCloseable {
 
     /** Binds {@code host:port} (port 0: an ephemeral one, see {@link #port}) and starts serving. */
     public static HttpApiServer start(HttpApiContext context, String host, int port) {
+        // The time-zone rules, loaded now: the first log line formats a time and reads them from a
+        // file, and when descriptors run out (EMFILE) that read fails inside Netty's warning about
+        // the failed accept, which then kills the accepting event loop for good.
+        java.time.ZoneId.systemDefault().getRules();
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(context.ioThreads(),
                 new DefaultThreadFactory("tandem-http", true), NioIoHandler.newFactory());
         try {
