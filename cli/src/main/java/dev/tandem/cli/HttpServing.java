@@ -125,14 +125,20 @@ final class HttpServing {
                     + engine.model().name() + ", " + what + ")");
             stats = startStats(engine);
             stop.await();
-        } finally {
-            if (stats != null) {
-                stats.shutdownNow();
+        } finally { // every step, even when one before it throws: a shutdown never hangs on a failed close
+            try {
+                if (stats != null) {
+                    stats.shutdownNow();
+                }
+                server.close();
+            } finally {
+                try {
+                    owner.close();
+                } finally {
+                    closed.countDown();
+                    removeHook(hook);
+                }
             }
-            server.close();
-            owner.close();
-            closed.countDown();
-            removeHook(hook);
         }
     }
 
