@@ -48,6 +48,10 @@ final class BenchServeCommand implements Callable<Integer> {
             + " around the end (default ${DEFAULT-VALUE}).")
     double offset;
 
+    @Option(names = "--api-key", description = "Send 'Authorization: Bearer KEY' with every request"
+            + " (default: $OPENAI_API_KEY, as vLLM's benchmark, else none).")
+    String apiKey;
+
     @Option(names = "--model", description = "Model name to request (default: the server's first).")
     String model;
 
@@ -125,7 +129,7 @@ final class BenchServeCommand implements Callable<Integer> {
         }
         ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(url), trace, sweep,
                 duration, offset, model, vocab, minId, seed, scaleToContext, maxPrompt, maxOutput, baseline,
-                saveBaseline, baselineRequests, drain);
+                saveBaseline, baselineRequests, drain, apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY"));
         ServeReport report = ServeBenchmark.run(settings, System.err);
         String table = report.markdown();
         spec.commandLine().getOut().print(table);

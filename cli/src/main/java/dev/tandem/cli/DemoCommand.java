@@ -79,7 +79,8 @@ final class DemoCommand implements Callable<Integer> {
             System.err.println("tandem: HTTP API on " + url + "; replaying " + duration + " s of the " + trace
                     + " trace at " + rate + " requests/s (prompts ≤ " + maxPrompt + ", outputs ≤ " + maxOutput + " tokens)");
             ServeReport report = ServeBenchmark.run(new ServeBenchmark.Settings(URI.create(url + "/"), trace,
-                    new double[] {rate}, duration, 0, null, 0, 100, 1, false, maxPrompt, maxOutput, null, null, 4, 300),
+                    new double[] {rate}, duration, 0, null, 0, 100, 1, false, maxPrompt, maxOutput, null, null, 4, 300,
+                    null),
                     System.err);
             System.out.print(report.markdown());
             if (json != null) {

@@ -16,11 +16,15 @@ import java.time.Duration;
  * extensions {@code max_model_len} and {@code vocab_size} (0 when absent).
  */
 public record ModelInfo(String id, int maxModelLen, int vocabSize) {
-    public static ModelInfo fetch(HttpClient client, URI baseUrl) {
+    /** {@code apiKey}: sent as {@code Authorization: Bearer}; null: none. */
+    public static ModelInfo fetch(HttpClient client, URI baseUrl, String apiKey) {
         URI uri = baseUrl.resolve("v1/models");
         try {
-            HttpResponse<String> response = client.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET()
-                    .build(), HttpResponse.BodyHandlers.ofString());
+            HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET();
+            if (apiKey != null) {
+                request.header("Authorization", "Bearer " + apiKey);
+            }
+            HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() != 200) {
                 throw new TandemException(uri + ": HTTP " + response.statusCode() + ": " + response.body());
             }

@@ -32,10 +32,12 @@ public final class ServeBenchmark {
      * @param baselineIn       null: measure the baseline
      * @param baselineOut      null: don't save it
      * @param drainSeconds     s to wait for outstanding requests after the last send, before abandoning them
+     * @param apiKey           sent as {@code Authorization: Bearer} on every request; null: none
      */
     public record Settings(URI baseUrl, String trace, double[] rates, double durationSeconds, double offsetSeconds,
                            String model, int vocabSize, int minId, long seed, boolean scaleToContext, int maxPrompt,
-                           int maxOutput, Path baselineIn, Path baselineOut, int baselineRequests, double drainSeconds) {
+                           int maxOutput, Path baselineIn, Path baselineOut, int baselineRequests, double drainSeconds,
+                           String apiKey) {
     }
 
     private ServeBenchmark() {
@@ -61,7 +63,7 @@ public final class ServeBenchmark {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(10)).build();
         try {
-            ModelInfo info = ModelInfo.fetch(http, settings.baseUrl());
+            ModelInfo info = ModelInfo.fetch(http, settings.baseUrl(), settings.apiKey());
             int vocab = settings.vocabSize() > 0 ? settings.vocabSize() : info.vocabSize();
             if (vocab <= 0) {
                 throw new TandemException(settings.baseUrl() + "v1/models: data[0] has no vocab_size; give --vocab");
@@ -80,7 +82,7 @@ public final class ServeBenchmark {
             }
             warnAboutContext(plans.getFirst(), limits, log);
             StreamingClient client = new StreamingClient(http, settings.baseUrl(), model,
-                    new PromptFactory(settings.seed(), settings.minId(), vocab));
+                    new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey());
             UnloadedBaseline baseline = settings.baselineIn() != null ? UnloadedBaseline.load(settings.baselineIn())
                     : measureBaseline(client, plans.getFirst(), limits, settings.baselineRequests(), log);
             if (settings.baselineOut() != null) {

@@ -27,22 +27,28 @@ public final class StreamingClient {
     private final URI completionsUri;
     private final String model;
     private final PromptFactory prompts;
+    private final String apiKey;
     private final ObjectMapper json = new ObjectMapper();
 
-    public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts) {
+    /** {@code apiKey}: sent as {@code Authorization: Bearer} on every request; null: none. */
+    public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts, String apiKey) {
         this.client = client;
         this.completionsUri = baseUrl.resolve("v1/completions");
         this.model = model;
         this.prompts = prompts;
+        this.apiKey = apiKey;
     }
 
     /** @param epochNanos the replay's start on {@link System#nanoTime()}; send times are measured from it */
     public RequestOutcome send(PlannedRequest request, long epochNanos) {
-        HttpRequest http = HttpRequest.newBuilder(completionsUri)
+        HttpRequest.Builder builder = HttpRequest.newBuilder(completionsUri)
                 .header("Content-Type", "application/json")
                 .header("Accept", "text/event-stream")
-                .POST(HttpRequest.BodyPublishers.ofString(body(request)))
-                .build();
+                .POST(HttpRequest.BodyPublishers.ofString(body(request)));
+        if (apiKey != null) {
+            builder.header("Authorization", "Bearer " + apiKey);
+        }
+        HttpRequest http = builder.build();
         long sent = System.nanoTime();
         double sentAtMs = (sent - epochNanos) / 1e6;
         try {

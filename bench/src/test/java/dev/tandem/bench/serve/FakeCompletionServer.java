@@ -40,6 +40,8 @@ final class FakeCompletionServer implements AutoCloseable {
     private final IntUnaryOperator statusForPrompt;
     /** System.nanoTime() at each completion request's arrival. */
     final List<Long> arrivals = new CopyOnWriteArrayList<>();
+    /** the Authorization header of each request, null where there was none */
+    final List<String> authorizations = new CopyOnWriteArrayList<>();
     /** prompts as received */
     final List<int[]> prompts = new CopyOnWriteArrayList<>();
 
@@ -61,6 +63,7 @@ final class FakeCompletionServer implements AutoCloseable {
     }
 
     private void models(HttpExchange exchange) throws IOException {
+        authorizations.add(exchange.getRequestHeaders().getFirst("Authorization"));
         byte[] body = ("{\"object\":\"list\",\"data\":[{\"id\":\"" + MODEL + "\",\"object\":\"model\",\"created\":1,"
                 + "\"owned_by\":\"tandem\",\"max_model_len\":64,\"vocab_size\":1000}]}").getBytes(StandardCharsets.UTF_8);
         exchange.sendResponseHeaders(200, body.length);
@@ -71,6 +74,7 @@ final class FakeCompletionServer implements AutoCloseable {
 
     private void completions(HttpExchange exchange) throws IOException {
         arrivals.add(System.nanoTime());
+        authorizations.add(exchange.getRequestHeaders().getFirst("Authorization"));
         JsonNode request = json.readTree(exchange.getRequestBody());
         int[] prompt = json.convertValue(request.get("prompt"), int[].class);
         prompts.add(prompt);

@@ -32,7 +32,7 @@ class ReplayAgainstFakeServerTest {
 
     private StreamingClient client(int tokensPerChunk, java.util.function.IntUnaryOperator status) throws IOException {
         server = new FakeCompletionServer(FIRST_TOKEN_MS, TBT_MS, tokensPerChunk, status);
-        return new StreamingClient(http, server.url(), FakeCompletionServer.MODEL, new PromptFactory(1, 100, 1000));
+        return new StreamingClient(http, server.url(), FakeCompletionServer.MODEL, new PromptFactory(1, 100, 1000), null);
     }
 
     @Test

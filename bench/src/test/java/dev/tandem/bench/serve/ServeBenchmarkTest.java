@@ -31,7 +31,7 @@ class ServeBenchmarkTest {
         try (FakeCompletionServer server = new FakeCompletionServer(40, 10, 1, p -> 200)) {
             ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(
                     server.url().toString() + "v1"), trace.toString(), new double[] {4, 8}, 1, 0, null, 0, 100, 1,
-                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10);
+                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10, "sk-test");
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             ServeReport report = ServeBenchmark.run(settings, new PrintStream(log, true, StandardCharsets.UTF_8));
 
@@ -40,6 +40,8 @@ class ServeBenchmarkTest {
             assertEquals(8, report.rates().get(1).requests());
             assertEquals(12, report.rates().stream().mapToInt(RateReport::completed).sum());
             assertTrue(server.prompts.stream().allMatch(p -> p.length <= 60), "prompts scaled into the context");
+            assertTrue(server.authorizations.size() > 12 && server.authorizations.stream()
+                    .allMatch("Bearer sk-test"::equals), "every request carried the key: " + server.authorizations);
             assertEquals(10.0, report.baseline().tbtMs(), 5, "baseline TBT near the fake's 10 ms");
             for (RateReport r : report.rates()) { // the fake's latencies ignore load: median slowdowns near 1
                 assertEquals(1, r.slowdownPercentiles("TTFT")[0], 0.5, report.markdown());
