@@ -98,6 +98,7 @@ final class HttpServing {
     /** Serves {@code engine} until stopped, then closes the server and {@code owner} (the engine's owner). */
     void run(CompletionEngine engine, AutoCloseable owner, TextCodec codec, String what) throws Exception {
         HttpApiServer server;
+        ApiMetrics metrics;
         try {
             String key = apiKey != null ? apiKey : System.getenv("TANDEM_API_KEY");
             if (key == null && !isLoopback(host)) {
@@ -119,11 +120,12 @@ final class HttpServing {
             awaitQuietly(closed);
         }, "tandem-serve-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        ScheduledExecutorService stats = null;
         try {
             writePortFile(server.port());
             System.err.println("tandem: listening on http://" + host + ":" + server.port() + " (model "
                     + engine.model().name() + ", " + what + ")");
-            stats = startStats(engine);
+            stats = startStats(engine, metrics);
             stop.await();
         } finally { // every step, even when one before it throws: a shutdown never hangs on a failed close
             try {
@@ -142,11 +144,8 @@ final class HttpServing {
         }
     }
 
-    private ApiMetrics metrics;
-    private ScheduledExecutorService stats;
-
     /** The stats line every --log-stats-interval seconds, or null when off. */
-    private ScheduledExecutorService startStats(CompletionEngine engine) {
+    private ScheduledExecutorService startStats(CompletionEngine engine, ApiMetrics metrics) {
         if (logStatsIntervalSeconds <= 0) {
             return null;
         }

@@ -34,18 +34,23 @@ final class CudaExperts {
         if (rows == 0) {
             return;
         }
-        if (rows > ROUTED_MAX_ROWS || rows * topK > gateUp.length) {
-            batchedExperts(CudaBackend.cuda(out), CudaBackend.cuda(x), CudaBackend.cuda(gates), gateUp, down, rows);
-            return;
-        }
-        int experts = gateUp.length;
         CudaActivations o = CudaBackend.cuda(out);
         CudaActivations in = CudaBackend.cuda(x);
         CudaActivations g = CudaBackend.cuda(gates);
+        if (rows > ROUTED_MAX_ROWS || rows * topK > gateUp.length) {
+            batchedExperts(o, in, g, gateUp, down, rows);
+        } else {
+            routedExperts(o, in, g, topK, gateUp, down, rows);
+        }
+    }
+
+    private void routedExperts(CudaActivations o, CudaActivations in, CudaActivations g, int topK,
+                               DeviceWeight[] gateUp, DeviceWeight[] down, int rows) {
+        int experts = gateUp.length;
         CudaWeight first = (CudaWeight) gateUp[0];
         int hidden = first.cols();
         int ffn = first.rows() / 2;
-        if (rows > ROUTED_MAX_ROWS || !first.bf16() || hidden % 8 != 0 || ffn % 8 != 0 || in.stride() % 4 != 0
+        if (!first.bf16() || hidden % 8 != 0 || ffn % 8 != 0 || in.stride() % 4 != 0
                 || in.pointer() % 16 != 0 || o.cols() != hidden || g.cols() != experts) {
             throw new IllegalArgumentException("routed experts: " + rows + " rows, hidden " + hidden + ", ffn " + ffn
                     + (first.bf16() ? "" : ", float32 weights") + "; the kernel takes up to " + ROUTED_MAX_ROWS

@@ -18,7 +18,7 @@ public final class LocalMoeDispatch implements MoeDispatch {
     private final Activations expertOut; // (tokens, hidden)
     private final int denseRows;
     private final int routedRows;                 // up to here expertsFromGates reads only the routed experts
-    private final int gatesRows;                  // up to here it runs every expert side by side
+    private final int fromGatesRows;              // up to here it takes the layer (0: not this bank's layout)
     private final DeviceWeight[][] layerGateUp;   // per layer, per expert: the stacked gate|up, once looked up
     private final DeviceWeight[][] layerDown;
 
@@ -32,9 +32,13 @@ public final class LocalMoeDispatch implements MoeDispatch {
         this.gate = denseRows > 0 ? gateUp.columns(0, c.ffnHiddenSize()) : null;
         this.up = denseRows > 0 ? gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize()) : null;
         this.expertOut = denseRows > 0 ? backend.allocate(denseRows, c.hiddenSize()) : null;
+        // expertsFromGates takes stacked gate|up and an untransposed down (Mixtral's layout, not DBRX's)
+        ExpertFfn first = bank.expert(0, 0);
+        boolean layout = first.gateUp() != null && !first.downTransposed();
         // up to experts/k rows, each pair is (nearly always) an expert of its own: fewer bytes than dense
-        this.routedRows = Math.min(Math.min(denseRows, backend.routedExpertsMaxRows()), c.numExperts() / topK);
-        this.gatesRows = Math.min(denseRows, backend.expertsFromGatesMaxRows());
+        this.routedRows = layout ? Math.min(Math.min(denseRows, backend.routedExpertsMaxRows()), c.numExperts() / topK)
+                : 0;
+        this.fromGatesRows = layout ? Math.max(routedRows, Math.min(denseRows, backend.expertsFromGatesMaxRows())) : 0;
         this.layerGateUp = new DeviceWeight[c.numLayers()][];
         this.layerDown = new DeviceWeight[c.numLayers()][];
         this.tokenOf = new int[maxTokens * topK];
@@ -61,13 +65,7 @@ public final class LocalMoeDispatch implements MoeDispatch {
 
     @Override
     public boolean denseReadsOnlyRoutedExperts(int rows) {
-        return rows <= routedRows && routedLayout() || backend.skipsUnroutedExperts(rows);
-    }
-
-    /** {@link ComputeBackend#expertsFromGates} takes stacked gate|up and an untransposed down (Mixtral's, not DBRX's). */
-    private boolean routedLayout() {
-        ExpertFfn first = bank.expert(0, 0);
-        return first.gateUp() != null && !first.downTransposed();
+        return rows <= routedRows || backend.skipsUnroutedExperts(rows);
     }
 
     /**
@@ -82,7 +80,7 @@ public final class LocalMoeDispatch implements MoeDispatch {
         if (rows > denseRows) {
             throw new IllegalArgumentException(rows + " rows exceed the dense MoE's " + denseRows);
         }
-        if ((rows <= routedRows || rows <= gatesRows) && routedLayout()) {
+        if (rows <= fromGatesRows) {
             if (layerGateUp[layer] == null) {
                 layerGateUp[layer] = new DeviceWeight[bank.experts()];
                 layerDown[layer] = new DeviceWeight[bank.experts()];

@@ -15,8 +15,8 @@ import java.io.InputStream;
 
 /**
  * POST /v1/completions and /v1/chat/completions: parse and check the request on the event
- * loop, hand it to the engine (a cheap enqueue), and let a {@link CompletionSession} answer as
- * the tokens come.
+ * loop, tokenize a text or chat prompt off it ({@link OffLoop}), hand it to the engine back on
+ * the loop (a cheap enqueue), and let a {@link CompletionSession} answer as the tokens come.
  */
 final class CompletionsEndpoint implements Endpoint {
     private static final int[] NO_EOS = new int[0];
