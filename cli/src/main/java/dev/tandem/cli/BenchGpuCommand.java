@@ -68,6 +68,10 @@ final class BenchGpuCommand implements Callable<Integer> {
             description = "Prompt lengths prefilled alone (default ${DEFAULT-VALUE}).")
     int[] prefillTokens;
 
+    @Option(names = "--compare-live", description = "Also time each decode batch with every kernel launched one at a time"
+            + " (no CUDA graphs), beside the graph replay.")
+    boolean compareLive;
+
     @Option(names = "--json", description = "Also write the results to this JSON file.")
     Path json;
 
@@ -140,11 +144,20 @@ final class BenchGpuCommand implements Callable<Integer> {
                 double bytes = Roofline.decodeStepBytes(config, b, context + decodeTokens / 2.0, weightBytes, kvPerToken);
                 double bound = b / (bytes / copy);
                 double measured = s.decodeTokensPerSecond();
-                decode.addObject().put("batch", b).put("context", context).put("tokens_per_s", measured)
+                ObjectNode row = decode.addObject().put("batch", b).put("context", context).put("tokens_per_s", measured)
                         .put("roofline_tokens_per_s", bound).put("step_bytes", bytes);
                 table.append(String.format("| decode | %d | %d ctx | %.0f | %.0f | %.0f%% |%n", b, context, measured,
                         bound, 100 * measured / bound));
-                log(String.format("decode batch %d: %.1f tokens/s (roofline %.0f)", b, measured, bound));
+                log(String.format("decode batch %d: %.1f tokens/s (roofline %.0f); graphs: %s", b, measured, bound,
+                        cuda.graphStats()));
+                if (compareLive) {
+                    cuda.useGraphs(false);
+                    double live = run(generator, config, b, context, decodeTokens).decodeTokensPerSecond();
+                    cuda.useGraphs(true);
+                    row.put("live_tokens_per_s", live);
+                    log(String.format("decode batch %d without graphs: %.1f tokens/s (graphs: %.2fx)", b, live,
+                            measured / live));
+                }
             }
             ArrayNode prefill = report.putArray("prefill");
             for (int t : prefillTokens) {

@@ -70,8 +70,12 @@ final class Bf16Copies {
         }
     }
 
+    /** Also forgets the order of use: from a drained stream, the same GEMMs pick the same entries (a graph replays them). */
     void clear() {
         valid[0] = false;
         valid[1] = false;
+        lastUse[0] = 0;
+        lastUse[1] = 0;
+        clock = 0;
     }
 }

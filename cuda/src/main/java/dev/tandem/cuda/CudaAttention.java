@@ -65,11 +65,10 @@ final class CudaAttention {
             b.args.i(heads / kvHeads).i(window).f(scale);
             b.beginOp();
             if (mma >= 0) {
-                b.driver.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS, 0, b.stream, b.args.pointers,
-                        "attention_prefill_mma");
+                b.ops.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS, 0, "attention_prefill_mma");
             } else {
-                b.driver.launch(bf16Cache ? b.k.prefillBf16() : b.k.prefillF32(), tileCount, heads, 1, PREFILL_THREADS,
-                        PREFILL_SHARED_BYTES, b.stream, b.args.pointers, "attention_prefill");
+                b.ops.launch(bf16Cache ? b.k.prefillBf16() : b.k.prefillF32(), tileCount, heads, 1, PREFILL_THREADS,
+                        PREFILL_SHARED_BYTES, "attention_prefill");
             }
             b.endOp("attention (prefill tiles)");
         }
@@ -86,12 +85,12 @@ final class CudaAttention {
             boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
             MemorySegment kernel = bf16Cache ? (narrow ? b.k.decodeBf16Narrow() : b.k.decodeBf16())
                     : (narrow ? b.k.decodeF32Narrow() : b.k.decodeF32());
-            b.driver.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
-                    4 * DECODE_WARPS * perBlock * headDim, b.stream, b.args.pointers, "attention_decode");
+            b.ops.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
+                    4 * DECODE_WARPS * perBlock * headDim, "attention_decode");
             if (splits > 1) {
                 b.args.reset().p(o.pointer()).i(o.stride()).p(partial).p(decodeRows).i(heads).i(headDim).i(splits);
-                b.driver.launch(b.k.decodeMerge(), decodeRowCount, heads, 1, (headDim + 31) / 32 * 32, 0, b.stream,
-                        b.args.pointers, "attention_decode_merge");
+                b.ops.launch(b.k.decodeMerge(), decodeRowCount, heads, 1, (headDim + 31) / 32 * 32, 0,
+                        "attention_decode_merge");
             }
             b.endOp("attention (decode rows)");
         }
@@ -107,15 +106,20 @@ final class CudaAttention {
         if (blocks >= target) {
             return 1;
         }
-        int longest = 0;
-        for (int i = 0; i < decodeRowCount; i++) {
-            int length = batch.positions[decodeRows[i]] + 1;
-            longest = Math.max(longest, window > 0 ? Math.min(window, length) : length);
+        int longest = tablePositions;  // a decode batch: what its tables cover, so the split changes seldom
+        if (longest == 0) {
+            for (int i = 0; i < decodeRowCount; i++) {
+                longest = Math.max(longest, batch.positions[decodeRows[i]] + 1);
+            }
+        }
+        if (window > 0) {
+            longest = Math.min(window, longest);
         }
         return Math.max(1, Math.min(Math.min((target + blocks - 1) / blocks, longest / DECODE_SPLIT_POSITIONS),
                 MAX_DECODE_SPLITS));
     }
 
+    private int tablePositions; // positions a row's table slots cover when all are alike (decode batches), else 0
     private int tilesAt;        // where packMeta put the tiles (ints from the start)
     private int tileCount;
     private int decodeRowsAt;   // …and the rows for the decode kernel
@@ -130,6 +134,8 @@ final class CudaAttention {
         int rows = batch.size();
         int used = 2 * rows;
         ensureMeta(used);
+        int capacity = decodeOnlyTableCapacity(batch, blockSize, tiled);
+        tablePositions = capacity * blockSize;
         int runs = 0;
         int r = 0;
         while (r < rows) {
@@ -141,8 +147,11 @@ final class CudaAttention {
                 end++;
             }
             int blocks = Math.min(table.length, maxPosition / blockSize + 1);
-            ensureMeta(used + blocks);
-            System.arraycopy(table, 0, meta, used, blocks);
+            int slots = capacity > 0 ? capacity : blocks;
+            ensureMeta(used + slots);
+            System.arraycopy(table, 0, meta, used, Math.min(table.length, slots));
+            java.util.Arrays.fill(meta, used + Math.min(table.length, slots), used + slots, 0);
+            blocks = slots;
             for (int i = r; i < end; i++) {
                 meta[2 * i] = batch.positions[i];
                 meta[2 * i + 1] = used - 2 * rows;
@@ -178,6 +187,31 @@ final class CudaAttention {
         decodeRowCount = decodeCount;
         System.arraycopy(decode, 0, meta, used, decodeCount);
         return used + decodeCount;
+    }
+
+    /**
+     * For a batch with no prompt run long enough for the tiled kernel (a decode batch): table slots
+     * a row, the same for every row, a power of two that covers the longest table. The meta layout
+     * and the decode split then stay the same from step to step (a graph replays them) until the
+     * longest sequence doubles. Zero otherwise: each table as long as its rows reach.
+     */
+    private static int decodeOnlyTableCapacity(TokenBatch batch, int blockSize, boolean tiled) {
+        int rows = batch.size();
+        int longest = 0;
+        for (int r = 0; r < rows; ) {
+            int end = r;
+            int maxPosition = 0;
+            while (end < rows && batch.blockTables[end] == batch.blockTables[r]) {
+                maxPosition = Math.max(maxPosition, batch.positions[end]);
+                end++;
+            }
+            if (tiled && end - r >= MIN_TILE_ROWS) {
+                return 0;
+            }
+            longest = Math.max(longest, Math.min(batch.blockTables[r].length, maxPosition / blockSize + 1));
+            r = end;
+        }
+        return Math.max(4, Integer.highestOneBit(Math.max(1, longest - 1)) << 1);
     }
 
     private int[] decodeRows = new int[0];

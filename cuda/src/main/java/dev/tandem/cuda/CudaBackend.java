@@ -11,6 +11,7 @@ import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.cuda.bind.CudaDriver;
 import dev.tandem.cuda.bind.CudaException;
 import dev.tandem.cuda.bind.Cublas;
+import dev.tandem.cuda.bind.CudaGraphs;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -78,6 +79,8 @@ public final class CudaBackend implements ComputeBackend {
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
     static final int DENSE_MOE_MAX_ROWS = Integer.getInteger("tandem.cuda.denseMoeMaxRows", 128);
+    // -Dtandem.cuda.graphs=false runs every decode step live, for A/B runs (StepGraphs)
+    private static final boolean GRAPHS = !"false".equals(System.getProperty("tandem.cuda.graphs"));
     private static final long ARG_BYTES = 16L << 20;
     private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long KV_RESERVE = 1L << 30;
@@ -91,6 +94,7 @@ public final class CudaBackend implements ComputeBackend {
     final MemorySegment stream;
     final MemorySegment blas;
     final KernelArgs args;
+    final StreamOps ops;
     final HostArgs hostArgs;
     private final WeightUploader uploader;
     final MemorySegment one;
@@ -105,6 +109,11 @@ public final class CudaBackend implements ComputeBackend {
     private long weightBytes;
     private final Bf16Copies copies = new Bf16Copies();
     private final KernelProfiler profiler; // null unless -Dtandem.cuda.profile=true
+    private final StepGraphs graphs;        // null when off or profiling
+    private boolean graphsOn = true;
+    private int[] deferredIds;              // a graph step's result, copied out once the graph has run
+    private float[] deferredValues;
+    private int deferredCount;
     private final MemorySegment groupHost;  // the host arrays of a grouped GEMM
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
     final boolean batchedGemm;
@@ -172,7 +181,8 @@ public final class CudaBackend implements ComputeBackend {
             long workspace = track(driver.malloc(CUBLAS_WORKSPACE));
             this.blas = cublas.create(stream, workspace, CUBLAS_WORKSPACE);
             this.args = new KernelArgs(arena);
-            this.hostArgs = new HostArgs(driver, stream, ARG_BYTES, this::drain);
+            this.ops = new StreamOps(driver, cublas, stream, args);
+            this.hostArgs = new HostArgs(driver, ops, ARG_BYTES, this::drain);
             this.uploader = new WeightUploader(driver, stream, log);
             this.one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
             this.zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
@@ -200,6 +210,9 @@ public final class CudaBackend implements ComputeBackend {
                         : "one expert after another") + "; up to " + ROUTED_MAX_ROWS + " rows only the routed experts");
             }
             this.profiler = Boolean.getBoolean("tandem.cuda.profile") ? new KernelProfiler(driver, stream) : null;
+            this.graphs = GRAPHS && profiler == null ? new StepGraphs(this, new CudaGraphs(driver), ops) : null;
+            log.accept("decode steps: " + (graphs != null ? "CUDA graphs, one per batch size"
+                    : "launched one kernel at a time (" + (GRAPHS ? "profiling" : "-Dtandem.cuda.graphs=false") + ")"));
         } catch (RuntimeException e) {
             device.close();
             throw e;
@@ -240,8 +253,7 @@ public final class CudaBackend implements ComputeBackend {
     /** {@code n} bf16 values, uniform in ±scale from a hash of seed and index, or each {@code scale} when constant. */
     private void fillSynthetic(long pointer, long n, long seed, float scale, boolean constant) {
         args.reset().p(pointer).p(n).p(seed).f(scale).i(constant ? 1 : 0);
-        driver.launch(k.fillSynthetic, elementBlocks(n), 1, 1, ROW_THREADS, 0, stream, args.pointers,
-                "fill_synthetic_bf16");
+        ops.launch(k.fillSynthetic, elementBlocks(n), 1, 1, ROW_THREADS, 0, "fill_synthetic_bf16");
     }
 
     /** Blocks of {@link #ROW_THREADS} for an elementwise kernel over {@code n} (its loop strides past the cap). */
@@ -267,6 +279,7 @@ public final class CudaBackend implements ComputeBackend {
 
     /** Device memory for {@code what}; out of memory names what was asked for and what is free. */
     private long allocateDevice(long bytes, String what) {
+        ops.notInGraph();
         try {
             return track(driver.malloc(bytes));
         } catch (CudaException e) {
@@ -322,7 +335,7 @@ public final class CudaBackend implements ComputeBackend {
     private void launchElementwise(MemorySegment kernel, long out, long in, long n) {
         args.reset().p(out).p(in).p(n);
         beginOp();
-        driver.launch(kernel, elementBlocks(n), 1, 1, ROW_THREADS, 0, stream, args.pointers, "elementwise");
+        ops.launch(kernel, elementBlocks(n), 1, 1, ROW_THREADS, 0, "elementwise");
         endOp("convert");
     }
 
@@ -503,7 +516,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         written(out, rows);
         beginOp();
-        cublas.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
+        ops.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
                 w.pointer(), type, w.cols(), b, type, ldb, accumulate ? one : zero, out.pointer(), Cublas.CUDA_R_32F,
                 out.stride());
         if (profiler != null) {
@@ -534,7 +547,7 @@ public final class CudaBackend implements ComputeBackend {
             blocks = (w.rows() + GEMV_COLS - 1) / GEMV_COLS;
         }
         MemorySegment kernel = rows == 1 ? (splitK ? k.gemv1SplitK : k.gemv1) : (splitK ? k.gemv2SplitK : k.gemv2);
-        driver.launch(kernel, blocks, 1, 1, 32 * GEMV_WARPS, 0, stream, args.pointers, "gemv");
+        ops.launch(kernel, blocks, 1, 1, 32 * GEMV_WARPS, 0, "gemv");
         if (profiler != null) {
             endOp("gemv " + w.rows() + "x" + w.cols() + (gates == null ? "" : " (skips unrouted)"));
         }
@@ -610,6 +623,7 @@ public final class CudaBackend implements ComputeBackend {
             ComputeBackend.super.matmulGroups(out, in, weights, offsets, groups, transposed);
             return;
         }
+        ops.notInGraph();             // its group arrays are host memory cuBLAS reads as it is called
         if (!groupedGemm) {
             // One GEMM a group, in order: spreading them over side streams was measured 2-4x slower
             // on the H200 (cuBLAS's Hopper kernels fill the device; concurrent ones fight over it).
@@ -844,7 +858,7 @@ public final class CudaBackend implements ComputeBackend {
         args.reset().p(rows + rowsBytes).p(s.values(layer)).p(slotPtr).i(s.rowWidth);
         launchRows(kernel, count, s.rowWidth, "load_kv_rows");
         MemorySegment host = hostOut(2 * rowsBytes);
-        driver.copyToHost(host, rows, 2 * rowsBytes, stream);
+        ops.copyToHost(host, rows, 2 * rowsBytes);
         drain();
         MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, keys, 0, count * s.rowWidth);
         MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, rowsBytes, values, 0, count * s.rowWidth);
@@ -928,7 +942,7 @@ public final class CudaBackend implements ComputeBackend {
         written(g, rows);
         args.reset().p(g.pointer()).i(g.stride()).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP);
         beginOp();
-        driver.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, stream, args.pointers, "route_dense");
+        ops.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, "route_dense");
         endOp("route_dense");
     }
 
@@ -1025,9 +1039,13 @@ public final class CudaBackend implements ComputeBackend {
             long ids = scratch(4L * rows);
             args.reset().p(ids).p(a.pointer()).i(a.stride()).i(a.cols()).p(t).p(p).p(kk).p(mp).p(u);
             beginOp();
-            driver.launch(k.sampleRows, rows, 1, 1, SAMPLE_THREADS, 0, stream, args.pointers, "sample_rows");
+            ops.launch(k.sampleRows, rows, 1, 1, SAMPLE_THREADS, 0, "sample_rows");
             endOp("sample_rows");
-            driver.copyToHost(hostOut(4L * rows), ids, 4L * rows, stream);
+            ops.copyToHost(hostOut(4L * rows), ids, 4L * rows);
+        }
+        if (!ops.live()) {
+            defer(out, null, rows);
+            return;
         }
         drain();
         if (rows > 0) {
@@ -1047,12 +1065,90 @@ public final class CudaBackend implements ComputeBackend {
                 args.reset().p(from).p(a.pointer()).i(a.stride()).i(a.cols());
                 launchRows(k.packRows, rows, a.cols(), "pack_rows");
             }
-            driver.copyToHost(hostOut(bytes), from, bytes, stream);
+            ops.copyToHost(hostOut(bytes), from, bytes);
+        }
+        if (!ops.live()) {
+            defer(null, dst, rows * a.cols());
+            return;
         }
         drain();
         if (rows > 0) {
             MemorySegment.copy(hostOut, ValueLayout.JAVA_FLOAT, 0, dst, 0, rows * a.cols());
         }
+    }
+
+    /**
+     * A graph step may end with one copy back; it lands once the graph has run
+     * ({@link #finishDeferred}). A second one would need a wait inside the step.
+     */
+    private void defer(int[] ids, float[] values, int count) {
+        if (deferredIds != null || deferredValues != null) {
+            ops.notInGraph();
+        }
+        deferredIds = ids;
+        deferredValues = values;
+        deferredCount = count;
+    }
+
+    /** After a graph launch: waits for it and delivers the step's copy back. */
+    void finishDeferred() {
+        drain();
+        if (deferredCount > 0) {
+            if (deferredIds != null) {
+                MemorySegment.copy(hostOut, ValueLayout.JAVA_INT, 0, deferredIds, 0, deferredCount);
+            } else if (deferredValues != null) {
+                MemorySegment.copy(hostOut, ValueLayout.JAVA_FLOAT, 0, deferredValues, 0, deferredCount);
+            }
+        }
+        clearDeferred();
+    }
+
+    private void clearDeferred() {
+        deferredIds = null;
+        deferredValues = null;
+        deferredCount = 0;
+    }
+
+    /**
+     * Undoes what a traced pass left on the host (claimed arguments, bf16 copies it took as made,
+     * a deferred copy); only while the stream is idle.
+     */
+    void resetStepState() {
+        hostArgs.reset();
+        copies.clear();
+        clearDeferred();
+    }
+
+    /**
+     * Decode-shaped steps ({@code graphKey ≥ 0}) run through {@link StepGraphs}: captured once per
+     * key, then replayed while they enqueue the same work.
+     */
+    @Override
+    public void runStep(int graphKey, Runnable step) {
+        if (graphs == null || !graphsOn || graphKey < 0) {
+            step.run();
+            return;
+        }
+        bind();
+        graphs.run(graphKey, step);
+    }
+
+    /** Turns graph replay of decode steps on (the default unless {@code -Dtandem.cuda.graphs=false}) or off. */
+    public void useGraphs(boolean on) {
+        graphsOn = on;
+    }
+
+    /** How the graph steps went (replays, captures, live runs); null when graphs are off. */
+    public String graphStats() {
+        return graphs == null ? null : graphs.stats();
+    }
+
+    long graphReplays() {
+        return graphs == null ? 0 : graphs.replays();
+    }
+
+    long graphCaptures() {
+        return graphs == null ? 0 : graphs.captures();
     }
 
     /** Waits for everything enqueued; the argument area is free again afterwards. */
@@ -1062,6 +1158,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     void drain() {
+        ops.notInGraph();
         driver.synchronize(stream);
         hostArgs.reset();
         copies.clear();
@@ -1078,14 +1175,14 @@ public final class CudaBackend implements ComputeBackend {
         int columnBlocks = Math.max(1, Math.min((cols + ROW_THREADS - 1) / ROW_THREADS,
                 (rowTargetBlocks + rows - 1) / rows));
         beginOp();
-        driver.launch(kernel, rows, Math.min(columnBlocks, 65_535), 1, ROW_THREADS, 0, stream, args.pointers, name);
+        ops.launch(kernel, rows, Math.min(columnBlocks, 65_535), 1, ROW_THREADS, 0, name);
         endOp(name);
     }
 
     /** A kernel that reduces each row: one block a row. */
     private void launchNorm(MemorySegment kernel, int rows) {
         beginOp();
-        driver.launch(kernel, rows, 1, 1, NORM_THREADS, 0, stream, args.pointers, "norm");
+        ops.launch(kernel, rows, 1, 1, NORM_THREADS, 0, "norm");
         endOp("norm");
     }
 
@@ -1160,6 +1257,9 @@ public final class CudaBackend implements ComputeBackend {
         try {
             driver.synchronize(stream);
         } finally {
+            if (graphs != null) {
+                graphs.close();
+            }
             cublas.destroy(blas);
             for (MemorySegment m : registered) {
                 driver.hostUnregister(m);

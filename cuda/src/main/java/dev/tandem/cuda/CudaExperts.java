@@ -84,8 +84,8 @@ final class CudaExperts {
                 .p(gates.pointer()).i(gates.stride()).i(experts).i(topK);
         int columnsPerBlock = GEMV_WARPS * GEMV_COLS;
         b.beginOp();
-        b.driver.launch(b.k.gemvRouted(), (n + columnsPerBlock - 1) / columnsPerBlock, pairs, 1, 32 * GEMV_WARPS, 0,
-                b.stream, b.args.pointers, "gemv_routed");
+        b.ops.launch(b.k.gemvRouted(), (n + columnsPerBlock - 1) / columnsPerBlock, pairs, 1, 32 * GEMV_WARPS, 0,
+                "gemv_routed");
         b.endOp("gemv_routed " + n + "x" + kDim);
     }
 
@@ -126,14 +126,14 @@ final class CudaExperts {
         long slot = 8L * experts;
         b.written(o, rows);
         b.beginOp();
-        check(b.cublas.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, p,
+        check(b.ops.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, p,
                 Cublas.CUDA_R_16BF, hidden, p + slot, Cublas.CUDA_R_16BF, hidden, b.zero, p + 2 * slot,
                 Cublas.CUDA_R_32F, 2 * ffn, experts));
         b.endOp("batched gemm " + 2 * ffn + "x" + hidden + " (" + experts + " experts)");
         b.args.reset().p(h).p(gu).p(g.pointer()).i(g.stride()).i(rows).i(ffn);
         b.launchRows(b.k.siluMulExperts(), experts * rows, ffn, "silu_mul_experts");
         b.beginOp();
-        check(b.cublas.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one, p + 3 * slot,
+        check(b.ops.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one, p + 3 * slot,
                 Cublas.CUDA_R_16BF, ffn, p + 4 * slot, Cublas.CUDA_R_16BF, ffn, b.zero, p + 5 * slot, Cublas.CUDA_R_32F,
                 hidden, experts));
         b.endOp("batched gemm " + hidden + "x" + ffn + " (" + experts + " experts)");

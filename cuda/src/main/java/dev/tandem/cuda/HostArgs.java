@@ -9,22 +9,23 @@ import java.lang.foreign.ValueLayout;
  * The small per-call arrays (token ids, positions, slots, row indices, scales) on their way to
  * the device: bump-allocated in page-locked host memory, copied asynchronously on the stream to
  * the same offset of a device mirror. Stream order makes each copy land before the kernel that
- * reads it; the host reuses the space only after the stream has drained ({@link #reset}).
+ * reads it; the host reuses the space only after the stream has drained ({@link #reset}). The
+ * copies go through {@link StreamOps}: a step captured as a graph uploads its whole area at once.
  */
 final class HostArgs {
     private static final long ALIGN = 16;
 
     private final CudaDriver driver;
-    private final MemorySegment stream;
+    private final StreamOps ops;
     private final Runnable drain;
     private final MemorySegment host;
     private final long device;
     private long used;
 
     /** {@code drain} synchronises the stream and calls {@link #reset}; it runs when the space is full. */
-    HostArgs(CudaDriver driver, MemorySegment stream, long bytes, Runnable drain) {
+    HostArgs(CudaDriver driver, StreamOps ops, long bytes, Runnable drain) {
         this.driver = driver;
-        this.stream = stream;
+        this.ops = ops;
         this.drain = drain;
         this.host = driver.hostAlloc(bytes);
         this.device = driver.malloc(bytes);
@@ -62,9 +63,22 @@ final class HostArgs {
 
     private long send(long at, long bytes) {
         if (bytes > 0) {
-            driver.copyToDevice(device + at, host.asSlice(at, bytes), bytes, stream);
+            ops.upload(device + at, host.asSlice(at, bytes), bytes);
         }
         return device + at;
+    }
+
+    /** Bytes claimed since the last {@link #reset}. */
+    long used() {
+        return used;
+    }
+
+    MemorySegment host() {
+        return host;
+    }
+
+    long device() {
+        return device;
     }
 
     /** Only once the stream has drained. */

@@ -8,6 +8,8 @@ import java.lang.foreign.ValueLayout;
  * The {@code void** kernelParams} of one launch, reused for every launch: slot i holds the
  * i-th argument's value and pointer i points at it. The driver copies the values when the
  * launch is enqueued, so the next launch may overwrite them at once. One thread at a time.
+ * Every argument fills its whole slot (an int's upper half zero), so that the slots of two launches
+ * with the same arguments compare equal ({@link StreamOps}'s trace).
  */
 final class KernelArgs {
     private static final int MAX_ARGS = 24;
@@ -37,13 +39,22 @@ final class KernelArgs {
     }
 
     KernelArgs i(int value) {
-        values.set(ValueLayout.JAVA_INT, slot(), value);
+        values.set(ValueLayout.JAVA_LONG, slot(), value & 0xffff_ffffL);
         return this;
     }
 
     KernelArgs f(float value) {
-        values.set(ValueLayout.JAVA_FLOAT, slot(), value);
+        values.set(ValueLayout.JAVA_LONG, slot(), Float.floatToRawIntBits(value) & 0xffff_ffffL);
         return this;
+    }
+
+    int count() {
+        return count;
+    }
+
+    /** The i-th argument's slot as a 64-bit value. */
+    long value(int i) {
+        return values.get(ValueLayout.JAVA_LONG, i * SLOT);
     }
 
     private long slot() {

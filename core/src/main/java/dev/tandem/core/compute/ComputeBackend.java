@@ -246,6 +246,17 @@ public interface ComputeBackend extends AutoCloseable {
     default void weightsLoaded() {
     }
 
+    /**
+     * Runs one forward step's work. {@code graphKey ≥ 0} promises that the step reads nothing back
+     * before its end except one final result (sampled ids or logits), and names its shape (steps
+     * of one key usually enqueue the same work): a device backend may then record the step once
+     * and replay it (CUDA graphs) instead of launching each operation. {@code step} may be run
+     * more than once, and must then compute the same. The CPU backend just runs it.
+     */
+    default void runStep(int graphKey, Runnable step) {
+        step.run();
+    }
+
     @Override
     void close();
 }

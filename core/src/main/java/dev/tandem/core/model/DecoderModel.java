@@ -76,13 +76,66 @@ abstract class DecoderModel implements CausalLm {
         if (dispatch == null) {
             throw new IllegalStateException("no MoE dispatch: call useDispatch first");
         }
-        KvStorage kv = cache.storage();
-        dispatch.beginStep(count);
         for (int i = 0; i < count; i++) {
             TokenBatch mb = microBatches[i];
             if (mb.size() > maxBatchTokens) {
                 throw new IllegalArgumentException(mb.size() + " tokens exceed the batch capacity of " + maxBatchTokens);
             }
+            state(i);
+        }
+        step.set(microBatches, count, cache.storage(), logits);
+        backend.runStep(graphKey(microBatches, count), step);
+        step.set(null, 0, null, null);
+    }
+
+    /**
+     * A step the backend may replay as a graph: one micro-batch of decode tokens (each row its own
+     * sequence) whose MoE stays on the device, nobody watching the layers, and at most one result
+     * read back at the end. Keyed by rows, the logit rows and whether they are sampled in the model.
+     */
+    private int graphKey(TokenBatch[] microBatches, int count) {
+        if (count != 1 || layerObserver != null) {
+            return -1;
+        }
+        TokenBatch mb = microBatches[0];
+        int rows = mb.size();
+        if (!dense(rows)) {
+            return -1;
+        }
+        for (int r = 1; r < rows; r++) {
+            if (mb.blockTables[r] == mb.blockTables[r - 1]) {
+                return -1;                                 // a prompt chunk: its shape seldom repeats
+            }
+        }
+        return (rows << 16) | (mb.logitCount() << 1) | (mb.sampleInModel ? 1 : 0);
+    }
+
+    /** The device work of one forward step, as {@link ComputeBackend#runStep} runs it (perhaps twice). */
+    private final class Step implements Runnable {
+        private TokenBatch[] microBatches;
+        private int count;
+        private KvStorage kv;
+        private float[][] logits;
+
+        void set(TokenBatch[] microBatches, int count, KvStorage kv, float[][] logits) {
+            this.microBatches = microBatches;
+            this.count = count;
+            this.kv = kv;
+            this.logits = logits;
+        }
+
+        @Override
+        public void run() {
+            forwardOnBackend(microBatches, count, kv, logits);
+        }
+    }
+
+    private final Step step = new Step();
+
+    private void forwardOnBackend(TokenBatch[] microBatches, int count, KvStorage kv, float[][] logits) {
+        dispatch.beginStep(count);
+        for (int i = 0; i < count; i++) {
+            TokenBatch mb = microBatches[i];
             backend.embed(state(i).x, embedding, mb.tokens, mb.size());
         }
         for (int l = 0; l < config.numLayers(); l++) {

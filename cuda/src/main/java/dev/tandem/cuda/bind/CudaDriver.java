@@ -137,6 +137,10 @@ public final class CudaDriver {
         }
     }
 
+    NativeLibrary library() {
+        return lib;
+    }
+
     String errorName(int rc) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
