@@ -83,8 +83,10 @@ final class CudaAttention {
             b.beginOp();
             int perBlock = Math.min(group, MAX_GROUP);
             boolean narrow = headDim <= PREFILL_HEAD_DIM; // 4 dimensions a lane: fewer registers
-            MemorySegment kernel = bf16Cache ? (narrow ? b.k.decodeBf16Narrow() : b.k.decodeBf16())
+            MemorySegment[] kernels = bf16Cache ? (narrow ? b.k.decodeBf16Narrow() : b.k.decodeBf16())
                     : (narrow ? b.k.decodeF32Narrow() : b.k.decodeF32());
+            // the kernel for the smallest power of two of query heads that holds a block's
+            MemorySegment kernel = kernels[32 - Integer.numberOfLeadingZeros(perBlock - 1)];
             b.ops.launch(kernel, decodeRowCount, kvHeads, chunks * splits, DECODE_THREADS,
                     4 * DECODE_WARPS * perBlock * headDim, "attention_decode");
             if (splits > 1) {

@@ -39,6 +39,7 @@ public final class CudaBackend implements ComputeBackend {
     static final int DECODE_WARPS = 8;         // DECODE_WARPS in kernels.cu
     static final int DECODE_THREADS = 32 * DECODE_WARPS;
     static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
+    static final int DECODE_GROUP_SIZES = 4;   // decode kernels for 1, 2, 4 and 8 of them
     static final int DECODE_SPLIT_POSITIONS = 16; // two a warp
     static final int MAX_DECODE_SPLITS = 64;
     static final int PREFILL_THREADS = 256;
@@ -79,6 +80,9 @@ public final class CudaBackend implements ComputeBackend {
     // Up to here a bf16 GEMM over all of a layer's tokens stays memory-bound on an H200 (about 200
     // FLOP a byte), so running every expert over every token costs no more time than routing.
     static final int DENSE_MOE_MAX_ROWS = Integer.getInteger("tandem.cuda.denseMoeMaxRows", 128);
+    // -Dtandem.cuda.splitK=false leaves every bf16 GEMM of a decode batch to cuBLAS whole, for A/B runs
+    private static final boolean SPLIT_K = !"false".equals(System.getProperty("tandem.cuda.splitK"));
+    private static final int MAX_SPLIT_K = 8;
     // -Dtandem.cuda.graphs=false runs every decode step live, for A/B runs (StepGraphs)
     private static final boolean GRAPHS = !"false".equals(System.getProperty("tandem.cuda.graphs"));
     private static final long ARG_BYTES = 16L << 20;
@@ -121,6 +125,7 @@ public final class CudaBackend implements ComputeBackend {
     private final CudaAttention attention;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
+    private final long[] splitPointers = new long[3 * MAX_SPLIT_K];
 
     private final int rowTargetBlocks;     // four blocks per multiprocessor
     private Thread boundThread;
@@ -135,14 +140,14 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment add, MemorySegment zero, MemorySegment gather, MemorySegment scatterAddScaled,
                            MemorySegment writeKvF32, MemorySegment writeKvBf16, MemorySegment storeKvF32,
                            MemorySegment storeKvBf16, MemorySegment loadKvF32, MemorySegment loadKvBf16,
-                           MemorySegment decodeF32, MemorySegment decodeBf16, MemorySegment decodeF32Narrow,
-                           MemorySegment decodeBf16Narrow, MemorySegment prefillF32,
+                           MemorySegment[] decodeF32, MemorySegment[] decodeBf16, MemorySegment[] decodeF32Narrow,
+                           MemorySegment[] decodeBf16Narrow, MemorySegment prefillF32,
                            MemorySegment prefillBf16, MemorySegment siluMulScaled,
                            MemorySegment routeDense, MemorySegment combineRows, MemorySegment sampleRows,
                            MemorySegment gemv1, MemorySegment gemv2, MemorySegment gemv1SplitK,
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
                            MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
-                           MemorySegment siluMulExperts, MemorySegment sumExperts) {
+                           MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -156,14 +161,24 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("rope_rows"), m.function("silu_mul"), m.function("add_rows"), m.function("zero_rows"),
                     m.function("gather_rows"), m.function("scatter_add_scaled"), m.function("write_kv_f32"),
                     m.function("write_kv_bf16"), m.function("store_kv_rows_f32"), m.function("store_kv_rows_bf16"),
-                    m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), m.function("attention_decode_f32"),
-                    m.function("attention_decode_bf16"), m.function("attention_decode_f32_128"),
-                    m.function("attention_decode_bf16_128"), m.function("attention_prefill_f32"),
+                    m.function("load_kv_rows_f32"), m.function("load_kv_rows_bf16"), decodeGroups(m, "attention_decode_f32"),
+                    decodeGroups(m, "attention_decode_bf16"), decodeGroups(m, "attention_decode_f32_128"),
+                    decodeGroups(m, "attention_decode_bf16_128"), m.function("attention_prefill_f32"),
                     m.function("attention_prefill_bf16"), m.function("silu_mul_scaled"), m.function("route_dense"),
                     m.function("combine_rows"), m.function("sample_rows"), m.function("gemv_bf16_1"),
                     m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
-                    m.function("attention_decode_merge"), m.function("silu_mul_experts"), m.function("sum_experts"));
+                    m.function("attention_decode_merge"), m.function("silu_mul_experts"),
+                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"));
+        }
+
+        /** A decode kernel for blocks of 1, 2, 4 and 8 query heads ({@code _g1} … {@code _g8}). */
+        private static MemorySegment[] decodeGroups(KernelModule m, String name) {
+            MemorySegment[] kernels = new MemorySegment[DECODE_GROUP_SIZES];
+            for (int i = 0; i < kernels.length; i++) {
+                kernels[i] = m.function(name + "_g" + (1 << i));
+            }
+            return kernels;
         }
     }
 
@@ -192,9 +207,12 @@ public final class CudaBackend implements ComputeBackend {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         PREFILL_SHARED_BYTES);
             }
-            for (MemorySegment f : new MemorySegment[]{k.decodeF32, k.decodeBf16, k.decodeF32Narrow, k.decodeBf16Narrow}) {
-                driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                        4 * DECODE_WARPS * MAX_GROUP * MAX_HEAD_DIM);
+            for (MemorySegment[] group : new MemorySegment[][]{k.decodeF32, k.decodeBf16, k.decodeF32Narrow,
+                    k.decodeBf16Narrow}) {
+                for (MemorySegment f : group) {
+                    driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                            4 * DECODE_WARPS * MAX_GROUP * MAX_HEAD_DIM);
+                }
             }
             this.groupHost = arena.allocate(GROUP_FIELDS * 4L * MAX_GROUPS, 16);
 
@@ -515,6 +533,11 @@ public final class CudaBackend implements ComputeBackend {
             type = Cublas.CUDA_R_16BF;
         }
         written(out, rows);
+        int splits = w.bf16() && !transposed && !accumulate ? splitK(outer, rows, inner) : 1;
+        if (splits > 1) {
+            splitKGemm(out, w, b, rows, inner, outer, splits);
+            return;
+        }
         beginOp();
         ops.gemm(blas, transposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, outer, rows, inner, one,
                 w.pointer(), type, w.cols(), b, type, ldb, accumulate ? one : zero, out.pointer(), Cublas.CUDA_R_32F,
@@ -522,6 +545,47 @@ public final class CudaBackend implements ComputeBackend {
         if (profiler != null) {
             endOp("gemm " + outer + "x" + inner + (rows > 256 ? " (rows>256)" : rows > 16 ? " (rows 17-256)" : " (rows<=16)"));
         }
+    }
+
+    /**
+     * Parts to cut K into where a bf16 GEMM of a decode batch makes too few output tiles of
+     * 128 × 128 to fill half the device (q|k|v and o at 17-256 rows: 48 and 32 tiles on 132
+     * multiprocessors; cuBLAS does not split them itself): one batched GEMM of the parts into
+     * float32 partials, then their sum. 1 where it does not pay.
+     */
+    private int splitK(int outer, int rows, int inner) {
+        if (!SPLIT_K || !batchedGemm || rows <= GEMV_MAX_ROWS || rows > 256) {
+            return 1;
+        }
+        int tiles = ((outer + 127) / 128) * ((rows + 127) / 128);
+        int splits = Math.min(MAX_SPLIT_K, device.multiprocessors() / tiles);
+        while (splits > 1 && inner % (64 * splits) != 0) {
+            splits--;
+        }
+        return Math.max(1, splits);
+    }
+
+    private void splitKGemm(CudaActivations out, CudaWeight w, long in, int rows, int inner, int outer, int splits) {
+        int part = inner / splits;
+        long partials = scratch(4L * splits * rows * outer);
+        for (int s = 0; s < splits; s++) {
+            splitPointers[s] = w.pointer() + 2L * s * part;
+            splitPointers[splits + s] = in + 2L * s * part;
+            splitPointers[2 * splits + s] = partials + 4L * s * rows * outer;
+        }
+        long p = hostArgs.longs(splitPointers, 3 * splits);
+        beginOp();
+        int status = ops.gemmBatched(blas, Cublas.OP_T, Cublas.OP_N, outer, rows, part, one, p, Cublas.CUDA_R_16BF,
+                inner, p + 8L * splits, Cublas.CUDA_R_16BF, inner, zero, p + 16L * splits, Cublas.CUDA_R_32F, outer,
+                splits);
+        if (status != 0) {
+            throw new CudaException("cublasGemmBatchedEx (split K) failed: cublasStatus " + status, status);
+        }
+        if (profiler != null) {
+            endOp("gemm " + outer + "x" + inner + " (split K " + splits + ")");
+        }
+        args.reset().p(out.pointer()).i(out.stride()).p(partials).i(rows).i(splits).i(outer);
+        launchRows(k.sumExperts, rows, outer, "sum_experts (split K)");
     }
 
     private static boolean gemvFits(CudaActivations in, CudaWeight w, int rows, boolean transposed) {

@@ -21,6 +21,10 @@ final class CudaExperts {
         this.b = backend;
     }
 
+    // gate|up of the batched experts rounded to bf16 (as torch's bf16 experts have it), not float32:
+    // at 128 rows that is 58 MB a layer less to write and read back; -Dtandem.cuda.gateUpBf16=false for A/B runs
+    private static final boolean GATE_UP_BF16 = !"false".equals(System.getProperty("tandem.cuda.gateUpBf16"));
+
     private long[] expertPointers = new long[0];
 
     /**
@@ -90,8 +94,8 @@ final class CudaExperts {
     }
 
     /**
-     * Every expert over every row: gate|up of all experts in one batched GEMM (bf16 in, float32
-     * out), SiLU·up·gate weight of all of them in one launch (bf16, the down GEMM's input), down in
+     * Every expert over every row: gate|up of all experts in one batched GEMM (bf16 in, bf16
+     * out, float32 accumulation), SiLU·up·gate weight of all of them in one launch (bf16, the down GEMM's input), down in
      * one batched GEMM, and the sum over experts in order. The 8 (or more) experts' GEMMs side by
      * side fill the device better than one after another at these sizes.
      */
@@ -106,7 +110,8 @@ final class CudaExperts {
                     + (b.batchedGemm ? "" : "; this cuBLAS runs no batched bf16 GEMM with float32 output"));
         }
         long xb = b.bf16Input(in, rows, hidden);
-        long guBytes = 4L * experts * rows * 2 * ffn;
+        int guType = GATE_UP_BF16 ? Cublas.CUDA_R_16BF : Cublas.CUDA_R_32F;
+        long guBytes = (GATE_UP_BF16 ? 2L : 4L) * experts * rows * 2 * ffn;
         long hBytes = 2L * experts * rows * ffn;
         long gu = b.scratch(guBytes + hBytes + 4L * experts * rows * hidden);
         long h = gu + guBytes;
@@ -117,7 +122,7 @@ final class CudaExperts {
         for (int e = 0; e < experts; e++) {
             expertPointers[e] = ((CudaWeight) gateUp[e]).pointer();
             expertPointers[experts + e] = xb;
-            expertPointers[2 * experts + e] = gu + 4L * e * rows * 2 * ffn;
+            expertPointers[2 * experts + e] = gu + guBytes / experts * e;
             expertPointers[3 * experts + e] = ((CudaWeight) down[e]).pointer();
             expertPointers[4 * experts + e] = h + 2L * e * rows * ffn;
             expertPointers[5 * experts + e] = y + 4L * e * rows * hidden;
@@ -128,10 +133,15 @@ final class CudaExperts {
         b.beginOp();
         check(b.ops.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, p,
                 Cublas.CUDA_R_16BF, hidden, p + slot, Cublas.CUDA_R_16BF, hidden, b.zero, p + 2 * slot,
-                Cublas.CUDA_R_32F, 2 * ffn, experts));
+                guType, 2 * ffn, experts));
         b.endOp("batched gemm " + 2 * ffn + "x" + hidden + " (" + experts + " experts)");
         b.args.reset().p(h).p(gu).p(g.pointer()).i(g.stride()).i(rows).i(ffn);
-        b.launchRows(b.k.siluMulExperts(), experts * rows, ffn, "silu_mul_experts");
+        // a block for every 2048 columns of each (expert, row): most pairs only write zeros and finish at
+        // once, so the routed ones need blocks of their own to spread over the device
+        b.beginOp();
+        b.ops.launch(GATE_UP_BF16 ? b.k.siluMulExpertsBf16() : b.k.siluMulExperts(), experts * rows,
+                Math.min((ffn + 2047) / 2048, 65_535), 1, 256, 0, "silu_mul_experts");
+        b.endOp("silu_mul_experts");
         b.beginOp();
         check(b.ops.gemmBatched(b.blas, Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one, p + 3 * slot,
                 Cublas.CUDA_R_16BF, ffn, p + 4 * slot, Cublas.CUDA_R_16BF, ffn, b.zero, p + 5 * slot, Cublas.CUDA_R_32F,

@@ -14,6 +14,10 @@ __device__ __forceinline__ float bf16_to_float(bf16_t h) {
     return __uint_as_float(((unsigned int) h) << 16);
 }
 
+// float32 or bf16 (unsigned short) to float32, for kernels templated on what they read
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(bf16_t h) { return bf16_to_float(h); }
+
 // Round to nearest even, as torch does; NaN stays NaN.
 __device__ __forceinline__ bf16_t float_to_bf16(float f) {
     unsigned int u = __float_as_uint(f);
@@ -34,11 +38,35 @@ __device__ __forceinline__ float f16_to_float(f16_t h) {
 struct F32 {
     typedef float t;
     static __device__ __forceinline__ float load(const float* p, long i) { return p[i]; }
+    // N consecutive values from a 4N-byte-aligned address, in 16-byte loads
+    template <int N> static __device__ __forceinline__ void load_vec(const float* p, float* out) {
+#pragma unroll
+        for (int j = 0; j < N; j += 4) {
+            float4 v = *(const float4*) (p + j);
+            out[j] = v.x; out[j + 1] = v.y; out[j + 2] = v.z; out[j + 3] = v.w;
+        }
+    }
     static __device__ __forceinline__ void store(float* p, long i, float v) { p[i] = v; }
 };
 struct BF16 {
     typedef bf16_t t;
     static __device__ __forceinline__ float load(const bf16_t* p, long i) { return bf16_to_float(p[i]); }
+    // N (4 or 8) consecutive values from a 2N-byte-aligned address, in one load
+    template <int N> static __device__ __forceinline__ void load_vec(const bf16_t* p, float* out) {
+        unsigned int w[N / 2];
+        if (N == 8) {
+            uint4 v = *(const uint4*) p;
+            w[0] = v.x; w[1] = v.y; w[2 % (N / 2)] = v.z; w[3 % (N / 2)] = v.w;
+        } else {
+            uint2 v = *(const uint2*) p;
+            w[0] = v.x; w[1] = v.y;
+        }
+#pragma unroll
+        for (int j = 0; j < N / 2; j++) {
+            out[2 * j] = __uint_as_float(w[j] << 16);
+            out[2 * j + 1] = __uint_as_float(w[j] & 0xffff0000u);
+        }
+    }
     static __device__ __forceinline__ void store(bf16_t* p, long i, float v) { p[i] = float_to_bf16(v); }
 };
 
@@ -259,7 +287,28 @@ extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, c
 // z = chunk + chunks · split takes the split-th of `splits` equal parts of the window and writes
 // its unnormalised result, its maximum and its sum to `partial` (per listed row, query head and
 // split: headDim + 2 floats), which attention_decode_merge combines.
+// The head dimension a lane's i-th value holds: side by side (one vector load a row) when the head
+// dimension is a multiple of the values a lane holds, else lane, lane + 32, ….
+__device__ __forceinline__ int head_dim_of(bool vec, int lane, int i, int lanes) {
+    return vec ? lane * lanes + i : lane + 32 * i;
+}
+
+// One KV head's row at `at` (elements; < 0: none, zeros) as this lane's LANES values.
 template <typename KV, int LANES>
+__device__ __forceinline__ void load_head(const typename KV::t* base, long at, bool vec, int lane, int headDim,
+                                          float* out) {
+    if (at >= 0 && vec && lane * LANES < headDim) {
+        KV::template load_vec<LANES>(base + at + lane * LANES, out);
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < LANES; i++) {
+        int d = head_dim_of(vec, lane, i, LANES);
+        out[i] = at >= 0 && !vec && d < headDim ? KV::load(base, at + d) : 0.f;
+    }
+}
+
+template <typename KV, int LANES, int G, int U>
 __device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                    const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
                                    int blockSize, int kvHeads, int headDim, int group, int window, float scale,
@@ -270,7 +319,7 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     int r = rowList[blockIdx.x], kvHead = blockIdx.y;
     int chunks = (group + MAX_GROUP - 1) / MAX_GROUP, split = blockIdx.z / chunks;
     int gBase = (blockIdx.z % chunks) * MAX_GROUP;   // this block's query heads: gBase .. gBase + gn
-    int gn = min(MAX_GROUP, group - gBase);
+    int gn = min(G, group - gBase);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int pos = meta[2 * r];
     const int* table = tables + meta[2 * r + 1];
@@ -279,51 +328,81 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     first += split * part;
     int last = min(pos, first + part - 1);
     int rowWidth = kvHeads * headDim;
-    float qv[MAX_GROUP][LANES], acc[MAX_GROUP][LANES], m[MAX_GROUP], l[MAX_GROUP];
+    bool vec = headDim % LANES == 0;                  // each lane's LANES dimensions side by side, one load
+    float qv[G][LANES], acc[G][LANES], m[G], l[G];
 #pragma unroll
-    for (int g = 0; g < MAX_GROUP; g++) {
-        const float* qh = q + (long) r * qStride + (kvHead * group + gBase + g) * headDim;
+    for (int g = 0; g < G; g++) {
+        const float* qh = q + (long) r * qStride + (kvHead * group + gBase + min(g, gn - 1)) * headDim;
 #pragma unroll
         for (int i = 0; i < LANES; i++) {
-            int d = lane + 32 * i;
+            int d = head_dim_of(vec, lane, i, LANES);
             qv[g][i] = g < gn && d < headDim ? qh[d] * scale : 0.f;
             acc[g][i] = 0.f;
         }
         m[g] = NEG_INF;
         l[g] = 0.f;
     }
-    for (int p = first + warp; p <= last; p += DECODE_WARPS) {
-        long row = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim;
-        float k[LANES], v[LANES];
+    // U positions a warp at a time (p, p + DECODE_WARPS, …): their table entries, then their keys and
+    // values, are all loaded before any is used, so that each warp has U rows in flight.
+    for (int p0 = first + warp; p0 <= last; p0 += U * DECODE_WARPS) {
+        long at[U];
 #pragma unroll
-        for (int i = 0; i < LANES; i++) {
-            int d = lane + 32 * i;
-            k[i] = d < headDim ? KV::load(keys, row + d) : 0.f;
-            v[i] = d < headDim ? KV::load(values, row + d) : 0.f;
+        for (int u = 0; u < U; u++) {
+            int p = p0 + u * DECODE_WARPS;
+            at[u] = p <= last ? ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim
+                              : -1;
+        }
+        float k[U][LANES], v[U][LANES];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            load_head<KV, LANES>(keys, at[u], vec, lane, headDim, k[u]);
+            load_head<KV, LANES>(values, at[u], vec, lane, headDim, v[u]);
+        }
+        float s[U][G];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                s[u][g] = 0.f;
+#pragma unroll
+                for (int i = 0; i < LANES; i++) s[u][g] += qv[g][i] * k[u][i];
+            }
         }
 #pragma unroll
-        for (int g = 0; g < MAX_GROUP; g++) {
-            if (g >= gn) break;
-            float s = 0.f;
+        for (int o = 16; o > 0; o >>= 1) {
 #pragma unroll
-            for (int i = 0; i < LANES; i++) s += qv[g][i] * k[i];
-            for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            float mNew = fmaxf(m[g], s);
-            float correction = expf(m[g] - mNew);
-            float w = expf(s - mNew);
-            l[g] = l[g] * correction + w;
+            for (int u = 0; u < U; u++) {
 #pragma unroll
-            for (int i = 0; i < LANES; i++) acc[g][i] = acc[g][i] * correction + w * v[i];
+                for (int g = 0; g < G; g++) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float mNew = m[g];
+#pragma unroll
+            for (int u = 0; u < U; u++) if (at[u] >= 0) mNew = fmaxf(mNew, s[u][g]);
+            float correction = expf(m[g] - mNew);   // position p0 is in range: mNew is finite
+            l[g] *= correction;
+#pragma unroll
+            for (int i = 0; i < LANES; i++) acc[g][i] *= correction;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (at[u] < 0) continue;
+                float w = expf(s[u][g] - mNew);
+                l[g] += w;
+#pragma unroll
+                for (int i = 0; i < LANES; i++) acc[g][i] += w * v[u][i];
+            }
             m[g] = mNew;
         }
     }
 #pragma unroll
-    for (int g = 0; g < MAX_GROUP; g++) {
+    for (int g = 0; g < G; g++) {
         if (g >= gn) break;
         if (lane == 0) { partialMax[warp][g] = m[g]; partialSum[warp][g] = l[g]; }
 #pragma unroll
         for (int i = 0; i < LANES; i++) {
-            int d = lane + 32 * i;
+            int d = head_dim_of(vec, lane, i, LANES);
             if (d < headDim) partialAcc[(warp * gn + g) * headDim + d] = acc[g][i];
         }
     }
@@ -372,13 +451,20 @@ extern "C" __global__ void attention_decode_merge(float* out, int outStride, con
     if (d < headDim) out[(long) rowList[blockIdx.x] * outStride + head * headDim + d] = sum / denominator;
 }
 // LANES = head dimensions a lane holds: 4 up to head_dim 128, 8 up to 256 (fewer registers, more blocks an SM).
-#define DECODE_KERNEL(NAME, KVT, T, L) \
-extern "C" __global__ void NAME(float* out, int os, const float* q, int qs, const T* K, const T* V, const int* meta, \
-        const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group, int window, \
-        float scale, int splits, float* partial) { \
-    attention_decode_t<KVT, L>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, \
-                               window, scale, splits, partial); \
+#define DECODE_UNROLL 4
+// G = query heads a block serves, rounded up to 1, 2, 4 or 8 (registers for G heads only). Up to
+// head_dim 128 (L = 4) as many blocks a multiprocessor as fit without spilling: the kernel waits on
+// loads, and more warps in flight (each with DECODE_UNROLL rows) hide them.
+#define DECODE_KERNEL_G(NAME, KVT, T, L, G) \
+extern "C" __global__ void __launch_bounds__(32 * DECODE_WARPS, L == 4 ? (G == 1 ? 4 : G == 2 ? 3 : G == 4 ? 2 : 1) : 1) NAME##_g##G(float* out, int os, const float* q, int qs, const T* K, const T* V, \
+        const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group, \
+        int window, float scale, int splits, float* partial) { \
+    attention_decode_t<KVT, L, G, DECODE_UNROLL>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, \
+                                  headDim, group, \
+                                  window, scale, splits, partial); \
 }
+#define DECODE_KERNEL(NAME, KVT, T, L) DECODE_KERNEL_G(NAME, KVT, T, L, 1) DECODE_KERNEL_G(NAME, KVT, T, L, 2) \
+    DECODE_KERNEL_G(NAME, KVT, T, L, 4) DECODE_KERNEL_G(NAME, KVT, T, L, 8)
 DECODE_KERNEL(attention_decode_f32, F32, float, 8)
 DECODE_KERNEL(attention_decode_bf16, BF16, bf16_t, 8)
 DECODE_KERNEL(attention_decode_f32_128, F32, float, 4)
@@ -1098,15 +1184,33 @@ extern "C" __global__ void combine_routed(float* out, int outStride, const float
 // ---- the dense MoE of a decode-sized batch, every expert side by side (batched GEMMs) ----
 // h[e][r] = bf16(silu(gate) · up · gates[r, e]) from gu[e][r] = gate | up (2·cols floats): grid
 // (experts · rows, column blocks); 0 where row r does not route to e, so e's down adds nothing.
-extern "C" __global__ void silu_mul_experts(bf16_t* h, const float* gu, const float* gates, int gatesStride, int rows,
-                                            int cols) {
+// Pairs no row routes to (most of them: k of E) only write zeros; the rest unroll their columns
+// so that several loads are in flight (restrict: the stores to h cannot change gu).
+template <typename GU>
+__device__ void silu_mul_experts_t(bf16_t* __restrict__ h, const GU* __restrict__ gu, const float* gates,
+                                   int gatesStride, int rows, int cols) {
     int e = blockIdx.x / rows, r = blockIdx.x % rows;
     float w = gates[(long) r * gatesStride + e];
-    const float* g = gu + (long) blockIdx.x * 2 * cols;
-    COLUMNS(c, cols) {
-        float v = w == 0.f ? 0.f : g[c] / (1.f + expf(-g[c])) * g[cols + c] * w;
-        h[(long) blockIdx.x * cols + c] = float_to_bf16(v);
+    bf16_t* hr = h + (long) blockIdx.x * cols;
+    if (w == 0.f) {
+        COLUMNS(c, cols) hr[c] = 0;
+        return;
     }
+    const GU* g = gu + (long) blockIdx.x * 2 * cols;
+#pragma unroll 4
+    COLUMNS(c, cols) {
+        float gate = to_float(g[c]);
+        hr[c] = float_to_bf16(gate / (1.f + expf(-gate)) * to_float(g[cols + c]) * w);
+    }
+}
+extern "C" __global__ void silu_mul_experts(bf16_t* h, const float* gu, const float* gates, int gatesStride, int rows,
+                                            int cols) {
+    silu_mul_experts_t(h, gu, gates, gatesStride, rows, cols);
+}
+// the same from gate|up products rounded to bf16 (half the bytes to write and read back)
+extern "C" __global__ void silu_mul_experts_bf16(bf16_t* h, const bf16_t* gu, const float* gates, int gatesStride,
+                                                 int rows, int cols) {
+    silu_mul_experts_t(h, gu, gates, gatesStride, rows, cols);
 }
 
 // out[r] = Σ_e y[e][r] in expert order (y already weighted): grid (rows, column blocks).

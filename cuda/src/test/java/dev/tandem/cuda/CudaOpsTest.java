@@ -223,6 +223,37 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * bf16 products of 3-200 rows with few output tiles (256 columns): K is cut into parts, one
+     * batched GEMM, and the parts summed; the CPU's product of the same weights is the reference.
+     */
+    @Test
+    void shouldSplitKOfBf16ProductsWithFewOutputTilesAsTheWholeProduct() {
+        try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
+            TensorView w = bf16Tensor(256, 1024);
+            DeviceWeight wc = cpu.weight(w);
+            DeviceWeight wg = bf16.weight(w);
+            for (int rows : new int[]{3, 40, 200}) {
+                TensorView table = bf16Tensor(rows, 1024);
+                Activations xc = cpu.allocate(rows, 1024);
+                Activations xg = bf16.allocate(rows, 1024);
+                int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
+                cpu.embed(xc, cpu.weight(table), ids, rows);
+                bf16.embed(xg, bf16.weight(table), ids, rows);
+                Activations oc = cpu.allocate(rows, 256);
+                Activations og = bf16.allocate(rows, 256);
+                cpu.matmul(oc, xc, wc, rows);
+                bf16.matmul(og, xg, wg, rows);
+                float[] expected = new float[rows * 256];
+                float[] actual = new float[rows * 256];
+                cpu.copyToHost(oc, rows, expected);
+                bf16.copyToHost(og, rows, actual);
+                assertTrue(relativeL2(actual, expected) < BOUND,
+                        "split-K product of " + rows + " rows: " + relativeL2(actual, expected));
+            }
+        }
+    }
+
     private void gemv(CudaBackend bf16, int columns) {
         TensorView w = bf16Tensor(columns, 256);
         DeviceWeight wc = cpu.weight(w);
@@ -393,7 +424,9 @@ class CudaOpsTest {
     void shouldAttendOverPagedCacheForPrefillAndDecodeRowsWithGroupedHeads() {
         for (int headDim : new int[]{16, 128}) {
             for (int window : new int[]{0, 5}) {
-                attend(headDim, 2, 4, window);
+                for (int group : new int[]{1, 3, 4, 12}) { // decode kernels for 1, 4 (3 of them), 4 and 8 heads a block
+                    attend(headDim, 2, group, window);
+                }
             }
         }
     }
@@ -429,7 +462,7 @@ class CudaOpsTest {
         Twin out = empty(12, kvHeads * group * headDim);
         cpu.attention(out.c, q.c, kc, 0, batch, headDim, window);
         gpu.attention(out.g, q.g, kg, 0, batch, headDim, window);
-        assertClose(out, "attention headDim " + headDim + " window " + window);
+        assertClose(out, "attention headDim " + headDim + " window " + window + " group " + group);
     }
 
     /**
@@ -537,7 +570,8 @@ class CudaOpsTest {
                 bf16.copyToHost(gates, rows, g);
                 cpu.copyToHost(x[0], rows, xs);
                 bf16.copyToHost(out, rows, actual);
-                // the batched path weights silu(gate)·up and rounds it to bf16 as the down GEMM's input
+                // the batched path rounds gate|up to bf16, weights silu(gate)·up and rounds it to bf16 as the
+                // down GEMM's input
                 boolean batched = rows * topK > experts;
                 float[] expected = new float[rows * hidden];
                 for (int r = 0; r < rows; r++) {
@@ -554,6 +588,10 @@ class CudaOpsTest {
                             for (int c = 0; c < hidden; c++) {
                                 a += gateUpHost[e][j * hidden + c] * xs[r * hidden + c];
                                 b += gateUpHost[e][(ffn + j) * hidden + c] * xs[r * hidden + c];
+                            }
+                            if (batched) {           // its gate|up products come out of the GEMM in bf16
+                                a = roundToBf16((float) a);
+                                b = roundToBf16((float) b);
                             }
                             h[j] = a / (1 + Math.exp(-a)) * b;
                             h[j] = batched ? roundToBf16((float) (h[j] * w)) : h[j];
