@@ -56,7 +56,8 @@ final class StepGraphs implements AutoCloseable {
         Graph g = graphs.get(key);
         if (g != null && g.liveSteps > 0) {
             g.liveSteps--;
-            runLive(step);
+            liveRuns++;
+            step.run();                  // as any other step: the work before it may still be in flight
             return;
         }
         b.drain();                       // idle stream, empty argument area: this step's arguments start at 0
@@ -105,6 +106,7 @@ final class StepGraphs implements AutoCloseable {
         }
     }
 
+    /** After a traced pass, which left the stream idle. */
     private void runLive(Runnable step) {
         b.resetStepState();
         liveRuns++;

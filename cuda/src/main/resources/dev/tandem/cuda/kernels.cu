@@ -308,7 +308,35 @@ __device__ __forceinline__ void load_head(const typename KV::t* base, long at, b
     }
 }
 
-template <typename KV, int LANES, int G, int U>
+// q_g · k for the G query heads (scaled, in shared memory: every lane reads the same word) against
+// one key row; NEG_INF where the lane has no position.
+template <typename KV, int G>
+__device__ __forceinline__ void dot_row(const typename KV::t* k, const float* qs, int headDim, bool valid, float* s) {
+#pragma unroll
+    for (int g = 0; g < G; g++) s[g] = 0.f;
+    if (valid && headDim % 8 == 0) {
+#pragma unroll 4
+        for (int d = 0; d < headDim; d += 8) {
+            float kv[8];
+            KV::template load_vec<8>(k + d, kv);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+#pragma unroll
+                for (int j = 0; j < 8; j++) s[g] += qs[g * headDim + d + j] * kv[j];
+            }
+        }
+    } else if (valid) {
+        for (int d = 0; d < headDim; d++) {
+            float kd = KV::load(k, d);
+#pragma unroll
+            for (int g = 0; g < G; g++) s[g] += qs[g * headDim + d] * kd;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) s[g] = valid ? s[g] : NEG_INF;
+}
+
+template <typename KV, int LANES, int G>
 __device__ void attention_decode_t(float* out, int outStride, const float* q, int qStride, const typename KV::t* keys,
                                    const typename KV::t* values, const int* meta, const int* tables, const int* rowList,
                                    int blockSize, int kvHeads, int headDim, int group, int window, float scale,
@@ -316,6 +344,7 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     extern __shared__ float partialAcc[];             // (DECODE_WARPS, group, headDim)
     __shared__ float partialMax[DECODE_WARPS][MAX_GROUP];
     __shared__ float partialSum[DECODE_WARPS][MAX_GROUP];
+    __shared__ float qs[G * MAX_HEAD_DIM];            // the block's queries, scaled
     int r = rowList[blockIdx.x], kvHead = blockIdx.y;
     int chunks = (group + MAX_GROUP - 1) / MAX_GROUP, split = blockIdx.z / chunks;
     int gBase = (blockIdx.z % chunks) * MAX_GROUP;   // this block's query heads: gBase .. gBase + gn
@@ -328,72 +357,58 @@ __device__ void attention_decode_t(float* out, int outStride, const float* q, in
     first += split * part;
     int last = min(pos, first + part - 1);
     int rowWidth = kvHeads * headDim;
-    bool vec = headDim % LANES == 0;                  // each lane's LANES dimensions side by side, one load
-    float qv[G][LANES], acc[G][LANES], m[G], l[G];
+    bool vec = headDim % LANES == 0;                  // for values: each lane's LANES dimensions side by side
+    for (int idx = threadIdx.x; idx < G * headDim; idx += blockDim.x) {
+        int g = idx / headDim;
+        qs[idx] = g < gn ? q[(long) r * qStride + (kvHead * group + gBase + g) * headDim + idx % headDim] * scale : 0.f;
+    }
+    __syncthreads();
+    float acc[G][LANES], m[G], l[G];
 #pragma unroll
     for (int g = 0; g < G; g++) {
-        const float* qh = q + (long) r * qStride + (kvHead * group + gBase + min(g, gn - 1)) * headDim;
 #pragma unroll
-        for (int i = 0; i < LANES; i++) {
-            int d = head_dim_of(vec, lane, i, LANES);
-            qv[g][i] = g < gn && d < headDim ? qh[d] * scale : 0.f;
-            acc[g][i] = 0.f;
-        }
+        for (int i = 0; i < LANES; i++) acc[g][i] = 0.f;
         m[g] = NEG_INF;
         l[g] = 0.f;
     }
-    // U positions a warp at a time (p, p + DECODE_WARPS, …): their table entries, then their keys and
-    // values, are all loaded before any is used, so that each warp has U rows in flight.
-    for (int p0 = first + warp; p0 <= last; p0 += U * DECODE_WARPS) {
-        long at[U];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            int p = p0 + u * DECODE_WARPS;
-            at[u] = p <= last ? ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim
-                              : -1;
-        }
-        float k[U][LANES], v[U][LANES];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            load_head<KV, LANES>(keys, at[u], vec, lane, headDim, k[u]);
-            load_head<KV, LANES>(values, at[u], vec, lane, headDim, v[u]);
-        }
-        float s[U][G];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-#pragma unroll
-            for (int g = 0; g < G; g++) {
-                s[u][g] = 0.f;
-#pragma unroll
-                for (int i = 0; i < LANES; i++) s[u][g] += qv[g][i] * k[u][i];
-            }
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-#pragma unroll
-                for (int g = 0; g < G; g++) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
-            }
-        }
+    // Tiles of 32 positions, a warp's every DECODE_WARPS-th: for the scores each lane takes one
+    // position and its whole key row (no reduction across lanes), then the warp's online softmax,
+    // then for P·V the lanes split the head dimension and walk the tile's value rows.
+    for (int t0 = first + warp * 32; t0 <= last; t0 += DECODE_WARPS * 32) {
+        int p = t0 + lane;
+        bool valid = p <= last;
+        long at = valid ? ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * headDim : 0;
+        float s[G];
+        dot_row<KV, G>(keys + at, qs, headDim, valid, s);
 #pragma unroll
         for (int g = 0; g < G; g++) {
-            float mNew = m[g];
+            float top = s[g];
 #pragma unroll
-            for (int u = 0; u < U; u++) if (at[u] >= 0) mNew = fmaxf(mNew, s[u][g]);
-            float correction = expf(m[g] - mNew);   // position p0 is in range: mNew is finite
-            l[g] *= correction;
+            for (int o = 16; o > 0; o >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
+            float mNew = fmaxf(m[g], top);            // finite: the tile's first position is in range
+            float correction = expf(m[g] - mNew);
+            float w = valid ? expf(s[g] - mNew) : 0.f;
+            float sum = w;
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            l[g] = l[g] * correction + sum;
 #pragma unroll
             for (int i = 0; i < LANES; i++) acc[g][i] *= correction;
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                if (at[u] < 0) continue;
-                float w = expf(s[u][g] - mNew);
-                l[g] += w;
-#pragma unroll
-                for (int i = 0; i < LANES; i++) acc[g][i] += w * v[u][i];
-            }
+            s[g] = w;                                  // from here on: this lane's position's weight
             m[g] = mNew;
+        }
+        int n = min(32, last - t0 + 1);
+#pragma unroll 4
+        for (int j = 0; j < n; j++) {
+            long rowAt = __shfl_sync(0xffffffffu, at, j);
+            float v[LANES];
+            load_head<KV, LANES>(values, rowAt, vec, lane, headDim, v);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float w = __shfl_sync(0xffffffffu, s[g], j);
+#pragma unroll
+                for (int i = 0; i < LANES; i++) acc[g][i] += w * v[i];
+            }
         }
     }
 #pragma unroll
@@ -451,16 +466,12 @@ extern "C" __global__ void attention_decode_merge(float* out, int outStride, con
     if (d < headDim) out[(long) rowList[blockIdx.x] * outStride + head * headDim + d] = sum / denominator;
 }
 // LANES = head dimensions a lane holds: 4 up to head_dim 128, 8 up to 256 (fewer registers, more blocks an SM).
-#define DECODE_UNROLL 4
-// G = query heads a block serves, rounded up to 1, 2, 4 or 8 (registers for G heads only). Up to
-// head_dim 128 (L = 4) as many blocks a multiprocessor as fit without spilling: the kernel waits on
-// loads, and more warps in flight (each with DECODE_UNROLL rows) hide them.
+// G = query heads a block serves, rounded up to 1, 2, 4 or 8 (registers for G heads only).
 #define DECODE_KERNEL_G(NAME, KVT, T, L, G) \
-extern "C" __global__ void __launch_bounds__(32 * DECODE_WARPS, L == 4 ? (G == 1 ? 4 : G == 2 ? 3 : G == 4 ? 2 : 1) : 1) NAME##_g##G(float* out, int os, const float* q, int qs, const T* K, const T* V, \
+extern "C" __global__ void __launch_bounds__(32 * DECODE_WARPS, L == 4 ? (G == 1 ? 4 : G <= 4 ? 3 : 2) : 1) NAME##_g##G(float* out, int os, const float* q, int qs, const T* K, const T* V, \
         const int* meta, const int* tables, const int* rowList, int blockSize, int kvHeads, int headDim, int group, \
         int window, float scale, int splits, float* partial) { \
-    attention_decode_t<KVT, L, G, DECODE_UNROLL>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, \
-                                  headDim, group, \
+    attention_decode_t<KVT, L, G>(out, os, q, qs, K, V, meta, tables, rowList, blockSize, kvHeads, headDim, group, \
                                   window, scale, splits, partial); \
 }
 #define DECODE_KERNEL(NAME, KVT, T, L) DECODE_KERNEL_G(NAME, KVT, T, L, 1) DECODE_KERNEL_G(NAME, KVT, T, L, 2) \

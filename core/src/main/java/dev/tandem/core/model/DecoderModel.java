@@ -84,8 +84,11 @@ abstract class DecoderModel implements CausalLm {
             state(i);
         }
         step.set(microBatches, count, cache.storage(), logits);
-        backend.runStep(graphKey(microBatches, count), step);
-        step.set(null, 0, null, null);
+        try {
+            backend.runStep(graphKey(microBatches, count), step);
+        } finally {
+            step.set(null, 0, null, null);
+        }
     }
 
     /**
