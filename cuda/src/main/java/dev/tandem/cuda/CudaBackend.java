@@ -40,7 +40,7 @@ public final class CudaBackend implements ComputeBackend {
     static final int DECODE_THREADS = 32 * DECODE_WARPS;
     static final int MAX_GROUP = 8;            // MAX_GROUP: query heads a decode block serves
     static final int DECODE_GROUP_SIZES = 4;   // decode kernels for 1, 2, 4 and 8 of them
-    static final int DECODE_SPLIT_POSITIONS = 16; // two a warp
+    static final int DECODE_SPLIT_POSITIONS = 16; // positions a split of a decode window takes at least
     static final int MAX_DECODE_SPLITS = 64;
     static final int PREFILL_THREADS = 256;
     static final int TILE_Q = 64;              // TILE_Q in kernels.cu

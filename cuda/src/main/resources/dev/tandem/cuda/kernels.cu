@@ -280,13 +280,14 @@ extern "C" __global__ void load_kv_rows_bf16(float* rows, const bf16_t* cache, c
 
 // Decode: one block per (listed row, KV head, chunk of MAX_GROUP query heads), DECODE_WARPS warps,
 // serving the query heads that share the KV head, so each cached key and value is read once for
-// all of them. Each warp walks every DECODE_WARPS-th position of the row's window with an online
-// softmax per query head (lanes split the head dimension); the warps' partial results merge at
+// all of them. Each warp walks every DECODE_WARPS-th tile of 32 positions of the row's window with
+// an online softmax per query head (see attention_decode_t); the warps' partial results merge at
 // the end in dynamic shared memory (DECODE_WARPS · min(group, MAX_GROUP) · headDim floats).
 // `rowList` names the rows. With splits > 1 (few rows: too few blocks to fill the device), block
 // z = chunk + chunks · split takes the split-th of `splits` equal parts of the window and writes
 // its unnormalised result, its maximum and its sum to `partial` (per listed row, query head and
 // split: headDim + 2 floats), which attention_decode_merge combines.
+
 // The head dimension a lane's i-th value holds: side by side (one vector load a row) when the head
 // dimension is a multiple of the values a lane holds, else lane, lane + 32, ….
 __device__ __forceinline__ int head_dim_of(bool vec, int lane, int i, int lanes) {
