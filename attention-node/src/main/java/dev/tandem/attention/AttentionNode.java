@@ -65,7 +65,7 @@ public final class AttentionNode implements AutoCloseable {
             this.metrics = new DisaggregationMetrics(lm.config().numLayers());
             lm.useDispatch(new RemoteMoeDispatch(sender, backend, new ExpertPlacement(cluster,
                     lm.config().numExperts()), lm.config().numExperts(), microBatches, cluster.maxBatchTokens(), topK,
-                    lm.config().hiddenSize(), metrics));
+                    lm.config().hiddenSize(), transport.wireDtype(), metrics));
         } catch (RuntimeException e) {
             lm.close();
             throw e;

@@ -4,9 +4,11 @@ import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.model.MoeDispatch;
 import dev.tandem.core.model.Routing;
+import dev.tandem.transport.Dtype;
 import dev.tandem.transport.FrameFlyweight;
 import dev.tandem.transport.M2nSender;
 import dev.tandem.transport.RowBatch;
+import dev.tandem.transport.WireRows;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.lang.foreign.MemorySegment;
@@ -16,14 +18,17 @@ import java.nio.ByteOrder;
  * The MoE on expert nodes, over M2N. {@link #submit} turns a micro-batch's routing into one row
  * per (token, chosen expert), grouped by the expert node that will run it, gathers the tokens'
  * normed activations straight into the send buffer, and sends; {@link #await} takes the weighted
- * expert outputs back into the same rows and sums each token's rows into its output row.
+ * expert outputs back into the same rows and sums each token's rows into its output row. With
+ * bf16 on the wire the rows are rounded into a bf16 batch on the way out and widened on the way
+ * back; the float32 rows stay what the backend computes on.
  */
 final class RemoteMoeDispatch implements MoeDispatch {
     private final M2nSender sender;
     private final ComputeBackend backend;
     private final ExpertPlacement placement;
     private final DisaggregationMetrics metrics;
-    private final RowBatch[] batches;      // (micro-batch) rows to and from the expert nodes
+    private final RowBatch[] batches;      // (micro-batch) rows to and from the expert nodes, float32
+    private final RowBatch[] wire;         // (micro-batch) their bf16 copies on the wire, or null for float32
     private final Activations[] rows;      // (micro-batch) the batches' activations, as backend views
     private final int[][] tokenOfRow;      // (micro-batch, row)
     private final Activations[] outputOf;  // (micro-batch)
@@ -35,7 +40,8 @@ final class RemoteMoeDispatch implements MoeDispatch {
     private long step = -1;
 
     RemoteMoeDispatch(M2nSender sender, ComputeBackend backend, ExpertPlacement placement, int experts,
-                      int maxMicroBatches, int maxTokens, int topK, int hidden, DisaggregationMetrics metrics) {
+                      int maxMicroBatches, int maxTokens, int topK, int hidden, Dtype wireDtype,
+                      DisaggregationMetrics metrics) {
         this.sender = sender;
         this.backend = backend;
         this.placement = placement;
@@ -43,12 +49,16 @@ final class RemoteMoeDispatch implements MoeDispatch {
         int maxRows = maxTokens * topK;
         int nodes = sender.receiverCount();
         batches = new RowBatch[maxMicroBatches];
+        wire = wireDtype == Dtype.FP32 ? null : new RowBatch[maxMicroBatches];
         rows = new Activations[maxMicroBatches];
         tokenOfRow = new int[maxMicroBatches][maxRows];
         outputOf = new Activations[maxMicroBatches];
         tokensOf = new int[maxMicroBatches];
         for (int i = 0; i < maxMicroBatches; i++) {
-            batches[i] = new RowBatch(nodes, maxRows, hidden, dev.tandem.transport.Dtype.FP32);
+            batches[i] = new RowBatch(nodes, maxRows, hidden, Dtype.FP32);
+            if (wire != null) {
+                wire[i] = new RowBatch(nodes, maxRows, hidden, wireDtype);
+            }
             UnsafeBuffer activations = batches[i].activations();
             rows[i] = backend.wrapHost(MemorySegment.ofAddress(activations.addressOffset())
                     .reinterpret(activations.capacity()), maxRows, hidden);
@@ -95,7 +105,10 @@ final class RemoteMoeDispatch implements MoeDispatch {
             routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
         }
         backend.gatherRows(rows[microBatch], normed, tokens, pairs);
-        sender.send(step, layer, microBatch, batch);
+        if (wire != null) {
+            WireRows.narrow(batch, wire[microBatch]);
+        }
+        sender.send(step, layer, microBatch, wire != null ? wire[microBatch] : batch);
         outputOf[microBatch] = out;
         tokensOf[microBatch] = routing.tokens();
         metrics.sent(layer, System.nanoTime() - start, pairs);
@@ -105,7 +118,12 @@ final class RemoteMoeDispatch implements MoeDispatch {
     public void await(int layer, int microBatch) {
         long start = System.nanoTime();
         RowBatch batch = batches[microBatch];
-        sender.receiveResults(step, layer, microBatch, batch);
+        if (wire != null) {
+            sender.receiveResults(step, layer, microBatch, wire[microBatch]);
+            WireRows.widen(wire[microBatch], batch);
+        } else {
+            sender.receiveResults(step, layer, microBatch, batch);
+        }
         long waited = System.nanoTime() - start;
         Activations out = outputOf[microBatch];
         backend.zero(out, tokensOf[microBatch]);

@@ -59,11 +59,16 @@ final class InJvmCluster implements AutoCloseable {
     private boolean closed;
 
     InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches) {
+        this(model, attentionNodes, expertNodes, microBatches, "fp32");
+    }
+
+    /** {@code wireDtype}: the activations on the wire, fp32 or bf16. */
+    InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, String wireDtype) {
         driver = ClusterTransport.launchSharedDriver();
         try {
             config = new ClusterConfig(model.toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
                     nodes(attentionNodes, null), nodes(expertNodes, placement(model, expertNodes)), microBatches, 64, 512,
-                    1, "fp32", 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0);
+                    1, wireDtype, 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0);
             for (int i = 0; i < expertNodes; i++) {
                 int id = i;
                 start("expert-" + id, () -> {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Files;
@@ -88,6 +89,36 @@ class InJvmClusterParityTest {
         }
         assertFalse(Files.exists(Path.of(driverDir)), "driver directory left: " + driverDir);
         assertEquals(List.of(), threadsStartedSince(before), "threads left by the nodes, their Aeron clients or the driver");
+    }
+
+    /**
+     * bf16 on the wire (the nodes compute in float32 and round what they send): every prompt
+     * completes, and its logits stay within 1.5× transformers' own bf16 error, the GPU backend's
+     * bf16 bound (measured on the H200: 4.8e-3 for mixtral-tiny, 1.2e-2 for dbrx-tiny).
+     */
+    @ParameterizedTest(name = "{0} A={1} E={2} m={3}")
+    @CsvSource({"mixtral-tiny, 1, 2, 2, 4.8e-3", "mixtral-tiny, 2, 1, 3, 4.8e-3", "dbrx-tiny, 2, 4, 2, 1.2e-2"})
+    void shouldStayWithinBf16ToleranceWithBf16OnTheWire(String model, int attentionNodes, int expertNodes,
+                                                       int microBatches, double transformersBf16Error) throws Exception {
+        List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
+        ObjectMapper json = new ObjectMapper();
+        double worst = 0;
+        try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
+                microBatches, "bf16")) {
+            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            for (int p = 0; p < prompts.size(); p++) {
+                results.add(cluster.submit(p % attentionNodes,
+                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
+            }
+            for (int p = 0; p < prompts.size(); p++) {
+                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+                worst = Math.max(worst, FixtureExpectations.checkWithin(model + " p" + p + " over a bf16 wire",
+                        prompts.get(p), result, temp.resolve("p" + p + ".safetensors"), 1.5 * transformersBf16Error));
+            }
+        }
+        System.err.printf("%s A=%d E=%d m=%d, bf16 wire: worst relative L2 %.3g%n", model, attentionNodes, expertNodes,
+                microBatches, worst);
+        assertTrue(worst > 0, "a bf16 wire that changed nothing did not round");
     }
 
     /** Threads started since {@code before} that are still alive after a short grace for their last wake-up. */

@@ -12,6 +12,7 @@ import dev.tandem.transport.FrameFlyweight;
 import dev.tandem.transport.M2nReceiver;
 import dev.tandem.transport.PeerLostException;
 import dev.tandem.transport.RowBatch;
+import dev.tandem.transport.WireRows;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.lang.foreign.MemorySegment;
@@ -35,8 +36,10 @@ public final class ExpertNode implements AutoCloseable {
     private final ClusterTransport transport;
     private final M2nReceiver receiver;
     private final ExpertExecutor executor;
-    private final RowBatch in;
+    private final RowBatch in;             // float32: what the experts compute on
     private final RowBatch out;
+    private final RowBatch wireIn;         // bf16 on the wire (wire_dtype = bf16), else in and out themselves
+    private final RowBatch wireOut;
     private final Activations inRows;
     private final Activations outRows;
     private final int[] identity;
@@ -62,6 +65,9 @@ public final class ExpertNode implements AutoCloseable {
             int senders = receiver.senderCount();
             in = new RowBatch(senders, capacity, hidden, Dtype.FP32);
             out = new RowBatch(senders, capacity, hidden, Dtype.FP32);
+            Dtype wire = transport.wireDtype();
+            wireIn = wire == Dtype.FP32 ? in : new RowBatch(senders, capacity, hidden, wire);
+            wireOut = wire == Dtype.FP32 ? out : new RowBatch(senders, capacity, hidden, wire);
             inRows = view(in, capacity, hidden);
             outRows = view(out, capacity, hidden);
             executor = new ExpertExecutor(backend, config, experts, capacity);
@@ -91,11 +97,17 @@ public final class ExpertNode implements AutoCloseable {
                 for (int layer = 0; layer < layers; layer++) {
                     for (int mb = 0; mb < microBatches; mb++) {
                         long start = System.nanoTime();
-                        receiver.receive(step, layer, mb, in);
+                        receiver.receive(step, layer, mb, wireIn);
+                        if (wireIn != in) {
+                            WireRows.widen(wireIn, in);
+                        }
                         long received = System.nanoTime();
                         compute(layer);
+                        if (wireOut != out) {
+                            WireRows.narrow(out, wireOut);
+                        }
                         long computed = System.nanoTime();
-                        receiver.reply(step, layer, mb, out);
+                        receiver.reply(step, layer, mb, wireOut);
                         metrics.record(layer, received - start, computed - received, System.nanoTime() - computed);
                     }
                 }

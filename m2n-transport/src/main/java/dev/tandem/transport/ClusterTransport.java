@@ -28,19 +28,13 @@ public final class ClusterTransport implements AutoCloseable
     {
         final long receiveTimeoutNs = TimeUnit.MILLISECONDS.toNanos(cluster.receiveTimeoutMs());
         final int maxFrame = (int)Math.min(Integer.MAX_VALUE / 2,
-            FrameFlyweight.frameLength(maxTokensPerPeer, hiddenSize, Dtype.FP32));
+            FrameFlyweight.frameLength(maxTokensPerPeer, hiddenSize, wireDtype(cluster)));
         if (maxFrame > MAX_AERON_MESSAGE)
         {
             throw new dev.tandem.core.TandemException("cluster config: max_batch_tokens makes frames of up to " +
                 (maxFrame >> 20) + " MiB (" + maxTokensPerPeer + " rows of " + hiddenSize +
                 " floats), above Aeron's 16 MiB message limit; lower max_batch_tokens to at most " +
                 (long)MAX_AERON_MESSAGE * cluster.maxBatchTokens() / maxFrame); // frames grow with the tokens
-        }
-        if (!cluster.wireDtype().equals("fp32"))
-        {
-            // the attention and expert nodes compute on the transport's buffers in place, in fp32
-            throw new dev.tandem.core.TandemException("cluster config: wire_dtype '" + cluster.wireDtype() +
-                "' is not implemented yet; use fp32");
         }
         TransportConfig config = TransportConfig.defaults();
         config = config.withTimeouts(config.sendTimeoutNs(), config.peerTimeoutNs(), receiveTimeoutNs)
@@ -53,10 +47,31 @@ public final class ClusterTransport implements AutoCloseable
             .topology(topology(cluster).withStreamIdBase(cluster.streamIdBase()))
             .config(config)
             .hiddenSize(hiddenSize)
-            .dtype(Dtype.FP32)
+            .dtype(wireDtype(cluster))
             .maxTokensPerPeer(maxTokensPerPeer)
             .epoch(cluster.epoch())
             .conclude();
+    }
+
+    /**
+     * The activations' type on the wire: float32 (exact: the nodes compute in float32 on the CPU)
+     * or bf16 (half the bytes; the nodes round their float32 rows on the way out).
+     */
+    public static Dtype wireDtype(final ClusterConfig cluster)
+    {
+        return switch (cluster.wireDtype())
+        {
+            case "bf16" -> Dtype.BF16;
+            case "fp32" -> Dtype.FP32;
+            default -> throw new dev.tandem.core.TandemException("cluster config: wire_dtype '" + cluster.wireDtype() +
+                "' is not fp32 or bf16");
+        };
+    }
+
+    /** What this transport's frames carry. */
+    public Dtype wireDtype()
+    {
+        return ctx.dtype();
     }
 
     private static M2nTopology topology(final ClusterConfig c)

@@ -73,6 +73,11 @@ final class FrameGatherer
         {
             throw new IllegalArgumentException("batch has " + into.peerCount() + " peers, expected " + state.length);
         }
+        if (into.dtype() != validator.dtype())
+        {
+            throw new IllegalArgumentException("batch holds " + into.dtype() + " rows, the wire carries " +
+                validator.dtype());
+        }
         this.batch = into;
         this.step = step;
         this.layer = layer;

@@ -120,4 +120,10 @@ public final class FrameValidator
 
         return FrameCheck.VALID;
     }
+
+    /** @return the element type the frames must carry. */
+    Dtype dtype()
+    {
+        return dtype;
+    }
 }

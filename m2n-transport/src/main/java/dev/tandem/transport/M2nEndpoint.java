@@ -97,7 +97,8 @@ abstract class M2nEndpoint implements AutoCloseable
         if (waitedNs > config.receiveTimeoutNs())
         {
             throw new PeerLostException(peerNames[peer], "no frame for step " + step + " layer " + layer +
-                " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms");
+                " micro-batch " + microBatch + " within " + millis(waitedNs) + " ms" + (counters.rejected() > 0 ?
+                "; frames refused: " + counters.reasons() : ""));
         }
     }
 

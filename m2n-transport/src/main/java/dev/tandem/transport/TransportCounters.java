@@ -41,6 +41,29 @@ public final class TransportCounters
         return total;
     }
 
+    /** The drops by reason, for an error message: {@code BAD_DTYPE=3 (…), STALE=1}. */
+    public String reasons()
+    {
+        final StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < CHECKS.length; i++)
+        {
+            final long value = byCheck.get(i);
+            if (value != 0)
+            {
+                sb.append(sb.isEmpty() ? "" : ", ").append(CHECKS[i]).append('=').append(value);
+                if (CHECKS[i] == FrameCheck.BAD_DTYPE)
+                {
+                    sb.append(" (the sender's wire_dtype is not this node's)");
+                }
+                else if (CHECKS[i] == FrameCheck.BAD_EPOCH)
+                {
+                    sb.append(" (the sender runs another cluster epoch)");
+                }
+            }
+        }
+        return sb.toString();
+    }
+
     @Override
     public String toString()
     {
