@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the GPU-tagged tests from built classes on a GPU machine without Maven (the lent device machine).
-# Needs in .device/: jrt.txz (a jlink runtime), junit-platform-console-standalone-1.14.1.jar, lib/ (cli/target/lib)
-# and the module classes built here; see bench/GPU_NOTES.md, "Running on the lent machine".
+# Needs in .device/: jrt.txz (a jlink runtime), junit-platform-console-standalone-1.14.1.jar, lib/ (cli/target/lib),
+# tandem.jar, cli-test-classes/ (cli/target/test-classes) and the module classes built here; see
+# bench/GPU_NOTES.md, "Running on the lent machine".
 set -uo pipefail
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
@@ -19,4 +20,9 @@ run() { # dir, classpath, selector...
     --select-package dev.tandem.cuda
   run scheduler ../scheduler/target/classes:../scheduler/target/test-classes:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
     --select-class dev.tandem.scheduler.http.CompletionsParityTest
+  # the in-JVM AFD cluster on the GPU: cli's test classes staged in .device/cli-test-classes, the node
+  # modules from their jars
+  NODES=$(ls .device/lib/tandem-{attention-node,expert-node,m2n-transport,scheduler,bench}-*.jar | sed 's|^|../|' | tr '\n' ':')
+  run cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$NODES$LIBS \
+    --select-class dev.tandem.cli.CudaClusterParityTest
 } 2>&1 | tee "${OUT:-/tmp}/tests.log" | grep -v "^WARNING" | tail -150

@@ -105,6 +105,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
             routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
         }
         backend.gatherRows(rows[microBatch], normed, tokens, pairs);
+        backend.awaitWrites();                 // a device gathers into the send buffer asynchronously
         if (wire != null) {
             WireRows.narrow(batch, wire[microBatch]);
         }

@@ -62,13 +62,20 @@ final class InJvmCluster implements AutoCloseable {
         this(model, attentionNodes, expertNodes, microBatches, "fp32");
     }
 
-    /** {@code wireDtype}: the activations on the wire, fp32 or bf16. */
+    /** {@code wireDtype}: the activations on the wire, fp32 or bf16; every node on the CPU. */
     InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, String wireDtype) {
+        this(model, attentionNodes, expertNodes, microBatches, wireDtype, "cpu", "cpu", "float32");
+    }
+
+    /** The attention nodes on {@code attentionDevice}, the expert nodes on {@code expertDevice}, all in {@code dtype}. */
+    InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, String wireDtype,
+                 String attentionDevice, String expertDevice, String dtype) {
         driver = ClusterTransport.launchSharedDriver();
         try {
             config = new ClusterConfig(model.toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
-                    nodes(attentionNodes, null), nodes(expertNodes, placement(model, expertNodes)), microBatches, 64, 512,
-                    1, wireDtype, 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0);
+                    nodes(attentionNodes, null, attentionDevice), nodes(expertNodes, placement(model, expertNodes),
+                    expertDevice), microBatches, 64, 512, 1, wireDtype, 1, RECEIVE_TIMEOUT_MS,
+                    ClusterConfig.DEFAULT_STREAM_ID_BASE, 0, "cpu", dtype);
             for (int i = 0; i < expertNodes; i++) {
                 int id = i;
                 start("expert-" + id, () -> {
@@ -123,10 +130,10 @@ final class InJvmCluster implements AutoCloseable {
                 .toArray(int[][]::new);
     }
 
-    private static List<ClusterConfig.Node> nodes(int count, int[][] experts) {
+    private static List<ClusterConfig.Node> nodes(int count, int[][] experts, String device) {
         List<ClusterConfig.Node> nodes = new ArrayList<>();
         for (int i = 0; i < count; i++) {
-            nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i]));
+            nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i], device));
         }
         return nodes;
     }

@@ -1215,6 +1215,12 @@ public final class CudaBackend implements ComputeBackend {
         return graphs == null ? 0 : graphs.captures();
     }
 
+    /** The device writes to host-mapped rows asynchronously: the host reads them after the stream drains. */
+    @Override
+    public void awaitWrites() {
+        synchronize();
+    }
+
     /** Waits for everything enqueued; the argument area is free again afterwards. */
     public void synchronize() {
         bind();

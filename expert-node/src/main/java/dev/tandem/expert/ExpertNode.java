@@ -131,6 +131,7 @@ public final class ExpertNode implements AutoCloseable {
         out.routing().putBytes(0, routing, 0, rows * FrameFlyweight.ROUTING_ENTRY_LENGTH);
         backend.zero(outRows, rows);
         executor.run(layer, inRows, identity, expertOfRow, weightOfRow, identity, rows, outRows);
+        backend.awaitWrites();                 // a device writes the reply rows asynchronously
     }
 
     public ExpertMetrics metrics() {

@@ -34,10 +34,20 @@ public interface ComputeBackend extends AutoCloseable {
 
     /**
      * Float32 rows in host memory the caller owns, such as a transport's send or receive buffer,
-     * as activations. The CPU backend computes on them in place; a device backend would stage
-     * them in and out.
+     * as activations. The CPU backend computes on them in place; a device backend reads and
+     * writes them where they are, in the order of its other work: what the host wrote before an
+     * operation is enqueued, the operation reads; what an operation writes, the host may read
+     * after {@link #awaitWrites}.
      */
     Activations wrapHost(MemorySegment memory, int rows, int cols);
+
+    /**
+     * Returns once every operation enqueued so far has written what it writes (into
+     * {@link #wrapHost} rows above all). The CPU backend computes on the caller's thread: nothing
+     * to wait for.
+     */
+    default void awaitWrites() {
+    }
 
     KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim);
 

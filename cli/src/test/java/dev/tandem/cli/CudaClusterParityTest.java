@@ -1,0 +1,57 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.cuda.RequiresCuda;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * AFD with nodes on a CUDA device, in one JVM over one Aeron IPC driver: attention and expert
+ * nodes both on the GPU, and mixed (attention on the GPU, experts on the CPU, and the reverse),
+ * in float32 give transformers' greedy tokens and prompt logits (1e-4) for the fixtures.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCuda.class)
+class CudaClusterParityTest {
+    private static final long RESULT_TIMEOUT_S = 120;
+
+    @TempDir
+    Path temp;
+
+    @ParameterizedTest(name = "{0} A={1} E={2} m={3} attention on {4}, experts on {5}")
+    @CsvSource({
+            "mixtral-tiny, 1, 1, 1, cuda:0, cuda:0",
+            "mixtral-tiny, 1, 2, 3, cuda:0, cuda:0",
+            "mixtral-tiny, 2, 2, 2, cuda:0, cuda:0",
+            "dbrx-tiny, 1, 4, 4, cuda:0, cuda:0",
+            "mixtral-tiny, 1, 2, 2, cuda:0, cpu",
+            "dbrx-tiny, 2, 2, 2, cpu, cuda:0"})
+    void shouldMatchTransformersWithNodesOnTheGpu(String model, int attentionNodes, int expertNodes, int microBatches,
+                                                  String attentionDevice, String expertDevice) throws Exception {
+        List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
+        ObjectMapper json = new ObjectMapper();
+        try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
+                microBatches, "fp32", attentionDevice, expertDevice, "float32")) {
+            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            for (int p = 0; p < prompts.size(); p++) {
+                results.add(cluster.submit(p % attentionNodes,
+                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
+            }
+            for (int p = 0; p < prompts.size(); p++) {
+                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+                FixtureExpectations.check(model + " p" + p + " (attention on " + attentionDevice + ", experts on "
+                        + expertDevice + ")", prompts.get(p), result, temp.resolve("p" + p + ".safetensors"));
+            }
+        }
+    }
+}
