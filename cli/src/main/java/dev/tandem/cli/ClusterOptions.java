@@ -28,6 +28,18 @@ final class ClusterOptions {
     @Option(names = "--max-batch-tokens", defaultValue = "256", description = "Tokens per micro-batch (default ${DEFAULT-VALUE}).")
     int maxBatchTokens;
 
+    @Option(names = "--wire-dtype", defaultValue = "auto", description = "Activations on the M2N wire: auto (bf16 when"
+            + " every node computes in bf16, else fp32), fp32 (exact) or bf16 (half the bytes; default ${DEFAULT-VALUE}).")
+    private String wireDtype;
+
+    /** --wire-dtype, checked. */
+    String wireDtype() {
+        if (!java.util.List.of("auto", "fp32", "bf16").contains(wireDtype)) {
+            throw new IllegalArgumentException("--wire-dtype must be auto, fp32 or bf16, got '" + wireDtype + "'");
+        }
+        return wireDtype;
+    }
+
     @Option(names = "--kv-tokens", defaultValue = "8192", description = "KV cache tokens per attention node (default ${DEFAULT-VALUE}).")
     int kvTokens;
 
@@ -39,12 +51,13 @@ final class ClusterOptions {
     }
 
     LocalCluster start() {
+        String wire = wireDtype();
         if (microBatches != null && (microBatches < 1 || microBatches > 4)) {
             throw new IllegalArgumentException("--micro-batches must be in [1, 4], got " + microBatches);
         }
         int m = microBatches();
         microBatches = m;
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens, attentionThreads, device.device, device.dtype));
+                kvTokens, attentionThreads, device.device, device.dtype, wire));
     }
 }

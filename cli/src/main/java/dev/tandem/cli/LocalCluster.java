@@ -33,13 +33,14 @@ final class LocalCluster implements AutoCloseable {
     /**
      * @param attentionThreads kernel threads per attention node; 0 = {@code threads}, as expert nodes have
      * @param device           every node's device (null: auto); @param dtype likewise
+     * @param wireDtype        the cluster config's wire_dtype: auto, fp32 or bf16
      */
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
-                   int kvTokens, int attentionThreads, String device, String dtype) {
+                   int kvTokens, int attentionThreads, String device, String dtype, String wireDtype) {
         Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
                 int kvTokens, int attentionThreads) {
             this(model, attentionNodes, expertNodes, microBatches, threads, maxBatchTokens, kvTokens, attentionThreads,
-                    null, null);
+                    null, null, "auto");
         }
     }
 
@@ -63,7 +64,7 @@ final class LocalCluster implements AutoCloseable {
         try {
             ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
-                    o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
+                    o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
                     o.attentionThreads()).withDevice(o.device(), o.dtype());
             Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));

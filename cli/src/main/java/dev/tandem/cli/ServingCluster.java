@@ -28,14 +28,14 @@ final class ServingCluster implements AutoCloseable {
     static final int KV_STREAM_BASE = 0x7000;
     private static final int GROUP_STREAM_SPACING = 1024;
 
-    /** @param device every node's device (null: auto); @param dtype likewise */
+    /** @param device every node's device (null: auto); @param dtype likewise; @param wireDtype auto, fp32 or bf16 */
     record Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                    int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens,
-                   int maxQueued, String device, String dtype) {
+                   int maxQueued, String device, String dtype, String wireDtype) {
         Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                 int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens, int maxQueued) {
             this(model, name, promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, threads,
-                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null);
+                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null, "auto");
         }
 
         List<String> deviceArguments() {
@@ -91,7 +91,7 @@ final class ServingCluster implements AutoCloseable {
     private void startGroup(Options o, int g, List<NodeLink> tokenLinks) throws IOException {
         ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
                 LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
-                o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), "fp32", 1, 120_000,
+                o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000,
                 ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));

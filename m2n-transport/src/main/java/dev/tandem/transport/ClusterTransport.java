@@ -59,12 +59,12 @@ public final class ClusterTransport implements AutoCloseable
      */
     public static Dtype wireDtype(final ClusterConfig cluster)
     {
-        return switch (cluster.wireDtype())
+        return switch (cluster.resolvedWireDtype())
         {
             case "bf16" -> Dtype.BF16;
             case "fp32" -> Dtype.FP32;
             default -> throw new dev.tandem.core.TandemException("cluster config: wire_dtype '" + cluster.wireDtype() +
-                "' is not fp32 or bf16");
+                "' is not auto, fp32 or bf16");
         };
     }
 

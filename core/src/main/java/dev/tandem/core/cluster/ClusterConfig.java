@@ -13,7 +13,8 @@ import java.util.List;
  * @param microBatches    m; 0 = choose from Ta, Te and Tc measured at warm-up
  * @param transport       "aeron-ipc", "aeron-udp" or "tcp"
  * @param aeronDirectory  the shared media driver's directory for aeron-ipc; null = each node embeds one
- * @param wireDtype       "fp32" (exact) or "bf16" (half the bytes) for activations on the wire
+ * @param wireDtype       "fp32" (exact), "bf16" (half the bytes) or "auto" for activations on the wire
+ *                        ({@link #resolvedWireDtype})
  * @param attentionThreads kernel threads of each attention node; 0 = {@code threadsPerNode} (expert
  *                        nodes have that): the balance of Ta and Te is set by cores as much as by nodes
  * @param streamIdBase    the first Aeron stream id of this cluster's M2N streams: AFD groups that
@@ -55,6 +56,24 @@ public record ClusterConfig(
                          String wireDtype, long epoch, long receiveTimeoutMs, int streamIdBase, int attentionThreads) {
         this(model, transport, aeronDirectory, attentionNodes, expertNodes, microBatches, maxBatchTokens, kvTokens,
                 threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase, attentionThreads, "auto", "auto");
+    }
+
+    /**
+     * The wire's dtype, "fp32" or "bf16". {@code auto} is bf16 when every node computes in bf16
+     * (dtype bfloat16, or dtype auto with every node on a CUDA device), else fp32, which is exact
+     * for float32 compute. Worked out from this config alone, so that every node, on whatever
+     * machine, comes to the same answer.
+     */
+    public String resolvedWireDtype() {
+        if (!wireDtype.equals("auto")) {
+            return wireDtype;
+        }
+        if (dtype.equals("bfloat16")) {
+            return "bf16";
+        }
+        boolean allCuda = dtype.equals("auto") && java.util.stream.Stream.concat(attentionNodes.stream(),
+                expertNodes.stream()).allMatch(n -> (n.device() != null ? n.device() : device).startsWith("cuda"));
+        return allCuda ? "bf16" : "fp32";
     }
 
     /** What attention node {@code id} computes on. */

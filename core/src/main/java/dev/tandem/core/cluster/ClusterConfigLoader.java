@@ -30,7 +30,7 @@ import java.util.TreeSet;
  * kv_tokens = 8192                   # KV cache per attention node
  * threads = 1                        # kernel threads per node
  * attention.threads = 4              # … per attention node, if not threads
- * wire_dtype = fp32                  # fp32 | bf16
+ * wire_dtype = auto                  # auto (bf16 when every node computes in bf16, else fp32) | fp32 | bf16
  * epoch = 1
  * receive_timeout_ms = 120000
  * stream_id_base = 12288            # Aeron streams from here on; groups sharing a driver: 1024 apart
@@ -70,9 +70,9 @@ public final class ClusterConfigLoader {
                     parseExperts(f.required("expert." + i + ".experts"), where + ": expert." + i + ".experts"),
                     device(f, "expert." + i + ".device", null)));
         }
-        String dtype = f.get("wire_dtype", "fp32");
-        if (!dtype.equals("fp32") && !dtype.equals("bf16")) {
-            throw new TandemException(where + ": wire_dtype '" + dtype + "' is not fp32 or bf16");
+        String dtype = f.get("wire_dtype", "auto");
+        if (!dtype.equals("fp32") && !dtype.equals("bf16") && !dtype.equals("auto")) {
+            throw new TandemException(where + ": wire_dtype '" + dtype + "' is not auto, fp32 or bf16");
         }
         Path modelPath = base == null ? Path.of(model) : base.resolve(model);
         return new ClusterConfig(modelPath, transport, p.getProperty("aeron.dir"), attention, experts, microBatches,

@@ -83,7 +83,8 @@ class ClusterConfigLoaderTest {
         assertEquals(256, c.maxBatchTokens());
         assertEquals(8192, c.kvTokens());
         assertEquals(1, c.threadsPerNode());
-        assertEquals("fp32", c.wireDtype());
+        assertEquals("auto", c.wireDtype());
+        assertEquals("fp32", c.resolvedWireDtype(), "auto on the CPU: the exact float32");
         assertEquals(1, c.epoch());
         assertEquals(120_000, c.receiveTimeoutMs());
         assertEquals("ipc", c.attentionNodes().getFirst().endpoint());
@@ -152,7 +153,7 @@ class ClusterConfigLoaderTest {
 
         String message = assertThrows(TandemException.class, () -> ClusterConfigLoader.load(file)).getMessage();
 
-        assertEquals(file + ": wire_dtype 'fp16' is not fp32 or bf16", message);
+        assertEquals(file + ": wire_dtype 'fp16' is not auto, fp32 or bf16", message);
     }
 
     @ParameterizedTest
@@ -198,5 +199,17 @@ class ClusterConfigLoaderTest {
             assertEquals(expected.get(i).endpoint(), actual.get(i).endpoint());
             assertArrayEquals(expected.get(i).experts(), actual.get(i).experts(), "experts of node " + i);
         }
+    }
+
+    @Test
+    void shouldPutBf16OnTheWireByDefaultOnlyWhenEveryNodeComputesInBf16() throws Exception {
+        assertEquals("bf16", ClusterConfigLoader.load(write(MINIMAL + "dtype = bfloat16\n")).resolvedWireDtype());
+        assertEquals("bf16", ClusterConfigLoader.load(write(MINIMAL + "device = cuda:0\n")).resolvedWireDtype(), "dtype auto on a GPU is bf16");
+        assertEquals("fp32", ClusterConfigLoader.load(write(MINIMAL + "device = cuda:0\nexpert.1.device = cpu\n")).resolvedWireDtype(),
+                "a CPU node computes in float32");
+        assertEquals("fp32", ClusterConfigLoader.load(write(MINIMAL + "device = cuda:0\ndtype = float32\n")).resolvedWireDtype());
+        assertEquals("fp32", ClusterConfigLoader.load(write(MINIMAL + "device = auto\n")).resolvedWireDtype(),
+                "auto devices may differ from machine to machine: float32, which every node reads alike");
+        assertEquals("bf16", ClusterConfigLoader.load(write(MINIMAL + "wire_dtype = bf16\n")).resolvedWireDtype());
     }
 }
