@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.tokenizer.Tokenizer;
 import dev.tandem.scheduler.engine.CompletionEngine;
 import dev.tandem.scheduler.http.HttpApiContext;
 import dev.tandem.scheduler.http.HttpApiServer;
@@ -41,6 +42,9 @@ final class HttpServing {
 
     @Option(names = "--tokenizer", description = "Directory with tokenizer.json (default: the model directory if it has one).")
     Path tokenizer;
+
+    @Option(names = "--chat-template", description = "A Jinja chat template file, instead of the tokenizer_config.json one.")
+    Path chatTemplate;
 
     @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' on every /v1 route (default: $TANDEM_API_KEY, else none).")
     String apiKey;
@@ -89,9 +93,22 @@ final class HttpServing {
             System.err.println("tandem: no tokenizer.json; prompts must be token ids and responses carry token_ids only");
             return null;
         }
-        TokenizerTextCodec codec = TokenizerTextCodec.load(dir);
-        System.err.println("tandem: tokenizer " + dir.resolve("tokenizer.json") + " (" + codec.tokenizer().vocabSize()
-                + " tokens, " + (codec.tokenizer().chatTemplate().isPresent() ? "chat template)" : "no chat template)"));
+        Tokenizer loaded = Tokenizer.load(dir);
+        TokenizerTextCodec codec;
+        if (chatTemplate != null) {
+            String template;
+            try {
+                template = Files.readString(chatTemplate);
+            } catch (java.io.IOException e) {
+                throw new TandemException("--chat-template " + chatTemplate + ": cannot read it: " + e.getMessage(), e);
+            }
+            codec = new TokenizerTextCodec(loaded, java.util.Optional.of(loaded.chatTemplate(template)));
+        } else {
+            codec = new TokenizerTextCodec(loaded);
+        }
+        System.err.println("tandem: tokenizer " + dir.resolve("tokenizer.json") + " (" + loaded.vocabSize() + " tokens, "
+                + (chatTemplate != null ? "chat template " + chatTemplate + ")"
+                : codec.hasChatTemplate() ? "chat template)" : "no chat template)"));
         return codec;
     }
 

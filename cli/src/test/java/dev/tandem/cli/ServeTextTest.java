@@ -113,6 +113,43 @@ class ServeTextTest {
         }
     }
 
+    /**
+     * {@code --chat-template FILE} (Qwen-2.5-Instruct's, one of the templates core's Jinja tests hold
+     * to Python's Jinja2) replaces the checkpoint's, and an assistant turn with {@code content: null}
+     * and {@code tool_calls} renders as Jinja2 rendered it; null content without tool calls is a 400.
+     */
+    @Test
+    void shouldRenderTheChatTemplateFileWithAssistantToolCalls() throws Exception {
+        Path templates = Path.of("").toAbsolutePath().resolveSibling("core").resolve("src/test/resources/chat-templates");
+        ObjectNode config = (ObjectNode) json.readTree(TOKENIZER.resolve("tokenizer_config.json").toFile());
+        config.put("chat_template", MIXTRAL_INSTRUCT_TEMPLATE);
+        Path model = checkpointWithTokenizer("mixtral-small-tools", config);
+        Tokenizer tokenizer = Tokenizer.load(model);
+        String expected = null;
+        for (JsonNode r : json.readTree(templates.resolve("renderings.json").toFile())) {
+            if (r.get("template").asText().equals("qwen-2.5-instruct.jinja")
+                    && r.get("conversation").asText().startsWith("an assistant tool call")) {
+                expected = r.get("rendered").asText();
+            }
+        }
+        String messages = "[{\"role\":\"user\",\"content\":\"Weather in Paris?\"},{\"role\":\"assistant\","
+                + "\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+                + "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"unit\":\"°C\"}}}]},"
+                + "{\"role\":\"tool\",\"content\":\"{\\\"temperature\\\": 21}\"}]";
+        try (ApiServer server = ApiServer.start(temp.resolve("port-tools"), 120_000, "serve", "--model",
+                model.toString(), "--threads", "1", "--chat-template",
+                templates.resolve("qwen-2.5-instruct.jinja").toString());
+             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
+            int port = server.port();
+            JsonNode tokens = json.readTree(post(client, port, "/tokenize", "{\"messages\":" + messages + "}"));
+            assertEquals(java.util.Arrays.toString(tokenizer.encode(expected, false)),
+                    tokens.get("tokens").toString().replace(",", ", "), tokens.toString());
+            JsonNode refused = json.readTree(post(client, port, "/tokenize",
+                    "{\"messages\":[{\"role\":\"assistant\",\"content\":null}]}"));
+            assertEquals("messages[0].content", refused.at("/error/param").asText(), refused.toString());
+        }
+    }
+
     /** A one-layer synthetic Mixtral-shaped checkpoint with the SentencePiece tokenizer and {@code config}. */
     private Path checkpointWithTokenizer(String name, JsonNode config) throws Exception {
         Path model = temp.resolve(name);

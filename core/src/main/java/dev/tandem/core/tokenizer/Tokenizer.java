@@ -39,6 +39,8 @@ public final class Tokenizer {
     private final OptionalInt bosTokenId;
     private final OptionalInt eosTokenId;
     private final Optional<ChatTemplate> chatTemplate;
+    private final String bosToken;   // the names tokenizer_config.json gives them ("" where it does not)
+    private final String eosToken;
 
     private Tokenizer(Path dir, JsonNode root, TokenizerConfig config) {
         String file = dir.resolve(FILE).toString();
@@ -76,8 +78,9 @@ public final class Tokenizer {
         String configFile = dir.resolve(TokenizerConfig.FILE).toString();
         bosTokenId = idOfName(config.bosToken(), configFile, "bos_token", added);
         eosTokenId = idOfName(config.eosToken(), configFile, "eos_token", added);
-        chatTemplate = config.chatTemplate().map(template -> ChatTemplates.recognise(template,
-                config.bosToken().orElse(""), config.eosToken().orElse("")));
+        bosToken = config.bosToken().orElse("");
+        eosToken = config.eosToken().orElse("");
+        chatTemplate = config.chatTemplate().map(template -> new JinjaChatTemplate(template, bosToken, eosToken));
     }
 
     /** Reads {@code dir/tokenizer.json} and, if present, {@code dir/tokenizer_config.json}. */
@@ -223,6 +226,11 @@ public final class Tokenizer {
      * The chat template of tokenizer_config.json, empty when it has none. A template of a family
      * Tandem does not know is present, but its {@code render} throws a {@link TandemException}.
      */
+    /** The Jinja template {@code template} (a {@code --chat-template} file's) with this tokenizer's BOS and EOS names. */
+    public ChatTemplate chatTemplate(String template) {
+        return new JinjaChatTemplate(template, bosToken, eosToken);
+    }
+
     public Optional<ChatTemplate> chatTemplate() {
         return chatTemplate;
     }

@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Chat templates recognised by family and rendered in Java. Expected prompts are written out by
- * hand from each template's definition.
+ * Chat templates rendered by Jinja (Jinjava), read from tokenizer_config.json. Expected prompts
+ * are written out by hand from each template's definition.
  */
 class ChatTemplateTest {
     /** Mixtral-8x7B-Instruct's current template: optional system message, spaces around [INST]. */
@@ -70,24 +70,22 @@ class ChatTemplateTest {
 
     @Test
     void shouldRenderTheFirstMixtralTemplateWithoutSpaces() {
-        ChatTemplate template = ChatTemplates.recognise(MIXTRAL_V01, "<s>", "</s>");
+        ChatTemplate template = new JinjaChatTemplate(MIXTRAL_V01, "<s>", "</s>");
         assertEquals("<s>[INST] Hi [/INST]Hello!</s>[INST] Why? [/INST]", template.render(CONVERSATION.subList(1, 4), true));
     }
 
     @Test
-    void shouldRejectMistralConversationsThatDoNotAlternate() {
-        ChatTemplate template = ChatTemplates.recognise(MIXTRAL, "<s>", "</s>");
+    void shouldRefuseWhatTheTemplateRefusesWithItsOwnMessage() {
+        ChatTemplate template = new JinjaChatTemplate(MIXTRAL, "<s>", "</s>");
         TandemException twoUsers = assertThrows(TandemException.class, () -> template.render(
                 List.of(new ChatMessage("user", "a"), new ChatMessage("user", "b")), true));
-        assertTrue(twoUsers.getMessage().contains("message 1 is 'user'"), twoUsers.getMessage());
+        assertTrue(twoUsers.getMessage().contains("roles must alternate"), twoUsers.getMessage());
         assertThrows(TandemException.class, () -> template.render(List.of(new ChatMessage("assistant", "a")), true));
-        assertThrows(TandemException.class, () -> template.render(
-                List.of(new ChatMessage("user", "a"), new ChatMessage("system", "late")), true));
     }
 
     @Test
     void shouldRenderDbrxLayoutWithItsDefaultSystemPromptWhenNoneIsGiven() {
-        ChatTemplate template = ChatTemplates.recognise(DBRX_LIKE, "<|endoftext|>", "<|endoftext|>");
+        ChatTemplate template = new JinjaChatTemplate(DBRX_LIKE, "<|endoftext|>", "<|endoftext|>");
         List<ChatMessage> hi = List.of(new ChatMessage("user", "Hi"));
         String system = "<|im_start|>system\nYou are a test model.\nYou don't know much.<|im_end|>\n";
         assertEquals(system + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", template.render(hi, true));
@@ -96,7 +94,7 @@ class ChatTemplateTest {
 
     @Test
     void shouldRenderDbrxLayoutWithTheGivenSystemMessageTrimmed() {
-        ChatTemplate template = ChatTemplates.recognise(DBRX_LIKE, "<|endoftext|>", "<|endoftext|>");
+        ChatTemplate template = new JinjaChatTemplate(DBRX_LIKE, "<|endoftext|>", "<|endoftext|>");
         List<ChatMessage> messages = List.of(new ChatMessage("system", "  Be brief.\n"), new ChatMessage("user", "Hi"),
                 new ChatMessage("assistant", "Hello!"), new ChatMessage("user", "Why?"));
         assertEquals("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
@@ -106,18 +104,17 @@ class ChatTemplateTest {
 
     @Test
     void shouldRenderPlainChatMlWithANewlineAfterEveryMessage() {
-        ChatTemplate template = ChatTemplates.recognise(CHATML, "<s>", "<|im_end|>");
+        ChatTemplate template = new JinjaChatTemplate(CHATML, "<s>", "<|im_end|>");
         assertEquals("<s><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
                 template.render(CONVERSATION.subList(0, 2), true));
         assertEquals("<s><|im_start|>user\nHi<|im_end|>\n", template.render(CONVERSATION.subList(1, 2), false));
     }
 
     @Test
-    void shouldKeepAnUnknownTemplateButRefuseToRenderIt() throws IOException {
-        Tokenizer tokenizer = tokenizerWithTemplate("{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}{% endfor %}");
-        TandemException e = assertThrows(TandemException.class,
-                () -> tokenizer.chatTemplate().orElseThrow().render(CONVERSATION, true));
-        assertTrue(e.getMessage().contains("unsupported chat template"), e.getMessage());
+    void shouldRenderATemplateOfAnyFamily() throws IOException {
+        Tokenizer tokenizer = tokenizerWithTemplate("{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}");
+        assertEquals("### system: Be brief.\n### user: Hi\n### assistant: Hello!\n### user: Why?\n",
+                tokenizer.chatTemplate().orElseThrow().render(CONVERSATION, true));
     }
 
     @Test

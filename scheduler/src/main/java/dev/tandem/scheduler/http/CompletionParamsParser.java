@@ -122,6 +122,9 @@ public final class CompletionParamsParser {
                 Integer.MIN_VALUE)); // the range is checked against the model's vocabulary later
     }
 
+    private static final com.fasterxml.jackson.databind.ObjectMapper TOOL_CALLS =
+            new com.fasterxml.jackson.databind.ObjectMapper();
+
     private static Prompt chatMessages(JsonNode node) {
         if (node == null || !node.isArray() || node.isEmpty()) {
             throw ApiError.badRequest("'messages' must be a non-empty array of {role, content}", "messages");
@@ -137,6 +140,18 @@ public final class CompletionParamsParser {
             String role = fields.string("role");
             if (role == null) {
                 throw ApiError.badRequest("'" + where + ".role' is required", where + ".role");
+            }
+            JsonNode toolCalls = m.get("tool_calls");
+            if (toolCalls != null && !toolCalls.isNull()) {   // OpenAI's assistant turn that called tools
+                if (!toolCalls.isArray()) {
+                    throw ApiError.badRequest("'" + where + ".tool_calls' must be an array", where + ".tool_calls");
+                }
+                JsonNode content = m.get("content");
+                messages.add(new ChatMessage(role, content == null || content.isNull() ? null
+                        : content(content, where + ".content"), TOOL_CALLS.convertValue(toolCalls,
+                        new com.fasterxml.jackson.core.type.TypeReference<List<java.util.Map<String, Object>>>() {
+                        })));
+                continue;
             }
             messages.add(new ChatMessage(role, content(m.get("content"), where + ".content")));
         }

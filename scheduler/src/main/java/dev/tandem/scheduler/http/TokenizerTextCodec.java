@@ -11,11 +11,22 @@ import java.util.List;
 /** The API's text through a Hugging Face tokenizer ({@link Tokenizer}) and its chat template. */
 public final class TokenizerTextCodec implements TextCodec {
     private final Tokenizer tokenizer;
+    private final java.util.Optional<ChatTemplate> chatTemplate;
     private final int longestTokenChars;
 
     public TokenizerTextCodec(Tokenizer tokenizer) {
+        this(tokenizer, tokenizer.chatTemplate());
+    }
+
+    /** With {@code chatTemplate} (a {@code --chat-template} file's) instead of tokenizer_config.json's. */
+    public TokenizerTextCodec(Tokenizer tokenizer, java.util.Optional<ChatTemplate> chatTemplate) {
         this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
         this.longestTokenChars = tokenizer.longestTokenChars();
+    }
+
+    public boolean hasChatTemplate() {
+        return chatTemplate.isPresent();
     }
 
     @Override
@@ -44,10 +55,11 @@ public final class TokenizerTextCodec implements TextCodec {
 
     @Override
     public int[] encodeChat(List<ChatMessage> messages) {
-        ChatTemplate template = tokenizer.chatTemplate().orElseThrow(() -> ApiError.badRequest(
-                "this model's tokenizer_config.json has no chat_template; use /v1/completions", "messages"));
+        ChatTemplate template = chatTemplate.orElseThrow(() -> ApiError.badRequest(
+                "this model's tokenizer_config.json has no chat_template (serve --chat-template FILE gives one);"
+                        + " use /v1/completions", "messages"));
         List<dev.tandem.core.tokenizer.ChatMessage> chat = messages.stream()
-                .map(m -> new dev.tandem.core.tokenizer.ChatMessage(m.role(), m.content())).toList();
+                .map(m -> new dev.tandem.core.tokenizer.ChatMessage(m.role(), m.content(), m.toolCalls())).toList();
         String rendered;
         try {
             rendered = template.render(chat, true);
