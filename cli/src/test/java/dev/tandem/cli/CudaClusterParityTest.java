@@ -10,10 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * AFD with nodes on a CUDA device, in one JVM over one Aeron IPC driver: attention and expert
@@ -42,15 +39,11 @@ class CudaClusterParityTest {
         ObjectMapper json = new ObjectMapper();
         try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
                 microBatches, "fp32", attentionDevice, expertDevice, "float32")) {
-            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
+                    RESULT_TIMEOUT_S);
             for (int p = 0; p < prompts.size(); p++) {
-                results.add(cluster.submit(p % attentionNodes,
-                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
-            }
-            for (int p = 0; p < prompts.size(); p++) {
-                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
                 FixtureExpectations.check(model + " p" + p + " (attention on " + attentionDevice + ", experts on "
-                        + expertDevice + ")", prompts.get(p), result, temp.resolve("p" + p + ".safetensors"));
+                        + expertDevice + ")", prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p));
             }
         }
     }

@@ -57,6 +57,30 @@ final class FixtureExpectations {
         return r;
     }
 
+    /**
+     * Submits every prompt, prompt p to node {@code p % nodes} with its logits written to
+     * {@link #logitsFile}, and waits for the results, in prompt order.
+     */
+    static List<JsonNode> submitAll(ObjectMapper json, List<Prompt> prompts, Path temp, int nodes,
+                                    java.util.function.BiFunction<Integer, ObjectNode,
+                                            java.util.concurrent.CompletableFuture<JsonNode>> submit,
+                                    long timeoutSeconds) throws Exception {
+        List<java.util.concurrent.CompletableFuture<JsonNode>> pending = new java.util.ArrayList<>();
+        for (int p = 0; p < prompts.size(); p++) {
+            pending.add(submit.apply(p % nodes, request(json, prompts.get(p), logitsFile(temp, p))));
+        }
+        List<JsonNode> results = new java.util.ArrayList<>();
+        for (var f : pending) {
+            results.add(f.get(timeoutSeconds, java.util.concurrent.TimeUnit.SECONDS));
+        }
+        return results;
+    }
+
+    /** Where prompt p's logits go. */
+    static Path logitsFile(Path temp, int prompt) {
+        return temp.resolve("p" + prompt + ".safetensors");
+    }
+
     /** The result line has transformers' greedy tokens; the logits file is within 1e-4 relative L2 at every position. */
     static void check(String what, Prompt prompt, JsonNode result, Path logitsFile) {
         int[] outputIds = outputIds(what, prompt, result);

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -65,15 +64,11 @@ class InJvmClusterParityTest {
         try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
                 microBatches)) {
             driverDir = cluster.aeronDirectory();
-            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
+                    RESULT_TIMEOUT_S);
             for (int p = 0; p < prompts.size(); p++) {
-                results.add(cluster.submit(p % attentionNodes,
-                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
-            }
-            for (int p = 0; p < prompts.size(); p++) {
-                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
                 FixtureExpectations.check(model + " p" + p + " on attention node " + p % attentionNodes, prompts.get(p),
-                        result, temp.resolve("p" + p + ".safetensors"));
+                        results.get(p), FixtureExpectations.logitsFile(temp, p));
             }
             cluster.close();
             endings = cluster.endings();
@@ -105,15 +100,12 @@ class InJvmClusterParityTest {
         double worst = 0;
         try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
                 microBatches, "bf16")) {
-            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
+                    RESULT_TIMEOUT_S);
             for (int p = 0; p < prompts.size(); p++) {
-                results.add(cluster.submit(p % attentionNodes,
-                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
-            }
-            for (int p = 0; p < prompts.size(); p++) {
-                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
                 worst = Math.max(worst, FixtureExpectations.checkWithin(model + " p" + p + " over a bf16 wire",
-                        prompts.get(p), result, temp.resolve("p" + p + ".safetensors"), 1.5 * transformersBf16Error));
+                        prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p),
+                        1.5 * transformersBf16Error));
             }
         }
         System.err.printf("%s A=%d E=%d m=%d, bf16 wire: worst relative L2 %.3g%n", model, attentionNodes, expertNodes,

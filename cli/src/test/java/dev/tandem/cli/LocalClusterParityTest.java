@@ -7,10 +7,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -41,15 +38,11 @@ class LocalClusterParityTest {
             assertEquals(attentionNodes + expertNodes, started.size(), "node processes");
             clusterFile = ClusterProcesses.clusterFile();
             aeronDirectory = ClusterProcesses.aeronDirectory(clusterFile);
-            List<CompletableFuture<JsonNode>> results = new ArrayList<>();
+            List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
+                    RESULT_TIMEOUT_S);
             for (int p = 0; p < prompts.size(); p++) {
-                results.add(cluster.submit(p % attentionNodes,
-                        FixtureExpectations.request(json, prompts.get(p), temp.resolve("p" + p + ".safetensors"))));
-            }
-            for (int p = 0; p < prompts.size(); p++) {
-                JsonNode result = results.get(p).get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
                 FixtureExpectations.check(model + " p" + p + " on attention node " + p % attentionNodes, prompts.get(p),
-                        result, temp.resolve("p" + p + ".safetensors"));
+                        results.get(p), FixtureExpectations.logitsFile(temp, p));
             }
         }
         ClusterProcesses.assertNothingLeft(started, clusterFile.getParent(), aeronDirectory);

@@ -17,28 +17,18 @@ public final class WireRows
     public static void narrow(final RowBatch from, final RowBatch to)
     {
         check(from, Dtype.FP32, to, Dtype.BF16);
-        to.copyLayoutFrom(from);
-        final UnsafeBuffer src = from.activations();
-        final UnsafeBuffer dst = to.activations();
-        final int hidden = from.hiddenSize();
-        for (int p = 0; p < from.peerCount(); p++)
-        {
-            final int start = from.peerRowStart(p);
-            final int count = from.peerRowCount(p);
-            copyRouting(from, to, start, count);
-            final long first = (long)start * hidden;
-            final long end = first + (long)count * hidden;
-            for (long i = first; i < end; i++)
-            {
-                dst.putShort((int)(2 * i), toBf16(src.getFloat((int)(4 * i))));
-            }
-        }
+        convert(from, to, true);
     }
 
     /** {@code to} (float32) = {@code from} (bf16), for every peer's rows. */
     public static void widen(final RowBatch from, final RowBatch to)
     {
         check(from, Dtype.BF16, to, Dtype.FP32);
+        convert(from, to, false);
+    }
+
+    private static void convert(final RowBatch from, final RowBatch to, final boolean narrow)
+    {
         to.copyLayoutFrom(from);
         final UnsafeBuffer src = from.activations();
         final UnsafeBuffer dst = to.activations();
@@ -50,9 +40,16 @@ public final class WireRows
             copyRouting(from, to, start, count);
             final long first = (long)start * hidden;
             final long end = first + (long)count * hidden;
-            for (long i = first; i < end; i++)
+            for (long i = first; i < end; i++)  // the branch does not change inside the loop: the JIT hoists it
             {
-                dst.putFloat((int)(4 * i), Float.intBitsToFloat((src.getShort((int)(2 * i)) & 0xffff) << 16));
+                if (narrow)
+                {
+                    dst.putShort((int)(2 * i), toBf16(src.getFloat((int)(4 * i))));
+                }
+                else
+                {
+                    dst.putFloat((int)(4 * i), Float.intBitsToFloat((src.getShort((int)(2 * i)) & 0xffff) << 16));
+                }
             }
         }
     }
