@@ -234,12 +234,9 @@ class CudaOpsTest {
             DeviceWeight wc = cpu.weight(w);
             DeviceWeight wg = bf16.weight(w);
             for (int rows : new int[]{3, 40, 200}) {
-                TensorView table = bf16Tensor(rows, 1024);
-                Activations xc = cpu.allocate(rows, 1024);
-                Activations xg = bf16.allocate(rows, 1024);
-                int[] ids = java.util.stream.IntStream.range(0, rows).toArray();
-                cpu.embed(xc, cpu.weight(table), ids, rows);
-                bf16.embed(xg, bf16.weight(table), ids, rows);
+                Activations[] x = bf16Rows(bf16, rows, 1024);
+                Activations xc = x[0];
+                Activations xg = x[1];
                 Activations oc = cpu.allocate(rows, 256);
                 Activations og = bf16.allocate(rows, 256);
                 cpu.matmul(oc, xc, wc, rows);
