@@ -105,6 +105,12 @@ public final class ColocatedEngine implements CompletionEngine {
     }
 
     @Override
+    public double kvCacheUsage() {
+        int total = generator.totalKvBlocks();
+        return total == 0 ? 0 : 1.0 - (double) generator.freeKvBlocks() / total;
+    }
+
+    @Override
     public Map<String, Integer> queueDepths() {
         return Map.of("colocated", generator.queuedRequests());
     }

@@ -30,6 +30,7 @@ abstract class CompletionSession implements GenerationListener {
     private final ChannelFutureListener onClientGone = f -> clientGone();
     private long lastTokenNanos;       // engine thread only
     private boolean tokenSeen;         // engine thread only
+    private volatile long firstTokenAfterNanos = -1; // since arrival, once the first token came
     private RequestHandle handle;
     private boolean finished;
 
@@ -57,6 +58,9 @@ abstract class CompletionSession implements GenerationListener {
     @Override
     public final void onToken(int token) {
         long now = System.nanoTime();
+        if (!tokenSeen) {
+            firstTokenAfterNanos = now - arrivalNanos;
+        }
         metrics.token(!tokenSeen, now - lastTokenNanos, now);
         tokenSeen = true;
         lastTokenNanos = now;
@@ -77,7 +81,7 @@ abstract class CompletionSession implements GenerationListener {
     public final void onError(String message) {
         loop.execute(() -> {
             if (!finished) {
-                finish();
+                finish("error");
                 failed(ApiError.unavailable(message));
             }
         });
@@ -111,22 +115,22 @@ abstract class CompletionSession implements GenerationListener {
     }
 
     private void end(String finishReason, String tail) {
-        finish();
+        finish(finishReason);
         completed(finishReason, tail);
     }
 
     private void clientGone() {
         if (!finished) {
-            finish();
+            finish("abort");
             handle.cancel();
             exchange.abandoned();
         }
     }
 
-    private void finish() {
+    private void finish(String reason) {
         finished = true;
         exchange.channel().closeFuture().removeListener(onClientGone);
-        metrics.finished(System.nanoTime() - arrivalNanos);
+        metrics.finished(reason, System.nanoTime() - arrivalNanos, firstTokenAfterNanos);
     }
 
     private boolean isEos(int token) {

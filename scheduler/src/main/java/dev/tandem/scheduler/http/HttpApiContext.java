@@ -89,7 +89,7 @@ public record HttpApiContext(CompletionEngine engine, TextCodec codec, ApiMetric
     }
 
     public static HttpApiContext of(CompletionEngine engine, TextCodec codec, String apiKey) {
-        return new HttpApiContext(engine, codec, new ApiMetrics(), DEFAULT_MAX_BODY_BYTES,
+        return new HttpApiContext(engine, codec, new ApiMetrics(engine.model().name()), DEFAULT_MAX_BODY_BYTES,
                 Math.min(4, Runtime.getRuntime().availableProcessors()), apiKey);
     }
 

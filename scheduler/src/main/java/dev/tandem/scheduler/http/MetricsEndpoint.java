@@ -2,9 +2,10 @@ package dev.tandem.scheduler.http;
 
 import dev.tandem.scheduler.metrics.ApiMetrics;
 import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 
-/** GET /metrics: Prometheus text exposition. */
+/** GET /metrics: Prometheus text format, or OpenMetrics where the scraper's Accept header asks for it. */
 final class MetricsEndpoint implements Endpoint {
     private final HttpApiContext context;
 
@@ -14,7 +15,8 @@ final class MetricsEndpoint implements Endpoint {
 
     @Override
     public void handle(HttpExchange exchange, FullHttpRequest request) {
-        exchange.sendText(HttpResponseStatus.OK, ApiMetrics.CONTENT_TYPE,
-                context.metrics().render(context.engine().queueDepths()));
+        ApiMetrics.Exposition exposition = context.metrics().render(context.engine().queueDepths(),
+                context.engine().kvCacheUsage(), request.headers().get(HttpHeaderNames.ACCEPT));
+        exchange.sendText(HttpResponseStatus.OK, exposition.contentType(), exposition.body());
     }
 }

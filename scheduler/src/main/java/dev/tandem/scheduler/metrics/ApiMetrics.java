@@ -1,105 +1,165 @@
 package dev.tandem.scheduler.metrics;
 
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
+import io.prometheus.metrics.core.datapoints.GaugeDataPoint;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import io.prometheus.metrics.expositionformats.ExpositionFormats;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The serving metrics /metrics shows, in Prometheus text format 0.0.4. Recorded from event
- * loops and engine threads alike; every record is a few atomic adds.
+ * What /metrics shows: vLLM's metric set under vLLM's names, each with a {@code model_name}
+ * label (running and waiting requests, KV-cache usage, prompt and generation tokens,
+ * {@code request_success_total} by finish reason, time to first token, inter-token latency,
+ * end-to-end latency, prefill and decode time, preemptions), Tandem's per-pool queue depths and
+ * HTTP answers, and the JVM's and the process's own. Through the Prometheus client, which writes
+ * the text format or OpenMetrics as the scraper asks. Recorded from event loops and engine
+ * threads alike; every record is a few atomic adds.
  */
 public final class ApiMetrics {
-    public static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+    private static final double[] TTFT_BOUNDS = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1,
+            2.5, 5, 7.5, 10, 20, 40, 80};
+    private static final double[] TOKEN_BOUNDS = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1,
+            2.5, 5, 7.5, 10, 20, 40, 80};
+    private static final double[] REQUEST_BOUNDS = {0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120,
+            240, 480, 960, 1920, 7680};
+    private static final ExpositionFormats FORMATS = ExpositionFormats.init();
 
-    private final Map<String, LongAdder> requests = new ConcurrentHashMap<>(); // "endpoint\0status"
-    private final LongAdder promptTokens = new LongAdder();
-    private final LongAdder generationTokens = new LongAdder();
-    private final AtomicInteger running = new AtomicInteger();
-    private final TokenRate tokenRate = new TokenRate();
-    private final LatencyHistogram timeToFirstToken = new LatencyHistogram("tandem_time_to_first_token_seconds",
-            "Time from receiving a request to its first generated token.",
-            0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80);
-    private final LatencyHistogram timeBetweenTokens = new LatencyHistogram("tandem_time_between_tokens_seconds",
-            "Time between consecutive generated tokens of a request.",
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5);
-    private final LatencyHistogram e2eLatency = new LatencyHistogram("tandem_e2e_request_latency_seconds",
-            "Time from receiving a completion request to its last byte.",
-            0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480);
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final String model;
+    private final Counter requests;
+    private final CounterDataPoint promptTokens;
+    private final CounterDataPoint generationTokens;
+    private final Counter success;
+    private final GaugeDataPoint running;
+    private final GaugeDataPoint waiting;
+    private final GaugeDataPoint kvUsage;
+    private final Gauge queueDepth;
+    private final DistributionDataPoint timeToFirstToken;
+    private final DistributionDataPoint interTokenLatency;
+    private final DistributionDataPoint e2eLatency;
+    private final DistributionDataPoint prefillTime;
+    private final DistributionDataPoint decodeTime;
+
+    public ApiMetrics() {
+        this("tandem");
+    }
+
+    /** @param modelName the {@code model_name} label: the served model's name */
+    public ApiMetrics(String modelName) {
+        this.model = modelName;
+        requests = Counter.builder().name("tandem_http_requests").help("HTTP requests answered, by endpoint and status.")
+                .labelNames("endpoint", "status").register(registry);
+        promptTokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.");
+        generationTokens = counter("vllm:generation_tokens", "Number of generation tokens processed.");
+        success = Counter.builder().name("vllm:request_success").help("Count of successfully processed requests.")
+                .labelNames("model_name", "finished_reason").register(registry);
+        running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.");
+        waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
+        kvUsage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.");
+        counter("vllm:num_preemptions", "Cumulative number of preemption from the engine."); // Tandem never preempts
+        queueDepth = Gauge.builder().name("tandem_queue_depth").help("Requests waiting in the engine, per pool.")
+                .labelNames("model_name", "pool").register(registry);
+        timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                TTFT_BOUNDS);
+        interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+                TOKEN_BOUNDS);
+        e2eLatency = histogram("vllm:e2e_request_latency_seconds",
+                "Histogram of e2e request latency in seconds (arrival to the last byte).", REQUEST_BOUNDS);
+        prefillTime = histogram("vllm:request_prefill_time_seconds",
+                "Histogram of time from arrival to the first token (queue and prefill), in seconds.", REQUEST_BOUNDS);
+        decodeTime = histogram("vllm:request_decode_time_seconds",
+                "Histogram of time from the first token to the last, in seconds.", REQUEST_BOUNDS);
+        JvmMetrics.builder().register(registry);
+    }
+
+    private CounterDataPoint counter(String name, String help) {
+        return Counter.builder().name(name).help(help).labelNames("model_name").register(registry).labelValues(model);
+    }
+
+    private GaugeDataPoint gauge(String name, String help) {
+        return Gauge.builder().name(name).help(help).labelNames("model_name").register(registry).labelValues(model);
+    }
+
+    private DistributionDataPoint histogram(String name, String help, double[] bounds) {
+        return Histogram.builder().name(name).help(help).labelNames("model_name").classicOnly()
+                .classicUpperBounds(bounds).register(registry).labelValues(model);
+    }
 
     /** One answered request: its endpoint (the path, or "other") and HTTP status. */
     public void request(String endpoint, int status) {
-        requests.computeIfAbsent(endpoint + '\0' + status, k -> new LongAdder()).increment();
+        requests.labelValues(endpoint, Integer.toString(status)).inc();
     }
 
     public void started(int promptTokenCount) {
-        promptTokens.add(promptTokenCount);
-        running.incrementAndGet();
+        promptTokens.inc(promptTokenCount);
+        running.inc();
     }
 
     /** A generated token; {@code sinceLastNanos} from the request's arrival for its first token. */
     public void token(boolean first, long sinceLastNanos, long nowNanos) {
-        generationTokens.increment();
-        tokenRate.add(1, nowNanos);
-        (first ? timeToFirstToken : timeBetweenTokens).record(sinceLastNanos);
+        generationTokens.inc();
+        (first ? timeToFirstToken : interTokenLatency).observe(sinceLastNanos / 1e9);
     }
 
-    public void finished(long e2eNanos) {
-        running.decrementAndGet();
-        e2eLatency.record(e2eNanos);
+    /**
+     * A request ended: {@code finishReason} "stop" or "length" (counted as a success), "abort" (the
+     * client went away) or "error"; {@code firstTokenNanos} after arrival (negative: no token came).
+     */
+    public void finished(String finishReason, long e2eNanos, long firstTokenNanos) {
+        running.dec();
+        e2eLatency.observe(e2eNanos / 1e9);
+        if (firstTokenNanos >= 0) {
+            prefillTime.observe(firstTokenNanos / 1e9);
+            decodeTime.observe((e2eNanos - firstTokenNanos) / 1e9);
+        }
+        if (finishReason.equals("stop") || finishReason.equals("length") || finishReason.equals("abort")) {
+            success.labelValues(model, finishReason).inc();
+        }
     }
 
     public long promptTokens() {
-        return promptTokens.sum();
+        return promptTokens.getLongValue();
     }
 
     public long generationTokens() {
-        return generationTokens.sum();
+        return generationTokens.getLongValue();
     }
 
     /** Completion requests in flight. */
     public int running() {
-        return running.get();
+        return (int) running.get();
     }
 
-    /** The exposition, with the engine's queue depths per pool as gauges. */
-    public String render(Map<String, Integer> queueDepths) {
-        StringBuilder out = new StringBuilder(4096);
-        header(out, "tandem_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
-        for (Map.Entry<String, LongAdder> e : new TreeMap<>(requests).entrySet()) {
-            int split = e.getKey().indexOf('\0');
-            out.append("tandem_requests_total{endpoint=\"").append(escape(e.getKey().substring(0, split)))
-                    .append("\",status=\"").append(e.getKey().substring(split + 1)).append("\"} ")
-                    .append(e.getValue().sum()).append('\n');
+    /** The exposition in the format {@code accept} (the scraper's Accept header, or null) asks for. */
+    public Exposition render(Map<String, Integer> queueDepths, double kvCacheUsage, String accept) {
+        int total = 0;
+        for (Map.Entry<String, Integer> e : queueDepths.entrySet()) {
+            queueDepth.labelValues(model, e.getKey()).set(e.getValue());
+            total += e.getValue();
         }
-        sample(out, "tandem_prompt_tokens_total", "counter", "Prompt tokens of started requests.", promptTokens.sum());
-        sample(out, "tandem_generation_tokens_total", "counter", "Generated tokens.", generationTokens.sum());
-        timeToFirstToken.writeTo(out);
-        timeBetweenTokens.writeTo(out);
-        e2eLatency.writeTo(out);
-        header(out, "tandem_queue_depth", "gauge", "Requests waiting in the engine, per pool.");
-        for (Map.Entry<String, Integer> e : new TreeMap<>(queueDepths).entrySet()) {
-            out.append("tandem_queue_depth{pool=\"").append(escape(e.getKey())).append("\"} ")
-                    .append(e.getValue()).append('\n');
+        waiting.set(total);
+        kvUsage.set(kvCacheUsage);
+        ExpositionFormatWriter writer = FORMATS.findWriter(accept);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16384);
+        try {
+            writer.write(out, registry.scrape());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        sample(out, "tandem_running_requests", "gauge", "Completion requests in flight.", running.get());
-        header(out, "tandem_generation_tokens_per_second", "gauge", "Generated tokens per second over the last 10 s.");
-        out.append("tandem_generation_tokens_per_second ").append(tokenRate.perSecond(System.nanoTime())).append('\n');
-        return out.toString();
+        return new Exposition(writer.getContentType(), out.toString(StandardCharsets.UTF_8));
     }
 
-    private static void sample(StringBuilder out, String name, String type, String help, long value) {
-        header(out, name, type, help);
-        out.append(name).append(' ').append(value).append('\n');
-    }
-
-    private static void header(StringBuilder out, String name, String type, String help) {
-        out.append("# HELP ").append(name).append(' ').append(help).append('\n');
-        out.append("# TYPE ").append(name).append(' ').append(type).append('\n');
-    }
-
-    private static String escape(String label) {
-        return label.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
+    public record Exposition(String contentType, String body) {
     }
 }
