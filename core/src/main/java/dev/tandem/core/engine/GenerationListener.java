@@ -19,6 +19,21 @@ public interface GenerationListener {
     default void onToken(int token) {
     }
 
+    /**
+     * As {@link #onToken(int)}, with its log-probabilities where the request asked for them
+     * ({@link Request#logprobs}), else null. The engine calls this one; by default it calls that.
+     */
+    default void onToken(int token, TokenLogprobs logprobs) {
+        onToken(token);
+    }
+
+    /**
+     * The prompt's log-probabilities ({@link Request#promptLogprobs}; null at position 0), once the
+     * prompt is read: before its first generated token.
+     */
+    default void onPromptLogprobs(TokenLogprobs[] promptLogprobs) {
+    }
+
     /** The end: finish reason "stop", "length" or "cancelled". Called exactly
      * once, unless {@link #onError} is. */
     void onDone(Result result);

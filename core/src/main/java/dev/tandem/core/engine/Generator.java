@@ -267,6 +267,9 @@ public final class Generator {
             if (s.request.promptLogits()) {
                 s.promptLogits = new float[s.promptLength() * config.vocabSize()];
             }
+            if (s.request.promptLogprobs() >= 0) {
+                s.promptLogprobs = new TokenLogprobs[s.promptLength()];
+            }
             running.add(s);
             s.listener.onAdmitted(s.blocks.blocks());
         }
@@ -296,7 +299,7 @@ public final class Generator {
             for (int pos = s.computed; pos < end; pos++) {
                 boolean prompt = pos < s.promptLength();
                 mb.add(s.tokens[pos], pos, cache.slot(s.blocks, pos), s.blocks.blocks());
-                if (pos == s.length - 1 || (prompt && s.request.promptLogits())) {
+                if (pos == s.length - 1 || (prompt && (s.request.promptLogits() || s.request.promptLogprobs() >= 0))) {
                     logitOwner[m][mb.logitCount()] = s;
                     logitPosition[m][mb.logitCount()] = pos;
                     mb.markLogits();
@@ -339,7 +342,7 @@ public final class Generator {
             TokenBatch mb = microBatches[m];
             boolean inModel = mb.logitCount() > 0;
             for (int i = 0; i < mb.logitCount() && inModel; i++) {
-                inModel = logitOwner[m][i].promptLogits == null;
+                inModel = !logitOwner[m][i].request.needsLogits();
             }
             mb.sampleInModel = inModel;
             for (int i = 0; inModel && i < mb.logitCount(); i++) {
@@ -365,6 +368,10 @@ public final class Generator {
                 if (s.promptLogits != null && pos < s.promptLength()) {
                     System.arraycopy(logits[m], i * vocab, s.promptLogits, pos * vocab, vocab);
                 }
+                if (s.promptLogprobs != null && pos + 1 < s.promptLength()) {
+                    s.promptLogprobs[pos + 1] = TokenLogprobs.of(logits[m], i * vocab, vocab, s.tokens[pos + 1],
+                            s.request.promptLogprobs());
+                }
                 if (pos != s.length - 1) {
                     continue;
                 }
@@ -375,7 +382,11 @@ public final class Generator {
                 int next = microBatches[m].sampleInModel ? microBatches[m].sampled[i]
                         : sampler.sample(logits[m], i * vocab, s.request.sampling(), s.random);
                 s.append(next);
-                s.listener.onToken(next);
+                if (s.promptLogprobs != null && s.length == s.promptLength() + 1) {
+                    s.listener.onPromptLogprobs(s.promptLogprobs);
+                }
+                s.listener.onToken(next, s.request.logprobs() < 0 ? null
+                        : TokenLogprobs.of(logits[m], i * vocab, vocab, next, s.request.logprobs()));
                 if (s.request.stopAtEos() && isEos(next)) {
                     s.finishReason = "stop";
                 } else if (s.length >= s.limit) {
@@ -400,7 +411,7 @@ public final class Generator {
             if (s.finished()) {
                 running.remove(i);
                 cache.release(s.blocks);
-                s.listener.onDone(new Result(s.generated(), s.promptLogits, s.finishReason));
+                s.listener.onDone(new Result(s.generated(), s.promptLogits, s.finishReason, s.promptLogprobs));
             }
         }
     }

@@ -20,6 +20,7 @@ final class Sequence {
     int length;
     int computed;
     float[] promptLogits;
+    TokenLogprobs[] promptLogprobs;
     String finishReason;
     volatile boolean cancelled;
 

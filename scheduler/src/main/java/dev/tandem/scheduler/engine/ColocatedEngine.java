@@ -105,6 +105,11 @@ public final class ColocatedEngine implements CompletionEngine {
     }
 
     @Override
+    public boolean supportsLogprobs() {
+        return true;
+    }
+
+    @Override
     public double kvCacheUsage() {
         int total = generator.totalKvBlocks();
         return total == 0 ? 0 : 1.0 - (double) generator.freeKvBlocks() / total;

@@ -30,6 +30,11 @@ public interface CompletionEngine extends AutoCloseable {
     /** Requests waiting per pool (e.g. "prompt", "token", "mixed"), for metrics. */
     Map<String, Integer> queueDepths();
 
+    /** Whether it reports log-probabilities (a request's logprobs); the disaggregated engine does not yet. */
+    default boolean supportsLogprobs() {
+        return false;
+    }
+
     /** The share of the KV cache in use, 0 to 1; NaN where the engine does not know it here (its pools are remote). */
     default double kvCacheUsage() {
         return Double.NaN;

@@ -26,7 +26,8 @@ final class CompletionJson {
         this.model = model;
     }
 
-    ObjectNode whole(String text, int[] ids, int count, String finishReason, int promptTokens) {
+    /** {@code logprobs}: the choice's logprobs, or null for none. */
+    ObjectNode whole(String text, int[] ids, int count, String finishReason, int promptTokens, ObjectNode logprobs) {
         ObjectNode body = envelope(chat ? "chat.completion" : "text_completion");
         ObjectNode choice = body.putArray("choices").addObject().put("index", 0);
         if (chat) {
@@ -35,7 +36,7 @@ final class CompletionJson {
             choice.put("text", text);
         }
         tokenIds(choice, ids, 0, count);
-        choice.putNull("logprobs");
+        logprobs(choice, logprobs);
         choice.put("finish_reason", finishReason);
         body.set("usage", usage(promptTokens, count));
         return body;
@@ -45,7 +46,8 @@ final class CompletionJson {
      * One stream chunk: {@code delta} text with the ids it came from; {@code finishReason} null
      * until the last. The first chat chunk also carries the assistant role.
      */
-    ObjectNode chunk(String delta, int[] ids, int from, int to, String finishReason, boolean first) {
+    ObjectNode chunk(String delta, int[] ids, int from, int to, String finishReason, boolean first,
+                     ObjectNode logprobs) {
         ObjectNode body = envelope(chat ? "chat.completion.chunk" : "text_completion");
         ObjectNode choice = body.putArray("choices").addObject().put("index", 0);
         if (chat) {
@@ -60,7 +62,7 @@ final class CompletionJson {
             choice.put("text", delta);
         }
         tokenIds(choice, ids, from, to);
-        choice.putNull("logprobs");
+        logprobs(choice, logprobs);
         choice.put("finish_reason", finishReason);
         return body;
     }
@@ -85,6 +87,14 @@ final class CompletionJson {
 
     private ObjectNode envelope(String object) {
         return NODES.objectNode().put("id", id).put("object", object).put("created", created).put("model", model);
+    }
+
+    private static void logprobs(ObjectNode choice, ObjectNode logprobs) {
+        if (logprobs == null) {
+            choice.putNull("logprobs");
+        } else {
+            choice.set("logprobs", logprobs);
+        }
     }
 
     private static void tokenIds(ObjectNode choice, int[] ids, int from, int to) {

@@ -15,10 +15,12 @@ import java.util.List;
  * @param ignoreEos    keep generating past the end-of-sequence token (vLLM's extension)
  * @param stopTokenIds token ids that end the completion like EOS (vLLM's extension; apply with ignore_eos too)
  * @param includeStop  keep the matched stop string in the text (vLLM's include_stop_str_in_output)
+ * @param logprobs     most likely tokens to list beside each token's log-probability; -1: no logprobs
+ * @param echo         completions: the prompt first, in the text and (with logprobs) in the logprobs
  */
 public record CompletionParams(boolean chat, String model, Prompt prompt, Integer maxTokens, SamplingParams sampling,
                                List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos,
-                               int[] stopTokenIds, boolean includeStop) {
+                               int[] stopTokenIds, boolean includeStop, int logprobs, boolean echo) {
     /** OpenAI's default for /v1/completions; chat defaults to the rest of the context. */
     public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
 }

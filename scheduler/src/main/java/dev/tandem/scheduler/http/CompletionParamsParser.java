@@ -8,11 +8,12 @@ import java.util.List;
 
 /**
  * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
- * fields it cannot honour (n > 1, logprobs, several prompts, tools, structured output) are
+ * fields it cannot honour (n > 1, several prompts, tools, structured output) are
  * refused with 400 naming them, so that no output silently differs from what was asked.
  */
 public final class CompletionParamsParser {
     static final int MAX_STOP_STRINGS = 4;
+    static final int MAX_LOGPROBS = 20;           // vLLM's default max_logprobs
     private static final float MAX_TEMPERATURE = 2f;
     private static final float DEFAULT_TEMPERATURE = 1f;
 
@@ -32,7 +33,11 @@ public final class CompletionParamsParser {
         if (n != null && n != 1) {
             throw ApiError.badRequest("Only n = 1 is supported, got " + n, "n");
         }
-        checkNoLogprobs(body.get("logprobs"));
+        int logprobs = chat ? chatLogprobs(f) : completionLogprobs(body.get("logprobs"));
+        boolean echo = !chat && Boolean.TRUE.equals(f.bool("echo"));
+        if (echo && prompt instanceof Prompt.Chat) {
+            throw ApiError.badRequest("'echo' is for /v1/completions", "echo");
+        }
         checkUnsupported(f, body);
         JsonNode streamOptions = body.get("stream_options");
         boolean includeUsage = false;
@@ -44,7 +49,37 @@ public final class CompletionParamsParser {
         }
         return new CompletionParams(chat, model, prompt, maxTokens, sampling(f, seeds), stop(body.get("stop")),
                 Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
-                stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")));
+                stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")),
+                logprobs, echo);
+    }
+
+    /** Completions: {@code logprobs} is the number of most likely tokens to list (0-20), or null for none. */
+    private static int completionLogprobs(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return -1;
+        }
+        if (!node.isIntegralNumber() || !node.canConvertToInt() || node.intValue() < 0
+                || node.intValue() > MAX_LOGPROBS) {
+            throw ApiError.badRequest("'logprobs' must be an integer in [0, " + MAX_LOGPROBS + "], got " + node,
+                    "logprobs");
+        }
+        return node.intValue();
+    }
+
+    /** Chat: {@code logprobs: true} with {@code top_logprobs} (0-20) most likely tokens; -1 for none. */
+    private static int chatLogprobs(JsonFields f) {
+        Boolean wanted = f.bool("logprobs");
+        Integer top = f.integer("top_logprobs");
+        if (top != null && (top < 0 || top > MAX_LOGPROBS)) {
+            throw ApiError.badRequest("'top_logprobs' must be in [0, " + MAX_LOGPROBS + "], got " + top, "top_logprobs");
+        }
+        if (!Boolean.TRUE.equals(wanted)) {
+            if (top != null && top > 0) {
+                throw ApiError.badRequest("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+            }
+            return -1;
+        }
+        return top == null ? 0 : top;
     }
 
     private static SamplingParams sampling(JsonFields f, java.util.function.LongSupplier seeds) {
@@ -211,9 +246,6 @@ public final class CompletionParamsParser {
                 throw ApiError.badRequest("'" + penalty + "' is not supported", penalty);
             }
         }
-        if (Boolean.TRUE.equals(f.bool("echo"))) {
-            throw ApiError.badRequest("'echo' is not supported", "echo");
-        }
         Integer bestOf = f.integer("best_of");
         if (bestOf != null && bestOf != 1) {
             throw ApiError.badRequest("Only best_of = 1 is supported, got " + bestOf, "best_of");
@@ -245,9 +277,4 @@ public final class CompletionParamsParser {
     }
 
     /** Completions take an int, chat a boolean; null (and chat's false) mean none, which is all we do. */
-    private static void checkNoLogprobs(JsonNode node) {
-        if (node != null && !node.isNull() && !(node.isBoolean() && !node.booleanValue())) {
-            throw ApiError.badRequest("logprobs are not supported", "logprobs");
-        }
-    }
 }

@@ -3,6 +3,7 @@ package dev.tandem.scheduler.http;
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.RequestHandle;
 import dev.tandem.core.engine.Result;
+import dev.tandem.core.engine.TokenLogprobs;
 import dev.tandem.scheduler.metrics.ApiMetrics;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
@@ -23,6 +24,10 @@ abstract class CompletionSession implements GenerationListener {
     protected final int promptTokens;
     protected int[] ids = new int[16];  // generated, up to the stop string's last token
     protected int count;
+    protected TokenLogprobs[] logprobs = new TokenLogprobs[16]; // parallel to ids where asked for
+    protected final LogprobsJson logprobsJson; // null: no logprobs asked for
+    protected final Echo echo;                 // null: the prompt is not echoed
+    protected TokenLogprobs[] promptLogprobs;  // with echo and logprobs, once the engine has them
     private final EventLoop loop;
     private final ApiMetrics metrics;
     private final int[] eosTokenIds;   // empty with ignore_eos: then EOS is text like any token
@@ -34,8 +39,14 @@ abstract class CompletionSession implements GenerationListener {
     private RequestHandle handle;
     private boolean finished;
 
+    /** An echoed prompt: its text and ids (completions' {@code echo}). */
+    record Echo(String text, int[] ids) {
+    }
+
     CompletionSession(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
-                      int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos) {
+                      int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, LogprobsJson logprobsJson, Echo echo) {
+        this.logprobsJson = logprobsJson;
+        this.echo = echo;
         this.exchange = exchange;
         this.json = json;
         this.text = text;
@@ -56,7 +67,17 @@ abstract class CompletionSession implements GenerationListener {
     }
 
     @Override
+    public final void onPromptLogprobs(TokenLogprobs[] prompt) {
+        loop.execute(() -> promptLogprobs = prompt);
+    }
+
+    @Override
     public final void onToken(int token) {
+        onToken(token, null);
+    }
+
+    @Override
+    public final void onToken(int token, TokenLogprobs tokenLogprobs) {
         long now = System.nanoTime();
         if (!tokenSeen) {
             firstTokenAfterNanos = now - arrivalNanos;
@@ -64,12 +85,15 @@ abstract class CompletionSession implements GenerationListener {
         metrics.token(!tokenSeen, now - lastTokenNanos, now);
         tokenSeen = true;
         lastTokenNanos = now;
-        loop.execute(() -> tokenOnLoop(token));
+        loop.execute(() -> tokenOnLoop(token, tokenLogprobs));
     }
 
     @Override
     public final void onDone(Result result) {
         loop.execute(() -> {
+            if (promptLogprobs == null) {
+                promptLogprobs = result.promptLogprobs();
+            }
             if (!finished) {
                 String tail = text.finish();
                 end("length".equals(result.finishReason()) ? "length" : "stop", tail);
@@ -90,6 +114,20 @@ abstract class CompletionSession implements GenerationListener {
     /** The response is open (a stream writes its headers). */
     protected abstract void started();
 
+    /** The echoed prompt's logprobs: null without logprobs; entry 0 (nothing predicts it) is null. */
+    protected final com.fasterxml.jackson.databind.node.ObjectNode echoLogprobs() {
+        if (logprobsJson == null) {
+            return null;
+        }
+        TokenLogprobs[] prompt = promptLogprobs != null ? promptLogprobs : new TokenLogprobs[echo.ids().length];
+        return logprobsJson.of(echo.ids(), prompt, 0, echo.ids().length);
+    }
+
+    /** Logprobs of generated tokens {@code [from, to)}: null without logprobs. */
+    protected final com.fasterxml.jackson.databind.node.ObjectNode tokenLogprobs(int from, int to) {
+        return logprobsJson == null ? null : logprobsJson.of(ids, logprobs, from, to);
+    }
+
     /** Token {@code ids[count - 1]} arrived and released {@code delta} text. */
     protected abstract void token(String delta);
 
@@ -98,13 +136,15 @@ abstract class CompletionSession implements GenerationListener {
 
     protected abstract void failed(ApiError error);
 
-    private void tokenOnLoop(int token) {
+    private void tokenOnLoop(int token, TokenLogprobs tokenLogprobs) {
         if (finished) {
             return;
         }
         if (count == ids.length) {
             ids = Arrays.copyOf(ids, 2 * count);
+            logprobs = Arrays.copyOf(logprobs, 2 * count);
         }
+        logprobs[count] = tokenLogprobs;
         ids[count++] = token;
         String delta = isEos(token) ? "" : text.append(token);
         token(delta);

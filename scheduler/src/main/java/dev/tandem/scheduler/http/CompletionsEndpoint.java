@@ -37,6 +37,10 @@ final class CompletionsEndpoint implements Endpoint {
         if (params.model() != null && !params.model().equals(model.name())) {
             throw ApiError.modelNotFound(params.model(), model.name());
         }
+        if (params.logprobs() >= 0 && !context.engine().supportsLogprobs()) {
+            throw ApiError.badRequest("logprobs are not supported by this engine (the disaggregated one)",
+                    chat ? "top_logprobs" : "logprobs");
+        }
         if (!params.stop().isEmpty() && context.codec() == null) {
             throw ApiError.badRequest("stop strings need a tokenizer, and this model has none", "stop");
         }
@@ -59,7 +63,8 @@ final class CompletionsEndpoint implements Endpoint {
         }
         int maxTokens = params.maxTokens() != null ? params.maxTokens()
                 : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
-        Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false);
+        Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false,
+                params.logprobs(), params.echo() ? params.logprobs() : -1);
         CompletionSession session = session(exchange, params, prompt, model, arrival);
         session.begin(submit(engineRequest, session));
     }
@@ -71,10 +76,15 @@ final class CompletionsEndpoint implements Endpoint {
         CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
                 params.stop(), params.includeStop(), params.stopTokenIds());
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
+        LogprobsJson logprobs = params.logprobs() < 0 ? null : new LogprobsJson(chat, context.codec());
+        CompletionSession.Echo echo = !params.echo() ? null : new CompletionSession.Echo(
+                params.prompt() instanceof Prompt.Text t ? t.text() : context.codec() == null ? ""
+                        : context.codec().decode(prompt), prompt);
         return params.stream()
                 ? new StreamedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival,
-                params.includeUsage())
-                : new BufferedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival);
+                params.includeUsage(), logprobs, echo)
+                : new BufferedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival, logprobs,
+                echo);
     }
 
     private RequestHandle submit(Request request, CompletionSession session) {

@@ -9,11 +9,21 @@ import dev.tandem.scheduler.metrics.ApiMetrics;
 final class StreamedCompletion extends CompletionSession {
     private final boolean includeUsage;
     private boolean roleSent;
+    private boolean echoSent;
 
     StreamedCompletion(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
-                       int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, boolean includeUsage) {
-        super(exchange, json, text, promptTokens, eosTokenIds, metrics, arrivalNanos);
+                       int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, boolean includeUsage,
+                       LogprobsJson logprobsJson, Echo echo) {
+        super(exchange, json, text, promptTokens, eosTokenIds, metrics, arrivalNanos, logprobsJson, echo);
         this.includeUsage = includeUsage;
+    }
+
+    /** An echoed prompt goes first, in a chunk of its own, once its logprobs are known (with the first token). */
+    private void sendEcho() {
+        if (echo != null && !echoSent) {
+            echoSent = true;
+            exchange.event(json.chunk(echo.text(), ids, 0, 0, null, firstChunk(), echoLogprobs()));
+        }
     }
 
     @Override
@@ -23,15 +33,17 @@ final class StreamedCompletion extends CompletionSession {
 
     @Override
     protected void token(String delta) {
-        exchange.event(json.chunk(delta, ids, count - 1, count, null, firstChunk()));
+        sendEcho();
+        exchange.event(json.chunk(delta, ids, count - 1, count, null, firstChunk(), tokenLogprobs(count - 1, count)));
     }
 
     @Override
     protected void completed(String finishReason, String tail) {
+        sendEcho();
         if (!tail.isEmpty()) {
-            exchange.event(json.chunk(tail, ids, count, count, null, firstChunk()));
+            exchange.event(json.chunk(tail, ids, count, count, null, firstChunk(), null));
         }
-        exchange.event(json.chunk("", ids, count, count, finishReason, firstChunk()));
+        exchange.event(json.chunk("", ids, count, count, finishReason, firstChunk(), null));
         if (includeUsage) {
             exchange.event(json.usageChunk(promptTokens, count));
         }

@@ -31,6 +31,16 @@ public interface TextCodec {
         return Integer.MAX_VALUE / 4;
     }
 
+    /** One token's text alone, for logprobs. */
+    default String tokenText(int id) {
+        return "token_id:" + id;
+    }
+
+    /** {@code ids} as text, special tokens included (an echoed prompt given as ids). */
+    default String decode(int[] ids) {
+        return "";
+    }
+
     /** A decoder for one response's generated ids. */
     Detokenizer newDetokenizer();
 

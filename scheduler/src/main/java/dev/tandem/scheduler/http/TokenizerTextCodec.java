@@ -70,6 +70,16 @@ public final class TokenizerTextCodec implements TextCodec {
     }
 
     @Override
+    public String tokenText(int id) {
+        return tokenizer.decode(new int[] {id}, false);
+    }
+
+    @Override
+    public String decode(int[] ids) {
+        return tokenizer.decode(ids, false);
+    }
+
+    @Override
     public Detokenizer newDetokenizer() {
         return detokenizer(tokenizer.streamingDecoder());
     }

@@ -69,12 +69,12 @@ class ApiErrorsTest {
         assertError(completion(request("\"temperature\":3")), 400, "invalid_request_error", "temperature", null);
         assertError(completion(request("\"top_p\":0")), 400, "invalid_request_error", "top_p", null);
         assertError(completion(request("\"max_tokens\":0")), 400, "invalid_request_error", "max_tokens", null);
-        assertError(completion(request("\"logprobs\":1")), 400, "invalid_request_error", "logprobs", null);
+        assertError(completion(request("\"logprobs\":21")), 400, "invalid_request_error", "logprobs", null);
+        assertError(completion(request("\"logprobs\":true")), 400, "invalid_request_error", "logprobs", null);
         assertError(completion(request("\"frequency_penalty\":0.5")), 400, "invalid_request_error", "frequency_penalty",
                 null);
         assertError(completion(request("\"presence_penalty\":-1")), 400, "invalid_request_error", "presence_penalty",
                 null);
-        assertError(completion(request("\"echo\":true")), 400, "invalid_request_error", "echo", null);
         assertError(completion(request("\"best_of\":3")), 400, "invalid_request_error", "best_of", null);
         assertError(completion(request("\"logit_bias\":{\"5\":1}")), 400, "invalid_request_error", "logit_bias", null);
         assertError(completion(request("\"suffix\":\"x\"")), 400, "invalid_request_error", "suffix", null);

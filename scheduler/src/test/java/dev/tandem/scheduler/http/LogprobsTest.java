@@ -1,0 +1,131 @@
+package dev.tandem.scheduler.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.core.checkpoint.SafetensorsFile;
+import dev.tandem.scheduler.engine.ColocatedEngine;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpClient;
+import java.util.List;
+
+import static dev.tandem.scheduler.http.ApiFixtures.post;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * logprobs over HTTP against transformers' logits in the fixture: {@code echo} with
+ * {@code logprobs} gives each prompt token's log-probability (the log-softmax of the logits one
+ * position before it) and each generated token's, with the most likely alternatives, whole and
+ * streamed; chat gets {@code logprobs.content}. What lm-eval-harness's loglikelihood tasks read.
+ */
+class LogprobsTest {
+    private static final String MODEL = "mixtral-tiny";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static ColocatedEngine engine;
+    private static HttpApiServer server;
+    private static HttpClient client;
+
+    @BeforeAll
+    static void start() {
+        engine = new ColocatedEngine(ApiFixtures.fixture(MODEL), MODEL, ApiFixtures.THREADS, 256, 1024, 256);
+        server = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new dev.tandem.scheduler.metrics.ApiMetrics(),
+                1 << 20, 1, null), "127.0.0.1", 0);
+        client = ApiFixtures.client();
+    }
+
+    @AfterAll
+    static void stop() {
+        client.close();
+        server.close();
+        engine.close();
+    }
+
+    @Test
+    void shouldGivePromptAndCompletionLogprobsAsTheModelsLogitsDo() throws Exception {
+        ApiFixtures.Prompt p = ApiFixtures.prompts(MODEL).getFirst();
+        float[] logits;
+        try (SafetensorsFile expected = SafetensorsFile.open(ApiFixtures.fixture(MODEL).resolve("expected.safetensors"))) {
+            logits = expected.tensor("p0.logits").toFloatArray();
+        }
+        int vocab = logits.length / p.inputIds().length;
+        for (boolean stream : new boolean[] {false, true}) {
+            String body = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(p.inputIds()) + "],\"max_tokens\":3,"
+                    + "\"temperature\":0,\"ignore_eos\":true,\"logprobs\":2,\"echo\":true,\"stream\":" + stream + "}";
+            ApiFixtures.Reply reply = post(client, server.port(), "/v1/completions", body);
+            assertEquals(200, reply.status(), reply.body());
+            JsonNode lp = stream ? joinedStream(reply.body()) : reply.json().at("/choices/0/logprobs");
+            int prompt = p.inputIds().length;
+            assertEquals(prompt + 3, lp.get("tokens").size(), lp.toString());
+            assertTrue(lp.get("token_logprobs").get(0).isNull(), "nothing predicts the first prompt token");
+            assertTrue(lp.get("top_logprobs").get(0).isNull());
+            for (int j = 1; j < prompt; j++) {       // transformers' logits at j - 1 predict prompt token j
+                double expected = logSoftmax(logits, (j - 1) * vocab, vocab, p.inputIds()[j]);
+                assertEquals(expected, lp.get("token_logprobs").get(j).asDouble(), 1e-3, "prompt token " + j);
+                assertEquals(2, lp.get("top_logprobs").get(j).size(), "two alternatives at " + j);
+            }
+            double first = logSoftmax(logits, (prompt - 1) * vocab, vocab, p.greedy()[0]);
+            assertEquals(first, lp.get("token_logprobs").get(prompt).asDouble(), 1e-3, "the first generated token");
+            for (int j = prompt; j < prompt + 3; j++) {  // greedy: the chosen token is the most likely one
+                double best = lp.get("top_logprobs").get(j).elements().next().asDouble();
+                assertEquals(best, lp.get("token_logprobs").get(j).asDouble(), 1e-6, "greedy token " + j);
+            }
+        }
+    }
+
+    @Test
+    void shouldListChatLogprobsAndRefuseTooManyAlternatives() throws Exception {
+        ApiFixtures.Reply reply = post(client, server.port(), "/v1/chat/completions", "{\"model\":\"" + MODEL
+                + "\",\"messages\":[{\"role\":\"user\",\"content\":\"t5,t9,\"}],\"max_tokens\":2,\"temperature\":0,"
+                + "\"ignore_eos\":true,\"logprobs\":true,\"top_logprobs\":3}");
+        assertEquals(200, reply.status(), reply.body());
+        JsonNode content = reply.json().at("/choices/0/logprobs/content");
+        assertEquals(2, content.size(), reply.body());
+        for (JsonNode token : content) {
+            assertEquals(3, token.get("top_logprobs").size());
+            assertEquals(token.get("top_logprobs").get(0).get("logprob").asDouble(), token.get("logprob").asDouble(), 1e-6);
+            assertTrue(token.get("logprob").asDouble() <= 0);
+            assertEquals(token.get("token").asText().getBytes(java.nio.charset.StandardCharsets.UTF_8).length,
+                    token.get("bytes").size());
+        }
+        assertEquals(400, post(client, server.port(), "/v1/completions", "{\"prompt\":[1,2],\"logprobs\":21}").status());
+        assertEquals(400, post(client, server.port(), "/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"t1,\"}],\"top_logprobs\":2}").status());
+    }
+
+    /** The completion's logprobs arrays, chunk by chunk, joined in order. */
+    private static JsonNode joinedStream(String events) throws Exception {
+        var joined = JSON.createObjectNode();
+        for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+            joined.putArray(field);
+        }
+        for (String line : events.split("\n")) {
+            if (!line.startsWith("data: {")) {
+                continue;
+            }
+            JsonNode lp = JSON.readTree(line.substring(6)).at("/choices/0/logprobs");
+            if (lp.isMissingNode() || lp.isNull()) {
+                continue;
+            }
+            for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+                ((com.fasterxml.jackson.databind.node.ArrayNode) joined.get(field)).addAll(
+                        (com.fasterxml.jackson.databind.node.ArrayNode) lp.get(field));
+            }
+        }
+        return joined;
+    }
+
+    private static double logSoftmax(float[] logits, int offset, int vocab, int token) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(logits[offset + i] - max);
+        }
+        return logits[offset + token] - max - Math.log(sum);
+    }
+}
