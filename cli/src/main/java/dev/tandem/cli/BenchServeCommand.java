@@ -52,6 +52,23 @@ final class BenchServeCommand implements Callable<Integer> {
             + " (default: $OPENAI_API_KEY, as vLLM's benchmark, else none).")
     String apiKey;
 
+    @Option(names = "--ignore-eos", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Send vLLM's ignore_eos so outputs have their planned lengths (--no-ignore-eos for a strict"
+                    + " OpenAI server, which refuses the field; default: on).")
+    boolean ignoreEos;
+
+    @Option(names = "--max-concurrency", defaultValue = "0", description = "At most this many requests in flight"
+            + " (later arrivals wait for a slot, as vLLM's benchmark); 0: no cap.")
+    int maxConcurrency;
+
+    @Option(names = "--num-prompts", defaultValue = "0", description = "At most this many requests a rate; 0: all"
+            + " that --duration gives.")
+    int numPrompts;
+
+    @Option(names = "--goodput", split = " ", description = "vLLM's goodput bounds, e.g. ttft:500 tpot:50 e2el:4000"
+            + " (ms): request_goodput in --json counts the completed requests within all of them.")
+    java.util.List<String> goodput;
+
     @Option(names = "--model", description = "Model name to request (default: the server's first).")
     String model;
 
@@ -127,9 +144,13 @@ final class BenchServeCommand implements Callable<Integer> {
         if (duration <= 0) {
             throw new IllegalArgumentException("--duration must be > 0 s");
         }
+        if (maxConcurrency < 0 || numPrompts < 0) {
+            throw new IllegalArgumentException("--max-concurrency and --num-prompts must be >= 0");
+        }
         ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(url), trace, sweep,
                 duration, offset, model, vocab, minId, seed, scaleToContext, maxPrompt, maxOutput, baseline,
-                saveBaseline, baselineRequests, drain, apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY"));
+                saveBaseline, baselineRequests, drain, apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY"),
+                ignoreEos, maxConcurrency, numPrompts, goodputBounds());
         ServeReport report = ServeBenchmark.run(settings, System.err);
         String table = report.markdown();
         spec.commandLine().getOut().print(table);
@@ -144,6 +165,23 @@ final class BenchServeCommand implements Callable<Integer> {
             writePlot(report);
         }
         return 0;
+    }
+
+    /** --goodput's KEY:MS pairs; keys ttft, tpot and e2el, as vLLM's benchmark takes them. */
+    private java.util.Map<String, Double> goodputBounds() {
+        java.util.Map<String, Double> bounds = new java.util.TreeMap<>();
+        for (String pair : goodput == null ? java.util.List.<String>of() : goodput) {
+            String[] kv = pair.split(":", 2);
+            if (kv.length != 2 || !java.util.List.of("ttft", "tpot", "e2el").contains(kv[0])) {
+                throw new IllegalArgumentException("--goodput takes ttft:MS, tpot:MS and e2el:MS, got '" + pair + "'");
+            }
+            try {
+                bounds.put(kv[0], Double.parseDouble(kv[1]));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--goodput " + pair + ": not a number of ms");
+            }
+        }
+        return bounds;
     }
 
     /** Java2D needs fontconfig and a font even headless; without them, say so and keep the other outputs. */

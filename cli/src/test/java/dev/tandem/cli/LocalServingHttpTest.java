@@ -62,7 +62,7 @@ class LocalServingHttpTest {
             }
             String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
                     .build(), HttpResponse.BodyHandlers.ofString()).body();
-            assertTrue(metrics.contains("tandem_queue_depth{pool=\"waiting\"} 0"), metrics);
+            assertTrue(metrics.matches("(?s).*\ntandem_queue_depth\\{model_name=\"[^\"]*\",pool=\"waiting\"\\} 0(\\.0)?\n.*"), metrics);
         }
         assertEquals(List.of(), nodes.stream().filter(ProcessHandle::isAlive).toList(), "node processes alive");
     }

@@ -13,16 +13,19 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Open-loop replay: each planned request is sent at its scheduled time on its own virtual thread, however many
- * are still outstanding. Requests not finished {@code drainSeconds} after the last send are abandoned and
+ * are still outstanding (with a concurrency cap, as vLLM's {@code --max-concurrency}: when a slot frees). Requests not finished {@code drainSeconds} after the last send are abandoned and
  * count as {@link RequestOutcome#ERROR_TIMEOUT}.
  */
 public final class Replayer {
     private final StreamingClient client;
     private final double drainSeconds;
+    private final java.util.concurrent.Semaphore inFlight; // null: no cap
 
-    public Replayer(StreamingClient client, double drainSeconds) {
+    /** {@code maxConcurrency}: at most this many requests in flight, later ones sent when one ends; 0: no cap. */
+    public Replayer(StreamingClient client, double drainSeconds, int maxConcurrency) {
         this.client = client;
         this.drainSeconds = drainSeconds;
+        this.inFlight = maxConcurrency > 0 ? new java.util.concurrent.Semaphore(maxConcurrency) : null;
     }
 
     /** @return one outcome per planned request, in plan order */
@@ -40,7 +43,17 @@ public final class Replayer {
                     progress.update(futures.size(), plan.size(), done.get(), errors.get(), false);
                 }
                 futures.add(threads.submit(() -> {
-                    RequestOutcome outcome = client.send(request, start);
+                    if (inFlight != null) {
+                        inFlight.acquire();
+                    }
+                    RequestOutcome outcome;
+                    try {
+                        outcome = client.send(request, start);
+                    } finally {
+                        if (inFlight != null) {
+                            inFlight.release();
+                        }
+                    }
                     if (!outcome.ok()) {
                         errors.incrementAndGet();
                     }

@@ -33,11 +33,16 @@ public final class ServeBenchmark {
      * @param baselineOut      null: don't save it
      * @param drainSeconds     s to wait for outstanding requests after the last send, before abandoning them
      * @param apiKey           sent as {@code Authorization: Bearer} on every request; null: none
+     * @param ignoreEos        ask for vLLM's {@code ignore_eos}, so outputs have their planned lengths
+     * @param maxConcurrency   at most this many requests in flight (later ones wait their turn); 0: no cap
+     * @param numPrompts       at most this many requests a rate; 0: all the plan has
+     * @param goodput          vLLM's goodput bounds in ms by "ttft", "tpot", "e2el"; empty for none
      */
     public record Settings(URI baseUrl, String trace, double[] rates, double durationSeconds, double offsetSeconds,
                            String model, int vocabSize, int minId, long seed, boolean scaleToContext, int maxPrompt,
                            int maxOutput, Path baselineIn, Path baselineOut, int baselineRequests, double drainSeconds,
-                           String apiKey) {
+                           String apiKey, boolean ignoreEos, int maxConcurrency, int numPrompts,
+                           java.util.Map<String, Double> goodput) {
     }
 
     private ServeBenchmark() {
@@ -78,11 +83,14 @@ public final class ServeBenchmark {
             Trace trace = Trace.load(settings.trace());
             List<List<PlannedRequest>> plans = new ArrayList<>();
             for (double rate : settings.rates()) {
-                plans.add(ReplayPlan.plan(trace, rate, settings.durationSeconds(), settings.offsetSeconds(), limits));
+                List<PlannedRequest> plan = ReplayPlan.plan(trace, rate, settings.durationSeconds(),
+                        settings.offsetSeconds(), limits);
+                plans.add(settings.numPrompts() > 0 && plan.size() > settings.numPrompts()
+                        ? plan.subList(0, settings.numPrompts()) : plan);
             }
             warnAboutContext(plans.getFirst(), limits, log);
             StreamingClient client = new StreamingClient(http, settings.baseUrl(), model,
-                    new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey());
+                    new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey(), settings.ignoreEos());
             UnloadedBaseline baseline = settings.baselineIn() != null ? UnloadedBaseline.load(settings.baselineIn())
                     : measureBaseline(client, plans.getFirst(), limits, settings.baselineRequests(), log);
             if (settings.baselineOut() != null) {
@@ -91,7 +99,7 @@ public final class ServeBenchmark {
             }
             note(log, String.format(Locale.ROOT, "unloaded baseline: TTFT = %.2f ms %+.4f ms/token × prompt, TBT = %.2f ms",
                     baseline.ttftInterceptMs(), baseline.ttftPerTokenMs(), baseline.tbtMs()));
-            Replayer replayer = new Replayer(client, settings.drainSeconds());
+            Replayer replayer = new Replayer(client, settings.drainSeconds(), settings.maxConcurrency());
             List<RateReport> reports = new ArrayList<>();
             for (int i = 0; i < plans.size(); i++) {
                 double rate = Double.isNaN(settings.rates()[i]) ? trace.meanRate() : settings.rates()[i];
@@ -104,7 +112,7 @@ public final class ServeBenchmark {
                 reports.add(report);
             }
             return new ServeReport(settings.baseUrl().toString(), trace.name(), model, info.maxModelLen(), vocab,
-                    settings.durationSeconds(), settings.offsetSeconds(), limits, baseline, reports);
+                    settings.durationSeconds(), settings.offsetSeconds(), limits, baseline, settings.goodput(), reports);
         } finally {
             http.shutdownNow(); // close() would wait for streams abandoned at a deadline
         }

@@ -14,7 +14,8 @@ import java.util.Map;
 
 /** A whole {@code bench serve} run: the server, the baseline and one {@link RateReport} per rate. */
 public record ServeReport(String url, String trace, String model, int maxModelLen, int vocabSize, double durationSeconds,
-                          double offsetSeconds, LengthLimits limits, UnloadedBaseline baseline, List<RateReport> rates) {
+                          double offsetSeconds, LengthLimits limits, UnloadedBaseline baseline,
+                          Map<String, Double> goodput, List<RateReport> rates) {
     /** @return the highest rate whose replay met all nine SLOs, NaN if none did */
     public double bestRate() {
         return rates.stream().filter(RateReport::sloPass).mapToDouble(RateReport::rate).max().orElse(Double.NaN);
@@ -108,6 +109,7 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
         for (RateReport r : rates) {
             @SuppressWarnings("unchecked")
             Map<String, Object> row = mapper.convertValue(r, LinkedHashMap.class);
+            row.put("vllm", VllmFigures.of(r, goodput));   // vllm bench serve's keys
             row.put("requests_detail", r.outcomes().stream().map(o -> List.of(o.sentAtMs(),
                     o.request().promptTokens(), o.request().outputTokens(), o.ttftMs(), o.meanTbtMs(), o.e2eMs(),
                     o.error() == null ? "" : o.error())).toList());

@@ -17,8 +17,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * Sends one streamed {@code POST /v1/completions} (token-id prompt, greedy, {@code ignore_eos}) and times the
- * server-sent events as they arrive. Blocks the calling thread: run it on a virtual thread per request.
+ * Sends one streamed {@code POST /v1/completions} (token-id prompt, greedy, {@code ignore_eos} where asked,
+ * {@code stream_options.include_usage}) and times the server-sent events as they arrive. Tokens are counted by
+ * each chunk's {@code token_ids} (vLLM's), else from the usage chunk, spread over the chunks that carried text.
+ * Blocks the calling thread: run it on a virtual thread per request.
  */
 public final class StreamingClient {
     private static final int ERROR_BODY_CHARS = 2000;
@@ -28,10 +30,16 @@ public final class StreamingClient {
     private final String model;
     private final PromptFactory prompts;
     private final String apiKey;
+    private final boolean ignoreEos;
     private final ObjectMapper json = new ObjectMapper();
 
-    /** {@code apiKey}: sent as {@code Authorization: Bearer} on every request; null: none. */
-    public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts, String apiKey) {
+    /**
+     * {@code apiKey}: sent as {@code Authorization: Bearer} on every request; null: none.
+     * {@code ignoreEos}: ask for vLLM's {@code ignore_eos} (a strict OpenAI server refuses the field).
+     */
+    public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts, String apiKey,
+                           boolean ignoreEos) {
+        this.ignoreEos = ignoreEos;
         this.client = client;
         this.completionsUri = baseUrl.resolve("v1/completions");
         this.model = model;
@@ -72,11 +80,11 @@ public final class StreamingClient {
 
     private RequestOutcome readStream(PlannedRequest request, long sent, double sentAtMs, InputStream in) throws IOException {
         BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-        double ttftMs = Double.NaN;
-        double[] gaps = new double[Math.max(16, request.outputTokens())];
-        int gapCount = 0;
-        int tokens = 0;
-        long lastToken = 0;
+        long[] times = new long[Math.max(16, request.outputTokens())]; // arrival of each chunk that carried text
+        int[] carried = new int[times.length];
+        int chunks = 0;
+        boolean idsSeen = false;
+        int usageTokens = -1;
         for (String line = reader.readLine(); line != null; line = reader.readLine()) {
             long now = System.nanoTime();
             if (!line.startsWith("data:")) {
@@ -84,8 +92,10 @@ public final class StreamingClient {
             }
             String payload = line.substring(5).trim();
             if (payload.equals("[DONE]")) {
-                return new RequestOutcome(request, sentAtMs, 200, null, null, ttftMs, Arrays.copyOf(gaps, gapCount),
-                        (now - sent) / 1e6, tokens);
+                if (!idsSeen && usageTokens >= 0) {   // a server without token_ids: usage says how many came
+                    spread(carried, chunks, usageTokens);
+                }
+                return outcome(request, sent, sentAtMs, now, times, carried, chunks);
             }
             JsonNode chunk;
             try {
@@ -97,28 +107,65 @@ public final class StreamingClient {
                 return RequestOutcome.failed(request, sentAtMs, 200, RequestOutcome.ERROR_STREAM,
                         chunk.get("error").path("message").asText(chunk.get("error").toString()));
             }
-            int carried = tokensIn(chunk.path("choices").path(0));
-            if (carried == 0) {
+            if (chunk.path("usage").path("completion_tokens").isIntegralNumber()) {
+                usageTokens = chunk.get("usage").get("completion_tokens").asInt();
+            }
+            JsonNode choice = chunk.path("choices").path(0);
+            idsSeen |= choice.path("token_ids").isArray();
+            int tokens = tokensIn(choice);
+            if (tokens == 0) {
                 continue;
             }
-            if (tokens == 0) {
-                ttftMs = (now - sent) / 1e6; // further tokens of the first chunk came with it: no gap to spread
-            } else {
-                double gap = (now - lastToken) / 1e6 / carried;
-                if (gapCount + carried > gaps.length) {
-                    gaps = Arrays.copyOf(gaps, Math.max(gaps.length * 2, gapCount + carried));
-                }
-                Arrays.fill(gaps, gapCount, gapCount + carried, gap);
-                gapCount += carried;
+            if (chunks == times.length) {
+                times = Arrays.copyOf(times, 2 * chunks);
+                carried = Arrays.copyOf(carried, 2 * chunks);
             }
-            tokens += carried;
-            lastToken = now;
+            times[chunks] = now;
+            carried[chunks++] = tokens;
         }
         return RequestOutcome.failed(request, sentAtMs, 200, RequestOutcome.ERROR_STREAM,
-                "the stream ended without data: [DONE] after " + tokens + " tokens");
+                "the stream ended without data: [DONE] after " + chunks + " chunks");
     }
 
-    /** Tokens by {@code token_ids}; a server without that field counts one per non-empty text. */
+    /**
+     * {@code total} tokens over {@code chunks} chunks: the first chunk one (the prefill's token, which servers
+     * send as soon as it is sampled), the rest as evenly as whole tokens go.
+     */
+    private static void spread(int[] carried, int chunks, int total) {
+        if (chunks == 1) {
+            carried[0] = total;
+            return;
+        }
+        carried[0] = Math.min(1, total);
+        int rest = total - carried[0];
+        for (int c = 1; c < chunks; c++) {
+            carried[c] = rest / (chunks - 1) + (c - 1 < rest % (chunks - 1) ? 1 : 0);
+        }
+    }
+
+    /**
+     * TTFT from the first chunk; a later chunk's gap since the one before spread over its tokens (the
+     * first chunk's further tokens came with it: no gap to spread).
+     */
+    private static RequestOutcome outcome(PlannedRequest request, long sent, double sentAtMs, long end, long[] times,
+                                          int[] carried, int chunks) {
+        int tokens = 0;
+        for (int c = 0; c < chunks; c++) {
+            tokens += carried[c];
+        }
+        double[] gaps = new double[Math.max(0, tokens - (chunks > 0 ? carried[0] : 0))];
+        int gapCount = 0;
+        for (int c = 1; c < chunks; c++) {
+            double gap = (times[c] - times[c - 1]) / 1e6 / Math.max(1, carried[c]);
+            Arrays.fill(gaps, gapCount, gapCount + carried[c], gap);
+            gapCount += carried[c];
+        }
+        double ttftMs = chunks == 0 ? Double.NaN : (times[0] - sent) / 1e6;
+        return new RequestOutcome(request, sentAtMs, 200, null, null, ttftMs, Arrays.copyOf(gaps, gapCount),
+                (end - sent) / 1e6, tokens);
+    }
+
+    /** Tokens by {@code token_ids}; a server without that field counts one per non-empty text (usage corrects it). */
     private static int tokensIn(JsonNode choice) {
         JsonNode ids = choice.path("token_ids");
         if (ids.isArray()) {
@@ -153,7 +200,8 @@ public final class StreamingClient {
             sb.append(i == 0 ? "" : ",").append(prompt[i]);
         }
         return sb.append("],\"max_tokens\":").append(request.outputTokens())
-                .append(",\"temperature\":0,\"stream\":true,\"ignore_eos\":true}").toString();
+                .append(",\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}")
+                .append(ignoreEos ? ",\"ignore_eos\":true}" : "}").toString();
     }
 
     private String quote(String s) {

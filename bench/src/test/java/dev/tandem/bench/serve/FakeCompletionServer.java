@@ -38,6 +38,7 @@ final class FakeCompletionServer implements AutoCloseable {
     private final long tbtMs;
     private final int tokensPerChunk;
     private final IntUnaryOperator statusForPrompt;
+    private final boolean strict;
     /** System.nanoTime() at each completion request's arrival. */
     final List<Long> arrivals = new CopyOnWriteArrayList<>();
     /** the Authorization header of each request, null where there was none */
@@ -47,6 +48,16 @@ final class FakeCompletionServer implements AutoCloseable {
 
     FakeCompletionServer(long firstTokenMs, long tbtMs, int tokensPerChunk, IntUnaryOperator statusForPrompt)
             throws IOException {
+        this(firstTokenMs, tbtMs, tokensPerChunk, statusForPrompt, false);
+    }
+
+    /**
+     * {@code strict}: as a strict OpenAI server, refuse fields it does not know (vLLM's {@code ignore_eos}) with 400,
+     * send no {@code token_ids}, and count tokens only in the usage chunk that {@code stream_options} asks for.
+     */
+    FakeCompletionServer(long firstTokenMs, long tbtMs, int tokensPerChunk, IntUnaryOperator statusForPrompt,
+                         boolean strict) throws IOException {
+        this.strict = strict;
         this.firstTokenMs = firstTokenMs;
         this.tbtMs = tbtMs;
         this.tokensPerChunk = tokensPerChunk;
@@ -78,7 +89,7 @@ final class FakeCompletionServer implements AutoCloseable {
         JsonNode request = json.readTree(exchange.getRequestBody());
         int[] prompt = json.convertValue(request.get("prompt"), int[].class);
         prompts.add(prompt);
-        int status = statusForPrompt.applyAsInt(prompt.length);
+        int status = strict && request.has("ignore_eos") ? 400 : statusForPrompt.applyAsInt(prompt.length);
         if (status != 200) {
             byte[] body = ("{\"error\":{\"message\":\"fake " + status + "\",\"type\":\"x\",\"param\":null,\"code\":"
                     + status + "}}").getBytes(StandardCharsets.UTF_8);
@@ -101,19 +112,25 @@ final class FakeCompletionServer implements AutoCloseable {
                     sleep(tbtMs * count);
                 }
                 sent += count;
-                event(out, chunk(count, sent == maxTokens));
+                event(out, chunk(count, sent == maxTokens, strict));
+            }
+            if (strict && request.path("stream_options").path("include_usage").asBoolean()) {
+                event(out, "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"" + MODEL
+                        + "\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt.length + ",\"completion_tokens\":"
+                        + maxTokens + ",\"total_tokens\":" + (prompt.length + maxTokens) + "}}");
             }
             event(out, "[DONE]");
         }
     }
 
-    private static String chunk(int tokens, boolean last) {
+    private static String chunk(int tokens, boolean last, boolean strict) {
         StringBuilder ids = new StringBuilder();
         for (int i = 0; i < tokens; i++) {
             ids.append(i == 0 ? "" : ",").append(7);
         }
         return "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"" + MODEL + "\",\"choices\":"
-                + "[{\"index\":0,\"text\":\"x\",\"token_ids\":[" + ids + "],\"logprobs\":null,\"finish_reason\":"
+                + "[{\"index\":0,\"text\":\"" + "x".repeat(tokens) + "\"" + (strict ? "" : ",\"token_ids\":[" + ids + "]")
+                + ",\"logprobs\":null,\"finish_reason\":"
                 + (last ? "\"length\"" : "null") + "}]}";
     }
 

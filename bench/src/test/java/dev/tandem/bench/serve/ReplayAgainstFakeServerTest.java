@@ -32,7 +32,7 @@ class ReplayAgainstFakeServerTest {
 
     private StreamingClient client(int tokensPerChunk, java.util.function.IntUnaryOperator status) throws IOException {
         server = new FakeCompletionServer(FIRST_TOKEN_MS, TBT_MS, tokensPerChunk, status);
-        return new StreamingClient(http, server.url(), FakeCompletionServer.MODEL, new PromptFactory(1, 100, 1000), null);
+        return new StreamingClient(http, server.url(), FakeCompletionServer.MODEL, new PromptFactory(1, 100, 1000), null, true);
     }
 
     @Test
@@ -51,6 +51,28 @@ class ReplayAgainstFakeServerTest {
         int[] prompt = server.prompts.getFirst();
         assertEquals(5, prompt.length);
         assertTrue(Arrays.stream(prompt).allMatch(id -> id >= 100 && id < 1000), Arrays.toString(prompt));
+    }
+
+    /**
+     * A strict OpenAI server: ignore_eos is refused (400) unless --no-ignore-eos, and tokens, several a
+     * chunk and without token_ids, are counted from the usage chunk and spread over the chunks.
+     */
+    @Test
+    void shouldCountTokensFromUsageOnAStrictServer() throws IOException {
+        server = new FakeCompletionServer(FIRST_TOKEN_MS, TBT_MS, 3, p -> 200, true);
+        StreamingClient vllmStyle = new StreamingClient(http, server.url(), FakeCompletionServer.MODEL,
+                new PromptFactory(1, 100, 1000), null, true);
+        RequestOutcome refused = vllmStyle.send(new PlannedRequest(0, 0, 4, 7), System.nanoTime());
+        assertEquals(400, refused.status(), "a strict server refuses ignore_eos");
+        StreamingClient strict = new StreamingClient(http, server.url(), FakeCompletionServer.MODEL,
+                new PromptFactory(1, 100, 1000), null, false);
+        strict.send(new PlannedRequest(0, 0, 4, 2), System.nanoTime());
+        RequestOutcome o = strict.send(new PlannedRequest(0, 0, 4, 7), System.nanoTime()); // 1, then 3, then 3
+        assertTrue(o.ok(), o.errorMessage());
+        assertEquals(7, o.outputTokens(), "from usage.completion_tokens");
+        assertEquals(6, o.tbtMs().length, "every token after the first chunk's");
+        double medianGap = Percentiles.of(o.tbtMs(), 0.5);
+        assertTrue(medianGap >= TBT_MS - 5 && medianGap < TBT_MS + 15, "TBT " + Arrays.toString(o.tbtMs()));
     }
 
     @Test
@@ -80,7 +102,7 @@ class ReplayAgainstFakeServerTest {
         for (int i = 0; i < prompts.length; i++) {
             plan.add(new PlannedRequest(i, i * 0.005, prompts[i], 2));
         }
-        List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
+        List<RequestOutcome> outcomes = new Replayer(client, 5, 0).replay(plan, new ProgressBar(null, "test"));
         RateReport report = RateReport.of(200, 0.03, outcomes, new UnloadedBaseline(FIRST_TOKEN_MS, 0, TBT_MS, 50, List.of()));
         assertEquals(Map.of("http_429", 2, "http_503", 1, "http_400", 1), report.errors());
         assertEquals("fake 429", report.errorSamples().get("http_429"));
@@ -90,13 +112,30 @@ class ReplayAgainstFakeServerTest {
     }
 
     @Test
+    void shouldKeepAtMostMaxConcurrencyRequestsInFlight() throws IOException {
+        StreamingClient client = client(1, p -> 200);
+        List<PlannedRequest> plan = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            plan.add(new PlannedRequest(i, 0, 4, 3));               // all due at once
+        }
+        List<RequestOutcome> outcomes = new Replayer(client, 5, 1).replay(plan, new ProgressBar(null, "test"));
+        assertTrue(outcomes.stream().allMatch(RequestOutcome::ok));
+        List<Long> arrivals = server.arrivals.stream().sorted().toList();
+        long oneRequestMs = FIRST_TOKEN_MS + 2 * TBT_MS;             // the fake's time for 3 tokens
+        for (int i = 1; i < arrivals.size(); i++) {
+            assertTrue((arrivals.get(i) - arrivals.get(i - 1)) / 1e6 >= oneRequestMs - 2,
+                    "request " + i + " waited for a slot: " + arrivals);
+        }
+    }
+
+    @Test
     void shouldSendOnScheduleWhileEarlierRequestsAreOutstanding() throws IOException {
         StreamingClient client = client(1, p -> 200);
         List<PlannedRequest> plan = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             plan.add(new PlannedRequest(i, i * 0.04, 8, 20)); // each takes ≥ 240 ms, one sent every 40 ms
         }
-        List<RequestOutcome> outcomes = new Replayer(client, 5).replay(plan, new ProgressBar(null, "test"));
+        List<RequestOutcome> outcomes = new Replayer(client, 5, 0).replay(plan, new ProgressBar(null, "test"));
         assertTrue(outcomes.stream().allMatch(RequestOutcome::ok));
         List<Long> arrivals = server.arrivals.stream().sorted().toList();
         // 60 ms of slack for a loaded 2-core machine: still far from the 240 ms a request would add
@@ -113,7 +152,7 @@ class ReplayAgainstFakeServerTest {
     @Test
     void shouldAbandonRequestsUnfinishedAtTheDeadline() throws IOException {
         StreamingClient client = client(1, p -> 200);
-        List<RequestOutcome> outcomes = new Replayer(client, 0.1)
+        List<RequestOutcome> outcomes = new Replayer(client, 0.1, 0)
                 .replay(List.of(new PlannedRequest(0, 0, 4, 60)), new ProgressBar(null, "test")); // 640 ms
         assertEquals(RequestOutcome.ERROR_TIMEOUT, outcomes.getFirst().error());
     }

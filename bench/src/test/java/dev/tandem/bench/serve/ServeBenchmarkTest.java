@@ -31,7 +31,7 @@ class ServeBenchmarkTest {
         try (FakeCompletionServer server = new FakeCompletionServer(40, 10, 1, p -> 200)) {
             ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(
                     server.url().toString() + "v1"), trace.toString(), new double[] {4, 8}, 1, 0, null, 0, 100, 1,
-                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10, "sk-test");
+                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10, "sk-test", true, 0, 0, java.util.Map.of());
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             ServeReport report = ServeBenchmark.run(settings, new PrintStream(log, true, StandardCharsets.UTF_8));
 
@@ -58,6 +58,13 @@ class ServeBenchmarkTest {
             assertEquals(report.rates().get(0).slo().get(0).pass(), root.at("/rates/0/slo/0/pass").asBoolean());
             assertEquals(2.0, root.at("/rates/0/slo/0/limit").asDouble());
             assertEquals(report.baseline(), UnloadedBaseline.load(dir.resolve("baseline.json")));
+            JsonNode vllm = root.at("/rates/1/vllm");               // vllm bench serve's keys, from the same outcomes
+            assertEquals(report.rates().get(1).completed(), vllm.get("completed").asInt());
+            assertEquals(report.rates().get(1).requestsPerSecond(), vllm.get("request_throughput").asDouble(), 1e-9);
+            assertEquals(10.0, vllm.get("median_itl_ms").asDouble(), 5, "the fake's 10 ms between tokens");
+            assertEquals(10.0, vllm.get("mean_tpot_ms").asDouble(), 5);
+            assertTrue(vllm.get("p99_ttft_ms").asDouble() >= vllm.get("median_ttft_ms").asDouble());
+            assertTrue(vllm.get("request_goodput").isNull(), "no --goodput bounds");
 
             Path png = dir.resolve("serve.png");
             ServePlots.write(png, report);
@@ -68,7 +75,7 @@ class ServeBenchmarkTest {
     @Test
     void shouldReportTheHighestRateMeetingAllSlosEvenIfALowerOneMissed() {
         UnloadedBaseline baseline = new UnloadedBaseline(50, 0, 10, 50, List.of());
-        ServeReport report = new ServeReport("u", "t", "m", 64, 1000, 5, 0, LengthLimits.NONE, baseline, List.of(
+        ServeReport report = new ServeReport("u", "t", "m", 64, 1000, 5, 0, LengthLimits.NONE, baseline, java.util.Map.of(), List.of(
                 RateReport.of(1, 1, served(10, 1.0), baseline),
                 RateReport.of(2, 1, served(10, 3.0), baseline), // 3× everything: TBT and E2E miss
                 RateReport.of(4, 1, served(10, 1.1), baseline),
@@ -103,7 +110,7 @@ class ServeBenchmarkTest {
         }
         RateReport rate = RateReport.of(10, 5, outcomes, new UnloadedBaseline(50, 0, 10, 50, List.of()));
         ServeReport report = new ServeReport("u", "t", "m", 64, 1000, 5, 0, LengthLimits.NONE,
-                new UnloadedBaseline(50, 0, 10, 50, List.of()), List.of(rate));
+                new UnloadedBaseline(50, 0, 10, 50, List.of()), java.util.Map.of(), List.of(rate));
         Path png = dir.resolve("one.png");
         ServePlots.write(png, report);
         assertTrue(Files.size(png) > 1000);
