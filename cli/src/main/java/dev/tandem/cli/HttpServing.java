@@ -174,7 +174,8 @@ final class HttpServing {
         });
         long periodMs = Math.max(1, Math.round(logStatsIntervalSeconds * 1000));
         timer.scheduleAtFixedRate(() -> System.err.println("tandem: stats: "
-                + line.next(engine.queueDepths(), System.nanoTime())), periodMs, periodMs, TimeUnit.MILLISECONDS);
+                + line.next(engine.queueDepths(), engine.kvCacheUsage(), System.nanoTime())), periodMs, periodMs,
+                TimeUnit.MILLISECONDS);
         return timer;
     }
 

@@ -5,7 +5,8 @@ import java.util.Map;
 
 /**
  * The periodic stats line of {@code --log-stats-interval}: the requests running and waiting now,
- * and the prompt and generation token rates since the previous line (as vLLM logs them).
+ * the prompt and generation token rates since the previous line, and the KV cache's use (as vLLM
+ * logs them).
  */
 public final class StatsLine {
     private final ApiMetrics metrics;
@@ -23,6 +24,11 @@ public final class StatsLine {
 
     /** The line at {@code nowNanos}, with the engine's queue depths per pool. */
     public synchronized String next(Map<String, Integer> queueDepths, long nowNanos) {
+        return next(queueDepths, Double.NaN, nowNanos);
+    }
+
+    /** … and the share of the KV cache in use ({@code kvCacheUsage}, 0 to 1; NaN: not known here). */
+    public synchronized String next(Map<String, Integer> queueDepths, double kvCacheUsage, long nowNanos) {
         long prompt = metrics.promptTokens();
         long generated = metrics.generationTokens();
         double seconds = Math.max(1e-9, (nowNanos - lastNanos) / 1e9);
@@ -30,7 +36,9 @@ public final class StatsLine {
         String line = String.format(Locale.ROOT,
                 "running %d, waiting %d; prompt %.1f tokens/s, generation %.1f tokens/s over the last %.1f s",
                 metrics.running(), waiting, (prompt - lastPromptTokens) / seconds,
-                (generated - lastGenerationTokens) / seconds, seconds);
+                (generated - lastGenerationTokens) / seconds, seconds)
+                + (Double.isNaN(kvCacheUsage) ? "" : String.format(Locale.ROOT, "; KV cache %.1f %% used",
+                100 * kvCacheUsage));
         lastPromptTokens = prompt;
         lastGenerationTokens = generated;
         lastNanos = nowNanos;
