@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.transport.AeronDirectories;
 import dev.tandem.transport.AeronNode;
 import dev.tandem.transport.TransportConfig;
 import io.aeron.driver.MediaDriver;
@@ -35,8 +36,10 @@ final class MediaDriverCommand implements Callable<Integer> {
                 Thread.currentThread().interrupt();
             }
         }, "tandem-media-driver-stop"));
+        AeronDirectories.checkUsable(java.nio.file.Path.of(dir)); // the driver clears it: refuse what that would lose
         try (MediaDriver driver = MediaDriver.launch(AeronNode.driverContext(TransportConfig.defaults())
                 .aeronDirectoryName(dir))) {
+            AeronDirectories.restrict(driver.aeronDirectoryName());
             System.err.println("tandem: media driver running in " + driver.aeronDirectoryName() + "; Ctrl-C stops it");
             stop.await();
         } finally {

@@ -33,7 +33,7 @@ public final class AeronNode implements AutoCloseable
                 final MediaDriver.Context driverCtx = driverContext(config);
                 try
                 {
-                    driver = MediaDriver.launchEmbedded(driverCtx);
+                    driver = launchPrivateDriver(driverCtx);
                 }
                 catch (final RuntimeException ex)
                 {
@@ -58,7 +58,20 @@ public final class AeronNode implements AutoCloseable
         }
     }
 
-    /** @return a context for an embedded driver; launchEmbedded gives it a random directory name. */
+    /**
+     * A driver of this process in a fresh directory of its own ({@link AeronDirectories#fresh}), 0700 with
+     * its files 0600, after removing what drivers of dead Tandem processes left behind.
+     */
+    public static MediaDriver launchPrivateDriver(final MediaDriver.Context ctx)
+    {
+        AeronDirectories.removeStale(AeronDirectories.sharedMemory());
+        final MediaDriver driver = MediaDriver.launch(ctx.aeronDirectoryName(
+            AeronDirectories.fresh(AeronDirectories.sharedMemory())));
+        AeronDirectories.restrict(driver.aeronDirectoryName());
+        return driver;
+    }
+
+    /** @return a context for a driver of Tandem's; {@link #launchPrivateDriver} names its directory. */
     public static MediaDriver.Context driverContext(final TransportConfig config)
     {
         final MediaDriver.Context ctx = new MediaDriver.Context()

@@ -132,7 +132,7 @@ public final class ClusterTransport implements AutoCloseable
      */
     public static io.aeron.driver.MediaDriver launchSharedDriver()
     {
-        return io.aeron.driver.MediaDriver.launchEmbedded(AeronNode.driverContext(TransportConfig.defaults()));
+        return AeronNode.launchPrivateDriver(AeronNode.driverContext(TransportConfig.defaults()));
     }
 
     private <T extends AutoCloseable> T own(final T closeable)
