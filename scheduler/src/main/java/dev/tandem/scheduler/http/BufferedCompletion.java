@@ -5,7 +5,7 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 
 /** A completion answered in one response once it ends. */
 final class BufferedCompletion extends CompletionSession {
-    BufferedCompletion(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
+    BufferedCompletion(Reply exchange, CompletionJson json, CompletionText text, int promptTokens,
                        int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, LogprobsJson logprobsJson, Echo echo) {
         super(exchange, json, text, promptTokens, eosTokenIds, metrics, arrivalNanos, logprobsJson, echo);
     }

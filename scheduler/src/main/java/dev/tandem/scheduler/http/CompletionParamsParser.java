@@ -8,12 +8,13 @@ import java.util.List;
 
 /**
  * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
- * fields it cannot honour (n > 1, several prompts, tools, structured output) are
+ * fields it cannot honour (best_of > n, several prompts, tools, structured output) are
  * refused with 400 naming them, so that no output silently differs from what was asked.
  */
 public final class CompletionParamsParser {
     static final int MAX_STOP_STRINGS = 4;
     static final int MAX_LOGPROBS = 20;           // vLLM's default max_logprobs
+    static final int MAX_CHOICES = 32;
     private static final float MAX_TEMPERATURE = 2f;
     private static final float DEFAULT_TEMPERATURE = 1f;
 
@@ -30,8 +31,13 @@ public final class CompletionParamsParser {
         Prompt prompt = chat ? chatMessages(body.get("messages")) : prompt(body.get("prompt"));
         Integer maxTokens = f.positiveInt(chat && f.present("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
         Integer n = f.integer("n");
-        if (n != null && n != 1) {
-            throw ApiError.badRequest("Only n = 1 is supported, got " + n, "n");
+        if (n != null && (n < 1 || n > MAX_CHOICES)) {
+            throw ApiError.badRequest("'n' must be in [1, " + MAX_CHOICES + "], got " + n, "n");
+        }
+        Integer bestOf = f.integer("best_of");
+        if (bestOf != null && bestOf != (n == null ? 1 : n)) {   // more would need ranking the candidates
+            throw ApiError.badRequest("Only best_of = n is supported, got best_of " + bestOf + " for n "
+                    + (n == null ? 1 : n), "best_of");
         }
         int logprobs = chat ? chatLogprobs(f) : completionLogprobs(body.get("logprobs"));
         boolean echo = !chat && Boolean.TRUE.equals(f.bool("echo"));
@@ -50,7 +56,7 @@ public final class CompletionParamsParser {
         return new CompletionParams(chat, model, prompt, maxTokens, sampling(f, seeds), stop(body.get("stop")),
                 Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
                 stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")),
-                logprobs, echo);
+                logprobs, echo, n == null ? 1 : n);
     }
 
     /** Completions: {@code logprobs} is the number of most likely tokens to list (0-20), or null for none. */
@@ -245,10 +251,6 @@ public final class CompletionParamsParser {
             if (v != null && v != (penalty.equals("repetition_penalty") ? 1.0 : 0.0)) {
                 throw ApiError.badRequest("'" + penalty + "' is not supported", penalty);
             }
-        }
-        Integer bestOf = f.integer("best_of");
-        if (bestOf != null && bestOf != 1) {
-            throw ApiError.badRequest("Only best_of = 1 is supported, got " + bestOf, "best_of");
         }
         JsonNode bias = body.get("logit_bias");
         if (bias != null && !bias.isNull() && !bias.isEmpty()) {

@@ -18,7 +18,7 @@ import java.util.Arrays;
  * disconnect cancel the engine request so its KV blocks are freed.
  */
 abstract class CompletionSession implements GenerationListener {
-    protected final HttpExchange exchange;
+    protected final Reply exchange;
     protected final CompletionJson json;
     protected final CompletionText text;
     protected final int promptTokens;
@@ -43,7 +43,7 @@ abstract class CompletionSession implements GenerationListener {
     record Echo(String text, int[] ids) {
     }
 
-    CompletionSession(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
+    CompletionSession(Reply exchange, CompletionJson json, CompletionText text, int promptTokens,
                       int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, LogprobsJson logprobsJson, Echo echo) {
         this.logprobsJson = logprobsJson;
         this.echo = echo;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tandem.core.TandemException;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.RequestHandle;
+import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.scheduler.engine.EngineRejectedException;
 import dev.tandem.scheduler.engine.ServedModel;
 import io.netty.buffer.ByteBufInputStream;
@@ -63,16 +64,36 @@ final class CompletionsEndpoint implements Endpoint {
         }
         int maxTokens = params.maxTokens() != null ? params.maxTokens()
                 : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
-        Request engineRequest = new Request(prompt, maxTokens, params.sampling(), !params.ignoreEos(), false,
-                params.logprobs(), params.echo() ? params.logprobs() : -1);
-        CompletionSession session = session(exchange, params, prompt, model, arrival);
-        session.begin(submit(engineRequest, session));
+        int n = params.n();
+        ChoiceReplies replies = n > 1 ? new ChoiceReplies(exchange, n) : null;
+        CompletionJson json = new CompletionJson(chat, model.name());
+        CompletionSession[] sessions = new CompletionSession[n];
+        RequestHandle[] handles = new RequestHandle[n];
+        for (int i = 0; i < n; i++) {  // every choice submitted before any answers: a refusal refuses them all
+            SamplingParams s = params.sampling();
+            SamplingParams sampling = i == 0 ? s : new SamplingParams(s.temperature(), s.topP(), s.seed() + i, s.topK(),
+                    s.minP());
+            Request engineRequest = new Request(prompt, maxTokens, sampling, !params.ignoreEos(), false,
+                    params.logprobs(), params.echo() ? params.logprobs() : -1);
+            sessions[i] = session(replies == null ? exchange : replies.choice(i), json, params, prompt, arrival);
+            try {
+                handles[i] = submit(engineRequest, sessions[i]);
+            } catch (RuntimeException e) {
+                for (int k = 0; k < i; k++) {
+                    handles[k].cancel();
+                }
+                throw e;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            sessions[i].begin(handles[i]);
+        }
     }
 
-    private CompletionSession session(HttpExchange exchange, CompletionParams params, int[] prompt, ServedModel model,
+    private CompletionSession session(Reply exchange, CompletionJson json, CompletionParams params, int[] prompt,
                                       long arrival) {
         int promptTokens = prompt.length;
-        CompletionJson json = new CompletionJson(chat, model.name());
+        ServedModel model = context.engine().model();
         CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
                 params.stop(), params.includeStop(), params.stopTokenIds());
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();

@@ -24,7 +24,7 @@ import java.nio.charset.StandardCharsets;
  * One request's reply on its channel: a whole response, or a server-sent event stream. Counts
  * the status in the metrics once. Call on the channel's event loop.
  */
-final class HttpExchange {
+final class HttpExchange implements Reply {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
@@ -44,11 +44,13 @@ final class HttpExchange {
         this.metrics = metrics;
     }
 
-    Channel channel() {
+    @Override
+    public Channel channel() {
         return channel;
     }
 
-    void sendJson(HttpResponseStatus status, JsonNode body) {
+    @Override
+    public void sendJson(HttpResponseStatus status, JsonNode body) {
         send(status, "application/json", bytes(body));
     }
 
@@ -56,7 +58,8 @@ final class HttpExchange {
         send(status, contentType, body.getBytes(StandardCharsets.UTF_8));
     }
 
-    void sendError(ApiError error) {
+    @Override
+    public void sendError(ApiError error) {
         FullHttpResponse response = response(HttpResponseStatus.valueOf(error.status()), "application/json",
                 bytes(CompletionJson.error(error)));
         if (error.retryAfterSeconds() > 0) {
@@ -69,7 +72,8 @@ final class HttpExchange {
     }
 
     /** Starts a 200 text/event-stream with chunked transfer encoding. */
-    void startEvents() {
+    @Override
+    public void startEvents() {
         HttpResponse response = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
         response.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, "text/event-stream; charset=utf-8")
@@ -81,7 +85,8 @@ final class HttpExchange {
     }
 
     /** One {@code data: <json>} event. */
-    void event(JsonNode body) {
+    @Override
+    public void event(JsonNode body) {
         byte[] json = bytes(body);
         byte[] event = new byte[DATA.length + json.length + 2];
         System.arraycopy(DATA, 0, event, 0, DATA.length);
@@ -92,7 +97,8 @@ final class HttpExchange {
     }
 
     /** {@code data: [DONE]} and the end of the stream; {@code close} also ends the connection. */
-    void endEvents(boolean done, boolean close) {
+    @Override
+    public void endEvents(boolean done, boolean close) {
         if (done) {
             channel.write(new DefaultHttpContent(Unpooled.wrappedBuffer(DONE)));
         }
@@ -105,7 +111,8 @@ final class HttpExchange {
     }
 
     /** The client left before an answer: counted as nginx's 499 unless a status went out already. */
-    void abandoned() {
+    @Override
+    public void abandoned() {
         if (!answered) {
             count(499);
         }

@@ -11,7 +11,7 @@ final class StreamedCompletion extends CompletionSession {
     private boolean roleSent;
     private boolean echoSent;
 
-    StreamedCompletion(HttpExchange exchange, CompletionJson json, CompletionText text, int promptTokens,
+    StreamedCompletion(Reply exchange, CompletionJson json, CompletionText text, int promptTokens,
                        int[] eosTokenIds, ApiMetrics metrics, long arrivalNanos, boolean includeUsage,
                        LogprobsJson logprobsJson, Echo echo) {
         super(exchange, json, text, promptTokens, eosTokenIds, metrics, arrivalNanos, logprobsJson, echo);

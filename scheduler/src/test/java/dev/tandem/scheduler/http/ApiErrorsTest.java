@@ -65,7 +65,8 @@ class ApiErrorsTest {
 
     @Test
     void shouldRefuseWhatItCannotHonour() {
-        assertError(completion(request("\"n\":2")), 400, "invalid_request_error", "n", null);
+        assertError(completion(request("\"n\":0")), 400, "invalid_request_error", "n", null);
+        assertError(completion(request("\"n\":33")), 400, "invalid_request_error", "n", null);
         assertError(completion(request("\"temperature\":3")), 400, "invalid_request_error", "temperature", null);
         assertError(completion(request("\"top_p\":0")), 400, "invalid_request_error", "top_p", null);
         assertError(completion(request("\"max_tokens\":0")), 400, "invalid_request_error", "max_tokens", null);

@@ -20,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code logprobs} gives each prompt token's log-probability (the log-softmax of the logits one
  * position before it) and each generated token's, with the most likely alternatives, whole and
  * streamed; chat gets {@code logprobs.content}. What lm-eval-harness's loglikelihood tasks read.
+ * And {@code n} choices of one request, each its own sample.
  */
 class LogprobsTest {
     private static final String MODEL = "mixtral-tiny";
@@ -93,6 +94,53 @@ class LogprobsTest {
         assertEquals(400, post(client, server.port(), "/v1/completions", "{\"prompt\":[1,2],\"logprobs\":21}").status());
         assertEquals(400, post(client, server.port(), "/v1/chat/completions",
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"t1,\"}],\"top_logprobs\":2}").status());
+    }
+
+    /**
+     * {@code n} choices: each its own sample (seed, seed + 1, …) with its index, whole and streamed,
+     * usage counting them all; seeded, the whole and the streamed answers agree choice by choice.
+     */
+    @Test
+    void shouldAnswerNChoicesEachItsOwnSample() throws Exception {
+        ApiFixtures.Prompt p = ApiFixtures.prompts(MODEL).getFirst();
+        String request = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(p.inputIds()) + "],\"max_tokens\":5,"
+                + "\"temperature\":1,\"seed\":11,\"ignore_eos\":true,\"n\":3";
+        ApiFixtures.Reply whole = post(client, server.port(), "/v1/completions", request + "}");
+        assertEquals(200, whole.status(), whole.body());
+        JsonNode choices = whole.json().get("choices");
+        assertEquals(3, choices.size());
+        java.util.List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(i, choices.get(i).get("index").asInt());
+            assertEquals(5, choices.get(i).get("token_ids").size());
+            ids.add(choices.get(i).get("token_ids").toString());
+        }
+        assertEquals(15, whole.json().at("/usage/completion_tokens").asInt());
+        assertTrue(new java.util.HashSet<>(ids).size() > 1, "three samples, not one three times: " + ids);
+        ApiFixtures.Reply streamed = post(client, server.port(), "/v1/completions",
+                request + ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+        java.util.Map<Integer, com.fasterxml.jackson.databind.node.ArrayNode> byChoice = new java.util.TreeMap<>();
+        int usage = -1;
+        for (String line : streamed.body().split("\n")) {
+            if (!line.startsWith("data: {")) {
+                continue;
+            }
+            JsonNode chunk = JSON.readTree(line.substring(6));
+            if (chunk.get("choices").isEmpty()) {
+                usage = chunk.at("/usage/completion_tokens").asInt();
+                continue;
+            }
+            JsonNode c = chunk.get("choices").get(0);
+            byChoice.computeIfAbsent(c.get("index").asInt(), k -> JSON.createArrayNode()).addAll(
+                    (com.fasterxml.jackson.databind.node.ArrayNode) c.get("token_ids"));
+        }
+        assertEquals(15, usage, "one usage chunk for all choices");
+        assertEquals(3, byChoice.size());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(ids.get(i), byChoice.get(i).toString(), "choice " + i + ", streamed and whole");
+        }
+        assertEquals(1, streamed.body().split("data: \\[DONE\\]", -1).length - 1, "one [DONE]");
+        assertEquals(400, post(client, server.port(), "/v1/completions", request + ",\"best_of\":4}").status());
     }
 
     /** The completion's logprobs arrays, chunk by chunk, joined in order. */

@@ -1,0 +1,127 @@
+package dev.tandem.scheduler.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http.HttpResponseStatus;
+
+/**
+ * The {@code n} choices of one request ({@code n > 1}) answering through one exchange. Whole: each
+ * choice's body is held until all are in, then one body goes out with every choice (in index order)
+ * and the completion tokens of all. Streamed: one event stream; each choice's chunks go out as they
+ * come with its index; their usage chunks are summed into one, sent with {@code [DONE]} once every
+ * choice has ended. The first error answers for all.
+ */
+final class ChoiceReplies {
+    private final HttpExchange exchange;
+    private final ObjectNode[] bodies;
+    private int pending;
+    private int completionTokens;
+    private JsonNode usageChunk;     // the last choice's, to send summed
+    private boolean started;
+    private boolean answered;
+
+    ChoiceReplies(HttpExchange exchange, int n) {
+        this.exchange = exchange;
+        this.bodies = new ObjectNode[n];
+        this.pending = n;
+    }
+
+    Reply choice(int index) {
+        return new Reply() {
+            @Override
+            public Channel channel() {
+                return exchange.channel();
+            }
+
+            @Override
+            public void sendJson(HttpResponseStatus status, JsonNode body) {
+                if (answered) {
+                    return;
+                }
+                ObjectNode whole = (ObjectNode) body;
+                ((ObjectNode) whole.get("choices").get(0)).put("index", index);
+                bodies[index] = whole;
+                if (--pending == 0) {
+                    answered = true;
+                    exchange.sendJson(status, merged());
+                }
+            }
+
+            @Override
+            public void sendError(ApiError error) {
+                if (!answered) {
+                    answered = true;
+                    exchange.sendError(error);
+                }
+            }
+
+            @Override
+            public void startEvents() {
+                if (!started) {
+                    started = true;
+                    exchange.startEvents();
+                }
+            }
+
+            @Override
+            public void event(JsonNode body) {
+                if (answered) {
+                    return;
+                }
+                JsonNode choices = body.path("choices");
+                if (body.has("usage") && choices.isEmpty()) {   // the choice's usage chunk: summed at the end
+                    completionTokens += body.get("usage").get("completion_tokens").asInt();
+                    usageChunk = body;
+                    return;
+                }
+                if (choices.isArray() && !choices.isEmpty()) {
+                    ((ObjectNode) choices.get(0)).put("index", index);
+                }
+                exchange.event(body);
+            }
+
+            @Override
+            public void endEvents(boolean done, boolean close) {
+                if (answered) {
+                    return;
+                }
+                if (close || --pending == 0) {
+                    answered = true;
+                    if (!close && usageChunk != null) {
+                        exchange.event(withUsage((ObjectNode) usageChunk.deepCopy()));
+                    }
+                    exchange.endEvents(done, close);
+                }
+            }
+
+            @Override
+            public void abandoned() {
+                if (!answered) {
+                    answered = true;
+                    exchange.abandoned();
+                }
+            }
+        };
+    }
+
+    private ObjectNode merged() {
+        ObjectNode body = bodies[0].deepCopy();
+        ArrayNode choices = body.putArray("choices");
+        int tokens = 0;
+        for (ObjectNode b : bodies) {
+            choices.add(b.get("choices").get(0));
+            tokens += b.get("usage").get("completion_tokens").asInt();
+        }
+        completionTokens = tokens;
+        return withUsage(body);
+    }
+
+    private ObjectNode withUsage(ObjectNode body) {
+        ObjectNode usage = (ObjectNode) body.get("usage");
+        int prompt = usage.get("prompt_tokens").asInt();
+        usage.put("completion_tokens", completionTokens).put("total_tokens", prompt + completionTokens);
+        return body;
+    }
+}
