@@ -7,7 +7,7 @@ import io.netty.channel.Channel;
 import io.netty.handler.codec.http.HttpResponseStatus;
 
 /**
- * The {@code n} choices of one request ({@code n > 1}) answering through one exchange. Whole: each
+ * The choices of one request ({@code n > 1}, or several prompts) answering through one exchange. Whole: each
  * choice's body is held until all are in, then one body goes out with every choice (in index order)
  * and the completion tokens of all. Streamed: one event stream; each choice's chunks go out as they
  * come with its index; their usage chunks are summed into one, sent with {@code [DONE]} once every
@@ -16,16 +16,20 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 final class ChoiceReplies {
     private final HttpExchange exchange;
     private final ObjectNode[] bodies;
+    private final int perPrompt;     // choices of one prompt: choice i is prompt i / perPrompt's
     private int pending;
     private int completionTokens;
+    private int promptTokens;
     private JsonNode usageChunk;     // the last choice's, to send summed
     private boolean started;
     private boolean answered;
 
-    ChoiceReplies(HttpExchange exchange, int n) {
+    /** {@code choices} in all, {@code perPrompt} of them for each prompt (usage counts a prompt once). */
+    ChoiceReplies(HttpExchange exchange, int choices, int perPrompt) {
         this.exchange = exchange;
-        this.bodies = new ObjectNode[n];
-        this.pending = n;
+        this.bodies = new ObjectNode[choices];
+        this.pending = choices;
+        this.perPrompt = perPrompt;
     }
 
     Reply choice(int index) {
@@ -73,6 +77,7 @@ final class ChoiceReplies {
                 JsonNode choices = body.path("choices");
                 if (body.has("usage") && choices.isEmpty()) {   // the choice's usage chunk: summed at the end
                     completionTokens += body.get("usage").get("completion_tokens").asInt();
+                    promptTokens += index % perPrompt == 0 ? body.get("usage").get("prompt_tokens").asInt() : 0;
                     usageChunk = body;
                     return;
                 }
@@ -110,18 +115,20 @@ final class ChoiceReplies {
         ObjectNode body = bodies[0].deepCopy();
         ArrayNode choices = body.putArray("choices");
         int tokens = 0;
-        for (ObjectNode b : bodies) {
-            choices.add(b.get("choices").get(0));
-            tokens += b.get("usage").get("completion_tokens").asInt();
+        int prompt = 0;
+        for (int i = 0; i < bodies.length; i++) {
+            choices.add(bodies[i].get("choices").get(0));
+            tokens += bodies[i].get("usage").get("completion_tokens").asInt();
+            prompt += i % perPrompt == 0 ? bodies[i].get("usage").get("prompt_tokens").asInt() : 0;
         }
         completionTokens = tokens;
+        promptTokens = prompt;
         return withUsage(body);
     }
 
     private ObjectNode withUsage(ObjectNode body) {
-        ObjectNode usage = (ObjectNode) body.get("usage");
-        int prompt = usage.get("prompt_tokens").asInt();
-        usage.put("completion_tokens", completionTokens).put("total_tokens", prompt + completionTokens);
+        ((ObjectNode) body.get("usage")).put("prompt_tokens", promptTokens).put("completion_tokens", completionTokens)
+                .put("total_tokens", promptTokens + completionTokens);
         return body;
     }
 }

@@ -18,10 +18,12 @@ import java.util.List;
  * @param logprobs     most likely tokens to list beside each token's log-probability; -1: no logprobs
  * @param echo         completions: the prompt first, in the text and (with logprobs) in the logprobs
  * @param n            choices to generate, each its own sample (seed + i where the request gave a seed)
+ * @param prompts      every prompt of a completions request ({@code prompt} is the first); n choices each
  */
 public record CompletionParams(boolean chat, String model, Prompt prompt, Integer maxTokens, SamplingParams sampling,
                                List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos,
-                               int[] stopTokenIds, boolean includeStop, int logprobs, boolean echo, int n) {
+                               int[] stopTokenIds, boolean includeStop, int logprobs, boolean echo, int n,
+                               List<Prompt> prompts) {
     /** OpenAI's default for /v1/completions; chat defaults to the rest of the context. */
     public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
 }

@@ -8,13 +8,14 @@ import java.util.List;
 
 /**
  * Reads a completion request body as OpenAI defines it; fields it does not know are ignored,
- * fields it cannot honour (best_of > n, several prompts, tools, structured output) are
+ * fields it cannot honour (best_of > n, tools, structured output) are
  * refused with 400 naming them, so that no output silently differs from what was asked.
  */
 public final class CompletionParamsParser {
     static final int MAX_STOP_STRINGS = 4;
     static final int MAX_LOGPROBS = 20;           // vLLM's default max_logprobs
     static final int MAX_CHOICES = 32;
+    static final int MAX_PROMPTS = 64;
     private static final float MAX_TEMPERATURE = 2f;
     private static final float DEFAULT_TEMPERATURE = 1f;
 
@@ -28,7 +29,8 @@ public final class CompletionParamsParser {
         }
         JsonFields f = new JsonFields(body);
         String model = f.string("model");
-        Prompt prompt = chat ? chatMessages(body.get("messages")) : prompt(body.get("prompt"));
+        List<Prompt> prompts = chat ? List.of(chatMessages(body.get("messages"))) : prompts(body.get("prompt"));
+        Prompt prompt = prompts.getFirst();
         Integer maxTokens = f.positiveInt(chat && f.present("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
         Integer n = f.integer("n");
         if (n != null && (n < 1 || n > MAX_CHOICES)) {
@@ -56,7 +58,7 @@ public final class CompletionParamsParser {
         return new CompletionParams(chat, model, prompt, maxTokens, sampling(f, seeds), stop(body.get("stop")),
                 Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
                 stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")),
-                logprobs, echo, n == null ? 1 : n);
+                logprobs, echo, n == null ? 1 : n, prompts);
     }
 
     /** Completions: {@code logprobs} is the number of most likely tokens to list (0-20), or null for none. */
@@ -136,17 +138,29 @@ public final class CompletionParamsParser {
         return ids;
     }
 
-    /** Completions: a string or ids, or a one-element array of either. */
-    private static Prompt prompt(JsonNode node) {
+    /** Completions: a string or ids, or an array of strings or of id arrays (several prompts). */
+    private static List<Prompt> prompts(JsonNode node) {
         if (node == null || node.isNull()) {
             throw ApiError.badRequest("'prompt' is required", "prompt");
         }
         if (node.isArray() && !node.isEmpty() && (node.get(0).isTextual() || node.get(0).isArray())) {
-            if (node.size() > 1) {
-                throw ApiError.badRequest("Only one prompt per request is supported, got " + node.size(), "prompt");
+            if (node.size() > MAX_PROMPTS) {
+                throw ApiError.badRequest("At most " + MAX_PROMPTS + " prompts a request, got " + node.size(), "prompt");
             }
-            node = node.get(0);
+            List<Prompt> prompts = new ArrayList<>(node.size());
+            for (JsonNode p : node) {
+                if (!p.isTextual() && !p.isArray()) {
+                    throw ApiError.badRequest("'prompt' must be a list of strings or of token id arrays", "prompt");
+                }
+                prompts.add(prompt(p));
+            }
+            return List.copyOf(prompts);
         }
+        return List.of(prompt(node));
+    }
+
+    /** One completions prompt: a string or an array of token ids. */
+    private static Prompt prompt(JsonNode node) {
         if (node.isTextual()) {
             if (node.asText().isEmpty()) {
                 throw ApiError.badRequest("'prompt' is empty", "prompt");

@@ -45,53 +45,72 @@ final class CompletionsEndpoint implements Endpoint {
         if (!params.stop().isEmpty() && context.codec() == null) {
             throw ApiError.badRequest("stop strings need a tokenizer, and this model has none", "stop");
         }
-        PromptEncoder.checkLength(params.prompt(), context.codec(), model);
-        if (params.prompt() instanceof Prompt.Ids) {
-            start(exchange, params, PromptEncoder.encode(params.prompt(), context.codec(), model), model, arrival);
+        for (Prompt p : params.prompts()) {
+            PromptEncoder.checkLength(p, context.codec(), model);
+        }
+        if (params.prompts().stream().allMatch(p -> p instanceof Prompt.Ids)) {
+            start(exchange, params, encodeAll(params, model), model, arrival);
             return;
         }
-        OffLoop.run(exchange, () -> PromptEncoder.encode(params.prompt(), context.codec(), model),
-                ids -> start(exchange, params, ids, model, arrival));
+        OffLoop.run(exchange, () -> encodeAll(params, model), ids -> start(exchange, params, ids, model, arrival));
     }
 
-    private void start(HttpExchange exchange, CompletionParams params, int[] prompt, ServedModel model, long arrival) {
-        int room = model.contextLength() - prompt.length;
-        if (params.maxTokens() != null && params.maxTokens() > room) { // refused, as vLLM does, not clamped
-            throw ApiError.contextLengthExceeded("This model's maximum context length is " + model.contextLength()
-                    + " tokens. However, you requested " + (prompt.length + params.maxTokens()) + " tokens ("
-                    + prompt.length + " in the prompt, " + params.maxTokens() + " in the completion)",
-                    "max_tokens");
+    private int[][] encodeAll(CompletionParams params, ServedModel model) {
+        int[][] ids = new int[params.prompts().size()][];
+        for (int p = 0; p < ids.length; p++) {
+            ids[p] = PromptEncoder.encode(params.prompts().get(p), context.codec(), model);
         }
-        int maxTokens = params.maxTokens() != null ? params.maxTokens()
-                : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
+        return ids;
+    }
+
+    /** Choice {@code p · n + i} is prompt p's i-th sample; all are submitted before any answers. */
+    private void start(HttpExchange exchange, CompletionParams params, int[][] prompts, ServedModel model,
+                       long arrival) {
         int n = params.n();
-        ChoiceReplies replies = n > 1 ? new ChoiceReplies(exchange, n) : null;
+        int total = prompts.length * n;
+        ChoiceReplies replies = total > 1 ? new ChoiceReplies(exchange, total, n) : null;
         CompletionJson json = new CompletionJson(chat, model.name());
-        CompletionSession[] sessions = new CompletionSession[n];
-        RequestHandle[] handles = new RequestHandle[n];
-        for (int i = 0; i < n; i++) {  // every choice submitted before any answers: a refusal refuses them all
+        CompletionSession[] sessions = new CompletionSession[total];
+        RequestHandle[] handles = new RequestHandle[total];
+        for (int i = 0; i < total; i++) {  // a refusal of any choice refuses them all
+            int[] prompt = prompts[i / n];
+            int room = model.contextLength() - prompt.length;
+            if (params.maxTokens() != null && params.maxTokens() > room) { // refused, as vLLM does, not clamped
+                cancel(handles, i);
+                throw ApiError.contextLengthExceeded("This model's maximum context length is " + model.contextLength()
+                        + " tokens. However, you requested " + (prompt.length + params.maxTokens()) + " tokens ("
+                        + prompt.length + " in the prompt, " + params.maxTokens() + " in the completion)",
+                        "max_tokens");
+            }
+            int maxTokens = params.maxTokens() != null ? params.maxTokens()
+                    : chat ? room : Math.min(CompletionParams.DEFAULT_COMPLETION_MAX_TOKENS, room);
             SamplingParams s = params.sampling();
-            SamplingParams sampling = i == 0 ? s : new SamplingParams(s.temperature(), s.topP(), s.seed() + i, s.topK(),
-                    s.minP());
+            SamplingParams sampling = i % n == 0 ? s : new SamplingParams(s.temperature(), s.topP(), s.seed() + i % n,
+                    s.topK(), s.minP());
             Request engineRequest = new Request(prompt, maxTokens, sampling, !params.ignoreEos(), false,
                     params.logprobs(), params.echo() ? params.logprobs() : -1);
-            sessions[i] = session(replies == null ? exchange : replies.choice(i), json, params, prompt, arrival);
+            sessions[i] = session(replies == null ? exchange : replies.choice(i), json, params,
+                    params.prompts().get(i / n), prompt, arrival);
             try {
                 handles[i] = submit(engineRequest, sessions[i]);
             } catch (RuntimeException e) {
-                for (int k = 0; k < i; k++) {
-                    handles[k].cancel();
-                }
+                cancel(handles, i);
                 throw e;
             }
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < total; i++) {
             sessions[i].begin(handles[i]);
         }
     }
 
-    private CompletionSession session(Reply exchange, CompletionJson json, CompletionParams params, int[] prompt,
-                                      long arrival) {
+    private static void cancel(RequestHandle[] handles, int submitted) {
+        for (int k = 0; k < submitted; k++) {
+            handles[k].cancel();
+        }
+    }
+
+    private CompletionSession session(Reply exchange, CompletionJson json, CompletionParams params, Prompt asked,
+                                      int[] prompt, long arrival) {
         int promptTokens = prompt.length;
         ServedModel model = context.engine().model();
         CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
@@ -99,7 +118,7 @@ final class CompletionsEndpoint implements Endpoint {
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
         LogprobsJson logprobs = params.logprobs() < 0 ? null : new LogprobsJson(chat, context.codec());
         CompletionSession.Echo echo = !params.echo() ? null : new CompletionSession.Echo(
-                params.prompt() instanceof Prompt.Text t ? t.text() : context.codec() == null ? ""
+                asked instanceof Prompt.Text t ? t.text() : context.codec() == null ? ""
                         : context.codec().decode(prompt), prompt);
         return params.stream()
                 ? new StreamedCompletion(exchange, json, text, promptTokens, eos, context.metrics(), arrival,

@@ -98,7 +98,9 @@ class ApiErrorsTest {
         assertArrayEquals(p.greedy(), ApiFixtures.intArray(topOne.json().at("/choices/0/token_ids")), topOne.body());
         assertError(completion(request("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]")), 400, "invalid_request_error",
                 "stop", null);
-        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,2],[3]]}"), 400, "invalid_request_error",
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[" + "[1],".repeat(64) + "[3]]}"), 400,
+                "invalid_request_error", "prompt", null);   // 65 prompts: more than a request may carry
+        assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[[1,2],5]}"), 400, "invalid_request_error",
                 "prompt", null);
         assertError(completion("{\"model\":\"mixtral-tiny\",\"prompt\":[1,512]}"), 400, "invalid_request_error",
                 "prompt", null);

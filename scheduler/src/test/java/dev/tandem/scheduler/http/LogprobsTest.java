@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code logprobs} gives each prompt token's log-probability (the log-softmax of the logits one
  * position before it) and each generated token's, with the most likely alternatives, whole and
  * streamed; chat gets {@code logprobs.content}. What lm-eval-harness's loglikelihood tasks read.
- * And {@code n} choices of one request, each its own sample.
+ * And {@code n} choices of one request, each its own sample, and several prompts in one request.
  */
 class LogprobsTest {
     private static final String MODEL = "mixtral-tiny";
@@ -141,6 +141,29 @@ class LogprobsTest {
         }
         assertEquals(1, streamed.body().split("data: \\[DONE\\]", -1).length - 1, "one [DONE]");
         assertEquals(400, post(client, server.port(), "/v1/completions", request + ",\"best_of\":4}").status());
+    }
+
+    /** Several prompts in one request, n each: choice p · n + i is prompt p's, greedy as transformers' fixture. */
+    @Test
+    void shouldAnswerEveryPromptOfAListInOrder() {
+        List<ApiFixtures.Prompt> prompts = ApiFixtures.prompts(MODEL);
+        ApiFixtures.Prompt a = prompts.get(0);
+        ApiFixtures.Prompt b = prompts.get(1);
+        ApiFixtures.Reply reply = post(client, server.port(), "/v1/completions", "{\"model\":\"" + MODEL + "\",\"prompt\":[["
+                + ApiFixtures.csv(a.inputIds()) + "],[" + ApiFixtures.csv(b.inputIds()) + "]],\"max_tokens\":"
+                + ApiFixtures.GREEDY_TOKENS + ",\"temperature\":0,\"ignore_eos\":true,\"n\":2}");
+        assertEquals(200, reply.status(), reply.body());
+        JsonNode choices = reply.json().get("choices");
+        assertEquals(4, choices.size());
+        for (int i = 0; i < 4; i++) {
+            int[] greedy = (i < 2 ? a : b).greedy();
+            assertEquals(i, choices.get(i).get("index").asInt());
+            assertEquals(java.util.Arrays.toString(greedy), choices.get(i).get("token_ids").toString().replace(",", ", "),
+                    "choice " + i);
+        }
+        assertEquals(a.inputIds().length + b.inputIds().length, reply.json().at("/usage/prompt_tokens").asInt(),
+                "each prompt counted once");
+        assertEquals(4 * ApiFixtures.GREEDY_TOKENS, reply.json().at("/usage/completion_tokens").asInt());
     }
 
     /** The completion's logprobs arrays, chunk by chunk, joined in order. */
