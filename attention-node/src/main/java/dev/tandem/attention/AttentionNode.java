@@ -89,6 +89,11 @@ public final class AttentionNode implements AutoCloseable {
 
     /** Serves until {@code in} closes; results and replies go to {@code out}, one JSON line each. */
     public void serve(BufferedReader in, PrintStream out) {
+        serve(in, out, true);
+    }
+
+    /** {@code filesAllowed}: false for lines from the network, which may not name files ({@code logits_out}). */
+    public void serve(BufferedReader in, PrintStream out, boolean filesAllowed) {
         NodeRequests requests = new NodeRequests("attention node " + id, out, model.config().vocabSize(),
                 (line, request, listener) -> line.has("kv_transfer") && kv != null
                         ? kv.submit(line.get("kv_transfer").asLong(), request, listener)
@@ -96,7 +101,7 @@ public final class AttentionNode implements AutoCloseable {
                 () -> {
                     metrics.reset();
                     generator.stats().reset();
-                });
+                }, filesAllowed);
         requests.start(in);
         long pause = 0;
         try {

@@ -39,6 +39,7 @@ final class NodeRequests {
     private final Submitter submitter;
     private final Supplier<String> stats;
     private final Runnable resetStats;
+    private final boolean filesAllowed;
     private final Map<String, RequestHandle> pending = new ConcurrentHashMap<>();
     private final ObjectMapper json = new ObjectMapper();
     private Thread reader;
@@ -46,6 +47,16 @@ final class NodeRequests {
 
     NodeRequests(String node, PrintStream out, int vocabSize, Submitter submitter, Supplier<String> stats,
                  Runnable resetStats) {
+        this(node, out, vocabSize, submitter, stats, resetStats, true);
+    }
+
+    /**
+     * {@code filesAllowed}: requests may name a file for their logits ({@code logits_out}), as the
+     * operator's own lines on stdin may; lines from the network (a {@code --listen} node) may not.
+     */
+    NodeRequests(String node, PrintStream out, int vocabSize, Submitter submitter, Supplier<String> stats,
+                 Runnable resetStats, boolean filesAllowed) {
+        this.filesAllowed = filesAllowed;
         this.node = node;
         this.out = out;
         this.vocabSize = vocabSize;
@@ -133,6 +144,10 @@ final class NodeRequests {
             id = r.path("id").asText();
             Request request = RequestLines.request(r);
             String logitsOut = r.path("logits_out").isTextual() ? r.get("logits_out").asText() : null;
+            if (logitsOut != null && !filesAllowed) {
+                throw new IllegalArgumentException("logits_out is refused over the network: a remote peer may not"
+                        + " name a file on this node");
+            }
             LineListener listener = new LineListener(id, request, r.path("stream").asBoolean(false), logitsOut);
             RequestHandle handle = submitter.submit(r, request, listener);
             pending.put(id, handle);

@@ -74,8 +74,13 @@ public final class PromptNode implements AutoCloseable {
 
     /** Serves until {@code in} closes and the work in flight is done. */
     public void serve(BufferedReader in, PrintStream out) {
+        serve(in, out, true);
+    }
+
+    /** {@code filesAllowed}: false for lines from the network, which may not name files ({@code logits_out}). */
+    public void serve(BufferedReader in, PrintStream out, boolean filesAllowed) {
         NodeRequests requests = new NodeRequests("prompt node " + id, out, model.config().vocabSize(), this::submit,
-                () -> "{}", () -> generator.stats().reset());
+                () -> "{}", () -> generator.stats().reset(), filesAllowed);
         requests.start(in);
         try {
             while (!requests.inputClosed() || generator.hasWork()) {

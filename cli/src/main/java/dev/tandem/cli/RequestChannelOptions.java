@@ -20,16 +20,16 @@ final class RequestChannelOptions {
     /** Serves {@code node} on the chosen channel; returns when it closes. */
     void serve(NodeServer node) {
         if (listen == null) {
-            node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out);
+            node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, true);
             return;
         }
         try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile)) {
-            node.serve(c.in(), c.out());
+            node.serve(c.in(), c.out(), false);   // whoever connects may not make the node write files
         }
     }
 
     @FunctionalInterface
     interface NodeServer {
-        void serve(BufferedReader in, PrintStream out);
+        void serve(BufferedReader in, PrintStream out, boolean filesAllowed);
     }
 }
