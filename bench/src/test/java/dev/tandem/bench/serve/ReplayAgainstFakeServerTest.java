@@ -71,8 +71,8 @@ class ReplayAgainstFakeServerTest {
         assertTrue(o.ok(), o.errorMessage());
         assertEquals(7, o.outputTokens(), "from usage.completion_tokens");
         assertEquals(6, o.tbtMs().length, "every token after the first chunk's");
-        double medianGap = Percentiles.of(o.tbtMs(), 0.5);
-        assertTrue(medianGap >= TBT_MS - 5 && medianGap < TBT_MS + 15, "TBT " + Arrays.toString(o.tbtMs()));
+        double meanGap = Arrays.stream(o.tbtMs()).average().orElseThrow();
+        assertTrue(meanGap >= TBT_MS - 2 && meanGap < TBT_MS + 10, "TBT " + Arrays.toString(o.tbtMs()));
     }
 
     @Test
@@ -85,8 +85,9 @@ class ReplayAgainstFakeServerTest {
         for (int i = 0; i < 6; i += 3) {
             assertEquals(o.tbtMs()[i], o.tbtMs()[i + 2], 1e-12, "a chunk's tokens share its gap");
         }
-        double medianGap = Percentiles.of(o.tbtMs(), 0.5);
-        assertTrue(medianGap >= TBT_MS - 2 && medianGap < TBT_MS + 10, "TBT " + Arrays.toString(o.tbtMs()));
+        // the mean: a late first chunk shortens the next gap by what it lengthened TTFT, the sum stays
+        double meanGap = Arrays.stream(o.tbtMs()).average().orElseThrow();
+        assertTrue(meanGap >= TBT_MS - 2 && meanGap < TBT_MS + 10, "TBT " + Arrays.toString(o.tbtMs()));
     }
 
     @Test
