@@ -58,10 +58,13 @@ abstract class CompletionSession implements GenerationListener {
         this.loop = exchange.channel().eventLoop();
     }
 
-    /** The engine took the request; on the event loop, before any of its tokens is handled. */
-    final void begin(RequestHandle handle) {
+    /**
+     * The engine took the request; on the event loop, before any of its tokens is handled.
+     * {@code countPrompt}: its prompt's tokens count in the metrics (the first of a prompt's n choices).
+     */
+    final void begin(RequestHandle handle, boolean countPrompt) {
         this.handle = handle;
-        metrics.started(promptTokens);
+        metrics.started(countPrompt ? promptTokens : 0);
         exchange.channel().closeFuture().addListener(onClientGone);
         started();
     }

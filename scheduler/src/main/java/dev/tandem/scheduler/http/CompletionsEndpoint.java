@@ -99,7 +99,7 @@ final class CompletionsEndpoint implements Endpoint {
             }
         }
         for (int i = 0; i < total; i++) {
-            sessions[i].begin(handles[i]);
+            sessions[i].begin(handles[i], i % n == 0);
         }
     }
 

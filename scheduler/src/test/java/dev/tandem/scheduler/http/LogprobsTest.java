@@ -28,12 +28,13 @@ class LogprobsTest {
     private static ColocatedEngine engine;
     private static HttpApiServer server;
     private static HttpClient client;
+    private static dev.tandem.scheduler.metrics.ApiMetrics metrics;
 
     @BeforeAll
     static void start() {
         engine = new ColocatedEngine(ApiFixtures.fixture(MODEL), MODEL, ApiFixtures.THREADS, 256, 1024, 256);
-        server = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), new dev.tandem.scheduler.metrics.ApiMetrics(),
-                1 << 20, 1, null), "127.0.0.1", 0);
+        metrics = new dev.tandem.scheduler.metrics.ApiMetrics(MODEL);
+        server = HttpApiServer.start(new HttpApiContext(engine, new WordCodec(), metrics, 1 << 20, 1, null), "127.0.0.1", 0);
         client = ApiFixtures.client();
     }
 
@@ -105,8 +106,10 @@ class LogprobsTest {
         ApiFixtures.Prompt p = ApiFixtures.prompts(MODEL).getFirst();
         String request = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(p.inputIds()) + "],\"max_tokens\":5,"
                 + "\"temperature\":1,\"seed\":11,\"ignore_eos\":true,\"n\":3";
+        long promptTokensBefore = metrics.promptTokens();
         ApiFixtures.Reply whole = post(client, server.port(), "/v1/completions", request + "}");
         assertEquals(200, whole.status(), whole.body());
+        assertEquals(promptTokensBefore + p.inputIds().length, metrics.promptTokens(), "the prompt counted once");
         JsonNode choices = whole.json().get("choices");
         assertEquals(3, choices.size());
         java.util.List<String> ids = new java.util.ArrayList<>();
