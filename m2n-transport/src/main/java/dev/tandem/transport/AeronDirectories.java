@@ -23,6 +23,7 @@ import java.util.stream.Stream;
 public final class AeronDirectories {
     private static final long LIVENESS_TIMEOUT_MS = 2_000;
     private static final String CNC_FILE = "cnc.dat";
+    private static final java.util.concurrent.atomic.AtomicLong DRIVERS = new java.util.concurrent.atomic.AtomicLong();
 
     private AeronDirectories() {
     }
@@ -73,9 +74,13 @@ public final class AeronDirectories {
         }
     }
 
-    /** A fresh directory name for a driver of this process, under {@code parent}. */
+    /**
+     * A fresh directory name for a driver of this process, under {@code parent}: unique within the process
+     * (a counter: two drivers started at once may read the same clock) and across restarts (the time).
+     */
     public static String fresh(Path parent) {
-        return parent.resolve(prefix() + ProcessHandle.current().pid() + "-" + System.nanoTime()).toString();
+        return parent.resolve(prefix() + ProcessHandle.current().pid() + "-" + System.currentTimeMillis() + "-"
+                + DRIVERS.incrementAndGet()).toString();
     }
 
     /**

@@ -31,7 +31,7 @@ class M2nBenchmarkTest {
         List<String> progress = new ArrayList<>();
         M2nBenchmark.Run run = M2nBenchmark.run(config, progress::add);
 
-        assertEquals(List.of(), run.skipped());
+        assertEquals(List.of(), run.skipped(), String.join("\n", progress));
         assertEquals(4, run.results().size(), String.join("\n", progress));
         for (M2nResult result : run.results()) {
             assertTrue(result.throughputMbS() > 0 && result.roundTrips() >= 5, result.toString());
