@@ -27,18 +27,8 @@ final class BufferedCompletion extends CompletionSession {
 
     /** The prompt's logprobs, then the completion's, in one set of arrays; null without logprobs. */
     private com.fasterxml.jackson.databind.node.ObjectNode echoedLogprobs() {
-        if (logprobsJson == null) {
-            return null;
-        }
-        int prompt = echo.ids().length;
-        int[] all = java.util.Arrays.copyOf(echo.ids(), prompt + count);
-        System.arraycopy(ids, 0, all, prompt, count);
-        dev.tandem.core.engine.TokenLogprobs[] lps = new dev.tandem.core.engine.TokenLogprobs[prompt + count];
-        if (promptLogprobs != null) {
-            System.arraycopy(promptLogprobs, 0, lps, 0, Math.min(prompt, promptLogprobs.length));
-        }
-        System.arraycopy(logprobs, 0, lps, prompt, count);
-        return logprobsJson.of(all, lps, 0, prompt + count);
+        com.fasterxml.jackson.databind.node.ObjectNode node = echoLogprobs();
+        return node == null ? null : logprobsJson.append(node, ids, logprobs, 0, count);
     }
 
     @Override

@@ -18,7 +18,7 @@ final class ChoiceReplies {
     private final ObjectNode[] bodies;
     private final int perPrompt;     // choices of one prompt: choice i is prompt i / perPrompt's
     private int pending;
-    private int completionTokens;
+    private int completionTokens;    // streamed: summed from the choices' usage chunks
     private int promptTokens;
     private JsonNode usageChunk;     // the last choice's, to send summed
     private boolean started;
@@ -95,7 +95,7 @@ final class ChoiceReplies {
                 if (close || --pending == 0) {
                     answered = true;
                     if (!close && usageChunk != null) {
-                        exchange.event(withUsage((ObjectNode) usageChunk.deepCopy()));
+                        exchange.event(withUsage((ObjectNode) usageChunk.deepCopy(), promptTokens, completionTokens));
                     }
                     exchange.endEvents(done, close);
                 }
@@ -121,12 +121,10 @@ final class ChoiceReplies {
             tokens += bodies[i].get("usage").get("completion_tokens").asInt();
             prompt += i % perPrompt == 0 ? bodies[i].get("usage").get("prompt_tokens").asInt() : 0;
         }
-        completionTokens = tokens;
-        promptTokens = prompt;
-        return withUsage(body);
+        return withUsage(body, prompt, tokens);
     }
 
-    private ObjectNode withUsage(ObjectNode body) {
+    private static ObjectNode withUsage(ObjectNode body, int promptTokens, int completionTokens) {
         ((ObjectNode) body.get("usage")).put("prompt_tokens", promptTokens).put("completion_tokens", completionTokens)
                 .put("total_tokens", promptTokens + completionTokens);
         return body;

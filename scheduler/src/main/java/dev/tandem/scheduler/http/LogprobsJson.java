@@ -28,9 +28,13 @@ final class LogprobsJson {
 
     /** Tokens {@code ids[from, to)} with {@code logprobs[from, to)} (entries may be null). */
     ObjectNode of(int[] ids, TokenLogprobs[] logprobs, int from, int to) {
-        ObjectNode node = NODES.objectNode();
+        return append(NODES.objectNode(), ids, logprobs, from, to);
+    }
+
+    /** The same tokens after those {@code node} holds already (an echoed prompt's). */
+    ObjectNode append(ObjectNode node, int[] ids, TokenLogprobs[] logprobs, int from, int to) {
         if (chat) {
-            ArrayNode content = node.putArray("content");
+            ArrayNode content = array(node, "content");
             for (int i = from; i < to; i++) {
                 TokenLogprobs lp = logprobs[i];
                 ObjectNode entry = entry(content.addObject(), ids[i], lp == null ? 0f : lp.logprob());
@@ -43,10 +47,10 @@ final class LogprobsJson {
             }
             return node;
         }
-        ArrayNode tokens = node.putArray("tokens");
-        ArrayNode tokenLogprobs = node.putArray("token_logprobs");
-        ArrayNode top = node.putArray("top_logprobs");
-        ArrayNode offsets = node.putArray("text_offset");
+        ArrayNode tokens = array(node, "tokens");
+        ArrayNode tokenLogprobs = array(node, "token_logprobs");
+        ArrayNode top = array(node, "top_logprobs");
+        ArrayNode offsets = array(node, "text_offset");
         for (int i = from; i < to; i++) {
             String text = tokenText(ids[i]);
             tokens.add(text);
@@ -65,6 +69,10 @@ final class LogprobsJson {
             }
         }
         return node;
+    }
+
+    private static ArrayNode array(ObjectNode node, String field) {
+        return node.has(field) ? (ArrayNode) node.get(field) : node.putArray(field);
     }
 
     private ObjectNode entry(ObjectNode entry, int id, float logprob) {
