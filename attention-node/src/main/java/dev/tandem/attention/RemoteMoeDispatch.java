@@ -30,6 +30,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
     private final RowBatch[] batches;      // (micro-batch) rows to and from the expert nodes, float32
     private final RowBatch[] wire;         // (micro-batch) their bf16 copies on the wire, or null for float32
     private final Activations[] rows;      // (micro-batch) the batches' activations, as backend views
+    private final Activations[] staged;    // (micro-batch) device rows the kernels use where the backend stages host rows, else rows
     private final int[][] tokenOfRow;      // (micro-batch, row)
     private final Activations[] outputOf;  // (micro-batch)
     private final int[] tokensOf;          // (micro-batch)
@@ -51,6 +52,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
         batches = new RowBatch[maxMicroBatches];
         wire = wireDtype == Dtype.FP32 ? null : new RowBatch[maxMicroBatches];
         rows = new Activations[maxMicroBatches];
+        staged = new Activations[maxMicroBatches];
         tokenOfRow = new int[maxMicroBatches][maxRows];
         outputOf = new Activations[maxMicroBatches];
         tokensOf = new int[maxMicroBatches];
@@ -62,6 +64,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
             UnsafeBuffer activations = batches[i].activations();
             rows[i] = backend.wrapHost(MemorySegment.ofAddress(activations.addressOffset())
                     .reinterpret(activations.capacity()), maxRows, hidden);
+            staged[i] = backend.stagesHostRows() ? backend.allocate(maxRows, hidden) : rows[i];
         }
         nodeOfPair = new int[maxRows];
         rowsPerNode = new int[nodes];
@@ -104,8 +107,11 @@ final class RemoteMoeDispatch implements MoeDispatch {
             routingBuffer.putInt(at + FrameFlyweight.EXPERT_FIELD_OFFSET, routing.expert[p], ByteOrder.LITTLE_ENDIAN);
             routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
         }
-        backend.gatherRows(rows[microBatch], normed, tokens, pairs);
-        backend.awaitWrites();                 // a device gathers into the send buffer asynchronously
+        backend.gatherRows(staged[microBatch], normed, tokens, pairs);
+        if (staged[microBatch] != rows[microBatch]) {
+            backend.copyRows(rows[microBatch], staged[microBatch], pairs); // one DMA into the send buffer
+        }
+        backend.awaitWrites();                 // a device writes the send buffer asynchronously
         if (wire != null) {
             WireRows.narrow(batch, wire[microBatch]);
         }
@@ -128,7 +134,10 @@ final class RemoteMoeDispatch implements MoeDispatch {
         long waited = System.nanoTime() - start;
         Activations out = outputOf[microBatch];
         backend.zero(out, tokensOf[microBatch]);
-        backend.scatterAddScaled(out, rows[microBatch], tokenOfRow[microBatch], ones, batch.rowCount());
+        if (staged[microBatch] != rows[microBatch]) {
+            backend.copyRows(staged[microBatch], rows[microBatch], batch.rowCount());
+        }
+        backend.scatterAddScaled(out, staged[microBatch], tokenOfRow[microBatch], ones, batch.rowCount());
         metrics.received(layer, waited);
     }
 }

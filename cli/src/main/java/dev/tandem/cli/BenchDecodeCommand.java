@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.bench.plot.LinePlot;
-import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.model.CausalLm;
@@ -26,8 +25,9 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * {@code tandem bench decode}: decode throughput of the colocated engine against AFD layouts on
- * the same number of cores, sweeping the batch size and m. Each AFD layout is a real local
- * cluster (one process per node); the colocated baseline runs in this process with every core.
+ * the same number of cores, or the same GPU ({@code --device cuda}: every node process on it),
+ * sweeping the batch size and m. Each AFD layout is a real local cluster (one process per
+ * node); the colocated baseline runs in this process with every core.
  */
 @Command(name = "decode", mixinStandardHelpOptions = true,
         description = "Decode throughput, time between tokens and busy fractions: colocated vs attention/FFN disaggregation.")
@@ -62,6 +62,9 @@ final class BenchDecodeCommand implements Callable<Integer> {
     @Option(names = "--replot", description = "Only draw --plot from the JSON of an earlier run.")
     Path replot;
 
+    @picocli.CommandLine.Mixin
+    DeviceOptions device = new DeviceOptions();
+
     private final ObjectMapper json = new ObjectMapper();
 
     @Override
@@ -90,14 +93,16 @@ final class BenchDecodeCommand implements Callable<Integer> {
                 }
             }
         }
-        System.out.println("| layout | cores | batch | m | tokens/s | tokens/s/core | TBT p50 ms | TBT p99 ms | attention busy | expert busy |");
-        System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        System.out.println("| layout | cores | batch | m | tokens/s | tokens/s/core | TBT p50 ms | TBT p99 ms | attention busy"
+                + " | expert busy | Ta µs | Te µs | send µs | Tc µs |");
+        System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for (JsonNode r : rows) {
-            System.out.printf(Locale.ROOT, "| %s | %d | %d | %s | %.1f | %.2f | %.1f | %.1f | %s | %s |%n",
+            System.out.printf(Locale.ROOT, "| %s | %d | %d | %s | %.1f | %.2f | %.1f | %.1f | %s | %s | %s | %s | %s | %s |%n",
                     r.get("layout").asText(), r.get("cores").asInt(), r.get("batch").asInt(), r.path("m").asText("-"),
                     r.get("tokens_per_s").asDouble(), r.get("tokens_per_s_per_core").asDouble(),
                     r.get("tbt_p50_ms").asDouble(), r.get("tbt_p99_ms").asDouble(), r.path("attention_busy").asText("-"),
-                    r.path("expert_busy").asText("-"));
+                    r.path("expert_busy").asText("-"), micros(r, "ta_us"), micros(r, "te_us"), micros(r, "send_us"),
+                    micros(r, "tc_us"));
         }
         if (jsonOut != null) {
             ObjectNode root = json.createObjectNode();
@@ -148,7 +153,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
 
     private ObjectNode colocated(int totalCores, int batch) {
         System.err.printf("tandem: colocated, %d cores, batch %d%n", totalCores, batch);
-        try (CausalLm lm = Models.load(model, BackendSpec.cpu(totalCores).open(line -> { }), chunkTokens(batch, 1))) {
+        try (CausalLm lm = Models.load(model, device.spec(totalCores).open(DeviceOptions.log()), chunkTokens(batch, 1))) {
             Generator generator = new Generator(lm, lm.newKvCache(batch * (promptTokens + decodeTokens + 1), 16));
             List<Request> requests = new ArrayList<>();
             for (int[] prompt : prompts(batch, lm.config().vocabSize())) {
@@ -188,6 +193,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
         options.microBatches = m;
         options.threads = threads;
         options.attentionThreads = attentionThreads;
+        options.device = device;
         var config = dev.tandem.core.config.ModelConfigLoader.load(model);
         options.maxBatchTokens = chunkTokens(batch, a);
         options.kvTokens = (batch / a + 1) * (promptTokens + decodeTokens + 16);
@@ -198,9 +204,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
         List<JsonNode> expertStats;
         try (LocalCluster cluster = options.start()) {
             run(cluster, prompts.subList(0, Math.min(prompts.size(), a)), 2); // warm-up: start, JIT
-            for (int i = 0; i < a; i++) {
-                cluster.submit(i, (ObjectNode) json.createObjectNode().put("reset_stats", true));
-            }
+            cluster.resetStats();
             long start = System.nanoTime();
             run(cluster, prompts, decodeTokens);
             tokensPerSecond = (double) batch * decodeTokens / ((System.nanoTime() - start) / 1e9);
@@ -218,6 +222,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
                 Arrays.stream(stats).mapToDouble(s -> s.get("busy_fraction").asDouble()).average().orElse(0)));
         row.put("expert_busy", String.format(Locale.ROOT, "%.2f",
                 expertStats.stream().mapToDouble(s -> s.path("busy_fraction").asDouble()).average().orElse(0)));
+        putPingPongTimes(row, stats, expertStats, m);
         row.set("attention_stats", json.valueToTree(stats));
         row.set("expert_stats", json.valueToTree(expertStats));
         return row;
@@ -249,6 +254,34 @@ final class BenchDecodeCommand implements Callable<Integer> {
         row.put("tokens_per_s", tokensPerSecond).put("tokens_per_s_per_core", tokensPerSecond / cores)
                 .put("tbt_p50_ms", p50).put("tbt_p99_ms", p99);
         return row;
+    }
+
+    /**
+     * Ta and the attention side's send time per (layer, micro-batch) from the attention nodes,
+     * Te from the expert nodes (means over nodes). Tc, one way, only where m = 1: there the
+     * attention node waits for exactly the round trip, so Tc = (wait − Te) / 2.
+     */
+    private static void putPingPongTimes(ObjectNode row, JsonNode[] attention, List<JsonNode> experts, int m) {
+        double ta = Arrays.stream(attention).mapToDouble(s -> s.get("ta_us").asDouble()).average().orElse(0);
+        double send = Arrays.stream(attention).mapToDouble(s -> meanOverLayers(s, "send_us")).average().orElse(0);
+        double wait = Arrays.stream(attention).mapToDouble(s -> meanOverLayers(s, "wait_us")).average().orElse(0);
+        double te = experts.stream().mapToDouble(s -> s.path("te_us").asDouble()).average().orElse(0);
+        row.put("ta_us", ta).put("te_us", te).put("send_us", send);
+        if (m == 1) {
+            row.put("tc_us", Math.max(0, wait - te) / 2);
+        }
+    }
+
+    private static double meanOverLayers(JsonNode stats, String field) {
+        double sum = 0;
+        for (JsonNode layer : stats.get("layers")) {
+            sum += layer.get(field).asDouble();
+        }
+        return stats.get("layers").isEmpty() ? 0 : sum / stats.get("layers").size();
+    }
+
+    private static String micros(JsonNode row, String field) {
+        return row.has(field) ? String.format(Locale.ROOT, "%.0f", row.get(field).asDouble()) : "-";
     }
 
     private static double percentile(long[] sorted, double q) {

@@ -4,6 +4,7 @@ import dev.tandem.bench.m2n.M2nBenchConfig;
 import dev.tandem.bench.m2n.M2nBenchmark;
 import dev.tandem.bench.m2n.M2nReport;
 import dev.tandem.bench.m2n.Transport;
+import dev.tandem.core.compute.BackendSpec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -50,9 +51,22 @@ final class BenchM2nCommand implements Callable<Integer> {
             description = "Only these sizes per peer, multiples of " + M2nBenchmark.ROW_BYTES + " bytes.")
     List<Integer> sizes;
 
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
+            description = "cpu (rows in host memory; default) or cuda[:N]: every sender's and receiver's rows start and end"
+                    + " in that GPU's memory, one DMA each way around the transport, and memcpy is the device's own"
+                    + " copy to pinned host memory and back (cuMemcpy D→H→D).")
+    String device;
+
     @Override
     public Integer call() {
         M2nBenchConfig config = quick ? M2nBenchConfig.quick() : M2nBenchConfig.full();
+        BackendSpec spec = new BackendSpec(device, null, 0);
+        if (!spec.device().equals("cpu")) {
+            if (spec.device().equals(BackendSpec.AUTO)) {
+                throw new IllegalArgumentException("--device: cpu or cuda[:N], not auto (the two measure different paths)");
+            }
+            config = config.withDevice(spec);
+        }
         if (logBudgetMiB != null) {
             config = config.withLogBudgetMiB(logBudgetMiB);
         }
@@ -68,6 +82,9 @@ final class BenchM2nCommand implements Callable<Integer> {
         }
         long startNs = System.nanoTime();
         M2nBenchmark.Run run = M2nBenchmark.run(config, line -> System.err.println("m2n: " + line));
+        if (config.device() != null) {
+            System.out.println("Rows in " + config.device().device() + " memory; memcpy: cuMemcpy device → pinned host → device, out and back.\n");
+        }
         System.out.print(M2nReport.markdown(run.results()));
         run.skipped().forEach(line -> System.out.println("\nnot run: " + line));
         if (json != null) {

@@ -30,7 +30,7 @@ final class ClusterOptions {
 
     @Option(names = "--wire-dtype", defaultValue = "auto", description = "Activations on the M2N wire: auto (bf16 when"
             + " every node computes in bf16, else fp32), fp32 (exact) or bf16 (half the bytes; default ${DEFAULT-VALUE}).")
-    private String wireDtype;
+    private String wireDtype = "auto";
 
     /** --wire-dtype, checked. */
     String wireDtype() {

@@ -139,6 +139,21 @@ final class LocalCluster implements AutoCloseable {
         return result;
     }
 
+    /** Every node starts its metrics afresh: the attention nodes at their next step, the expert nodes at their next call. */
+    void resetStats() {
+        for (int i = 0; i < attention.size(); i++) {
+            send(i, "{\"reset_stats\":true}");
+        }
+        for (Process p : experts) {
+            try {
+                p.getOutputStream().write("{\"reset_stats\":true}\n".getBytes(StandardCharsets.UTF_8));
+                p.getOutputStream().flush();
+            } catch (IOException e) {
+                failAll("an expert node does not read its stdin (it exited?): " + e.getMessage());
+            }
+        }
+    }
+
     /** Expert nodes report their metrics when they stop, after {@link #close}. */
     List<JsonNode> expertStats() {
         synchronized (expertStats) {

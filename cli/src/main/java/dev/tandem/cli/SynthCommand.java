@@ -2,6 +2,7 @@ package dev.tandem.cli;
 
 import dev.tandem.core.synth.SynthSpec;
 import dev.tandem.core.synth.SyntheticCheckpoint;
+import dev.tandem.core.synth.SyntheticWeights;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,9 +32,20 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--shard-gb", defaultValue = "4", description = "Largest shard in GB (default ${DEFAULT-VALUE}).")
     double shardGb;
 
+    @Option(names = "--describe-only", description = "Write config.json and a description of the weights instead of"
+            + " safetensors: every process that loads the directory makes the same weights where it computes (a full"
+            + " model's shape for node processes on a machine whose disk cannot hold it).")
+    boolean describeOnly;
+
     @Override
     public Integer call() {
         SynthSpec spec = synthSpec(preset, layers, vocab);
+        if (describeOnly) {
+            SyntheticWeights.describe(spec, seed, out);
+            System.err.printf("tandem: described %s (%s, %d layers, vocab %d): weights made where they are loaded%n",
+                    out, preset, spec.numLayers(), spec.vocabSize());
+            return 0;
+        }
         long start = System.nanoTime();
         SyntheticCheckpoint.write(spec, out, seed, (long) (shardGb * 1e9), line -> System.err.println("tandem: " + line));
         System.err.printf("tandem: wrote %s (%s, %d layers, vocab %d) in %.1f s%n", out, preset, spec.numLayers(),

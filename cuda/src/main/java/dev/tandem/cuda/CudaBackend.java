@@ -441,6 +441,34 @@ public final class CudaBackend implements ComputeBackend {
         return new CudaActivations(mapped, rows, cols, cols, true);
     }
 
+    /** Kernels reach host-mapped rows over the bus a transaction at a time: a DMA into device rows is far faster. */
+    @Override
+    public boolean stagesHostRows() {
+        return true;
+    }
+
+    @Override
+    public void copyRows(Activations dst, Activations src, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations d = cuda(dst);
+        CudaActivations s = cuda(src);
+        if (d.cols() != s.cols() || rows > d.rowCapacity() || rows > s.rowCapacity()) {
+            throw new IllegalArgumentException("cannot copy " + rows + " rows of " + s.cols() + " columns into "
+                    + d.rowCapacity() + " rows of " + d.cols());
+        }
+        written(d, rows);
+        if (d.contiguous() && s.contiguous()) {
+            ops.copy(d.pointer(), s.pointer(), 4L * rows * d.cols());
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
+            ops.copy(d.pointer() + 4L * r * d.stride(), s.pointer() + 4L * r * s.stride(), 4L * d.cols());
+        }
+    }
+
     @Override
     public KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
         bind();

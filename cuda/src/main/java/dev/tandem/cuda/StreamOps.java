@@ -27,7 +27,7 @@ final class StreamOps {
     }
 
     private static final NotGraphable NOT_GRAPHABLE = new NotGraphable();
-    private static final long LAUNCH = 1, UPLOAD = 2, COPY_TO_HOST = 3, GEMM = 4, GEMM_BATCHED = 5;
+    private static final long LAUNCH = 1, UPLOAD = 2, COPY_TO_HOST = 3, GEMM = 4, GEMM_BATCHED = 5, COPY = 6;
 
     private final CudaDriver driver;
     private final Cublas cublas;
@@ -118,6 +118,21 @@ final class StreamOps {
             }
         }
         driver.copyToHost(dst, src, bytes, stream);
+    }
+
+    /** A DMA between unified addresses (either side may be registered host memory). */
+    void copy(long dst, long src, long bytes) {
+        if (mode != Mode.LIVE) {
+            ensure(4);
+            put(COPY);
+            put(dst);
+            put(src);
+            put(bytes);
+            if (mode == Mode.CHECK) {
+                return;
+            }
+        }
+        driver.copy(dst, src, bytes, stream);
     }
 
     /** {@link Cublas#gemm} on the backend's handle. */

@@ -20,6 +20,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -359,6 +360,35 @@ class CudaOpsTest {
             // the inverse CDF walks tokens in another order (index, not probability), so single draws
             // differ; the counts of the same stratified draws match up to the strata at the edges
             assertTrue(differ / draws4 < 0.1, "row " + r + ": total variation " + differ / (2 * draws4));
+        }
+    }
+
+    /** Host memory → device rows → other host memory by DMA, every bit kept; a column view row by row. */
+    @Test
+    void shouldCopyRowsBetweenHostMappedAndDeviceMemoryExactly() {
+        int rows = 7;
+        int cols = 96;
+        float[] values = randoms(rows * cols);
+        MemorySegment from = ARENA.allocate(4L * rows * cols, 64);
+        MemorySegment to = ARENA.allocate(4L * rows * cols, 64);
+        MemorySegment.copy(values, 0, from, ValueLayout.JAVA_FLOAT, 0, values.length);
+        Activations hostIn = gpu.wrapHost(from, rows, cols);
+        Activations hostOut = gpu.wrapHost(to, rows, cols);
+        Activations device = gpu.allocate(rows, cols);
+        gpu.copyRows(device, hostIn, rows - 1);                     // the last row stays out
+        gpu.copyRows(hostOut, device, rows - 1);
+        gpu.copyRows(hostOut.columns(32, 40), hostIn.columns(8, 40), 1); // strided: row 0, columns shifted
+        gpu.awaitWrites();
+        float[] copied = to.toArray(ValueLayout.JAVA_FLOAT);
+        for (int r = 0; r < rows - 1; r++) {
+            for (int c = 0; c < cols; c++) {
+                float expected = r == 0 && c >= 32 && c < 72 ? values[c - 24] : values[r * cols + c];
+                assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(copied[r * cols + c]),
+                        "row " + r + ", column " + c);
+            }
+        }
+        for (int c = 0; c < cols; c++) {
+            assertEquals(0, Float.floatToRawIntBits(copied[(rows - 1) * cols + c]), "the row not copied, column " + c);
         }
     }
 

@@ -12,6 +12,7 @@ public final class ExpertMetrics {
     private final long[] replyNanos;
     private final long[] calls;
     private final long[] tokensPerExpert;
+    private volatile boolean resetRequested;
 
     ExpertMetrics(int layers, int experts) {
         waitNanos = new long[layers];
@@ -21,7 +22,20 @@ public final class ExpertMetrics {
         tokensPerExpert = new long[experts];
     }
 
+    /** Asks the serving thread to start counting afresh at its next record (from any thread). */
+    public void requestReset() {
+        resetRequested = true;
+    }
+
     void record(int layer, long wait, long compute, long reply) {
+        if (resetRequested) {
+            resetRequested = false;
+            java.util.Arrays.fill(waitNanos, 0);
+            java.util.Arrays.fill(computeNanos, 0);
+            java.util.Arrays.fill(replyNanos, 0);
+            java.util.Arrays.fill(calls, 0);
+            java.util.Arrays.fill(tokensPerExpert, 0);
+        }
         waitNanos[layer] += wait;
         computeNanos[layer] += compute;
         replyNanos[layer] += reply;

@@ -40,8 +40,10 @@ public final class ExpertNode implements AutoCloseable {
     private final RowBatch out;
     private final RowBatch wireIn;         // bf16 on the wire (wire_dtype = bf16), else in and out themselves
     private final RowBatch wireOut;
-    private final Activations inRows;
+    private final Activations inRows;      // in's and out's rows as backend views of host memory
     private final Activations outRows;
+    private final Activations computeIn;   // what the experts read and write: device rows on a device, else the views
+    private final Activations computeOut;
     private final int[] identity;
     private final int[] expertOfRow;
     private final float[] weightOfRow;
@@ -70,6 +72,9 @@ public final class ExpertNode implements AutoCloseable {
             wireOut = wire == Dtype.FP32 ? out : new RowBatch(senders, capacity, hidden, wire);
             inRows = view(in, capacity, hidden);
             outRows = view(out, capacity, hidden);
+            boolean staged = backend.stagesHostRows(); // one DMA each way instead of kernels reaching over the bus
+            computeIn = staged ? backend.allocate(capacity, hidden) : inRows;
+            computeOut = staged ? backend.allocate(capacity, hidden) : outRows;
             executor = new ExpertExecutor(backend, config, experts, capacity);
             identity = new int[capacity];
             for (int i = 0; i < capacity; i++) {
@@ -129,8 +134,14 @@ public final class ExpertNode implements AutoCloseable {
         }
         out.copyLayoutFrom(in);
         out.routing().putBytes(0, routing, 0, rows * FrameFlyweight.ROUTING_ENTRY_LENGTH);
-        backend.zero(outRows, rows);
-        executor.run(layer, inRows, identity, expertOfRow, weightOfRow, identity, rows, outRows);
+        if (computeIn != inRows) {
+            backend.copyRows(computeIn, inRows, rows);
+        }
+        backend.zero(computeOut, rows);
+        executor.run(layer, computeIn, identity, expertOfRow, weightOfRow, identity, rows, computeOut);
+        if (computeOut != outRows) {
+            backend.copyRows(outRows, computeOut, rows);
+        }
         backend.awaitWrites();                 // a device writes the reply rows asynchronously
     }
 

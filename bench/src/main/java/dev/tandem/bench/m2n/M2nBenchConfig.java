@@ -1,5 +1,7 @@
 package dev.tandem.bench.m2n;
 
+import dev.tandem.core.compute.BackendSpec;
+
 import java.util.List;
 
 /**
@@ -12,10 +14,13 @@ import java.util.List;
  * @param measureSeconds    per configuration (at least a few round trips, so a slow one may take longer).
  * @param aeronLogBudgetMiB a configuration whose Aeron log buffers would need more memory is skipped.
  * @param repeats           runs of each row; the one with the median throughput is reported.
+ * @param device            null: rows start and end in host memory; else the backend whose device
+ *                          memory they start and end in (one copy out before a send, one back after
+ *                          a receive, on both sides), and memcpy is that device's D→H→D copy.
  */
 public record M2nBenchConfig(
         List<Transport> transports, List<Shape> shapes, List<Integer> sizes, double warmupSeconds,
-        double measureSeconds, long aeronLogBudgetMiB, int repeats) {
+        double measureSeconds, long aeronLogBudgetMiB, int repeats, BackendSpec device) {
 
     public static final long DEFAULT_LOG_BUDGET_MIB = 4096;
 
@@ -44,37 +49,41 @@ public record M2nBenchConfig(
     /** Every transport, 1x1, 2x2 and 4x4, 2 KB to 8 MB: a few minutes on two cores. */
     public static M2nBenchConfig full() {
         return new M2nBenchConfig(List.of(Transport.values()), allShapes(),
-                List.of(2_000, 16_000, 256_000, 1_000_000, 8_000_000), 0.3, 0.7, DEFAULT_LOG_BUDGET_MIB, 1);
+                List.of(2_000, 16_000, 256_000, 1_000_000, 8_000_000), 0.3, 0.7, DEFAULT_LOG_BUDGET_MIB, 1, null);
     }
 
     /** Three sizes, shorter runs: a smoke test of the whole matrix in well under a minute. */
     public static M2nBenchConfig quick() {
         return new M2nBenchConfig(List.of(Transport.values()), allShapes(), List.of(16_000, 256_000, 1_000_000),
-                0.1, 0.3, DEFAULT_LOG_BUDGET_MIB, 1);
+                0.1, 0.3, DEFAULT_LOG_BUDGET_MIB, 1, null);
     }
 
     public M2nBenchConfig withLogBudgetMiB(long mib) {
-        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, mib, repeats);
+        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, mib, repeats, device);
     }
 
     public M2nBenchConfig withRepeats(int runs) {
-        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, runs);
+        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, runs, device);
     }
 
     public M2nBenchConfig withSeconds(double warmup, double measure) {
-        return new M2nBenchConfig(transports, shapes, sizes, warmup, measure, aeronLogBudgetMiB, repeats);
+        return new M2nBenchConfig(transports, shapes, sizes, warmup, measure, aeronLogBudgetMiB, repeats, device);
     }
 
     public M2nBenchConfig withTransports(List<Transport> only) {
-        return new M2nBenchConfig(only, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
+        return new M2nBenchConfig(only, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats, device);
     }
 
     public M2nBenchConfig withShapes(List<Shape> only) {
-        return new M2nBenchConfig(transports, only, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
+        return new M2nBenchConfig(transports, only, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats, device);
     }
 
     public M2nBenchConfig withSizes(List<Integer> only) {
-        return new M2nBenchConfig(transports, shapes, only, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats);
+        return new M2nBenchConfig(transports, shapes, only, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats, device);
+    }
+
+    public M2nBenchConfig withDevice(BackendSpec spec) {
+        return new M2nBenchConfig(transports, shapes, sizes, warmupSeconds, measureSeconds, aeronLogBudgetMiB, repeats, spec);
     }
 
     private static List<Shape> allShapes() {

@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
  * The physical bound for one configuration: M threads, one per sender, each copying its rows
  * (activations and routing) into each receiver's gather buffer and the same bytes back, with
  * nothing else: no framing, no validation, no waiting for other senders. A round trip is one
- * sender's N copies out and N copies back.
+ * sender's N copies out and N copies back. On a device ({@link M2nBenchConfig#device}) each copy
+ * is the device's own: its rows to pinned host memory and back (cuMemcpy D→H→D), out and back.
  */
 final class MemcpyRun {
     private MemcpyRun() {
@@ -39,7 +40,9 @@ final class MemcpyRun {
                 final int sender = s;
                 histograms[s] = new Histogram(1, TimeUnit.SECONDS.toNanos(60), 3);
                 final Histogram histogram = histograms[s];
-                futures.add(pool.submit(() -> copyLoop(sender, n, rows, gathered, warmupNs, measureNs, histogram)));
+                futures.add(pool.submit(() -> config.device() == null
+                        ? copyLoop(sender, n, rows, gathered, warmupNs, measureNs, histogram)
+                        : deviceCopyLoop(sender, n, rows, config, warmupNs, measureNs, histogram)));
             }
             double bytesPerSecond = 0;
             long roundTrips = Long.MAX_VALUE;
@@ -59,6 +62,34 @@ final class MemcpyRun {
         } finally {
             pool.shutdownNow();
             pool.awaitTermination(60, TimeUnit.SECONDS);
+        }
+    }
+
+    /** @return {measured round trips, measured nanoseconds}: device → host → device for the dispatch, and again for the combine. */
+    private static long[] deviceCopyLoop(int s, int n, int rows, M2nBenchConfig config, long warmupNs, long measureNs,
+                                         Histogram histogram) {
+        final RowBatch batch = new RowBatch(n, n * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
+        RoundTripRun.fill(batch, s);
+        try (DeviceStage stage = DeviceStage.open(config.device(), batch)) {
+            final long startNs = System.nanoTime();
+            long measureStartNs = 0;
+            long steps = 0;
+            while (true) {
+                final long nowNs = System.nanoTime();
+                if (measureStartNs == 0 && nowNs - startNs >= warmupNs) {
+                    measureStartNs = nowNs;
+                } else if (measureStartNs != 0 && nowNs - measureStartNs >= measureNs && steps >= 5) {
+                    return new long[]{steps, nowNs - measureStartNs};
+                }
+                for (int direction = 0; direction < 2; direction++) {
+                    stage.toHost(n * rows);
+                    stage.toDevice(n * rows);
+                }
+                if (measureStartNs != 0) {
+                    histogram.recordValue(System.nanoTime() - nowNs);
+                    steps++;
+                }
+            }
         }
     }
 

@@ -48,11 +48,11 @@ final class RoundTripRun {
                 final M2nSender sender = local.sender(s);
                 histograms[s] = new Histogram(1, TimeUnit.SECONDS.toNanos(60), 3);
                 final Histogram histogram = histograms[s];
-                futures.add(pool.submit(() -> runSender(sender, plan, rows, histogram)));
+                futures.add(pool.submit(() -> runSender(sender, plan, rows, histogram, config)));
             }
             for (int r = 0; r < n; r++) {
                 final M2nReceiver receiver = local.receiver(r);
-                futures.add(pool.submit(() -> runReceiver(receiver, plan, rows)));
+                futures.add(pool.submit(() -> runReceiver(receiver, plan, rows, config)));
             }
             final long limitNs = TimeUnit.SECONDS.toNanos(JOIN_SLACK_S)
                     + (long) ((config.warmupSeconds() + config.measureSeconds()) * 1e9);
@@ -74,7 +74,8 @@ final class RoundTripRun {
                 all.getValueAtPercentile(99.9) / 1e3, plan.measuredSteps());
     }
 
-    private static Void runSender(M2nSender sender, RunPlan plan, int rows, Histogram histogram) {
+    /** On a device ({@link M2nBenchConfig#device}) the rows leave device memory before the send and return after. */
+    private static Void runSender(M2nSender sender, RunPlan plan, int rows, Histogram histogram, M2nBenchConfig config) {
         final int n = sender.receiverCount();
         final RowBatch batch = new RowBatch(n, n * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
         final int[] counts = new int[n];
@@ -82,22 +83,30 @@ final class RoundTripRun {
         batch.layoutContiguous(counts);
         fill(batch, sender.senderId());
         final boolean leader = sender.senderId() == 0;
-        long step = 0;
-        while (true) {
-            if (leader) {
-                plan.lead(step, System.nanoTime());
+        try (DeviceStage stage = DeviceStage.open(config.device(), batch)) {
+            long step = 0;
+            while (true) {
+                if (leader) {
+                    plan.lead(step, System.nanoTime());
+                }
+                if (plan.isDone(step)) {
+                    break;
+                }
+                final long startNs = System.nanoTime();
+                if (stage != null) {
+                    stage.toHost(n * rows);
+                }
+                sender.send(step, 0, 0, batch);
+                sender.receiveResults(step, 0, 0, batch); // results land where the inputs were
+                if (stage != null) {
+                    stage.toDevice(n * rows);
+                }
+                final long roundTripNs = System.nanoTime() - startNs;
+                if (plan.isMeasured(step)) {
+                    histogram.recordValue(roundTripNs);
+                }
+                step++;
             }
-            if (plan.isDone(step)) {
-                break;
-            }
-            final long startNs = System.nanoTime();
-            sender.send(step, 0, 0, batch);
-            sender.receiveResults(step, 0, 0, batch); // results land where the inputs were
-            final long roundTripNs = System.nanoTime() - startNs;
-            if (plan.isMeasured(step)) {
-                histogram.recordValue(roundTripNs);
-            }
-            step++;
         }
         if (leader) {
             plan.end(System.nanoTime());
@@ -105,12 +114,19 @@ final class RoundTripRun {
         return null;
     }
 
-    private static Void runReceiver(M2nReceiver receiver, RunPlan plan, int rows) {
+    /** On a device the gathered rows go to device memory and the results come back from it, as an expert node's do. */
+    private static Void runReceiver(M2nReceiver receiver, RunPlan plan, int rows, M2nBenchConfig config) {
         final int m = receiver.senderCount();
         final RowBatch gathered = new RowBatch(m, m * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
-        for (long step = 0; !plan.isDone(step); step++) {
-            receiver.receive(step, 0, 0, gathered);
-            receiver.reply(step, 0, 0, gathered); // the experts' results would overwrite the rows in place
+        try (DeviceStage stage = DeviceStage.open(config.device(), gathered)) {
+            for (long step = 0; !plan.isDone(step); step++) {
+                receiver.receive(step, 0, 0, gathered);
+                if (stage != null) {
+                    stage.toDevice(m * rows);
+                    stage.toHost(m * rows);
+                }
+                receiver.reply(step, 0, 0, gathered); // the experts' results would overwrite the rows in place
+            }
         }
         return null;
     }

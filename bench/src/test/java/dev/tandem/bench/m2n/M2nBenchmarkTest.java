@@ -66,6 +66,46 @@ class M2nBenchmarkTest {
         assertEquals(2 * 380, image.getHeight());
     }
 
+    /** The device path (rows copied out of and back into a backend's memory) on the CPU backend, which CI has. */
+    @Test
+    void shouldRunRoundTripsFromBackendMemoryAndItsCopyBound() {
+        M2nBenchConfig config = M2nBenchConfig.quick().withShapes(List.of(new Shape(1, 1))).withSizes(List.of(16_000))
+                .withSeconds(0.05, 0.1).withTransports(List.of(Transport.AERON_IPC, Transport.MEMCPY))
+                .withDevice(dev.tandem.core.compute.BackendSpec.cpu(1));
+        List<String> progress = new ArrayList<>();
+        M2nBenchmark.Run run = M2nBenchmark.run(config, progress::add);
+        assertEquals(2, run.results().size(), String.join("\n", progress));
+        for (M2nResult result : run.results()) {
+            assertTrue(result.throughputMbS() > 0 && result.roundTrips() >= 5, result.toString());
+        }
+    }
+
+    /** toHost brings the backend's rows back over whatever the batch held since; toDevice the reverse. */
+    @Test
+    void shouldStageRowsBetweenTheBatchAndBackendMemoryBothWays() {
+        dev.tandem.transport.RowBatch batch = new dev.tandem.transport.RowBatch(1, 8, M2nBenchmark.HIDDEN,
+                dev.tandem.transport.Dtype.BF16);
+        RoundTripRun.fill(batch, 7);
+        int bytes = 8 * batch.rowBytes();
+        byte[] original = new byte[bytes];
+        batch.activations().getBytes(0, original);
+        try (DeviceStage stage = DeviceStage.open(dev.tandem.core.compute.BackendSpec.cpu(1), batch)) {
+            batch.activations().setMemory(0, bytes, (byte) 0);
+            stage.toHost(8);
+            byte[] back = new byte[bytes];
+            batch.activations().getBytes(0, back);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(original, back);
+            batch.activations().setMemory(0, bytes, (byte) 1);
+            stage.toDevice(5);                          // rows 0-4 now ones on the device, 5-7 the original
+            batch.activations().setMemory(0, bytes, (byte) 0);
+            stage.toHost(8);
+            batch.activations().getBytes(0, back);
+            for (int i = 0; i < bytes; i++) {
+                assertEquals(i < 5 * batch.rowBytes() ? 1 : original[i], back[i], "byte " + i);
+            }
+        }
+    }
+
     @Test
     void shouldSkipConfigurationsWhoseAeronLogsExceedTheBudget() {
         assertEquals(6144, M2nBenchmark.aeronLogMiB(Transport.AERON_IPC, new Shape(4, 4), 8_000_000));

@@ -49,6 +49,18 @@ public interface ComputeBackend extends AutoCloseable {
     default void awaitWrites() {
     }
 
+    /**
+     * Whether computing straight on {@link #wrapHost} rows costs more than copying them to
+     * {@link #allocate}d rows first ({@link #copyRows}): a device, whose kernels would reach host
+     * memory over the bus. The CPU computes on host rows as they are.
+     */
+    default boolean stagesHostRows() {
+        return false;
+    }
+
+    /** {@code dst[r] = src[r]} for r in [0, rows), either side host-wrapped or the backend's own; in stream order. */
+    void copyRows(Activations dst, Activations src, int rows);
+
     KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim);
 
     /** {@code out[i] = table[tokens[i]]}. */

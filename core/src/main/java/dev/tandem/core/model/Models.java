@@ -4,6 +4,7 @@ import dev.tandem.core.checkpoint.Checkpoint;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.config.ModelConfigLoader;
+import dev.tandem.core.synth.SyntheticWeights;
 
 import java.nio.file.Path;
 import java.util.function.IntPredicate;
@@ -82,7 +83,9 @@ public final class Models {
         /** Closes {@code backend} if the directory cannot be read: else its kernel threads outlive the failure, spinning. */
         static Opened of(Path dir, ComputeBackend backend) {
             try {
-                return new Opened(ModelConfigLoader.load(dir), WeightSource.of(Checkpoint.open(dir)));
+                ModelConfig config = ModelConfigLoader.load(dir);
+                WeightSource described = SyntheticWeights.describedIn(dir);
+                return new Opened(config, described != null ? described : WeightSource.of(Checkpoint.open(dir)));
             } catch (RuntimeException e) {
                 backend.close();
                 throw e;

@@ -7,8 +7,13 @@ import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.config.ModelConfigLoader;
 import dev.tandem.core.model.WeightSource;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -20,6 +25,7 @@ import java.util.Map;
  * checkpoint's (another generator), the distribution does not.
  */
 public final class SyntheticWeights implements WeightSource {
+    private static final ObjectMapper JSON = new ObjectMapper();
     private final SynthSpec spec;
     private final long seed;
     private final Map<String, SyntheticCheckpoint.Planned> planned = new HashMap<>();
@@ -29,6 +35,41 @@ public final class SyntheticWeights implements WeightSource {
         this.seed = seed;
         for (SyntheticCheckpoint.Planned p : SyntheticCheckpoint.plan(spec)) {
             planned.put(p.name(), p);
+        }
+    }
+
+    /**
+     * A checkpoint directory that holds a description of its weights instead of safetensors
+     * ({@link #describe}); every process that opens it makes the same weights where it
+     * computes, so the node processes of a cluster can serve a shape larger than the disk.
+     */
+    public static final String DESCRIPTION_FILE = "synthetic-weights.json";
+
+    /** Writes config.json and the description of {@code spec}'s weights with {@code seed} into {@code dir}. */
+    public static void describe(SynthSpec spec, long seed, Path dir) {
+        try {
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("config.json"), SyntheticCheckpoint.config(spec));
+            ObjectNode description = JSON.valueToTree(spec);
+            description.put("seed", seed);
+            Files.writeString(dir.resolve(DESCRIPTION_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(description));
+        } catch (IOException e) {
+            throw new TandemException(dir + ": cannot write the synthetic weights' description: " + e.getMessage(), e);
+        }
+    }
+
+    /** The weights {@code dir} describes, or null where it has no description (a real checkpoint). */
+    public static SyntheticWeights describedIn(Path dir) {
+        Path file = dir.resolve(DESCRIPTION_FILE);
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        try {
+            ObjectNode description = (ObjectNode) JSON.readTree(file.toFile());
+            long seed = description.remove("seed").asLong();
+            return new SyntheticWeights(JSON.treeToValue(description, SynthSpec.class), seed);
+        } catch (IOException | RuntimeException e) {
+            throw new TandemException(file + ": not a synthetic weights description (" + e.getMessage() + ")", e);
         }
     }
 

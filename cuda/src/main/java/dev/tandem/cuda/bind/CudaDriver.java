@@ -51,6 +51,7 @@ public final class CudaDriver {
     private final MethodHandle cuMemcpyHtoDAsync;
     private final MethodHandle cuMemcpyDtoHAsync;
     private final MethodHandle cuMemcpyDtoDAsync;
+    private final MethodHandle cuMemcpyAsync;
     private final MethodHandle cuMemsetD32Async;
     private final MethodHandle cuStreamCreate;
     private final MethodHandle cuStreamSynchronize;
@@ -87,6 +88,7 @@ public final class CudaDriver {
         cuMemcpyHtoDAsync = f("cuMemcpyHtoDAsync_v2", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
         cuMemcpyDtoHAsync = f("cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemcpyDtoDAsync = f("cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
+        cuMemcpyAsync = f("cuMemcpyAsync", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemsetD32Async = f("cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS);
         cuStreamCreate = f("cuStreamCreate", ADDRESS, JAVA_INT);
         cuStreamSynchronize = f("cuStreamSynchronize", ADDRESS);
@@ -322,6 +324,18 @@ public final class CudaDriver {
     public void copyOnDevice(long dst, long src, long bytes, MemorySegment stream) {
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /**
+     * A copy between unified addresses (device memory, or registered host memory's device
+     * pointer), the driver telling which from the pointers: a DMA on the copy engines.
+     */
+    public void copy(long dst, long src, long bytes, MemorySegment stream) {
+        try {
+            check((int) cuMemcpyAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyAsync");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }

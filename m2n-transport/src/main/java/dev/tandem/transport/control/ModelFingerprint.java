@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.tandem.core.TandemException;
+import dev.tandem.core.synth.SyntheticWeights;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -28,7 +29,8 @@ import java.util.TreeSet;
  * cluster: {@code "sha256:<hex>"} over config.json (parsed, keys sorted, tool-version keys left
  * out, so formatting and the transformers version do not matter) and, for every tensor in name
  * order, its name, dtype and shape from the safetensors headers (so how the weights are split
- * into shards does not matter either). Reads only config.json and the headers, never the weights.
+ * into shards does not matter either). Reads only config.json and the headers, never the weights;
+ * for a directory that describes synthetic weights instead, config.json and that description.
  */
 public final class ModelFingerprint
 {
@@ -52,8 +54,14 @@ public final class ModelFingerprint
     {
         final MessageDigest sha256 = sha256();
         sha256.update(DOMAIN.getBytes(StandardCharsets.UTF_8));
-        sha256.update(canonicalConfig(checkpoint.resolve("config.json")));
+        sha256.update(canonicalJson(checkpoint.resolve("config.json")));
         sha256.update((byte)'\n');
+        final Path described = checkpoint.resolve(SyntheticWeights.DESCRIPTION_FILE);
+        if (Files.isRegularFile(described)) // weights made where they are loaded: their description names them
+        {
+            sha256.update(canonicalJson(described));
+            return PREFIX + HexFormat.of().formatHex(sha256.digest());
+        }
         final Map<String, String> tensors = new TreeMap<>(); // name -> "dtype [shape]"
         for (final Path shard : shards(checkpoint))
         {
@@ -66,7 +74,7 @@ public final class ModelFingerprint
         return PREFIX + HexFormat.of().formatHex(sha256.digest());
     }
 
-    private static byte[] canonicalConfig(final Path config)
+    private static byte[] canonicalJson(final Path config)
     {
         try
         {

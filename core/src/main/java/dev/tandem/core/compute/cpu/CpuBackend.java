@@ -228,6 +228,19 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
+    @Override
+    public void copyRows(Activations dst, Activations src, int rows) {
+        CpuActivations d = cpu(dst);
+        CpuActivations s = cpu(src);
+        if (d.cols != s.cols || rows > d.rowCapacity || rows > s.rowCapacity) {
+            throw new IllegalArgumentException("cannot copy " + rows + " rows of " + s.cols + " columns into "
+                    + d.rowCapacity + " rows of " + d.cols);
+        }
+        for (int i = 0; i < rows; i++) {
+            MemorySegment.copy(s.data, s.at(i, 0), d.data, d.at(i, 0), (long) d.cols * Float.BYTES);
+        }
+    }
+
     /** With the host {@link dev.tandem.core.sampling.Sampler}, on a copy of each row. */
     @Override
     public void sampleRows(Activations logits, int rows, float[] temperature, float[] topP, int[] topK, float[] minP,

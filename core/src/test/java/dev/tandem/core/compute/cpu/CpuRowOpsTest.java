@@ -189,6 +189,22 @@ class CpuRowOpsTest {
     }
 
     @Test
+    void shouldCopyRowsBetweenStridedViewsLeavingTheRestAlone() {
+        int cols = 6;
+        float[] x = TestTensors.gaussian(random, 3 * cols);
+        Activations in = backend.allocate(3, cols + 3).columns(3, cols);
+        TestTensors.upload(in, x, 3);
+        Activations out = backend.allocate(3, cols);
+
+        backend.copyRows(out, in, 2);
+
+        float[] actual = TestTensors.download(out, 3);
+        for (int i = 0; i < 3 * cols; i++) {
+            assertEquals(i < 2 * cols ? x[i] : 0f, actual[i], "element " + i);
+        }
+    }
+
+    @Test
     void shouldScatterAddScaledRowsIntoTheirTargetsAccumulatingRepeats() {
         int cols = 7;
         int targets = 3;
