@@ -91,9 +91,14 @@ final class BenchM2nCommand implements Callable<Integer> {
             M2nReport.writeJson(json, run.results());
             System.err.println("m2n: wrote " + json);
         }
-        M2nReport.writePlot(plot, run.results(), config.shapes(), config.transports());
-        System.err.printf("m2n: wrote %s; %d configurations in %.0f s%n", plot, run.results().size(),
-                (System.nanoTime() - startNs) / 1e9);
+        if (ModuleLayer.boot().findModule("java.desktop").isPresent()) {
+            M2nReport.writePlot(plot, run.results(), config.shapes(), config.transports());
+            System.err.printf("m2n: wrote %s; %d configurations in %.0f s%n", plot, run.results().size(),
+                    (System.nanoTime() - startNs) / 1e9);
+        } else {
+            System.err.printf("m2n: no plot, this Java runtime has no java.desktop; %d configurations in %.0f s%n",
+                    run.results().size(), (System.nanoTime() - startNs) / 1e9);
+        }
         return run.results().isEmpty() ? 1 : 0;
     }
 

@@ -15,7 +15,8 @@ import java.util.List;
 /**
  * AFD with nodes on a CUDA device, in one JVM over one Aeron IPC driver: attention and expert
  * nodes both on the GPU, and mixed (attention on the GPU, experts on the CPU, and the reverse),
- * in float32 give transformers' greedy tokens and prompt logits (1e-4) for the fixtures.
+ * in float32 give transformers' greedy tokens and prompt logits (1e-4) for the fixtures; in bf16
+ * their logits stay within the bf16 bound.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -46,5 +47,37 @@ class CudaClusterParityTest {
                         + expertDevice + ")", prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p));
             }
         }
+    }
+
+    /**
+     * Nodes computing in bf16 on the GPU with bf16 on the wire (what wire_dtype = auto picks there),
+     * through the expert node's decode-sized path (a row a token, the experts from its gates) and its
+     * grouped path (DBRX's layout): logits within 1.5× transformers' own bf16 error, as the
+     * colocated GPU backend's bf16 bound.
+     */
+    @ParameterizedTest(name = "{0} A={1} E={2} m={3} in bf16")
+    @CsvSource({
+            "mixtral-tiny, 1, 1, 1, 4.8e-3",
+            "mixtral-tiny, 1, 2, 2, 4.8e-3",
+            "mixtral-tiny, 2, 2, 2, 4.8e-3",
+            "dbrx-tiny, 1, 4, 4, 1.2e-2"})
+    void shouldStayWithinBf16ToleranceWithNodesComputingInBf16(String model, int attentionNodes, int expertNodes,
+                                                               int microBatches, double transformersBf16Error)
+            throws Exception {
+        List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
+        ObjectMapper json = new ObjectMapper();
+        double worst = 0;
+        try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
+                microBatches, "bf16", "cuda:0", "cuda:0", "bfloat16")) {
+            List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
+                    RESULT_TIMEOUT_S);
+            for (int p = 0; p < prompts.size(); p++) {
+                worst = Math.max(worst, FixtureExpectations.checkWithin(model + " p" + p + " in bf16 on the GPU",
+                        prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p),
+                        1.5 * transformersBf16Error));
+            }
+        }
+        System.err.printf("%s A=%d E=%d m=%d, bf16 nodes on the GPU: worst relative L2 %.3g%n", model, attentionNodes,
+                expertNodes, microBatches, worst);
     }
 }

@@ -46,6 +46,9 @@ public final class ExpertNode implements AutoCloseable {
     private final Activations computeOut;
     private final int[] identity;
     private final int[] expertOfRow;
+    private final int[] senderOfRow;
+    private final int[] slotOfRow;
+    private final TokenExperts tokenExperts; // decode-sized calls on a device; null: every call through the executor
     private final float[] weightOfRow;
     private final ExpertMetrics metrics;
 
@@ -81,6 +84,9 @@ public final class ExpertNode implements AutoCloseable {
                 identity[i] = i;
             }
             expertOfRow = new int[capacity];
+            senderOfRow = new int[capacity];
+            slotOfRow = new int[capacity];
+            tokenExperts = TokenExperts.create(backend, config, experts, senders, cluster.maxBatchTokens());
             weightOfRow = new float[capacity];
             metrics = new ExpertMetrics(layers, config.numExperts());
         } catch (RuntimeException e) {
@@ -126,8 +132,13 @@ public final class ExpertNode implements AutoCloseable {
     private void compute(int layer) {
         int rows = in.rowCount();
         UnsafeBuffer routing = in.routing();
+        for (int sender = 0; sender < in.peerCount(); sender++) {
+            int start = in.peerRowStart(sender);
+            java.util.Arrays.fill(senderOfRow, start, start + in.peerRowCount(sender), sender);
+        }
         for (int r = 0; r < rows; r++) {
             int at = RowBatch.routingOffset(r);
+            slotOfRow[r] = routing.getInt(at + FrameFlyweight.SLOT_FIELD_OFFSET, ByteOrder.LITTLE_ENDIAN);
             expertOfRow[r] = routing.getInt(at + FrameFlyweight.EXPERT_FIELD_OFFSET, ByteOrder.LITTLE_ENDIAN);
             weightOfRow[r] = routing.getFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, ByteOrder.LITTLE_ENDIAN);
             metrics.token(expertOfRow[r]);
@@ -137,8 +148,11 @@ public final class ExpertNode implements AutoCloseable {
         if (computeIn != inRows) {
             backend.copyRows(computeIn, inRows, rows);
         }
-        backend.zero(computeOut, rows);
-        executor.run(layer, computeIn, identity, expertOfRow, weightOfRow, identity, rows, computeOut);
+        if (tokenExperts == null || !tokenExperts.run(layer, computeIn, rows, senderOfRow, slotOfRow, expertOfRow,
+                weightOfRow, computeOut)) {
+            backend.zero(computeOut, rows);
+            executor.run(layer, computeIn, identity, expertOfRow, weightOfRow, identity, rows, computeOut);
+        }
         if (computeOut != outRows) {
             backend.copyRows(outRows, computeOut, rows);
         }

@@ -3,6 +3,8 @@ package dev.tandem.transport;
 import org.agrona.BufferUtil;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * Preallocated rows of one micro-batch and how they split between peers; reused for every
  * step, layer and micro-batch, so the hot path allocates nothing.
@@ -23,6 +25,7 @@ public final class RowBatch
     private final Dtype dtype;
     private final int rowBytes;
     private final UnsafeBuffer activations; // (capacityRows, hiddenSize) in dtype, off-heap, freed by GC
+    private final MemorySegment activationMemory; // the same bytes, for vector loads and stores
     private final UnsafeBuffer routing;     // (capacityRows, 12): slot int32, expert int32, gate f32 (LE)
     private final int[] peerRowStart;       // (peers)
     private final int[] peerRowCount;       // (peers)
@@ -47,6 +50,7 @@ public final class RowBatch
         this.rowBytes = Math.multiplyExact(hiddenSize, dtype.bytes());
         this.activations = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
             Math.max(ALIGNMENT, Math.multiplyExact(capacityRows, rowBytes)), ALIGNMENT));
+        this.activationMemory = MemorySegment.ofBuffer(activations.byteBuffer());
         this.routing = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
             Math.max(ALIGNMENT, capacityRows * FrameFlyweight.ROUTING_ENTRY_LENGTH), ALIGNMENT));
         this.peerRowStart = new int[peerCount];
@@ -83,6 +87,12 @@ public final class RowBatch
     public UnsafeBuffer activations()
     {
         return activations;
+    }
+
+    /** @return {@link #activations()}' bytes as a memory segment. */
+    public MemorySegment activationMemory()
+    {
+        return activationMemory;
     }
 
     /** @return the routing metadata, (capacityRows, 12 bytes), laid out as in the frame. */

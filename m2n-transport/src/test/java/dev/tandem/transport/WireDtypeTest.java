@@ -67,6 +67,38 @@ class WireDtypeTest
         }
     }
 
+    /** Rows wider than a vector, odd widths: the vector lanes and the tail agree bit for bit with the rounding above. */
+    @Test
+    void shouldRoundEveryBitPatternAsTheScalarRuleDoesAVectorAtATime()
+    {
+        final int hidden = 4096 + 37;
+        final int rows = 5;
+        final float[] specials = {Float.NaN, Float.intBitsToFloat(0x7f80_0001), Float.intBitsToFloat(0xffc0_1234),
+            Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f, Float.MIN_VALUE, Float.MAX_VALUE,
+            1.00390625f, 1.01171875f, -1.00390625f, Float.intBitsToFloat(0x7f7f_ffff), Float.intBitsToFloat(0x0000_8000)};
+        final RowBatch f32 = new RowBatch(1, rows, hidden, Dtype.FP32);
+        f32.peerRows(0, 0, rows).rowCount(rows);
+        final java.util.SplittableRandom random = new java.util.SplittableRandom(11);
+        final int[] sent = new int[rows * hidden];
+        for (int i = 0; i < sent.length; i++)
+        {
+            sent[i] = i % 97 < specials.length ? Float.floatToRawIntBits(specials[i % 97]) : random.nextInt();
+            f32.activations().putInt(4 * i, sent[i], ByteOrder.LITTLE_ENDIAN);
+        }
+        final RowBatch bf16 = new RowBatch(1, rows, hidden, Dtype.BF16);
+        WireRows.narrow(f32, bf16);
+        final RowBatch back = new RowBatch(1, rows, hidden, Dtype.FP32);
+        WireRows.widen(bf16, back);
+        for (int i = 0; i < sent.length; i++)
+        {
+            final short expected = WireRows.toBf16(Float.intBitsToFloat(sent[i]));
+            assertEquals(expected, bf16.activations().getShort(2 * i, ByteOrder.LITTLE_ENDIAN),
+                "element " + i + " = 0x" + Integer.toHexString(sent[i]));
+            assertEquals((expected & 0xFFFF) << 16, back.activations().getInt(4 * i, ByteOrder.LITTLE_ENDIAN),
+                "element " + i + " widened");
+        }
+    }
+
     @Test
     void shouldRefuseFramesOfAnotherDtypeAndSayWhyTheReceiveTimedOut() throws Exception
     {

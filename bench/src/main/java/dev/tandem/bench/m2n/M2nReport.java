@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.bench.m2n.M2nBenchConfig.Shape;
 import dev.tandem.bench.plot.LinePlot;
+import dev.tandem.bench.plot.SiNumbers;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -94,12 +95,12 @@ public final class M2nReport {
     /** 2000 -> "2 KB", 8000000 -> "8 MB" (decimal units, as the benchmark's sizes are). */
     static String size(double bytes) {
         if (bytes >= 1e6) {
-            return LinePlot.si(bytes / 1e6).replace("k", "000") + " MB";
+            return SiNumbers.si(bytes / 1e6).replace("k", "000") + " MB";
         }
         if (bytes >= 1e3) {
-            return LinePlot.si(bytes / 1e3) + " KB";
+            return SiNumbers.si(bytes / 1e3) + " KB";
         }
-        return LinePlot.si(bytes) + " B";
+        return SiNumbers.si(bytes) + " B";
     }
 
     private static double round(double v) {

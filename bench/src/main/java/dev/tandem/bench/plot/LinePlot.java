@@ -252,22 +252,7 @@ public final class LinePlot {
 
     /** Values like 2k, 16k, 1M, 0.5, 250. */
     public static String si(double v) {
-        final double a = Math.abs(v);
-        if (a >= 1e9) {
-            return trim(v / 1e9) + "G";
-        }
-        if (a >= 1e6) {
-            return trim(v / 1e6) + "M";
-        }
-        if (a >= 1e3) {
-            return trim(v / 1e3) + "k";
-        }
-        return trim(v);
-    }
-
-    private static String trim(double v) {
-        final String s = String.format("%.2f", v);
-        return s.contains(".") ? s.replaceAll("0+$", "").replaceAll("\\.$", "") : s;
+        return SiNumbers.si(v);
     }
 
     /** Maps data values to pixels along one axis. */
