@@ -5,7 +5,8 @@ import java.util.Locale;
 /**
  * What an attention node measures of the ping-pong, per layer: time spent dispatching (gather
  * into the send buffer and the send: the attention side's share of Tc), time blocked waiting for
- * the experts (idle), and rows sent. Busy time is the step time minus the idle time. Written by
+ * the experts (idle), and rows sent; over all layers, the parts of the dispatch spent waiting for
+ * the device's rows and converting for a bf16 wire (per submit). Busy time is the step time minus the idle time. Written by
  * the stepping thread, read by whoever prints.
  */
 final class DisaggregationMetrics {
@@ -17,6 +18,10 @@ final class DisaggregationMetrics {
     private final long[] pendingWait;
     private final long[] pendingRows;
     private final long[] pendingSubmits;
+    private long pendingDevice;          // waiting for the device to finish the rows to send
+    private long pendingConvert;         // rounding to and widening from the bf16 wire
+    private long deviceNanos;
+    private long convertNanos;
     private final long[] workingStepNanos = new long[1 << 16]; // decode steps, for percentiles
     private int workingSteps;
     private long steps;
@@ -43,9 +48,25 @@ final class DisaggregationMetrics {
         pendingWait[layer] += waitedNanos;
     }
 
+    /** Within a send: {@code deviceNanos} waiting for the device's rows, {@code convertNanos} converting for the wire. */
+    void sendParts(long deviceNanos, long convertNanos) {
+        pendingDevice += deviceNanos;
+        pendingConvert += convertNanos;
+    }
+
+    /** Within a receive: widening the results from the wire. */
+    void converted(long nanos) {
+        pendingConvert += nanos;
+    }
+
     /** A step of {@code nanos} that computed {@code tokens} tokens (0: an idle step, kept in lockstep). */
     synchronized void step(long nanos, int tokens, boolean decodeOnly) {
         boolean working = tokens > 0; // idle steps keep the cluster in lockstep; they are not serving time
+        if (working) {
+            deviceNanos += pendingDevice;
+            convertNanos += pendingConvert;
+        }
+        pendingDevice = pendingConvert = 0;
         for (int l = 0; l < sendNanos.length; l++) {
             if (working) {
                 sendNanos[l] += pendingSend[l];
@@ -73,6 +94,8 @@ final class DisaggregationMetrics {
         java.util.Arrays.fill(submits, 0);
         steps = 0;
         stepNanos = 0;
+        deviceNanos = 0;
+        convertNanos = 0;
     }
 
     private static double percentile(long[] sorted, double q) {
@@ -96,11 +119,14 @@ final class DisaggregationMetrics {
         long[] sorted = java.util.Arrays.copyOf(workingStepNanos, Math.min(workingSteps, workingStepNanos.length));
         java.util.Arrays.sort(sorted);
         long micro = Math.max(1, submits.length == 0 ? 1 : submits[0]);
+        long allSubmits = Math.max(1, java.util.Arrays.stream(submits).sum());
         return String.format(Locale.ROOT, "{\"role\":\"attention\",\"node\":%d,\"steps\":%d,\"step_us\":%.1f,\"step_p50_us\":%.1f,\"step_p99_us\":%.1f,"
-                        + "\"busy_fraction\":%.3f,\"idle_fraction\":%.3f,\"ta_us\":%.1f,\"layers\":%s]}",
+                        + "\"busy_fraction\":%.3f,\"idle_fraction\":%.3f,\"ta_us\":%.1f,\"device_wait_us\":%.1f,"
+                        + "\"convert_us\":%.1f,\"layers\":%s]}",
                 nodeId, steps, stepNanos / 1e3 / Math.max(1, steps), percentile(sorted, 0.50) / 1e3,
                 percentile(sorted, 0.99) / 1e3, stepNanos == 0 ? 0 : (double) busy / stepNanos,
                 stepNanos == 0 ? 0 : (double) idle / stepNanos,
-                (busy - send) / 1e3 / Math.max(1, micro * sendNanos.length), layers);
+                (busy - send) / 1e3 / Math.max(1, micro * sendNanos.length), deviceNanos / 1e3 / allSubmits,
+                convertNanos / 1e3 / allSubmits, layers);
     }
 }

@@ -111,10 +111,13 @@ final class RemoteMoeDispatch implements MoeDispatch {
         if (staged[microBatch] != rows[microBatch]) {
             backend.copyRows(rows[microBatch], staged[microBatch], pairs); // one DMA into the send buffer
         }
+        long awaited = System.nanoTime();
         backend.awaitWrites();                 // a device writes the send buffer asynchronously
+        long written = System.nanoTime();
         if (wire != null) {
             WireRows.narrow(batch, wire[microBatch]);
         }
+        metrics.sendParts(written - awaited, System.nanoTime() - written);
         sender.send(step, layer, microBatch, wire != null ? wire[microBatch] : batch);
         outputOf[microBatch] = out;
         tokensOf[microBatch] = routing.tokens();
@@ -127,7 +130,9 @@ final class RemoteMoeDispatch implements MoeDispatch {
         RowBatch batch = batches[microBatch];
         if (wire != null) {
             sender.receiveResults(step, layer, microBatch, wire[microBatch]);
+            long received = System.nanoTime();
             WireRows.widen(wire[microBatch], batch);
+            metrics.converted(System.nanoTime() - received);
         } else {
             sender.receiveResults(step, layer, microBatch, batch);
         }

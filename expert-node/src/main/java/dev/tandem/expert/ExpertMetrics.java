@@ -10,6 +10,7 @@ public final class ExpertMetrics {
     private final long[] waitNanos;
     private final long[] computeNanos;
     private final long[] replyNanos;
+    private long convertNanos;
     private final long[] calls;
     private final long[] tokensPerExpert;
     private volatile boolean resetRequested;
@@ -27,7 +28,8 @@ public final class ExpertMetrics {
         resetRequested = true;
     }
 
-    void record(int layer, long wait, long compute, long reply) {
+    /** A call: waiting for its frames, the experts (Te), the reply, and converting from and to a bf16 wire within those. */
+    void record(int layer, long wait, long compute, long reply, long convert) {
         if (resetRequested) {
             resetRequested = false;
             java.util.Arrays.fill(waitNanos, 0);
@@ -35,7 +37,9 @@ public final class ExpertMetrics {
             java.util.Arrays.fill(replyNanos, 0);
             java.util.Arrays.fill(calls, 0);
             java.util.Arrays.fill(tokensPerExpert, 0);
+            convertNanos = 0;
         }
+        convertNanos += convert;
         waitNanos[layer] += wait;
         computeNanos[layer] += compute;
         replyNanos[layer] += reply;
@@ -56,6 +60,7 @@ public final class ExpertMetrics {
             busy += computeNanos[l] + replyNanos[l];
             n += calls[l];
         }
+        busy += convertNanos;
         long total = wait + busy;
         StringBuilder tokens = new StringBuilder("[");
         for (int e = 0; e < tokensPerExpert.length; e++) {
@@ -65,9 +70,14 @@ public final class ExpertMetrics {
         for (long c : computeNanos) {
             compute += c;
         }
+        long reply = 0;
+        for (long r : replyNanos) {
+            reply += r;
+        }
         return String.format(Locale.ROOT, "{\"role\":\"expert\",\"node\":%d,\"busy_fraction\":%.3f,"
-                        + "\"idle_fraction\":%.3f,\"te_us\":%.1f,\"tokens_per_expert\":%s]}", nodeId,
+                        + "\"idle_fraction\":%.3f,\"te_us\":%.1f,\"reply_us\":%.1f,\"convert_us\":%.1f,"
+                        + "\"tokens_per_expert\":%s]}", nodeId,
                 total == 0 ? 0 : (double) busy / total, total == 0 ? 0 : (double) wait / total,
-                compute / 1e3 / Math.max(1, n), tokens);
+                compute / 1e3 / Math.max(1, n), reply / 1e3 / Math.max(1, n), convertNanos / 1e3 / Math.max(1, n), tokens);
     }
 }

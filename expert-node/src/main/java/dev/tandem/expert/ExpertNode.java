@@ -109,17 +109,20 @@ public final class ExpertNode implements AutoCloseable {
                     for (int mb = 0; mb < microBatches; mb++) {
                         long start = System.nanoTime();
                         receiver.receive(step, layer, mb, wireIn);
+                        long received = System.nanoTime();
                         if (wireIn != in) {
                             WireRows.widen(wireIn, in);
                         }
-                        long received = System.nanoTime();
+                        long widened = System.nanoTime();
                         compute(layer);
+                        long computed = System.nanoTime();
                         if (wireOut != out) {
                             WireRows.narrow(out, wireOut);
                         }
-                        long computed = System.nanoTime();
+                        long narrowed = System.nanoTime();
                         receiver.reply(step, layer, mb, wireOut);
-                        metrics.record(layer, received - start, computed - received, System.nanoTime() - computed);
+                        metrics.record(layer, received - start, computed - widened, System.nanoTime() - narrowed,
+                                (widened - received) + (narrowed - computed));
                     }
                 }
             }
