@@ -20,7 +20,8 @@ import java.nio.ByteOrder;
  * normed activations straight into the send buffer, and sends; {@link #await} takes the weighted
  * expert outputs back into the same rows and sums each token's rows into its output row. With
  * bf16 on the wire the rows are rounded into a bf16 batch on the way out and widened on the way
- * back; the float32 rows stay what the backend computes on.
+ * back; the float32 rows stay what the backend computes on. A device stages the rows in its own
+ * memory, one DMA each way, and converts to and from bf16 on its side of the bus.
  */
 final class RemoteMoeDispatch implements MoeDispatch {
     private final M2nSender sender;
@@ -31,6 +32,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
     private final RowBatch[] wire;         // (micro-batch) their bf16 copies on the wire, or null for float32
     private final Activations[] rows;      // (micro-batch) the batches' activations, as backend views
     private final Activations[] staged;    // (micro-batch) device rows the kernels use where the backend stages host rows, else rows
+    private final boolean deviceConverts;  // a device rounds to and widens from the bf16 wire on its side of the bus
     private final int[][] tokenOfRow;      // (micro-batch, row)
     private final Activations[] outputOf;  // (micro-batch)
     private final int[] tokensOf;          // (micro-batch)
@@ -66,6 +68,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
                     .reinterpret(activations.capacity()), maxRows, hidden);
             staged[i] = backend.stagesHostRows() ? backend.allocate(maxRows, hidden) : rows[i];
         }
+        deviceConverts = wire != null && backend.stagesHostRows();
         nodeOfPair = new int[maxRows];
         rowsPerNode = new int[nodes];
         cursor = new int[nodes];
@@ -108,13 +111,17 @@ final class RemoteMoeDispatch implements MoeDispatch {
             routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
         }
         backend.gatherRows(staged[microBatch], normed, tokens, pairs);
-        if (staged[microBatch] != rows[microBatch]) {
+        if (deviceConverts) {                  // rounded on the device, half the bytes over the bus
+            backend.copyRowsToBf16(wire[microBatch].activationMemory(), staged[microBatch], pairs);
+        } else if (staged[microBatch] != rows[microBatch]) {
             backend.copyRows(rows[microBatch], staged[microBatch], pairs); // one DMA into the send buffer
         }
         long awaited = System.nanoTime();
         backend.awaitWrites();                 // a device writes the send buffer asynchronously
         long written = System.nanoTime();
-        if (wire != null) {
+        if (wire != null && deviceConverts) {
+            WireRows.carryLayout(batch, wire[microBatch]);
+        } else if (wire != null) {
             WireRows.narrow(batch, wire[microBatch]);
         }
         metrics.sendParts(written - awaited, System.nanoTime() - written);
@@ -128,21 +135,22 @@ final class RemoteMoeDispatch implements MoeDispatch {
     public void await(int layer, int microBatch) {
         long start = System.nanoTime();
         RowBatch batch = batches[microBatch];
-        if (wire != null) {
-            sender.receiveResults(step, layer, microBatch, wire[microBatch]);
-            long received = System.nanoTime();
-            WireRows.widen(wire[microBatch], batch);
-            metrics.converted(System.nanoTime() - received);
-        } else {
-            sender.receiveResults(step, layer, microBatch, batch);
-        }
+        RowBatch received = wire != null ? wire[microBatch] : batch;
+        sender.receiveResults(step, layer, microBatch, received);
         long waited = System.nanoTime() - start;
+        if (wire != null && !deviceConverts) {
+            long widening = System.nanoTime();
+            WireRows.widen(wire[microBatch], batch);
+            metrics.converted(System.nanoTime() - widening);
+        }
         Activations out = outputOf[microBatch];
         backend.zero(out, tokensOf[microBatch]);
-        if (staged[microBatch] != rows[microBatch]) {
+        if (deviceConverts) {
+            backend.copyRowsFromBf16(staged[microBatch], received.activationMemory(), received.rowCount());
+        } else if (staged[microBatch] != rows[microBatch]) {
             backend.copyRows(staged[microBatch], rows[microBatch], batch.rowCount());
         }
-        backend.scatterAddScaled(out, staged[microBatch], tokenOfRow[microBatch], ones, batch.rowCount());
+        backend.scatterAddScaled(out, staged[microBatch], tokenOfRow[microBatch], ones, received.rowCount());
         metrics.received(layer, waited);
     }
 }

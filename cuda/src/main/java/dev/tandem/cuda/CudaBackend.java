@@ -107,6 +107,7 @@ public final class CudaBackend implements ComputeBackend {
     private final List<Long> allocations = new ArrayList<>();
     private final Map<Long, Long> inverseFrequencies = new HashMap<>(); // (theta bits ^ headDim) → device floats
     private final List<MemorySegment> registered = new ArrayList<>();
+    private final java.util.Map<Long, Boolean> pinnedHost = new java.util.HashMap<>(); // address → page-locked
     private long scratch;         // device, for bf16 GEMM inputs and packed rows
     private long scratchBytes;
     private MemorySegment hostOut = MemorySegment.NULL; // page-locked, for results on their way back
@@ -467,6 +468,72 @@ public final class CudaBackend implements ComputeBackend {
         for (int r = 0; r < rows; r++) {
             ops.copy(d.pointer() + 4L * r * d.stride(), s.pointer() + 4L * r * s.stride(), 4L * d.cols());
         }
+    }
+
+    /** Rounded on the device (rows_to_bf16, the bf16 GEMM input's cast), then one DMA of half the bytes. */
+    @Override
+    public void copyRowsToBf16(MemorySegment dst, Activations src, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations s = cuda(src);
+        long bytes = 2L * rows * s.cols();
+        checkHostRows(dst, bytes, rows, s);
+        long rounded = bf16Input(s, rows, s.cols());
+        ops.copy(pinned(dst), rounded, bytes);
+    }
+
+    /** One DMA of the bf16 rows into scratch space, widened there into {@code dst}. */
+    @Override
+    public void copyRowsFromBf16(Activations dst, MemorySegment src, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations d = cuda(dst);
+        long bytes = 2L * rows * d.cols();
+        checkHostRows(src, bytes, rows, d);
+        long staged = scratch(bytes);
+        ops.copy(staged, pinned(src), bytes);
+        written(d, rows);
+        if (d.contiguous()) {
+            launchElementwise(k.convertBf16ToF32, d.pointer(), staged, (long) rows * d.cols());
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
+            launchElementwise(k.convertBf16ToF32, d.pointer() + 4L * r * d.stride(), staged + 2L * r * d.cols(), d.cols());
+        }
+    }
+
+    private static void checkHostRows(MemorySegment host, long bytes, int rows, CudaActivations a) {
+        if (rows > a.rowCapacity() || host.byteSize() < bytes) {
+            throw new IllegalArgumentException(rows + " bf16 rows of " + a.cols() + " columns do not fit "
+                    + host.byteSize() + " bytes of host memory and " + a.rowCapacity() + " rows");
+        }
+    }
+
+    /**
+     * {@code host}'s address for a DMA, page-locked at first use so that the copy runs at the bus's
+     * rate; where locking fails (the log says so once) the driver copies from pageable memory.
+     */
+    private long pinned(MemorySegment host) {
+        Boolean locked = pinnedHost.get(host.address());
+        if (locked == null) {
+            boolean viewed = registered.stream().anyMatch(m -> m.address() <= host.address()
+                    && host.address() + host.byteSize() <= m.address() + m.byteSize()); // a wrapHost view's memory
+            boolean registeredNow = !viewed && driver.hostRegisterMapped(host) != 0;
+            if (registeredNow) {
+                registered.add(host);
+            }
+            locked = viewed || registeredNow;
+            pinnedHost.put(host.address(), locked);
+            if (!locked) {
+                log.accept("cannot page-lock " + host.byteSize() + " bytes of host memory at 0x"
+                        + Long.toHexString(host.address()) + "; bf16 rows to and from it go through pageable copies");
+            }
+        }
+        return host.address();
     }
 
     @Override

@@ -392,6 +392,37 @@ class CudaOpsTest {
         }
     }
 
+    /** bf16 rows to and from host memory: bit for bit what the CPU backend makes, specials included. */
+    @Test
+    void shouldCopyRowsToAndFromHostBf16AsTheCpuDoes() {
+        int rows = 6;
+        int cols = 80;
+        float[] values = randoms(rows * cols);
+        float[] specials = {Float.NaN, Float.POSITIVE_INFINITY, -0f, Float.MIN_VALUE, 1.00390625f, 1.01171875f};
+        System.arraycopy(specials, 0, values, 0, specials.length);
+        Twin source = empty(rows, cols + 8).columns(4, cols); // strided rows on the device
+        MemorySegment staging = ARENA.allocate(4L * rows * cols, 64);
+        MemorySegment.copy(values, 0, staging, ValueLayout.JAVA_FLOAT, 0, values.length);
+        gpu.copyRows(source.g, gpu.wrapHost(staging, rows, cols), rows);
+        cpu.copyRows(source.c, cpu.wrapHost(staging, rows, cols), rows);
+        MemorySegment fromGpu = ARENA.allocate(2L * rows * cols, 64);
+        MemorySegment fromCpu = ARENA.allocate(2L * rows * cols, 64);
+        gpu.copyRowsToBf16(fromGpu, source.g, rows);
+        cpu.copyRowsToBf16(fromCpu, source.c, rows);
+        gpu.awaitWrites();
+        assertArrayEquals(fromCpu.toArray(ValueLayout.JAVA_SHORT), fromGpu.toArray(ValueLayout.JAVA_SHORT), "rounded rows");
+        Twin back = empty(rows, cols);
+        gpu.copyRowsFromBf16(back.g, fromGpu, rows);
+        cpu.copyRowsFromBf16(back.c, fromCpu, rows);
+        float[] expected = new float[rows * cols];
+        float[] actual = new float[rows * cols];
+        cpu.copyToHost(back.c, rows, expected);
+        gpu.copyToHost(back.g, rows, actual);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(actual[i]), "widened element " + i);
+        }
+    }
+
     @Test
     void shouldGatherAndScatterRowsIncludingRepeatedTargets() {
         Twin in = rows(6, 40);

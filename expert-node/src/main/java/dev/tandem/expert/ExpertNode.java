@@ -44,6 +44,7 @@ public final class ExpertNode implements AutoCloseable {
     private final Activations outRows;
     private final Activations computeIn;   // what the experts read and write: device rows on a device, else the views
     private final Activations computeOut;
+    private final boolean deviceConverts;  // a device rounds to and widens from the bf16 wire on its side of the bus
     private final int[] identity;
     private final int[] expertOfRow;
     private final int[] senderOfRow;
@@ -78,6 +79,7 @@ public final class ExpertNode implements AutoCloseable {
             boolean staged = backend.stagesHostRows(); // one DMA each way instead of kernels reaching over the bus
             computeIn = staged ? backend.allocate(capacity, hidden) : inRows;
             computeOut = staged ? backend.allocate(capacity, hidden) : outRows;
+            deviceConverts = staged && wire == Dtype.BF16;
             executor = new ExpertExecutor(backend, config, experts, capacity);
             identity = new int[capacity];
             for (int i = 0; i < capacity; i++) {
@@ -110,13 +112,17 @@ public final class ExpertNode implements AutoCloseable {
                         long start = System.nanoTime();
                         receiver.receive(step, layer, mb, wireIn);
                         long received = System.nanoTime();
-                        if (wireIn != in) {
+                        if (wireIn != in && deviceConverts) {
+                            WireRows.carryLayout(wireIn, in);
+                        } else if (wireIn != in) {
                             WireRows.widen(wireIn, in);
                         }
                         long widened = System.nanoTime();
                         compute(layer);
                         long computed = System.nanoTime();
-                        if (wireOut != out) {
+                        if (wireOut != out && deviceConverts) {
+                            WireRows.carryLayout(out, wireOut);
+                        } else if (wireOut != out) {
                             WireRows.narrow(out, wireOut);
                         }
                         long narrowed = System.nanoTime();
@@ -148,7 +154,9 @@ public final class ExpertNode implements AutoCloseable {
         }
         out.copyLayoutFrom(in);
         out.routing().putBytes(0, routing, 0, rows * FrameFlyweight.ROUTING_ENTRY_LENGTH);
-        if (computeIn != inRows) {
+        if (deviceConverts) {
+            backend.copyRowsFromBf16(computeIn, wireIn.activationMemory(), rows);
+        } else if (computeIn != inRows) {
             backend.copyRows(computeIn, inRows, rows);
         }
         if (tokenExperts == null || !tokenExperts.run(layer, computeIn, rows, senderOfRow, slotOfRow, expertOfRow,
@@ -156,7 +164,9 @@ public final class ExpertNode implements AutoCloseable {
             backend.zero(computeOut, rows);
             executor.run(layer, computeIn, identity, expertOfRow, weightOfRow, identity, rows, computeOut);
         }
-        if (computeOut != outRows) {
+        if (deviceConverts) {
+            backend.copyRowsToBf16(wireOut.activationMemory(), computeOut, rows);
+        } else if (computeOut != outRows) {
             backend.copyRows(outRows, computeOut, rows);
         }
         backend.awaitWrites();                 // a device writes the reply rows asynchronously

@@ -1,5 +1,6 @@
 package dev.tandem.transport;
 
+import dev.tandem.core.compute.Bf16;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
@@ -42,6 +43,19 @@ public final class WireRows
     {
         check(from, Dtype.BF16, to, Dtype.FP32);
         convert(from, to, false);
+    }
+
+    /**
+     * Only {@code from}'s per-peer layout and routing entries into {@code to}, for a device that
+     * converts the activations itself ({@code ComputeBackend.copyRowsToBf16} and back).
+     */
+    public static void carryLayout(final RowBatch from, final RowBatch to)
+    {
+        to.copyLayoutFrom(from);
+        for (int p = 0; p < from.peerCount(); p++)
+        {
+            copyRouting(from, to, from.peerRowStart(p), from.peerRowCount(p));
+        }
     }
 
     private static void convert(final RowBatch from, final RowBatch to, final boolean narrow)
@@ -100,20 +114,14 @@ public final class WireRows
         }
         for (; i < end; i++)
         {
-            dst.set(FLOAT, 4 * i, Float.intBitsToFloat((src.get(BF16, 2 * i) & 0xffff) << 16));
+            dst.set(FLOAT, 4 * i, Bf16.toFloat(src.get(BF16, 2 * i)));
         }
     }
 
     /** Round to nearest even; NaN stays NaN (quiet). */
     static short toBf16(final float value)
     {
-        int bits = Float.floatToRawIntBits(value);
-        if ((bits & 0x7fff_ffff) > 0x7f80_0000)
-        {
-            return (short)((bits >>> 16) | 0x40);
-        }
-        bits += 0x7fff + ((bits >>> 16) & 1);
-        return (short)(bits >>> 16);
+        return Bf16.fromFloat(value);
     }
 
     private static void copyRouting(final RowBatch from, final RowBatch to, final int start, final int count)

@@ -99,6 +99,27 @@ class WireDtypeTest
         }
     }
 
+    /** For a device that converts the activations itself: the layout and routing only. */
+    @Test
+    void shouldCarryTheLayoutAndRoutingAloneLeavingTheActivations()
+    {
+        final RowBatch from = new RowBatch(2, 8, 4, Dtype.FP32);
+        from.peerRows(0, 0, 2).peerRows(1, 5, 1).rowCount(3);
+        from.routing().putInt(RowBatch.routingOffset(5) + FrameFlyweight.EXPERT_FIELD_OFFSET, 7, ByteOrder.LITTLE_ENDIAN);
+        from.activations().putFloat(0, 3f, ByteOrder.LITTLE_ENDIAN);
+        final RowBatch to = new RowBatch(2, 8, 4, Dtype.BF16);
+        to.activations().putShort(0, (short)0x1234, ByteOrder.LITTLE_ENDIAN);
+
+        WireRows.carryLayout(from, to);
+
+        assertEquals(3, to.rowCount());
+        assertEquals(5, to.peerRowStart(1));
+        assertEquals(1, to.peerRowCount(1));
+        assertEquals(7, to.routing().getInt(RowBatch.routingOffset(5) + FrameFlyweight.EXPERT_FIELD_OFFSET,
+            ByteOrder.LITTLE_ENDIAN));
+        assertEquals((short)0x1234, to.activations().getShort(0, ByteOrder.LITTLE_ENDIAN));
+    }
+
     @Test
     void shouldRefuseFramesOfAnotherDtypeAndSayWhyTheReceiveTimedOut() throws Exception
     {

@@ -61,6 +61,16 @@ public interface ComputeBackend extends AutoCloseable {
     /** {@code dst[r] = src[r]} for r in [0, rows), either side host-wrapped or the backend's own; in stream order. */
     void copyRows(Activations dst, Activations src, int rows);
 
+    /**
+     * {@code dst} (host memory: rows × cols bf16, row after row) = {@code src}'s first rows rounded
+     * to nearest even, in stream order (read it after {@link #awaitWrites}): a bf16 wire straight
+     * from a device, half the bytes over the bus and no pass over them on the host.
+     */
+    void copyRowsToBf16(MemorySegment dst, Activations src, int rows);
+
+    /** {@code dst}'s first rows = {@code src} (host memory: rows × cols bf16, row after row) widened exactly, in stream order. */
+    void copyRowsFromBf16(Activations dst, MemorySegment src, int rows);
+
     KvStorage allocateKv(int layers, int blocks, int blockSize, int kvHeads, int headDim);
 
     /** {@code out[i] = table[tokens[i]]}. */

@@ -112,14 +112,8 @@ public final class SyntheticCheckpoint {
         SplittableRandom random = new SplittableRandom(seed);
         for (long i = from; i < to; i++) {
             float value = (float) ((random.nextDouble() * 2 - 1) * scale);
-            bytes.setAtIndex(BF16, i, toBf16(value));
+            bytes.setAtIndex(BF16, i, dev.tandem.core.compute.Bf16.fromFloat(value));
         }
-    }
-
-    /** Round to nearest even, as torch does when casting to bfloat16. */
-    static short toBf16(float value) {
-        int bits = Float.floatToRawIntBits(value);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
     /** Uniform on ±scale has standard deviation scale/√3, so scale = √3/√fan_in. */

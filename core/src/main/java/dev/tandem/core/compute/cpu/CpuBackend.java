@@ -2,6 +2,7 @@ package dev.tandem.core.compute.cpu;
 
 import dev.tandem.core.checkpoint.TensorView;
 import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.Bf16;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
@@ -238,6 +239,35 @@ public final class CpuBackend implements ComputeBackend {
         }
         for (int i = 0; i < rows; i++) {
             MemorySegment.copy(s.data, s.at(i, 0), d.data, d.at(i, 0), (long) d.cols * Float.BYTES);
+        }
+    }
+
+    @Override
+    public void copyRowsToBf16(MemorySegment dst, Activations src, int rows) {
+        CpuActivations s = cpu(src);
+        checkBf16Rows(dst, s, rows);
+        for (int i = 0; i < rows; i++) {
+            for (int c = 0; c < s.cols; c++) {
+                dst.set(CpuActivations.SHORT, 2L * ((long) i * s.cols + c), Bf16.fromFloat(s.get(i, c)));
+            }
+        }
+    }
+
+    @Override
+    public void copyRowsFromBf16(Activations dst, MemorySegment src, int rows) {
+        CpuActivations d = cpu(dst);
+        checkBf16Rows(src, d, rows);
+        for (int i = 0; i < rows; i++) {
+            for (int c = 0; c < d.cols; c++) {
+                d.set(i, c, Bf16.toFloat(src.get(CpuActivations.SHORT, 2L * ((long) i * d.cols + c))));
+            }
+        }
+    }
+
+    private static void checkBf16Rows(MemorySegment host, CpuActivations rowsOf, int rows) {
+        if (rows > rowsOf.rowCapacity || host.byteSize() < 2L * rows * rowsOf.cols) {
+            throw new IllegalArgumentException(rows + " bf16 rows of " + rowsOf.cols + " columns do not fit "
+                    + host.byteSize() + " bytes of host memory and " + rowsOf.rowCapacity + " rows");
         }
     }
 

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -201,6 +202,28 @@ class CpuRowOpsTest {
         float[] actual = TestTensors.download(out, 3);
         for (int i = 0; i < 3 * cols; i++) {
             assertEquals(i < 2 * cols ? x[i] : 0f, actual[i], "element " + i);
+        }
+    }
+
+    /** Round to nearest even as torch does (hand values), strided source rows, and back exactly. */
+    @Test
+    void shouldCopyRowsToAndFromHostBf16RoundingToNearestEven() {
+        float[] x = {1.0f, 1.00390625f, 1.01171875f, 1.005f, -2.5f, Float.POSITIVE_INFINITY};
+        short[] bf16 = {0x3F80, 0x3F80, 0x3F82, 0x3F81, (short) 0xC020, 0x7F80};
+        Activations in = backend.allocate(2, 5).columns(2, 3);
+        TestTensors.upload(in, x, 2);
+        MemorySegment host = Arena.ofAuto().allocate(2L * x.length);
+
+        backend.copyRowsToBf16(host, in, 2);
+
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(bf16[i], host.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i), "element " + i);
+        }
+        Activations back = backend.allocate(2, 3);
+        backend.copyRowsFromBf16(back, host, 2);
+        float[] widened = TestTensors.download(back, 2);
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.intBitsToFloat((bf16[i] & 0xFFFF) << 16), widened[i], "element " + i);
         }
     }
 
