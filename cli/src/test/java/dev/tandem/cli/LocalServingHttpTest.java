@@ -39,12 +39,29 @@ class LocalServingHttpTest {
     @ParameterizedTest
     @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
     void shouldServeTransformersGreedyTokensOverHttpFromSplitPools(String model) throws Exception {
+        serve(model);
+    }
+
+    /**
+     * The same with every node on a CUDA device in float32: the prompt machine's KV leaves its
+     * device layer by layer and the token group's attention nodes write it into theirs.
+     */
+    @org.junit.jupiter.api.Tag("gpu")
+    @org.junit.jupiter.api.extension.ExtendWith(dev.tandem.cuda.RequiresCuda.class)
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
+    void shouldServeTransformersGreedyTokensFromSplitPoolsOnTheGpu(String model) throws Exception {
+        serve(model, "--device", "cuda:0", "--dtype", "float32");
+    }
+
+    private void serve(String model, String... deviceArgs) throws Exception {
         List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
         List<ProcessHandle> nodes;
-        try (ApiServer server = ApiServer.start(temp.resolve("port"), START_WAIT_MS, "local",
-                "--model", CliFixtures.fixture(model).toString(), "--prompt-nodes", "1", "--token-groups", "1",
-                "--attention-nodes", "2", "--expert-nodes", "2", "--micro-batches", "2", "--max-batch-tokens", "64",
-                "--kv-tokens", "1024", "--served-model-name", "tiny");
+        List<String> args = new ArrayList<>(List.of("--model", CliFixtures.fixture(model).toString(), "--prompt-nodes",
+                "1", "--token-groups", "1", "--attention-nodes", "2", "--expert-nodes", "2", "--micro-batches", "2",
+                "--max-batch-tokens", "64", "--kv-tokens", "1024", "--served-model-name", "tiny"));
+        args.addAll(List.of(deviceArgs));
+        try (ApiServer server = ApiServer.start(temp.resolve("port"), START_WAIT_MS, "local", args.toArray(String[]::new));
              HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
             int port = server.port();
             nodes = ClusterProcesses.nodes();
