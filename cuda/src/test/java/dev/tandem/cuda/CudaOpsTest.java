@@ -665,7 +665,11 @@ class CudaOpsTest {
                     assertTrue(routed == topK, "row " + r + " routes to " + routed + " experts");
                 }
                 double error = relativeL2(actual, expected);
-                assertTrue(error < (batched ? 1e-4 : 1e-5), rows + " rows: relative L2 " + error);
+                // batched: a gate|up element that lands on a bf16 rounding boundary may round the other way
+                // from float32 accumulation than from this double one, a bf16 step (2^-8) in one of 96·2
+                // hidden values: up to a few 1e-4 of the output (seen: 1.3e-4 over three rows); a wrong expert,
+                // weight or row is off by order 1
+                assertTrue(error < (batched ? 5e-4 : 1e-5), rows + " rows: relative L2 " + error);
             }
         }
     }
