@@ -46,6 +46,9 @@ final class ClusterOptions {
     @picocli.CommandLine.Mixin
     DeviceOptions device = new DeviceOptions();
 
+    @picocli.CommandLine.Mixin
+    DevicePlacement placement = new DevicePlacement();
+
     int microBatches() {
         return microBatches != null ? microBatches : MicroBatchPlanner.choose(model, attentionNodes, expertNodes);
     }
@@ -57,7 +60,8 @@ final class ClusterOptions {
         }
         int m = microBatches();
         microBatches = m;
+        placement.check();
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens, attentionThreads, device.device, device.dtype, wire));
+                kvTokens, attentionThreads, device.device, device.dtype, wire, placement.reset()));
     }
 }

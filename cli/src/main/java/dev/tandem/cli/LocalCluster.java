@@ -34,13 +34,15 @@ final class LocalCluster implements AutoCloseable {
      * @param attentionThreads kernel threads per attention node; 0 = {@code threads}, as expert nodes have
      * @param device           every node's device (null: auto); @param dtype likewise
      * @param wireDtype        the cluster config's wire_dtype: auto, fp32 or bf16
+     * @param placement        per-node devices (--devices and the per-role lists); null: every node on {@code device}
      */
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
-                   int kvTokens, int attentionThreads, String device, String dtype, String wireDtype) {
+                   int kvTokens, int attentionThreads, String device, String dtype, String wireDtype,
+                   DevicePlacement placement) {
         Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
                 int kvTokens, int attentionThreads) {
             this(model, attentionNodes, expertNodes, microBatches, threads, maxBatchTokens, kvTokens, attentionThreads,
-                    null, null, "auto");
+                    null, null, "auto", null);
         }
     }
 
@@ -66,6 +68,10 @@ final class LocalCluster implements AutoCloseable {
                     nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
                     o.attentionThreads()).withDevice(o.device(), o.dtype());
+            if (o.placement() != null) {
+                DevicePlacement.Group devices = o.placement().nextGroup(o.expertNodes(), o.attentionNodes());
+                config = config.withNodeDevices(i -> devices.attention()[i], i -> devices.expert()[i]);
+            }
             Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));
             for (int i = 0; i < o.expertNodes(); i++) {

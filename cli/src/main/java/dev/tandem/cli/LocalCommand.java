@@ -56,11 +56,12 @@ final class LocalCommand implements Callable<Integer> {
     private int serve() throws Exception {
         var codec = http.textCodec(cluster.model);
         String wire = cluster.wireDtype();
+        cluster.placement.check();
         int m = tokenGroups > 0 ? cluster.microBatches() : 1;
         ServingCluster serving = new ServingCluster(new ServingCluster.Options(cluster.model, http.name(cluster.model),
                 promptNodes, tokenGroups, cluster.attentionNodes, cluster.expertNodes, m, cluster.threads,
                 cluster.maxBatchTokens, cluster.kvTokens, mixedThresholdTokens, http.maxQueued, cluster.device.device,
-                cluster.device.dtype, wire));
+                cluster.device.dtype, wire, cluster.placement.reset()));
         http.run(serving.engine(), serving, codec, promptNodes + " prompt machines, " + tokenGroups + " token groups of "
                 + cluster.attentionNodes + " attention + " + cluster.expertNodes + " expert nodes, m=" + m);
         return 0;

@@ -28,19 +28,19 @@ final class ServingCluster implements AutoCloseable {
     static final int KV_STREAM_BASE = 0x7000;
     private static final int GROUP_STREAM_SPACING = 1024;
 
-    /** @param device every node's device (null: auto); @param dtype likewise; @param wireDtype auto, fp32 or bf16 */
+    /**
+     * @param device every node's device (null: auto); @param dtype likewise; @param wireDtype auto, fp32 or bf16
+     * @param placement per-node devices (--devices and the per-role lists); null: every node on {@code device}
+     */
     record Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                    int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens,
-                   int maxQueued, String device, String dtype, String wireDtype) {
+                   int maxQueued, String device, String dtype, String wireDtype, DevicePlacement placement) {
         Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                 int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens, int maxQueued) {
             this(model, name, promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, threads,
-                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null, "auto");
+                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null, "auto", null);
         }
 
-        List<String> deviceArguments() {
-            return DeviceOptions.arguments(device, dtype);
-        }
     }
 
     private final NodeProcesses processes;
@@ -70,7 +70,8 @@ final class ServingCluster implements AutoCloseable {
                         Integer.toString(tokenLinks.size()), "--threads", Integer.toString(o.threads()),
                         "--max-batch-tokens", Integer.toString(o.maxBatchTokens()),
                         "--kv-tokens", Integer.toString(o.kvTokens())));
-                args.addAll(o.deviceArguments());
+                String placed = o.placement() == null ? null : o.placement().next(DevicePlacement.Role.PROMPT);
+                args.addAll(DeviceOptions.arguments(placed != null ? placed : o.device(), o.dtype()));
                 Process p = processes.start(name, args);
                 promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
             }
@@ -93,6 +94,10 @@ final class ServingCluster implements AutoCloseable {
                 LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000,
                 ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
+        if (o.placement() != null) {
+            DevicePlacement.Group devices = o.placement().nextGroup(o.expertNodes(), o.attentionNodes());
+            config = config.withNodeDevices(i -> devices.attention()[i], i -> devices.expert()[i]);
+        }
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));
         List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));

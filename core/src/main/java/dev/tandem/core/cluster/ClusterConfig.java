@@ -104,6 +104,16 @@ public record ClusterConfig(
                 newDevice == null ? device : newDevice, newDtype == null ? dtype : newDtype);
     }
 
+    /** This config with each node on the device {@code attention}/{@code expert} give its id (null: the cluster's). */
+    public ClusterConfig withNodeDevices(java.util.function.IntFunction<String> attention,
+                                         java.util.function.IntFunction<String> expert) {
+        return new ClusterConfig(model, transport, aeronDirectory,
+                attentionNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts(), attention.apply(n.id()))).toList(),
+                expertNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts(), expert.apply(n.id()))).toList(),
+                microBatches, maxBatchTokens, kvTokens, threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase,
+                attentionThreads, device, dtype);
+    }
+
     public static final int DEFAULT_STREAM_ID_BASE = 0x3000;
 
     /** Kernel threads of an attention node. */
