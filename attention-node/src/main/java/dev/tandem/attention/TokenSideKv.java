@@ -118,7 +118,8 @@ final class TokenSideKv implements KvSink {
     }
 
     private boolean reserve(Incoming in) {
-        int total = in.request.positions(contextLength);
+        // the prompt and the first token's slot; the generator takes more blocks as the sequence grows
+        int total = Math.min(in.request.positions(contextLength), in.request.prompt().length + 1);
         if (!handoff.reserve(in.transfer, total)) {
             return false;
         }

@@ -10,6 +10,7 @@ public final class EngineStats {
     long decodeTokens;
     long decodeNanos;
     long decodeSteps;
+    volatile long preemptions; // read by metrics on other threads
 
     public long prefillTokens() {
         return prefillTokens;
@@ -17,6 +18,11 @@ public final class EngineStats {
 
     public long decodeTokens() {
         return decodeTokens;
+    }
+
+    /** Sequences whose KV blocks were taken for others to grow (they recompute when readmitted). */
+    public long preemptions() {
+        return preemptions;
     }
 
     public double prefillTokensPerSecond() {
@@ -28,6 +34,6 @@ public final class EngineStats {
     }
 
     public void reset() {
-        prefillTokens = prefillNanos = decodeTokens = decodeNanos = decodeSteps = 0;
+        prefillTokens = prefillNanos = decodeTokens = decodeNanos = decodeSteps = preemptions = 0;
     }
 }

@@ -20,8 +20,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Runs requests to completion with continuous batching on one model: each step is schedule
  * (which sequences, how many tokens each, within the token budget), run (one forward), and
- * post-process (sample, append, retire). Prompt chunks and decode tokens share steps. A request
- * is admitted only once every KV block it may need is reserved.
+ * post-process (sample, append, retire). Prompt chunks and decode tokens share steps. KV blocks
+ * are taken as a sequence grows, as vLLM does: a request is admitted once its tokens so far (and
+ * the next one) fit, beside a small reserve for the running ones to grow into; when a step finds
+ * no block for a sequence's next token, the newest running sequence that decodes is preempted:
+ * its blocks are freed and it waits at the head of the queue, to recompute its tokens (prompt and
+ * generated, which it keeps, with its sampler's state) when blocks are free again. A sequence
+ * alone in the cache that outgrows it ends with "length".
  */
 public final class Generator {
     private final CausalLm model;
@@ -38,6 +43,7 @@ public final class Generator {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final AtomicInteger submittedCount = new AtomicInteger();
+    private final int watermarkBlocks;       // kept free at admission, for the running sequences to grow into
     private volatile int queued;
     private volatile int freeBlocks;
 
@@ -53,6 +59,7 @@ public final class Generator {
         this.model = model;
         this.cache = cache;
         this.freeBlocks = cache.freeBlocks();
+        this.watermarkBlocks = Math.max(1, cache.totalBlocks() / 100);
         this.config = model.config();
         this.capacity = model.maxBatchTokens();
         this.sampler = new Sampler(config.vocabSize());
@@ -254,25 +261,83 @@ public final class Generator {
         if (r.maxTokens() < 0) {
             throw new TandemException(which + "max tokens must be >= 0, got " + r.maxTokens());
         }
-        int needed = cache.blocksFor(r.positions(config.maxPositions()));
+        int needed = cache.blocksFor(Math.min(r.positions(config.maxPositions()), r.prompt().length + 1));
         if (needed > cache.totalBlocks()) {
-            throw new TandemException(which + "needs " + needed + " KV blocks but the cache has only "
-                    + cache.totalBlocks() + "; enlarge the KV cache or lower max tokens");
+            throw new TandemException(which + "the prompt needs " + needed + " KV blocks but the cache has only "
+                    + cache.totalBlocks() + "; enlarge the KV cache");
         }
     }
 
+    /**
+     * Admits waiting sequences in order while their tokens and the next one fit with the reserve
+     * left free (the reserve does not hold back the first sequence into an empty engine).
+     */
     private void admit() {
-        while (!waiting.isEmpty() && cache.reserve(waiting.peek().blocks, waiting.peek().limit)) {
-            Sequence s = waiting.poll();
-            if (s.request.promptLogits()) {
+        while (!waiting.isEmpty()) {
+            Sequence s = waiting.peek();
+            int positions = Math.min(s.limit, s.length + 1);
+            int extra = cache.blocksFor(positions) - s.blocks.size();
+            if (extra > 0 && !running.isEmpty() && cache.freeBlocks() - extra < watermarkBlocks) {
+                return;
+            }
+            if (!cache.reserve(s.blocks, positions)) {
+                return;
+            }
+            waiting.poll();
+            if (s.request.promptLogits() && s.promptLogits == null) {
                 s.promptLogits = new float[s.promptLength() * config.vocabSize()];
             }
-            if (s.request.promptLogprobs() >= 0) {
+            if (s.request.promptLogprobs() >= 0 && s.promptLogprobs == null) {
                 s.promptLogprobs = new TokenLogprobs[s.promptLength()];
             }
             running.add(s);
-            s.listener.onAdmitted(s.blocks.blocks());
+            if (!s.preempted) {
+                s.listener.onAdmitted(s.blocks.blocks());
+            }
         }
+    }
+
+    /**
+     * Blocks for {@code s}'s positions below {@code end}, preempting the newest running sequences
+     * after it that decode (then {@code s} itself, if it is the newest) until they fit. False:
+     * {@code s} itself was preempted or ended, and takes no tokens this step.
+     */
+    private boolean grow(Sequence s, int end) {
+        while (!cache.reserve(s.blocks, end)) {
+            Sequence victim = newestPreemptible(s);
+            if (victim == null) { // alone with what cannot give way: the cache holds no more of it
+                s.finishReason = "length";
+                return false;
+            }
+            preempt(victim);
+            if (victim == s) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The newest running sequence that may give its blocks up for {@code s}: past its prompt, or {@code s}. */
+    private Sequence newestPreemptible(Sequence s) {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            Sequence r = running.get(i);
+            if (r == s) {
+                return running.size() > 1 ? s : null;
+            }
+            if (!r.finished() && !r.inPrefill() && r.limit > r.promptLength() + 1) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    private void preempt(Sequence s) {
+        running.remove(s);
+        cache.release(s.blocks);
+        s.computed = 0;
+        s.preempted = true;
+        waiting.addFirst(s);
+        stats.preemptions++;
     }
 
     /**
@@ -285,7 +350,8 @@ public final class Generator {
         }
         int budget = capacity;
         int promptTokens = 0;
-        for (Sequence s : running) {
+        for (int r = 0; r < running.size(); r++) {
+            Sequence s = running.get(r);
             if (s.finished()) {
                 continue; // resumed with a first token that already ends it; retired after this step
             }
@@ -295,7 +361,12 @@ public final class Generator {
                 break;
             }
             int m = indexOf(mb);
-            int end = s.inPrefill() ? Math.min(s.promptLength(), s.computed + room) : s.length;
+            // a prompt, or a preempted sequence's tokens, a chunk at a time; then the last token, decoding
+            int end = Math.min(s.length, s.computed + room);
+            if (!grow(s, end)) {
+                r = running.indexOf(s) < 0 ? r - 1 : r; // preempted: the next sequence moved into its place
+                continue;
+            }
             for (int pos = s.computed; pos < end; pos++) {
                 boolean prompt = pos < s.promptLength();
                 mb.add(s.tokens[pos], pos, cache.slot(s.blocks, pos), s.blocks.blocks());

@@ -27,8 +27,8 @@ public final class KvHandoff {
     }
 
     /**
-     * Reserves blocks for {@code tokens} positions (the prompt plus the tokens to generate, so that
-     * the resumed request needs no more); false, and nothing reserved, when the cache is short.
+     * Reserves blocks for {@code tokens} positions (the prompt and the first token's: the resumed
+     * request takes more as it grows); false, and nothing reserved, when the cache is short.
      *
      * @throws TandemException if the transfer already has blocks
      */

@@ -22,6 +22,7 @@ final class Sequence {
     float[] promptLogits;
     TokenLogprobs[] promptLogprobs;
     String finishReason;
+    boolean preempted;    // its blocks were taken once; it recomputes its tokens when admitted again
     volatile boolean cancelled;
 
     Sequence(Request request, int contextLength, GenerationListener listener) {
@@ -43,8 +44,9 @@ final class Sequence {
         return request.prompt().length;
     }
 
+    /** Catching up more than its last token: a prompt, or what a preempted sequence recomputes. */
     boolean inPrefill() {
-        return computed < promptLength();
+        return computed < length - 1;
     }
 
     boolean finished() {

@@ -110,6 +110,11 @@ public final class ColocatedEngine implements CompletionEngine {
     }
 
     @Override
+    public long preemptions() {
+        return generator.stats().preemptions();
+    }
+
+    @Override
     public double kvCacheUsage() {
         int total = generator.totalKvBlocks();
         return total == 0 ? 0 : 1.0 - (double) generator.freeKvBlocks() / total;

@@ -16,7 +16,8 @@ final class MetricsEndpoint implements Endpoint {
     @Override
     public void handle(HttpExchange exchange, FullHttpRequest request) {
         ApiMetrics.Exposition exposition = context.metrics().render(context.engine().queueDepths(),
-                context.engine().kvCacheUsage(), request.headers().get(HttpHeaderNames.ACCEPT));
+                context.engine().kvCacheUsage(),
+                context.engine().preemptions(), request.headers().get(HttpHeaderNames.ACCEPT));
         exchange.sendText(HttpResponseStatus.OK, exposition.contentType(), exposition.body());
     }
 }

@@ -41,6 +41,8 @@ public final class ApiMetrics {
     private final CounterDataPoint promptTokens;
     private final CounterDataPoint generationTokens;
     private final Counter success;
+    private final CounterDataPoint preemptions;
+    private long preemptionsSeen;
     private final GaugeDataPoint running;
     private final GaugeDataPoint waiting;
     private final GaugeDataPoint kvUsage;
@@ -67,7 +69,7 @@ public final class ApiMetrics {
         running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.");
         waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
         kvUsage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.");
-        counter("vllm:num_preemptions", "Cumulative number of preemption from the engine."); // Tandem never preempts
+        preemptions = counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.");
         queueDepth = Gauge.builder().name("tandem_queue_depth").help("Requests waiting in the engine, per pool.")
                 .labelNames("model_name", "pool").register(registry);
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
@@ -141,8 +143,16 @@ public final class ApiMetrics {
         return (int) running.get();
     }
 
-    /** The exposition in the format {@code accept} (the scraper's Accept header, or null) asks for. */
-    public Exposition render(Map<String, Integer> queueDepths, double kvCacheUsage, String accept) {
+    /**
+     * The exposition in the format {@code accept} (the scraper's Accept header, or null) asks for;
+     * {@code preemptionsTotal}: the engine's preemptions so far (the counter catches up to it).
+     */
+    public synchronized Exposition render(Map<String, Integer> queueDepths, double kvCacheUsage, long preemptionsTotal,
+                                          String accept) {
+        if (preemptionsTotal > preemptionsSeen) {
+            preemptions.inc(preemptionsTotal - preemptionsSeen);
+            preemptionsSeen = preemptionsTotal;
+        }
         int total = 0;
         for (Map.Entry<String, Integer> e : queueDepths.entrySet()) {
             queueDepth.labelValues(model, e.getKey()).set(e.getValue());
