@@ -71,25 +71,12 @@ final class MemcpyRun {
         final RowBatch batch = new RowBatch(n, n * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
         RoundTripRun.fill(batch, s);
         try (DeviceStage stage = DeviceStage.open(config.device(), batch)) {
-            final long startNs = System.nanoTime();
-            long measureStartNs = 0;
-            long steps = 0;
-            while (true) {
-                final long nowNs = System.nanoTime();
-                if (measureStartNs == 0 && nowNs - startNs >= warmupNs) {
-                    measureStartNs = nowNs;
-                } else if (measureStartNs != 0 && nowNs - measureStartNs >= measureNs && steps >= 5) {
-                    return new long[]{steps, nowNs - measureStartNs};
-                }
+            return timed(warmupNs, measureNs, histogram, () -> {
                 for (int direction = 0; direction < 2; direction++) {
                     stage.toHost(n * rows);
                     stage.toDevice(n * rows);
                 }
-                if (measureStartNs != 0) {
-                    histogram.recordValue(System.nanoTime() - nowNs);
-                    steps++;
-                }
-            }
+            });
         }
     }
 
@@ -100,16 +87,7 @@ final class MemcpyRun {
         RoundTripRun.fill(batch, s);
         final int activationBytes = rows * batch.rowBytes();
         final int routingBytes = rows * FrameFlyweight.ROUTING_ENTRY_LENGTH;
-        final long startNs = System.nanoTime();
-        long measureStartNs = 0;
-        long steps = 0;
-        while (true) {
-            final long nowNs = System.nanoTime();
-            if (measureStartNs == 0 && nowNs - startNs >= warmupNs) {
-                measureStartNs = nowNs;
-            } else if (measureStartNs != 0 && nowNs - measureStartNs >= measureNs && steps >= 5) {
-                return new long[]{steps, nowNs - measureStartNs};
-            }
+        return timed(warmupNs, measureNs, histogram, () -> {
             for (int r = 0; r < n; r++) { // dispatch
                 final RowBatch to = gathered[r];
                 to.activations().putBytes(to.activationOffset(s * rows), batch.activations(),
@@ -124,6 +102,22 @@ final class MemcpyRun {
                 batch.routing().putBytes(RowBatch.routingOffset(r * rows), from.routing(),
                         RowBatch.routingOffset(s * rows), routingBytes);
             }
+        });
+    }
+
+    /** Round trips after the warm-up until the measuring time and at least five: {measured round trips, nanoseconds}. */
+    private static long[] timed(long warmupNs, long measureNs, Histogram histogram, Runnable roundTrip) {
+        final long startNs = System.nanoTime();
+        long measureStartNs = 0;
+        long steps = 0;
+        while (true) {
+            final long nowNs = System.nanoTime();
+            if (measureStartNs == 0 && nowNs - startNs >= warmupNs) {
+                measureStartNs = nowNs;
+            } else if (measureStartNs != 0 && nowNs - measureStartNs >= measureNs && steps >= 5) {
+                return new long[]{steps, nowNs - measureStartNs};
+            }
+            roundTrip.run();
             if (measureStartNs != 0) {
                 histogram.recordValue(System.nanoTime() - nowNs);
                 steps++;
