@@ -57,6 +57,19 @@ final class BenchServeCommand implements Callable<Integer> {
                     + " OpenAI server, which refuses the field; default: on).")
     boolean ignoreEos;
 
+    @Option(names = "--endpoint", defaultValue = "completions", description = "completions (token-id prompts to"
+            + " /v1/completions; default) or chat (a user message of random words, about a token each, to"
+            + " /v1/chat/completions: for servers that take text only).")
+    String endpoint;
+
+    /** Whether --endpoint is chat; anything but completions or chat is refused. */
+    private boolean endpoint() {
+        if (!endpoint.equals("completions") && !endpoint.equals("chat")) {
+            throw new IllegalArgumentException("--endpoint must be completions or chat, got '" + endpoint + "'");
+        }
+        return endpoint.equals("chat");
+    }
+
     @Option(names = "--max-concurrency", defaultValue = "0", description = "At most this many requests in flight"
             + " (later arrivals wait for a slot, as vLLM's benchmark); 0: no cap.")
     int maxConcurrency;
@@ -150,7 +163,7 @@ final class BenchServeCommand implements Callable<Integer> {
         ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(url), trace, sweep,
                 duration, offset, model, vocab, minId, seed, scaleToContext, maxPrompt, maxOutput, baseline,
                 saveBaseline, baselineRequests, drain, apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY"),
-                ignoreEos, maxConcurrency, numPrompts, goodputBounds());
+                ignoreEos, maxConcurrency, numPrompts, goodputBounds(), endpoint());
         ServeReport report = ServeBenchmark.run(settings, System.err);
         String table = report.markdown();
         spec.commandLine().getOut().print(table);

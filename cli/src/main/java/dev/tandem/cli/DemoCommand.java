@@ -80,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
                     + " trace at " + rate + " requests/s (prompts ≤ " + maxPrompt + ", outputs ≤ " + maxOutput + " tokens)");
             ServeReport report = ServeBenchmark.run(new ServeBenchmark.Settings(URI.create(url + "/"), trace,
                     new double[] {rate}, duration, 0, null, 0, 100, 1, false, maxPrompt, maxOutput, null, null, 4, 300,
-                    null, true, 0, 0, java.util.Map.of()),
+                    null, true, 0, 0, java.util.Map.of(), false),
                     System.err);
             System.out.print(report.markdown());
             if (json != null) {

@@ -42,7 +42,7 @@ public final class ServeBenchmark {
                            String model, int vocabSize, int minId, long seed, boolean scaleToContext, int maxPrompt,
                            int maxOutput, Path baselineIn, Path baselineOut, int baselineRequests, double drainSeconds,
                            String apiKey, boolean ignoreEos, int maxConcurrency, int numPrompts,
-                           java.util.Map<String, Double> goodput) {
+                           java.util.Map<String, Double> goodput, boolean chat) {
     }
 
     private ServeBenchmark() {
@@ -90,7 +90,8 @@ public final class ServeBenchmark {
             }
             warnAboutContext(plans.getFirst(), limits, log);
             StreamingClient client = new StreamingClient(http, settings.baseUrl(), model,
-                    new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey(), settings.ignoreEos());
+                    new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey(), settings.ignoreEos(),
+                    settings.chat());
             UnloadedBaseline baseline = settings.baselineIn() != null ? UnloadedBaseline.load(settings.baselineIn())
                     : measureBaseline(client, plans.getFirst(), limits, settings.baselineRequests(), log);
             if (settings.baselineOut() != null) {

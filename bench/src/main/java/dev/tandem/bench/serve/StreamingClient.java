@@ -18,8 +18,9 @@ import java.util.Arrays;
 
 /**
  * Sends one streamed {@code POST /v1/completions} (token-id prompt, greedy, {@code ignore_eos} where asked,
- * {@code stream_options.include_usage}) and times the server-sent events as they arrive. Tokens are counted by
- * each chunk's {@code token_ids} (vLLM's), else from the usage chunk, spread over the chunks that carried text.
+ * {@code stream_options.include_usage}), or {@code /v1/chat/completions} with a user message of random words
+ * (servers that take text only), and times the server-sent events as they arrive. Tokens are counted by each
+ * chunk's {@code token_ids} (vLLM's), else from the usage chunk, spread over the chunks that carried text.
  * Blocks the calling thread: run it on a virtual thread per request.
  */
 public final class StreamingClient {
@@ -31,6 +32,7 @@ public final class StreamingClient {
     private final PromptFactory prompts;
     private final String apiKey;
     private final boolean ignoreEos;
+    private final boolean chat;
     private final ObjectMapper json = new ObjectMapper();
 
     /**
@@ -39,9 +41,16 @@ public final class StreamingClient {
      */
     public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts, String apiKey,
                            boolean ignoreEos) {
+        this(client, baseUrl, model, prompts, apiKey, ignoreEos, false);
+    }
+
+    /** {@code chat}: {@code /v1/chat/completions} with a text message, instead of token ids to {@code /v1/completions}. */
+    public StreamingClient(HttpClient client, URI baseUrl, String model, PromptFactory prompts, String apiKey,
+                           boolean ignoreEos, boolean chat) {
         this.ignoreEos = ignoreEos;
+        this.chat = chat;
         this.client = client;
-        this.completionsUri = baseUrl.resolve("v1/completions");
+        this.completionsUri = baseUrl.resolve(chat ? "v1/chat/completions" : "v1/completions");
         this.model = model;
         this.prompts = prompts;
         this.apiKey = apiKey;
@@ -165,13 +174,17 @@ public final class StreamingClient {
                 (end - sent) / 1e6, tokens);
     }
 
-    /** Tokens by {@code token_ids}; a server without that field counts one per non-empty text (usage corrects it). */
+    /**
+     * Tokens by {@code token_ids}; a server without that field counts one per non-empty text (a chat chunk's
+     * {@code delta.content}; usage corrects it).
+     */
     private static int tokensIn(JsonNode choice) {
         JsonNode ids = choice.path("token_ids");
         if (ids.isArray()) {
             return ids.size();
         }
-        return choice.path("text").asText("").isEmpty() ? 0 : 1;
+        String text = choice.has("delta") ? choice.path("delta").path("content").asText("") : choice.path("text").asText("");
+        return text.isEmpty() ? 0 : 1;
     }
 
     private static String errorKind(int status) {
@@ -193,13 +206,20 @@ public final class StreamingClient {
     }
 
     private String body(PlannedRequest request) {
-        int[] prompt = prompts.prompt(request.index(), request.promptTokens());
-        StringBuilder sb = new StringBuilder(prompt.length * 6 + 160);
-        sb.append("{\"model\":").append(quote(model)).append(",\"prompt\":[");
-        for (int i = 0; i < prompt.length; i++) {
-            sb.append(i == 0 ? "" : ",").append(prompt[i]);
+        StringBuilder sb = new StringBuilder(request.promptTokens() * 6 + 160);
+        sb.append("{\"model\":").append(quote(model));
+        if (chat) {
+            sb.append(",\"messages\":[{\"role\":\"user\",\"content\":")
+                    .append(quote(prompts.text(request.index(), request.promptTokens()))).append("}]");
+        } else {
+            int[] prompt = prompts.prompt(request.index(), request.promptTokens());
+            sb.append(",\"prompt\":[");
+            for (int i = 0; i < prompt.length; i++) {
+                sb.append(i == 0 ? "" : ",").append(prompt[i]);
+            }
+            sb.append("]");
         }
-        return sb.append("],\"max_tokens\":").append(request.outputTokens())
+        return sb.append(",\"max_tokens\":").append(request.outputTokens())
                 .append(",\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}")
                 .append(ignoreEos ? ",\"ignore_eos\":true}" : "}").toString();
     }

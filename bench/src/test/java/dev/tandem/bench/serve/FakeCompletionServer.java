@@ -43,8 +43,10 @@ final class FakeCompletionServer implements AutoCloseable {
     final List<Long> arrivals = new CopyOnWriteArrayList<>();
     /** the Authorization header of each request, null where there was none */
     final List<String> authorizations = new CopyOnWriteArrayList<>();
-    /** prompts as received */
+    /** prompts as received (for chat, as many zeros as the message has words) */
     final List<int[]> prompts = new CopyOnWriteArrayList<>();
+    /** chat requests' user messages */
+    final List<String> messages = new CopyOnWriteArrayList<>();
 
     FakeCompletionServer(long firstTokenMs, long tbtMs, int tokensPerChunk, IntUnaryOperator statusForPrompt)
             throws IOException {
@@ -66,6 +68,7 @@ final class FakeCompletionServer implements AutoCloseable {
         server.setExecutor(threads);
         server.createContext("/v1/models", this::models);
         server.createContext("/v1/completions", this::completions);
+        server.createContext("/v1/chat/completions", this::completions);
         server.start();
     }
 
@@ -87,7 +90,12 @@ final class FakeCompletionServer implements AutoCloseable {
         arrivals.add(System.nanoTime());
         authorizations.add(exchange.getRequestHeaders().getFirst("Authorization"));
         JsonNode request = json.readTree(exchange.getRequestBody());
-        int[] prompt = json.convertValue(request.get("prompt"), int[].class);
+        boolean chat = exchange.getRequestURI().getPath().endsWith("/chat/completions");
+        if (chat) {
+            messages.add(request.at("/messages/0/content").asText());
+        }
+        int[] prompt = chat ? new int[request.at("/messages/0/content").asText().split(" ").length]
+                : json.convertValue(request.get("prompt"), int[].class);
         prompts.add(prompt);
         int status = strict && request.has("ignore_eos") ? 400 : statusForPrompt.applyAsInt(prompt.length);
         if (status != 200) {
@@ -112,7 +120,7 @@ final class FakeCompletionServer implements AutoCloseable {
                     sleep(tbtMs * count);
                 }
                 sent += count;
-                event(out, chunk(count, sent == maxTokens, strict));
+                event(out, chat ? chatChunk(count, sent == maxTokens) : chunk(count, sent == maxTokens, strict));
             }
             if (strict && request.path("stream_options").path("include_usage").asBoolean()) {
                 event(out, "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"" + MODEL
@@ -121,6 +129,13 @@ final class FakeCompletionServer implements AutoCloseable {
             }
             event(out, "[DONE]");
         }
+    }
+
+    /** As OpenAI sends a chat stream: a delta of content, no token ids. */
+    private static String chatChunk(int tokens, boolean last) {
+        return "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"" + MODEL
+                + "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + "x".repeat(tokens) + "\"},\"logprobs\":null,"
+                + "\"finish_reason\":" + (last ? "\"length\"" : "null") + "}]}";
     }
 
     private static String chunk(int tokens, boolean last, boolean strict) {

@@ -53,6 +53,24 @@ class ReplayAgainstFakeServerTest {
         assertTrue(Arrays.stream(prompt).allMatch(id -> id >= 100 && id < 1000), Arrays.toString(prompt));
     }
 
+    /** --endpoint chat: a user message of the planned number of words, tokens counted from the usage chunk. */
+    @Test
+    void shouldSendChatMessagesAndCountTheirTokensFromUsage() throws IOException {
+        server = new FakeCompletionServer(FIRST_TOKEN_MS, TBT_MS, 2, p -> 200, true);
+        StreamingClient chat = new StreamingClient(http, server.url(), FakeCompletionServer.MODEL,
+                new PromptFactory(1, 100, 1000), null, false, true);
+        chat.send(new PlannedRequest(0, 0, 4, 2), System.nanoTime());
+        RequestOutcome o = chat.send(new PlannedRequest(1, 0, 9, 5), System.nanoTime()); // 1, then 2, then 2
+        assertTrue(o.ok(), o.errorMessage());
+        assertEquals(5, o.outputTokens(), "from usage.completion_tokens");
+        assertEquals(4, o.tbtMs().length);
+        String message = server.messages.getLast();
+        assertEquals(9, message.split(" ").length, message);
+        assertTrue(message.matches("[a-z ]+"), message);
+        assertEquals(new PromptFactory(1, 100, 1000).text(1, 9), message, "the same index, the same words");
+        assertTrue(!server.messages.getFirst().equals(message), "another index, other words");
+    }
+
     /**
      * A strict OpenAI server: ignore_eos is refused (400) unless --no-ignore-eos, and tokens, several a
      * chunk and without token_ids, are counted from the usage chunk and spread over the chunks.

@@ -31,7 +31,7 @@ class ServeBenchmarkTest {
         try (FakeCompletionServer server = new FakeCompletionServer(40, 10, 1, p -> 200)) {
             ServeBenchmark.Settings settings = new ServeBenchmark.Settings(ServeBenchmark.baseUrl(
                     server.url().toString() + "v1"), trace.toString(), new double[] {4, 8}, 1, 0, null, 0, 100, 1,
-                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10, "sk-test", true, 0, 0, java.util.Map.of());
+                    true, 0, 0, null, dir.resolve("baseline.json"), 3, 10, "sk-test", true, 0, 0, java.util.Map.of(), false);
             ByteArrayOutputStream log = new ByteArrayOutputStream();
             ServeReport report = ServeBenchmark.run(settings, new PrintStream(log, true, StandardCharsets.UTF_8));
 
