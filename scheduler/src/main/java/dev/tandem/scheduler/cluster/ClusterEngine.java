@@ -117,6 +117,7 @@ public final class ClusterEngine implements CompletionEngine {
                 return;
             }
             waiting.poll();
+            f.listener.onAdmitted(new int[0]); // out of the scheduler's queue; the machines hold its blocks
             f.route = route;
             routed.merge(route.kind(), 1L, Long::sum);
             flights.put(f.id, f);

@@ -36,6 +36,7 @@ abstract class CompletionSession implements GenerationListener {
     private long lastTokenNanos;       // engine thread only
     private boolean tokenSeen;         // engine thread only
     private volatile long firstTokenAfterNanos = -1; // since arrival, once the first token came
+    private volatile long admittedAfterNanos = -1;   // since arrival, once the engine took it from its queue
     private RequestHandle handle;
     private boolean finished;
 
@@ -72,6 +73,13 @@ abstract class CompletionSession implements GenerationListener {
     @Override
     public final void onPromptLogprobs(TokenLogprobs[] prompt) {
         loop.execute(() -> promptLogprobs = prompt);
+    }
+
+    @Override
+    public final void onAdmitted(int[] blockTable) {
+        if (admittedAfterNanos < 0) {
+            admittedAfterNanos = System.nanoTime() - arrivalNanos;
+        }
     }
 
     @Override
@@ -173,7 +181,7 @@ abstract class CompletionSession implements GenerationListener {
     private void finish(String reason) {
         finished = true;
         exchange.channel().closeFuture().removeListener(onClientGone);
-        metrics.finished(reason, System.nanoTime() - arrivalNanos, firstTokenAfterNanos);
+        metrics.finished(reason, System.nanoTime() - arrivalNanos, admittedAfterNanos, firstTokenAfterNanos);
     }
 
     private boolean isEos(int token) {

@@ -50,6 +50,7 @@ public final class ApiMetrics {
     private final DistributionDataPoint timeToFirstToken;
     private final DistributionDataPoint interTokenLatency;
     private final DistributionDataPoint e2eLatency;
+    private final DistributionDataPoint queueTime;
     private final DistributionDataPoint prefillTime;
     private final DistributionDataPoint decodeTime;
 
@@ -78,8 +79,10 @@ public final class ApiMetrics {
                 TOKEN_BOUNDS);
         e2eLatency = histogram("vllm:e2e_request_latency_seconds",
                 "Histogram of e2e request latency in seconds (arrival to the last byte).", REQUEST_BOUNDS);
+        queueTime = histogram("vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.", REQUEST_BOUNDS);
         prefillTime = histogram("vllm:request_prefill_time_seconds",
-                "Histogram of time from arrival to the first token (queue and prefill), in seconds.", REQUEST_BOUNDS);
+                "Histogram of time spent in PREFILL phase for request.", REQUEST_BOUNDS);
         decodeTime = histogram("vllm:request_decode_time_seconds",
                 "Histogram of time from the first token to the last, in seconds.", REQUEST_BOUNDS);
         JvmMetrics.builder().register(registry);
@@ -116,13 +119,17 @@ public final class ApiMetrics {
 
     /**
      * A request ended: {@code finishReason} "stop" or "length" (counted as a success), "abort" (the
-     * client went away) or "error"; {@code firstTokenNanos} after arrival (negative: no token came).
+     * client went away) or "error"; {@code admittedNanos} after arrival the engine took it from its
+     * queue, {@code firstTokenNanos} after arrival its first token came (negative: did not happen).
      */
-    public void finished(String finishReason, long e2eNanos, long firstTokenNanos) {
+    public void finished(String finishReason, long e2eNanos, long admittedNanos, long firstTokenNanos) {
         running.dec();
         e2eLatency.observe(e2eNanos / 1e9);
+        if (admittedNanos >= 0) {
+            queueTime.observe(admittedNanos / 1e9);
+        }
         if (firstTokenNanos >= 0) {
-            prefillTime.observe(firstTokenNanos / 1e9);
+            prefillTime.observe((firstTokenNanos - Math.max(0, Math.min(admittedNanos, firstTokenNanos))) / 1e9);
             decodeTime.observe((e2eNanos - firstTokenNanos) / 1e9);
         }
         if (finishReason.equals("stop") || finishReason.equals("length") || finishReason.equals("abort")) {

@@ -61,6 +61,11 @@ class MetricsEndpointTest {
             assertEquals(completions, value(text, "vllm:e2e_request_latency_seconds_count{" + model + "}"));
             assertTrue(value(text, "vllm:e2e_request_latency_seconds_sum{" + model + "}") > 0);
             assertEquals(completions, value(text, "vllm:request_prefill_time_seconds_count{" + model + "}"));
+            assertEquals(completions, value(text, "vllm:request_queue_time_seconds_count{" + model + "}"));
+            double waitedAndPrefilled = value(text, "vllm:request_queue_time_seconds_sum{" + model + "}")
+                    + value(text, "vllm:request_prefill_time_seconds_sum{" + model + "}");
+            assertEquals(value(text, "vllm:time_to_first_token_seconds_sum{" + model + "}"), waitedAndPrefilled, 1e-6,
+                    "queue and prefill time add up to the time to first token");
             assertEquals(completions, value(text, "vllm:request_decode_time_seconds_count{" + model + "}"));
             assertEquals(0, value(text, "tandem_queue_depth{" + model + ",pool=\"colocated\"}"));
             assertEquals(0, value(text, "vllm:num_requests_waiting{" + model + "}"));
