@@ -106,6 +106,10 @@ public final class ClusterEngine implements CompletionEngine {
                         + " is outside the vocabulary [0, " + served.vocabSize() + ")");
             }
         }
+        if (prompt.length + 1L > policy.largestKv()) { // it would wait forever
+            throw new TandemException("the prompt has " + prompt.length + " tokens; the largest machine's KV cache holds "
+                    + policy.largestKv() + " positions, the prompt and its first token need " + (prompt.length + 1));
+        }
     }
 
     /** Sends out every waiting request that has room now, in arrival order. */

@@ -11,7 +11,10 @@ import java.util.Arrays;
  * machine has more than {@code mixedThresholdTokens} pending, the chosen token machine joins the
  * mixed pool and runs the prompt itself; when no token machine has room, the least loaded prompt
  * machine joins the mixed pool and runs the whole request. A machine goes home once it holds no
- * foreign work. Returns no route when nothing fits: the request waits.
+ * foreign work. Returns no route when nothing fits: the request waits. A request longer than a
+ * machine's whole cache (a chat request without {@code max_tokens} asks for the model's context)
+ * reserves that whole cache: the machine's engine takes blocks as the sequence grows and ends it
+ * with "length" where the cache ends, so it still runs, alone on that machine's books.
  */
 public final class SplitwisePolicy {
     public enum Pool { PROMPT, TOKEN, MIXED }
@@ -24,6 +27,8 @@ public final class SplitwisePolicy {
     private final int[] tokenForeign;     // (token machines) prompts run while lent to the mixed pool, in flight
     private final boolean[] promptLost;   // (prompt machines) gone: never chosen again
     private final boolean[] tokenLost;    // (token machines) gone: never chosen again
+    private final long[] promptKvCapacity;
+    private final long[] tokenKvCapacity;
 
     /**
      * @param promptKvTokens       KV positions of each prompt machine
@@ -39,29 +44,38 @@ public final class SplitwisePolicy {
         this.tokenForeign = new int[tokenKvTokens.length];
         this.promptLost = new boolean[promptKvTokens.length];
         this.tokenLost = new boolean[tokenKvTokens.length];
+        this.promptKvCapacity = promptKvTokens.clone();
+        this.tokenKvCapacity = tokenKvTokens.clone();
+    }
+
+    /** The most KV positions any machine has: a prompt that needs more can never run. */
+    public long largestKv() {
+        return Math.max(Arrays.stream(promptKvCapacity).max().orElse(0), Arrays.stream(tokenKvCapacity).max().orElse(0));
     }
 
     /** The route for a request, with its resources taken; null when nothing has room now. */
     public Route route(int promptTokens, int totalTokens) {
-        int token = mostFreeKv(totalTokens);
+        int token = mostFreeKv(promptTokens, totalTokens);
         if (token >= 0) {
-            int prompt = fewestPending(promptTokens);
+            int onToken = (int) need(promptTokens, totalTokens, tokenKvCapacity[token]);
+            int prompt = fewestPending(promptTokens, promptTokens);
             if (prompt >= 0 && promptPending[prompt] <= mixedThresholdTokens) {
                 promptPending[prompt] += promptTokens;
                 promptKvFree[prompt] -= promptTokens;
-                tokenKvFree[token] -= totalTokens;
-                return new Route(Route.Kind.SPLIT, prompt, token, promptTokens, totalTokens);
+                tokenKvFree[token] -= onToken;
+                return new Route(Route.Kind.SPLIT, prompt, token, promptTokens, onToken);
             }
-            tokenKvFree[token] -= totalTokens;
+            tokenKvFree[token] -= onToken;
             tokenForeign[token]++;
-            return new Route(Route.Kind.ON_TOKEN, -1, token, promptTokens, totalTokens);
+            return new Route(Route.Kind.ON_TOKEN, -1, token, promptTokens, onToken);
         }
-        int prompt = fewestPending(totalTokens);
+        int prompt = fewestPending(promptTokens, totalTokens);
         if (prompt >= 0 && promptPending[prompt] <= mixedThresholdTokens) {
+            int onPrompt = (int) need(promptTokens, totalTokens, promptKvCapacity[prompt]);
             promptPending[prompt] += promptTokens;
-            promptKvFree[prompt] -= totalTokens;
+            promptKvFree[prompt] -= onPrompt;
             promptForeign[prompt]++;
-            return new Route(Route.Kind.ON_PROMPT, prompt, -1, promptTokens, totalTokens);
+            return new Route(Route.Kind.ON_PROMPT, prompt, -1, promptTokens, onPrompt);
         }
         return null;
     }
@@ -160,25 +174,39 @@ public final class SplitwisePolicy {
     }
 
     /** The live prompt machine with the fewest pending prompt tokens among those with {@code kv} free; −1 if none. */
-    private int fewestPending(int kv) {
+    /**
+     * What a request of {@code total} positions books on a machine of {@code capacity}: all of
+     * them, or the whole cache where it is longer, but never less than its prompt and first token.
+     */
+    private static long need(int prompt, int total, long capacity) {
+        return Math.max(Math.min(total, prompt + 1L), Math.min(total, capacity));
+    }
+
+    /** The live prompt machine with the fewest pending prompt tokens that has room for {@link #need}; −1 if none. */
+    private int fewestPending(int prompt, int total) {
         int best = -1;
         for (int i = 0; i < promptPending.length; i++) {
-            if (!promptLost[i] && promptKvFree[i] >= kv && (best < 0 || promptPending[i] < promptPending[best])) {
+            if (!promptLost[i] && promptKvFree[i] >= need(prompt, total, promptKvCapacity[i])
+                    && (best < 0 || promptPending[i] < promptPending[best])) {
                 best = i;
             }
         }
         return best;
     }
 
-    /** The live token machine with the most free KV if it has {@code needed}; −1 otherwise. */
-    private int mostFreeKv(int needed) {
+    /**
+     * Of the live token machines with room for {@link #need} (for more than a machine's whole cache,
+     * all of it free), the one with the most free KV; −1 if none.
+     */
+    private int mostFreeKv(int prompt, int total) {
         int best = -1;
         for (int i = 0; i < tokenKvFree.length; i++) {
-            if (!tokenLost[i] && (best < 0 || tokenKvFree[i] > tokenKvFree[best])) {
+            if (!tokenLost[i] && tokenKvFree[i] >= need(prompt, total, tokenKvCapacity[i])
+                    && (best < 0 || tokenKvFree[i] > tokenKvFree[best])) {
                 best = i;
             }
         }
-        return best >= 0 && tokenKvFree[best] >= needed ? best : -1;
+        return best;
     }
 
     @Override

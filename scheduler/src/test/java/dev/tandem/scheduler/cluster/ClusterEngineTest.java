@@ -158,9 +158,12 @@ class ClusterEngineTest {
 
     @Test
     void shouldCancelAWaitingRequestWithoutTouchingTheNodes() throws Exception {
-        start(6, 6, 8);                                 // 4 + 6 never fits: it waits
+        start(6, 6, 8);
+        engine.submit(request(2), new TokenCollector()); // 4 + 2: the token machine's whole cache
+        token.nextLine();
+        prompt.nextLine();
         TokenCollector heard = new TokenCollector();
-        var handle = engine.submit(request(6), heard);
+        var handle = engine.submit(request(6), heard);  // no machine has room now: it waits
         handle.cancel();
         assertEquals("cancelled", heard.result().get(WAIT_S, TimeUnit.SECONDS).finishReason());
         assertEquals(0, engine.queueDepths().get("waiting"));

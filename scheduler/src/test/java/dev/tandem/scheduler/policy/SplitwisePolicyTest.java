@@ -54,7 +54,6 @@ class SplitwisePolicyTest {
     @Test
     void nothingFitsSoTheRequestWaits() {
         SplitwisePolicy policy = new SplitwisePolicy(new long[] {500}, new long[] {500}, THRESHOLD);
-        assertNull(policy.route(100, 600));
         Route r = policy.route(100, 500);
         assertEquals(Route.Kind.SPLIT, r.kind());
         assertNull(policy.route(100, 500));
@@ -82,6 +81,26 @@ class SplitwisePolicyTest {
         policy.promptMachineLost(1);
         assertFalse(policy.anyMachineAlive());
         assertNull(policy.route(10, 20));
+    }
+
+    /**
+     * A request longer than every machine's cache (the model's context, as a chat request without
+     * max_tokens asks) reserves a whole token machine instead of waiting forever, and gives it back.
+     */
+    @Test
+    void requestLongerThanAnyCacheTakesAWholeMachineAndGivesItBack() {
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {1_000}, new long[] {2_000, 1_500}, THRESHOLD);
+        Route whole = policy.route(100, 32_768);
+        assertEquals(new Route(Route.Kind.SPLIT, 0, 0, 100, 2_000), whole, "all 2000 positions of the roomiest");
+        Route next = policy.route(100, 32_768);
+        assertEquals(new Route(Route.Kind.SPLIT, 0, 1, 100, 1_500), next, "the other token machine, whole");
+        assertNull(policy.route(100, 32_768), "then every cache is booked: it waits");
+        policy.finished(whole, false);
+        assertEquals(2_000, policy.route(100, 32_768).totalTokens(), "the first machine's cache is free again");
+        assertEquals(2_000, policy.largestKv());
+        SplitwisePolicy small = new SplitwisePolicy(new long[] {1_000}, new long[] {2_000}, THRESHOLD);
+        assertEquals(Route.Kind.ON_TOKEN, small.route(1_500, 32_768).kind(),
+                "a prompt is never cut to a prompt machine's cache: it runs where it fits whole");
     }
 
     /** The KV the prompt machine has left with the first split's prompt still held (100 positions). */
