@@ -43,9 +43,11 @@ public final class Generator {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final AtomicInteger submittedCount = new AtomicInteger();
+    private final AtomicInteger submittedBlocks = new AtomicInteger(); // what the submitted need to be admitted
     private final int watermarkBlocks;       // kept free at admission, for the running sequences to grow into
     private volatile int queued;
     private volatile int freeBlocks;
+    private volatile boolean runningEmpty = true;
 
     public Generator(CausalLm model, PagedKvCache cache) {
         this(model, cache, 1);
@@ -137,6 +139,7 @@ public final class Generator {
 
     private RequestHandle enqueue(Sequence s) {
         submittedCount.incrementAndGet();
+        submittedBlocks.addAndGet(admissionBlocks(s));
         submitted.add(s);
         return () -> s.cancelled = true;
     }
@@ -145,6 +148,7 @@ public final class Generator {
     private void drainSubmitted() {
         for (Sequence s = submitted.poll(); s != null; s = submitted.poll()) {
             submittedCount.decrementAndGet();
+            submittedBlocks.addAndGet(-admissionBlocks(s));
             waiting.add(s);
         }
     }
@@ -152,6 +156,24 @@ public final class Generator {
     /** Requests submitted or waiting for KV blocks, not yet running; any thread may ask. */
     public int queuedRequests() {
         return queued + submittedCount.get();
+    }
+
+    /**
+     * Requests that wait for KV memory: none while nothing waits and the free blocks hold what every
+     * request submitted since the last step needs to start (the next step admits them all), else
+     * every request not running. What a queue limit should count; any thread may ask.
+     */
+    public int requestsWaitingForKv() {
+        int pending = submittedCount.get();
+        if (queued == 0 && submittedBlocks.get() <= freeBlocks - (pending > 0 && !runningEmpty ? watermarkBlocks : 0)) {
+            return 0;
+        }
+        return queued + pending;
+    }
+
+    /** Blocks {@code s} needs beyond those it holds to be admitted: its tokens so far and the next one. */
+    private int admissionBlocks(Sequence s) {
+        return Math.max(0, cache.blocksFor(Math.min(s.limit, s.length + 1)) - s.blocks.size());
     }
 
     /** KV blocks not reserved by any request, and the cache's total; any thread may ask. */
@@ -240,6 +262,7 @@ public final class Generator {
     private void publishCounts() {
         queued = waiting.size();
         freeBlocks = cache.freeBlocks();
+        runningEmpty = running.isEmpty();
     }
 
     private void validate(String which, Request r) {

@@ -93,6 +93,33 @@ class KvGrowthTest {
         }
     }
 
+    /** A queue limit counts requests that wait for KV memory, not those the next step admits. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mixtral-tiny"})
+    void shouldCountOnlyRequestsThatWaitForKvMemory(String model) {
+        try (SafetensorsFile expected = FixtureSupport.expected(model);
+             CausalLm lm = Models.load(FixtureSupport.dir(model), new CpuBackend(1), 64)) {
+            Request r = fixtureRequests(expected, 1000).get(0);
+            Generator roomy = new Generator(lm, lm.newKvCache(64 * (r.prompt().length + 1), BLOCK));
+            for (int i = 0; i < 6; i++) {
+                roomy.submit(r, result -> { });
+            }
+            assertEquals(6, roomy.queuedRequests(), "not running yet");
+            assertEquals(0, roomy.requestsWaitingForKv(), "the next step admits all six");
+            roomy.abortAll("test over");
+
+            int onePrompt = (r.prompt().length + 1 + BLOCK - 1) / BLOCK * BLOCK;
+            Generator tight = new Generator(lm, lm.newKvCache(onePrompt + BLOCK, BLOCK));
+            for (int i = 0; i < 3; i++) {
+                tight.submit(r, result -> { });
+            }
+            assertEquals(3, tight.requestsWaitingForKv(), "three prompts, room for one");
+            tight.step();
+            assertEquals(2, tight.requestsWaitingForKv(), "one admitted, two wait");
+            tight.abortAll("test over");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"mixtral-tiny", "dbrx-tiny"})
     void shouldEndASequenceAloneThatOutgrowsTheCacheWithLength(String model) {

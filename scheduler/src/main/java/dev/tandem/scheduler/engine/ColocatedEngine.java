@@ -90,9 +90,9 @@ public final class ColocatedEngine implements CompletionEngine {
             throw new EngineRejectedException(503, 0, failure == null ? "the engine is shutting down"
                     : "the engine failed: " + failure.getMessage());
         }
-        if (generator.queuedRequests() >= maxQueued) {
-            throw new EngineRejectedException(429, 1, generator.queuedRequests()
-                    + " requests are already waiting for KV memory; retry later");
+        int waiting = generator.requestsWaitingForKv();
+        if (waiting >= maxQueued) {
+            throw new EngineRejectedException(429, 1, waiting + " requests are already waiting for KV memory; retry later");
         }
         RequestHandle handle = generator.submit(request, listener);
         LockSupport.unpark(stepper);
