@@ -4,6 +4,9 @@ import dev.tandem.transport.Dtype;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 import static java.nio.ByteOrder.LITTLE_ENDIAN;
 
 /**
@@ -51,6 +54,7 @@ import static java.nio.ByteOrder.LITTLE_ENDIAN;
  */
 public final class KvLayerFlyweight
 {
+    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LITTLE_ENDIAN);
     public static final int MAGIC = 0x564B4D54;
     public static final short CURRENT_VERSION = 1;
     /** The transfer's last message: no rows; First Position is the transfer's positions. */
@@ -266,21 +270,27 @@ public final class KvLayerFlyweight
     /** Write {@code rows} float32 rows of {@code kvDim} from {@code src[srcRow..]} at frame offset {@code at}. */
     public void putRows(final int at, final float[] src, final int srcRow, final int rows, final int kvDim)
     {
-        final int base = srcRow * kvDim;
         final int n = rows * kvDim;
-        for (int i = 0; i < n; i++)
-        {
-            mutableBuffer.putFloat(offset + at + i * Float.BYTES, src[base + i], LITTLE_ENDIAN);
-        }
+        mutableBuffer.boundsCheck(offset + at, Math.multiplyExact(n, Float.BYTES));
+        MemorySegment.copy(src, srcRow * kvDim, memory(mutableBuffer), FLOAT_LE, offset + at, n);
     }
 
     /** Read {@code rows} float32 rows of {@code kvDim} at frame offset {@code at} into {@code dst[0..]}. */
     public void getRows(final int at, final float[] dst, final int rows, final int kvDim)
     {
         final int n = rows * kvDim;
-        for (int i = 0; i < n; i++)
+        buffer.boundsCheck(offset + at, Math.multiplyExact(n, Float.BYTES));
+        MemorySegment.copy(memory(buffer), FLOAT_LE, offset + at, dst, 0, n);
+    }
+
+    /** The buffer's bytes as a segment (one bulk copy, not an element at a time): off-heap or an array's. */
+    private static MemorySegment memory(final DirectBuffer buffer)
+    {
+        final byte[] array = buffer.byteArray();
+        if (array != null)
         {
-            dst[i] = buffer.getFloat(offset + at + i * Float.BYTES, LITTLE_ENDIAN);
+            return MemorySegment.ofArray(array).asSlice(buffer.wrapAdjustment(), buffer.capacity());
         }
+        return MemorySegment.ofAddress(buffer.addressOffset()).reinterpret(buffer.capacity());
     }
 }
