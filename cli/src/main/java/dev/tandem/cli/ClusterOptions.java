@@ -15,7 +15,8 @@ final class ClusterOptions {
     @Option(names = "--expert-nodes", defaultValue = "1", description = "Expert node processes (default ${DEFAULT-VALUE}).")
     int expertNodes;
 
-    @Option(names = "--micro-batches", description = "m, micro-batches per step (1..4; default: chosen from measured Ta, Te, Tc).")
+    @Option(names = "--micro-batches", description = "m, micro-batches per step (1..4; default: on the CPU chosen from measured Ta, Te, Tc;"
+            + " 1 with every node on one GPU, 2 with nodes on several).")
     Integer microBatches;
 
     @Option(names = "--node-threads", defaultValue = "1", description = "Kernel threads per node (default ${DEFAULT-VALUE}).")
@@ -50,7 +51,18 @@ final class ClusterOptions {
     DevicePlacement placement = new DevicePlacement();
 
     int microBatches() {
-        return microBatches != null ? microBatches : MicroBatchPlanner.choose(model, attentionNodes, expertNodes);
+        if (microBatches != null) {
+            return microBatches;
+        }
+        DevicePlacement.Group placed = placement.reset().nextGroup(expertNodes, attentionNodes);
+        placement.reset();
+        java.util.Set<String> devices = new java.util.TreeSet<>();
+        for (String[] role : new String[][] {placed.expert(), placed.attention()}) {
+            for (String d : role) {
+                devices.add(new dev.tandem.core.compute.BackendSpec(d != null ? d : device.device, null, 0).resolvedDevice());
+            }
+        }
+        return MicroBatchPlanner.choose(model, attentionNodes, expertNodes, devices);
     }
 
     LocalCluster start() {

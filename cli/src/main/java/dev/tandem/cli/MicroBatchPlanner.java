@@ -33,6 +33,24 @@ final class MicroBatchPlanner {
     private MicroBatchPlanner() {
     }
 
+    /**
+     * m for nodes on {@code devices} (resolved: cpu, cuda:N). The warm-up times the CPU, so it
+     * decides for CPU nodes only. Every node on one GPU: m = 1, since the roles take turns on the
+     * device and a second micro-batch has nothing to overlap with (measured on one H200: 111 ms
+     * between tokens at m = 2 against 74 ms at m = 1, bench/GPU_RESULTS.md). Nodes on several
+     * GPUs: m = 2, the rule's least (Tc ≥ 0), without a GPU timing to refine it.
+     */
+    static int choose(Path model, int attentionNodes, int expertNodes, java.util.Set<String> devices) {
+        if (devices.stream().anyMatch(d -> !d.equals("cpu"))) {
+            int m = devices.size() == 1 ? 1 : 2;
+            System.err.printf("tandem: nodes on %s → m = %d (%s; --micro-batches sets it)%n", String.join(", ", devices), m,
+                    m == 1 ? "one device that both roles take turns on: nothing to overlap"
+                            : "several devices: the least m ≥ 2(1 + Tc/Tf) allows, untimed");
+            return m;
+        }
+        return choose(model, attentionNodes, expertNodes);
+    }
+
     static int choose(Path model, int attentionNodes, int expertNodes) {
         ComputeBackend backend = BackendSpec.cpu(1).open(line -> { });
         try (CausalLm lm = Models.loadAttention(model, backend, 64);

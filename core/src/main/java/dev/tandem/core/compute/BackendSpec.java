@@ -82,6 +82,18 @@ public record BackendSpec(String device, String dtype, int threads) {
         return cuda.open(ordinal, resolvedDtype.equals("bfloat16"), log);
     }
 
+    /**
+     * The device {@link #open} would take, without opening it: {@code auto} as cuda:0 when a CUDA
+     * driver and device are found, else cpu; {@code cuda} as cuda:0.
+     */
+    public String resolvedDevice() {
+        if (device.equals(AUTO)) {
+            AcceleratorProvider cuda = provider("cuda");
+            return cuda != null && cuda.unavailableReason() == null ? "cuda:0" : "cpu";
+        }
+        return device.equals("cuda") ? "cuda:0" : device;
+    }
+
     private static AcceleratorProvider provider(String kind) {
         for (AcceleratorProvider p : ServiceLoader.load(AcceleratorProvider.class)) {
             if (p.kind().equals(kind)) {
