@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * post-process (sample, append, retire). Prompt chunks and decode tokens share steps. KV blocks
  * are taken as a sequence grows, as vLLM does: a request is admitted once its tokens so far (and
  * the next one) fit, beside a small reserve for the running ones to grow into; when a step finds
- * no block for a sequence's next token, the newest running sequence that decodes is preempted:
+ * no block for a sequence's next token, the newest running sequence is preempted:
  * its blocks are freed and it waits at the head of the queue, to recompute its tokens (prompt and
  * generated, which it keeps, with its sampler's state) when blocks are free again. A sequence
  * alone in the cache that outgrows it ends with "length".
@@ -322,7 +322,7 @@ public final class Generator {
 
     /**
      * Blocks for {@code s}'s positions below {@code end}, preempting the newest running sequences
-     * after it that decode (then {@code s} itself, if it is the newest) until they fit. False:
+     * after it (then {@code s} itself) until they fit. False:
      * {@code s} itself was preempted or ended, and takes no tokens this step.
      */
     private boolean grow(Sequence s, int end) {
@@ -340,14 +340,18 @@ public final class Generator {
         return true;
     }
 
-    /** The newest running sequence that may give its blocks up for {@code s}: past its prompt, or {@code s}. */
+    /**
+     * The newest running sequence after {@code s} that may give its blocks up, else {@code s} itself
+     * if others run. A prefill-only sequence (a prompt machine's, whose KV a tap streams out by its
+     * block table) never grows and is never taken.
+     */
     private Sequence newestPreemptible(Sequence s) {
         for (int i = running.size() - 1; i >= 0; i--) {
             Sequence r = running.get(i);
             if (r == s) {
                 return running.size() > 1 ? s : null;
             }
-            if (!r.finished() && !r.inPrefill() && r.limit > r.promptLength() + 1) {
+            if (!r.finished() && r.limit > r.promptLength() + 1) {
                 return r;
             }
         }

@@ -44,11 +44,6 @@ final class Sequence {
         return request.prompt().length;
     }
 
-    /** Catching up more than its last token: a prompt, or what a preempted sequence recomputes. */
-    boolean inPrefill() {
-        return computed < length - 1;
-    }
-
     boolean finished() {
         return finishReason != null;
     }
