@@ -66,16 +66,13 @@ class CudaClusterParityTest {
             throws Exception {
         List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
         ObjectMapper json = new ObjectMapper();
-        double worst = 0;
+        double worst;
         try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
                 microBatches, "bf16", "cuda:0", "cuda:0", "bfloat16")) {
             List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
                     RESULT_TIMEOUT_S);
-            for (int p = 0; p < prompts.size(); p++) {
-                worst = Math.max(worst, FixtureExpectations.checkWithin(model + " p" + p + " in bf16 on the GPU",
-                        prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p),
-                        1.5 * transformersBf16Error));
-            }
+            worst = FixtureExpectations.checkAllWithin(model + " in bf16 on the GPU", prompts, results, temp,
+                    1.5 * transformersBf16Error);
         }
         System.err.printf("%s A=%d E=%d m=%d, bf16 nodes on the GPU: worst relative L2 %.3g%n", model, attentionNodes,
                 expertNodes, microBatches, worst);

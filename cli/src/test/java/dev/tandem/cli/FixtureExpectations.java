@@ -77,6 +77,16 @@ final class FixtureExpectations {
     }
 
     /** Where prompt p's logits go. */
+    /** {@link #checkWithin} for every prompt's result, {@code what} naming the run; the worst error. */
+    static double checkAllWithin(String what, List<Prompt> prompts, List<JsonNode> results, Path temp, double bound) {
+        double worst = 0;
+        for (int p = 0; p < prompts.size(); p++) {
+            worst = Math.max(worst, checkWithin(what + " p" + p, prompts.get(p), results.get(p), logitsFile(temp, p),
+                    bound));
+        }
+        return worst;
+    }
+
     static Path logitsFile(Path temp, int prompt) {
         return temp.resolve("p" + prompt + ".safetensors");
     }

@@ -97,16 +97,13 @@ class InJvmClusterParityTest {
                                                        int microBatches, double transformersBf16Error) throws Exception {
         List<FixtureExpectations.Prompt> prompts = FixtureExpectations.load(model);
         ObjectMapper json = new ObjectMapper();
-        double worst = 0;
+        double worst;
         try (InJvmCluster cluster = new InJvmCluster(CliFixtures.fixture(model), attentionNodes, expertNodes,
                 microBatches, "bf16")) {
             List<JsonNode> results = FixtureExpectations.submitAll(json, prompts, temp, attentionNodes, cluster::submit,
                     RESULT_TIMEOUT_S);
-            for (int p = 0; p < prompts.size(); p++) {
-                worst = Math.max(worst, FixtureExpectations.checkWithin(model + " p" + p + " over a bf16 wire",
-                        prompts.get(p), results.get(p), FixtureExpectations.logitsFile(temp, p),
-                        1.5 * transformersBf16Error));
-            }
+            worst = FixtureExpectations.checkAllWithin(model + " over a bf16 wire", prompts, results, temp,
+                    1.5 * transformersBf16Error);
         }
         System.err.printf("%s A=%d E=%d m=%d, bf16 wire: worst relative L2 %.3g%n", model, attentionNodes, expertNodes,
                 microBatches, worst);
