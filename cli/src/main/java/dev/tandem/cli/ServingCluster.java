@@ -45,6 +45,7 @@ final class ServingCluster implements AutoCloseable {
 
     private final NodeProcesses processes;
     private final ClusterEngine engine;
+    private volatile ClusterEngine watched; // the engine the node watchers report to, once it exists
 
     ServingCluster(Options o) {
         if (o.promptNodes() < 0 || o.tokenGroups() < 0 || o.promptNodes() + o.tokenGroups() == 0) {
@@ -82,6 +83,7 @@ final class ServingCluster implements AutoCloseable {
             engine = new ClusterEngine(new ServedModel(o.name(), model.maxPositions(), model.vocabSize(),
                     model.eosTokenIds()), promptLinks, promptKv, tokenLinks, tokenKv, o.mixedThresholdTokens(),
                     o.maxQueued());
+            watched = engine;
         } catch (IOException | RuntimeException e) {
             processes.close();
             throw e instanceof TandemException t ? t : new TandemException("cannot start the cluster: " + e.getMessage(), e);
@@ -101,10 +103,23 @@ final class ServingCluster implements AutoCloseable {
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));
         List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));
+        int[] machines = new int[o.attentionNodes()];
+        for (int i = 0; i < machines.length; i++) {
+            machines[i] = tokenLinks.size() + i;
+        }
         for (int i = 0; i < o.expertNodes(); i++) {
             List<String> args = new ArrayList<>(List.of("expert-node", "--id", Integer.toString(i)));
             args.addAll(common);
-            processes.start("group-" + g + "-expert-node-" + i, args);
+            String name = "group-" + g + "-expert-node-" + i;
+            Process p = processes.start(name, args);
+            // the group cannot take a step without it: its token machines are lost now, not when Aeron
+            // gives the peer up (the image's liveness timeout, ten seconds)
+            p.onExit().thenRun(() -> {
+                ClusterEngine e = watched;
+                if (e != null && !processes.closing()) {
+                    e.tokenMachinesLost(machines, name + " exited with code " + p.exitValue());
+                }
+            });
         }
         for (int i = 0; i < o.attentionNodes(); i++) {
             String name = "group-" + g + "-attention-node-" + i;

@@ -48,6 +48,14 @@ class ServingClusterFaultTest {
             ProcessHandle expert = groupNode(0, "expert-node");
             expert.destroyForcibly();
             long killed = System.nanoTime();
+            long deadline = killed + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S + 30);
+            while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            double detectedS = (System.nanoTime() - killed) / 1e9;
+            System.err.printf("fault: the dead group's request rerouted %.2f s after the kill%n", detectedS);
+            assertTrue(detectedS < 3, "the launcher sees its expert node exit: rerouted after " + detectedS + " s");
 
             Result[] results = new Result[2];
             for (int i = 0; i < 2; i++) {

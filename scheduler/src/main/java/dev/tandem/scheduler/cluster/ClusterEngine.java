@@ -293,6 +293,17 @@ public final class ClusterEngine implements CompletionEngine {
         failWaitingIfNoneAlive(reason);
     }
 
+    /**
+     * Token machines known lost from outside the links, e.g. by the launcher that saw their group's
+     * expert node exit (its attention nodes would notice only when Aeron gives the peer up, seconds
+     * later): their requests run again elsewhere at once, and they are never chosen again.
+     */
+    public void tokenMachinesLost(int[] machines, String reason) {
+        for (int machine : machines) {
+            tokenNodeLost(machine, reason);
+        }
+    }
+
     private synchronized void tokenNodeLost(int machine, String reason) {
         if (!policy.tokenMachineLost(machine)) {
             return;
