@@ -80,6 +80,13 @@ class LocalServingHttpTest {
             String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
                     .build(), HttpResponse.BodyHandlers.ofString()).body();
             assertTrue(metrics.matches("(?s).*\ntandem_queue_depth\\{model_name=\"[^\"]*\",pool=\"waiting\"\\} 0(\\.0)?\n.*"), metrics);
+            assertTrue(metrics.contains("tandem_machines{model_name=\"tiny\",pool=\"token\",state=\"alive\"} 2"), metrics);
+            JsonNode health = json.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                    + "/health")).build(), HttpResponse.BodyHandlers.ofString()).body());
+            assertEquals("ok", health.get("status").asText());
+            assertEquals(2, health.at("/machines/token/alive").asInt(), health.toString());
+            assertEquals(2, health.at("/machines/token/total").asInt(), health.toString());
+            assertEquals(1, health.at("/machines/prompt/alive").asInt(), health.toString());
         }
         assertEquals(List.of(), nodes.stream().filter(ProcessHandle::isAlive).toList(), "node processes alive");
     }

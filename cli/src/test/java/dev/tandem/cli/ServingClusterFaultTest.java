@@ -56,6 +56,8 @@ class ServingClusterFaultTest {
             double detectedS = (System.nanoTime() - killed) / 1e9;
             System.err.printf("fault: the dead group's request rerouted %.2f s after the kill%n", detectedS);
             assertTrue(detectedS < 3, "the launcher sees its expert node exit: rerouted after " + detectedS + " s");
+            assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "one token machine of two left");
+            assertArrayEquals(new int[] {1, 1}, cluster.engine().machines().get("prompt"));
 
             Result[] results = new Result[2];
             for (int i = 0; i < 2; i++) {

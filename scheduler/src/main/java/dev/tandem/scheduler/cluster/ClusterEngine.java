@@ -362,6 +362,11 @@ public final class ClusterEngine implements CompletionEngine {
     }
 
     @Override
+    public synchronized Map<String, int[]> machines() {
+        return Map.of("prompt", policy.promptMachinesAlive(), "token", policy.tokenMachinesAlive());
+    }
+
+    @Override
     public synchronized Map<String, Integer> queueDepths() {
         int prompt = 0;
         int token = 0;

@@ -36,6 +36,11 @@ public interface CompletionEngine extends AutoCloseable {
     }
 
     /** The share of the KV cache in use, 0 to 1; NaN where the engine does not know it here (its pools are remote). */
+    /** Per pool of machines (a disaggregated engine's "prompt", "token"): {alive, total}; empty for one engine. */
+    default java.util.Map<String, int[]> machines() {
+        return java.util.Map.of();
+    }
+
     /** Sequences the engine preempted so far (their KV blocks taken for others; they recompute). */
     default long preemptions() {
         return 0;

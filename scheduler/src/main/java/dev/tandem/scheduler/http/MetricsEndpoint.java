@@ -17,7 +17,7 @@ final class MetricsEndpoint implements Endpoint {
     public void handle(HttpExchange exchange, FullHttpRequest request) {
         ApiMetrics.Exposition exposition = context.metrics().render(context.engine().queueDepths(),
                 context.engine().kvCacheUsage(),
-                context.engine().preemptions(), request.headers().get(HttpHeaderNames.ACCEPT));
+                context.engine().preemptions(), context.engine().machines(), request.headers().get(HttpHeaderNames.ACCEPT));
         exchange.sendText(HttpResponseStatus.OK, exposition.contentType(), exposition.body());
     }
 }

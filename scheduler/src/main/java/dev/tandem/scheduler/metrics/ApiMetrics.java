@@ -47,6 +47,7 @@ public final class ApiMetrics {
     private final GaugeDataPoint waiting;
     private final GaugeDataPoint kvUsage;
     private final Gauge queueDepth;
+    private final Gauge machines;
     private final DistributionDataPoint timeToFirstToken;
     private final DistributionDataPoint interTokenLatency;
     private final DistributionDataPoint e2eLatency;
@@ -71,6 +72,8 @@ public final class ApiMetrics {
         waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
         kvUsage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.");
         preemptions = counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.");
+        machines = Gauge.builder().name("tandem_machines").help("Machines of a disaggregated engine, per pool, alive or lost.")
+                .labelNames("model_name", "pool", "state").register(registry);
         queueDepth = Gauge.builder().name("tandem_queue_depth").help("Requests waiting in the engine, per pool.")
                 .labelNames("model_name", "pool").register(registry);
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
@@ -155,7 +158,11 @@ public final class ApiMetrics {
      * {@code preemptionsTotal}: the engine's preemptions so far (the counter catches up to it).
      */
     public synchronized Exposition render(Map<String, Integer> queueDepths, double kvCacheUsage, long preemptionsTotal,
-                                          String accept) {
+                                          Map<String, int[]> machinesPerPool, String accept) {
+        machinesPerPool.forEach((pool, counts) -> {
+            machines.labelValues(model, pool, "alive").set(counts[0]);
+            machines.labelValues(model, pool, "lost").set(counts[1] - counts[0]);
+        });
         if (preemptionsTotal > preemptionsSeen) {
             preemptions.inc(preemptionsTotal - preemptionsSeen);
             preemptionsSeen = preemptionsTotal;

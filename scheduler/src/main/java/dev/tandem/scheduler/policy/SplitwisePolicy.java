@@ -162,6 +162,24 @@ public final class SplitwisePolicy {
     }
 
     /** Machines now in {@code pool}, prompt and token machines together. */
+    /** Live prompt machines, of how many. */
+    public int[] promptMachinesAlive() {
+        return alive(promptLost);
+    }
+
+    /** Live token machines, of how many. */
+    public int[] tokenMachinesAlive() {
+        return alive(tokenLost);
+    }
+
+    private static int[] alive(boolean[] lost) {
+        int n = 0;
+        for (boolean l : lost) {
+            n += l ? 0 : 1;
+        }
+        return new int[] {n, lost.length};
+    }
+
     public int machinesIn(Pool pool) {
         int n = 0;
         for (int i = 0; i < promptPending.length; i++) {
@@ -173,7 +191,6 @@ public final class SplitwisePolicy {
         return n;
     }
 
-    /** The live prompt machine with the fewest pending prompt tokens among those with {@code kv} free; −1 if none. */
     /**
      * What a request of {@code total} positions books on a machine of {@code capacity}: all of
      * them, or the whole cache where it is longer, but never less than its prompt and first token.
