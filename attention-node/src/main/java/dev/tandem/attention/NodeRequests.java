@@ -108,8 +108,9 @@ final class NodeRequests {
     }
 
     private void read(BufferedReader in) {
+        BoundedLines lines = new BoundedLines(in, BoundedLines.MAX_LINE_CHARS);
         try {
-            for (String line = in.readLine(); line != null; line = in.readLine()) {
+            for (String line = lines.next(); line != null; line = lines.next()) {
                 if (!line.isBlank()) {
                     handle(line);
                 }
