@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.transport.AeronDirectories;
 import dev.tandem.transport.ClusterTransport;
 import io.aeron.driver.MediaDriver;
 
@@ -9,10 +10,8 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * The node processes of a cluster on this host, and what they share: a work directory for
@@ -40,7 +39,7 @@ final class NodeProcesses implements AutoCloseable {
         try {
             launched = ClusterTransport.launchSharedDriver();
         } catch (RuntimeException e) {
-            deleteRecursively(workDir);
+            AeronDirectories.deleteTree(workDir);
             throw e;
         }
         driver = launched;
@@ -126,7 +125,7 @@ final class NodeProcesses implements AutoCloseable {
             }
         }
         driver.close();
-        deleteRecursively(workDir);
+        AeronDirectories.deleteTree(workDir);
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException e) {
@@ -134,11 +133,5 @@ final class NodeProcesses implements AutoCloseable {
         }
     }
 
-    private static void deleteRecursively(Path dir) {
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException e) {
-            // best effort: a temp directory
-        }
-    }
+
 }

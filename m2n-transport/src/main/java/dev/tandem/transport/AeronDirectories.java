@@ -126,6 +126,11 @@ public final class AeronDirectories {
         return "tandem-" + System.getProperty("user.name", "user").replaceAll("[^A-Za-z0-9_.]", "_") + "-";
     }
 
+    /** Deletes {@code dir} and everything under it, as far as it can (best effort: what is left stays). */
+    public static void deleteTree(Path dir) {
+        deleteTree(dir.toFile());
+    }
+
     private static void deleteTree(File f) {
         File[] children = f.listFiles();
         if (children != null) {
