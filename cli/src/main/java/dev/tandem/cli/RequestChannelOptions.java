@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.attention.SchedulerConnection;
+import dev.tandem.core.cluster.ClusterToken;
 import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
@@ -17,13 +18,18 @@ final class RequestChannelOptions {
     @Option(names = "--port-file", description = "With --listen: write the bound port to this file.")
     Path portFile;
 
+    @Option(names = "--cluster-token-file", description = "With --listen: the cluster's shared secret (default: $"
+            + ClusterToken.ENV + "); the scheduler must answer a challenge signed with it. Required to listen beyond"
+            + " loopback.")
+    Path clusterTokenFile;
+
     /** Serves {@code node} on the chosen channel; returns when it closes. */
     void serve(NodeServer node) {
         if (listen == null) {
             node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, true);
             return;
         }
-        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile)) {
+        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile, ClusterToken.load(clusterTokenFile))) {
             node.serve(c.in(), c.out(), false);   // whoever connects may not make the node write files
         }
     }

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.core.cluster.ClusterToken;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.config.ModelConfigLoader;
 import dev.tandem.scheduler.cluster.ClusterEngine;
@@ -30,20 +31,27 @@ final class SchedulerCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "Scheduler config file (properties; see the README).")
     Path config;
 
+    @Option(names = "--cluster-token-file", description = "The cluster's shared secret (default: $" + ClusterToken.ENV
+            + "), to answer the nodes' challenges.")
+    Path clusterTokenFile;
+
     @Override
     public Integer call() throws Exception {
         SchedulerConfig c = SchedulerConfig.load(config);
         ModelConfig model = ModelConfigLoader.load(c.model());
         var codec = http.textCodec(c.model());
         String name = http.servedModelName != null ? http.servedModelName : c.name();
+        ClusterToken clusterToken = ClusterToken.load(clusterTokenFile);
         List<NodeLink> prompt = new ArrayList<>();
         List<NodeLink> token = new ArrayList<>();
         try {
             for (int i = 0; i < c.promptNodes().size(); i++) {
-                prompt.add(NodeLink.connect("prompt machine " + i, c.promptNodes().get(i), c.connectTimeoutMs()));
+                prompt.add(NodeLink.connect("prompt machine " + i, c.promptNodes().get(i), c.connectTimeoutMs(),
+                        clusterToken));
             }
             for (int i = 0; i < c.tokenNodes().size(); i++) {
-                token.add(NodeLink.connect("token machine " + i, c.tokenNodes().get(i), c.connectTimeoutMs()));
+                token.add(NodeLink.connect("token machine " + i, c.tokenNodes().get(i), c.connectTimeoutMs(),
+                        clusterToken));
             }
         } catch (RuntimeException e) {
             prompt.forEach(NodeLink::close);

@@ -11,7 +11,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * A serving command ({@code serve}, {@code local} with pools) run in this JVM on its own thread
+ * A serving command ({@code serve}, {@code local} with pools, {@code scheduler}) run in this JVM on its own thread
  * (not the common pool: on two cores it has one worker, which HttpClient's async stages need),
  * until {@link #close} stops it as SIGINT would and checks that it exited cleanly.
  */
@@ -24,7 +24,11 @@ record ApiServer(HttpServing http, CompletableFuture<Integer> exit, int port) im
         CompletableFuture<Integer> exit = new CompletableFuture<>();
         Thread.ofPlatform().name("tandem-" + command).start(() -> exit.complete(cli.execute(all.toArray(String[]::new))));
         Object target = cli.getSubcommands().get(command).getCommand();
-        HttpServing http = target instanceof ServeCommand s ? s.http : ((LocalCommand) target).http;
+        HttpServing http = switch (target) {
+            case ServeCommand s -> s.http;
+            case SchedulerCommand s -> s.http;
+            default -> ((LocalCommand) target).http;
+        };
         try {
             return new ApiServer(http, exit, CliFixtures.awaitPortFile(portFile, exit, waitMs, "tandem " + command));
         } catch (Exception | AssertionError e) {

@@ -2,6 +2,7 @@ package dev.tandem.scheduler.cluster;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.core.cluster.ClusterToken;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -22,6 +23,8 @@ public final class NodeLink implements AutoCloseable {
     private final String name;
     private final PrintWriter out;
     private final InputStream in;
+    private static final int HANDSHAKE_TIMEOUT_MS = 10_000;
+    private static final ObjectMapper JSON = new ObjectMapper();
     private final ObjectMapper json = new ObjectMapper();
     private volatile boolean closed;
 
@@ -36,6 +39,14 @@ public final class NodeLink implements AutoCloseable {
      * (nodes load their weights before they listen).
      */
     public static NodeLink connect(String name, String hostPort, long timeoutMs) {
+        return connect(name, hostPort, timeoutMs, null);
+    }
+
+    /**
+     * The same, answering the node's challenge with {@code token} (null: the cluster has none; a node
+     * that asks for one is then an error naming it).
+     */
+    public static NodeLink connect(String name, String hostPort, long timeoutMs, ClusterToken token) {
         int colon = hostPort.lastIndexOf(':');
         long deadline = System.currentTimeMillis() + timeoutMs;
         while (true) {
@@ -43,7 +54,9 @@ public final class NodeLink implements AutoCloseable {
                 java.net.Socket socket = new java.net.Socket(hostPort.substring(0, colon),
                         Integer.parseInt(hostPort.substring(colon + 1)));
                 socket.setTcpNoDelay(true);
-                return new NodeLink(name + " (" + hostPort + ")", socket.getInputStream(), socket.getOutputStream());
+                String label = name + " (" + hostPort + ")";
+                handshake(label, socket, token);
+                return new NodeLink(label, socket.getInputStream(), socket.getOutputStream());
             } catch (IOException e) {
                 if (System.currentTimeMillis() > deadline) {
                     throw new dev.tandem.core.TandemException("cannot reach " + name + " at " + hostPort + " within "
@@ -57,6 +70,50 @@ public final class NodeLink implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** The node's hello, and where it sends a challenge, the token's answer and the node's verdict. */
+    private static void handshake(String name, java.net.Socket socket, ClusterToken token) throws IOException {
+        socket.setSoTimeout(HANDSHAKE_TIMEOUT_MS);
+        InputStream in = socket.getInputStream();
+        JsonNode hello = JSON.readTree(rawLine(in, name));
+        if (!"tandem-node".equals(hello.path("hello").asText())) {
+            socket.close();
+            throw new dev.tandem.core.TandemException(name + " is not a Tandem node (it greeted with " + hello + ")");
+        }
+        String challenge = hello.path("challenge").asText(null);
+        if (challenge != null) {
+            if (token == null) {
+                socket.close();
+                throw new dev.tandem.core.TandemException(name + " wants the cluster token: give the scheduler"
+                        + " --cluster-token-file FILE or " + ClusterToken.ENV);
+            }
+            OutputStream out = socket.getOutputStream();
+            out.write(("{\"auth\":\"" + token.answer(challenge) + "\"}\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            JsonNode verdict = JSON.readTree(rawLine(in, name));
+            if (!verdict.path("authenticated").asBoolean(false)) {
+                socket.close();
+                throw new dev.tandem.core.TandemException(name + " refused the cluster token: "
+                        + verdict.path("error").asText(verdict.toString()));
+            }
+        }
+        socket.setSoTimeout(0);
+    }
+
+    /** A line read a byte at a time, so that nothing past it is taken from the stream the link reads next. */
+    private static String rawLine(InputStream in, String name) throws IOException {
+        java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+        for (int b = in.read(); b >= 0; b = in.read()) {
+            if (b == '\n') {
+                return line.toString(StandardCharsets.UTF_8);
+            }
+            if (line.size() == 4096) {
+                throw new IOException(name + " sent a handshake line longer than 4096 bytes");
+            }
+            line.write(b);
+        }
+        throw new IOException(name + " closed the connection during the handshake");
     }
 
     public String name() {
