@@ -54,13 +54,11 @@ final class ClusterOptions {
         if (microBatches != null) {
             return microBatches;
         }
-        DevicePlacement.Group placed = placement.reset().nextGroup(expertNodes, attentionNodes);
-        placement.reset();
         java.util.Set<String> devices = new java.util.TreeSet<>();
-        for (String[] role : new String[][] {placed.expert(), placed.attention()}) {
-            for (String d : role) {
-                devices.add(new dev.tandem.core.compute.BackendSpec(d != null ? d : device.device, null, 0).resolvedDevice());
-            }
+        for (int i = 0; i < expertNodes + attentionNodes; i++) { // one group's nodes, experts first
+            String d = i < expertNodes ? placement.device(DevicePlacement.Role.EXPERT, i, i)
+                    : placement.device(DevicePlacement.Role.ATTENTION, i - expertNodes, i);
+            devices.add(new dev.tandem.core.compute.BackendSpec(d != null ? d : device.device, null, 0).resolvedDevice());
         }
         return MicroBatchPlanner.choose(model, attentionNodes, expertNodes, devices);
     }
@@ -74,6 +72,6 @@ final class ClusterOptions {
         microBatches = m;
         placement.check();
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens, attentionThreads, device.device, device.dtype, wire, placement.reset()));
+                kvTokens, attentionThreads, device.device, device.dtype, wire, placement));
     }
 }

@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.BackendSpec;
 import picocli.CommandLine.Option;
 
@@ -32,29 +33,37 @@ final class DevicePlacement {
 
     enum Role { ATTENTION, EXPERT, PROMPT }
 
-    private int started;
-    private final int[] startedOf = new int[Role.values().length];
-
-    /** The device of the next node of {@code role} to start; null: the cluster's (--device). */
-    String next(Role role) {
+    /**
+     * The device of the node that is the {@code roleIndex}-th of its role and the
+     * {@code overallIndex}-th to start; null: the cluster's (--device).
+     */
+    String device(Role role, int roleIndex, int overallIndex) {
         List<String> own = switch (role) {
             case ATTENTION -> attention;
             case EXPERT -> expert;
             case PROMPT -> prompt;
         };
-        int n = startedOf[role.ordinal()]++;
-        int overall = started++;
         if (own != null && !own.isEmpty()) {
-            return canonical(own.get(n % own.size()));
+            return canonical(own.get(roleIndex % own.size()));
         }
-        return all == null || all.isEmpty() ? null : canonical(all.get(overall % all.size()));
+        return all == null || all.isEmpty() ? null : canonical(all.get(overallIndex % all.size()));
     }
 
-    /** Starts the turn over, for a second cluster from the same options. */
-    DevicePlacement reset() {
-        started = 0;
-        java.util.Arrays.fill(startedOf, 0);
-        return this;
+    /**
+     * {@code config}, AFD group {@code group} of equal groups, with each node's device: the
+     * groups start one after another, each its expert nodes and then its attention nodes.
+     */
+    ClusterConfig place(ClusterConfig config, int group) {
+        int experts = config.expertNodes().size();
+        int attentionNodes = config.attentionNodes().size();
+        int first = group * (experts + attentionNodes);
+        return config.withNodeDevices(i -> device(Role.ATTENTION, group * attentionNodes + i, first + experts + i),
+                i -> device(Role.EXPERT, group * experts + i, first + i));
+    }
+
+    /** Prompt machine {@code machine}'s device, after {@code groupNodes} nodes of the token groups started. */
+    String promptMachine(int machine, int groupNodes) {
+        return device(Role.PROMPT, machine, groupNodes + machine);
     }
 
     private static String canonical(String device) {
@@ -65,22 +74,6 @@ final class DevicePlacement {
             throw new TandemException("a --devices, --attention-devices, --expert-devices or --prompt-devices entry: "
                     + e.getMessage());
         }
-    }
-
-    /** Per node of one AFD group, in start order: its expert nodes' devices, then its attention nodes'. */
-    record Group(String[] expert, String[] attention) {
-    }
-
-    Group nextGroup(int experts, int attentionNodes) {
-        String[] e = new String[experts];
-        String[] a = new String[attentionNodes];
-        for (int i = 0; i < experts; i++) {
-            e[i] = next(Role.EXPERT);
-        }
-        for (int i = 0; i < attentionNodes; i++) {
-            a[i] = next(Role.ATTENTION);
-        }
-        return new Group(e, a);
     }
 
     /** Every list's entries, checked (a bad one fails before any process starts). */

@@ -69,8 +69,7 @@ final class LocalCluster implements AutoCloseable {
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
                     o.attentionThreads()).withDevice(o.device(), o.dtype());
             if (o.placement() != null) {
-                DevicePlacement.Group devices = o.placement().nextGroup(o.expertNodes(), o.attentionNodes());
-                config = config.withNodeDevices(i -> devices.attention()[i], i -> devices.expert()[i]);
+                config = o.placement().place(config, 0);
             }
             Path file = processes.workDir().resolve("cluster.properties");
             Files.writeString(file, ClusterConfigLoader.format(config));

@@ -71,7 +71,8 @@ final class ServingCluster implements AutoCloseable {
                         Integer.toString(tokenLinks.size()), "--threads", Integer.toString(o.threads()),
                         "--max-batch-tokens", Integer.toString(o.maxBatchTokens()),
                         "--kv-tokens", Integer.toString(o.kvTokens())));
-                String placed = o.placement() == null ? null : o.placement().next(DevicePlacement.Role.PROMPT);
+                String placed = o.placement() == null ? null
+                        : o.placement().promptMachine(i, o.tokenGroups() * (o.expertNodes() + o.attentionNodes()));
                 args.addAll(DeviceOptions.arguments(placed != null ? placed : o.device(), o.dtype()));
                 Process p = processes.start(name, args);
                 promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
@@ -97,8 +98,7 @@ final class ServingCluster implements AutoCloseable {
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000,
                 ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
         if (o.placement() != null) {
-            DevicePlacement.Group devices = o.placement().nextGroup(o.expertNodes(), o.attentionNodes());
-            config = config.withNodeDevices(i -> devices.attention()[i], i -> devices.expert()[i]);
+            config = o.placement().place(config, g);
         }
         Path file = processes.workDir().resolve("group-" + g + ".properties");
         Files.writeString(file, ClusterConfigLoader.format(config));
