@@ -119,7 +119,7 @@ final class RemoteMoeDispatch implements MoeDispatch {
         long awaited = System.nanoTime();
         backend.awaitWrites();                 // a device writes the send buffer asynchronously
         long written = System.nanoTime();
-        if (wire != null && deviceConverts) {
+        if (deviceConverts) {
             WireRows.carryLayout(batch, wire[microBatch]);
         } else if (wire != null) {
             WireRows.narrow(batch, wire[microBatch]);

@@ -112,7 +112,7 @@ public final class ExpertNode implements AutoCloseable {
                         long start = System.nanoTime();
                         receiver.receive(step, layer, mb, wireIn);
                         long received = System.nanoTime();
-                        if (wireIn != in && deviceConverts) {
+                        if (deviceConverts) {
                             WireRows.carryLayout(wireIn, in);
                         } else if (wireIn != in) {
                             WireRows.widen(wireIn, in);
@@ -120,7 +120,7 @@ public final class ExpertNode implements AutoCloseable {
                         long widened = System.nanoTime();
                         compute(layer);
                         long computed = System.nanoTime();
-                        if (wireOut != out && deviceConverts) {
+                        if (deviceConverts) {
                             WireRows.carryLayout(out, wireOut);
                         } else if (wireOut != out) {
                             WireRows.narrow(out, wireOut);

@@ -23,7 +23,6 @@ import java.util.Arrays;
  */
 final class TokenExperts {
     private final ComputeBackend backend;
-    private final ExpertBank bank;
     private final int topK;
     private final int maxTokens;
     private final int[] heldIndex;          // expert → its column in the gates, or -1
@@ -58,7 +57,6 @@ final class TokenExperts {
     private TokenExperts(ComputeBackend backend, ModelConfig c, ExpertBank bank, int senders, int slotsPerSender,
                          int maxTokens) {
         this.backend = backend;
-        this.bank = bank;
         this.topK = c.expertsPerToken();
         this.maxTokens = maxTokens;
         heldIndex = new int[c.numExperts()];
@@ -99,7 +97,7 @@ final class TokenExperts {
         int held = gateUp[layer].length;
         int tokens = 0;
         boolean fits = true;
-        for (int r = 0; r < rows && fits; r++) {
+        for (int r = 0; r < rows; r++) {
             int[] slots = tokenOfSlot[senderOfRow[r]];
             int slot = slotOfRow[r];
             if (slot < 0 || slot >= slots.length) {
@@ -111,7 +109,9 @@ final class TokenExperts {
                     break;
                 }
                 firstRow[tokens] = r;
-                hostGates.asSlice((long) tokens * held * Float.BYTES, (long) held * Float.BYTES).fill((byte) 0);
+                for (int e = 0; e < held; e++) { // this token's row of gates starts at zero
+                    hostGates.set(ValueLayout.JAVA_FLOAT, ((long) tokens * held + e) * Float.BYTES, 0f);
+                }
                 slots[slot] = tokens++;
             }
             int column = heldIndex[expertOfRow[r]];

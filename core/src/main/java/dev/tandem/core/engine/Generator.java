@@ -171,9 +171,14 @@ public final class Generator {
         return queued + pending;
     }
 
-    /** Blocks {@code s} needs beyond those it holds to be admitted: its tokens so far and the next one. */
+    /** Blocks {@code s} needs beyond those it holds to be admitted. */
     private int admissionBlocks(Sequence s) {
-        return Math.max(0, cache.blocksFor(Math.min(s.limit, s.length + 1)) - s.blocks.size());
+        return Math.max(0, cache.blocksFor(admissionPositions(s)) - s.blocks.size());
+    }
+
+    /** The positions {@code s} needs slots for to be admitted: its tokens so far and the next one. */
+    private static int admissionPositions(Sequence s) {
+        return Math.min(s.limit, s.length + 1);
     }
 
     /** KV blocks not reserved by any request, and the cache's total; any thread may ask. */
@@ -298,12 +303,11 @@ public final class Generator {
     private void admit() {
         while (!waiting.isEmpty()) {
             Sequence s = waiting.peek();
-            int positions = Math.min(s.limit, s.length + 1);
-            int extra = cache.blocksFor(positions) - s.blocks.size();
+            int extra = admissionBlocks(s);
             if (extra > 0 && !running.isEmpty() && cache.freeBlocks() - extra < watermarkBlocks) {
                 return;
             }
-            if (!cache.reserve(s.blocks, positions)) {
+            if (!cache.reserve(s.blocks, admissionPositions(s))) {
                 return;
             }
             waiting.poll();
