@@ -59,7 +59,7 @@ public final class CudaBackend implements ComputeBackend {
     static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
-    private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
+    static final int MAX_GROUPS = 256;                // groups of one grouped GEMM
     private static final int SAMPLE_THREADS = 1024;   // SAMPLE_THREADS in kernels.cu
     private static final int GEMV_MAX_ROWS = 2;       // the widest gemv_bf16_* kernel
     // -Dtandem.cuda.skipUnrouted=true keeps batches of 1-2 tokens on the device through the GEMV,
@@ -148,7 +148,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment gemv1, MemorySegment gemv2, MemorySegment gemv1SplitK,
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
                            MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
-                           MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts) {
+                           MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts,
+                           MemorySegment siluMulPairsBf16) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -170,7 +171,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
                     m.function("attention_decode_merge"), m.function("silu_mul_experts"),
-                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"));
+                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"));
         }
 
         /** A decode kernel for blocks of 1, 2, 4 and 8 query heads ({@code _g1} … {@code _g8}). */
@@ -221,7 +222,8 @@ public final class CudaBackend implements ComputeBackend {
             this.experts = new CudaExperts(this);
             this.attention = new CudaAttention(this);
             this.batchedGemm = BATCHED_EXPERTS && bf16 && experts.probeBatchedGemm();
-            log.accept("expert GEMMs: " + (groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
+            log.accept("expert GEMMs: " + (bf16 ? experts.groupsDescription()
+                    : groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
                     ? "refuses this type mix" : "missing from this cuBLAS") + ")"));
             if (bf16) {
@@ -767,7 +769,12 @@ public final class CudaBackend implements ComputeBackend {
 
     /** Before a kernel writes rows of {@code a}: cached bf16 copies of them go stale. */
     void written(CudaActivations a, int rows) {
-        copies.written(a.pointer(), 4L * ((long) Math.max(rows - 1, 0) * a.stride() + a.cols()));
+        written(a.pointer(), 4L * ((long) Math.max(rows - 1, 0) * a.stride() + a.cols()));
+    }
+
+    /** Before a kernel writes {@code bytes} from {@code pointer}, in whatever type. */
+    void written(long pointer, long bytes) {
+        copies.written(pointer, bytes);
     }
 
     /**
@@ -844,12 +851,25 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    /** See {@link CudaExperts#groups}: bf16 intermediates where the weights are bf16. */
+    @Override
+    public void expertGroups(Activations out, Activations in, Activations gateUp, DeviceWeight[] gateUps,
+                             DeviceWeight[] downs, int[] offsets, int groups, boolean downTransposed) {
+        if (offsets[groups] == offsets[0]) {
+            return;
+        }
+        bind();
+        if (!experts.groups(cuda(out), cuda(in), cuda(gateUp), gateUps, downs, offsets, groups, downTransposed)) {
+            ComputeBackend.super.expertGroups(out, in, gateUp, gateUps, downs, offsets, groups, downTransposed);
+        }
+    }
+
     /** Field f (see {@link #GROUP_FIELDS}) of the grouped GEMM's host arrays, one entry a group. */
-    private MemorySegment groupField(int f) {
+    MemorySegment groupField(int f) {
         return groupHost.asSlice(4L * f * MAX_GROUPS, 4L * MAX_GROUPS);
     }
 
-    private void setGroup(int g, int opA, int m, int n, int k, int lda, int ldb, int ldc) {
+    void setGroup(int g, int opA, int m, int n, int k, int lda, int ldb, int ldc) {
         int[] ints = {opA, Cublas.OP_N, m, n, k, lda, ldb, ldc};
         for (int f = 0; f < ints.length; f++) {
             groupHost.setAtIndex(ValueLayout.JAVA_INT, (long) f * MAX_GROUPS + g, ints[f]);

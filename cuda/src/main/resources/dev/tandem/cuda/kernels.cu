@@ -1225,6 +1225,24 @@ extern "C" __global__ void silu_mul_experts_bf16(bf16_t* h, const bf16_t* gu, co
     silu_mul_experts_t(h, gu, gates, gatesStride, rows, cols);
 }
 
+// ---- the experts of a prompt-sized batch, over rows sorted by expert (grouped GEMMs) ----
+// h[r] = bf16(silu(gate) · up) from gu[r] = gate | up, bf16 (2·cols a row): the down GEMM's input,
+// from the gate|up GEMM's bf16 output, with no float32 pass between them. Two columns a thread
+// (cols even, rows 4-byte aligned); grid (rows, column blocks).
+extern "C" __global__ void silu_mul_pairs_bf16(bf16_t* __restrict__ h, const bf16_t* __restrict__ gu, int cols) {
+    int r = blockIdx.x;
+    const unsigned int* g = (const unsigned int*) (gu + (long) r * 2 * cols);
+    const unsigned int* u = g + cols / 2;
+    unsigned int* out = (unsigned int*) (h + (long) r * cols);
+    COLUMNS(c, cols / 2) {
+        unsigned int gg = g[c], uu = u[c];
+        float g0 = __uint_as_float(gg << 16), g1 = __uint_as_float(gg & 0xffff0000u);
+        float u0 = __uint_as_float(uu << 16), u1 = __uint_as_float(uu & 0xffff0000u);
+        out[c] = (unsigned int) float_to_bf16(g0 / (1.f + expf(-g0)) * u0)
+                | ((unsigned int) float_to_bf16(g1 / (1.f + expf(-g1)) * u1) << 16);
+    }
+}
+
 // out[r] = Σ_e y[e][r] in expert order (y already weighted): grid (rows, column blocks).
 extern "C" __global__ void sum_experts(float* out, int outStride, const float* y, int rows, int experts, int cols) {
     int r = blockIdx.x;

@@ -232,6 +232,24 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * The experts' SwiGLU over rows sorted by expert: for group g's rows {@code [offsets[g],
+     * offsets[g + 1])}, {@code out = down_g(silu(x · gate_gᵀ) ⊙ (x · up_gᵀ))} with gate and up
+     * stacked in {@code gateUps[g]} and {@code downs[g]} transposed or not ({@code
+     * downTransposed}). {@code gateUp} (rows, 2·ffn) is the caller's scratch, left as the backend
+     * likes; a device backend may hold its intermediates there in bf16 (as torch's bf16 experts
+     * round them) rather than float32. Here: two {@link #matmulGroups} around {@link #siluMul}.
+     */
+    default void expertGroups(Activations out, Activations in, Activations gateUp, DeviceWeight[] gateUps,
+                              DeviceWeight[] downs, int[] offsets, int groups, boolean downTransposed) {
+        int ffn = gateUp.cols() / 2;
+        int rows = offsets[groups] - offsets[0];
+        Activations gate = gateUp.columns(0, ffn);
+        matmulGroups(gateUp, in, gateUps, offsets, groups, false);
+        siluMul(gate.rows(offsets[0], rows), gateUp.columns(ffn, ffn).rows(offsets[0], rows), rows);
+        matmulGroups(out, gate, downs, offsets, groups, downTransposed);
+    }
+
+    /**
      * {@code acc[targets[t]] += Σ_{q ∈ [start[t], start[t + 1])} weight[q] · in[source[q]]}, the
      * sum in q's order, for t in [0, count): each target row's share of every expert at once, in a
      * fixed order (no atomics), so that results do not depend on scheduling.

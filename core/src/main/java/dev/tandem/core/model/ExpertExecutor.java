@@ -87,14 +87,14 @@ public final class ExpertExecutor {
         boolean stacked = gateUp != null;
         boolean transposed = bank.expert(layer, expert[0]).downTransposed(); // one architecture per bank
         backend.gatherRows(expertIn, in, sortedSource, pairs);                       // rows sorted by expert
-        if (stacked) {
-            backend.matmulGroups(gateUp, expertIn, gateUps, offsets, groups, false); // x · [gate up]ᵀ per expert
+        if (stacked) { // x · [gate up]ᵀ, silu(g) ⊙ u, down: per expert
+            backend.expertGroups(expertOut, expertIn, gateUp, gateUps, downs, offsets, groups, transposed);
         } else {
             backend.matmulGroups(gate, expertIn, gates, offsets, groups, false);    // x · gateᵀ per expert
             backend.matmulGroups(up, expertIn, ups, offsets, groups, false);        // x · upᵀ
+            backend.siluMul(gate, up, pairs);                                       // silu(g) ⊙ u
+            backend.matmulGroups(expertOut, gate, downs, offsets, groups, transposed); // down projection
         }
-        backend.siluMul(gate, up, pairs);                                           // silu(g) ⊙ u
-        backend.matmulGroups(expertOut, gate, downs, offsets, groups, transposed);  // down projection
         int count = listByTarget(target, weight, pairs);
         backend.combineRows(out, expertOut, targets, targetStart, listSource, listWeight, count);
     }
