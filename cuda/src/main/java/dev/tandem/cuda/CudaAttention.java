@@ -65,7 +65,8 @@ final class CudaAttention {
             b.args.i(heads / kvHeads).i(window).f(scale);
             b.beginOp();
             if (mma >= 0) {
-                b.ops.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS, 0, "attention_prefill_mma");
+                b.ops.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS,
+                        CudaBackend.mmaSharedBytes(headDim), "attention_prefill_mma");
             } else {
                 b.ops.launch(bf16Cache ? b.k.prefillBf16() : b.k.prefillF32(), tileCount, heads, 1, PREFILL_THREADS,
                         PREFILL_SHARED_BYTES, "attention_prefill");

@@ -54,12 +54,18 @@ public final class CudaBackend implements ComputeBackend {
     // 21 are faster and coarser (see kernels.cu).
     static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
     static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
+    private static final int MMA_TILE_K = 64;  // MMA_TILE_K
+
+    /** Dynamic shared memory of attention_prefill_mma_{headDim}: two stages of a key and a value tile, bf16. */
+    static int mmaSharedBytes(int headDim) {
+        return 2 * 2 * MMA_TILE_K * (headDim + 8) * 2;
+    }
     static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
     private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "22");
     static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
-    static final int MAX_GROUPS = 256;                // groups of one grouped GEMM
+    private static final int MAX_GROUPS = 256;        // groups of one grouped GEMM
     private static final int SAMPLE_THREADS = 1024;   // SAMPLE_THREADS in kernels.cu
     private static final int GEMV_MAX_ROWS = 2;       // the widest gemv_bf16_* kernel
     // -Dtandem.cuda.skipUnrouted=true keeps batches of 1-2 tokens on the device through the GEMV,
@@ -209,6 +215,10 @@ public final class CudaBackend implements ComputeBackend {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         PREFILL_SHARED_BYTES);
             }
+            for (int i = 0; i < MMA_HEAD_DIMS.length; i++) {
+                driver.setFunctionAttribute(k.prefillMma[i], CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        mmaSharedBytes(MMA_HEAD_DIMS[i]));
+            }
             for (MemorySegment[] group : new MemorySegment[][]{k.decodeF32, k.decodeBf16, k.decodeF32Narrow,
                     k.decodeBf16Narrow}) {
                 for (MemorySegment f : group) {
@@ -222,7 +232,7 @@ public final class CudaBackend implements ComputeBackend {
             this.experts = new CudaExperts(this);
             this.attention = new CudaAttention(this);
             this.batchedGemm = BATCHED_EXPERTS && bf16 && experts.probeBatchedGemm();
-            log.accept("expert GEMMs: " + (bf16 ? experts.groupsDescription()
+            log.accept("expert GEMMs: " + (bf16 ? CudaExperts.groupsDescription()
                     : groupedGemm ? "cublasGemmGroupedBatchedEx, one launch a projection"
                     : "one cublasGemmEx an expert (grouped GEMM " + (cublas.hasGroupedGemm()
                     ? "refuses this type mix" : "missing from this cuBLAS") + ")"));
@@ -865,11 +875,11 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /** Field f (see {@link #GROUP_FIELDS}) of the grouped GEMM's host arrays, one entry a group. */
-    MemorySegment groupField(int f) {
+    private MemorySegment groupField(int f) {
         return groupHost.asSlice(4L * f * MAX_GROUPS, 4L * MAX_GROUPS);
     }
 
-    void setGroup(int g, int opA, int m, int n, int k, int lda, int ldb, int ldc) {
+    private void setGroup(int g, int opA, int m, int n, int k, int lda, int ldb, int ldc) {
         int[] ints = {opA, Cublas.OP_N, m, n, k, lda, ldb, ldc};
         for (int f = 0; f < ints.length; f++) {
             groupHost.setAtIndex(ValueLayout.JAVA_INT, (long) f * MAX_GROUPS + g, ints[f]);

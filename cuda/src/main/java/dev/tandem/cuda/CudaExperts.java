@@ -17,146 +17,20 @@ import static dev.tandem.cuda.CudaBackend.ROUTED_MAX_ROWS;
 final class CudaExperts {
     private final CudaBackend b;
 
-    CudaExperts(CudaBackend backend) {
-        this.b = backend;
-        this.groupedBf16 = GROUP_MODE == GroupMode.GROUPED && b.cublas.hasGroupedGemm() && probeGroupedBf16();
-    }
-
-    /** What {@link #groups} runs, for the start-up log. */
-    String groupsDescription() {
-        if (GROUP_MODE == GroupMode.FLOAT32) {
-            return "one GEMM an expert, float32 gate|up (-Dtandem.cuda.expertGroups=float32)";
-        }
-        return (groupedBf16 ? "gate|up of all experts in one cublasGemmGroupedBatchedEx"
-                : "one cublasGemmEx an expert") + ", bf16 gate|up and SiLU, down one GEMM an expert"
-                + (GROUP_MODE == GroupMode.GROUPED && !groupedBf16 ? " (grouped GEMM refuses bf16 in and out)" : "");
-    }
-
-    /**
-     * A prompt-sized batch's experts over rows sorted by expert (see {@code
-     * ComputeBackend.expertGroups}), with bf16 weights: the rows rounded to bf16 once, gate|up into
-     * {@code scratch} as bf16 (torch's bf16 experts round it there too; half the bytes of float32
-     * to write and read back), SiLU·up into bf16 beside it (the down GEMM's input, no cast of its
-     * own), down into float32 {@code out}. The bf16 rows take 6·ffn bytes of the 8·ffn that
-     * scratch holds a row as float32. False where it does not apply (float32 weights, the float32
-     * mode): the caller runs the float32 path.
-     */
-    boolean groups(CudaActivations out, CudaActivations in, CudaActivations scratch, DeviceWeight[] gateUps,
-                   DeviceWeight[] downs, int[] offsets, int groups, boolean downTransposed) {
-        CudaWeight first = (CudaWeight) gateUps[0];
-        int hidden = first.cols();
-        int ffn = first.rows() / 2;
-        if (GROUP_MODE == GroupMode.FLOAT32 || !first.bf16() || ffn % 2 != 0 || in.cols() != hidden
-                || out.cols() != hidden || scratch.cols() != 2 * ffn || in.hostMapped() || scratch.hostMapped()) {
-            return false;
-        }
-        int start = offsets[0];
-        int total = offsets[groups] - start;
-        long xb = b.bf16Input(start == 0 ? in : (CudaActivations) in.rows(start, total), total, hidden);
-        long gu = scratch.pointer() + 4L * start * scratch.stride(); // (total, 2·ffn) bf16
-        long h = gu + 4L * total * ffn;                               // (total, ffn) bf16
-        b.written(gu, 6L * total * ffn);
-        b.written(out.pointer() + 4L * start * out.stride(), 4L * ((long) (total - 1) * out.stride() + hidden));
-        if (groupedBf16 && groups >= 2 && groups <= CudaBackend.MAX_GROUPS) {
-            groupedGateUp(gateUps, offsets, groups, xb, gu, hidden, ffn);
-        } else {
-            for (int g = 0; g < groups; g++) {
-                int rows = offsets[g + 1] - offsets[g];
-                if (rows > 0) {
-                    CudaWeight w = (CudaWeight) gateUps[g];
-                    b.beginOp();
-                    b.ops.gemm(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, w.pointer(),
-                            Cublas.CUDA_R_16BF, w.cols(), xb + 2L * (offsets[g] - start) * hidden, Cublas.CUDA_R_16BF,
-                            hidden, b.zero, gu + 4L * (offsets[g] - start) * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
-                    b.endOp("gemm " + 2 * ffn + "x" + hidden + " (expert rows, bf16 out)");
-                }
-            }
-        }
-        b.args.reset().p(h).p(gu).i(ffn);
-        b.launchRows(b.k.siluMulPairsBf16(), total, ffn / 2, "silu_mul_pairs_bf16");
-        for (int g = 0; g < groups; g++) {
-            int rows = offsets[g + 1] - offsets[g];
-            if (rows > 0) {
-                CudaWeight w = (CudaWeight) downs[g];
-                b.beginOp();
-                b.ops.gemm(b.blas, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
-                        w.pointer(), Cublas.CUDA_R_16BF, w.cols(), h + 2L * (offsets[g] - start) * ffn,
-                        Cublas.CUDA_R_16BF, ffn, b.zero, out.pointer() + 4L * offsets[g] * out.stride(),
-                        Cublas.CUDA_R_32F, out.stride());
-                b.endOp("gemm " + hidden + "x" + ffn + " (expert rows)");
-            }
-        }
-        return true;
-    }
-
-    /** gate|up of every group with rows in one grouped GEMM, bf16 out (its host arrays: not in a graph). */
-    private void groupedGateUp(DeviceWeight[] gateUps, int[] offsets, int groups, long xb, long gu, int hidden,
-                               int ffn) {
-        b.ops.notInGraph();
-        int max = CudaBackend.MAX_GROUPS;
-        int n = 0;
-        for (int g = 0; g < groups; g++) {
-            int rows = offsets[g + 1] - offsets[g];
-            if (rows == 0) {
-                continue;
-            }
-            CudaWeight w = (CudaWeight) gateUps[g];
-            b.setGroup(n, Cublas.OP_T, 2 * ffn, rows, hidden, w.cols(), hidden, 2 * ffn);
-            groupPointers[n] = w.pointer();
-            groupPointers[max + n] = xb + 2L * (offsets[g] - offsets[0]) * hidden;
-            groupPointers[2 * max + n] = gu + 4L * (offsets[g] - offsets[0]) * ffn;
-            n++;
-        }
-        System.arraycopy(groupPointers, max, groupPointers, n, n); // packed [A… B… C…], n each
-        System.arraycopy(groupPointers, 2 * max, groupPointers, 2 * n, n);
-        long pointers = b.hostArgs.longs(groupPointers, 3 * n);
-        b.beginOp();
-        int status = b.cublas.gemmGrouped(b.blas, b.groupField(0), b.groupField(1), b.groupField(2), b.groupField(3),
-                b.groupField(4), b.groupField(8), pointers, Cublas.CUDA_R_16BF, b.groupField(5), pointers + 8L * n,
-                Cublas.CUDA_R_16BF, b.groupField(6), b.groupField(9), pointers + 16L * n, Cublas.CUDA_R_16BF,
-                b.groupField(7), n, b.groupField(10));
-        if (status != 0) {
-            throw new CudaException("cublasGemmGroupedBatchedEx(" + n + " experts' gate|up, bf16 out) failed: "
-                    + "cublasStatus " + status, status);
-        }
-        b.endOp("grouped gemm " + 2 * ffn + "x" + hidden + " (bf16 out)");
-    }
-
-    /** Whether cuBLAS runs a two-group GEMM of bf16 inputs and bf16 output. */
-    private boolean probeGroupedBf16() {
-        return b.probe((a, c, size) -> {
-            for (int g = 0; g < 2; g++) {
-                b.setGroup(g, Cublas.OP_T, size, size, size, size, size, size);
-            }
-            long p = b.hostArgs.longs(new long[]{a, a, a, a, c, c + 2L * size * size}, 6);
-            return b.cublas.gemmGrouped(b.blas, b.groupField(0), b.groupField(1), b.groupField(2), b.groupField(3),
-                    b.groupField(4), b.groupField(8), p, Cublas.CUDA_R_16BF, b.groupField(5), p + 16,
-                    Cublas.CUDA_R_16BF, b.groupField(6), b.groupField(9), p + 32, Cublas.CUDA_R_16BF,
-                    b.groupField(7), 2, b.groupField(10));
-        });
-    }
-
     // gate|up of the batched experts rounded to bf16 (as torch's bf16 experts have it), not float32:
     // at 128 rows that is 58 MB a layer less to write and read back; -Dtandem.cuda.gateUpBf16=false for A/B runs
     private static final boolean GATE_UP_BF16 = !"false".equals(System.getProperty("tandem.cuda.gateUpBf16"));
+    // -Dtandem.cuda.expertGroups=float32 runs a prompt's experts with float32 gate|up and SiLU, the path
+    // before bf16 intermediates, for A/B runs. (gate|up of all experts in one cublasGemmGroupedBatchedEx,
+    // bf16 out, was measured 3x slower on the H200 than one cublasGemmEx an expert: 4.9 ms a layer.)
+    private static final boolean GROUPS_BF16 = !"float32".equals(System.getProperty("tandem.cuda.expertGroups"));
 
     private long[] expertPointers = new long[0];
-    private final long[] groupPointers = new long[3 * CudaBackend.MAX_GROUPS]; // A…, B…, C… of a grouped GEMM
 
-    /** How a prompt-sized batch's experts run ({@link #groups}). */
-    enum GroupMode {
-        /** gate|up of all experts in one cublasGemmGroupedBatchedEx (bf16 out), down one GEMM an expert. */
-        GROUPED,
-        /** one cublasGemmEx an expert a projection, bf16 intermediates. */
-        EACH,
-        /** float32 gate|up and SiLU, as before the bf16 path (for A/B runs): the backend's default. */
-        FLOAT32
+    CudaExperts(CudaBackend backend) {
+        this.b = backend;
     }
 
-    // -Dtandem.cuda.expertGroups=grouped|each|float32, for A/B runs
-    private static final GroupMode GROUP_MODE = GroupMode.valueOf(
-            System.getProperty("tandem.cuda.expertGroups", "grouped").toUpperCase(java.util.Locale.ROOT));
-    private final boolean groupedBf16; // cuBLAS runs a grouped GEMM of bf16 in and out
 
     /**
      * A few rows ({@code rows · topK ≤ experts}): four launches a layer, gate|up of every (row,
@@ -296,5 +170,64 @@ final class CudaExperts {
                     Cublas.CUDA_R_16BF, size, p + 16, Cublas.CUDA_R_16BF, size, b.zero, p + 32, Cublas.CUDA_R_32F,
                     size, 2);
         });
+    }
+
+    /** What {@link #groups} runs, for the start-up log. */
+    static String groupsDescription() {
+        return GROUPS_BF16 ? "one cublasGemmEx an expert a projection, bf16 gate|up and SiLU"
+                : "one cublasGemmEx an expert a projection, float32 gate|up (-Dtandem.cuda.expertGroups=float32)";
+    }
+
+    /**
+     * A prompt-sized batch's experts over rows sorted by expert (see {@code
+     * ComputeBackend.expertGroups}), with bf16 weights: the rows rounded to bf16 once, gate|up into
+     * {@code scratch} as bf16 (torch's bf16 experts round it there too; half the bytes of float32
+     * to write and read back), SiLU·up into bf16 beside it (the down GEMM's input, no cast of its
+     * own), down into float32 {@code out}. The bf16 rows take 6·ffn bytes of the 8·ffn that
+     * scratch holds a row as float32. False where it does not apply (float32 weights, the float32
+     * mode): the caller runs the float32 path.
+     */
+    boolean groups(CudaActivations out, CudaActivations in, CudaActivations scratch, DeviceWeight[] gateUps,
+                   DeviceWeight[] downs, int[] offsets, int groups, boolean downTransposed) {
+        CudaWeight first = (CudaWeight) gateUps[0];
+        int hidden = first.cols();
+        int ffn = first.rows() / 2;
+        if (!GROUPS_BF16 || !first.bf16() || ffn % 2 != 0 || in.cols() != hidden
+                || out.cols() != hidden || scratch.cols() != 2 * ffn || in.hostMapped() || scratch.hostMapped()) {
+            return false;
+        }
+        int start = offsets[0];
+        int total = offsets[groups] - start;
+        long xb = b.bf16Input(start == 0 ? in : (CudaActivations) in.rows(start, total), total, hidden);
+        long gu = scratch.pointer() + 4L * start * scratch.stride(); // (total, 2·ffn) bf16
+        long h = gu + 4L * total * ffn;                               // (total, ffn) bf16
+        b.written(gu, 6L * total * ffn);
+        b.written(out.pointer() + 4L * start * out.stride(), 4L * ((long) (total - 1) * out.stride() + hidden));
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows > 0) {
+                CudaWeight w = (CudaWeight) gateUps[g];
+                b.beginOp();
+                b.ops.gemm(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, w.pointer(),
+                        Cublas.CUDA_R_16BF, w.cols(), xb + 2L * (offsets[g] - start) * hidden, Cublas.CUDA_R_16BF,
+                        hidden, b.zero, gu + 4L * (offsets[g] - start) * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
+                b.endOp("gemm " + 2 * ffn + "x" + hidden + " (expert rows, bf16 out)");
+            }
+        }
+        b.args.reset().p(h).p(gu).i(ffn);
+        b.launchRows(b.k.siluMulPairsBf16(), total, ffn / 2, "silu_mul_pairs_bf16");
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows > 0) {
+                CudaWeight w = (CudaWeight) downs[g];
+                b.beginOp();
+                b.ops.gemm(b.blas, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
+                        w.pointer(), Cublas.CUDA_R_16BF, w.cols(), h + 2L * (offsets[g] - start) * ffn,
+                        Cublas.CUDA_R_16BF, ffn, b.zero, out.pointer() + 4L * offsets[g] * out.stride(),
+                        Cublas.CUDA_R_32F, out.stride());
+                b.endOp("gemm " + hidden + "x" + ffn + " (expert rows)");
+            }
+        }
+        return true;
     }
 }

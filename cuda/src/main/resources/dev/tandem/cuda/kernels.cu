@@ -640,7 +640,10 @@ extern "C" __global__ void attention_prefill_bf16(float* out, int os, const floa
 // value tile (transposed) pass through shared memory. Fragment layouts, from the PTX ISA with
 // g = lane / 4 and t = lane % 4: A holds (g, 2t), (g + 8, 2t), (g, 2t + 8), (g + 8, 2t + 8), each two
 // consecutive columns; B holds (k = 2t, n = g) and (k = 2t + 8, n = g), each two consecutive k;
-// C holds (g, 2t), (g + 8, 2t), each two consecutive columns. Queries are scaled by
+// C holds (g, 2t), (g + 8, 2t), each two consecutive columns. Key and value tiles are copied in with
+// cp.async into two stages of dynamic shared memory, the next tile's copy in flight while the
+// warps work on this one; both tiles stay (key, dim) as the cache holds them, and PV's B operand
+// comes out of the value tile transposed by ldmatrix.trans. Queries are scaled by
 // scale · log2(e), so the softmax runs on exp2. Q_PARTS = 2 splits the scaled queries into a bf16
 // value and its bf16 remainder (two QKᵀ products), P_PARTS = 2 the probabilities likewise (two PV
 // products): with both, the result is as close to float32 attention as the FMA kernel's, where
@@ -648,7 +651,45 @@ extern "C" __global__ void attention_prefill_bf16(float* out, int os, const floa
 // downstream (mixtral-tiny's fixture does).
 #define MMA_WARPS 4
 #define MMA_TILE_K 64
-#define MMA_VT_STRIDE (MMA_TILE_K + 8)   // bf16s a transposed value row: spreads the B loads over the banks
+
+// The shared-memory address (32 bits) of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned smem_address(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 s; cvta.to.shared.u64 s, %1; cvt.u32.u64 %0, s; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+// A 16-byte copy from global to shared memory that bypasses the registers; zeros where !valid.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+    unsigned dst = smem_address(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// waits until at most one group (the newest: the next tile's) is still in flight
+__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Four 8 x 8 bf16 matrices from shared memory, transposed: lanes 8j .. 8j + 7 give matrix j's rows.
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned r[4], const bf16_t* rowAddress) {
+    unsigned at = smem_address(rowAddress);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at) : "memory");
+}
+
+// Keys and values of positions k0 .. k0 + MMA_TILE_K - 1 (zeros past hi) into a stage, (key, dim).
+template <int HD>
+__device__ __forceinline__ void mma_load_tile(bf16_t* Ks, bf16_t* Vs, const bf16_t* keys, const bf16_t* values,
+                                              const int* table, int blockSize, int rowWidth, int kvHead, int k0,
+                                              int hi) {
+    const int kStride = HD + 8;
+    for (int idx = threadIdx.x; idx < MMA_TILE_K * (HD / 8); idx += blockDim.x) {
+        int kk = idx / (HD / 8), c = 8 * (idx % (HD / 8));
+        int p = k0 + kk;
+        bool valid = p <= hi;
+        long at = valid ? ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * HD + c : 0;
+        cp_async16(Ks + kk * kStride + c, keys + at, valid);
+        cp_async16(Vs + kk * kStride + c, values + at, valid);
+    }
+}
 
 __device__ __forceinline__ void mma_bf16_16816(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -666,9 +707,9 @@ template <int HD, int Q_PARTS, int P_PARTS>
 __device__ void attention_prefill_mma_t(float* out, int outStride, const float* q, int qStride, const bf16_t* keys,
                                         const bf16_t* values, const int* meta, const int* tables, const int* tiles,
                                         int blockSize, int kvHeads, int group, int window, float scale) {
-    const int kStride = HD + 8; // bf16s a key row in shared memory: 16-byte rows, B loads spread over the banks
-    __shared__ __align__(16) bf16_t Ks[MMA_TILE_K * (HD + 8)];  // (key, dim)
-    __shared__ __align__(16) bf16_t Vt[HD * MMA_VT_STRIDE];     // (dim, key)
+    const int kStride = HD + 8; // bf16s a key or value row in shared memory: 16-byte rows, loads spread over the banks
+    const int stageSize = 2 * MMA_TILE_K * kStride; // a key tile, then a value tile
+    extern __shared__ __align__(16) bf16_t mmaStages[];           // two stages
     int firstRow = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
     int head = blockIdx.y, kvHead = head / group;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -713,99 +754,104 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
 #pragma unroll
     for (int n = 0; n < HD / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
     float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f; // l: this thread's columns only, summed at the end
-    for (int k0 = lo - lo % MMA_TILE_K; k0 <= hi; k0 += MMA_TILE_K) {
-        __syncthreads(); // the previous tile is no longer read
-        for (int idx = threadIdx.x; idx < MMA_TILE_K * (HD / 8); idx += blockDim.x) {
-            int kk = idx / (HD / 8), c = 8 * (idx % (HD / 8));
-            int p = k0 + kk;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (p <= hi) {
-                long at = ((long) table[p / blockSize] * blockSize + p % blockSize) * rowWidth + kvHead * HD + c;
-                kv = *(const uint4*) (keys + at);
-                vv = *(const uint4*) (values + at);
-            }
-            *(uint4*) (Ks + kk * kStride + c) = kv;
-            unsigned w[4] = {vv.x, vv.y, vv.z, vv.w};
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                Vt[(c + 2 * e) * MMA_VT_STRIDE + kk] = (bf16_t) (w[e] & 0xffffu);
-                Vt[(c + 2 * e + 1) * MMA_VT_STRIDE + kk] = (bf16_t) (w[e] >> 16);
-            }
+    int kStart = lo - lo % MMA_TILE_K;
+    if (kStart <= hi)
+        mma_load_tile<HD>(mmaStages, mmaStages + MMA_TILE_K * kStride, keys, values, table, blockSize, rowWidth, kvHead,
+                          kStart, hi);
+    cp_async_commit();
+    int stage = 0;
+    for (int k0 = kStart; k0 <= hi; k0 += MMA_TILE_K, stage ^= 1) {
+        const bf16_t* Ks = mmaStages + stage * stageSize;
+        const bf16_t* Vs = Ks + MMA_TILE_K * kStride;
+        if (k0 + MMA_TILE_K <= hi) { // the next tile, into the other stage (free since the last iteration's end)
+            bf16_t* next = mmaStages + (stage ^ 1) * stageSize;
+            mma_load_tile<HD>(next, next + MMA_TILE_K * kStride, keys, values, table, blockSize, rowWidth, kvHead,
+                              k0 + MMA_TILE_K, hi);
         }
-        __syncthreads();
-        if (k0 > warpHi || k0 + MMA_TILE_K <= warpLo) continue; // nothing this warp's rows attend to
-        float s[MMA_TILE_K / 8][4];
+        cp_async_commit(); // an empty group at the last tile keeps the wait below uniform
+        cp_async_wait_all_but_one();
+        __syncthreads();   // every thread's copies of this tile have landed
+        if (k0 <= warpHi && k0 + MMA_TILE_K > warpLo) { // else nothing this warp's rows attend to
+            float s[MMA_TILE_K / 8][4];
 #pragma unroll
-        for (int n = 0; n < MMA_TILE_K / 8; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-            const bf16_t* kRow = Ks + (n * 8 + g) * kStride + 2 * t;
+            for (int n = 0; n < MMA_TILE_K / 8; n++) {
+                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+                const bf16_t* kRow = Ks + (n * 8 + g) * kStride + 2 * t;
 #pragma unroll
-            for (int ks = 0; ks < HD / 16; ks++) {
-                unsigned b0 = *(const unsigned*) (kRow + ks * 16);
-                unsigned b1 = *(const unsigned*) (kRow + ks * 16 + 8);
+                for (int ks = 0; ks < HD / 16; ks++) {
+                    unsigned b0 = *(const unsigned*) (kRow + ks * 16);
+                    unsigned b1 = *(const unsigned*) (kRow + ks * 16 + 8);
 #pragma unroll
-                for (int part = 0; part < Q_PARTS; part++) mma_bf16_16816(s[n], qa[part][ks], b0, b1);
+                    for (int part = 0; part < Q_PARTS; part++) mma_bf16_16816(s[n], qa[part][ks], b0, b1);
+                }
             }
-        }
-        float max0 = NEG_INF, max1 = NEG_INF;
+            float max0 = NEG_INF, max1 = NEG_INF;
 #pragma unroll
-        for (int n = 0; n < MMA_TILE_K / 8; n++)
+            for (int n = 0; n < MMA_TILE_K / 8; n++)
 #pragma unroll
-            for (int j = 0; j < 2; j++) {
-                int p = k0 + n * 8 + 2 * t + j;
-                if (p > pos0 || p < first0) s[n][j] = NEG_INF;
-                if (p > pos1 || p < first1) s[n][2 + j] = NEG_INF;
-                max0 = fmaxf(max0, s[n][j]);
-                max1 = fmaxf(max1, s[n][2 + j]);
+                for (int j = 0; j < 2; j++) {
+                    int p = k0 + n * 8 + 2 * t + j;
+                    if (p > pos0 || p < first0) s[n][j] = NEG_INF;
+                    if (p > pos1 || p < first1) s[n][2 + j] = NEG_INF;
+                    max0 = fmaxf(max0, s[n][j]);
+                    max1 = fmaxf(max1, s[n][2 + j]);
+                }
+            for (int o2 = 1; o2 < 4; o2 <<= 1) { // the four threads of a row
+                max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, o2));
+                max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, o2));
             }
-        for (int o2 = 1; o2 < 4; o2 <<= 1) { // the four threads of a row
-            max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, o2));
-            max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, o2));
-        }
-        float new0 = fmaxf(m0, max0), new1 = fmaxf(m1, max1);
-        float base0 = new0 == NEG_INF ? 0.f : new0, base1 = new1 == NEG_INF ? 0.f : new1;
-        float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1); // 0 while a row had nothing yet
-        m0 = new0;
-        m1 = new1;
-        float sum0 = 0.f, sum1 = 0.f;
+            float new0 = fmaxf(m0, max0), new1 = fmaxf(m1, max1);
+            float base0 = new0 == NEG_INF ? 0.f : new0, base1 = new1 == NEG_INF ? 0.f : new1;
+            float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1); // 0 while a row had nothing yet
+            m0 = new0;
+            m1 = new1;
+            float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
-        for (int n = 0; n < MMA_TILE_K / 8; n++) {
-            s[n][0] = exp2f(s[n][0] - base0);
-            s[n][1] = exp2f(s[n][1] - base0);
-            s[n][2] = exp2f(s[n][2] - base1);
-            s[n][3] = exp2f(s[n][3] - base1);
-            sum0 += s[n][0] + s[n][1];
-            sum1 += s[n][2] + s[n][3];
-        }
-        l0 = l0 * corr0 + sum0;
-        l1 = l1 * corr1 + sum1;
-#pragma unroll
-        for (int n = 0; n < HD / 8; n++) {
-            o[n][0] *= corr0;
-            o[n][1] *= corr0;
-            o[n][2] *= corr1;
-            o[n][3] *= corr1;
-        }
-#pragma unroll
-        for (int kk = 0; kk < MMA_TILE_K / 16; kk++) {
-            float pv[8] = {s[2 * kk][0], s[2 * kk][1], s[2 * kk][2], s[2 * kk][3],
-                           s[2 * kk + 1][0], s[2 * kk + 1][1], s[2 * kk + 1][2], s[2 * kk + 1][3]};
-            unsigned pa[P_PARTS][4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                pa[0][i] = pack_bf16x2(pv[2 * i], pv[2 * i + 1]);
-                if (P_PARTS == 2)
-                    pa[P_PARTS - 1][i] = pack_bf16x2(pv[2 * i] - bf16_to_float(float_to_bf16(pv[2 * i])),
-                                                     pv[2 * i + 1] - bf16_to_float(float_to_bf16(pv[2 * i + 1])));
+            for (int n = 0; n < MMA_TILE_K / 8; n++) {
+                s[n][0] = exp2f(s[n][0] - base0);
+                s[n][1] = exp2f(s[n][1] - base0);
+                s[n][2] = exp2f(s[n][2] - base1);
+                s[n][3] = exp2f(s[n][3] - base1);
+                sum0 += s[n][0] + s[n][1];
+                sum1 += s[n][2] + s[n][3];
             }
+            l0 = l0 * corr0 + sum0;
+            l1 = l1 * corr1 + sum1;
 #pragma unroll
             for (int n = 0; n < HD / 8; n++) {
-                const bf16_t* vRow = Vt + (n * 8 + g) * MMA_VT_STRIDE + kk * 16 + 2 * t;
-                unsigned b0 = *(const unsigned*) vRow, b1 = *(const unsigned*) (vRow + 8);
+                o[n][0] *= corr0;
+                o[n][1] *= corr0;
+                o[n][2] *= corr1;
+                o[n][3] *= corr1;
+            }
 #pragma unroll
-                for (int part = 0; part < P_PARTS; part++) mma_bf16_16816(o[n], pa[part], b0, b1);
+            for (int kk = 0; kk < MMA_TILE_K / 16; kk++) {
+                float pv[8] = {s[2 * kk][0], s[2 * kk][1], s[2 * kk][2], s[2 * kk][3],
+                               s[2 * kk + 1][0], s[2 * kk + 1][1], s[2 * kk + 1][2], s[2 * kk + 1][3]};
+                unsigned pa[P_PARTS][4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    pa[0][i] = pack_bf16x2(pv[2 * i], pv[2 * i + 1]);
+                    if (P_PARTS == 2)
+                        pa[P_PARTS - 1][i] = pack_bf16x2(pv[2 * i] - bf16_to_float(float_to_bf16(pv[2 * i])),
+                                                         pv[2 * i + 1] - bf16_to_float(float_to_bf16(pv[2 * i + 1])));
+                }
+                // matrices (keys 0-7, dims n), (keys 8-15, dims n), (0-7, n + 1), (8-15, n + 1) of this
+                // 16-key step, transposed: the B operands (k = key, n = dim) of dims n and n + 1
+                const bf16_t* vRow = Vs + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kStride + (lane >> 4) * 8;
+#pragma unroll
+                for (int n = 0; n < HD / 8; n += 2) {
+                    unsigned bv[4];
+                    ldmatrix_x4_trans(bv, vRow + n * 8);
+#pragma unroll
+                    for (int part = 0; part < P_PARTS; part++) {
+                        mma_bf16_16816(o[n], pa[part], bv[0], bv[1]);
+                        mma_bf16_16816(o[n + 1], pa[part], bv[2], bv[3]);
+                    }
+                }
             }
         }
+        __syncthreads(); // this stage is free for the tile after next
     }
     for (int o2 = 1; o2 < 4; o2 <<= 1) {
         l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
