@@ -861,6 +861,14 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    // -Dtandem.cuda.hostRouting=true routes prompts from their logits on the host, for A/B runs
+    private static final boolean ROUTE_ON_DEVICE = !Boolean.getBoolean("tandem.cuda.hostRouting");
+
+    @Override
+    public boolean routesOnDevice(int experts) {
+        return ROUTE_ON_DEVICE && experts <= MAX_EXPERTS;
+    }
+
     /** See {@link CudaExperts#groups}: bf16 intermediates where the weights are bf16. */
     @Override
     public void expertGroups(Activations out, Activations in, Activations gateUp, DeviceWeight[] gateUps,

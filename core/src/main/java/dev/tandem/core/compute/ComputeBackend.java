@@ -135,6 +135,15 @@ public interface ComputeBackend extends AutoCloseable {
     void routeDense(Activations gates, Activations logits, int topK, float normP, int rows);
 
     /**
+     * Whether a batch routed on the host should take {@link #routeDense}'s gates rather than the
+     * logits: a device backend does the softmax, top-k and norm of a prompt's rows in one launch,
+     * and the host (waiting on the copy, the device idle) only picks each row's k. The CPU: no.
+     */
+    default boolean routesOnDevice(int experts) {
+        return false;
+    }
+
+    /**
      * {@code out = in · wᵀ} for one expert of a dense MoE layer: where {@code gates[r, expert]} is
      * 0 for every row r the backend may skip the product and leave {@code out} as it was (its
      * rows then feed only {@link #siluMulScaled}, which zeroes them). The CPU always computes.

@@ -36,6 +36,31 @@ public final class Router {
         for (int e = 0; e < experts; e++) {
             probabilities[e] /= sum;
         }
+        takeTopK(chosen, weights, out);
+        if (normP > 0) {
+            double norm = 0;
+            for (int j = 0; j < topK; j++) { // pow(x, 1) is x: Mixtral's p = 1 skips the calls, bit for bit the same
+                norm += normP == 1f ? Math.abs(weights[out + j]) : Math.pow(Math.abs(weights[out + j]), normP);
+            }
+            float scale = (float) (1.0 / (normP == 1f ? norm : Math.pow(norm, 1.0 / normP)));
+            for (int j = 0; j < topK; j++) {
+                weights[out + j] *= scale;
+            }
+        }
+    }
+
+    /**
+     * One token's choices from gate weights already routed (softmax, top-k and norm done where the
+     * logits were, zero for the experts not chosen): its k experts in the order {@link #route}
+     * gives them, largest weight first, ties to the lower index.
+     */
+    public void fromGates(float[] gates, int offset, int[] chosen, float[] weights, int out) {
+        System.arraycopy(gates, offset, probabilities, 0, experts);
+        takeTopK(chosen, weights, out);
+    }
+
+    /** The k largest of {@link #probabilities} (consumed), largest first, ties to the lower index. */
+    private void takeTopK(int[] chosen, float[] weights, int out) {
         for (int j = 0; j < topK; j++) {
             int best = -1;
             for (int e = 0; e < experts; e++) {
@@ -46,16 +71,6 @@ public final class Router {
             chosen[out + j] = best;
             weights[out + j] = probabilities[best];
             probabilities[best] = -1f; // taken
-        }
-        if (normP > 0) {
-            double norm = 0;
-            for (int j = 0; j < topK; j++) {
-                norm += Math.pow(Math.abs(weights[out + j]), normP);
-            }
-            float scale = (float) (1.0 / Math.pow(norm, 1.0 / normP));
-            for (int j = 0; j < topK; j++) {
-                weights[out + j] *= scale;
-            }
         }
     }
 }

@@ -160,10 +160,16 @@ abstract class DecoderModel implements CausalLm {
                     dispatch.submitDense(l, i, s.normed, s.gates, rows, s.moeOut); // every expert, weighted
                     continue;
                 }
-                if (rows > 0) {
-                    backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);
+                if (rows > 0 && backend.routesOnDevice(config.numExperts())) { // softmax, top-k, p-norm there; the host picks the k
+                    backend.routeDense(s.gates, s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows);
+                    backend.copyToHost(s.gates, rows, s.hostRouterLogits);
+                    s.routing.fromGates(router, s.hostRouterLogits, config.numExperts(), rows);
+                } else {
+                    if (rows > 0) {
+                        backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);
+                    }
+                    s.routing.route(router, s.hostRouterLogits, config.numExperts(), rows); // softmax, top-k, p-norm
                 }
-                s.routing.route(router, s.hostRouterLogits, config.numExperts(), rows); // softmax, top-k, p-norm
                 dispatch.submit(l, i, s.normed, s.routing, s.moeOut);         // experts work on micro-batch i…
             }                                                                  // …while attention takes i + 1
         }

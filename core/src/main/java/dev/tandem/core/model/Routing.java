@@ -22,6 +22,14 @@ public final class Routing {
         return tokens;
     }
 
+    /** Takes {@code tokens} rows of routed gate weights (tokens, experts), zero where not chosen. */
+    void fromGates(Router router, float[] gates, int experts, int tokens) {
+        this.tokens = tokens;
+        for (int t = 0; t < tokens; t++) {
+            router.fromGates(gates, t * experts, expert, weight, t * topK);
+        }
+    }
+
     /** Routes {@code tokens} rows of gate logits (tokens, experts). */
     void route(Router router, float[] logits, int experts, int tokens) {
         this.tokens = tokens;
