@@ -27,7 +27,7 @@ final class AttentionNodeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ClusterConfig cluster = node.load();
+        ClusterConfig cluster = node.load(true);
         node.checkId("attention", cluster.attentionNodes().size());
         int m = node.microBatches(cluster);
         try (AttentionNode attention = new AttentionNode(cluster, node.id, m, kvStream == null ? null : kvChannel,

@@ -17,7 +17,7 @@ final class ExpertNodeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ClusterConfig cluster = node.load();
+        ClusterConfig cluster = node.load(false);
         node.checkId("expert", cluster.expertNodes().size());
         int m = node.microBatches(cluster);
         try (ExpertNode expert = new ExpertNode(cluster, node.id, m)) {

@@ -21,9 +21,14 @@ final class NodeOptions {
     @picocli.CommandLine.Mixin
     DeviceOptions device;
 
-    /** The cluster file, with this node on --device / --dtype where they are given. */
-    ClusterConfig load() {
-        return ClusterConfigLoader.load(config).withDevice(device.device, device.dtype);
+    @Option(names = "--gpu-memory-utilization", description = "The most of its GPU's memory this process holds, in (0, 1],"
+            + " for nodes that share a GPU (default: the config's <role>.<id>.gpu_memory_utilization, else no share).")
+    Double gpuMemoryUtilization;
+
+    /** The cluster file, with this node on --device / --dtype and within --gpu-memory-utilization where given. */
+    ClusterConfig load(boolean attentionRole) {
+        return ClusterConfigLoader.load(config).withDevice(device.device, device.dtype)
+                .withMemoryShare(attentionRole, id, gpuMemoryUtilization);
     }
 
     /** Checks {@link #id} against the nodes of its role. */

@@ -52,6 +52,10 @@ final class PromptNodeCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     DeviceOptions device;
 
+    @Option(names = "--gpu-memory-utilization", description = "The most of its GPU's memory this process holds, in (0, 1],"
+            + " for a prompt machine that shares its GPU (default: no share).")
+    Double gpuMemoryUtilization;
+
     @Override
     public Integer call() {
         List<String> channels = kvChannels != null ? kvChannels
@@ -59,7 +63,8 @@ final class PromptNodeCommand implements Callable<Integer> {
         if (!channels.isEmpty() && aeronDirectory == null && channels.contains("aeron:ipc")) {
             throw new TandemException("aeron:ipc to token machines needs --aeron-dir, the shared media driver's directory");
         }
-        try (PromptNode node = new PromptNode(model, id, device.spec(threads == null ? 0 : threads), maxBatchTokens, kvTokens, aeronDirectory, channels,
+        try (PromptNode node = new PromptNode(model, id,
+                device.spec(threads == null ? 0 : threads).withMemoryShare(gpuMemoryUtilization), maxBatchTokens, kvTokens, aeronDirectory, channels,
                 kvStreamBase)) {
             System.err.println("tandem: prompt node " + id + " ready (" + channels.size() + " token machines)");
             requests.serve(node::serve);

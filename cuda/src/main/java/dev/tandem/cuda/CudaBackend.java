@@ -112,7 +112,9 @@ public final class CudaBackend implements ComputeBackend {
     final MemorySegment one;
     final MemorySegment zero;
     final Kernels k;
-    private final List<Long> allocations = new ArrayList<>();
+    private final Map<Long, Long> allocations = new HashMap<>(); // device pointer → bytes, all this backend holds
+    private long heldBytes;                                         // their sum
+    private final long shareBytes; // --gpu-memory-utilization of the device's memory, the most this process holds; 0: no share
     private final Map<Long, Long> inverseFrequencies = new HashMap<>(); // (theta bits ^ headDim) → device floats
     private final List<MemorySegment> registered = new ArrayList<>();
     private final java.util.Map<Long, Boolean> pinnedHost = new java.util.HashMap<>(); // address → page-locked
@@ -195,6 +197,15 @@ public final class CudaBackend implements ComputeBackend {
 
     /** A backend on {@code device}, which it owns; bf16 or float32 weights and KV. */
     public CudaBackend(CudaDevice device, boolean bf16, Consumer<String> log) {
+        this(device, bf16, 0, log);
+    }
+
+    /**
+     * The same, holding at most {@code memoryShare} of the device's memory (0: no share): a node
+     * process that shares its GPU with others stays within its part, and what does not fit fails
+     * at start-up naming the share.
+     */
+    public CudaBackend(CudaDevice device, boolean bf16, double memoryShare, Consumer<String> log) {
         this.device = device;
         this.driver = device.driver;
         this.bf16 = bf16;
@@ -202,9 +213,10 @@ public final class CudaBackend implements ComputeBackend {
         try {
             device.makeCurrent();
             boundThread = Thread.currentThread();
+            this.shareBytes = (long) (memoryShare * driver.memoryInfo()[1]);
             this.cublas = Cublas.get();
             this.stream = driver.createStream();
-            long workspace = track(driver.malloc(CUBLAS_WORKSPACE));
+            long workspace = track(driver.malloc(CUBLAS_WORKSPACE), CUBLAS_WORKSPACE);
             this.blas = cublas.create(stream, workspace, CUBLAS_WORKSPACE);
             this.args = new KernelArgs(arena);
             this.ops = new StreamOps(driver, cublas, stream, args);
@@ -306,16 +318,42 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    private long track(long pointer) {
-        allocations.add(pointer);
+    private long track(long pointer, long bytes) {
+        allocations.put(pointer, bytes);
+        heldBytes += bytes;
         return pointer;
+    }
+
+    /** Frees one of this backend's allocations; false if it holds no such pointer. */
+    private boolean release(long pointer) {
+        Long bytes = allocations.remove(pointer);
+        if (bytes == null) {
+            return false;
+        }
+        heldBytes -= bytes;
+        driver.free(pointer);
+        return true;
     }
 
     /** Device memory for {@code what}; out of memory names what was asked for and what is free. */
     private long allocateDevice(long bytes, String what) {
+        return allocateDevice(bytes, what, 0);
+    }
+
+    /**
+     * The same, within this process's share of the device where it has one, {@code keepFree} of
+     * it left over (the KV cache leaves room for the scratch space later steps may still take).
+     */
+    private long allocateDevice(long bytes, String what, long keepFree) {
         ops.notInGraph();
+        if (shareBytes > 0 && heldBytes + bytes + keepFree > shareBytes) {
+            throw new TandemException(String.format("cuda:%d: %s needs %.2f GiB, but this process's share of the"
+                    + " device (--gpu-memory-utilization: %.2f GiB) holds %.2f GiB already%s", device.ordinal, what,
+                    bytes / CudaDevice.GIB, shareBytes / CudaDevice.GIB, heldBytes / CudaDevice.GIB,
+                    keepFree > 0 ? String.format(" and keeps %.2f GiB for the steps' scratch space", keepFree / CudaDevice.GIB) : ""));
+        }
         try {
-            return track(driver.malloc(bytes));
+            return track(driver.malloc(bytes), bytes);
         } catch (CudaException e) {
             if (e.code() == CudaDriver.CUDA_ERROR_OUT_OF_MEMORY) {
                 long[] memory = driver.memoryInfo();
@@ -423,9 +461,7 @@ public final class CudaBackend implements ComputeBackend {
         drain(); // the copies are done before the parts go
         for (DeviceWeight part : parts) {
             long p = ((CudaWeight) part).pointer();
-            if (allocations.remove(p)) {
-                driver.free(p);
-            }
+            release(p);
         }
         return new CudaWeight(dst, Math.toIntExact(rows), first.cols(), first.elementBytes());
     }
@@ -559,7 +595,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         int element = bf16 ? 2 : 4;
         long bytes = CudaKvStorage.bytes(layers, blocks, blockSize, kvHeads * headDim, element);
-        long base = allocateDevice(bytes, "the KV cache (" + (long) blocks * blockSize + " tokens)");
+        long base = allocateDevice(bytes, "the KV cache (" + (long) blocks * blockSize + " tokens)", KV_RESERVE);
         return new CudaKvStorage(base, layers, blocks, blockSize, kvHeads * headDim, element);
     }
 
@@ -578,6 +614,9 @@ public final class CudaBackend implements ComputeBackend {
         drain();
         long[] memory = driver.memoryInfo();
         long inUse = memory[1] - memory[0];
+        if (shareBytes > 0) { // what this process's share leaves, and no more than is free
+            return Math.max(0, Math.min(shareBytes - heldBytes, memory[0]) - KV_RESERVE);
+        }
         return Math.max(0, (long) (utilization * memory[1]) - inUse - KV_RESERVE);
     }
 
@@ -775,8 +814,7 @@ public final class CudaBackend implements ComputeBackend {
         if (copies.capacity(entry) < bytes) {
             drain();
             if (copies.capacity(entry) > 0) {
-                allocations.remove(copies.buffer(entry));
-                driver.free(copies.buffer(entry));
+                release(copies.buffer(entry));
             }
             long size = Math.max(bytes, 2 * copies.capacity(entry));
             copies.setBuffer(entry, allocateDevice(size, "bf16 GEMM inputs"), size);
@@ -1432,8 +1470,7 @@ public final class CudaBackend implements ComputeBackend {
         if (bytes > scratchBytes) {
             drain();
             if (scratch != 0) {
-                allocations.remove(scratch);
-                driver.free(scratch);
+                release(scratch);
             }
             scratchBytes = Math.max(bytes, 2 * scratchBytes);
             scratch = allocateDevice(scratchBytes, "scratch space");
@@ -1474,7 +1511,7 @@ public final class CudaBackend implements ComputeBackend {
             for (MemorySegment m : registered) {
                 driver.hostUnregister(m);
             }
-            for (long p : allocations) {
+            for (long p : allocations.keySet()) {
                 driver.free(p);
             }
             hostArgs.close();

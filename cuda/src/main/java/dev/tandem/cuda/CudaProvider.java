@@ -25,10 +25,11 @@ public final class CudaProvider implements AcceleratorProvider {
     }
 
     @Override
-    public ComputeBackend open(int ordinal, boolean bf16, Consumer<String> log) {
+    public ComputeBackend open(int ordinal, boolean bf16, double memoryShare, Consumer<String> log) {
         CudaDevice device = CudaDevice.open(ordinal);
-        log.accept("device " + device + ", dtype " + (bf16 ? "bfloat16" : "float32"));
-        return new CudaBackend(device, bf16, log);
+        log.accept("device " + device + ", dtype " + (bf16 ? "bfloat16" : "float32")
+                + (memoryShare > 0 ? String.format(", a share of %.2f of its memory", memoryShare) : ""));
+        return new CudaBackend(device, bf16, memoryShare, log);
     }
 
     @Override

@@ -737,6 +737,27 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * A backend with a share of the device's memory (a node process beside others on its GPU):
+     * what fits in the share is allocated, what does not fails at once naming the share, and the
+     * KV budget is what the share leaves less the scratch reserve, never the device's free memory.
+     */
+    @Test
+    void shouldStayWithinItsShareOfTheDeviceAndNameItWhenSomethingDoesNotFit() {
+        CudaDevice device = CudaDevice.open(0);
+        long total = device.memoryInfo()[1];
+        double share = 4.0 * (1L << 30) / total; // 4 GiB of the device
+        try (CudaBackend shared = new CudaBackend(device, true, share, System.err::println)) {
+            Activations fits = shared.allocate(1 << 16, 4096); // 1 GiB
+            assertTrue(fits.cols() == 4096);
+            long budget = shared.kvMemoryBudget(0.9);
+            assertTrue(budget > 0 && budget < 3L << 30, "the share's 4 GiB less 1 GiB held less the reserve: " + budget);
+            String message = org.junit.jupiter.api.Assertions.assertThrows(dev.tandem.core.TandemException.class,
+                    () -> shared.allocate(1 << 17, 4096)).getMessage(); // 2 GiB more than the share leaves
+            assertTrue(message.contains("--gpu-memory-utilization") && message.contains("activations"), message);
+        }
+    }
+
     /** Round to nearest even, as the kernels do. */
     private static float roundToBf16(float f) {
         int u = Float.floatToRawIntBits(f);

@@ -43,10 +43,21 @@ public record ClusterConfig(
     /**
      * @param endpoint host:port for UDP/TCP, "ipc" otherwise; @param experts held experts (expert nodes)
      * @param device   this node's device ({@code attention.0.device = cuda:0}); null: the cluster's
+     * @param memoryShare the most of its GPU's memory the node's process holds, for nodes that share
+     *                 a GPU ({@code attention.0.gpu_memory_utilization = 0.3}, or the node command's
+     *                 {@code --gpu-memory-utilization}); 0: no share
      */
-    public record Node(int id, String endpoint, int[] experts, String device) {
+    public record Node(int id, String endpoint, int[] experts, String device, double memoryShare) {
+        public Node(int id, String endpoint, int[] experts, String device) {
+            this(id, endpoint, experts, device, 0);
+        }
+
         public Node(int id, String endpoint, int[] experts) {
             this(id, endpoint, experts, null);
+        }
+
+        Node onDevice(String newDevice) {
+            return new Node(id, endpoint, experts, newDevice, memoryShare);
         }
     }
 
@@ -87,7 +98,7 @@ public record ClusterConfig(
     }
 
     private BackendSpec backend(Node node, int threads) {
-        return new BackendSpec(node.device() != null ? node.device() : device, dtype, threads);
+        return new BackendSpec(node.device() != null ? node.device() : device, dtype, threads, node.memoryShare());
     }
 
     /**
@@ -96,9 +107,9 @@ public record ClusterConfig(
      */
     public ClusterConfig withDevice(String newDevice, String newDtype) {
         List<Node> attention = newDevice == null ? attentionNodes
-                : attentionNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts())).toList();
+                : attentionNodes.stream().map(n -> n.onDevice(null)).toList();
         List<Node> experts = newDevice == null ? expertNodes
-                : expertNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts())).toList();
+                : expertNodes.stream().map(n -> n.onDevice(null)).toList();
         return new ClusterConfig(model, transport, aeronDirectory, attention, experts, microBatches, maxBatchTokens,
                 kvTokens, threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase, attentionThreads,
                 newDevice == null ? device : newDevice, newDtype == null ? dtype : newDtype);
@@ -108,8 +119,25 @@ public record ClusterConfig(
     public ClusterConfig withNodeDevices(java.util.function.IntFunction<String> attention,
                                          java.util.function.IntFunction<String> expert) {
         return new ClusterConfig(model, transport, aeronDirectory,
-                attentionNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts(), attention.apply(n.id()))).toList(),
-                expertNodes.stream().map(n -> new Node(n.id(), n.endpoint(), n.experts(), expert.apply(n.id()))).toList(),
+                attentionNodes.stream().map(n -> n.onDevice(attention.apply(n.id()))).toList(),
+                expertNodes.stream().map(n -> n.onDevice(expert.apply(n.id()))).toList(),
+                microBatches, maxBatchTokens, kvTokens, threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase,
+                attentionThreads, device, dtype);
+    }
+
+    /**
+     * This config with one node's share of its GPU's memory (a node command's
+     * --gpu-memory-utilization; null keeps what the file says).
+     */
+    public ClusterConfig withMemoryShare(boolean attentionRole, int id, Double share) {
+        if (share == null) {
+            return this;
+        }
+        java.util.function.UnaryOperator<List<Node>> set = nodes -> nodes.stream().map(n -> n.id() != id ? n
+                : new Node(n.id(), n.endpoint(), n.experts(), n.device(), share)).toList();
+        return new ClusterConfig(model, transport, aeronDirectory,
+                attentionRole ? set.apply(attentionNodes) : attentionNodes,
+                attentionRole ? expertNodes : set.apply(expertNodes),
                 microBatches, maxBatchTokens, kvTokens, threadsPerNode, wireDtype, epoch, receiveTimeoutMs, streamIdBase,
                 attentionThreads, device, dtype);
     }

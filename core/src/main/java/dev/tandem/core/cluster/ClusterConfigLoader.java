@@ -36,6 +36,7 @@ import java.util.TreeSet;
  * stream_id_base = 12288            # Aeron streams from here on; groups sharing a driver: 1024 apart
  * device = auto                      # auto | cpu | cuda | cuda:N, for every node …
  * attention.0.device = cuda:0        # … unless the node names its own
+ * attention.0.gpu_memory_utilization = 0.3  # the most of its GPU's memory the node holds (GPU shared)
  * dtype = auto                       # auto | float32 | bfloat16
  * </pre>
  */
@@ -62,13 +63,13 @@ public final class ClusterConfigLoader {
         List<ClusterConfig.Node> attention = new ArrayList<>();
         for (int i = 0; i < f.intIn("attention.nodes", 1, 512); i++) {
             attention.add(new ClusterConfig.Node(i, f.get("attention." + i + ".endpoint", "ipc"), new int[0],
-                    device(f, "attention." + i + ".device", null)));
+                    device(f, "attention." + i + ".device", null), share(f, "attention." + i + ".gpu_memory_utilization")));
         }
         List<ClusterConfig.Node> experts = new ArrayList<>();
         for (int i = 0; i < f.intIn("expert.nodes", 1, 512); i++) {
             experts.add(new ClusterConfig.Node(i, f.get("expert." + i + ".endpoint", "ipc"),
                     parseExperts(f.required("expert." + i + ".experts"), where + ": expert." + i + ".experts"),
-                    device(f, "expert." + i + ".device", null)));
+                    device(f, "expert." + i + ".device", null), share(f, "expert." + i + ".gpu_memory_utilization")));
         }
         String dtype = f.get("wire_dtype", "auto");
         if (!dtype.equals("fp32") && !dtype.equals("bf16") && !dtype.equals("auto")) {
@@ -81,6 +82,23 @@ public final class ClusterConfigLoader {
                 f.intIn("receive_timeout_ms", 1, Integer.MAX_VALUE, 120_000),
                 f.intIn("stream_id_base", 1, Integer.MAX_VALUE - 4096, ClusterConfig.DEFAULT_STREAM_ID_BASE),
                 f.intIn("attention.threads", 0, 1024, 0), device(f, "device", "auto"), backendDtype(f));
+    }
+
+    /** A node's share of its GPU's memory, in (0, 1]; 0 where the key is absent. */
+    private static double share(ConfigFields f, String key) {
+        String value = f.get(key, null);
+        if (value == null) {
+            return 0;
+        }
+        try {
+            double share = Double.parseDouble(value.trim());
+            if (share > 0 && share <= 1) {
+                return share;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new TandemException(f.where() + ": " + key + " = '" + value + "': expected a share of the GPU's memory in (0, 1]");
     }
 
     /** A device key, checked now so that a typo fails at load naming the key. */
@@ -164,10 +182,16 @@ public final class ClusterConfigLoader {
             if (n.device() != null) {
                 p.setProperty("attention." + n.id() + ".device", n.device());
             }
+            if (n.memoryShare() > 0) {
+                p.setProperty("attention." + n.id() + ".gpu_memory_utilization", Double.toString(n.memoryShare()));
+            }
         }
         for (ClusterConfig.Node n : c.expertNodes()) {
             if (n.device() != null) {
                 p.setProperty("expert." + n.id() + ".device", n.device());
+            }
+            if (n.memoryShare() > 0) {
+                p.setProperty("expert." + n.id() + ".gpu_memory_utilization", Double.toString(n.memoryShare()));
             }
         }
         StringWriter out = new StringWriter();

@@ -13,8 +13,11 @@ public interface AcceleratorProvider {
     /** Null when a device can be opened here; otherwise why not, naming what was looked for. */
     String unavailableReason();
 
-    /** A backend on device {@code ordinal}, computing with bf16 weights and KV, or float32. */
-    ComputeBackend open(int ordinal, boolean bf16, Consumer<String> log);
+    /**
+     * A backend on device {@code ordinal}, computing with bf16 weights and KV, or float32, holding
+     * at most {@code memoryShare} of the device's memory (0: no share).
+     */
+    ComputeBackend open(int ordinal, boolean bf16, double memoryShare, Consumer<String> log);
 
     /** One line about device {@code ordinal}: name, capability, memory. */
     String describe(int ordinal);

@@ -10,10 +10,16 @@ import java.util.function.Consumer;
  * Which backend a process computes on, as the command line and the cluster config name it:
  * {@code device} is {@code auto}, {@code cpu}, {@code cuda} or {@code cuda:N}; {@code dtype} is
  * {@code auto}, {@code float32} or {@code bfloat16} (vLLM's names); {@code threads} are the CPU
- * backend's kernel threads (0: one per core). The one place a backend is built.
+ * backend's kernel threads (0: one per core); {@code memoryShare} is the most of a GPU's memory this
+ * process may hold ({@code --gpu-memory-utilization} of a node that shares its GPU with others; 0:
+ * no share, the device's free memory bounds it). The one place a backend is built.
  */
-public record BackendSpec(String device, String dtype, int threads) {
+public record BackendSpec(String device, String dtype, int threads, double memoryShare) {
     public static final String AUTO = "auto";
+
+    public BackendSpec(String device, String dtype, int threads) {
+        this(device, dtype, threads, 0);
+    }
 
     public BackendSpec {
         device = device == null ? AUTO : device.trim().toLowerCase(java.util.Locale.ROOT);
@@ -27,6 +33,14 @@ public record BackendSpec(String device, String dtype, int threads) {
         if (threads < 0) {
             throw new TandemException("threads must be >= 0, got " + threads);
         }
+        if (!(memoryShare >= 0 && memoryShare <= 1)) {
+            throw new TandemException("--gpu-memory-utilization must be in (0, 1], got " + memoryShare);
+        }
+    }
+
+    /** This spec with a share of the GPU's memory (null or 0: none). */
+    public BackendSpec withMemoryShare(Double share) {
+        return share == null ? this : new BackendSpec(device, dtype, threads, share);
     }
 
     /** The CPU with {@code threads} kernel threads (0: one per core). */
@@ -68,7 +82,8 @@ public record BackendSpec(String device, String dtype, int threads) {
                         + " exactly); use --dtype float32 or auto, or a CUDA device");
             }
             CpuBackend cpu = threads == 0 ? new CpuBackend() : new CpuBackend(threads);
-            log.accept("device cpu (" + cpu.threads() + " kernel threads), dtype float32");
+            log.accept("device cpu (" + cpu.threads() + " kernel threads), dtype float32"
+                    + (memoryShare > 0 ? "; --gpu-memory-utilization does not apply" : ""));
             return cpu;
         }
         if (cuda == null) {
@@ -79,7 +94,7 @@ public record BackendSpec(String device, String dtype, int threads) {
             throw new TandemException("device " + target + ": " + reason);
         }
         int ordinal = target.equals("cuda") ? 0 : Integer.parseInt(target.substring("cuda:".length()));
-        return cuda.open(ordinal, resolvedDtype.equals("bfloat16"), log);
+        return cuda.open(ordinal, resolvedDtype.equals("bfloat16"), memoryShare, log);
     }
 
     /**

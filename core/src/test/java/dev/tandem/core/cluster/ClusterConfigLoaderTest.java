@@ -212,4 +212,23 @@ class ClusterConfigLoaderTest {
                 "auto devices may differ from machine to machine: float32, which every node reads alike");
         assertEquals("bf16", ClusterConfigLoader.load(write(MINIMAL + "wire_dtype = bf16\n")).resolvedWireDtype());
     }
+
+    @Test
+    void shouldGiveEachNodeItsShareOfTheGpuAndKeepItThroughFormatAndOverrides() throws Exception {
+        ClusterConfig c = ClusterConfigLoader.load(write(MINIMAL + "device = cuda:0\nexpert.1.gpu_memory_utilization = 0.45\n"));
+        assertEquals(0.0, c.attentionBackend(0).memoryShare(), "no key: no share");
+        assertEquals(0.45, c.expertBackend(1).memoryShare());
+        ClusterConfig again = ClusterConfigLoader.load(write(ClusterConfigLoader.format(c)));
+        assertEquals(0.45, again.expertBackend(1).memoryShare(), "what format wrote");
+        ClusterConfig moved = again.withDevice("cuda:1", null).withMemoryShare(true, 0, 0.2);
+        assertEquals(0.45, moved.expertBackend(1).memoryShare(), "a node command's --device keeps the share");
+        assertEquals("cuda:1", moved.expertBackend(1).device());
+        assertEquals(0.2, moved.attentionBackend(0).memoryShare(), "--gpu-memory-utilization of attention node 0");
+        assertEquals(0.0, moved.expertBackend(0).memoryShare());
+        for (String bad : new String[]{"0", "1.5", "half"}) {
+            String message = assertThrows(TandemException.class, () -> ClusterConfigLoader.load(
+                    write(MINIMAL + "attention.0.gpu_memory_utilization = " + bad + "\n"))).getMessage();
+            assertTrue(message.contains("attention.0.gpu_memory_utilization") && message.contains("(0, 1]"), message);
+        }
+    }
 }
