@@ -11,9 +11,10 @@ import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.transport.kv.KvSink;
 import dev.tandem.transport.kv.KvTransferReceiver;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -63,7 +64,8 @@ final class TokenSideKv implements KvSink {
         }
     }
 
-    private record Rows(int layer, int firstPosition, int count, float[] keys, float[] values) {
+    /** Rows that came before their blocks: a copy of the frame's rows, off the heap. */
+    private record Rows(int layer, int firstPosition, int count, MemorySegment rows) {
     }
 
     /** @param receiverFactory makes the receiver with this object as its sink */
@@ -125,7 +127,7 @@ final class TokenSideKv implements KvSink {
         }
         in.reserved = true;
         for (Rows r : early.getOrDefault(in.transfer, List.of())) {
-            handoff.write(in.transfer, r.layer, r.firstPosition, r.count, r.keys, r.values);
+            handoff.write(in.transfer, r.layer, r.firstPosition, r.count, r.rows, 0);
         }
         early.remove(in.transfer);
         if (in.firstToken >= 0) {
@@ -161,17 +163,19 @@ final class TokenSideKv implements KvSink {
     }
 
     @Override
-    public void layerArrived(long transfer, int layer, int firstPosition, int count, float[] keys, float[] values) {
+    public void layerArrived(long transfer, int layer, int firstPosition, int count, MemorySegment rows, long offset) {
         if (dropped.contains(transfer)) {
             return;
         }
         Incoming in = incoming.get(transfer);
         if (in != null && in.reserved) {
-            handoff.write(transfer, layer, firstPosition, count, keys, values);
+            handoff.write(transfer, layer, firstPosition, count, rows, offset);
         } else {
-            int n = count * kvDim; // the arrays are reused and sized for the largest message
-            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count,
-                    Arrays.copyOf(keys, n), Arrays.copyOf(values, n)));
+            // the frame is Aeron's again after this call; rows this early are rare (two channels racing)
+            long bytes = 2L * count * kvDim * handoff.elementBytes();
+            MemorySegment copy = Arena.ofAuto().allocate(bytes, 64);
+            MemorySegment.copy(rows, offset, copy, 0, bytes);
+            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count, copy));
         }
     }
 

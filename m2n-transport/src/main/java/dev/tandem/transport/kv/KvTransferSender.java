@@ -1,6 +1,7 @@
 package dev.tandem.transport.kv;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.engine.KvRowSource;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import io.aeron.Aeron;
@@ -15,16 +16,18 @@ import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The prompt machine's end of Splitwise's KV transfer: one ExclusivePublication per token
  * machine it may send to. Each call sends one layer's rows of one transfer, cut into messages of
- * at most {@link #maxTokensPerMessage()} positions; messages within one MTU are written straight
- * into the log ({@code tryClaim}), larger ones are staged and offered whole, and Aeron fragments
- * and the receiver reassembles them. Messages to one destination arrive in the order sent.
- * One caller thread (the prompt node's stepping thread).
+ * at most {@link #maxTokensPerMessage()} positions; each message's rows are copied out of the KV
+ * cache ({@link KvRowSource}) straight into the frame, in the cache's own dtype: into the log
+ * itself ({@code tryClaim}) for a message within one MTU, else into one off-heap staging frame that
+ * is offered whole, which Aeron fragments and the receiver reassembles. Messages to one destination
+ * arrive in the order sent. One caller thread (the prompt node's stepping thread).
  */
 public final class KvTransferSender implements AutoCloseable
 {
@@ -32,13 +35,16 @@ public final class KvTransferSender implements AutoCloseable
     public static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
 
     private final KvLayerFlyweight frame = new KvLayerFlyweight();
+    private final BufferMemory memory = new BufferMemory();
     private final BufferClaim claim = new BufferClaim();
     private final ExclusivePublication[] publications; // (destinations)
     private final String[] names;                      // (destinations) for error messages
     private final UnsafeBuffer staging;                // one message above the MTU
+    private final MemorySegment stagingMemory;
     private final IdleStrategy idle;
     private final long sendTimeoutNs;
     private final int kvDim;
+    private final Dtype dtype;
     private final int maxTokensPerMessage;
 
     /**
@@ -48,26 +54,29 @@ public final class KvTransferSender implements AutoCloseable
      * @param streamId            destination d's receiver listens on stream {@code streamId + d}, so that
      *                            token machines sharing one media driver (aeron:ipc) each get their own
      * @param kvDim               kvHeads · headDim of the model
+     * @param dtype               what the prompt machine's KV cache holds, and so what the frames carry
      * @param maxTokensPerMessage positions per message, e.g. the prompt chunk; lowered to fit Aeron's 16 MiB
      */
     public KvTransferSender(
         final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
-        final int kvDim, final int maxTokensPerMessage)
+        final int kvDim, final Dtype dtype, final int maxTokensPerMessage)
     {
         if (kvDim < 1 || maxTokensPerMessage < 1)
         {
             throw new IllegalArgumentException("kvDim and maxTokensPerMessage must be >= 1");
         }
         this.kvDim = kvDim;
+        this.dtype = dtype;
         this.maxTokensPerMessage = (int)Math.min(maxTokensPerMessage,
-            (MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH) / KvLayerFlyweight.payloadLength(1, kvDim, Dtype.FP32));
+            (MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH) / KvLayerFlyweight.payloadLength(1, kvDim, dtype));
         if (this.maxTokensPerMessage < 1)
         {
             throw new IllegalArgumentException("one row of " + kvDim + " keys and values exceeds 16 MiB");
         }
-        final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, Dtype.FP32);
+        final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, dtype);
         final int termLength = TransportConfig.termLengthFor(maxFrame);
-        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 64));
+        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 4096));
+        this.stagingMemory = memory.of(staging);
         this.idle = config.pollIdleStrategy().get();
         this.sendTimeoutNs = config.sendTimeoutNs();
         this.publications = new ExclusivePublication[channels.size()];
@@ -90,6 +99,22 @@ public final class KvTransferSender implements AutoCloseable
             CloseHelper.quietCloseAll(publications);
             throw ex;
         }
+    }
+
+    /**
+     * The off-heap frame that messages above the MTU are filled in, as long as this sender is
+     * reachable: the prompt machine's backend page-locks it ({@code ComputeBackend.registerHost}) so
+     * that a device copies rows into it at the bus's rate.
+     */
+    public MemorySegment stagingMemory()
+    {
+        return stagingMemory;
+    }
+
+    /** @return the dtype the frames carry: the prompt machine's KV cache's. */
+    public Dtype dtype()
+    {
+        return dtype;
     }
 
     public int destinations()
@@ -128,20 +153,26 @@ public final class KvTransferSender implements AutoCloseable
     }
 
     /**
-     * Sends keys and values (count, kvDim) float32 of {@code layer} for positions
-     * {@code firstPosition .. firstPosition + count − 1} of the transfer.
+     * Sends the rows of {@code layer} for positions {@code firstPosition .. firstPosition + count − 1}
+     * of the transfer, copied from {@code rows} (in this sender's dtype) straight into the frames.
      *
      * @throws TandemException naming the destination if it stays back-pressured or unconnected
      *                         past the send timeout, or its publication is closed
+     * @throws IllegalArgumentException if the rows are in another dtype than this sender's frames
      */
     public void sendLayer(
         final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
-        final int count, final float[] keys, final float[] values)
+        final int count, final KvRowSource rows)
     {
+        if (rows.elementBytes() != dtype.bytes())
+        {
+            throw new IllegalArgumentException("KV rows of " + rows.elementBytes() + " bytes an element, but this " +
+                "sender's frames carry " + dtype);
+        }
         for (int done = 0; done < count; done += maxTokensPerMessage)
         {
-            final int rows = Math.min(maxTokensPerMessage, count - done);
-            send(destination, transferId, layer, layers, firstPosition + done, rows, keys, values, done, (byte)0, 0);
+            final int n = Math.min(maxTokensPerMessage, count - done);
+            send(destination, transferId, layer, layers, firstPosition + done, n, rows, done, (byte)0, 0);
         }
     }
 
@@ -152,21 +183,20 @@ public final class KvTransferSender implements AutoCloseable
     public void sendComplete(
         final int destination, final long transferId, final int layers, final int positions, final int firstToken)
     {
-        send(destination, transferId, layers - 1, layers, positions, 0, null, null, 0, KvLayerFlyweight.FLAG_LAST,
+        send(destination, transferId, layers - 1, layers, positions, 0, null, 0, KvLayerFlyweight.FLAG_LAST,
             firstToken);
     }
 
     private void send(
         final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
-        final int rows, final float[] keys, final float[] values, final int srcRow, final byte flags,
-        final int firstToken)
+        final int count, final KvRowSource rows, final int fromRow, final byte flags, final int firstToken)
     {
         final ExclusivePublication publication = publications[destination];
-        final int length = (int)KvLayerFlyweight.frameLength(rows, kvDim, Dtype.FP32);
+        final int length = (int)KvLayerFlyweight.frameLength(count, kvDim, dtype);
         final boolean claimable = length <= publication.maxPayloadLength();
         if (!claimable)
         {
-            write(staging, 0, transferId, layer, layers, firstPosition, rows, keys, values, srcRow, flags, firstToken);
+            write(staging, 0, transferId, layer, layers, firstPosition, count, rows, fromRow, flags, firstToken);
         }
         final long startNs = System.nanoTime();
         idle.reset();
@@ -178,8 +208,16 @@ public final class KvTransferSender implements AutoCloseable
                 result = publication.tryClaim(length, claim);
                 if (result > 0)
                 {
-                    write(claim.buffer(), claim.offset(), transferId, layer, layers, firstPosition, rows, keys, values,
-                        srcRow, flags, firstToken);
+                    try
+                    {
+                        write(claim.buffer(), claim.offset(), transferId, layer, layers, firstPosition, count, rows,
+                            fromRow, flags, firstToken);
+                    }
+                    catch (final RuntimeException ex)
+                    {
+                        claim.abort(); // the receiver skips it: a padding frame, not half a message
+                        throw ex;
+                    }
                     claim.commit();
                     return;
                 }
@@ -199,15 +237,15 @@ public final class KvTransferSender implements AutoCloseable
 
     private void write(
         final MutableDirectBuffer buffer, final int offset, final long transferId, final int layer,
-        final int layers, final int firstPosition, final int rows, final float[] keys, final float[] values,
-        final int srcRow, final byte flags, final int firstToken)
+        final int layers, final int firstPosition, final int count, final KvRowSource rows, final int fromRow,
+        final byte flags, final int firstToken)
     {
         frame.wrap(buffer, offset)
-            .writeHeader(transferId, layer, layers, firstPosition, rows, kvDim, Dtype.FP32, flags, firstToken);
-        if (rows > 0)
+            .writeHeader(transferId, layer, layers, firstPosition, count, kvDim, dtype, flags, firstToken);
+        if (count > 0)
         {
-            frame.putRows(KvLayerFlyweight.KEYS_OFFSET, keys, srcRow, rows, kvDim);
-            frame.putRows(KvLayerFlyweight.valuesOffset(rows, kvDim, Dtype.FP32), values, srcRow, rows, kvDim);
+            // keys then values, as the frame lays them out, in one copy out of the cache
+            rows.copyTo(fromRow, count, memory.of(buffer), (long)offset + KvLayerFlyweight.KEYS_OFFSET);
         }
     }
 
