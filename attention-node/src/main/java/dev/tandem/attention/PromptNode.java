@@ -66,8 +66,8 @@ public final class PromptNode implements AutoCloseable {
                     : AeronNode.launch(TransportConfig.defaults().withAeronDirectoryName(aeronDirectory));
             // frames carry KV as this cache holds it (bf16 on a GPU): no conversion on either machine
             this.sender = aeron == null ? null : new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
-                    kvChannels, kvStreamBase, kvDim, Dtype.ofBytes(cache.storage().elementBytes()), maxBatchTokens)
-                    .awaitConnected(CONNECT_TIMEOUT_NS);
+                    kvChannels, kvStreamBase, kvDim, Dtype.ofBytes(cache.storage().elementBytes()), maxBatchTokens,
+                    !backend.stagesHostRows()).awaitConnected(CONNECT_TIMEOUT_NS); // CPU copies: frames in the log
             if (sender != null) {
                 backend.registerHost(sender.stagingMemory()); // a device copies rows into the frames by DMA
             }

@@ -35,7 +35,9 @@ public final class KvTransferBenchmark {
     private static final int BLOCK = 16;
     private static final long CONNECT_TIMEOUT_NS = TimeUnit.SECONDS.toNanos(10);
     private static final long TRANSFER_TIMEOUT_S = 120;
-    private static final int MESSAGE_TOKENS = 256;  // positions a message, as a prompt chunk (2 MB at Mixtral's 1024)
+    // positions a message at most, as a prompt chunk (2 MB fp32 at Mixtral's 1024); the CPU sends
+    // messages of one claim each instead (KvTransferSender's framesInLog), as the prompt node does
+    private static final int MESSAGE_TOKENS = 256;
 
     /** One prompt length's figures: per layer and over all layers, transfer and bound. */
     public record Result(int tokens, int layers, int kvDim, String kvDtype, long bytesPerLayer,
@@ -76,7 +78,8 @@ public final class KvTransferBenchmark {
             try (KvTransferReceiver receiver = new KvTransferReceiver(aeron.aeron(), channel, stream, layers, kvDim,
                     dtype, MESSAGE_TOKENS, tokenMachine);
                  KvTransferSender sender = new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
-                         List.of(channel), stream, kvDim, dtype, MESSAGE_TOKENS).awaitConnected(CONNECT_TIMEOUT_NS)) {
+                         List.of(channel), stream, kvDim, dtype, MESSAGE_TOKENS, !promptSide.stagesHostRows())
+                         .awaitConnected(CONNECT_TIMEOUT_NS)) { // as the prompt node sends
                 promptSide.registerHost(sender.stagingMemory()); // as the prompt node does
                 senders.add(sender); // reachable, so its staging stays mapped, until the backends close
                 Thread poller = Thread.ofPlatform().name("kv-bench-token-machine").daemon().start(() -> {

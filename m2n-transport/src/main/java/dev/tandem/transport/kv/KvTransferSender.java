@@ -26,18 +26,24 @@ import java.util.concurrent.TimeUnit;
  * at most {@link #maxTokensPerMessage()} positions; each message's rows are copied out of the KV
  * cache ({@link KvRowSource}) straight into the frame, in the cache's own dtype: into the log
  * itself ({@code tryClaim}) for a message within one MTU, else into one off-heap staging frame that
- * is offered whole, which Aeron fragments and the receiver reassembles. Messages to one destination
- * arrive in the order sent. One caller thread (the prompt node's stepping thread).
+ * is offered whole, which Aeron fragments and the receiver reassembles. With {@code framesInLog}
+ * (rows copied by the CPU) runs are cut into messages of one claim each, on aeron:ipc with the
+ * largest MTU, so that rows go from the cache into the log and, on the token machine, from the log
+ * into its cache: one copy each side, no staging, no reassembly. A device, whose copies cost a launch
+ * and a wait each, sends few large staged messages instead (one DMA each). Messages to one
+ * destination arrive in the order sent. One caller thread (the prompt node's stepping thread).
  */
 public final class KvTransferSender implements AutoCloseable
 {
     /** Aeron caps one message at 16 MiB whatever the term length. */
     public static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
+    private static final int HEADER_LENGTH = io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH;
 
     private final KvLayerFlyweight frame = new KvLayerFlyweight();
     private final BufferMemory memory = new BufferMemory();
     private final BufferClaim claim = new BufferClaim();
     private final ExclusivePublication[] publications; // (destinations)
+    private final int[] claimRows;                     // (destinations) positions a message of one claim; 0: staged
     private final String[] names;                      // (destinations) for error messages
     private final UnsafeBuffer staging;                // one message above the MTU
     private final MemorySegment stagingMemory;
@@ -61,6 +67,17 @@ public final class KvTransferSender implements AutoCloseable
         final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
         final int kvDim, final Dtype dtype, final int maxTokensPerMessage)
     {
+        this(aeron, config, channels, streamId, kvDim, dtype, maxTokensPerMessage, false);
+    }
+
+    /**
+     * @param framesInLog cut runs into messages that each fit one claim (see above): for a prompt
+     *                    machine that computes on the CPU ({@code !ComputeBackend.stagesHostRows()})
+     */
+    public KvTransferSender(
+        final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
+        final int kvDim, final Dtype dtype, final int maxTokensPerMessage, final boolean framesInLog)
+    {
         if (kvDim < 1 || maxTokensPerMessage < 1)
         {
             throw new IllegalArgumentException("kvDim and maxTokensPerMessage must be >= 1");
@@ -74,23 +91,38 @@ public final class KvTransferSender implements AutoCloseable
             throw new IllegalArgumentException("one row of " + kvDim + " keys and values exceeds 16 MiB");
         }
         final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, dtype);
-        final int termLength = TransportConfig.termLengthFor(maxFrame);
         this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 4096));
         this.stagingMemory = memory.of(staging);
         this.idle = config.pollIdleStrategy().get();
         this.sendTimeoutNs = config.sendTimeoutNs();
         this.publications = new ExclusivePublication[channels.size()];
+        this.claimRows = new int[channels.size()];
         this.names = new String[channels.size()];
         try
         {
             for (int d = 0; d < publications.length; d++)
             {
                 final ChannelUri uri = ChannelUri.parse(channels.get(d));
+                // one host: the MTU only cuts messages into the log's frames, no network to respect
+                final boolean largestMtu = framesInLog && uri.isIpc() &&
+                    uri.get(CommonContext.MTU_LENGTH_PARAM_NAME) == null &&
+                    KvLayerFlyweight.frameLength(1, kvDim, dtype) <= TransportConfig.MAX_MTU_LENGTH - HEADER_LENGTH;
+                if (largestMtu)
+                {
+                    uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, Integer.toString(TransportConfig.MAX_MTU_LENGTH));
+                }
                 if (uri.get(CommonContext.TERM_LENGTH_PARAM_NAME) == null)
                 {
-                    uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(termLength));
+                    // room for a layer or more in flight: a back-pressured sender parks (measured: 512 KiB
+                    // or 2 MiB terms cut the CPU's rate 2-4x against 16 MiB at 256 fp32 Mixtral positions)
+                    uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(largestMtu ?
+                        TransportConfig.termLengthFor(Math.max(maxFrame, TransportConfig.MAX_MTU_LENGTH)) :
+                        TransportConfig.termLengthFor(maxFrame)));
                 }
                 publications[d] = aeron.addExclusivePublication(uri.toString(), streamId + d);
+                claimRows[d] = !framesInLog ? 0 : (int)Math.min(this.maxTokensPerMessage,
+                    (publications[d].maxPayloadLength() - KvLayerFlyweight.HEADER_LENGTH) /
+                    KvLayerFlyweight.payloadLength(1, kvDim, dtype));
                 names[d] = "KV destination " + d + " (" + channels.get(d) + " stream " + (streamId + d) + ")";
             }
         }
@@ -169,9 +201,10 @@ public final class KvTransferSender implements AutoCloseable
             throw new IllegalArgumentException("KV rows of " + rows.elementBytes() + " bytes an element, but this " +
                 "sender's frames carry " + dtype);
         }
-        for (int done = 0; done < count; done += maxTokensPerMessage)
+        final int perMessage = claimRows[destination] > 0 ? claimRows[destination] : maxTokensPerMessage;
+        for (int done = 0; done < count; done += perMessage)
         {
-            final int n = Math.min(maxTokensPerMessage, count - done);
+            final int n = Math.min(perMessage, count - done);
             send(destination, transferId, layer, layers, firstPosition + done, n, rows, done, (byte)0, 0);
         }
     }

@@ -131,6 +131,36 @@ class KvDtypeTransferTest
         }
     }
 
+    /**
+     * Frames in the log (the CPU's way): 11 positions of 8 KiB keys and values go as messages of one
+     * 64 KiB claim each, 7 + 4, straight into the log and out of it, not as one staged message.
+     */
+    @Test
+    void shouldCutRunsIntoMessagesOfOneClaimWhenFramesGoInTheLog()
+    {
+        final int kvDim = 1024;
+        final int maxTokens = 256;
+        final int[] keyBits = fp32Pattern(0, 0, kvDim);
+        final int[] valueBits = fp32Pattern(0, 1, kvDim);
+        final RecordingSink sink = new RecordingSink(kvDim, Float.BYTES);
+        try (KvTransferReceiver receiver = new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, 1, kvDim, Dtype.FP32,
+            maxTokens, sink);
+            KvTransferSender sender = new KvTransferSender(node.aeron(), TransportConfig.defaults(), List.of(CHANNEL),
+                STREAM, kvDim, Dtype.FP32, maxTokens, true).awaitConnected(CONNECT_TIMEOUT_NS))
+        {
+            sender.sendLayer(0, TRANSFER, 0, 1, 0, TOKENS, HostKvRows.fp32(floats(keyBits), floats(valueBits), kvDim));
+            sender.sendComplete(0, TRANSFER, 1, TOKENS, 3);
+            RecordingSink.pollUntil(receiver, () -> !sink.completed.isEmpty() || !sink.failed.isEmpty());
+
+            assertEquals(List.of(7, 4), sink.rows.stream().map(RecordingSink.Rows::count).toList());
+            final int split = 7 * kvDim;
+            assertArrayEquals(keyBits, concat(bits(sink.rows.get(0).floats(0)), bits(sink.rows.get(1).floats(0))));
+            assertArrayEquals(valueBits, concat(bits(sink.rows.get(0).floats(1)), bits(sink.rows.get(1).floats(1))));
+            assertEquals(split, sink.rows.get(0).floats(0).length);
+            assertEquals(List.of(), sink.failed);
+        }
+    }
+
     @Test
     void shouldFailATransferInAnotherDtypeThanTheCacheNamingBoth()
     {
@@ -269,6 +299,13 @@ class KvDtypeTransferTest
             b[i] = Float.floatToRawIntBits(f[i]);
         }
         return b;
+    }
+
+    private static int[] concat(final int[] a, final int[] b)
+    {
+        final int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private static short[] slice(final short[] a, final int from, final int n)
