@@ -6,9 +6,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * An Agrona buffer's bytes as a {@link MemorySegment}, for the backends' KV row copies, made once per
- * buffer rather than once per frame: a sender fills a few buffers over and over (its staging buffer,
- * the publication's terms) and a receiver reads from a few (the image's terms, the reassembly
- * buffer), so a handful of entries, replaced round-robin, keeps the hot path allocation-free.
+ * buffer rather than once per frame: a receiver reads frames from a few buffers over and over (its
+ * images' terms, the reassembly buffers), so a handful of entries, replaced round-robin, keeps the
+ * hot path allocation-free.
  */
 final class BufferMemory
 {

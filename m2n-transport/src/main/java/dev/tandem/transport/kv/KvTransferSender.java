@@ -38,9 +38,9 @@ public final class KvTransferSender implements AutoCloseable
     /** Aeron caps one message at 16 MiB whatever the term length. */
     public static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
     private static final int HEADER_LENGTH = io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH;
+    private static final MemorySegment ADDRESS_SPACE = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     private final KvLayerFlyweight frame = new KvLayerFlyweight();
-    private final BufferMemory memory = new BufferMemory();
     private final BufferClaim claim = new BufferClaim();
     private final ExclusivePublication[] publications; // (destinations)
     private final int[] claimRows;                     // (destinations) positions a message of one claim; 0: staged
@@ -92,7 +92,7 @@ public final class KvTransferSender implements AutoCloseable
         }
         final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, dtype);
         this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 4096));
-        this.stagingMemory = memory.of(staging);
+        this.stagingMemory = MemorySegment.ofAddress(staging.addressOffset()).reinterpret(maxFrame);
         this.idle = config.pollIdleStrategy().get();
         this.sendTimeoutNs = config.sendTimeoutNs();
         this.publications = new ExclusivePublication[channels.size()];
@@ -278,7 +278,18 @@ public final class KvTransferSender implements AutoCloseable
         if (count > 0)
         {
             // keys then values, as the frame lays them out, in one copy out of the cache
-            rows.copyTo(fromRow, count, memory.of(buffer), (long)offset + KvLayerFlyweight.KEYS_OFFSET);
+            final long keys = (long)offset + KvLayerFlyweight.KEYS_OFFSET;
+            if (buffer == staging)
+            {
+                rows.copyTo(fromRow, count, stagingMemory, keys);
+            }
+            else
+            {
+                // a claim: a new window on the log each time, so addressed absolutely rather than by a
+                // segment made per message (the log is mapped memory, never an array; the claim's
+                // length bounds the frame)
+                rows.copyTo(fromRow, count, ADDRESS_SPACE, buffer.addressOffset() + keys);
+            }
         }
     }
 
