@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * {@code tandem bench kv --device cuda}'s path, small: every layer out of one device cache into
  * frames, over Aeron IPC, into another device cache, which the benchmark then checks against the
  * first bit for bit (it throws otherwise). 300 positions are one staged, fragmented message of 256
- * (into the page-locked staging frame) and one of 44 claimed in the log (pageable memory); in bf16
- * (the GPU default) and float32, and the frames carry the cache's own dtype.
+ * (into the page-locked staging frame) and one of 44, in bf16 (the GPU default) claimed in the log
+ * (pageable memory), in float32 staged too; the frames carry the cache's own dtype.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)

@@ -101,6 +101,7 @@ public interface ComputeBackend extends AutoCloseable {
      * Copies the keys and values of KV slots {@code slots[0..count)} of {@code layer} to the host,
      * after all pending work: row i of {@code keys} and {@code values}, each (count, kvHeads · headDim)
      * row-major float32, is slot {@code slots[i]}. Storage in a narrower type is widened exactly.
+     * For checks and setup: the KV transfer copies with {@link #copyKvToHost}, in the cache's own type.
      */
     void readKv(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values);
 
