@@ -46,6 +46,7 @@ final class TokenSideKv implements KvSink {
     private final Map<Long, Incoming> incoming = new HashMap<>();        // transfer → its request, until resumed
     private final Queue<Incoming> awaitingBlocks = new ArrayDeque<>();  // reserved when blocks free up
     private final Map<Long, List<Rows>> early = new HashMap<>();        // rows of transfers not reserved yet
+    private final Map<Long, End> earlyEnds = new HashMap<>();           // transfers that ended before their request
     private final Set<Long> dropped = boundedSet(4_096);                // cancelled: their late rows are ignored
 
     /** A request waiting for its KV. */
@@ -62,6 +63,10 @@ final class TokenSideKv implements KvSink {
             this.request = request;
             this.listener = listener;
         }
+    }
+
+    /** How a transfer ended before its request arrived: its first token, or why it failed (then non-null). */
+    private record End(int firstToken, String failure) {
     }
 
     /** Rows that came before their blocks: a copy of the frame's rows, off the heap. */
@@ -113,6 +118,15 @@ final class TokenSideKv implements KvSink {
     }
 
     private void arrive(Incoming in) {
+        End end = earlyEnds.remove(in.transfer);
+        if (end != null && end.failure() != null) {
+            early.remove(in.transfer);
+            in.listener.onError("KV transfer " + in.transfer + " failed: " + end.failure());
+            return;
+        }
+        if (end != null) {
+            in.firstToken = end.firstToken(); // resumed once its blocks are reserved
+        }
         incoming.put(in.transfer, in);
         if (!awaitingBlocks.isEmpty() || !reserve(in)) {
             awaitingBlocks.add(in);
@@ -183,7 +197,10 @@ final class TokenSideKv implements KvSink {
     public void transferComplete(long transfer, int firstToken) {
         Incoming in = incoming.get(transfer);
         if (in == null) {
-            return; // cancelled meanwhile
+            if (!dropped.contains(transfer)) { // else cancelled meanwhile
+                earlyEnds.put(transfer, new End(firstToken, null)); // the whole transfer beat its request here
+            }
+            return;
         }
         if (!in.reserved) {
             in.firstToken = firstToken; // resumed once its blocks are reserved
@@ -207,6 +224,9 @@ final class TokenSideKv implements KvSink {
     public void transferFailed(long transfer, String reason) {
         Incoming in = incoming.remove(transfer);
         if (in == null) {
+            if (!dropped.contains(transfer)) {
+                earlyEnds.put(transfer, new End(-1, reason));
+            }
             return;
         }
         awaitingBlocks.remove(in);
