@@ -45,7 +45,9 @@ final class CudaKvHostRows {
         int words = rowBytes / (w4 ? 4 : 2);
         b.args.reset().p(rows).p(s.keys(layer)).p(s.values(layer)).p(slotPtr).i(count).i(words);
         b.launchRows(w4 ? gather4 : gather2, 2 * count, words, "gather_kv");
-        b.ops.copy(dst.address() + offset, rows, bytes);
+        // the directional copy, which takes pageable memory by its contract (cuMemcpyAsync's pointer
+        // inference is only relied on for registered memory elsewhere); returns once done if pageable
+        b.driver.copyToHost(MemorySegment.ofAddress(dst.address() + offset), rows, bytes, b.stream);
     }
 
     /**
@@ -63,7 +65,7 @@ final class CudaKvHostRows {
         long bytes = KvStorage.hostRowsBytes(s, count);
         long rows = b.scratch(bytes);
         long host = src.address() + offset;
-        b.ops.copy(rows, host, bytes);
+        b.driver.copyToDevice(rows, MemorySegment.ofAddress(host), bytes, b.stream);
         long slotPtr = slotsOnDevice(slots, from, count);
         int rowBytes = s.rowWidth * s.elementBytes;
         boolean w4 = rowBytes % 4 == 0;
