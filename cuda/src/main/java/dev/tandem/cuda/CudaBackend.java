@@ -123,8 +123,8 @@ public final class CudaBackend implements ComputeBackend {
     private final boolean groupedGemm;      // cuBLAS takes our grouped GEMM's type mix
     final boolean batchedGemm;
     private final CudaExperts experts;
-    private final CudaAttention attention;
-    private final CudaKvHostRows kvHostRows;   // the KV transfer's rows to and from the host      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
+    private final CudaAttention attention;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
+    private final CudaKvHostRows kvHostRows;    // the KV transfer's rows to and from the host
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
     private final long[] splitPointers = new long[3 * MAX_SPLIT_K];
