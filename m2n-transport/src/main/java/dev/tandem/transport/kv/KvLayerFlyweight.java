@@ -278,10 +278,4 @@ public final class KvLayerFlyweight
     {
         return buffer.getInt(offset + RESERVED_FIELD_OFFSET, LITTLE_ENDIAN);
     }
-
-    /** @return the offset of the wrapped frame in its buffer: the rows start at {@code offset() + KEYS_OFFSET}. */
-    public int offset()
-    {
-        return offset;
-    }
 }

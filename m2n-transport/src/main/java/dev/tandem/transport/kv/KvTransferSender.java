@@ -143,12 +143,6 @@ public final class KvTransferSender implements AutoCloseable
         return stagingMemory;
     }
 
-    /** @return the dtype the frames carry: the prompt machine's KV cache's. */
-    public Dtype dtype()
-    {
-        return dtype;
-    }
-
     public int destinations()
     {
         return publications.length;
