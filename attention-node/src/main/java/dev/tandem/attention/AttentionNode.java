@@ -80,11 +80,13 @@ public final class AttentionNode implements AutoCloseable {
         }
         ModelConfig c = lm.config();
         int kvDim = c.numKvHeads() * c.headDim();
+        Dtype kvDtype = Dtype.ofBytes(cache.storage().elementBytes()); // what the prompt machines must send
         int maxRows = (int) ((KvTransferSender.MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH)
-                / KvLayerFlyweight.payloadLength(1, kvDim, Dtype.FP32));
+                / KvLayerFlyweight.payloadLength(1, kvDim, kvDtype));
         this.kvAeron = AeronNode.launch(TransportConfig.defaults().withAeronDirectoryName(cluster.aeronDirectory()));
         this.kv = new TokenSideKv(generator, cache, new KvHandoff(backend, cache), c.maxPositions(), kvDim,
-                sink -> new KvTransferReceiver(kvAeron.aeron(), kvChannel, kvStream, c.numLayers(), kvDim, maxRows, sink));
+                sink -> new KvTransferReceiver(kvAeron.aeron(), kvChannel, kvStream, c.numLayers(), kvDim, kvDtype,
+                        maxRows, sink));
     }
 
     /** Serves until {@code in} closes; results and replies go to {@code out}, one JSON line each. */

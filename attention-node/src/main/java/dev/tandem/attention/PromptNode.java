@@ -6,13 +6,16 @@ import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Generator;
+import dev.tandem.core.engine.KvRowSource;
 import dev.tandem.core.engine.PrefillKvTap;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.RequestHandle;
 import dev.tandem.core.engine.Result;
+import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.model.Models;
 import dev.tandem.transport.AeronNode;
+import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import dev.tandem.transport.kv.KvTransferSender;
 
@@ -58,18 +61,24 @@ public final class PromptNode implements AutoCloseable {
         try {
             ModelConfig c = lm.config();
             int kvDim = c.numKvHeads() * c.headDim();
+            PagedKvCache cache = lm.newKvCache(kvTokens, 16);
             this.aeron = kvChannels.isEmpty() ? null
                     : AeronNode.launch(TransportConfig.defaults().withAeronDirectoryName(aeronDirectory));
+            // frames carry KV as this cache holds it (bf16 on a GPU): no conversion on either machine
             this.sender = aeron == null ? null : new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
-                    kvChannels, kvStreamBase, kvDim, maxBatchTokens).awaitConnected(CONNECT_TIMEOUT_NS);
-            this.tap = new PrefillKvTap(backend, kvDim, maxBatchTokens, this::sendRows);
+                    kvChannels, kvStreamBase, kvDim, Dtype.ofBytes(cache.storage().elementBytes()), maxBatchTokens,
+                    !backend.stagesHostRows()).awaitConnected(CONNECT_TIMEOUT_NS); // CPU copies: frames in the log
+            if (sender != null) {
+                backend.registerHost(sender.stagingMemory()); // a device copies rows into the frames by DMA
+            }
+            this.tap = new PrefillKvTap(backend, this::sendRows);
             lm.observeLayers(tap);
+            this.generator = new Generator(lm, cache);
         } catch (RuntimeException e) {
             lm.close();
             throw e;
         }
         this.model = lm;
-        this.generator = new Generator(lm, lm.newKvCache(kvTokens, 16));
     }
 
     /** Serves until {@code in} closes and the work in flight is done. */
@@ -116,13 +125,13 @@ public final class PromptNode implements AutoCloseable {
     }
 
     /** Called by the tap on the stepping thread, between layers. */
-    private void sendRows(long transfer, int layer, int firstPosition, int count, float[] keys, float[] values) {
+    private void sendRows(long transfer, int layer, int firstPosition, int count, KvRowSource rows) {
         Integer destination = destinations.get(transfer);
         if (destination == null || failedTransfers.containsKey(transfer)) {
             return;
         }
         try {
-            sender.sendLayer(destination, transfer, layer, model.config().numLayers(), firstPosition, count, keys, values);
+            sender.sendLayer(destination, transfer, layer, model.config().numLayers(), firstPosition, count, rows);
         } catch (TandemException e) {
             failedTransfers.put(transfer, e.getMessage()); // fails this request only, not the batch
         }

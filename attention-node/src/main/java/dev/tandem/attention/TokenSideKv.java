@@ -11,9 +11,10 @@ import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.transport.kv.KvSink;
 import dev.tandem.transport.kv.KvTransferReceiver;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -45,6 +46,7 @@ final class TokenSideKv implements KvSink {
     private final Map<Long, Incoming> incoming = new HashMap<>();        // transfer → its request, until resumed
     private final Queue<Incoming> awaitingBlocks = new ArrayDeque<>();  // reserved when blocks free up
     private final Map<Long, List<Rows>> early = new HashMap<>();        // rows of transfers not reserved yet
+    private final Map<Long, End> earlyEnds = new HashMap<>();           // transfers that ended before their request
     private final Set<Long> dropped = boundedSet(4_096);                // cancelled: their late rows are ignored
 
     /** A request waiting for its KV. */
@@ -63,7 +65,12 @@ final class TokenSideKv implements KvSink {
         }
     }
 
-    private record Rows(int layer, int firstPosition, int count, float[] keys, float[] values) {
+    /** How a transfer ended before its request arrived: its first token, or why it failed (then non-null). */
+    private record End(int firstToken, String failure) {
+    }
+
+    /** Rows that came before their blocks: a copy of the frame's rows, off the heap. */
+    private record Rows(int layer, int firstPosition, int count, MemorySegment rows) {
     }
 
     /** @param receiverFactory makes the receiver with this object as its sink */
@@ -111,6 +118,15 @@ final class TokenSideKv implements KvSink {
     }
 
     private void arrive(Incoming in) {
+        End end = earlyEnds.remove(in.transfer);
+        if (end != null && end.failure() != null) {
+            early.remove(in.transfer);
+            in.listener.onError("KV transfer " + in.transfer + " failed: " + end.failure());
+            return;
+        }
+        if (end != null) {
+            in.firstToken = end.firstToken(); // resumed once its blocks are reserved
+        }
         incoming.put(in.transfer, in);
         if (!awaitingBlocks.isEmpty() || !reserve(in)) {
             awaitingBlocks.add(in);
@@ -125,7 +141,7 @@ final class TokenSideKv implements KvSink {
         }
         in.reserved = true;
         for (Rows r : early.getOrDefault(in.transfer, List.of())) {
-            handoff.write(in.transfer, r.layer, r.firstPosition, r.count, r.keys, r.values);
+            handoff.write(in.transfer, r.layer, r.firstPosition, r.count, r.rows, 0);
         }
         early.remove(in.transfer);
         if (in.firstToken >= 0) {
@@ -161,17 +177,19 @@ final class TokenSideKv implements KvSink {
     }
 
     @Override
-    public void layerArrived(long transfer, int layer, int firstPosition, int count, float[] keys, float[] values) {
+    public void layerArrived(long transfer, int layer, int firstPosition, int count, MemorySegment rows, long offset) {
         if (dropped.contains(transfer)) {
             return;
         }
         Incoming in = incoming.get(transfer);
         if (in != null && in.reserved) {
-            handoff.write(transfer, layer, firstPosition, count, keys, values);
+            handoff.write(transfer, layer, firstPosition, count, rows, offset);
         } else {
-            int n = count * kvDim; // the arrays are reused and sized for the largest message
-            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count,
-                    Arrays.copyOf(keys, n), Arrays.copyOf(values, n)));
+            // the frame is Aeron's again after this call; rows this early are rare (two channels racing)
+            long bytes = 2L * count * kvDim * handoff.elementBytes();
+            MemorySegment copy = Arena.ofAuto().allocate(bytes, 64);
+            MemorySegment.copy(rows, offset, copy, 0, bytes);
+            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count, copy));
         }
     }
 
@@ -179,7 +197,10 @@ final class TokenSideKv implements KvSink {
     public void transferComplete(long transfer, int firstToken) {
         Incoming in = incoming.get(transfer);
         if (in == null) {
-            return; // cancelled meanwhile
+            if (!dropped.contains(transfer)) { // else cancelled meanwhile
+                earlyEnds.put(transfer, new End(firstToken, null)); // the whole transfer beat its request here
+            }
+            return;
         }
         if (!in.reserved) {
             in.firstToken = firstToken; // resumed once its blocks are reserved
@@ -203,6 +224,9 @@ final class TokenSideKv implements KvSink {
     public void transferFailed(long transfer, String reason) {
         Incoming in = incoming.remove(transfer);
         if (in == null) {
+            if (!dropped.contains(transfer)) {
+                earlyEnds.put(transfer, new End(-1, reason));
+            }
             return;
         }
         awaitingBlocks.remove(in);

@@ -134,6 +134,7 @@ public final class CudaBackend implements ComputeBackend {
     final boolean batchedGemm;
     private final CudaExperts experts;
     private final CudaAttention attention;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
+    private final CudaKvHostRows kvHostRows;    // the KV transfer's rows to and from the host
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
     private final long[] splitPointers = new long[3 * MAX_SPLIT_K];
@@ -224,7 +225,9 @@ public final class CudaBackend implements ComputeBackend {
             this.uploader = new WeightUploader(driver, stream, log);
             this.one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
             this.zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
-            this.k = Kernels.of(KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log));
+            KernelModule module = KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log);
+            this.k = Kernels.of(module);
+            this.kvHostRows = new CudaKvHostRows(this, module);
             this.rowTargetBlocks = 4 * device.multiprocessors();
             for (MemorySegment f : new MemorySegment[]{k.prefillF32, k.prefillBf16}) {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -1122,6 +1125,40 @@ public final class CudaBackend implements ComputeBackend {
         launchRows(kernel, count, s.rowWidth, "store_kv_rows");
         args.reset().p(s.values(layer)).p(valueRows).p(slotPtr).i(s.rowWidth);
         launchRows(kernel, count, s.rowWidth, "store_kv_rows");
+    }
+
+    /** See {@link CudaKvHostRows}: a gather kernel and one DMA, in the cache's type. */
+    @Override
+    public void copyKvToHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment dst,
+                             long offset) {
+        bind();
+        kvHostRows.toHost(kv, layer, slots, from, count, dst, offset);
+    }
+
+    /** See {@link CudaKvHostRows}: one DMA and a scatter kernel, in the cache's type. */
+    @Override
+    public void copyKvFromHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment src,
+                               long offset) {
+        bind();
+        kvHostRows.fromHost(kv, layer, slots, from, count, src, offset);
+    }
+
+    /** Page-locks {@code memory} as {@link #pinned} does at a DMA's first use, but all of it, now. */
+    @Override
+    public void registerHost(MemorySegment memory) {
+        bind();
+        pinned(memory);
+    }
+
+    /** Whether {@code [address, address + bytes)} lies in page-locked memory this backend registered. */
+    boolean isRegistered(long address, long bytes) {
+        for (int i = 0; i < registered.size(); i++) {
+            MemorySegment m = registered.get(i);
+            if (m.address() <= address && address + bytes <= m.address() + m.byteSize()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** See {@link CudaAttention}. */

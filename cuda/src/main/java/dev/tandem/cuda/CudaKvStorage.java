@@ -53,4 +53,14 @@ final class CudaKvStorage implements KvStorage {
     public int blockSize() {
         return blockSize;
     }
+
+    @Override
+    public int rowWidth() {
+        return rowWidth;
+    }
+
+    @Override
+    public int elementBytes() {
+        return elementBytes;
+    }
 }

@@ -1310,3 +1310,41 @@ extern "C" __global__ void sum_experts(float* out, int outStride, const float* y
         out[(long) r * outStride + c] = acc;
     }
 }
+
+// ==== KV transfer: a layer's KV rows to and from host memory, as the cache holds them ====
+// The keys and values of listed slots, word for word (no conversion: bf16 stays bf16), to and from
+// contiguous rows: keys of slots[0..count) as rows 0..count-1, then their values as rows
+// count..2·count-1, the bytes of a KV frame. `words` is a row's 4-byte words (_w4), or its 2-byte
+// halves (_w2) for a row whose bytes are not a multiple of 4. Grid (2 · count, column blocks).
+template <typename W>
+__device__ void gather_kv_t(W* rows, const W* keys, const W* values, const int* slots, int count, int words) {
+    int r = blockIdx.x;
+    bool key = r < count;
+    const W* cache = key ? keys : values;
+    long src = (long) slots[key ? r : r - count] * words;
+    COLUMNS(c, words) rows[(long) r * words + c] = cache[src + c];
+}
+template <typename W>
+__device__ void scatter_kv_t(W* keys, W* values, const W* rows, const int* slots, int count, int words) {
+    int r = blockIdx.x;
+    bool key = r < count;
+    W* cache = key ? keys : values;
+    long dst = (long) slots[key ? r : r - count] * words;
+    COLUMNS(c, words) cache[dst + c] = rows[(long) r * words + c];
+}
+extern "C" __global__ void gather_kv_w4(unsigned int* rows, const unsigned int* keys, const unsigned int* values,
+                                        const int* slots, int count, int words) {
+    gather_kv_t(rows, keys, values, slots, count, words);
+}
+extern "C" __global__ void gather_kv_w2(unsigned short* rows, const unsigned short* keys, const unsigned short* values,
+                                        const int* slots, int count, int words) {
+    gather_kv_t(rows, keys, values, slots, count, words);
+}
+extern "C" __global__ void scatter_kv_w4(unsigned int* keys, unsigned int* values, const unsigned int* rows,
+                                         const int* slots, int count, int words) {
+    scatter_kv_t(keys, values, rows, slots, count, words);
+}
+extern "C" __global__ void scatter_kv_w2(unsigned short* keys, unsigned short* values, const unsigned short* rows,
+                                         const int* slots, int count, int words) {
+    scatter_kv_t(keys, values, rows, slots, count, words);
+}

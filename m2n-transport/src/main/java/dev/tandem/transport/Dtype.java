@@ -32,6 +32,17 @@ public enum Dtype
         return bytes;
     }
 
+    /** @return the dtype of {@code bytes} per element: a KV cache's {@code elementBytes}, 2 or 4. */
+    public static Dtype ofBytes(final int bytes)
+    {
+        return switch (bytes)
+        {
+            case 2 -> BF16;
+            case 4 -> FP32;
+            default -> throw new IllegalArgumentException(bytes + " bytes an element: neither bf16 nor fp32");
+        };
+    }
+
     /**
      * @param code read from a frame.
      * @return the dtype, or null when the code is unknown (the caller rejects the frame).

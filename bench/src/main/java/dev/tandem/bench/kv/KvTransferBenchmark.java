@@ -4,7 +4,9 @@ import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.engine.KvRowSource;
 import dev.tandem.transport.AeronNode;
+import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import dev.tandem.transport.kv.KvSink;
 import dev.tandem.transport.kv.KvTransferReceiver;
@@ -23,18 +25,24 @@ import java.util.function.Consumer;
  * Splitwise's KV transfer as the nodes run it, prompt machine to token machine in one process:
  * each layer's keys and values read out of one KV cache (the prompt machine's), sent over Aeron
  * IPC, and written into another (the token machine's), both caches on {@code device}, the receiver
- * on its own thread with its own backend. Beside it, in the same run, the bound: the same bytes
- * copied out of the device's memory into host memory and back (memcpy on the CPU, DMA on a GPU).
+ * on its own thread with its own backend. Rows travel as the caches hold them (bf16 on a GPU,
+ * float32 on the CPU): out of the prompt machine's cache straight into each frame, and from the
+ * received frame straight into the token machine's cache. Beside it, in the same run, the bound:
+ * the same bytes copied out of the device's memory into host memory and back (memcpy on the CPU,
+ * DMA on a GPU).
  */
 public final class KvTransferBenchmark {
     private static final int BLOCK = 16;
     private static final long CONNECT_TIMEOUT_NS = TimeUnit.SECONDS.toNanos(10);
     private static final long TRANSFER_TIMEOUT_S = 120;
-    private static final int MESSAGE_TOKENS = 256;  // positions a message, as a prompt chunk (2 MB at Mixtral's 1024)
+    // positions a message at most, as a prompt chunk (2 MB fp32 at Mixtral's 1024); the CPU sends
+    // messages of one claim each instead (KvTransferSender's framesInLog), as the prompt node does
+    private static final int MESSAGE_TOKENS = 256;
 
     /** One prompt length's figures: per layer and over all layers, transfer and bound. */
-    public record Result(int tokens, int layers, int kvDim, long bytesPerLayer, double transferMsPerLayer,
-                         double transferGbPerSecond, double boundMsPerLayer, double boundGbPerSecond) {
+    public record Result(int tokens, int layers, int kvDim, String kvDtype, long bytesPerLayer,
+                         double transferMsPerLayer, double transferGbPerSecond, double boundMsPerLayer,
+                         double boundGbPerSecond) {
         public double ratio() {
             return transferGbPerSecond / boundGbPerSecond;
         }
@@ -49,6 +57,7 @@ public final class KvTransferBenchmark {
         int kvDim = kvHeads * headDim;
         int maxTokens = java.util.Arrays.stream(promptTokens).max().orElseThrow();
         List<Result> results = new ArrayList<>();
+        List<KvTransferSender> senders = new ArrayList<>();
         try (AeronNode aeron = AeronNode.launch(TransportConfig.defaults());
              ComputeBackend promptSide = device.open(log);
              ComputeBackend tokenSide = device.open(line -> { })) {
@@ -60,13 +69,19 @@ public final class KvTransferBenchmark {
                 slots[i] = i;
             }
             fill(promptSide, source, layers, slots, kvDim);
+            Dtype dtype = Dtype.ofBytes(source.elementBytes()); // the caches' own: bf16 on a GPU, float32 on the CPU
+            log.accept("KV cache and frames in " + dtype);
             TokenMachine tokenMachine = new TokenMachine(tokenSide, target, slots);
+            CacheRows rows = new CacheRows(promptSide, source, slots);
             String channel = "aeron:ipc";
             int stream = 0x7e00;
             try (KvTransferReceiver receiver = new KvTransferReceiver(aeron.aeron(), channel, stream, layers, kvDim,
-                    MESSAGE_TOKENS, tokenMachine);
+                    dtype, MESSAGE_TOKENS, tokenMachine);
                  KvTransferSender sender = new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
-                         List.of(channel), stream, kvDim, MESSAGE_TOKENS).awaitConnected(CONNECT_TIMEOUT_NS)) {
+                         List.of(channel), stream, kvDim, dtype, MESSAGE_TOKENS, !promptSide.stagesHostRows())
+                         .awaitConnected(CONNECT_TIMEOUT_NS)) { // as the prompt node sends
+                promptSide.registerHost(sender.stagingMemory()); // as the prompt node does
+                senders.add(sender); // reachable, so its staging stays mapped, until the backends close
                 Thread poller = Thread.ofPlatform().name("kv-bench-token-machine").daemon().start(() -> {
                     while (!Thread.currentThread().isInterrupted()) {
                         if (receiver.poll(64) == 0) {
@@ -79,17 +94,16 @@ public final class KvTransferBenchmark {
                     for (int tokens : promptTokens) {
                         double[] transferNs = new double[repeats];
                         for (int r = -1; r < repeats; r++) {
-                            long ns = transfer(sender, tokenMachine, ++transferId, promptSide, source, layers, kvDim,
-                                    slots, tokens);
+                            long ns = transfer(sender, tokenMachine, rows, ++transferId, layers, tokens);
                             if (r >= 0) {
                                 transferNs[r] = ns;
                             }
                         }
                         java.util.Arrays.sort(transferNs);
                         double transfer = transferNs[repeats / 2];
-                        double bound = copyBound(promptSide, tokens, kvDim, layers, repeats);
-                        long bytes = 2L * tokens * kvDim * Float.BYTES; // keys and values of a layer, float32 rows
-                        Result result = new Result(tokens, layers, kvDim, bytes, transfer / layers / 1e6,
+                        long bytes = KvStorage.hostRowsBytes(source, tokens); // keys and values of a layer, as cached
+                        double bound = copyBound(promptSide, bytes, layers, repeats);
+                        Result result = new Result(tokens, layers, kvDim, dtype.name(), bytes, transfer / layers / 1e6,
                                 bytes * layers / transfer, bound / layers / 1e6, bytes * layers / bound);
                         log.accept(String.format(java.util.Locale.ROOT, "%d tokens: %.3f ms a layer (%.2f GB/s),"
                                 + " bound %.3f ms (%.2f GB/s), %.2f×", tokens, result.transferMsPerLayer(),
@@ -102,25 +116,35 @@ public final class KvTransferBenchmark {
                     poller.join(TimeUnit.SECONDS.toMillis(10));
                 }
             }
-            checkDelivered(promptSide, source, tokenSide, target, layers, slots, promptTokens[promptTokens.length - 1], kvDim);
+            checkDelivered(promptSide, source, tokenSide, target, layers, slots, promptTokens[promptTokens.length - 1]);
         }
+        java.lang.ref.Reference.reachabilityFence(senders);
         return results;
     }
 
-    /** Correct first: the token machine's cache holds what the prompt machine's held, bit for bit (first and last layer). */
+    /**
+     * Correct first: the token machine's cache holds what the prompt machine's held, bit for bit in the
+     * caches' own type (first and last layer).
+     */
     private static void checkDelivered(ComputeBackend promptSide, KvStorage source, ComputeBackend tokenSide,
-                                       KvStorage target, int layers, int[] slots, int tokens, int kvDim) {
+                                       KvStorage target, int layers, int[] slots, int tokens) {
+        long bytes = KvStorage.hostRowsBytes(source, tokens);
+        MemorySegment sent = Arena.ofAuto().allocate(bytes, 64);
+        MemorySegment got = Arena.ofAuto().allocate(bytes, 64);
         for (int layer : new int[] {0, layers - 1}) {
-            float[][] sent = {new float[tokens * kvDim], new float[tokens * kvDim]};
-            float[][] got = {new float[tokens * kvDim], new float[tokens * kvDim]};
-            promptSide.readKv(source, layer, slots, tokens, sent[0], sent[1]);
-            tokenSide.readKv(target, layer, slots, tokens, got[0], got[1]);
-            if (!java.util.Arrays.equals(sent[0], got[0]) || !java.util.Arrays.equals(sent[1], got[1])) {
-                throw new IllegalStateException("layer " + layer + ": the token machine's KV differs from what was sent");
+            promptSide.copyKvToHost(source, layer, slots, 0, tokens, sent, 0);
+            promptSide.awaitWrites();
+            tokenSide.copyKvToHost(target, layer, slots, 0, tokens, got, 0);
+            tokenSide.awaitWrites();
+            long at = sent.mismatch(got);
+            if (at >= 0) {
+                throw new IllegalStateException("layer " + layer + ": the token machine's KV differs from what was sent"
+                        + " at byte " + at + " of " + bytes);
             }
         }
     }
 
+    /** Seeded Gaussian rows, stored as the cache holds them (rounded to bf16 in a bf16 cache). */
     private static void fill(ComputeBackend backend, KvStorage kv, int layers, int[] slots, int kvDim) {
         SplittableRandom random = new SplittableRandom(17);
         float[] keys = new float[slots.length * kvDim];
@@ -134,7 +158,37 @@ public final class KvTransferBenchmark {
         }
     }
 
-    /** The token machine's side, on the polling thread: rows into its cache, as the node's KV handoff writes them. */
+    /** The prompt machine's layer as its tap hands it over: rows copied out of the cache straight into the frames. */
+    private static final class CacheRows implements KvRowSource {
+        private final ComputeBackend backend;
+        private final KvStorage cache;
+        private final int[] slots;
+        private int layer;
+
+        CacheRows(ComputeBackend backend, KvStorage cache, int[] slots) {
+            this.backend = backend;
+            this.cache = cache;
+            this.slots = slots;
+        }
+
+        CacheRows layer(int layer) {
+            this.layer = layer;
+            return this;
+        }
+
+        @Override
+        public int elementBytes() {
+            return cache.elementBytes();
+        }
+
+        @Override
+        public void copyTo(int from, int count, MemorySegment dst, long offset) {
+            backend.copyKvToHost(cache, layer, slots, from, count, dst, offset);
+            backend.awaitWrites();
+        }
+    }
+
+    /** The token machine's side, on the polling thread: rows from the frames into its cache, as the node's KV handoff writes them. */
     private static final class TokenMachine implements KvSink {
         private final ComputeBackend backend;
         private final KvStorage cache;
@@ -153,9 +207,9 @@ public final class KvTransferBenchmark {
         }
 
         @Override
-        public void layerArrived(long transferId, int layer, int firstPosition, int count, float[] keys, float[] values) {
-            backend.writeKvRows(cache, layer, java.util.Arrays.copyOfRange(slots, firstPosition, firstPosition + count),
-                    count, keys, values);
+        public void layerArrived(long transferId, int layer, int firstPosition, int count, MemorySegment rows,
+                                 long offset) {
+            backend.copyKvFromHost(cache, layer, slots, firstPosition, count, rows, offset);
         }
 
         @Override
@@ -171,29 +225,29 @@ public final class KvTransferBenchmark {
     }
 
     /** One prompt's KV, every layer, as the prompt node's tap sends it layer by layer; nanoseconds to the last write. */
-    private static long transfer(KvTransferSender sender, TokenMachine tokenMachine, long transferId,
-                                 ComputeBackend promptSide, KvStorage source, int layers, int kvDim, int[] slots,
-                                 int tokens) throws Exception {
+    private static long transfer(KvTransferSender sender, TokenMachine tokenMachine, CacheRows rows, long transferId,
+                                 int layers, int tokens) throws Exception {
         CompletableFuture<Long> done = tokenMachine.expect();
-        float[] keys = new float[tokens * kvDim];
-        float[] values = new float[tokens * kvDim];
         long start = System.nanoTime();
         for (int layer = 0; layer < layers; layer++) {
-            promptSide.readKv(source, layer, slots, tokens, keys, values);
-            sender.sendLayer(0, transferId, layer, layers, 0, tokens, keys, values);
+            sender.sendLayer(0, transferId, layer, layers, 0, tokens, rows.layer(layer));
         }
         sender.sendComplete(0, transferId, layers, tokens, 0);
         return done.get(TRANSFER_TIMEOUT_S, TimeUnit.SECONDS) - start;
     }
 
-    /** The same bytes out of the device's memory to host memory and back, every layer; median nanoseconds. */
-    private static double copyBound(ComputeBackend backend, int tokens, int kvDim, int layers, int repeats) {
-        int rows = 2 * tokens;                    // keys and values, float32 rows as the transfer carries them
+    /**
+     * The same bytes as a layer's transfer (keys and values in the cache's type) out of the device's
+     * memory into host memory and back, every layer; median nanoseconds.
+     */
+    private static double copyBound(ComputeBackend backend, long bytes, int layers, int repeats) {
+        int cols = 1024;                                    // float32 columns: any shape of the same bytes
+        int rows = (int) ((bytes + 4L * cols - 1) / (4L * cols));
         // freed by the GC after the backend, which unregisters it when it closes (on a device)
-        MemorySegment host = Arena.ofAuto().allocate(4L * rows * kvDim, 64);
-        Activations hostRows = backend.wrapHost(host, rows, kvDim);
-        Activations deviceRows = backend.allocate(rows, kvDim);
-        Activations back = backend.allocate(rows, kvDim);
+        MemorySegment host = Arena.ofAuto().allocate(4L * rows * cols, 64);
+        Activations hostRows = backend.wrapHost(host, rows, cols);
+        Activations deviceRows = backend.allocate(rows, cols);
+        Activations back = backend.allocate(rows, cols);
         double[] ns = new double[repeats];
         for (int r = -1; r < repeats; r++) {
             long start = System.nanoTime();

@@ -19,6 +19,7 @@ class KvTransferBenchmarkTest {
         assertEquals(2, results.size(), String.join("\n", log));
         KvTransferBenchmark.Result r = results.get(1);
         assertEquals(300, r.tokens());
+        assertEquals("FP32", r.kvDtype(), "the CPU cache's type, carried as it is");
         assertEquals(2L * 300 * 16 * 4, r.bytesPerLayer(), "keys and values of 300 positions, 16 floats each");
         assertTrue(r.transferMsPerLayer() > 0 && r.boundMsPerLayer() > 0, r.toString());
         assertEquals(r.bytesPerLayer() / (r.transferMsPerLayer() * 1e6), r.transferGbPerSecond(), 1e-9 * r.transferGbPerSecond() + 1e-12);

@@ -101,6 +101,7 @@ public interface ComputeBackend extends AutoCloseable {
      * Copies the keys and values of KV slots {@code slots[0..count)} of {@code layer} to the host,
      * after all pending work: row i of {@code keys} and {@code values}, each (count, kvHeads · headDim)
      * row-major float32, is slot {@code slots[i]}. Storage in a narrower type is widened exactly.
+     * For checks and setup: the KV transfer copies with {@link #copyKvToHost}, in the cache's own type.
      */
     void readKv(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values);
 
@@ -110,6 +111,31 @@ public interface ComputeBackend extends AutoCloseable {
      * machine fills its cache this way with what a prompt machine computed.
      */
     void writeKvRows(KvStorage kv, int layer, int[] slots, int count, float[] keys, float[] values);
+
+    /**
+     * Copies the keys, then the values, of KV slots {@code slots[from .. from + count)} of {@code layer}
+     * into host memory at {@code dst[offset ..)}: {@code (2, count, rowWidth)} elements as the cache
+     * holds them ({@link KvStorage#elementBytes}, no conversion), row i of each half being slot
+     * {@code slots[from + i]}. The prompt machine writes a KV frame's rows this way, straight into the
+     * frame. In stream order: read {@code dst} after {@link #awaitWrites}.
+     */
+    void copyKvToHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment dst, long offset);
+
+    /**
+     * The inverse of {@link #copyKvToHost}: {@code (2, count, rowWidth)} elements of the cache's own
+     * type at {@code src[offset ..)}, keys first, into slots {@code slots[from .. from + count)} of
+     * {@code layer}. The token machine writes a received KV frame's rows this way, straight from the
+     * frame. {@code src} may be reused once the call returns.
+     */
+    void copyKvFromHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment src, long offset);
+
+    /**
+     * Host memory that row copies will use again and again, such as a transport's send buffer: a
+     * device backend page-locks all of it now, once, so that copies to and from any part of it run
+     * at the bus's rate. It must stay mapped until the backend closes. The CPU has nothing to do.
+     */
+    default void registerHost(MemorySegment memory) {
+    }
 
     /**
      * Causal grouped-query attention of each query row over its sequence's cached keys and

@@ -5,6 +5,7 @@ import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.kv.BlockTable;
 import dev.tandem.core.kv.PagedKvCache;
 
+import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -45,12 +46,14 @@ public final class KvHandoff {
     }
 
     /**
-     * Stores keys and values (count, kvDim) of {@code layer} for positions
-     * {@code firstPosition .. firstPosition + count − 1} of the transfer.
+     * Stores the keys, then the values, of {@code layer} for positions
+     * {@code firstPosition .. firstPosition + count − 1} of the transfer, {@code (2, count, kvDim)}
+     * elements of the cache's own type ({@link #elementBytes}) at {@code rows[offset ..)}, straight
+     * from there into the cache; {@code rows} may be reused once this returns.
      *
      * @throws TandemException if the transfer is unknown or the positions exceed its reservation
      */
-    public void write(long transferId, int layer, int firstPosition, int count, float[] keys, float[] values) {
+    public void write(long transferId, int layer, int firstPosition, int count, MemorySegment rows, long offset) {
         BlockTable table = table(transferId);
         long end = (long) firstPosition + count;
         if (firstPosition < 0 || end > (long) table.size() * cache.blockSize()) {
@@ -63,7 +66,12 @@ public final class KvHandoff {
         for (int i = 0; i < count; i++) {
             slots[i] = cache.slot(table, firstPosition + i);
         }
-        backend.writeKvRows(cache.storage(), layer, slots, count, keys, values);
+        backend.copyKvFromHost(cache.storage(), layer, slots, 0, count, rows, offset);
+    }
+
+    /** Bytes of one element as this machine's cache holds it, and so as arriving rows must be: 2 (bf16) or 4. */
+    public int elementBytes() {
+        return cache.storage().elementBytes();
     }
 
     /** Ends the transfer and hands its filled blocks over, for {@link Generator#resume}. */

@@ -5,13 +5,15 @@ import dev.tandem.core.compute.KvStorage;
 import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.model.LayerObserver;
 
+import java.lang.foreign.MemorySegment;
 import java.util.IdentityHashMap;
 import java.util.Map;
 
 /**
  * The prompt machine's side of Splitwise's KV transfer: as each layer's attention finishes over a
- * micro-batch, copies the new key and value rows of every tracked sequence to the host and hands
- * them on (to a transport), so that layer l travels while layer l + 1 computes.
+ * micro-batch, hands the new key and value rows of every tracked sequence on (to a transport) as a
+ * {@link KvRowSource} that copies them out of the cache straight into the memory they leave from,
+ * so that layer l travels while layer l + 1 computes.
  *
  * <p>A sequence is tracked by the block table that {@link GenerationListener#onAdmitted} names;
  * rows of untracked sequences (other requests in the same batch) are not copied. A sequence's
@@ -20,29 +22,21 @@ import java.util.Map;
  * Use on the thread that steps the model; not thread-safe.
  */
 public final class PrefillKvTap implements LayerObserver {
-    /** Receives one run of rows; {@code keys} and {@code values}, (count, kvDim), are reused after the call. */
+    /** Receives one run of rows, to copy out of the cache during the call. */
     @FunctionalInterface
     public interface KvRowsListener {
-        void rowsReady(long transferId, int layer, int firstPosition, int count, float[] keys, float[] values);
+        void rowsReady(long transferId, int layer, int firstPosition, int count, KvRowSource rows);
     }
 
     private final ComputeBackend backend;
     private final KvRowsListener listener;
     private final Map<int[], Long> transfers = new IdentityHashMap<>(); // block table -> transfer id
-    private final int[] slots;    // (maxBatchTokens)
-    private final float[] keys;   // (maxBatchTokens, kvDim)
-    private final float[] values; // (maxBatchTokens, kvDim)
+    private final Run run = new Run();
 
-    /**
-     * @param kvDim          kvHeads · headDim of the model
-     * @param maxBatchTokens the most tokens of one micro-batch ({@code CausalLm.maxBatchTokens()})
-     */
-    public PrefillKvTap(ComputeBackend backend, int kvDim, int maxBatchTokens, KvRowsListener listener) {
+    /** @param backend the backend that computes into the cache this tap observes */
+    public PrefillKvTap(ComputeBackend backend, KvRowsListener listener) {
         this.backend = backend;
         this.listener = listener;
-        this.slots = new int[maxBatchTokens];
-        this.keys = new float[maxBatchTokens * kvDim];
-        this.values = new float[maxBatchTokens * kvDim];
     }
 
     /** Sends the rows of the sequence that owns {@code blockTable} under {@code transferId} from now on. */
@@ -68,10 +62,8 @@ public final class PrefillKvTap implements LayerObserver {
             int end = runEnd(batch, start);
             Long transferId = transfers.get(batch.blockTables[start]);
             if (transferId != null) {
-                int count = end - start;
-                System.arraycopy(batch.slots, start, slots, 0, count);
-                backend.readKv(kv, layer, slots, count, keys, values);
-                listener.rowsReady(transferId, layer, batch.positions[start], count, keys, values);
+                listener.rowsReady(transferId, layer, batch.positions[start], end - start,
+                        run.of(kv, layer, batch.slots, start));
             }
             start = end;
         }
@@ -85,5 +77,32 @@ public final class PrefillKvTap implements LayerObserver {
             end++;
         }
         return end;
+    }
+
+    /** The run being handed over, reused: its rows are the batch's slots from {@code first} on. */
+    private final class Run implements KvRowSource {
+        private KvStorage kv;
+        private int layer;
+        private int[] slots;
+        private int first;
+
+        Run of(KvStorage kv, int layer, int[] slots, int first) {
+            this.kv = kv;
+            this.layer = layer;
+            this.slots = slots;
+            this.first = first;
+            return this;
+        }
+
+        @Override
+        public int elementBytes() {
+            return kv.elementBytes();
+        }
+
+        @Override
+        public void copyTo(int from, int count, MemorySegment dst, long offset) {
+            backend.copyKvToHost(kv, layer, slots, first + from, count, dst, offset);
+            backend.awaitWrites(); // a device copies asynchronously; the frame is sent when this returns
+        }
     }
 }

@@ -12,6 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -51,11 +53,13 @@ class KvHandoffTest {
             assertTrue(handoff.reserve(TRANSFER, prompt.length + GREEDY_TOKENS));
 
             List<int[]> runs = new ArrayList<>(); // (layer, first position, count) per run, in order
-            PrefillKvTap tap = new PrefillKvTap(backendA, a.config().kvDim(), CHUNK,
-                    (id, layer, first, count, keys, values) -> {
+            MemorySegment frame = Arena.ofAuto().allocate(2L * CHUNK * a.config().kvDim() * Float.BYTES + 16);
+            PrefillKvTap tap = new PrefillKvTap(backendA,
+                    (id, layer, first, count, rows) -> {
                         assertEquals(TRANSFER, id);
                         runs.add(new int[] {layer, first, count});
-                        handoff.write(id, layer, first, count, keys, values);
+                        rows.copyTo(0, count, frame, 16); // as into a frame after its header, then out of it
+                        handoff.write(id, layer, first, count, frame, 16);
                     });
             a.observeLayers(tap);
             PrefillOnA prefill = new PrefillOnA(tap);

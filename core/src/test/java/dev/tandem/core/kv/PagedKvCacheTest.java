@@ -170,5 +170,15 @@ class PagedKvCacheTest {
         public int layers() {
             return 1;
         }
+
+        @Override
+        public int rowWidth() {
+            return 1;
+        }
+
+        @Override
+        public int elementBytes() {
+            return Float.BYTES;
+        }
     }
 }

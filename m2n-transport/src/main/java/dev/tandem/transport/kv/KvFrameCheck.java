@@ -11,7 +11,7 @@ public enum KvFrameCheck
     TOO_SHORT,
     BAD_MAGIC,
     BAD_VERSION,
-    /** A dtype this receiver does not store (only fp32 for now). */
+    /** An unknown dtype code. */
     BAD_DTYPE,
     /** Unknown flag bits. */
     BAD_FLAGS,
@@ -28,6 +28,11 @@ public enum KvFrameCheck
     /** The frame's declared length differs from the bytes that arrived. */
     LENGTH_MISMATCH,
     RESERVED_NOT_ZERO,
+    /**
+     * A well-formed frame in a dtype other than the receiving cache's (bf16 against fp32): the rows are
+     * not converted, and the transfer fails with a reason naming both.
+     */
+    DTYPE_MISMATCH,
     /** Rows of a transfer that the sink refused earlier (e.g. no blocks reserved for it). */
     REFUSED_BY_SINK,
     /** A last message whose transfer's rows do not add up to every layer of every position. */

@@ -4,9 +4,6 @@ import dev.tandem.transport.Dtype;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-
 import static java.nio.ByteOrder.LITTLE_ENDIAN;
 
 /**
@@ -46,7 +43,10 @@ import static java.nio.ByteOrder.LITTLE_ENDIAN;
  *  |  Values: (Token Count, Kv Dim) in Dtype, row major           ...
  *  +---------------------------------------------------------------+
  * </pre>
- * Payload Length = 2 x tokens x kvDim x dtype bytes. A transfer is every layer of positions
+ * Dtype is the element type of the caches at both ends (bf16 or fp32): rows travel as the prompt
+ * machine's cache holds them, byte for byte (little-endian, as every host Tandem runs on stores
+ * them), and the token machine takes only its own cache's type. Payload Length = 2 x tokens x
+ * kvDim x dtype bytes. A transfer is every layer of positions
  * [0, n), sent in any number of such messages (prefill is chunked: layer l of chunk c), then one
  * message with {@link #FLAG_LAST}, no rows, First Position = n and the First Token that the
  * prompt machine sampled: it is only known after the last layer, and the receiver needs it to
@@ -54,7 +54,6 @@ import static java.nio.ByteOrder.LITTLE_ENDIAN;
  */
 public final class KvLayerFlyweight
 {
-    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LITTLE_ENDIAN);
     public static final int MAGIC = 0x564B4D54;
     public static final short CURRENT_VERSION = 1;
     /** The transfer's last message: no rows; First Position is the transfer's positions. */
@@ -144,9 +143,12 @@ public final class KvLayerFlyweight
 
     /**
      * Check every field of the wrapped frame of {@code length} bytes against what this receiver
-     * takes; nothing past the header is read unless the header says it is there.
+     * takes: {@code cacheDtype} is the dtype its cache holds. Nothing past the header is read unless
+     * the header says it is there. A frame that is well formed in the other known dtype is
+     * {@link KvFrameCheck#DTYPE_MISMATCH}, checked last, so that its transfer id can be trusted.
      */
-    public KvFrameCheck check(final int length, final int layers, final int kvDim, final int maxTokens)
+    public KvFrameCheck check(
+        final int length, final int layers, final int kvDim, final Dtype cacheDtype, final int maxTokens)
     {
         if (length < HEADER_LENGTH)
         {
@@ -161,7 +163,7 @@ public final class KvLayerFlyweight
             return KvFrameCheck.BAD_VERSION;
         }
         final Dtype dtype = Dtype.fromCode(dtypeCode());
-        if (dtype != Dtype.FP32)
+        if (dtype == null)
         {
             return KvFrameCheck.BAD_DTYPE;
         }
@@ -194,7 +196,17 @@ public final class KvLayerFlyweight
         {
             return KvFrameCheck.LENGTH_MISMATCH;
         }
-        return reserved() == 0 ? KvFrameCheck.VALID : KvFrameCheck.RESERVED_NOT_ZERO;
+        if (reserved() != 0)
+        {
+            return KvFrameCheck.RESERVED_NOT_ZERO;
+        }
+        return dtype == cacheDtype ? KvFrameCheck.VALID : KvFrameCheck.DTYPE_MISMATCH;
+    }
+
+    /** @return the frame's dtype, or null for an unknown code. */
+    public Dtype dtype()
+    {
+        return Dtype.fromCode(dtypeCode());
     }
 
     public int magic()
@@ -265,32 +277,5 @@ public final class KvLayerFlyweight
     public int reserved()
     {
         return buffer.getInt(offset + RESERVED_FIELD_OFFSET, LITTLE_ENDIAN);
-    }
-
-    /** Write {@code rows} float32 rows of {@code kvDim} from {@code src[srcRow..]} at frame offset {@code at}. */
-    public void putRows(final int at, final float[] src, final int srcRow, final int rows, final int kvDim)
-    {
-        final int n = rows * kvDim;
-        mutableBuffer.boundsCheck(offset + at, Math.multiplyExact(n, Float.BYTES));
-        MemorySegment.copy(src, srcRow * kvDim, memory(mutableBuffer), FLOAT_LE, offset + at, n);
-    }
-
-    /** Read {@code rows} float32 rows of {@code kvDim} at frame offset {@code at} into {@code dst[0..]}. */
-    public void getRows(final int at, final float[] dst, final int rows, final int kvDim)
-    {
-        final int n = rows * kvDim;
-        buffer.boundsCheck(offset + at, Math.multiplyExact(n, Float.BYTES));
-        MemorySegment.copy(memory(buffer), FLOAT_LE, offset + at, dst, 0, n);
-    }
-
-    /** The buffer's bytes as a segment (one bulk copy, not an element at a time): off-heap or an array's. */
-    private static MemorySegment memory(final DirectBuffer buffer)
-    {
-        final byte[] array = buffer.byteArray();
-        if (array != null)
-        {
-            return MemorySegment.ofArray(array).asSlice(buffer.wrapAdjustment(), buffer.capacity());
-        }
-        return MemorySegment.ofAddress(buffer.addressOffset()).reinterpret(buffer.capacity());
     }
 }

@@ -1,5 +1,7 @@
 package dev.tandem.transport.kv;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * Where a {@link KvTransferReceiver} delivers transfers, on the thread that polls it: typically the
  * token node's stepping thread, writing into its KV cache ({@code dev.tandem.core.engine.KvHandoff})
@@ -8,11 +10,13 @@ package dev.tandem.transport.kv;
 public interface KvSink
 {
     /**
-     * Keys and values (count, kvDim) float32 of {@code layer} for positions
-     * {@code firstPosition .. firstPosition + count − 1}; the arrays are reused after the call.
-     * Throwing refuses the transfer: its later rows are dropped and it ends in {@link #transferFailed}.
+     * The keys, then the values, of {@code layer} for positions
+     * {@code firstPosition .. firstPosition + count − 1}: {@code (2, count, kvDim)} elements of the
+     * receiver's dtype at {@code rows[offset ..)}, in the received frame itself, which Aeron reuses
+     * after the call (copy what is kept). Throwing refuses the transfer: its later rows are dropped
+     * and it ends in {@link #transferFailed}.
      */
-    void layerArrived(long transferId, int layer, int firstPosition, int count, float[] keys, float[] values);
+    void layerArrived(long transferId, int layer, int firstPosition, int count, MemorySegment rows, long offset);
 
     /** Every layer of every position arrived; decode may continue from {@code firstToken}. */
     void transferComplete(long transferId, int firstToken);

@@ -1,6 +1,7 @@
 package dev.tandem.transport.kv;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.engine.KvRowSource;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import io.aeron.Aeron;
@@ -15,30 +16,41 @@ import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The prompt machine's end of Splitwise's KV transfer: one ExclusivePublication per token
  * machine it may send to. Each call sends one layer's rows of one transfer, cut into messages of
- * at most {@link #maxTokensPerMessage()} positions; messages within one MTU are written straight
- * into the log ({@code tryClaim}), larger ones are staged and offered whole, and Aeron fragments
- * and the receiver reassembles them. Messages to one destination arrive in the order sent.
- * One caller thread (the prompt node's stepping thread).
+ * at most {@link #maxTokensPerMessage()} positions; each message's rows are copied out of the KV
+ * cache ({@link KvRowSource}) straight into the frame, in the cache's own dtype: into the log
+ * itself ({@code tryClaim}) for a message within one MTU, else into one off-heap staging frame that
+ * is offered whole, which Aeron fragments and the receiver reassembles. With {@code framesInLog}
+ * (rows copied by the CPU) runs are cut into messages of one claim each, on aeron:ipc with the
+ * largest MTU, so that rows go from the cache into the log and, on the token machine, from the log
+ * into its cache: one copy each side, no staging, no reassembly. A device, whose copies cost a launch
+ * and a wait each, sends few large staged messages instead (one DMA each). Messages to one
+ * destination arrive in the order sent. One caller thread (the prompt node's stepping thread).
  */
 public final class KvTransferSender implements AutoCloseable
 {
     /** Aeron caps one message at 16 MiB whatever the term length. */
     public static final int MAX_AERON_MESSAGE = 16 * 1024 * 1024;
+    private static final int HEADER_LENGTH = io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH;
+    private static final MemorySegment ADDRESS_SPACE = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     private final KvLayerFlyweight frame = new KvLayerFlyweight();
     private final BufferClaim claim = new BufferClaim();
     private final ExclusivePublication[] publications; // (destinations)
+    private final int[] claimRows;                     // (destinations) positions a message of one claim; 0: staged
     private final String[] names;                      // (destinations) for error messages
     private final UnsafeBuffer staging;                // one message above the MTU
+    private final MemorySegment stagingMemory;
     private final IdleStrategy idle;
     private final long sendTimeoutNs;
     private final int kvDim;
+    private final Dtype dtype;
     private final int maxTokensPerMessage;
 
     /**
@@ -48,40 +60,69 @@ public final class KvTransferSender implements AutoCloseable
      * @param streamId            destination d's receiver listens on stream {@code streamId + d}, so that
      *                            token machines sharing one media driver (aeron:ipc) each get their own
      * @param kvDim               kvHeads · headDim of the model
+     * @param dtype               what the prompt machine's KV cache holds, and so what the frames carry
      * @param maxTokensPerMessage positions per message, e.g. the prompt chunk; lowered to fit Aeron's 16 MiB
      */
     public KvTransferSender(
         final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
-        final int kvDim, final int maxTokensPerMessage)
+        final int kvDim, final Dtype dtype, final int maxTokensPerMessage)
+    {
+        this(aeron, config, channels, streamId, kvDim, dtype, maxTokensPerMessage, false);
+    }
+
+    /**
+     * @param framesInLog cut runs into messages that each fit one claim (see above): for a prompt
+     *                    machine that computes on the CPU ({@code !ComputeBackend.stagesHostRows()})
+     */
+    public KvTransferSender(
+        final Aeron aeron, final TransportConfig config, final List<String> channels, final int streamId,
+        final int kvDim, final Dtype dtype, final int maxTokensPerMessage, final boolean framesInLog)
     {
         if (kvDim < 1 || maxTokensPerMessage < 1)
         {
             throw new IllegalArgumentException("kvDim and maxTokensPerMessage must be >= 1");
         }
         this.kvDim = kvDim;
+        this.dtype = dtype;
         this.maxTokensPerMessage = (int)Math.min(maxTokensPerMessage,
-            (MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH) / KvLayerFlyweight.payloadLength(1, kvDim, Dtype.FP32));
+            (MAX_AERON_MESSAGE - KvLayerFlyweight.HEADER_LENGTH) / KvLayerFlyweight.payloadLength(1, kvDim, dtype));
         if (this.maxTokensPerMessage < 1)
         {
             throw new IllegalArgumentException("one row of " + kvDim + " keys and values exceeds 16 MiB");
         }
-        final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, Dtype.FP32);
-        final int termLength = TransportConfig.termLengthFor(maxFrame);
-        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 64));
+        final int maxFrame = (int)KvLayerFlyweight.frameLength(this.maxTokensPerMessage, kvDim, dtype);
+        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(maxFrame, 4096));
+        this.stagingMemory = MemorySegment.ofAddress(staging.addressOffset()).reinterpret(maxFrame);
         this.idle = config.pollIdleStrategy().get();
         this.sendTimeoutNs = config.sendTimeoutNs();
         this.publications = new ExclusivePublication[channels.size()];
+        this.claimRows = new int[channels.size()];
         this.names = new String[channels.size()];
         try
         {
             for (int d = 0; d < publications.length; d++)
             {
                 final ChannelUri uri = ChannelUri.parse(channels.get(d));
+                // one host: the MTU only cuts messages into the log's frames, no network to respect
+                final boolean largestMtu = framesInLog && uri.isIpc() &&
+                    uri.get(CommonContext.MTU_LENGTH_PARAM_NAME) == null &&
+                    KvLayerFlyweight.frameLength(1, kvDim, dtype) <= TransportConfig.MAX_MTU_LENGTH - HEADER_LENGTH;
+                if (largestMtu)
+                {
+                    uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, Integer.toString(TransportConfig.MAX_MTU_LENGTH));
+                }
                 if (uri.get(CommonContext.TERM_LENGTH_PARAM_NAME) == null)
                 {
-                    uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(termLength));
+                    // room for a layer or more in flight: a back-pressured sender parks (measured: 512 KiB
+                    // or 2 MiB terms cut the CPU's rate 2-4x against 16 MiB at 256 fp32 Mixtral positions)
+                    uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(largestMtu ?
+                        TransportConfig.termLengthFor(Math.max(maxFrame, TransportConfig.MAX_MTU_LENGTH)) :
+                        TransportConfig.termLengthFor(maxFrame)));
                 }
                 publications[d] = aeron.addExclusivePublication(uri.toString(), streamId + d);
+                claimRows[d] = !framesInLog ? 0 : (int)Math.min(this.maxTokensPerMessage,
+                    (publications[d].maxPayloadLength() - KvLayerFlyweight.HEADER_LENGTH) /
+                    KvLayerFlyweight.payloadLength(1, kvDim, dtype));
                 names[d] = "KV destination " + d + " (" + channels.get(d) + " stream " + (streamId + d) + ")";
             }
         }
@@ -90,6 +131,16 @@ public final class KvTransferSender implements AutoCloseable
             CloseHelper.quietCloseAll(publications);
             throw ex;
         }
+    }
+
+    /**
+     * The off-heap frame that messages above the MTU are filled in, as long as this sender is
+     * reachable: the prompt machine's backend page-locks it ({@code ComputeBackend.registerHost}) so
+     * that a device copies rows into it at the bus's rate.
+     */
+    public MemorySegment stagingMemory()
+    {
+        return stagingMemory;
     }
 
     public int destinations()
@@ -128,20 +179,27 @@ public final class KvTransferSender implements AutoCloseable
     }
 
     /**
-     * Sends keys and values (count, kvDim) float32 of {@code layer} for positions
-     * {@code firstPosition .. firstPosition + count − 1} of the transfer.
+     * Sends the rows of {@code layer} for positions {@code firstPosition .. firstPosition + count − 1}
+     * of the transfer, copied from {@code rows} (in this sender's dtype) straight into the frames.
      *
      * @throws TandemException naming the destination if it stays back-pressured or unconnected
      *                         past the send timeout, or its publication is closed
+     * @throws IllegalArgumentException if the rows are in another dtype than this sender's frames
      */
     public void sendLayer(
         final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
-        final int count, final float[] keys, final float[] values)
+        final int count, final KvRowSource rows)
     {
-        for (int done = 0; done < count; done += maxTokensPerMessage)
+        if (rows.elementBytes() != dtype.bytes())
         {
-            final int rows = Math.min(maxTokensPerMessage, count - done);
-            send(destination, transferId, layer, layers, firstPosition + done, rows, keys, values, done, (byte)0, 0);
+            throw new IllegalArgumentException("KV rows of " + rows.elementBytes() + " bytes an element, but this " +
+                "sender's frames carry " + dtype);
+        }
+        final int perMessage = claimRows[destination] > 0 ? claimRows[destination] : maxTokensPerMessage;
+        for (int done = 0; done < count; done += perMessage)
+        {
+            final int n = Math.min(perMessage, count - done);
+            send(destination, transferId, layer, layers, firstPosition + done, n, rows, done, (byte)0, 0);
         }
     }
 
@@ -152,21 +210,20 @@ public final class KvTransferSender implements AutoCloseable
     public void sendComplete(
         final int destination, final long transferId, final int layers, final int positions, final int firstToken)
     {
-        send(destination, transferId, layers - 1, layers, positions, 0, null, null, 0, KvLayerFlyweight.FLAG_LAST,
+        send(destination, transferId, layers - 1, layers, positions, 0, null, 0, KvLayerFlyweight.FLAG_LAST,
             firstToken);
     }
 
     private void send(
         final int destination, final long transferId, final int layer, final int layers, final int firstPosition,
-        final int rows, final float[] keys, final float[] values, final int srcRow, final byte flags,
-        final int firstToken)
+        final int count, final KvRowSource rows, final int fromRow, final byte flags, final int firstToken)
     {
         final ExclusivePublication publication = publications[destination];
-        final int length = (int)KvLayerFlyweight.frameLength(rows, kvDim, Dtype.FP32);
+        final int length = (int)KvLayerFlyweight.frameLength(count, kvDim, dtype);
         final boolean claimable = length <= publication.maxPayloadLength();
         if (!claimable)
         {
-            write(staging, 0, transferId, layer, layers, firstPosition, rows, keys, values, srcRow, flags, firstToken);
+            write(staging, 0, transferId, layer, layers, firstPosition, count, rows, fromRow, flags, firstToken);
         }
         final long startNs = System.nanoTime();
         idle.reset();
@@ -178,8 +235,16 @@ public final class KvTransferSender implements AutoCloseable
                 result = publication.tryClaim(length, claim);
                 if (result > 0)
                 {
-                    write(claim.buffer(), claim.offset(), transferId, layer, layers, firstPosition, rows, keys, values,
-                        srcRow, flags, firstToken);
+                    try
+                    {
+                        write(claim.buffer(), claim.offset(), transferId, layer, layers, firstPosition, count, rows,
+                            fromRow, flags, firstToken);
+                    }
+                    catch (final RuntimeException ex)
+                    {
+                        claim.abort(); // the receiver skips it: a padding frame, not half a message
+                        throw ex;
+                    }
                     claim.commit();
                     return;
                 }
@@ -199,15 +264,26 @@ public final class KvTransferSender implements AutoCloseable
 
     private void write(
         final MutableDirectBuffer buffer, final int offset, final long transferId, final int layer,
-        final int layers, final int firstPosition, final int rows, final float[] keys, final float[] values,
-        final int srcRow, final byte flags, final int firstToken)
+        final int layers, final int firstPosition, final int count, final KvRowSource rows, final int fromRow,
+        final byte flags, final int firstToken)
     {
         frame.wrap(buffer, offset)
-            .writeHeader(transferId, layer, layers, firstPosition, rows, kvDim, Dtype.FP32, flags, firstToken);
-        if (rows > 0)
+            .writeHeader(transferId, layer, layers, firstPosition, count, kvDim, dtype, flags, firstToken);
+        if (count > 0)
         {
-            frame.putRows(KvLayerFlyweight.KEYS_OFFSET, keys, srcRow, rows, kvDim);
-            frame.putRows(KvLayerFlyweight.valuesOffset(rows, kvDim, Dtype.FP32), values, srcRow, rows, kvDim);
+            // keys then values, as the frame lays them out, in one copy out of the cache
+            final long keys = (long)offset + KvLayerFlyweight.KEYS_OFFSET;
+            if (buffer == staging)
+            {
+                rows.copyTo(fromRow, count, stagingMemory, keys);
+            }
+            else
+            {
+                // a claim: a new window on the log each time, so addressed absolutely rather than by a
+                // segment made per message (the log is mapped memory, never an array; the claim's
+                // length bounds the frame)
+                rows.copyTo(fromRow, count, ADDRESS_SPACE, buffer.addressOffset() + keys);
+            }
         }
     }
 

@@ -14,10 +14,12 @@ import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.model.Models;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.transport.AeronNode;
+import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -70,16 +72,17 @@ class KvTransferFixtureTest
             final TokenMachine tokenMachine = new TokenMachine(b, backendB, prompt);
             final PagedKvCache cacheA = a.newKvCache(64, BLOCK_SIZE);
             final Generator generatorA = new Generator(a, cacheA);
+            final Dtype dtype = Dtype.ofBytes(cacheA.storage().elementBytes());
             try (KvTransferReceiver receiver = new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, layers, kvDim,
-                CHUNK, tokenMachine);
+                dtype, CHUNK, tokenMachine);
                 KvTransferSender sender = new KvTransferSender(node.aeron(), TransportConfig.defaults(),
-                    List.of(CHANNEL), STREAM, kvDim, CHUNK).awaitConnected(CONNECT_TIMEOUT_NS))
+                    List.of(CHANNEL), STREAM, kvDim, dtype, CHUNK).awaitConnected(CONNECT_TIMEOUT_NS))
             {
                 final long[] rowsSent = {0};
-                final PrefillKvTap tap = new PrefillKvTap(backendA, kvDim, CHUNK,
-                    (id, layer, first, count, keys, values) ->
+                final PrefillKvTap tap = new PrefillKvTap(backendA,
+                    (id, layer, first, count, rows) ->
                     {
-                        sender.sendLayer(0, id, layer, layers, first, count, keys, values);
+                        sender.sendLayer(0, id, layer, layers, first, count, rows);
                         rowsSent[0] += count;
                     });
                 a.observeLayers(tap);
@@ -218,10 +221,10 @@ class KvTransferFixtureTest
 
         @Override
         public void layerArrived(
-            final long transferId, final int layer, final int firstPosition, final int count, final float[] keys,
-            final float[] values)
+            final long transferId, final int layer, final int firstPosition, final int count, final MemorySegment rows,
+            final long offset)
         {
-            handoff.write(transferId, layer, firstPosition, count, keys, values);
+            handoff.write(transferId, layer, firstPosition, count, rows, offset);
             rowsWritten += count;
         }
 

@@ -10,6 +10,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -76,13 +77,13 @@ class KvTransferTest
         final SplittableRandom random = new SplittableRandom(3);
         final float[] keys = randomRows(random, tokens * kvDim);
         final float[] values = randomRows(random, tokens * kvDim);
-        final RecordingSink sink = new RecordingSink();
-        try (KvTransferReceiver receiver = new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, 1, kvDim, perMessage,
-            sink);
+        final RecordingSink sink = new RecordingSink(kvDim, Float.BYTES);
+        try (KvTransferReceiver receiver = new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, 1, kvDim, Dtype.FP32,
+            perMessage, sink);
             KvTransferSender sender = new KvTransferSender(node.aeron(), TransportConfig.defaults(), List.of(CHANNEL),
-                STREAM, kvDim, perMessage).awaitConnected(CONNECT_TIMEOUT_NS))
+                STREAM, kvDim, Dtype.FP32, perMessage).awaitConnected(CONNECT_TIMEOUT_NS))
         {
-            sender.sendLayer(0, TRANSFER, 0, 1, 0, tokens, keys, values);
+            sender.sendLayer(0, TRANSFER, 0, 1, 0, tokens, HostKvRows.fp32(keys, values, kvDim));
             sender.sendComplete(0, TRANSFER, 1, tokens, 5);
             RecordingSink.pollUntil(receiver, () -> !sink.completed.isEmpty());
 
@@ -92,8 +93,8 @@ class KvTransferTest
             {
                 assertEquals(position, r.firstPosition());
                 final int n = r.count() * kvDim;
-                assertArrayEquals(slice(keys, position * kvDim, n), slice(r.keys(), 0, n));
-                assertArrayEquals(slice(values, position * kvDim, n), slice(r.values(), 0, n));
+                assertArrayEquals(slice(keys, position * kvDim, n), r.floats(0));
+                assertArrayEquals(slice(values, position * kvDim, n), r.floats(1));
                 position += r.count();
             }
             assertEquals(tokens, position);
@@ -106,7 +107,7 @@ class KvTransferTest
     @Test
     void shouldCountAndDropHostileFramesThenStillDeliverAValidTransfer()
     {
-        final RecordingSink sink = new RecordingSink();
+        final RecordingSink sink = new RecordingSink(KV_DIM, Float.BYTES);
         final UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(4096));
         try (KvTransferReceiver receiver = smallReceiver(sink);
             ExclusivePublication raw = node.aeron().addExclusivePublication(CHANNEL, STREAM))
@@ -122,7 +123,7 @@ class KvTransferTest
             offer(raw, frame, KvLayerFlyweight.HEADER_LENGTH - 1);                         // truncated below a header
             hostile(raw, frame, f -> f.putInt(KvLayerFlyweight.MAGIC_FIELD_OFFSET, 0x4E324D54, LITTLE_ENDIAN));
             hostile(raw, frame, f -> f.putShort(KvLayerFlyweight.VERSION_FIELD_OFFSET, (short)2, LITTLE_ENDIAN));
-            hostile(raw, frame, f -> f.putByte(KvLayerFlyweight.DTYPE_FIELD_OFFSET, Dtype.BF16.code()));
+            hostile(raw, frame, f -> f.putByte(KvLayerFlyweight.DTYPE_FIELD_OFFSET, (byte)7));          // no such dtype
             hostile(raw, frame, f -> f.putByte(KvLayerFlyweight.FLAGS_FIELD_OFFSET, (byte)0x4));
             hostile(raw, frame, f -> f.putInt(KvLayerFlyweight.LAYERS_FIELD_OFFSET, LAYERS + 1, LITTLE_ENDIAN));
             hostile(raw, frame, f -> f.putInt(KvLayerFlyweight.LAYER_FIELD_OFFSET, -1, LITTLE_ENDIAN));
@@ -159,12 +160,12 @@ class KvTransferTest
     @Test
     void shouldFailATransferWhoseLastMessageComesBeforeEveryLayer()
     {
-        final RecordingSink sink = new RecordingSink();
+        final RecordingSink sink = new RecordingSink(KV_DIM, Float.BYTES);
         try (KvTransferReceiver receiver = smallReceiver(sink);
             KvTransferSender sender = smallSender())
         {
-            final float[] rows = new float[2 * KV_DIM];
-            sender.sendLayer(0, TRANSFER, 0, LAYERS, 0, 2, rows, rows);
+            final HostKvRows rows = zeroRows(2);
+            sender.sendLayer(0, TRANSFER, 0, LAYERS, 0, 2, rows);
             sender.sendComplete(0, TRANSFER, LAYERS, 2, 9);
             RecordingSink.pollUntil(receiver, () -> !sink.failed.isEmpty());
 
@@ -178,12 +179,12 @@ class KvTransferTest
     @Test
     void shouldDropTheRestOfATransferThatTheSinkRefused()
     {
-        final RecordingSink sink = new RecordingSink()
+        final RecordingSink sink = new RecordingSink(KV_DIM, Float.BYTES)
         {
             @Override
             public void layerArrived(
-                final long transferId, final int layer, final int firstPosition, final int count, final float[] keys,
-                final float[] values)
+                final long transferId, final int layer, final int firstPosition, final int count,
+                final MemorySegment rows, final long offset)
             {
                 throw new TandemException("KV transfer " + transferId + " has no blocks reserved on this machine");
             }
@@ -191,10 +192,10 @@ class KvTransferTest
         try (KvTransferReceiver receiver = smallReceiver(sink);
             KvTransferSender sender = smallSender())
         {
-            final float[] rows = new float[2 * KV_DIM];
+            final HostKvRows rows = zeroRows(2);
             for (int layer = 0; layer < LAYERS; layer++)
             {
-                sender.sendLayer(0, TRANSFER, layer, LAYERS, 0, 2, rows, rows);
+                sender.sendLayer(0, TRANSFER, layer, LAYERS, 0, 2, rows);
             }
             sender.sendComplete(0, TRANSFER, LAYERS, 2, 9);
             RecordingSink.pollUntil(receiver, () -> !sink.failed.isEmpty());
@@ -211,11 +212,11 @@ class KvTransferTest
         final TransportConfig config = TransportConfig.defaults().withTimeouts(
             TimeUnit.MILLISECONDS.toNanos(200), TimeUnit.SECONDS.toNanos(1), TimeUnit.SECONDS.toNanos(1));
         try (KvTransferSender sender = new KvTransferSender(node.aeron(), config, List.of(CHANNEL), STREAM + 1, KV_DIM,
-            MAX_TOKENS))
+            Dtype.FP32, MAX_TOKENS))
         {
-            final float[] rows = new float[KV_DIM];
+            final HostKvRows rows = zeroRows(1);
             final TandemException ex = assertThrows(TandemException.class,
-                () -> sender.sendLayer(0, TRANSFER, 0, LAYERS, 0, 1, rows, rows));
+                () -> sender.sendLayer(0, TRANSFER, 0, LAYERS, 0, 1, rows));
             assertTrue(ex.getMessage().startsWith("KV destination 0 (aeron:ipc stream 3002): no receiver for "),
                 ex.getMessage());
         }
@@ -223,13 +224,18 @@ class KvTransferTest
 
     private KvTransferReceiver smallReceiver(final KvSink sink)
     {
-        return new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, LAYERS, KV_DIM, MAX_TOKENS, sink);
+        return new KvTransferReceiver(node.aeron(), CHANNEL, STREAM, LAYERS, KV_DIM, Dtype.FP32, MAX_TOKENS, sink);
     }
 
     private KvTransferSender smallSender()
     {
         return new KvTransferSender(node.aeron(), TransportConfig.defaults(), List.of(CHANNEL), STREAM, KV_DIM,
-            MAX_TOKENS).awaitConnected(CONNECT_TIMEOUT_NS);
+            Dtype.FP32, MAX_TOKENS).awaitConnected(CONNECT_TIMEOUT_NS);
+    }
+
+    private static HostKvRows zeroRows(final int tokens)
+    {
+        return HostKvRows.fp32(new float[tokens * KV_DIM], new float[tokens * KV_DIM], KV_DIM);
     }
 
     /** A valid frame of {@code tokens} rows of layer 0 at the buffer's start; returns its length. */

@@ -164,6 +164,35 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
+    /** One bulk copy a slot and half: the cache's float32 rows are the host rows' bytes. */
+    @Override
+    public void copyKvToHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment dst,
+                             long offset) {
+        CpuKvStorage storage = (CpuKvStorage) kv;
+        KvStorage.checkHostRows(storage, layer, slots, from, count, dst, offset);
+        long rowBytes = (long) storage.rowFloats * Float.BYTES;
+        long values = offset + count * rowBytes;
+        for (int i = 0; i < count; i++) {
+            long at = slots[from + i] * rowBytes;
+            MemorySegment.copy(storage.keys[layer], at, dst, offset + i * rowBytes, rowBytes);
+            MemorySegment.copy(storage.values[layer], at, dst, values + i * rowBytes, rowBytes);
+        }
+    }
+
+    @Override
+    public void copyKvFromHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment src,
+                               long offset) {
+        CpuKvStorage storage = (CpuKvStorage) kv;
+        KvStorage.checkHostRows(storage, layer, slots, from, count, src, offset);
+        long rowBytes = (long) storage.rowFloats * Float.BYTES;
+        long values = offset + count * rowBytes;
+        for (int i = 0; i < count; i++) {
+            long at = slots[from + i] * rowBytes;
+            MemorySegment.copy(src, offset + i * rowBytes, storage.keys[layer], at, rowBytes);
+            MemorySegment.copy(src, values + i * rowBytes, storage.values[layer], at, rowBytes);
+        }
+    }
+
     private static CpuKvStorage checkedRows(CpuKvStorage storage, int layer, int[] slots, int count, float[] keys,
                                             float[] values) {
         KvStorage.checkRows(storage, storage.rowFloats, layer, slots, count, keys, values);

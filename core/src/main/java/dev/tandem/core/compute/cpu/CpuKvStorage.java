@@ -40,4 +40,14 @@ final class CpuKvStorage implements KvStorage {
     public int blockSize() {
         return blockSize;
     }
+
+    @Override
+    public int rowWidth() {
+        return rowFloats;
+    }
+
+    @Override
+    public int elementBytes() {
+        return Float.BYTES;
+    }
 }

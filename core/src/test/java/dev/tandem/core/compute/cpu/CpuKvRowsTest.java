@@ -4,9 +4,13 @@ import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.KvStorage;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Host copies of KV rows by slot: what the attention wrote comes back bit for bit, and goes back in. */
@@ -73,6 +77,61 @@ class CpuKvRowsTest {
             assertThrows(IndexOutOfBoundsException.class, () -> backend.writeKvRows(kv, LAYER, slots, 2, rows, rows));
             assertThrows(IndexOutOfBoundsException.class, () -> backend.readKv(kv, LAYERS, new int[] {0}, 1, rows, rows));
             assertThrows(IndexOutOfBoundsException.class, () -> backend.readKv(kv, LAYER, new int[] {0, 1, 2}, 3, rows, rows));
+        }
+    }
+
+    @Test
+    void shouldCopyKeysThenValuesOfASlotRunToHostMemoryAsTheCacheHoldsThemAndBack() {
+        float[] keys = new float[SLOTS.length * ROW];
+        float[] values = new float[SLOTS.length * ROW];
+        for (int i = 0; i < keys.length; i++) { // by hand: key i is i + 0.25, value i is -i (so -0 first)
+            keys[i] = i + 0.25f;
+            values[i] = -i;
+        }
+        try (CpuBackend backend = new CpuBackend(1); Arena arena = Arena.ofConfined()) {
+            KvStorage kv = backend.allocateKv(LAYERS, BLOCKS, BLOCK_SIZE, KV_HEADS, HEAD_DIM);
+            backend.writeKvRows(kv, LAYER, SLOTS, SLOTS.length, keys, values);
+            long offset = 48;                             // after a frame's header
+            int from = 1;                                 // slots 2, 23, 8: a run inside the list
+            int count = 3;
+            MemorySegment host = arena.allocate(offset + 2L * count * ROW * Float.BYTES);
+            backend.copyKvToHost(kv, LAYER, SLOTS, from, count, host, offset);
+
+            float[] got = host.asSlice(offset).toArray(ValueLayout.JAVA_FLOAT);
+            for (int i = 0; i < count * ROW; i++) {
+                assertEquals(Float.floatToRawIntBits(keys[from * ROW + i]), Float.floatToRawIntBits(got[i]), "key " + i);
+                assertEquals(Float.floatToRawIntBits(values[from * ROW + i]),
+                        Float.floatToRawIntBits(got[count * ROW + i]), "value " + i);
+            }
+
+            int[] otherSlots = {4, 5, 6, 7, 13, 14};
+            backend.copyKvFromHost(kv, 0, otherSlots, 2, count, host, offset); // into slots 6, 7, 13 of layer 0
+            float[] readKeys = new float[count * ROW];
+            float[] readValues = new float[count * ROW];
+            backend.readKv(kv, 0, new int[] {6, 7, 13}, count, readKeys, readValues);
+            assertArrayEquals(java.util.Arrays.copyOfRange(keys, from * ROW, (from + count) * ROW), readKeys);
+            assertArrayEquals(java.util.Arrays.copyOfRange(values, from * ROW, (from + count) * ROW), readValues);
+            assertEquals(Float.BYTES, kv.elementBytes());
+            assertEquals(ROW, kv.rowWidth());
+        }
+    }
+
+    @Test
+    void shouldRefuseHostRowsThatDoNotFitBeforeCopyingAnything() {
+        try (CpuBackend backend = new CpuBackend(1); Arena arena = Arena.ofConfined()) {
+            KvStorage kv = backend.allocateKv(LAYERS, BLOCKS, BLOCK_SIZE, KV_HEADS, HEAD_DIM);
+            MemorySegment twoRows = arena.allocate(2L * 2 * ROW * Float.BYTES).fill((byte) 0x3f); // 0.75 each
+            assertThrows(IndexOutOfBoundsException.class,
+                    () -> backend.copyKvToHost(kv, LAYER, SLOTS, 0, 2, twoRows, 4), "past the end of host memory");
+            assertThrows(IndexOutOfBoundsException.class,
+                    () -> backend.copyKvToHost(kv, LAYER, SLOTS, 4, 2, twoRows, 0), "past the end of the slots");
+            assertThrows(IndexOutOfBoundsException.class,
+                    () -> backend.copyKvFromHost(kv, LAYER, new int[] {0, BLOCKS * BLOCK_SIZE}, 0, 2, twoRows, 0));
+            assertThrows(IndexOutOfBoundsException.class,
+                    () -> backend.copyKvFromHost(kv, LAYERS, new int[] {0}, 0, 1, twoRows, 0));
+            float[] nothing = new float[ROW];
+            backend.readKv(kv, LAYER, new int[] {0}, 1, nothing, nothing);
+            assertArrayEquals(new float[ROW], nothing, "slot 0 was not written before slot 24 was refused");
         }
     }
 
