@@ -37,7 +37,7 @@ guarded() { # name, deadline, dir, classpath, selector...
     --select-package dev.tandem.cuda
 NODES=$(ls .device/lib/tandem-{attention-node,expert-node,m2n-transport,scheduler,bench}-*.jar | sed 's|^|../|' | tr '\n' ':')
 guarded cluster 150 cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$NODES$LIBS \
-    --select-class dev.tandem.cli.CudaClusterParityTest
+    --select-class dev.tandem.cli.CudaClusterParityTest --select-class dev.tandem.cli.CudaKvTransferTest
 [ -n "${SCHED_TESTS:-}" ] && guarded sched 75 scheduler ../scheduler/target/classes:../scheduler/target/test-classes:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
     --select-class dev.tandem.scheduler.http.CompletionsParityTest
 T="$J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -XX:+UseParallelGC -Xmx16g -cp .device/tandem.jar:.device/lib/* dev.tandem.cli.TandemCommand"
