@@ -9,6 +9,7 @@ import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.kv.PagedKvCache;
 import dev.tandem.core.model.CausalLm;
+import dev.tandem.core.model.FixtureSupport;
 import dev.tandem.core.model.Models;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.transport.AeronNode;
@@ -52,7 +53,7 @@ class TokenSideKvTest {
              CausalLm a = Models.load(FIXTURE, backendA, CHUNK);
              CausalLm b = Models.load(FIXTURE, backendB, 16);
              AeronNode node = AeronNode.launch(TransportConfig.defaults())) {
-            int[] prompt = ints(expected, "p0.input_ids");
+            int[] prompt = FixtureSupport.ints(expected, "p0.input_ids");
             int layers = a.config().numLayers();
             int kvDim = a.config().kvDim();
             PagedKvCache cacheB = b.newKvCache(128, 4);
@@ -111,20 +112,11 @@ class TokenSideKvTest {
                     assertTrue(System.nanoTime() - deadline < 0, "no result");
                 }
                 assertNotNull(result[0].outputIds());
-                assertArrayEquals(ints(expected, "p0.greedy"), result[0].outputIds(), "greedy from the early rows");
+                assertArrayEquals(FixtureSupport.ints(expected, "p0.greedy"), result[0].outputIds(), "greedy from the early rows");
                 assertEquals(cacheB.totalBlocks(), cacheB.freeBlocks(), "blocks freed at the end");
             } finally {
                 tokenSide.close();
             }
         }
-    }
-
-    private static int[] ints(SafetensorsFile file, String name) {
-        long[] values = file.tensor(name).toLongArray();
-        int[] out = new int[values.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = Math.toIntExact(values[i]);
-        }
-        return out;
     }
 }

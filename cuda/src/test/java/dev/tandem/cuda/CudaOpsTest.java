@@ -603,18 +603,9 @@ class CudaOpsTest {
     void shouldRunTheExpertsFromDeviceGatesAsTheDefinitionSays() {
         int experts = 4, topK = 2, hidden = 64, ffn = 96;
         try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
-            DeviceWeight[] gateUp = new DeviceWeight[experts];
-            DeviceWeight[] down = new DeviceWeight[experts];
-            float[][] gateUpHost = new float[experts][];
-            float[][] downHost = new float[experts][];
-            for (int e = 0; e < experts; e++) {
-                TensorView gu = bf16Tensor(2 * ffn, hidden);
-                TensorView d = bf16Tensor(hidden, ffn);
-                gateUp[e] = bf16.weight(gu);
-                down[e] = bf16.weight(d);
-                gateUpHost[e] = bf16Values(gu);
-                downHost[e] = bf16Values(d);
-            }
+            ExpertWeights weights = expertWeights(bf16, experts, hidden, ffn, false);
+            DeviceWeight[] gateUp = weights.gateUp, down = weights.down;
+            float[][] gateUpHost = weights.gateUpHost, downHost = weights.downHost;
             for (int rows : new int[]{1, 2, 3, 4, 16}) {
                 Activations[] x = bf16Rows(bf16, rows, hidden);
                 Activations[] logits = bf16Rows(bf16, rows, experts);
@@ -687,18 +678,9 @@ class CudaOpsTest {
         int groups = offsets.length - 1, rows = offsets[groups];
         try (CudaBackend bf16 = new CudaBackend(CudaDevice.open(0), true, System.err::println)) {
             for (boolean transposed : new boolean[]{false, true}) {
-                DeviceWeight[] gateUp = new DeviceWeight[groups];
-                DeviceWeight[] down = new DeviceWeight[groups];
-                float[][] gateUpHost = new float[groups][];
-                float[][] downHost = new float[groups][];
-                for (int e = 0; e < groups; e++) {
-                    TensorView gu = bf16Tensor(2 * ffn, hidden);
-                    TensorView d = transposed ? bf16Tensor(ffn, hidden) : bf16Tensor(hidden, ffn);
-                    gateUp[e] = bf16.weight(gu);
-                    down[e] = bf16.weight(d);
-                    gateUpHost[e] = bf16Values(gu);
-                    downHost[e] = bf16Values(d);
-                }
+                ExpertWeights weights = expertWeights(bf16, groups, hidden, ffn, transposed);
+                DeviceWeight[] gateUp = weights.gateUp, down = weights.down;
+                float[][] gateUpHost = weights.gateUpHost, downHost = weights.downHost;
                 Activations[] x = bf16Rows(bf16, rows, hidden);
                 Activations scratch = bf16.allocate(rows, 2 * ffn);
                 Activations out = bf16.allocate(rows, hidden);
@@ -756,6 +738,24 @@ class CudaOpsTest {
                     () -> shared.allocate(1 << 17, 4096)).getMessage(); // 2 GiB more than the share leaves
             assertTrue(message.contains("--gpu-memory-utilization") && message.contains("activations"), message);
         }
+    }
+
+    /** Random bf16 experts on the device and their values on the host: stacked gate|up, down (transposed: DBRX's). */
+    private record ExpertWeights(DeviceWeight[] gateUp, DeviceWeight[] down, float[][] gateUpHost, float[][] downHost) {
+    }
+
+    private ExpertWeights expertWeights(CudaBackend bf16, int experts, int hidden, int ffn, boolean downTransposed) {
+        ExpertWeights w = new ExpertWeights(new DeviceWeight[experts], new DeviceWeight[experts], new float[experts][],
+                new float[experts][]);
+        for (int e = 0; e < experts; e++) {
+            TensorView gu = bf16Tensor(2 * ffn, hidden);
+            TensorView d = downTransposed ? bf16Tensor(ffn, hidden) : bf16Tensor(hidden, ffn);
+            w.gateUp[e] = bf16.weight(gu);
+            w.down[e] = bf16.weight(d);
+            w.gateUpHost[e] = bf16Values(gu);
+            w.downHost[e] = bf16Values(d);
+        }
+        return w;
     }
 
     /** Round to nearest even, as the kernels do. */
