@@ -735,7 +735,7 @@ class CudaOpsTest {
             long budget = shared.kvMemoryBudget(0.9);
             assertTrue(budget > 0 && budget < 3L << 30, "the share's 4 GiB less 1 GiB held less the reserve: " + budget);
             String message = org.junit.jupiter.api.Assertions.assertThrows(dev.tandem.core.TandemException.class,
-                    () -> shared.allocate(1 << 17, 4096)).getMessage(); // 2 GiB more than the share leaves
+                    () -> shared.allocate(1 << 18, 4096)).getMessage(); // 4 GiB: more than the share leaves
             assertTrue(message.contains("--gpu-memory-utilization") && message.contains("activations"), message);
         }
     }
