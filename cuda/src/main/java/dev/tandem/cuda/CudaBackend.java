@@ -50,10 +50,8 @@ public final class CudaBackend implements ComputeBackend {
             + PREFILL_HEAD_DIM * (TILE_K + 4) + TILE_K * PREFILL_HEAD_DIM + TILE_K * (TILE_Q + 4));
     // Head dimensions with a tensor-core prefill kernel (attention_prefill_mma_*) for a bf16 cache;
     // -Dtandem.cuda.prefillMma=false keeps the float32 FMA kernel, for A/B runs. The parts (bf16 terms)
-    // queries and probabilities are split into (see kernels.cu): 21, the default, splits the queries
-    // and rounds the probabilities to bf16 once, as FlashAttention's bf16 P·V does (prefill 2048 at
-    // 16231 against 15331 tok/s for 22 in session 6, run 4); 22 splits both, as exact as float32 FMA;
-    // 11 rounds both once, which flips mixtral-tiny's near-tied routing (session 3).
+    // queries and probabilities are split into: 22 (the default) is as exact as float32 FMA; 11 and
+    // 21 are faster and coarser (see kernels.cu).
     static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
     static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
     private static final int MMA_TILE_K = 64;  // MMA_TILE_K
@@ -63,7 +61,7 @@ public final class CudaBackend implements ComputeBackend {
         return 2 * 2 * MMA_TILE_K * (headDim + 8) * 2;
     }
     static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
-    private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "21");
+    private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "22");
     static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
@@ -160,7 +158,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
                            MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
                            MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts,
-                           MemorySegment siluMulPairsBf16, MemorySegment rowsToBf16X4) {
+                           MemorySegment siluMulPairsBf16) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -182,8 +180,7 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
                     m.function("attention_decode_merge"), m.function("silu_mul_experts"),
-                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"),
-                    m.function("rows_to_bf16_x4"));
+                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"));
         }
 
         /** A decode kernel for blocks of 1, 2, 4 and 8 query heads ({@code _g1} … {@code _g8}). */
@@ -800,11 +797,7 @@ public final class CudaBackend implements ComputeBackend {
         int entry = copyEntry((long) rows * cols * 2);
         long b = copies.buffer(entry);
         args.reset().p(b).p(in.pointer()).i(in.stride()).i(cols);
-        if (cols % 4 == 0 && in.stride() % 4 == 0 && in.pointer() % 16 == 0) { // a float4 a thread
-            launchRows(k.rowsToBf16X4, rows, cols / 4, "rows_to_bf16");
-        } else {
-            launchRows(k.rowsToBf16, rows, cols, "rows_to_bf16");
-        }
+        launchRows(k.rowsToBf16, rows, cols, "rows_to_bf16");
         if (!in.hostMapped()) {
             copies.fill(entry, in.pointer(), rows, cols, in.stride());
         }

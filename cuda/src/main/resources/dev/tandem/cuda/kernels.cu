@@ -112,18 +112,6 @@ extern "C" __global__ void rows_to_bf16(bf16_t* out, const float* in, int inStri
         out[(long) r * cols + c] = float_to_bf16(in[(long) r * inStride + c]);
 }
 
-// The same, four columns a thread (16-byte loads, 8-byte stores): cols, inStride and in's rows
-// 4-float aligned; grid (rows, column blocks of cols / 4).
-extern "C" __global__ void rows_to_bf16_x4(uint2* out, const float4* in, int inStride, int cols) {
-    int r = blockIdx.x;
-    const float4* row = in + (long) r * (inStride / 4);
-    COLUMNS(c, cols / 4) {
-        float4 v = row[c];
-        out[(long) r * (cols / 4) + c] = make_uint2((unsigned) float_to_bf16(v.x) | ((unsigned) float_to_bf16(v.y) << 16),
-                                                    (unsigned) float_to_bf16(v.z) | ((unsigned) float_to_bf16(v.w) << 16));
-    }
-}
-
 // Strided rows to contiguous rows: grid (rows).
 extern "C" __global__ void pack_rows(float* out, const float* in, int inStride, int cols) {
     int r = blockIdx.x;
