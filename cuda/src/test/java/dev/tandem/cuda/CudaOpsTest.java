@@ -633,11 +633,8 @@ class CudaOpsTest {
                         routed++;
                         double[] h = new double[ffn];
                         for (int j = 0; j < ffn; j++) {
-                            double a = 0, b = 0;
-                            for (int c = 0; c < hidden; c++) {
-                                a += gateUpHost[e][j * hidden + c] * xs[r * hidden + c];
-                                b += gateUpHost[e][(ffn + j) * hidden + c] * xs[r * hidden + c];
-                            }
+                            double a = dot(gateUpHost[e], j * hidden, xs, r * hidden, hidden);
+                            double b = dot(gateUpHost[e], (ffn + j) * hidden, xs, r * hidden, hidden);
                             if (batched) {           // its gate|up products come out of the GEMM in bf16
                                 a = roundToBf16((float) a);
                                 b = roundToBf16((float) b);
@@ -694,11 +691,8 @@ class CudaOpsTest {
                     for (int r = offsets[e]; r < offsets[e + 1]; r++) {
                         double[] h = new double[ffn];
                         for (int j = 0; j < ffn; j++) {
-                            double a = 0, b = 0;
-                            for (int c = 0; c < hidden; c++) {
-                                a += gateUpHost[e][j * hidden + c] * xs[r * hidden + c];
-                                b += gateUpHost[e][(ffn + j) * hidden + c] * xs[r * hidden + c];
-                            }
+                            double a = dot(gateUpHost[e], j * hidden, xs, r * hidden, hidden);
+                            double b = dot(gateUpHost[e], (ffn + j) * hidden, xs, r * hidden, hidden);
                             a = roundToBf16((float) a);
                             b = roundToBf16((float) b);
                             h[j] = roundToBf16((float) (a / (1 + Math.exp(-a)) * b));
@@ -756,6 +750,15 @@ class CudaOpsTest {
             w.downHost[e] = bf16Values(d);
         }
         return w;
+    }
+
+    /** Σ w[wAt + c] · x[xAt + c] over c < n, in double. */
+    private static double dot(float[] w, int wAt, float[] x, int xAt, int n) {
+        double sum = 0;
+        for (int c = 0; c < n; c++) {
+            sum += w[wAt + c] * x[xAt + c];
+        }
+        return sum;
     }
 
     /** Round to nearest even, as the kernels do. */
