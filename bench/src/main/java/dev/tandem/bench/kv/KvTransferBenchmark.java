@@ -4,7 +4,7 @@ import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.KvStorage;
-import dev.tandem.core.engine.KvRowSource;
+import dev.tandem.core.engine.CacheKvRows;
 import dev.tandem.transport.AeronNode;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
@@ -72,7 +72,7 @@ public final class KvTransferBenchmark {
             Dtype dtype = Dtype.ofBytes(source.elementBytes()); // the caches' own: bf16 on a GPU, float32 on the CPU
             log.accept("KV cache and frames in " + dtype);
             TokenMachine tokenMachine = new TokenMachine(tokenSide, target, slots);
-            CacheRows rows = new CacheRows(promptSide, source, slots);
+            CacheKvRows rows = new CacheKvRows(promptSide); // the prompt node's tap hands its layers over so
             String channel = "aeron:ipc";
             int stream = 0x7e00;
             try (KvTransferReceiver receiver = new KvTransferReceiver(aeron.aeron(), channel, stream, layers, kvDim,
@@ -94,7 +94,7 @@ public final class KvTransferBenchmark {
                     for (int tokens : promptTokens) {
                         double[] transferNs = new double[repeats];
                         for (int r = -1; r < repeats; r++) {
-                            long ns = transfer(sender, tokenMachine, rows, ++transferId, layers, tokens);
+                            long ns = transfer(sender, tokenMachine, rows, source, slots, ++transferId, layers, tokens);
                             if (r >= 0) {
                                 transferNs[r] = ns;
                             }
@@ -158,36 +158,6 @@ public final class KvTransferBenchmark {
         }
     }
 
-    /** The prompt machine's layer as its tap hands it over: rows copied out of the cache straight into the frames. */
-    private static final class CacheRows implements KvRowSource {
-        private final ComputeBackend backend;
-        private final KvStorage cache;
-        private final int[] slots;
-        private int layer;
-
-        CacheRows(ComputeBackend backend, KvStorage cache, int[] slots) {
-            this.backend = backend;
-            this.cache = cache;
-            this.slots = slots;
-        }
-
-        CacheRows layer(int layer) {
-            this.layer = layer;
-            return this;
-        }
-
-        @Override
-        public int elementBytes() {
-            return cache.elementBytes();
-        }
-
-        @Override
-        public void copyTo(int from, int count, MemorySegment dst, long offset) {
-            backend.copyKvToHost(cache, layer, slots, from, count, dst, offset);
-            backend.awaitWrites();
-        }
-    }
-
     /** The token machine's side, on the polling thread: rows from the frames into its cache, as the node's KV handoff writes them. */
     private static final class TokenMachine implements KvSink {
         private final ComputeBackend backend;
@@ -225,12 +195,13 @@ public final class KvTransferBenchmark {
     }
 
     /** One prompt's KV, every layer, as the prompt node's tap sends it layer by layer; nanoseconds to the last write. */
-    private static long transfer(KvTransferSender sender, TokenMachine tokenMachine, CacheRows rows, long transferId,
+    private static long transfer(KvTransferSender sender, TokenMachine tokenMachine, CacheKvRows rows, KvStorage source,
+                                 int[] slots, long transferId,
                                  int layers, int tokens) throws Exception {
         CompletableFuture<Long> done = tokenMachine.expect();
         long start = System.nanoTime();
         for (int layer = 0; layer < layers; layer++) {
-            sender.sendLayer(0, transferId, layer, layers, 0, tokens, rows.layer(layer));
+            sender.sendLayer(0, transferId, layer, layers, 0, tokens, rows.of(source, layer, slots, 0));
         }
         sender.sendComplete(0, transferId, layers, tokens, 0);
         return done.get(TRANSFER_TIMEOUT_S, TimeUnit.SECONDS) - start;

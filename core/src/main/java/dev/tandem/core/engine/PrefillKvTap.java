@@ -5,7 +5,6 @@ import dev.tandem.core.compute.KvStorage;
 import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.model.LayerObserver;
 
-import java.lang.foreign.MemorySegment;
 import java.util.IdentityHashMap;
 import java.util.Map;
 
@@ -28,15 +27,14 @@ public final class PrefillKvTap implements LayerObserver {
         void rowsReady(long transferId, int layer, int firstPosition, int count, KvRowSource rows);
     }
 
-    private final ComputeBackend backend;
     private final KvRowsListener listener;
     private final Map<int[], Long> transfers = new IdentityHashMap<>(); // block table -> transfer id
-    private final Run run = new Run();
+    private final CacheKvRows run;                                     // the run being handed over, reused
 
     /** @param backend the backend that computes into the cache this tap observes */
     public PrefillKvTap(ComputeBackend backend, KvRowsListener listener) {
-        this.backend = backend;
         this.listener = listener;
+        this.run = new CacheKvRows(backend);
     }
 
     /** Sends the rows of the sequence that owns {@code blockTable} under {@code transferId} from now on. */
@@ -77,32 +75,5 @@ public final class PrefillKvTap implements LayerObserver {
             end++;
         }
         return end;
-    }
-
-    /** The run being handed over, reused: its rows are the batch's slots from {@code first} on. */
-    private final class Run implements KvRowSource {
-        private KvStorage kv;
-        private int layer;
-        private int[] slots;
-        private int first;
-
-        Run of(KvStorage kv, int layer, int[] slots, int first) {
-            this.kv = kv;
-            this.layer = layer;
-            this.slots = slots;
-            this.first = first;
-            return this;
-        }
-
-        @Override
-        public int elementBytes() {
-            return kv.elementBytes();
-        }
-
-        @Override
-        public void copyTo(int from, int count, MemorySegment dst, long offset) {
-            backend.copyKvToHost(kv, layer, slots, first + from, count, dst, offset);
-            backend.awaitWrites(); // a device copies asynchronously; the frame is sent when this returns
-        }
     }
 }
