@@ -324,15 +324,13 @@ public final class CudaBackend implements ComputeBackend {
         return pointer;
     }
 
-    /** Frees one of this backend's allocations; false if it holds no such pointer. */
-    private boolean release(long pointer) {
+    /** Frees one of this backend's allocations; a pointer it does not hold is left alone. */
+    private void release(long pointer) {
         Long bytes = allocations.remove(pointer);
-        if (bytes == null) {
-            return false;
+        if (bytes != null) {
+            heldBytes -= bytes;
+            driver.free(pointer);
         }
-        heldBytes -= bytes;
-        driver.free(pointer);
-        return true;
     }
 
     /** Device memory for {@code what}; out of memory names what was asked for and what is free. */

@@ -20,8 +20,8 @@ public final class ExpertExecutor {
     private final ExpertBank bank;
     private final Activations expertIn;  // (pairs, hidden) sorted by expert
     private final Activations gateUp;    // (pairs, 2·ffn): gate | up, where the bank's experts are stacked; else null
-    private final Activations gate;      // (pairs, ffn): a view of gateUp, or a buffer of its own
-    private final Activations up;        // (pairs, ffn)
+    private final Activations gate;      // (pairs, ffn), where the experts are not stacked; else null
+    private final Activations up;        // (pairs, ffn), likewise
     private final Activations expertOut; // (pairs, hidden)
     private final int capacity;
     private final int[] countOf;         // per expert
@@ -46,9 +46,9 @@ public final class ExpertExecutor {
         this.capacity = capacity;
         expertIn = backend.allocate(capacity, c.hiddenSize());
         if (stackedBank(bank, c)) { // one GEMM writes both halves
-            gateUp = backend.allocate(capacity, 2 * c.ffnHiddenSize());
-            gate = gateUp.columns(0, c.ffnHiddenSize());
-            up = gateUp.columns(c.ffnHiddenSize(), c.ffnHiddenSize());
+            gateUp = backend.allocate(capacity, 2 * c.ffnHiddenSize()); // scratch of backend.expertGroups
+            gate = null;
+            up = null;
         } else { // contiguous halves: the CPU's batched matmul is bound by reading its input rows
             gateUp = null;
             gate = backend.allocate(capacity, c.ffnHiddenSize());
