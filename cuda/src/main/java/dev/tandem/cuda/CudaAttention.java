@@ -65,7 +65,7 @@ final class CudaAttention {
             b.args.i(heads / kvHeads).i(window).f(scale);
             b.beginOp();
             if (mma >= 0) {
-                b.ops.launch(b.k.prefillMma()[mma], tileCount, heads, 1, MMA_THREADS,
+                b.ops.launch(b.k.prefillMma()[mma], heads, tileCount, 1, MMA_THREADS,
                         CudaBackend.mmaSharedBytes(headDim), "attention_prefill_mma");
             } else {
                 b.ops.launch(bf16Cache ? b.k.prefillBf16() : b.k.prefillF32(), tileCount, heads, 1, PREFILL_THREADS,
@@ -174,7 +174,7 @@ final class CudaAttention {
                 end++;
             }
             if (tiled && end - r >= MIN_TILE_ROWS) {
-                for (int t = r; t < end; t += TILE_Q) {
+                for (int t = r + (end - r - 1) / TILE_Q * TILE_Q; t >= r; t -= TILE_Q) { // the run's last tile first
                     meta[used++] = t;
                     meta[used++] = Math.min(TILE_Q, end - t);
                     tileCount++;
@@ -186,10 +186,35 @@ final class CudaAttention {
             }
             r = end;
         }
+        heaviestTilesFirst();
         decodeRowsAt = used;
         decodeRowCount = decodeCount;
         System.arraycopy(decode, 0, meta, used, decodeCount);
         return used + decodeCount;
+    }
+
+    /**
+     * Orders the tiles by their last row's position, descending: a tile's work grows with it (the keys
+     * it attends to), and the tensor-core kernel starts its blocks in tile order. Each run's tiles
+     * are already descending, so this insertion sort only merges the runs.
+     */
+    private void heaviestTilesFirst() {
+        for (int i = 1; i < tileCount; i++) {
+            int first = meta[tilesAt + 2 * i], count = meta[tilesAt + 2 * i + 1];
+            int key = lastPosition(first, count);
+            int j = i - 1;
+            while (j >= 0 && lastPosition(meta[tilesAt + 2 * j], meta[tilesAt + 2 * j + 1]) < key) {
+                meta[tilesAt + 2 * j + 2] = meta[tilesAt + 2 * j];
+                meta[tilesAt + 2 * j + 3] = meta[tilesAt + 2 * j + 1];
+                j--;
+            }
+            meta[tilesAt + 2 * j + 2] = first;
+            meta[tilesAt + 2 * j + 3] = count;
+        }
+    }
+
+    private int lastPosition(int firstRow, int count) {
+        return meta[2 * (firstRow + count - 1)];
     }
 
     /**

@@ -1440,6 +1440,7 @@ public final class CudaBackend implements ComputeBackend {
         copies.clear();
         if (profiler != null) {
             profiler.collect();
+            profiler.drained();
         }
     }
 
@@ -1537,7 +1538,12 @@ public final class CudaBackend implements ComputeBackend {
             }
             cublas.destroy(blas);
             for (MemorySegment m : registered) {
-                driver.hostUnregister(m);
+                try {
+                    driver.hostUnregister(m);
+                } catch (CudaException e) { // memory unmapped before this close: nothing left to unpin
+                    log.accept("host memory at 0x" + Long.toHexString(m.address()) + " not unregistered: "
+                            + e.getMessage());
+                }
             }
             for (long p : allocations.keySet()) {
                 driver.free(p);

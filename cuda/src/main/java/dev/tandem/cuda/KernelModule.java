@@ -24,7 +24,18 @@ import java.util.List;
  * without compiling.
  */
 final class KernelModule {
-    private static final List<String> OPTIONS = List.of("--std=c++17", "-default-device");
+    // -Dtandem.cuda.nvrtcDefines=NAME=VALUE,… sets the kernels' A/B knobs (MMA_K_LDMATRIX, …) for measurement runs
+    private static final List<String> OPTIONS = options(System.getProperty("tandem.cuda.nvrtcDefines", ""));
+
+    private static List<String> options(String defines) {
+        List<String> options = new java.util.ArrayList<>(List.of("--std=c++17", "-default-device"));
+        for (String d : defines.split(",")) {
+            if (!d.isBlank()) {
+                options.add("-D" + d.strip());
+            }
+        }
+        return List.copyOf(options);
+    }
 
     private final CudaDriver driver;
     private final MemorySegment module;

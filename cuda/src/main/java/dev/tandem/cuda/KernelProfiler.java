@@ -25,6 +25,11 @@ final class KernelProfiler {
     private MemorySegment last;
     private double spanMs;
     private int used;
+    // the device is idle from a drain until the next launch: the host's time in between, by the launch that ends it
+    private final Map<String, double[]> afterSync = new TreeMap<>(); // name → {ms, count}
+    private long drainedNanos;  // when the stream last drained; 0 once a launch followed
+    private long pendingGapNanos;
+    private long syncs;
 
     KernelProfiler(CudaDriver driver, MemorySegment stream) {
         this.driver = driver;
@@ -37,12 +42,28 @@ final class KernelProfiler {
 
     /** Before an operation; the caller drains the stream first when {@link #full}. */
     void begin() {
+        if (drainedNanos != 0) {
+            pendingGapNanos = System.nanoTime() - drainedNanos;
+            drainedNanos = 0;
+        }
         driver.record(starts[used], stream);
     }
 
     void end(String name) {
         driver.record(ends[used], stream);
         names[used++] = name;
+        if (pendingGapNanos != 0) {
+            double[] t = afterSync.computeIfAbsent(name, n -> new double[2]);
+            t[0] += pendingGapNanos / 1e6;
+            t[1]++;
+            pendingGapNanos = 0;
+        }
+    }
+
+    /** The stream has just drained (after {@link #collect}, whose own host time is the profiler's). */
+    void drained() {
+        drainedNanos = System.nanoTime();
+        syncs++;
     }
 
     boolean full() {
@@ -73,12 +94,22 @@ final class KernelProfiler {
                 out.append(String.format("  %-28s %9.2f ms %5.1f%% %8d calls %8.1f us each%n", e.getKey(), e.getValue()[0],
                         100 * e.getValue()[0] / Math.max(device, 1e-9), (long) e.getValue()[1],
                         1e3 * e.getValue()[0] / e.getValue()[1])));
+        double idle = afterSync.values().stream().mapToDouble(t -> t[0]).sum();
+        out.append(String.format("%d syncs; the host's time from a sync to the next launch (the device idle): %.1f ms,"
+                + " by the launch after it:%n", syncs, idle));
+        afterSync.entrySet().stream().sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0])).limit(8)
+                .forEach(e -> out.append(String.format("  %-28s %9.2f ms %8d times %8.1f us each%n", e.getKey(),
+                        e.getValue()[0], (long) e.getValue()[1], 1e3 * e.getValue()[0] / e.getValue()[1])));
         return out.toString();
     }
 
     void reset() {
         totals.clear();
+        afterSync.clear();
         spanMs = 0;
+        syncs = 0;
+        drainedNanos = 0;
+        pendingGapNanos = 0;
     }
 
     void close() {

@@ -651,6 +651,14 @@ extern "C" __global__ void attention_prefill_bf16(float* out, int os, const floa
 // downstream (mixtral-tiny's fixture does).
 #define MMA_WARPS 4
 #define MMA_TILE_K 64
+// A/B knobs (NVRTC -D through -Dtandem.cuda.nvrtcDefines): the key tile's B operands by ldmatrix (1)
+// or a 32-bit load each (0); the blocks an SM that __launch_bounds__ asks the registers to allow.
+#ifndef MMA_K_LDMATRIX
+#define MMA_K_LDMATRIX 1
+#endif
+#ifndef MMA_MIN_BLOCKS
+#define MMA_MIN_BLOCKS 1
+#endif
 
 // The shared-memory address (32 bits) of a generic pointer into shared memory.
 __device__ __forceinline__ unsigned smem_address(const void* p) {
@@ -667,6 +675,14 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // waits until at most one group (the newest: the next tile's) is still in flight
 __device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Four 8 x 8 bf16 matrices from shared memory: lanes 8j .. 8j + 7 give matrix j's rows; lane l
+// gets, of each matrix, row l / 4, columns 2(l % 4) and 2(l % 4) + 1.
+__device__ __forceinline__ void ldmatrix_x4(unsigned r[4], const bf16_t* rowAddress) {
+    unsigned at = smem_address(rowAddress);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at) : "memory");
+}
 
 // Four 8 x 8 bf16 matrices from shared memory, transposed: lanes 8j .. 8j + 7 give matrix j's rows.
 __device__ __forceinline__ void ldmatrix_x4_trans(unsigned r[4], const bf16_t* rowAddress) {
@@ -710,8 +726,10 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
     const int kStride = HD + 8; // bf16s a key or value row in shared memory: 16-byte rows, loads spread over the banks
     const int stageSize = 2 * MMA_TILE_K * kStride; // a key tile, then a value tile
     extern __shared__ __align__(16) bf16_t mmaStages[];           // two stages
-    int firstRow = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
-    int head = blockIdx.y, kvHead = head / group;
+    // grid (query heads, tiles): the blocks start in that order, and the tiles come heaviest first, so
+    // the longest blocks of a causal prompt start first instead of last (no tail of long blocks)
+    int firstRow = tiles[2 * blockIdx.y], count = tiles[2 * blockIdx.y + 1];
+    int head = blockIdx.x, kvHead = head / group;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int rowWidth = kvHeads * HD;
     const int* table = tables + meta[2 * firstRow + 1];
@@ -776,6 +794,30 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
 #pragma unroll
             for (int n = 0; n < MMA_TILE_K / 8; n++) {
                 s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#if MMA_K_LDMATRIX
+                // matrices (keys n·8 .., dims 16ks ..), (.., 16ks + 8 ..), and the same of ks + 1: one
+                // instruction for the B operands of two k-steps
+                const bf16_t* kRow = Ks + (n * 8 + (lane & 7)) * kStride + (lane >> 3) * 8;
+#pragma unroll
+                for (int ks = 0; ks < HD / 16; ks += 2) {
+                    unsigned bk[4];
+                    if (HD >= 32) {
+                        ldmatrix_x4(bk, kRow + ks * 16);
+                    } else { // one k-step: matrices 2 and 3 would read past the row
+                        const bf16_t* one = Ks + (n * 8 + g) * kStride + 2 * t;
+                        bk[0] = *(const unsigned*) one;
+                        bk[1] = *(const unsigned*) (one + 8);
+                        bk[2] = bk[3] = 0u;
+                    }
+#pragma unroll
+                    for (int part = 0; part < Q_PARTS; part++) mma_bf16_16816(s[n], qa[part][ks], bk[0], bk[1]);
+                    if (ks + 1 < HD / 16) {
+#pragma unroll
+                        for (int part = 0; part < Q_PARTS; part++)
+                            mma_bf16_16816(s[n], qa[part][ks + 1 < HD / 16 ? ks + 1 : ks], bk[2], bk[3]);
+                    }
+                }
+#else
                 const bf16_t* kRow = Ks + (n * 8 + g) * kStride + 2 * t;
 #pragma unroll
                 for (int ks = 0; ks < HD / 16; ks++) {
@@ -784,6 +826,7 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
 #pragma unroll
                     for (int part = 0; part < Q_PARTS; part++) mma_bf16_16816(s[n], qa[part][ks], b0, b1);
                 }
+#endif
             }
             float max0 = NEG_INF, max1 = NEG_INF;
 #pragma unroll
@@ -867,7 +910,7 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
     }
 }
 #define PREFILL_MMA_KERNEL(HD, QP, PP) \
-extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) attention_prefill_mma_##HD##_##QP##PP(float* out, \
+extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS, MMA_MIN_BLOCKS) attention_prefill_mma_##HD##_##QP##PP(float* out, \
         int os, const float* q, int qs, const bf16_t* K, const bf16_t* V, const int* meta, const int* tables, \
         const int* tiles, int blockSize, int kvHeads, int group, int window, float scale) { \
     attention_prefill_mma_t<HD, QP, PP>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, group, window, \

@@ -297,9 +297,14 @@ public final class CudaDriver {
         }
     }
 
+    /**
+     * By address, not through the segment: its owner may have closed it already (the registration
+     * outlives the mapping, and the driver still holds the pages until this call).
+     */
     public void hostUnregister(MemorySegment host) {
         try {
-            check((int) cuMemHostUnregister.invokeExact(host), "cuMemHostUnregister");
+            check((int) cuMemHostUnregister.invokeExact(MemorySegment.ofAddress(host.address())),
+                    "cuMemHostUnregister");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
