@@ -900,14 +900,6 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    // -Dtandem.cuda.hostRouting=true routes prompts from their logits on the host, for A/B runs
-    private static final boolean ROUTE_ON_DEVICE = !Boolean.getBoolean("tandem.cuda.hostRouting");
-
-    @Override
-    public boolean routesOnDevice(int experts) {
-        return ROUTE_ON_DEVICE && experts <= MAX_EXPERTS;
-    }
-
     /** See {@link CudaExperts#groups}: bf16 intermediates where the weights are bf16. */
     @Override
     public void expertGroups(Activations out, Activations in, Activations gateUp, DeviceWeight[] gateUps,
@@ -1210,10 +1202,42 @@ public final class CudaBackend implements ComputeBackend {
                     + MAX_EXPERTS);
         }
         written(g, rows);
-        args.reset().p(g.pointer()).i(g.stride()).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP);
+        args.reset().p(g.pointer()).i(g.stride()).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP)
+                .p(0).p(0);
         beginOp();
         ops.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, "route_dense");
         endOp("route_dense");
+    }
+
+    // -Dtandem.cuda.hostRouting=true routes prompts from their logits on the host, for A/B runs
+    private static final boolean ROUTE_ON_DEVICE = !Boolean.getBoolean("tandem.cuda.hostRouting");
+
+    /**
+     * route_dense writing only each row's picks, (rows, k) expert indices then (rows, k) weights,
+     * copied to the host in one DMA: 8·k bytes a row instead of the dense gates, and nothing left
+     * for the host to select while the device waits.
+     */
+    @Override
+    public boolean routeToHost(Activations logits, int topK, float normP, int rows, int[] expert, float[] weight) {
+        CudaActivations l = cuda(logits);
+        if (!ROUTE_ON_DEVICE || l.cols() > MAX_EXPERTS || topK > l.cols() || !ops.live()) {
+            return false;
+        }
+        bind();
+        int picks = rows * topK;
+        long bytes = 8L * picks;
+        long chosen = scratch(bytes);
+        args.reset().p(0).i(0).p(l.pointer()).i(l.stride()).i(rows).i(l.cols()).i(topK).f(normP).p(chosen)
+                .p(chosen + 4L * picks);
+        beginOp();
+        ops.launch(k.routeDense, (rows + 31) / 32, 1, 1, 32, 0, "route_dense");
+        endOp("route_dense (picks)");
+        MemorySegment host = hostOut(bytes);
+        ops.copyToHost(host, chosen, bytes);
+        drain();
+        MemorySegment.copy(host, ValueLayout.JAVA_INT, 0, expert, 0, picks);
+        MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 4L * picks, weight, 0, picks);
+        return true;
     }
 
     /** See {@link CudaExperts}. */
@@ -1449,11 +1473,42 @@ public final class CudaBackend implements ComputeBackend {
      * row keeps {@link #rowTargetBlocks} blocks busy, never more than the columns need.
      */
     void launchRows(MemorySegment kernel, int rows, int cols, String name) {
+        beginOp();
+        ops.launch(kernel, rows, columnBlocks(rows, cols), 1, ROW_THREADS, 0, name);
+        endOp(name);
+    }
+
+    /** {@link #launchRows} on one of the {@link ExpertLanes}' streams (live, unprofiled). */
+    void launchRowsOn(MemorySegment sideStream, MemorySegment kernel, int rows, int cols, String name) {
+        driver.launch(kernel, rows, columnBlocks(rows, cols), 1, ROW_THREADS, 0, sideStream, args.pointers, name);
+    }
+
+    private int columnBlocks(int rows, int cols) {
         int columnBlocks = Math.max(1, Math.min((cols + ROW_THREADS - 1) / ROW_THREADS,
                 (rowTargetBlocks + rows - 1) / rows));
-        beginOp();
-        ops.launch(kernel, rows, Math.min(columnBlocks, 65_535), 1, ROW_THREADS, 0, name);
-        endOp(name);
+        return Math.min(columnBlocks, 65_535);
+    }
+
+    // -Dtandem.cuda.expertLanes=N: side streams a prompt's experts run on (1: the main stream only)
+    static final int EXPERT_LANES = Integer.getInteger("tandem.cuda.expertLanes", 2);
+    private ExpertLanes lanes;
+
+    /**
+     * The experts' side streams, made at first use; null where they are off, while a graph is
+     * traced, or while kernels are profiled (the profiler times the main stream).
+     */
+    ExpertLanes expertLanes() {
+        if (EXPERT_LANES < 2 || profiler != null || !ops.live()) {
+            return null;
+        }
+        if (lanes == null) {
+            long[] workspaces = new long[EXPERT_LANES];
+            for (int i = 0; i < workspaces.length; i++) {
+                workspaces[i] = allocateDevice(CUBLAS_WORKSPACE, "the cuBLAS workspace of an expert lane");
+            }
+            lanes = new ExpertLanes(driver, cublas, stream, workspaces, CUBLAS_WORKSPACE);
+        }
+        return lanes;
     }
 
     /** A kernel that reduces each row: one block a row. */
@@ -1535,6 +1590,9 @@ public final class CudaBackend implements ComputeBackend {
         } finally {
             if (graphs != null) {
                 graphs.close();
+            }
+            if (lanes != null) {
+                lanes.close();
             }
             cublas.destroy(blas);
             for (MemorySegment m : registered) {

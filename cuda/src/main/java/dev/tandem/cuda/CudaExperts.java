@@ -174,7 +174,8 @@ final class CudaExperts {
 
     /** What {@link #groups} runs, for the start-up log. */
     static String groupsDescription() {
-        return GROUPS_BF16 ? "one cublasGemmEx an expert a projection, bf16 gate|up and SiLU"
+        return GROUPS_BF16 ? "one cublasGemmEx an expert a projection, bf16 gate|up and SiLU, the experts on "
+                + CudaBackend.EXPERT_LANES + " streams"
                 : "one cublasGemmEx an expert a projection, float32 gate|up (-Dtandem.cuda.expertGroups=float32)";
     }
 
@@ -203,6 +204,11 @@ final class CudaExperts {
         long h = gu + 4L * total * ffn;                               // (total, ffn) bf16
         b.written(gu, 6L * total * ffn);
         b.written(out.pointer() + 4L * start * out.stride(), 4L * ((long) (total - 1) * out.stride() + hidden));
+        ExpertLanes lanes = b.expertLanes();
+        if (lanes != null) {
+            groupsOnLanes(lanes, out, xb, gu, h, gateUps, downs, offsets, groups, downTransposed, hidden, ffn);
+            return true;
+        }
         for (int g = 0; g < groups; g++) {
             int rows = offsets[g + 1] - offsets[g];
             if (rows > 0) {
@@ -229,5 +235,34 @@ final class CudaExperts {
             }
         }
         return true;
+    }
+
+    /** {@link #groups}' products, expert g's chain on lane g mod lanes (see {@link ExpertLanes}). */
+    private void groupsOnLanes(ExpertLanes lanes, CudaActivations out, long xb, long gu, long h,
+                               DeviceWeight[] gateUps, DeviceWeight[] downs, int[] offsets, int groups,
+                               boolean downTransposed, int hidden, int ffn) {
+        int start = offsets[0];
+        lanes.fork();
+        int lane = 0;
+        for (int g = 0; g < groups; g++) {
+            int rows = offsets[g + 1] - offsets[g];
+            if (rows == 0) {
+                continue;
+            }
+            int row = offsets[g] - start;
+            java.lang.foreign.MemorySegment handle = lanes.handle(lane);
+            CudaWeight up = (CudaWeight) gateUps[g];
+            b.cublas.gemm(handle, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, up.pointer(),
+                    Cublas.CUDA_R_16BF, up.cols(), xb + 2L * row * hidden, Cublas.CUDA_R_16BF, hidden, b.zero,
+                    gu + 4L * row * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
+            b.args.reset().p(h + 2L * row * ffn).p(gu + 4L * row * ffn).i(ffn);
+            b.launchRowsOn(lanes.stream(lane), b.k.siluMulPairsBf16(), rows, ffn / 2, "silu_mul_pairs_bf16");
+            CudaWeight down = (CudaWeight) downs[g];
+            b.cublas.gemm(handle, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
+                    down.pointer(), Cublas.CUDA_R_16BF, down.cols(), h + 2L * row * ffn, Cublas.CUDA_R_16BF, ffn,
+                    b.zero, out.pointer() + 4L * offsets[g] * out.stride(), Cublas.CUDA_R_32F, out.stride());
+            lane = (lane + 1) % lanes.count();
+        }
+        lanes.join();
     }
 }

@@ -942,18 +942,21 @@ extern "C" __global__ void silu_mul_scaled(float* gate, int gateStride, const fl
 // The host Router's arithmetic, one thread a row: softmax (exp in double, rounded to float), the
 // top-k by repeated maximum (ties to the lower index), divided by their p-norm; zeros elsewhere.
 #define MAX_EXPERTS 64
+// With `chosenOut` (else null): row r's choices, largest first, also as (rows, topK) expert indices
+// and their weights after the norm, what the host takes; `gates` may then be null.
 extern "C" __global__ void route_dense(float* gates, int gatesStride, const float* logits, int logitsStride, int rows,
-                                       int experts, int topK, float normP) {
+                                       int experts, int topK, float normP, int* chosenOut, float* weightOut) {
     int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     const float* l = logits + (long) r * logitsStride;
-    float* g = gates + (long) r * gatesStride;
+    float pickedWeight[MAX_EXPERTS];
+    float* g = gates ? gates + (long) r * gatesStride : pickedWeight; // without gates only the picks are written
     float p[MAX_EXPERTS];
     float max = NEG_INF;
     for (int e = 0; e < experts; e++) max = fmaxf(max, l[e]);
     float sum = 0.f;
     for (int e = 0; e < experts; e++) { p[e] = (float) exp((double) (l[e] - max)); sum += p[e]; }
-    for (int e = 0; e < experts; e++) { p[e] /= sum; g[e] = 0.f; }
+    for (int e = 0; e < experts; e++) { p[e] /= sum; if (gates) g[e] = 0.f; }
     int chosen[MAX_EXPERTS];
     double norm = 0.0;
     for (int j = 0; j < topK; j++) {
@@ -962,13 +965,19 @@ extern "C" __global__ void route_dense(float* gates, int gatesStride, const floa
             if (p[e] >= 0.f && (best < 0 || p[e] > p[best])) best = e;
         }
         chosen[j] = best;
-        g[best] = p[best];
+        g[gates ? best : j] = p[best];
         norm += pow((double) fabsf(p[best]), (double) normP);
         p[best] = -1.f;
     }
     if (normP > 0.f) {
         float scale = (float) (1.0 / pow(norm, 1.0 / (double) normP));
-        for (int j = 0; j < topK; j++) g[chosen[j]] *= scale;
+        for (int j = 0; j < topK; j++) g[gates ? chosen[j] : j] *= scale;
+    }
+    if (chosenOut) {
+        for (int j = 0; j < topK; j++) {
+            chosenOut[(long) r * topK + j] = chosen[j];
+            weightOut[(long) r * topK + j] = g[gates ? chosen[j] : j];
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.core.compute.KvStorage;
+import dev.tandem.core.compute.Router;
 import dev.tandem.core.compute.TokenBatch;
 import dev.tandem.core.compute.cpu.CpuBackend;
 import org.junit.jupiter.api.AfterAll;
@@ -21,6 +22,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -204,6 +206,32 @@ class CudaOpsTest {
             cpu.siluMulScaled(g.c, u.c, gates.c, 3, 9);
             gpu.siluMulScaled(g.g, u.g, gates.g, 3, 9);
             assertClose(g, "siluMulScaled");
+        }
+    }
+
+    @Test
+    void shouldBringEachRowsPicksToTheHostAsTheHostRouterChoosesThem() {
+        for (int[] shape : new int[][]{{8, 2, 1}, {16, 4, 1}, {8, 2, 0}}) {
+            int rows = 9;
+            int experts = shape[0];
+            int topK = shape[1];
+            float normP = shape[2];
+            Twin logits = rows(rows, experts);
+            float[] host = new float[rows * experts];
+            cpu.copyToHost(logits.c, rows, host);
+            Router router = new Router(experts, topK, normP);
+            int[] wantExpert = new int[rows * topK];
+            float[] wantWeight = new float[rows * topK];
+            for (int r = 0; r < rows; r++) {
+                router.route(host, r * experts, wantExpert, wantWeight, r * topK);
+            }
+            int[] expert = new int[rows * topK];
+            float[] weight = new float[rows * topK];
+            assertFalse(cpu.routeToHost(logits.c, topK, normP, rows, expert, weight), "the CPU routes on the host");
+            assertTrue(gpu.routeToHost(logits.g, topK, normP, rows, expert, weight));
+            String what = experts + " experts top " + topK + ", p " + normP;
+            assertArrayEquals(wantExpert, expert, "picks largest first, " + what);
+            assertArrayEquals(wantWeight, weight, 1e-6f, "weights, " + what);
         }
     }
 

@@ -161,11 +161,14 @@ public interface ComputeBackend extends AutoCloseable {
     void routeDense(Activations gates, Activations logits, int topK, float normP, int rows);
 
     /**
-     * Whether a batch routed on the host should take {@link #routeDense}'s gates rather than the
-     * logits: a device backend does the softmax, top-k and norm of a prompt's rows in one launch,
-     * and the host (waiting on the copy, the device idle) only picks each row's k. The CPU: no.
+     * Routes {@code rows} rows of gate logits where they are and brings each row's choices to the
+     * host: {@code expert[r·k + j]} and {@code weight[r·k + j]} as {@link Router#route} gives them
+     * (softmax, top-k largest first with ties to the lower index, divided by their p-norm). A device
+     * backend does it in one launch and copies back only the choices, so the host, waiting with
+     * the device idle, has nothing left to compute. False where the caller should route on the
+     * host from the logits (the CPU).
      */
-    default boolean routesOnDevice(int experts) {
+    default boolean routeToHost(Activations logits, int topK, float normP, int rows, int[] expert, float[] weight) {
         return false;
     }
 

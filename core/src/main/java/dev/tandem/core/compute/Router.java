@@ -49,16 +49,6 @@ public final class Router {
         }
     }
 
-    /**
-     * One token's choices from gate weights already routed (softmax, top-k and norm done where the
-     * logits were, zero for the experts not chosen): its k experts in the order {@link #route}
-     * gives them, largest weight first, ties to the lower index.
-     */
-    public void fromGates(float[] gates, int offset, int[] chosen, float[] weights, int out) {
-        System.arraycopy(gates, offset, probabilities, 0, experts);
-        takeTopK(chosen, weights, out);
-    }
-
     /** The k largest of {@link #probabilities} (consumed), largest first, ties to the lower index. */
     private void takeTopK(int[] chosen, float[] weights, int out) {
         for (int j = 0; j < topK; j++) {

@@ -160,10 +160,9 @@ abstract class DecoderModel implements CausalLm {
                     dispatch.submitDense(l, i, s.normed, s.gates, rows, s.moeOut); // every expert, weighted
                     continue;
                 }
-                if (rows > 0 && backend.routesOnDevice(config.numExperts())) { // softmax, top-k, p-norm there; the host picks the k
-                    backend.routeDense(s.gates, s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows);
-                    backend.copyToHost(s.gates, rows, s.hostRouterLogits);
-                    s.routing.fromGates(router, s.hostRouterLogits, config.numExperts(), rows);
+                if (rows > 0 && backend.routeToHost(s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows,
+                        s.routing.expert, s.routing.weight)) {                 // softmax, top-k, p-norm there
+                    s.routing.routed(rows);
                 } else {
                     if (rows > 0) {
                         backend.copyToHost(s.routerLogits, rows, s.hostRouterLogits);

@@ -22,12 +22,9 @@ public final class Routing {
         return tokens;
     }
 
-    /** Takes {@code tokens} rows of routed gate weights (tokens, experts), zero where not chosen. */
-    void fromGates(Router router, float[] gates, int experts, int tokens) {
+    /** {@code tokens} rows routed elsewhere into {@link #expert} and {@link #weight} (see ComputeBackend.routeToHost). */
+    void routed(int tokens) {
         this.tokens = tokens;
-        for (int t = 0; t < tokens; t++) {
-            router.fromGates(gates, t * experts, expert, weight, t * topK);
-        }
     }
 
     /** Routes {@code tokens} rows of gate logits (tokens, experts). */

@@ -64,20 +64,6 @@ class RouterTest {
     }
 
     @Test
-    void shouldTakeRoutedGatesLargestFirstWithTiesToTheLowerExpert() {
-        Router router = new Router(6, 2, 1f);
-        // two tokens' gates as routing on a device leaves them: k non-zero weights a row
-        float[] gates = {0f, 0.25f, 0f, 0f, 0.75f, 0f,
-                         0.5f, 0f, 0f, 0.5f, 0f, 0f};
-        int[] chosen = new int[4];
-        float[] weights = new float[4];
-        router.fromGates(gates, 0, chosen, weights, 0);
-        router.fromGates(gates, 6, chosen, weights, 2);
-        assertArrayEquals(new int[]{4, 1, 0, 3}, chosen);
-        assertArrayEquals(new float[]{0.75f, 0.25f, 0.5f, 0.5f}, weights);
-    }
-
-    @Test
     void shouldKeepSoftmaxProbabilitiesWithoutNormalisation() {
         Router router = new Router(4, 2, 0f);
         int[] chosen = new int[2];

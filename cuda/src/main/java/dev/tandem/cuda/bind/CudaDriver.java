@@ -65,6 +65,7 @@ public final class CudaDriver {
     private final MethodHandle cuEventSynchronize;
     private final MethodHandle cuEventElapsedTime;
     private final MethodHandle cuEventDestroy;
+    private final MethodHandle cuStreamWaitEvent;
 
     private CudaDriver(NativeLibrary lib) {
         this.lib = lib;
@@ -103,6 +104,7 @@ public final class CudaDriver {
         cuEventSynchronize = f("cuEventSynchronize", ADDRESS);
         cuEventElapsedTime = f("cuEventElapsedTime_v2", ADDRESS, ADDRESS, ADDRESS);
         cuEventDestroy = f("cuEventDestroy_v2", ADDRESS);
+        cuStreamWaitEvent = f("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
     }
 
     private MethodHandle f(String name, java.lang.foreign.MemoryLayout... args) {
@@ -426,10 +428,28 @@ public final class CudaDriver {
     }
 
     public MemorySegment createEvent() {
+        return createEvent(0);
+    }
+
+    /** An event only for ordering streams (CU_EVENT_DISABLE_TIMING: cheaper to record and wait on). */
+    public MemorySegment createOrderingEvent() {
+        return createEvent(2);
+    }
+
+    private MemorySegment createEvent(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ADDRESS);
-            check((int) cuEventCreate.invokeExact(out, 0), "cuEventCreate");
+            check((int) cuEventCreate.invokeExact(out, flags), "cuEventCreate");
             return out.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /** Work enqueued on {@code stream} after this waits until {@code event}'s work is done. */
+    public void waitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
