@@ -63,6 +63,9 @@ final class CudaAttention {
                 b.args.i(headDim); // the tensor-core kernels have it as a template parameter
             }
             b.args.i(heads / kvHeads).i(window).f(scale);
+            if (mma >= 0) { // every row in a tile: the kernel writes the whole bf16 copy
+                b.args.p(decodeRowCount == 0 && o.cols() == heads * headDim ? b.producedBf16Copy(o, rows) : 0);
+            }
             b.beginOp();
             if (mma >= 0) {
                 b.ops.launch(b.k.prefillMma()[mma], heads, tileCount, 1, MMA_THREADS,

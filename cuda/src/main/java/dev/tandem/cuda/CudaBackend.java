@@ -61,7 +61,9 @@ public final class CudaBackend implements ComputeBackend {
         return 2 * 2 * MMA_TILE_K * (headDim + 8) * 2;
     }
     static final boolean PREFILL_MMA = !"false".equals(System.getProperty("tandem.cuda.prefillMma"));
-    private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "22");
+    // queries split in two bf16 parts, probabilities rounded once (FlashAttention's bf16 P·V): session 7's
+    // run 2 passed the fixtures with 21 and with 11; 21 keeps the scores, which the softmax exponentiates, exact
+    private static final String PREFILL_MMA_PARTS = System.getProperty("tandem.cuda.prefillMmaParts", "21");
     static final int MIN_TILE_ROWS = 8;        // shorter runs of a sequence's rows go to the decode kernel
     private static final int MAX_HEAD_DIM = 256;      // MAX_HEAD_DIM in kernels.cu
     private static final int MAX_EXPERTS = 64;        // MAX_EXPERTS in kernels.cu
@@ -802,6 +804,26 @@ public final class CudaBackend implements ComputeBackend {
         return b;
     }
 
+    // -Dtandem.cuda.producedCopies=false: no bf16 copies written by the producers, for A/B runs
+    private static final boolean PRODUCED_COPIES = !"false".equals(System.getProperty("tandem.cuda.producedCopies"));
+    private static final int PRODUCED_COPY_MIN_ROWS = 257; // fewer rows go to the GEMV or a split-K GEMM of their own
+
+    /**
+     * Where the kernel about to write {@code rows} of {@code out} (after {@link #written}) should
+     * also write them rounded to bf16: prompt-sized rows that a bf16 GEMM reads next (a norm's
+     * output, the prefill attention's, the experts' gathered rows). The copy is registered as
+     * {@link #bf16Input} would make it, so the GEMM skips its rows_to_bf16 pass, a read and a
+     * write of the rows. 0 elsewhere: float32 weights, few rows, mapped host rows, a traced step.
+     */
+    long producedBf16Copy(CudaActivations out, int rows) {
+        if (!PRODUCED_COPIES || !bf16 || rows < PRODUCED_COPY_MIN_ROWS || out.hostMapped() || !ops.live()) {
+            return 0;
+        }
+        int entry = copyEntry(2L * rows * out.cols());
+        copies.fill(entry, out.pointer(), rows, out.cols(), out.stride());
+        return copies.buffer(entry);
+    }
+
     /** An entry of {@link #copies} whose buffer holds {@code bytes}; growing one waits for the stream. */
     private int copyEntry(long bytes) {
         int entry = copies.victim();
@@ -1005,7 +1027,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations i = cuda(in);
         CudaWeight g = (CudaWeight) gain;
         written(o, rows);
-        args.reset().p(o.pointer()).i(o.stride()).p(i.pointer()).i(i.stride()).p(g.pointer()).i(i.cols()).f(eps);
+        long copy = producedBf16Copy(o, rows);
+        args.reset().p(o.pointer()).i(o.stride()).p(i.pointer()).i(i.stride()).p(g.pointer()).i(i.cols()).f(eps)
+                .p(copy);
         launchNorm(g.bf16() ? bf16Kernel : f32Kernel, rows);
     }
 
@@ -1287,7 +1311,8 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations src = cuda(in);
         long index = hostArgs.ints(rowIndex, rows);
         written(o, rows);
-        args.reset().p(o.pointer()).i(o.stride()).p(src.pointer()).i(src.stride()).p(index).i(src.cols());
+        long copy = producedBf16Copy(o, rows);
+        args.reset().p(o.pointer()).i(o.stride()).p(src.pointer()).i(src.stride()).p(index).i(src.cols()).p(copy);
         launchRows(k.gather, rows, src.cols(), "gather_rows");
     }
 
@@ -1490,7 +1515,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     // -Dtandem.cuda.expertLanes=N: side streams a prompt's experts run on (1: the main stream only)
-    static final int EXPERT_LANES = Integer.getInteger("tandem.cuda.expertLanes", 2);
+    static final int EXPERT_LANES = Integer.getInteger("tandem.cuda.expertLanes", 4);
     private ExpertLanes lanes;
 
     /**

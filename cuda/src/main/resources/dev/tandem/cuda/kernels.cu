@@ -145,8 +145,11 @@ __device__ void embed_t(float* out, int outStride, const typename W::t* table, c
 extern "C" __global__ void embed_f32(float* out, int s, const float* t, const int* tok, int cols) { embed_t<F32>(out, s, t, tok, cols); }
 extern "C" __global__ void embed_bf16(float* out, int s, const bf16_t* t, const int* tok, int cols) { embed_t<BF16>(out, s, t, tok, cols); }
 
+// The norms, the gather and the prefill attention take `copy` (else null): their output rows also
+// rounded to bf16, contiguous, as rows_to_bf16 would make them for the next bf16 GEMM.
 template <typename W>
-__device__ void rms_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps) {
+__device__ void rms_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps,
+                           bf16_t* copy) {
     __shared__ float scratch[32];
     int r = blockIdx.x;
     const float* x = in + (long) r * inStride;
@@ -154,13 +157,18 @@ __device__ void rms_norm_t(float* out, int outStride, const float* in, int inStr
     for (int c = threadIdx.x; c < cols; c += blockDim.x) ss += x[c] * x[c];
     ss = block_sum(ss, scratch);
     float inv = 1.0f / sqrtf(ss / cols + eps);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = W::load(gain, c) * (x[c] * inv);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = W::load(gain, c) * (x[c] * inv);
+        out[(long) r * outStride + c] = v;
+        if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
+    }
 }
-extern "C" __global__ void rms_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps) { rms_norm_t<F32>(o, os, i, is, g, cols, eps); }
-extern "C" __global__ void rms_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps) { rms_norm_t<BF16>(o, os, i, is, g, cols, eps); }
+extern "C" __global__ void rms_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps, bf16_t* copy) { rms_norm_t<F32>(o, os, i, is, g, cols, eps, copy); }
+extern "C" __global__ void rms_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps, bf16_t* copy) { rms_norm_t<BF16>(o, os, i, is, g, cols, eps, copy); }
 
 template <typename W>
-__device__ void layer_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps) {
+__device__ void layer_norm_t(float* out, int outStride, const float* in, int inStride, const typename W::t* gain, int cols, float eps,
+                             bf16_t* copy) {
     __shared__ float scratch[32];
     int r = blockIdx.x;
     const float* x = in + (long) r * inStride;
@@ -171,10 +179,14 @@ __device__ void layer_norm_t(float* out, int outStride, const float* in, int inS
     for (int c = threadIdx.x; c < cols; c += blockDim.x) { float d = x[c] - mean; ss += d * d; }
     ss = block_sum(ss, scratch);
     float inv = 1.0f / sqrtf(ss / cols + eps);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long) r * outStride + c] = (x[c] - mean) * inv * W::load(gain, c);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (x[c] - mean) * inv * W::load(gain, c);
+        out[(long) r * outStride + c] = v;
+        if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
+    }
 }
-extern "C" __global__ void layer_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps) { layer_norm_t<F32>(o, os, i, is, g, cols, eps); }
-extern "C" __global__ void layer_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps) { layer_norm_t<BF16>(o, os, i, is, g, cols, eps); }
+extern "C" __global__ void layer_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps, bf16_t* copy) { layer_norm_t<F32>(o, os, i, is, g, cols, eps, copy); }
+extern "C" __global__ void layer_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps, bf16_t* copy) { layer_norm_t<BF16>(o, os, i, is, g, cols, eps, copy); }
 
 extern "C" __global__ void clamp_rows(float* x, int stride, int cols, float limit) {
     int r = blockIdx.x;
@@ -224,10 +236,15 @@ extern "C" __global__ void zero_rows(float* x, int stride, int cols) {
     COLUMNS(c, cols) x[(long) r * stride + c] = 0.f;
 }
 
-extern "C" __global__ void gather_rows(float* out, int outStride, const float* in, int inStride, const int* index, int cols) {
+extern "C" __global__ void gather_rows(float* out, int outStride, const float* in, int inStride, const int* index, int cols,
+                                       bf16_t* copy) {
     int r = blockIdx.x;
     const float* src = in + (long) index[r] * inStride;
-    COLUMNS(c, cols) out[(long) r * outStride + c] = src[c];
+    COLUMNS(c, cols) {
+        float v = src[c];
+        out[(long) r * outStride + c] = v;
+        if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
+    }
 }
 
 // acc[index[r]] += scale[r] · in[r]; atomic, so rows that share a target add up.
@@ -646,9 +663,9 @@ extern "C" __global__ void attention_prefill_bf16(float* out, int os, const floa
 // comes out of the value tile transposed by ldmatrix.trans. Queries are scaled by
 // scale · log2(e), so the softmax runs on exp2. Q_PARTS = 2 splits the scaled queries into a bf16
 // value and its bf16 remainder (two QKᵀ products), P_PARTS = 2 the probabilities likewise (two PV
-// products): with both, the result is as close to float32 attention as the FMA kernel's, where
-// rounding queries and probabilities to bf16 once (1, 1) can flip a near-tied expert routing
-// downstream (mixtral-tiny's fixture does).
+// products): with both, the result is as close to float32 attention as the FMA kernel's. The
+// default is (2, 1): the scores exact, the probabilities rounded once as FlashAttention's bf16 P·V
+// does (an earlier kernel's (1, 1) flipped a near-tied expert routing of mixtral-tiny's fixture).
 #define MMA_WARPS 4
 #define MMA_TILE_K 64
 // A/B knobs (NVRTC -D through -Dtandem.cuda.nvrtcDefines): the key tile's B operands by ldmatrix (1)
@@ -722,7 +739,7 @@ __device__ __forceinline__ unsigned pack_bf16x2(float first, float second) {
 template <int HD, int Q_PARTS, int P_PARTS>
 __device__ void attention_prefill_mma_t(float* out, int outStride, const float* q, int qStride, const bf16_t* keys,
                                         const bf16_t* values, const int* meta, const int* tables, const int* tiles,
-                                        int blockSize, int kvHeads, int group, int window, float scale) {
+                                        int blockSize, int kvHeads, int group, int window, float scale, bf16_t* copy) {
     const int kStride = HD + 8; // bf16s a key or value row in shared memory: 16-byte rows, loads spread over the banks
     const int stageSize = 2 * MMA_TILE_K * kStride; // a key tile, then a value tile
     extern __shared__ __align__(16) bf16_t mmaStages[];           // two stages
@@ -902,19 +919,30 @@ __device__ void attention_prefill_mma_t(float* out, int outStride, const float* 
     }
     float* out0 = out + (long) (firstRow + r0) * outStride + head * HD;
     float* out1 = out + (long) (firstRow + r1) * outStride + head * HD;
+    int cols = gridDim.x * HD; // the copy's rows: every query head
+    unsigned* copy0 = copy ? (unsigned*) (copy + (long) (firstRow + r0) * cols + head * HD) : nullptr;
+    unsigned* copy1 = copy ? (unsigned*) (copy + (long) (firstRow + r1) * cols + head * HD) : nullptr;
 #pragma unroll
     for (int n = 0; n < HD / 8; n++) {
         int d = n * 8 + 2 * t;
-        if (pos0 >= 0) { out0[d] = o[n][0] / l0; out0[d + 1] = o[n][1] / l0; }
-        if (pos1 >= 0) { out1[d] = o[n][2] / l1; out1[d + 1] = o[n][3] / l1; }
+        if (pos0 >= 0) {
+            float a = o[n][0] / l0, b = o[n][1] / l0;
+            out0[d] = a; out0[d + 1] = b;
+            if (copy) copy0[d / 2] = pack_bf16x2(a, b);
+        }
+        if (pos1 >= 0) {
+            float a = o[n][2] / l1, b = o[n][3] / l1;
+            out1[d] = a; out1[d + 1] = b;
+            if (copy) copy1[d / 2] = pack_bf16x2(a, b);
+        }
     }
 }
 #define PREFILL_MMA_KERNEL(HD, QP, PP) \
 extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS, MMA_MIN_BLOCKS) attention_prefill_mma_##HD##_##QP##PP(float* out, \
         int os, const float* q, int qs, const bf16_t* K, const bf16_t* V, const int* meta, const int* tables, \
-        const int* tiles, int blockSize, int kvHeads, int group, int window, float scale) { \
+        const int* tiles, int blockSize, int kvHeads, int group, int window, float scale, bf16_t* copy) { \
     attention_prefill_mma_t<HD, QP, PP>(out, os, q, qs, K, V, meta, tables, tiles, blockSize, kvHeads, group, window, \
-                                        scale); \
+                                        scale, copy); \
 }
 #define PREFILL_MMA_KERNELS(HD) PREFILL_MMA_KERNEL(HD, 1, 1) PREFILL_MMA_KERNEL(HD, 2, 1) PREFILL_MMA_KERNEL(HD, 2, 2)
 PREFILL_MMA_KERNELS(16)

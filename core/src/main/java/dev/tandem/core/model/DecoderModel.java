@@ -158,6 +158,7 @@ abstract class DecoderModel implements CausalLm {
                 if (dense(rows)) {                                             // routing stays on the device:
                     backend.routeDense(s.gates, s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows);
                     dispatch.submitDense(l, i, s.normed, s.gates, rows, s.moeOut); // every expert, weighted
+                    s.moeInX = false;
                     continue;
                 }
                 if (rows > 0 && backend.routeToHost(s.routerLogits, config.expertsPerToken(), config.routerNormP(), rows,
@@ -169,7 +170,10 @@ abstract class DecoderModel implements CausalLm {
                     }
                     s.routing.route(router, s.hostRouterLogits, config.numExperts(), rows); // softmax, top-k, p-norm
                 }
-                dispatch.submit(l, i, s.normed, s.routing, s.moeOut);         // experts work on micro-batch i…
+                s.moeInX = dispatch.addInto(l, s.normed, s.routing, s.x);     // x += moe, in this process
+                if (!s.moeInX) {
+                    dispatch.submit(l, i, s.normed, s.routing, s.moeOut);     // experts work on micro-batch i…
+                }
             }                                                                  // …while attention takes i + 1
         }
         for (int i = 0; i < count; i++) {
@@ -206,7 +210,9 @@ abstract class DecoderModel implements CausalLm {
     /** {@code x += Σ_k w_k · E_k(normed)} once the experts are done. */
     private void finishMoe(int layer, int microBatch, DecoderState s, int rows) {
         dispatch.await(layer, microBatch);
-        backend.add(s.x, s.moeOut, rows);
+        if (!s.moeInX) {
+            backend.add(s.x, s.moeOut, rows);
+        }
     }
 
     private DecoderState state(int microBatch) {

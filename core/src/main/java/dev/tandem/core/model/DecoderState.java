@@ -19,6 +19,7 @@ final class DecoderState {
     final Activations attended;     // (tokens, heads · headDim)
     final Activations projected;    // (tokens, hidden)
     final Activations moeOut;       // (tokens, hidden) Σ_k w_k · E_k(normed), filled by the dispatch
+    boolean moeInX;                 // this layer's MoE went straight into x (MoeDispatch.addInto): nothing to add
     final Activations routerLogits; // (tokens, experts)
     final float[] hostRouterLogits; // (tokens, experts)
     final Activations gates;        // (tokens, experts) dense gate weights, for the dense MoE

@@ -59,6 +59,12 @@ public final class LocalMoeDispatch implements MoeDispatch {
     }
 
     @Override
+    public boolean addInto(int layer, Activations normed, Routing routing, Activations x) {
+        executor.run(layer, normed, tokenOf, routing.expert, routing.weight, tokenOf, routing.tokens() * topK, x);
+        return true;
+    }
+
+    @Override
     public boolean acceptsDenseGates() {
         return denseRows > 0;
     }

@@ -19,6 +19,16 @@ public interface MoeDispatch {
     void await(int layer, int microBatch);
 
     /**
+     * {@code x += Σ_k w_k · E_k(normed)} at once, where the experts compute in this process in the
+     * order of the attention side's own work (the colocated MoE): no buffer to zero and no add a
+     * layer, the same sums ({@code x} takes each row's sum over its experts as the add would).
+     * False where the dispatch only has {@link #submit} and {@link #await}; then nothing is done.
+     */
+    default boolean addInto(int layer, Activations normed, Routing routing, Activations x) {
+        return false;
+    }
+
+    /**
      * Whether {@link #submitDense} is available: the experts are in this process, so that routing
      * may stay where the gate logits are (the device).
      */
