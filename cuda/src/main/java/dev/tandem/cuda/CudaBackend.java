@@ -160,7 +160,7 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
                            MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
                            MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts,
-                           MemorySegment siluMulPairsBf16) {
+                           MemorySegment siluMulPairsBf16, MemorySegment gather4, MemorySegment combineRows4) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -182,7 +182,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gemv_bf16_2"), m.function("gemv_bf16_1_splitk"), m.function("gemv_bf16_2_splitk"), mma,
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
                     m.function("attention_decode_merge"), m.function("silu_mul_experts"),
-                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"));
+                    m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"),
+                    m.function("gather_rows4"), m.function("combine_rows4"));
         }
 
         /** A decode kernel for blocks of 1, 2, 4 and 8 query heads ({@code _g1} … {@code _g8}). */
@@ -1004,7 +1005,11 @@ public final class CudaBackend implements ComputeBackend {
         long w = hostArgs.floats(weight, entries);
         copies.clear(); // targets anywhere in acc
         args.reset().p(a.pointer()).i(a.stride()).p(src.pointer()).i(src.stride()).p(t).p(st).p(so).p(w).i(a.cols());
-        launchRows(k.combineRows, count, a.cols(), "combine_rows");
+        if (rowsOf16Bytes(a) && rowsOf16Bytes(src)) {
+            launchRows(k.combineRows4, count, a.cols() / 4, "combine_rows");
+        } else {
+            launchRows(k.combineRows, count, a.cols(), "combine_rows");
+        }
     }
 
     @Override
@@ -1261,6 +1266,7 @@ public final class CudaBackend implements ComputeBackend {
         drain();
         MemorySegment.copy(host, ValueLayout.JAVA_INT, 0, expert, 0, picks);
         MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 4L * picks, weight, 0, picks);
+        mark("routing picks copied");
         return true;
     }
 
@@ -1306,14 +1312,20 @@ public final class CudaBackend implements ComputeBackend {
         if (rows == 0) {
             return;
         }
+        mark("gatherRows called");
         bind();
         CudaActivations o = cuda(out);
         CudaActivations src = cuda(in);
         long index = hostArgs.ints(rowIndex, rows);
         written(o, rows);
         long copy = producedBf16Copy(o, rows);
+        mark("gather's arguments ready");
         args.reset().p(o.pointer()).i(o.stride()).p(src.pointer()).i(src.stride()).p(index).i(src.cols()).p(copy);
-        launchRows(k.gather, rows, src.cols(), "gather_rows");
+        if (rowsOf16Bytes(o) && rowsOf16Bytes(src)) {
+            launchRows(k.gather4, rows, src.cols() / 4, "gather_rows");
+        } else {
+            launchRows(k.gather, rows, src.cols(), "gather_rows");
+        }
     }
 
     @Override
@@ -1543,6 +1555,13 @@ public final class CudaBackend implements ComputeBackend {
         endOp("norm");
     }
 
+    /** See {@link KernelProfiler#mark}; nothing while not profiling. */
+    private void mark(String name) {
+        if (profiler != null) {
+            profiler.mark(name);
+        }
+    }
+
     void beginOp() {
         if (profiler != null) {
             if (profiler.full()) {
@@ -1596,6 +1615,11 @@ public final class CudaBackend implements ComputeBackend {
             hostOut = driver.hostAlloc(Math.max(bytes, 2 * hostOut.byteSize()));
         }
         return hostOut;
+    }
+
+    /** Whether every row of {@code a} starts 16-byte aligned and holds whole float4s (the COLUMNS4 kernels). */
+    private static boolean rowsOf16Bytes(CudaActivations a) {
+        return a.cols() % 4 == 0 && a.stride() % 4 == 0 && a.pointer() % 16 == 0;
     }
 
     static CudaActivations cuda(Activations a) {

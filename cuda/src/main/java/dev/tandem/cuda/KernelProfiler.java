@@ -30,6 +30,7 @@ final class KernelProfiler {
     private long drainedNanos;  // when the stream last drained; 0 once a launch followed
     private long pendingGapNanos;
     private long syncs;
+    private final Map<String, double[]> marks = new TreeMap<>(); // name → {ms since the sync, count}
 
     KernelProfiler(CudaDriver driver, MemorySegment stream) {
         this.driver = driver;
@@ -57,6 +58,15 @@ final class KernelProfiler {
             t[0] += pendingGapNanos / 1e6;
             t[1]++;
             pendingGapNanos = 0;
+        }
+    }
+
+    /** The host's time since the last drain, where no launch has followed it yet, under {@code name}. */
+    void mark(String name) {
+        if (drainedNanos != 0) {
+            double[] t = marks.computeIfAbsent(name, n -> new double[2]);
+            t[0] += (System.nanoTime() - drainedNanos) / 1e6;
+            t[1]++;
         }
     }
 
@@ -100,12 +110,15 @@ final class KernelProfiler {
         afterSync.entrySet().stream().sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0])).limit(8)
                 .forEach(e -> out.append(String.format("  %-28s %9.2f ms %8d times %8.1f us each%n", e.getKey(),
                         e.getValue()[0], (long) e.getValue()[1], 1e3 * e.getValue()[0] / e.getValue()[1])));
+        marks.forEach((name, t) -> out.append(String.format("  since the sync, at %-24s %8.1f us each (%d times)%n",
+                name, 1e3 * t[0] / t[1], (long) t[1])));
         return out.toString();
     }
 
     void reset() {
         totals.clear();
         afterSync.clear();
+        marks.clear();
         spanMs = 0;
         syncs = 0;
         drainedNanos = 0;

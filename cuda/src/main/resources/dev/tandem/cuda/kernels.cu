@@ -9,6 +9,8 @@ typedef unsigned short f16_t;
 // The columns of row blockIdx.x that this thread handles: per-row kernels run on a grid of
 // (rows, column blocks), so that a single row still spreads over many multiprocessors.
 #define COLUMNS(c, n) for (int c = blockIdx.y * blockDim.x + threadIdx.x; c < (n); c += gridDim.y * blockDim.x)
+// Four columns a thread (one 16-byte access), for kernels the host picks where every row is 16-byte aligned.
+#define COLUMNS4(c, n) for (int c = 4 * (blockIdx.y * blockDim.x + threadIdx.x); c < (n); c += 4 * gridDim.y * blockDim.x)
 
 __device__ __forceinline__ float bf16_to_float(bf16_t h) {
     return __uint_as_float(((unsigned int) h) << 16);
@@ -244,6 +246,22 @@ extern "C" __global__ void gather_rows(float* out, int outStride, const float* i
         float v = src[c];
         out[(long) r * outStride + c] = v;
         if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
+    }
+}
+
+// gather_rows four columns at a time (cols, strides multiples of 4, 16-byte aligned rows).
+extern "C" __global__ void gather_rows4(float* out, int outStride, const float* in, int inStride, const int* index, int cols,
+                                        bf16_t* copy) {
+    int r = blockIdx.x;
+    const float* src = in + (long) index[r] * inStride;
+    COLUMNS4(c, cols) {
+        float4 v = *(const float4*) (src + c);
+        *(float4*) (out + (long) r * outStride + c) = v;
+        if (copy) {
+            unsigned lo = (unsigned) float_to_bf16(v.x) | ((unsigned) float_to_bf16(v.y) << 16);
+            unsigned hi = (unsigned) float_to_bf16(v.z) | ((unsigned) float_to_bf16(v.w) << 16);
+            *(uint2*) (copy + (long) r * cols + c) = make_uint2(lo, hi);
+        }
     }
 }
 
@@ -1020,6 +1038,25 @@ extern "C" __global__ void combine_rows(float* acc, int accStride, const float* 
         float sum = 0.f;
         for (int q = from; q < to; q++) sum += weight[q] * in[(long) source[q] * inStride + c];
         dst[c] += sum;
+    }
+}
+
+// combine_rows four columns at a time (cols, strides multiples of 4, 16-byte aligned rows), the same sums.
+extern "C" __global__ void combine_rows4(float* acc, int accStride, const float* in, int inStride, const int* targets,
+                                         const int* start, const int* source, const float* weight, int cols) {
+    int t = blockIdx.x;
+    float* dst = acc + (long) targets[t] * accStride;
+    int from = start[t], to = start[t + 1];
+    COLUMNS4(c, cols) {
+        float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+        for (int q = from; q < to; q++) {
+            float w = weight[q];
+            float4 v = *(const float4*) (in + (long) source[q] * inStride + c);
+            sum.x += w * v.x; sum.y += w * v.y; sum.z += w * v.z; sum.w += w * v.w;
+        }
+        float4 d = *(float4*) (dst + c);
+        d.x += sum.x; d.y += sum.y; d.z += sum.z; d.w += sum.w;
+        *(float4*) (dst + c) = d;
     }
 }
 

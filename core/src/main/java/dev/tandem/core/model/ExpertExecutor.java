@@ -112,10 +112,10 @@ public final class ExpertExecutor {
     /** Fills the groups (experts with pairs, in index order), their weights and row ranges. */
     private int sortByExpert(int layer, int[] expert, int[] source, int pairs) {
         Arrays.fill(countOf, 0);
-        for (int p = 0; p < pairs; p++) {
+        for (int p = 0; p < pairs; p++) { // on the host's critical path (the device waits): plain array work
             int e = expert[p];
-            if (!bank.holds(e)) {
-                throw new IllegalArgumentException("expert " + e + " is not held here");
+            if (e < 0 || e >= countOf.length) {
+                throw new IllegalArgumentException("expert " + e + " of " + countOf.length);
             }
             countOf[e]++;
         }
@@ -124,6 +124,9 @@ public final class ExpertExecutor {
         for (int e = 0; e < countOf.length; e++) {
             if (countOf[e] == 0) {
                 continue;
+            }
+            if (!bank.holds(e)) {
+                throw new IllegalArgumentException("expert " + e + " is not held here");
             }
             ExpertFfn ffn = bank.expert(layer, e);
             gates[groups] = ffn.gate();
