@@ -160,7 +160,8 @@ public final class CudaBackend implements ComputeBackend {
                            MemorySegment gemv2SplitK, MemorySegment[] prefillMma,
                            MemorySegment gemvRouted, MemorySegment combineRouted, MemorySegment decodeMerge,
                            MemorySegment siluMulExperts, MemorySegment siluMulExpertsBf16, MemorySegment sumExperts,
-                           MemorySegment siluMulPairsBf16, MemorySegment gather4, MemorySegment combineRows4) {
+                           MemorySegment siluMulPairsBf16, MemorySegment gather4, MemorySegment combineRows4,
+                           MemorySegment add4, MemorySegment rmsNormBf16x4, MemorySegment siluMulPairsBf16x8) {
         static Kernels of(KernelModule m) {
             MemorySegment[] mma = new MemorySegment[MMA_HEAD_DIMS.length];
             for (int i = 0; i < mma.length; i++) {
@@ -183,7 +184,8 @@ public final class CudaBackend implements ComputeBackend {
                     m.function("gemv_routed_bf16"), m.function("combine_routed"),
                     m.function("attention_decode_merge"), m.function("silu_mul_experts"),
                     m.function("silu_mul_experts_bf16"), m.function("sum_experts"), m.function("silu_mul_pairs_bf16"),
-                    m.function("gather_rows4"), m.function("combine_rows4"));
+                    m.function("gather_rows4"), m.function("combine_rows4"), m.function("add_rows4"),
+                    m.function("rms_norm_bf16_4"), m.function("silu_mul_pairs_bf16_8"));
         }
 
         /** A decode kernel for blocks of 1, 2, 4 and 8 query heads ({@code _g1} … {@code _g8}). */
@@ -1014,16 +1016,17 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void rmsNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
-        norm(out, in, gain, eps, rows, k.rmsNormBf16, k.rmsNormF32);
+        norm(out, in, gain, eps, rows, k.rmsNormBf16, k.rmsNormF32, k.rmsNormBf16x4);
     }
 
     @Override
     public void layerNorm(Activations out, Activations in, DeviceWeight gain, float eps, int rows) {
-        norm(out, in, gain, eps, rows, k.layerNormBf16, k.layerNormF32);
+        norm(out, in, gain, eps, rows, k.layerNormBf16, k.layerNormF32, null);
     }
 
+    /** {@code bf16x4}: the float4 form of {@code bf16Kernel} for aligned rows, or null. */
     private void norm(Activations out, Activations in, DeviceWeight gain, float eps, int rows, MemorySegment bf16Kernel,
-                      MemorySegment f32Kernel) {
+                      MemorySegment f32Kernel, MemorySegment bf16x4) {
         if (rows == 0) {
             return;
         }
@@ -1035,7 +1038,8 @@ public final class CudaBackend implements ComputeBackend {
         long copy = producedBf16Copy(o, rows);
         args.reset().p(o.pointer()).i(o.stride()).p(i.pointer()).i(i.stride()).p(g.pointer()).i(i.cols()).f(eps)
                 .p(copy);
-        launchNorm(g.bf16() ? bf16Kernel : f32Kernel, rows);
+        boolean vector = bf16x4 != null && g.bf16() && rowsOf16Bytes(o) && rowsOf16Bytes(i) && g.pointer() % 8 == 0;
+        launchNorm(vector ? bf16x4 : g.bf16() ? bf16Kernel : f32Kernel, rows);
     }
 
     @Override
@@ -1304,7 +1308,11 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations b = cuda(x);
         written(a, rows);
         args.reset().p(a.pointer()).i(a.stride()).p(b.pointer()).i(b.stride()).i(a.cols());
-        launchRows(k.add, rows, a.cols(), "add_rows");
+        if (rowsOf16Bytes(a) && rowsOf16Bytes(b)) {
+            launchRows(k.add4, rows, a.cols() / 4, "add_rows");
+        } else {
+            launchRows(k.add, rows, a.cols(), "add_rows");
+        }
     }
 
     @Override

@@ -221,7 +221,7 @@ final class CudaExperts {
             }
         }
         b.args.reset().p(h).p(gu).i(ffn);
-        b.launchRows(b.k.siluMulPairsBf16(), total, ffn / 2, "silu_mul_pairs_bf16");
+        launchSiluPairs(null, total, ffn);
         for (int g = 0; g < groups; g++) {
             int rows = offsets[g + 1] - offsets[g];
             if (rows > 0) {
@@ -235,6 +235,21 @@ final class CudaExperts {
             }
         }
         return true;
+    }
+
+    /**
+     * silu_mul_pairs_bf16 with the arguments set, eight columns a thread where ffn allows (16-byte
+     * rows: the gate|up and SiLU buffers start aligned), on a lane's stream or (null) the main one.
+     */
+    private void launchSiluPairs(java.lang.foreign.MemorySegment laneStream, int rows, int ffn) {
+        boolean eight = ffn % 8 == 0;
+        java.lang.foreign.MemorySegment kernel = eight ? b.k.siluMulPairsBf16x8() : b.k.siluMulPairsBf16();
+        int columns = eight ? ffn / 8 : ffn / 2;
+        if (laneStream == null) {
+            b.launchRows(kernel, rows, columns, "silu_mul_pairs_bf16");
+        } else {
+            b.launchRowsOn(laneStream, kernel, rows, columns, "silu_mul_pairs_bf16");
+        }
     }
 
     /** {@link #groups}' products, expert g's chain on lane g mod lanes (see {@link ExpertLanes}). */
@@ -256,7 +271,7 @@ final class CudaExperts {
                     Cublas.CUDA_R_16BF, up.cols(), xb + 2L * row * hidden, Cublas.CUDA_R_16BF, hidden, b.zero,
                     gu + 4L * row * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
             b.args.reset().p(h + 2L * row * ffn).p(gu + 4L * row * ffn).i(ffn);
-            b.launchRowsOn(lanes.stream(lane), b.k.siluMulPairsBf16(), rows, ffn / 2, "silu_mul_pairs_bf16");
+            launchSiluPairs(lanes.stream(lane), rows, ffn);
             CudaWeight down = (CudaWeight) downs[g];
             b.cublas.gemm(handle, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
                     down.pointer(), Cublas.CUDA_R_16BF, down.cols(), h + 2L * row * ffn, Cublas.CUDA_R_16BF, ffn,

@@ -165,6 +165,36 @@ __device__ void rms_norm_t(float* out, int outStride, const float* in, int inStr
         if (copy) copy[(long) r * cols + c] = float_to_bf16(v);
     }
 }
+// rms_norm_t four columns at a time (16-byte aligned rows of whole float4s, bf16 gains 8-byte aligned):
+// the sum of squares split over the threads differently, so it may differ from rms_norm_bf16's in the last bits.
+__device__ __forceinline__ float4 gain4(const bf16_t* g, int c) {
+    uint2 w = *(const uint2*) (g + c);
+    return make_float4(__uint_as_float(w.x << 16), __uint_as_float(w.x & 0xffff0000u),
+                       __uint_as_float(w.y << 16), __uint_as_float(w.y & 0xffff0000u));
+}
+extern "C" __global__ void rms_norm_bf16_4(float* out, int outStride, const float* in, int inStride, const bf16_t* gain,
+                                           int cols, float eps, bf16_t* copy) {
+    __shared__ float scratch[32];
+    int r = blockIdx.x;
+    const float* x = in + (long) r * inStride;
+    float ss = 0.f;
+    for (int c = 4 * threadIdx.x; c < cols; c += 4 * blockDim.x) {
+        float4 v = *(const float4*) (x + c);
+        ss += v.x * v.x; ss += v.y * v.y; ss += v.z * v.z; ss += v.w * v.w;
+    }
+    ss = block_sum(ss, scratch);
+    float inv = 1.0f / sqrtf(ss / cols + eps);
+    for (int c = 4 * threadIdx.x; c < cols; c += 4 * blockDim.x) {
+        float4 v = *(const float4*) (x + c), g = gain4(gain, c), o;
+        o.x = g.x * (v.x * inv); o.y = g.y * (v.y * inv); o.z = g.z * (v.z * inv); o.w = g.w * (v.w * inv);
+        *(float4*) (out + (long) r * outStride + c) = o;
+        if (copy) {
+            unsigned lo = (unsigned) float_to_bf16(o.x) | ((unsigned) float_to_bf16(o.y) << 16);
+            unsigned hi = (unsigned) float_to_bf16(o.z) | ((unsigned) float_to_bf16(o.w) << 16);
+            *(uint2*) (copy + (long) r * cols + c) = make_uint2(lo, hi);
+        }
+    }
+}
 extern "C" __global__ void rms_norm_f32(float* o, int os, const float* i, int is, const float* g, int cols, float eps, bf16_t* copy) { rms_norm_t<F32>(o, os, i, is, g, cols, eps, copy); }
 extern "C" __global__ void rms_norm_bf16(float* o, int os, const float* i, int is, const bf16_t* g, int cols, float eps, bf16_t* copy) { rms_norm_t<BF16>(o, os, i, is, g, cols, eps, copy); }
 
@@ -231,6 +261,17 @@ extern "C" __global__ void silu_mul(float* gate, int gateStride, const float* up
 extern "C" __global__ void add_rows(float* acc, int accStride, const float* x, int xStride, int cols) {
     int r = blockIdx.x;
     COLUMNS(c, cols) acc[(long) r * accStride + c] += x[(long) r * xStride + c];
+}
+
+// add_rows four columns at a time (16-byte aligned rows of whole float4s).
+extern "C" __global__ void add_rows4(float* acc, int accStride, const float* x, int xStride, int cols) {
+    int r = blockIdx.x;
+    COLUMNS4(c, cols) {
+        float4* a = (float4*) (acc + (long) r * accStride + c);
+        float4 v = *(const float4*) (x + (long) r * xStride + c), s = *a;
+        s.x += v.x; s.y += v.y; s.z += v.z; s.w += v.w;
+        *a = s;
+    }
 }
 
 extern "C" __global__ void zero_rows(float* x, int stride, int cols) {
@@ -1403,6 +1444,28 @@ extern "C" __global__ void silu_mul_pairs_bf16(bf16_t* __restrict__ h, const bf1
         float u0 = __uint_as_float(uu << 16), u1 = __uint_as_float(uu & 0xffff0000u);
         out[c] = (unsigned int) float_to_bf16(g0 / (1.f + expf(-g0)) * u0)
                 | ((unsigned int) float_to_bf16(g1 / (1.f + expf(-g1)) * u1) << 16);
+    }
+}
+
+// silu_mul_pairs_bf16 eight columns a thread (cols a multiple of 8: 16-byte loads and stores).
+extern "C" __global__ void silu_mul_pairs_bf16_8(bf16_t* __restrict__ h, const bf16_t* __restrict__ gu, int cols) {
+    int r = blockIdx.x;
+    const uint4* g = (const uint4*) (gu + (long) r * 2 * cols);
+    const uint4* u = (const uint4*) (gu + (long) r * 2 * cols + cols);
+    uint4* out = (uint4*) (h + (long) r * cols);
+    COLUMNS(c, cols / 8) {
+        uint4 gg = g[c], uu = u[c], o;
+        unsigned* gw = (unsigned*) &gg;
+        unsigned* uw = (unsigned*) &uu;
+        unsigned* ow = (unsigned*) &o;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float g0 = __uint_as_float(gw[i] << 16), g1 = __uint_as_float(gw[i] & 0xffff0000u);
+            float u0 = __uint_as_float(uw[i] << 16), u1 = __uint_as_float(uw[i] & 0xffff0000u);
+            ow[i] = (unsigned int) float_to_bf16(g0 / (1.f + expf(-g0)) * u0)
+                    | ((unsigned int) float_to_bf16(g1 / (1.f + expf(-g1)) * u1) << 16);
+        }
+        out[c] = o;
     }
 }
 

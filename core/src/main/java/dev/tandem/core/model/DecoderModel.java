@@ -228,8 +228,7 @@ abstract class DecoderModel implements CausalLm {
      */
     protected final void attend(int layer, DecoderState s, TokenBatch batch, KvStorage kv) {
         int rows = batch.size();
-        backend.rope(s.q, config.headDim(), config.ropeTheta(), batch.positions, rows);
-        backend.rope(s.k, config.headDim(), config.ropeTheta(), batch.positions, rows);
+        backend.rope(s.qk, config.headDim(), config.ropeTheta(), batch.positions, rows); // every head of q and k
         backend.writeKv(kv, layer, s.k, s.v, batch.slots, rows);
         backend.attention(s.attended, s.q, kv, layer, batch, config.headDim(), config.slidingWindow());
     }

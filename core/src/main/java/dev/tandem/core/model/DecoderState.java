@@ -16,6 +16,7 @@ final class DecoderState {
     final Activations q;            // view (tokens, heads · headDim)
     final Activations k;            // view (tokens, kvHeads · headDim)
     final Activations v;            // view (tokens, kvHeads · headDim)
+    final Activations qk;           // view (tokens, (heads + kvHeads) · headDim): q and k, rotated in one pass
     final Activations attended;     // (tokens, heads · headDim)
     final Activations projected;    // (tokens, hidden)
     final Activations moeOut;       // (tokens, hidden) Σ_k w_k · E_k(normed), filled by the dispatch
@@ -35,6 +36,7 @@ final class DecoderState {
         q = qkv.columns(0, c.qDim());
         k = qkv.columns(c.qDim(), c.kvDim());
         v = qkv.columns(c.qDim() + c.kvDim(), c.kvDim());
+        qk = qkv.columns(0, c.qDim() + c.kvDim());
         attended = backend.allocate(capacity, c.qDim());
         projected = backend.allocate(capacity, c.hiddenSize());
         moeOut = backend.allocate(capacity, c.hiddenSize());
