@@ -5,6 +5,8 @@ import dev.tandem.core.compute.DeviceWeight;
 import dev.tandem.cuda.bind.CudaException;
 import dev.tandem.cuda.bind.Cublas;
 
+import java.lang.foreign.MemorySegment;
+
 import static dev.tandem.cuda.CudaBackend.DENSE_MOE_MAX_ROWS;
 import static dev.tandem.cuda.CudaBackend.GEMV_COLS;
 import static dev.tandem.cuda.CudaBackend.GEMV_WARPS;
@@ -241,9 +243,9 @@ final class CudaExperts {
      * silu_mul_pairs_bf16 with the arguments set, eight columns a thread where ffn allows (16-byte
      * rows: the gate|up and SiLU buffers start aligned), on a lane's stream or (null) the main one.
      */
-    private void launchSiluPairs(java.lang.foreign.MemorySegment laneStream, int rows, int ffn) {
+    private void launchSiluPairs(MemorySegment laneStream, int rows, int ffn) {
         boolean eight = ffn % 8 == 0;
-        java.lang.foreign.MemorySegment kernel = eight ? b.k.siluMulPairsBf16x8() : b.k.siluMulPairsBf16();
+        MemorySegment kernel = eight ? b.k.siluMulPairsBf16x8() : b.k.siluMulPairsBf16();
         int columns = eight ? ffn / 8 : ffn / 2;
         if (laneStream == null) {
             b.launchRows(kernel, rows, columns, "silu_mul_pairs_bf16");
@@ -265,7 +267,7 @@ final class CudaExperts {
                 continue;
             }
             int row = offsets[g] - start;
-            java.lang.foreign.MemorySegment handle = lanes.handle(lane);
+            MemorySegment handle = lanes.handle(lane);
             CudaWeight up = (CudaWeight) gateUps[g];
             b.cublas.gemm(handle, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, up.pointer(),
                     Cublas.CUDA_R_16BF, up.cols(), xb + 2L * row * hidden, Cublas.CUDA_R_16BF, hidden, b.zero,
