@@ -571,7 +571,7 @@ public final class CudaBackend implements ComputeBackend {
      * {@code host}'s address for a DMA, page-locked at first use so that the copy runs at the bus's
      * rate; where locking fails (the log says so once) the driver copies from pageable memory.
      */
-    long pinned(MemorySegment host) {
+    private long pinned(MemorySegment host) {
         Boolean locked = pinnedHost.get(host.address());
         if (locked == null) {
             boolean viewed = registered.stream().anyMatch(m -> m.address() <= host.address()

@@ -11,9 +11,9 @@ import java.lang.foreign.MemorySegment;
  * one DMA moves them all, keys then values, the layout of a KV frame. A gather and one copy beat a
  * copy per block of 16 positions: each cuMemcpyAsync costs microseconds to enqueue from Java.
  * Into page-locked host memory ({@link CudaBackend#registerHost}) the DMA runs at the bus's rate;
- * into pageable memory the driver stages it, slower but correct. The token side page-locks what it
- * reads from at first use (the receiver's reassembly buffer and its images' terms: a few long-lived
- * buffers, each handed over whole), 6.5 → 55 GB/s host to device on the H200.
+ * into pageable memory (the receiver's reassembly buffer, an Aeron term) the driver stages it, slower
+ * but correct. Page-locking those at first use would need the registration tied to the buffer's
+ * life: a term unmapped and another mapped at the same address would otherwise DMA stale pages.
  */
 final class CudaKvHostRows {
     private final CudaBackend b;
@@ -68,7 +68,6 @@ final class CudaKvHostRows {
         long bytes = KvStorage.hostRowsBytes(s, count);
         long rows = b.scratch(bytes);
         requireNative(src);
-        b.pinned(src); // registered once a buffer; where that fails the log says so and the copy stays pageable
         long host = src.address() + offset;
         b.driver.copyToDevice(rows, MemorySegment.ofAddress(host), bytes, b.stream);
         long slotPtr = slotsOnDevice(slots, from, count);
