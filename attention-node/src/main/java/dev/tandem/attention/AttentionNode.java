@@ -71,7 +71,7 @@ public final class AttentionNode implements AutoCloseable {
             throw e;
         }
         this.model = lm;
-        PagedKvCache cache = lm.newKvCache(cluster.kvTokens(), 16);
+        PagedKvCache cache = lm.newKvCache(cluster.kvTokens(), CausalLm.SERVING_BLOCK_SIZE);
         this.generator = new Generator(lm, cache, microBatches);
         if (kvChannel == null) {
             this.kvAeron = null;

@@ -61,7 +61,7 @@ public final class PromptNode implements AutoCloseable {
         try {
             ModelConfig c = lm.config();
             int kvDim = c.numKvHeads() * c.headDim();
-            PagedKvCache cache = lm.newKvCache(kvTokens, 16);
+            PagedKvCache cache = lm.newKvCache(kvTokens, CausalLm.SERVING_BLOCK_SIZE);
             this.aeron = kvChannels.isEmpty() ? null
                     : AeronNode.launch(TransportConfig.defaults().withAeronDirectoryName(aeronDirectory));
             // frames carry KV as this cache holds it (bf16 on a GPU): no conversion on either machine

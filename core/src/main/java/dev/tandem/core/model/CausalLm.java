@@ -15,6 +15,9 @@ public interface CausalLm extends AutoCloseable {
     /** The most tokens one micro-batch takes. */
     int maxBatchTokens();
 
+    /** Positions a block of the serving processes' KV caches holds (vLLM's default block size). */
+    int SERVING_BLOCK_SIZE = 16;
+
     /** A KV cache on this model's backend, for {@code tokens} positions in all. */
     PagedKvCache newKvCache(int tokens, int blockSize);
 

@@ -264,9 +264,11 @@ abstract class DecoderModel implements CausalLm {
                         budget / (double) (1L << 30), utilization, perToken));
             }
         }
-        log.accept(String.format("KV cache: %d tokens (%.2f GiB, %d bytes a token); the largest batch at full context"
-                        + " (%d positions) is %d", tokens, (double) tokens * perToken / (1L << 30), perToken,
-                config.maxPositions(), tokens / config.maxPositions()));
+        log.accept(String.format("KV cache: %d tokens in %d blocks of %d (%.2f GiB, %d bytes a token); the largest"
+                        + " batch at full context (%d positions) is %d", tokens,
+                (tokens + SERVING_BLOCK_SIZE - 1) / SERVING_BLOCK_SIZE, SERVING_BLOCK_SIZE,
+                (double) tokens * perToken / (1L << 30), perToken, config.maxPositions(),
+                tokens / config.maxPositions()));
         return tokens;
     }
 

@@ -70,7 +70,7 @@ public final class ColocatedEngine implements CompletionEngine {
             lm.close();
             throw e;
         }
-        this.generator = new Generator(lm, lm.newKvCache(tokens, 16));
+        this.generator = new Generator(lm, lm.newKvCache(tokens, CausalLm.SERVING_BLOCK_SIZE));
         this.maxQueued = maxQueued;
         this.stepper = Thread.ofPlatform().name("engine-" + name).start(this::run);
     }
