@@ -11,12 +11,16 @@ import io.netty.handler.codec.http.HttpResponseStatus;
  * choice's body is held until all are in, then one body goes out with every choice (in index order)
  * and the completion tokens of all. Streamed: one event stream; each choice's chunks go out as they
  * come with its index; their usage chunks are summed into one, sent with {@code [DONE]} once every
- * choice has ended. The first error answers for all.
+ * choice has ended. The first error answers for all. With more candidates a prompt than choices
+ * ({@code best_of > n}, whole answers only) the n of each prompt's candidates with the highest
+ * cumulative log-probability answer, in that order, as vLLM ranks them (ties to the earlier).
  */
 final class ChoiceReplies {
     private final HttpExchange exchange;
     private final ObjectNode[] bodies;
-    private final int perPrompt;     // choices of one prompt: choice i is prompt i / perPrompt's
+    private final int perPrompt;     // candidates of one prompt: candidate i is prompt i / perPrompt's
+    private final int returned;      // choices answered a prompt: perPrompt, or n of best_of
+    private final boolean stripLogprobs; // ranked by logprobs the request did not ask to see
     private int pending;
     private int completionTokens;    // streamed: summed from the choices' usage chunks
     private int promptTokens;
@@ -24,12 +28,18 @@ final class ChoiceReplies {
     private boolean started;
     private boolean answered;
 
-    /** {@code choices} in all, {@code perPrompt} of them for each prompt (usage counts a prompt once). */
-    ChoiceReplies(HttpExchange exchange, int choices, int perPrompt) {
+    /**
+     * {@code choices} candidates in all, {@code perPrompt} of them for each prompt (usage counts a
+     * prompt once), of which the best {@code returned} a prompt answer; {@code stripLogprobs}: their
+     * logprobs only ranked them.
+     */
+    ChoiceReplies(HttpExchange exchange, int choices, int perPrompt, int returned, boolean stripLogprobs) {
         this.exchange = exchange;
         this.bodies = new ObjectNode[choices];
         this.pending = choices;
         this.perPrompt = perPrompt;
+        this.returned = returned;
+        this.stripLogprobs = stripLogprobs;
     }
 
     Reply choice(int index) {
@@ -116,12 +126,36 @@ final class ChoiceReplies {
         ArrayNode choices = body.putArray("choices");
         int tokens = 0;
         int prompt = 0;
-        for (int i = 0; i < bodies.length; i++) {
-            choices.add(bodies[i].get("choices").get(0));
-            tokens += bodies[i].get("usage").get("completion_tokens").asInt();
-            prompt += i % perPrompt == 0 ? bodies[i].get("usage").get("prompt_tokens").asInt() : 0;
+        for (int first = 0; first < bodies.length; first += perPrompt) {
+            prompt += bodies[first].get("usage").get("prompt_tokens").asInt();
+            Integer[] order = new Integer[perPrompt];
+            for (int i = 0; i < perPrompt; i++) {
+                order[i] = first + i;
+            }
+            if (returned < perPrompt) { // stable: ties keep the earlier candidate
+                java.util.Arrays.sort(order, (a, b) -> Double.compare(cumulativeLogprob(bodies[b]),
+                        cumulativeLogprob(bodies[a])));
+            }
+            for (int j = 0; j < returned; j++) {
+                ObjectNode choice = (ObjectNode) bodies[order[j]].get("choices").get(0);
+                choice.put("index", choices.size());
+                if (stripLogprobs) {
+                    choice.putNull("logprobs");
+                }
+                choices.add(choice);
+                tokens += bodies[order[j]].get("usage").get("completion_tokens").asInt(); // as vLLM: the answered
+            }
         }
         return withUsage(body, prompt, tokens);
+    }
+
+    /** A whole completion choice's Σ of its tokens' log-probabilities. */
+    private static double cumulativeLogprob(ObjectNode body) {
+        double sum = 0;
+        for (JsonNode logprob : body.get("choices").get(0).path("logprobs").path("token_logprobs")) {
+            sum += logprob.asDouble();
+        }
+        return sum;
     }
 
     private static ObjectNode withUsage(ObjectNode body, int promptTokens, int completionTokens) {

@@ -17,13 +17,14 @@ import java.util.List;
  * @param includeStop  keep the matched stop string in the text (vLLM's include_stop_str_in_output)
  * @param logprobs     most likely tokens to list beside each token's log-probability; -1: no logprobs
  * @param echo         completions: the prompt first, in the text and (with logprobs) in the logprobs
- * @param n            choices to generate, each its own sample (seed + i where the request gave a seed)
+ * @param n            choices to answer, each its own sample (seed + i where the request gave a seed)
+ * @param bestOf       candidates to generate for them (≥ n): the n of highest cumulative log-probability answer
  * @param prompts      every prompt of a completions request ({@code prompt} is the first); n choices each
  */
 public record CompletionParams(boolean chat, String model, Prompt prompt, Integer maxTokens, SamplingParams sampling,
                                List<String> stop, boolean stream, boolean includeUsage, boolean ignoreEos,
                                int[] stopTokenIds, boolean includeStop, int logprobs, boolean echo, int n,
-                               List<Prompt> prompts) {
+                               int bestOf, List<Prompt> prompts) {
     /** OpenAI's default for /v1/completions; chat defaults to the rest of the context. */
     public static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
 }

@@ -36,13 +36,21 @@ public final class CompletionParamsParser {
         if (n != null && (n < 1 || n > MAX_CHOICES)) {
             throw ApiError.badRequest("'n' must be in [1, " + MAX_CHOICES + "], got " + n, "n");
         }
+        int choices = n == null ? 1 : n;
         Integer bestOf = f.integer("best_of");
-        if (bestOf != null && bestOf != (n == null ? 1 : n)) {   // more would need ranking the candidates
-            throw ApiError.badRequest("Only best_of = n is supported, got best_of " + bestOf + " for n "
-                    + (n == null ? 1 : n), "best_of");
-        }
         int logprobs = chat ? chatLogprobs(f) : completionLogprobs(body.get("logprobs"));
         boolean echo = !chat && Boolean.TRUE.equals(f.bool("echo"));
+        boolean stream = Boolean.TRUE.equals(f.bool("stream"));
+        if (bestOf != null && bestOf != choices) { // as vLLM: best_of candidates, the n of highest log-probability
+            if (bestOf < choices || bestOf > MAX_CHOICES) {
+                throw ApiError.badRequest("'best_of' must be in [n, " + MAX_CHOICES + "] (n is " + choices + "), got "
+                        + bestOf, "best_of");
+            }
+            if (chat || stream || echo) {
+                throw ApiError.badRequest("'best_of' above 'n' is for whole /v1/completions without echo (the"
+                        + " candidates are ranked once all have ended)", "best_of");
+            }
+        }
         if (echo && prompt instanceof Prompt.Chat) {
             throw ApiError.badRequest("'echo' is for /v1/completions", "echo");
         }
@@ -56,9 +64,9 @@ public final class CompletionParamsParser {
             includeUsage = Boolean.TRUE.equals(new JsonFields(streamOptions, "stream_options.").bool("include_usage"));
         }
         return new CompletionParams(chat, model, prompt, maxTokens, sampling(f, seeds), stop(body.get("stop")),
-                Boolean.TRUE.equals(f.bool("stream")), includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
+                stream, includeUsage, Boolean.TRUE.equals(f.bool("ignore_eos")),
                 stopTokenIds(body.get("stop_token_ids")), Boolean.TRUE.equals(f.bool("include_stop_str_in_output")),
-                logprobs, echo, n == null ? 1 : n, prompts);
+                logprobs, echo, choices, bestOf == null ? choices : bestOf, prompts);
     }
 
     /** Completions: {@code logprobs} is the number of most likely tokens to list (0-20), or null for none. */

@@ -42,6 +42,10 @@ final class CompletionsEndpoint implements Endpoint {
             throw ApiError.badRequest("logprobs are not supported by this engine (the disaggregated one)",
                     chat ? "top_logprobs" : "logprobs");
         }
+        if (params.bestOf() > params.n() && !context.engine().supportsLogprobs()) {
+            throw ApiError.badRequest("best_of above n ranks candidates by their log-probabilities, which this"
+                    + " engine (the disaggregated one) does not report", "best_of");
+        }
         if (!params.stop().isEmpty() && context.codec() == null) {
             throw ApiError.badRequest("stop strings need a tokenizer, and this model has none", "stop");
         }
@@ -63,12 +67,19 @@ final class CompletionsEndpoint implements Endpoint {
         return ids;
     }
 
-    /** Choice {@code p · n + i} is prompt p's i-th sample; all are submitted before any answers. */
+    /**
+     * Candidate {@code p · bestOf + i} is prompt p's i-th sample (bestOf = n unless the request asks
+     * for more); all are submitted before any answers. With more candidates than choices each one
+     * reports its tokens' log-probabilities, by which {@link ChoiceReplies} ranks them.
+     */
     private void start(HttpExchange exchange, CompletionParams params, int[][] prompts, ServedModel model,
                        long arrival) {
-        int n = params.n();
+        int n = params.bestOf();
         int total = prompts.length * n;
-        ChoiceReplies replies = total > 1 ? new ChoiceReplies(exchange, total, n) : null;
+        boolean ranked = params.bestOf() > params.n();
+        int logprobs = ranked ? Math.max(params.logprobs(), 0) : params.logprobs();
+        ChoiceReplies replies = total > 1
+                ? new ChoiceReplies(exchange, total, n, params.n(), ranked && params.logprobs() < 0) : null;
         CompletionJson json = new CompletionJson(chat, model.name());
         CompletionSession[] sessions = new CompletionSession[total];
         RequestHandle[] handles = new RequestHandle[total];
@@ -88,8 +99,8 @@ final class CompletionsEndpoint implements Endpoint {
             SamplingParams sampling = i % n == 0 ? s : new SamplingParams(s.temperature(), s.topP(), s.seed() + i % n,
                     s.topK(), s.minP());
             Request engineRequest = new Request(prompt, maxTokens, sampling, !params.ignoreEos(), false,
-                    params.logprobs(), params.echo() ? params.logprobs() : -1);
-            sessions[i] = session(replies == null ? exchange : replies.choice(i), json, params,
+                    logprobs, params.echo() ? logprobs : -1);
+            sessions[i] = session(replies == null ? exchange : replies.choice(i), json, params, logprobs,
                     params.prompts().get(i / n), prompt, arrival);
             try {
                 handles[i] = submit(engineRequest, sessions[i]);
@@ -109,14 +120,14 @@ final class CompletionsEndpoint implements Endpoint {
         }
     }
 
-    private CompletionSession session(Reply exchange, CompletionJson json, CompletionParams params, Prompt asked,
-                                      int[] prompt, long arrival) {
+    private CompletionSession session(Reply exchange, CompletionJson json, CompletionParams params, int logprobsLevel,
+                                      Prompt asked, int[] prompt, long arrival) {
         int promptTokens = prompt.length;
         ServedModel model = context.engine().model();
         CompletionText text = new CompletionText(context.codec() == null ? null : context.codec().newDetokenizer(prompt),
                 params.stop(), params.includeStop(), params.stopTokenIds());
         int[] eos = params.ignoreEos() ? NO_EOS : model.eosTokenIds();
-        LogprobsJson logprobs = params.logprobs() < 0 ? null : new LogprobsJson(chat, context.codec());
+        LogprobsJson logprobs = logprobsLevel < 0 ? null : new LogprobsJson(chat, context.codec());
         CompletionSession.Echo echo = !params.echo() ? null : new CompletionSession.Echo(
                 asked instanceof Prompt.Text t ? t.text() : context.codec() == null ? ""
                         : context.codec().decode(prompt), prompt);

@@ -76,7 +76,12 @@ class ApiErrorsTest {
                 null);
         assertError(completion(request("\"presence_penalty\":-1")), 400, "invalid_request_error", "presence_penalty",
                 null);
-        assertError(completion(request("\"best_of\":3")), 400, "invalid_request_error", "best_of", null);
+        assertError(completion(request("\"n\":3,\"best_of\":2")), 400, "invalid_request_error", "best_of", null);
+        assertError(completion(request("\"best_of\":33")), 400, "invalid_request_error", "best_of", null);
+        assertError(completion(request("\"best_of\":3,\"stream\":true")), 400, "invalid_request_error", "best_of",
+                null);
+        assertError(completion(request("\"best_of\":3,\"echo\":true")), 400, "invalid_request_error", "best_of",
+                null);
         assertError(completion(request("\"logit_bias\":{\"5\":1}")), 400, "invalid_request_error", "logit_bias", null);
         assertError(completion(request("\"suffix\":\"x\"")), 400, "invalid_request_error", "suffix", null);
         assertError(completion(request("\"top_k\":-2")), 400, "invalid_request_error", "top_k", null);

@@ -143,7 +143,47 @@ class LogprobsTest {
             assertEquals(ids.get(i), byChoice.get(i).toString(), "choice " + i + ", streamed and whole");
         }
         assertEquals(1, streamed.body().split("data: \\[DONE\\]", -1).length - 1, "one [DONE]");
-        assertEquals(400, post(client, server.port(), "/v1/completions", request + ",\"best_of\":4}").status());
+    }
+
+    /**
+     * {@code best_of}: the same seeded candidates as {@code n = best_of} gives (seed, seed + 1, …), of
+     * which the n with the highest sum of their tokens' log-probabilities answer, best first;
+     * reranked here by hand from the n = best_of answer's own logprobs.
+     */
+    @Test
+    void shouldAnswerTheBestOfItsCandidatesByCumulativeLogprob() throws Exception {
+        ApiFixtures.Prompt p = ApiFixtures.prompts(MODEL).getFirst();
+        String request = "{\"model\":\"" + MODEL + "\",\"prompt\":[" + ApiFixtures.csv(p.inputIds())
+                + "],\"max_tokens\":6,\"temperature\":1,\"seed\":5,\"ignore_eos\":true";
+        ApiFixtures.Reply all = post(client, server.port(), "/v1/completions", request + ",\"n\":4,\"logprobs\":0}");
+        assertEquals(200, all.status(), all.body());
+        List<double[]> ranked = new java.util.ArrayList<>(); // {sum, candidate}
+        for (int i = 0; i < 4; i++) {
+            double sum = 0;
+            for (JsonNode l : all.json().get("choices").get(i).at("/logprobs/token_logprobs")) {
+                sum += l.asDouble();
+            }
+            ranked.add(new double[] {sum, i});
+        }
+        ranked.sort((a, b) -> Double.compare(b[0], a[0]));
+        assertTrue((int) ranked.get(0)[1] != 0 || (int) ranked.get(1)[1] != 1,
+                "this seed's best two are not simply the first two candidates: " + ranked.stream().map(r -> r[1]).toList());
+        for (boolean withLogprobs : new boolean[] {false, true}) {
+            ApiFixtures.Reply best = post(client, server.port(), "/v1/completions", request
+                    + ",\"n\":2,\"best_of\":4" + (withLogprobs ? ",\"logprobs\":0" : "") + "}");
+            assertEquals(200, best.status(), best.body());
+            JsonNode choices = best.json().get("choices");
+            assertEquals(2, choices.size());
+            for (int j = 0; j < 2; j++) {
+                JsonNode expected = all.json().get("choices").get((int) ranked.get(j)[1]);
+                assertEquals(j, choices.get(j).get("index").asInt());
+                assertEquals(expected.get("token_ids").toString(), choices.get(j).get("token_ids").toString(),
+                        "answer " + j + " is candidate " + (int) ranked.get(j)[1] + " of sums " + ranked.stream()
+                                .map(r -> r[0]).toList());
+                assertEquals(withLogprobs, !choices.get(j).get("logprobs").isNull(), "logprobs only when asked");
+            }
+            assertEquals(12, best.json().at("/usage/completion_tokens").asInt(), "the answered choices' tokens");
+        }
     }
 
     /** Several prompts in one request, n each: choice p · n + i is prompt p's, greedy as transformers' fixture. */
