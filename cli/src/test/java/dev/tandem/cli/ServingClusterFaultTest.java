@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A token group whose expert node dies: within a bounded time the scheduler stops routing to it,
+ * A token group whose expert node or attention node dies: within a bounded time the scheduler stops routing to it,
  * and the request it was decoding runs again on the other group, whose tokens continue exactly
  * where the listener left off; the rest of the cluster goes on serving exact tokens.
  */
@@ -30,8 +30,9 @@ class ServingClusterFaultTest {
     private static final int LONG_OUTPUT = 3_000;        // keeps a request decoding until the kill
     private static final int KV_TOKENS = 4_096;          // the fixture's context: seconds of decoding
 
-    @Test
-    void shouldMoveTheDeadGroupsRequestToTheSurvivorsAndServeOn() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} killed")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"expert-node", "attention-node"})
+    void shouldMoveTheDeadGroupsRequestToTheSurvivorsAndServeOn(String role) throws Exception {
         FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
@@ -45,8 +46,8 @@ class ServingClusterFaultTest {
             for (TokenCollector o : doomed) {
                 o.firstToken().get(120, TimeUnit.SECONDS);
             }
-            ProcessHandle expert = groupNode(0, "expert-node");
-            expert.destroyForcibly();
+            ProcessHandle node = groupNode(0, role);
+            node.destroyForcibly();
             long killed = System.nanoTime();
             long deadline = killed + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S + 30);
             while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
@@ -54,8 +55,9 @@ class ServingClusterFaultTest {
                 Thread.sleep(5);
             }
             double detectedS = (System.nanoTime() - killed) / 1e9;
-            System.err.printf("fault: the dead group's request rerouted %.2f s after the kill%n", detectedS);
-            assertTrue(detectedS < 3, "the launcher sees its expert node exit: rerouted after " + detectedS + " s");
+            System.err.printf("fault: %s killed, the dead group's request rerouted %.2f s after the kill%n", role,
+                    detectedS);
+            assertTrue(detectedS < 3, "the launcher sees its " + role + " exit: rerouted after " + detectedS + " s");
             assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "one token machine of two left");
             assertArrayEquals(new int[] {1, 1}, cluster.engine().machines().get("prompt"));
 
@@ -78,6 +80,37 @@ class ServingClusterFaultTest {
             assertTrue(cluster.engine().healthy());
         }
         assertThrows(AssertionError.class, () -> groupNode(0, "expert-node"), "nothing left behind");
+        assertThrows(AssertionError.class, () -> groupNode(0, "attention-node"), "nothing left behind");
+    }
+
+    /** A prompt machine of two dies idle: the pool shrinks at once, and prompts go to the other, exactly. */
+    @Test
+    void shouldServeOnTheOtherPromptMachineWhenOneDies() throws Exception {
+        FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
+        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
+                2, 1, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
+            ProcessHandle promptNode = ProcessHandle.current().descendants()
+                    .filter(ph -> cmdline(ph).contains("prompt-node")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no prompt node"));
+            promptNode.destroyForcibly();
+            long killed = System.nanoTime();
+            long deadline = killed + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S);
+            while (cluster.engine().machines().get("prompt")[0] == 2 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            double detectedS = (System.nanoTime() - killed) / 1e9;
+            System.err.printf("fault: prompt-node killed, its pool shrank %.2f s after the kill%n", detectedS);
+            assertTrue(detectedS < 3, "the prompt machine's death seen after " + detectedS + " s");
+            assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("prompt"), "one prompt machine of two");
+            for (int i = 0; i < 2; i++) {
+                TokenCollector o = new TokenCollector();
+                cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
+                        false), o);
+                assertArrayEquals(p.greedy(), o.result().get(120, TimeUnit.SECONDS).outputIds(),
+                        "served by the survivor, exactly");
+            }
+            assertTrue(cluster.engine().healthy());
+        }
     }
 
     @Test
