@@ -44,6 +44,7 @@ final class NodeRequests {
     private final ObjectMapper json = new ObjectMapper();
     private Thread reader;
     private volatile boolean inputClosed;
+    private Thread heartbeats;
 
     NodeRequests(String node, PrintStream out, int vocabSize, Submitter submitter, Supplier<String> stats,
                  Runnable resetStats) {
@@ -105,6 +106,11 @@ final class NodeRequests {
         if (reader != null) {
             reader.interrupt();
         }
+        synchronized (this) {
+            if (heartbeats != null) {
+                heartbeats.interrupt();
+            }
+        }
     }
 
     private void read(BufferedReader in) {
@@ -133,6 +139,10 @@ final class NodeRequests {
             if (r.path("reset_stats").asBoolean(false)) {
                 resetStats.run();
                 reply("{\"reset_stats\":true}");
+                return;
+            }
+            if (r.has("heartbeat_ms")) {
+                startHeartbeats(r.get("heartbeat_ms").asLong());
                 return;
             }
             if (r.has("cancel")) {
@@ -211,6 +221,28 @@ final class NodeRequests {
         o.set("output_ids", json.valueToTree(result.outputIds()));
         o.put("finish_reason", result.finishReason());
         return o.toString();
+    }
+
+    /**
+     * A {@code {"heartbeat":true}} line every {@code intervalMs} (clamped to 10 ms - 10 s) until the
+     * input closes, from a thread of its own: the scheduler asks for them to tell a hung node from a
+     * busy one, and a long step on the stepping thread does not delay them. Once.
+     */
+    private synchronized void startHeartbeats(long intervalMs) {
+        if (heartbeats != null) {
+            return;
+        }
+        long interval = Math.clamp(intervalMs, 10, 10_000);
+        heartbeats = Thread.ofPlatform().daemon().name(node + "-heartbeats").start(() -> {
+            while (!inputClosed) {
+                reply("{\"heartbeat\":true}");
+                try {
+                    Thread.sleep(interval);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
     }
 
     private String error(String id, String message) {

@@ -38,4 +38,28 @@ class NodeRequestsTest {
         assertEquals(0, submitted.get(), "the request never reached the engine");
         assertTrue(!java.nio.file.Files.exists(Path.of(target)));
     }
+
+    /** Asked for heartbeats, a node writes one every interval from a thread of its own, until its input closes. */
+    @Test
+    void shouldWriteHeartbeatsWhenAskedUntilItsInputCloses() throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+        NodeRequests requests = new NodeRequests("test node", out, 100, (line, request, listener) -> {
+            throw new IllegalStateException("no requests in this test");
+        }, () -> "{}", () -> {
+        }, false);
+        java.io.PipedWriter toNode = new java.io.PipedWriter();
+        requests.start(new BufferedReader(new java.io.PipedReader(toNode)));
+        toNode.write("{\"heartbeat_ms\":20}\n");
+        toNode.flush();
+        Thread.sleep(300);
+        long beats = bytes.toString(StandardCharsets.UTF_8).lines().filter("{\"heartbeat\":true}"::equals).count();
+        assertTrue(beats >= 5, "about 15 heartbeats in 300 ms at 20 ms, got " + beats);
+        toNode.close();
+        assertTrue(requests.inputClosesWithin(10_000));
+        Thread.sleep(100); // the heartbeat thread sees the input closed and ends
+        String after = bytes.toString(StandardCharsets.UTF_8);
+        Thread.sleep(200);
+        assertEquals(after, bytes.toString(StandardCharsets.UTF_8), "no heartbeats once the input closed");
+    }
 }

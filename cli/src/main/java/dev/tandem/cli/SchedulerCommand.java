@@ -47,11 +47,11 @@ final class SchedulerCommand implements Callable<Integer> {
         try {
             for (int i = 0; i < c.promptNodes().size(); i++) {
                 prompt.add(NodeLink.connect("prompt machine " + i, c.promptNodes().get(i), c.connectTimeoutMs(),
-                        clusterToken));
+                        clusterToken).withHeartbeats());
             }
             for (int i = 0; i < c.tokenNodes().size(); i++) {
                 token.add(NodeLink.connect("token machine " + i, c.tokenNodes().get(i), c.connectTimeoutMs(),
-                        clusterToken));
+                        clusterToken).withHeartbeats());
             }
         } catch (RuntimeException e) {
             prompt.forEach(NodeLink::close);

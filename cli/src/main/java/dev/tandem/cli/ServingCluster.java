@@ -75,7 +75,7 @@ final class ServingCluster implements AutoCloseable {
                         : o.placement().promptMachine(i, o.tokenGroups() * (o.expertNodes() + o.attentionNodes()));
                 args.addAll(DeviceOptions.arguments(placed != null ? placed : o.device(), o.dtype()));
                 Process p = processes.start(name, args);
-                promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
+                promptLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());
             }
             long[] promptKv = new long[promptLinks.size()];
             long[] tokenKv = new long[tokenLinks.size()];
@@ -127,7 +127,7 @@ final class ServingCluster implements AutoCloseable {
                     "--kv-stream", Integer.toString(KV_STREAM_BASE + tokenLinks.size())));
             args.addAll(common);
             Process p = processes.start(name, args);
-            tokenLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()));
+            tokenLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());
         }
     }
 

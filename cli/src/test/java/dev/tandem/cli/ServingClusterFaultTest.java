@@ -83,6 +83,58 @@ class ServingClusterFaultTest {
         assertThrows(AssertionError.class, () -> groupNode(0, "attention-node"), "nothing left behind");
     }
 
+    /**
+     * A token group's attention node stopped (SIGSTOP: alive, silent) mid-decode: its heartbeats stop,
+     * and within the timeout the scheduler loses it and moves its request to the other group, whose
+     * tokens continue exactly; what the node says once it runs again is dropped.
+     */
+    @Test
+    void shouldTakeAHungAttentionNodeForGoneWithinTheHeartbeatTimeout() throws Exception {
+        FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
+        try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
+                1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
+            List<TokenCollector> doomed = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                TokenCollector o = new TokenCollector();
+                cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
+                doomed.add(o);
+            }
+            for (TokenCollector o : doomed) {
+                o.firstToken().get(120, TimeUnit.SECONDS);
+            }
+            ProcessHandle node = groupNode(0, "attention-node");
+            signal("STOP", node);
+            long stopped = System.nanoTime();
+            try {
+                long deadline = stopped + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S);
+                while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
+                        && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                double detectedS = (System.nanoTime() - stopped) / 1e9;
+                System.err.printf("fault: attention-node stopped, its request rerouted %.2f s after%n", detectedS);
+                assertTrue(detectedS < 2, "heartbeats every " + dev.tandem.scheduler.cluster.NodeLink.HEARTBEAT_MS
+                        + " ms, lost after " + dev.tandem.scheduler.cluster.NodeLink.HEARTBEAT_TIMEOUT_MS
+                        + " ms of silence: rerouted after " + detectedS + " s");
+                assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"));
+            } finally {
+                signal("CONT", node);
+            }
+            Result[] results = new Result[2];
+            for (int i = 0; i < 2; i++) {
+                results[i] = doomed.get(i).result().get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
+                assertEquals(LONG_OUTPUT, doomed.get(i).tokens().size(), "every token heard once");
+            }
+            assertArrayEquals(results[0].outputIds(), results[1].outputIds(),
+                    "the request moved to the survivor ends exactly like the one that never moved");
+        }
+    }
+
+    private static void signal(String signal, ProcessHandle process) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start()
+                .waitFor(), "kill -" + signal);
+    }
+
     /** A prompt machine of two dies idle: the pool shrinks at once, and prompts go to the other, exactly. */
     @Test
     void shouldServeOnTheOtherPromptMachineWhenOneDies() throws Exception {
@@ -90,7 +142,7 @@ class ServingClusterFaultTest {
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 2, 1, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
             ProcessHandle promptNode = ProcessHandle.current().descendants()
-                    .filter(ph -> cmdline(ph).contains("prompt-node")).findFirst()
+                    .filter(ph -> cmdline(ph).contains("\0prompt-node\0")).findFirst()
                     .orElseThrow(() -> new AssertionError("no prompt node"));
             promptNode.destroyForcibly();
             long killed = System.nanoTime();
@@ -135,12 +187,15 @@ class ServingClusterFaultTest {
         }
     }
 
-    /** The node process of {@code role} in token group {@code group}, by its config file. */
+    /**
+     * The node process of {@code role} in token group {@code group}, by its subcommand (an argument of
+     * its own: every node's class path names the attention-node and expert-node jars) and config file.
+     */
     private static ProcessHandle groupNode(int group, String role) {
         return ProcessHandle.current().descendants()
                 .filter(ph -> {
                     String cmd = cmdline(ph);
-                    return cmd.contains(role) && cmd.contains("group-" + group + ".properties");
+                    return cmd.contains("\0" + role + "\0") && cmd.contains("group-" + group + ".properties");
                 })
                 .findFirst()
                 .orElseThrow(() -> new AssertionError("no " + role + " in group " + group));

@@ -17,9 +17,18 @@ import java.util.function.Consumer;
 /**
  * The scheduler's line connection to one node ({@link dev.tandem.core.engine.RequestLines}): over
  * a child process's pipes or a TCP socket. One reader thread hands each line to the engine; the
- * end of the stream means the node is gone.
+ * end of the stream means the node is gone. With {@link #expectHeartbeats} a node that stops
+ * talking without exiting (hung, stopped, cut off) is gone too, once it has been silent for the
+ * timeout: a shared watchdog checks every link a few times a heartbeat.
  */
 public final class NodeLink implements AutoCloseable {
+    /** How often a node is asked to say it lives, and the silence after which it is taken for gone. */
+    public static final long HEARTBEAT_MS = 100;
+    public static final long HEARTBEAT_TIMEOUT_MS = 800;
+    private static final long WATCHDOG_MS = 50;
+    private static final java.util.List<NodeLink> WATCHED = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private static java.util.concurrent.ScheduledExecutorService watchdog;
+
     private final String name;
     private final PrintWriter out;
     private final InputStream in;
@@ -27,6 +36,11 @@ public final class NodeLink implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final ObjectMapper json = new ObjectMapper();
     private volatile boolean closed;
+    private final java.util.concurrent.atomic.AtomicBoolean lost = new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile Consumer<String> onLost;
+    private volatile long heartbeatTimeoutNanos; // 0: no heartbeats expected
+    private volatile long lastHeardNanos;        // the last line read; 0 until the first heartbeat arms the watchdog
+    private volatile boolean handling;           // a line is with the engine: silence meanwhile is ours, not the node's
 
     public NodeLink(String name, InputStream in, OutputStream out) {
         this.name = name;
@@ -120,23 +134,87 @@ public final class NodeLink implements AutoCloseable {
         return name;
     }
 
+    /**
+     * Asks the node for a heartbeat line every {@code intervalMs}. Once the first has come, a node
+     * silent for {@code timeoutMs} (while no line of it is with the engine) is lost as if its output
+     * had ended, and whatever it says later is dropped. Before {@link #start}.
+     */
+    public void expectHeartbeats(long intervalMs, long timeoutMs) {
+        heartbeatTimeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        send(json.createObjectNode().put("heartbeat_ms", intervalMs));
+        watch(this);
+    }
+
+    /** {@link #expectHeartbeats} at the defaults ({@link #HEARTBEAT_MS}, {@link #HEARTBEAT_TIMEOUT_MS}); this link. */
+    public NodeLink withHeartbeats() {
+        expectHeartbeats(HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS);
+        return this;
+    }
+
     /** Starts reading: every line to {@code onLine}, then {@code onLost} once with the reason, unless closed first. */
     public void start(Consumer<JsonNode> onLine, Consumer<String> onLost) {
+        this.onLost = onLost;
         Thread.ofPlatform().daemon().name(name + "-lines").start(() -> {
             String reason = "its output ended";
             try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-                    if (line.startsWith("{")) {
-                        onLine.accept(json.readTree(line));
+                for (String line = reader.readLine(); line != null && !lost.get(); line = reader.readLine()) {
+                    if (!line.startsWith("{")) {
+                        continue;
+                    }
+                    JsonNode node = json.readTree(line);
+                    boolean heartbeat = node.has("heartbeat");
+                    if (heartbeatTimeoutNanos > 0 && (heartbeat || lastHeardNanos != 0)) {
+                        lastHeardNanos = System.nanoTime(); // armed by the first heartbeat; then any line says it lives
+                    }
+                    if (heartbeat) {
+                        continue;
+                    }
+                    handling = true;
+                    try {
+                        onLine.accept(node);
+                    } finally {
+                        handling = false;
                     }
                 }
             } catch (IOException | RuntimeException e) {
                 reason = e.getMessage();
             }
-            if (!closed) {
-                onLost.accept(name + " is gone: " + reason);
-            }
+            lose(reason);
         });
+    }
+
+    /** {@code onLost} once, unless closed first. */
+    private void lose(String reason) {
+        if (!closed && lost.compareAndSet(false, true)) {
+            WATCHED.remove(this);
+            Consumer<String> handler = onLost;
+            if (handler != null) {
+                handler.accept(name + " is gone: " + reason);
+            }
+        }
+    }
+
+    private static synchronized void watch(NodeLink link) {
+        WATCHED.add(link);
+        if (watchdog == null) {
+            watchdog = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                    r -> Thread.ofPlatform().daemon().name("node-heartbeat-watchdog").unstarted(r));
+            watchdog.scheduleWithFixedDelay(NodeLink::checkHeartbeats, WATCHDOG_MS, WATCHDOG_MS,
+                    java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static void checkHeartbeats() {
+        long now = System.nanoTime();
+        for (NodeLink link : WATCHED) {
+            long heard = link.lastHeardNanos;
+            if (link.closed) {
+                WATCHED.remove(link);
+            } else if (heard != 0 && link.onLost != null && !link.handling
+                    && now - heard > link.heartbeatTimeoutNanos) {
+                link.lose("no heartbeat for " + (now - heard) / 1_000_000 + " ms (hung, stopped or cut off)");
+            }
+        }
     }
 
     /** Sends one line; false if the node can no longer be written to. */
@@ -149,6 +227,7 @@ public final class NodeLink implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        WATCHED.remove(this);
         out.close();
     }
 }
