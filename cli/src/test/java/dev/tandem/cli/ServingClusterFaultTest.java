@@ -36,38 +36,18 @@ class ServingClusterFaultTest {
         FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
-            // two long requests: the policy spreads them over both token groups (most free KV first)
-            List<TokenCollector> doomed = new ArrayList<>();
-            for (int i = 0; i < 2; i++) {
-                TokenCollector o = new TokenCollector();
-                cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
-                doomed.add(o);
-            }
-            for (TokenCollector o : doomed) {
-                o.firstToken().get(120, TimeUnit.SECONDS);
-            }
+            List<TokenCollector> doomed = twoLongRequests(cluster, p);
             ProcessHandle node = groupNode(0, role);
             node.destroyForcibly();
             long killed = System.nanoTime();
-            long deadline = killed + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S + 30);
-            while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
-                    && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            double detectedS = (System.nanoTime() - killed) / 1e9;
+            double detectedS = awaitRetry(cluster, killed);
             System.err.printf("fault: %s killed, the dead group's request rerouted %.2f s after the kill%n", role,
                     detectedS);
             assertTrue(detectedS < 3, "the launcher sees its " + role + " exit: rerouted after " + detectedS + " s");
             assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "one token machine of two left");
             assertArrayEquals(new int[] {1, 1}, cluster.engine().machines().get("prompt"));
 
-            Result[] results = new Result[2];
-            for (int i = 0; i < 2; i++) {
-                results[i] = doomed.get(i).result().get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
-                assertEquals(LONG_OUTPUT, doomed.get(i).tokens().size(), "every token heard once");
-            }
-            assertArrayEquals(results[0].outputIds(), results[1].outputIds(),
-                    "the request moved to the survivor ends exactly like the one that never moved");
+            assertBothEndAlike(doomed);
             assertEquals(3L, cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum(),
                     "two requests and one retry: " + cluster.engine().routed());
             System.err.printf("fault: both requests done %.1f s after the kill%n", (System.nanoTime() - killed) / 1e9);
@@ -93,25 +73,12 @@ class ServingClusterFaultTest {
         FixtureExpectations.Prompt p = FixtureExpectations.load(MODEL).getFirst();
         try (ServingCluster cluster = new ServingCluster(new ServingCluster.Options(CliFixtures.fixture(MODEL), MODEL,
                 1, 2, 1, 1, 1, 1, 64, 8192, 1 << 20, 64))) {
-            List<TokenCollector> doomed = new ArrayList<>();
-            for (int i = 0; i < 2; i++) {
-                TokenCollector o = new TokenCollector();
-                cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
-                doomed.add(o);
-            }
-            for (TokenCollector o : doomed) {
-                o.firstToken().get(120, TimeUnit.SECONDS);
-            }
+            List<TokenCollector> doomed = twoLongRequests(cluster, p);
             ProcessHandle node = groupNode(0, "attention-node");
             signal("STOP", node);
             long stopped = System.nanoTime();
             try {
-                long deadline = stopped + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S);
-                while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
-                        && System.nanoTime() < deadline) {
-                    Thread.sleep(5);
-                }
-                double detectedS = (System.nanoTime() - stopped) / 1e9;
+                double detectedS = awaitRetry(cluster, stopped);
                 System.err.printf("fault: attention-node stopped, its request rerouted %.2f s after%n", detectedS);
                 assertTrue(detectedS < 2, "heartbeats every " + dev.tandem.scheduler.cluster.NodeLink.HEARTBEAT_MS
                         + " ms, lost after " + dev.tandem.scheduler.cluster.NodeLink.HEARTBEAT_TIMEOUT_MS
@@ -120,14 +87,44 @@ class ServingClusterFaultTest {
             } finally {
                 signal("CONT", node);
             }
-            Result[] results = new Result[2];
-            for (int i = 0; i < 2; i++) {
-                results[i] = doomed.get(i).result().get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
-                assertEquals(LONG_OUTPUT, doomed.get(i).tokens().size(), "every token heard once");
-            }
-            assertArrayEquals(results[0].outputIds(), results[1].outputIds(),
-                    "the request moved to the survivor ends exactly like the one that never moved");
+            assertBothEndAlike(doomed);
         }
+    }
+
+    /** Two long requests: the policy spreads them over both token groups (most free KV first); both started. */
+    private static List<TokenCollector> twoLongRequests(ServingCluster cluster, FixtureExpectations.Prompt p)
+            throws Exception {
+        List<TokenCollector> requests = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            TokenCollector o = new TokenCollector();
+            cluster.engine().submit(new Request(p.inputIds(), LONG_OUTPUT, SamplingParams.GREEDY, false, false), o);
+            requests.add(o);
+        }
+        for (TokenCollector o : requests) {
+            o.firstToken().get(120, TimeUnit.SECONDS);
+        }
+        return requests;
+    }
+
+    /** Seconds from {@code since} until the engine has routed a third time (the retry), or the deadline. */
+    private static double awaitRetry(ServingCluster cluster, long since) throws InterruptedException {
+        long deadline = since + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S + 30);
+        while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
+                && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        return (System.nanoTime() - since) / 1e9;
+    }
+
+    /** The moved request ends exactly like the one that never moved, every token heard once. */
+    private static void assertBothEndAlike(List<TokenCollector> requests) throws Exception {
+        Result[] results = new Result[2];
+        for (int i = 0; i < 2; i++) {
+            results[i] = requests.get(i).result().get(FAIL_WITHIN_S + 120, TimeUnit.SECONDS);
+            assertEquals(LONG_OUTPUT, requests.get(i).tokens().size(), "every token heard once");
+        }
+        assertArrayEquals(results[0].outputIds(), results[1].outputIds(),
+                "the request moved to the survivor ends exactly like the one that never moved");
     }
 
     private static void signal(String signal, ProcessHandle process) throws Exception {

@@ -64,7 +64,7 @@ class NodeLinkHeartbeatTest {
 
     @Test
     void shouldNotTimeOutANodeThatNeverBeat() throws Exception {
-        Pipe toNode = Pipe.open();
+        Pipe toNode = Pipe.open();   // both held open for the test: the node is there, only silent
         Pipe fromNode = Pipe.open();
         NodeLink link = new NodeLink("node", Channels.newInputStream(fromNode.source()),
                 Channels.newOutputStream(toNode.sink()));
@@ -74,5 +74,7 @@ class NodeLinkHeartbeatTest {
         Thread.sleep(3 * TIMEOUT_MS);
         assertFalse(lost.isDone(), "a node still loading (or one without heartbeats) is not timed out");
         link.close();
+        fromNode.sink().close();
+        toNode.source().close();
     }
 }
