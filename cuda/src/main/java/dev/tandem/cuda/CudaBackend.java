@@ -50,8 +50,7 @@ public final class CudaBackend implements ComputeBackend {
             + PREFILL_HEAD_DIM * (TILE_K + 4) + TILE_K * PREFILL_HEAD_DIM + TILE_K * (TILE_Q + 4));
     // Head dimensions with a tensor-core prefill kernel (attention_prefill_mma_*) for a bf16 cache;
     // -Dtandem.cuda.prefillMma=false keeps the float32 FMA kernel, for A/B runs. The parts (bf16 terms)
-    // queries and probabilities are split into: 22 (the default) is as exact as float32 FMA; 11 and
-    // 21 are faster and coarser (see kernels.cu).
+    // queries and probabilities are split into: see PREFILL_MMA_PARTS below and kernels.cu.
     static final int[] MMA_HEAD_DIMS = {16, 32, 64, 128};
     static final int MMA_THREADS = 128;        // 32 · MMA_WARPS
     private static final int MMA_TILE_K = 64;  // MMA_TILE_K

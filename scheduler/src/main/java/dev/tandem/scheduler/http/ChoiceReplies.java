@@ -133,8 +133,11 @@ final class ChoiceReplies {
                 order[i] = first + i;
             }
             if (returned < perPrompt) { // stable: ties keep the earlier candidate
-                java.util.Arrays.sort(order, (a, b) -> Double.compare(cumulativeLogprob(bodies[b]),
-                        cumulativeLogprob(bodies[a])));
+                double[] score = new double[bodies.length];
+                for (int i = first; i < first + perPrompt; i++) {
+                    score[i] = cumulativeLogprob(bodies[i]);
+                }
+                java.util.Arrays.sort(order, (a, b) -> Double.compare(score[b], score[a]));
             }
             for (int j = 0; j < returned; j++) {
                 ObjectNode choice = (ObjectNode) bodies[order[j]].get("choices").get(0);
