@@ -176,7 +176,7 @@ final class CudaExperts {
 
     /** What {@link #groups} runs, for the start-up log. */
     static String groupsDescription() {
-        return GROUPS_BF16 ? "one cublasGemmEx an expert a projection, bf16 gate|up and SiLU, the experts on "
+        return GROUPS_BF16 ? "one GEMM an expert a projection, bf16 gate|up and SiLU, the experts on "
                 + CudaBackend.EXPERT_LANES + " streams"
                 : "one cublasGemmEx an expert a projection, float32 gate|up (-Dtandem.cuda.expertGroups=float32)";
     }
@@ -207,34 +207,37 @@ final class CudaExperts {
         b.written(gu, 6L * total * ffn);
         b.written(out.pointer() + 4L * start * out.stride(), 4L * ((long) (total - 1) * out.stride() + hidden));
         ExpertLanes lanes = b.expertLanes();
+        TunedGemms tuned = b.tunedGemms();
         if (lanes != null) {
-            groupsOnLanes(lanes, out, xb, gu, h, gateUps, downs, offsets, groups, downTransposed, hidden, ffn);
-            return true;
+            lanes.fork();
         }
+        int lane = 0;
         for (int g = 0; g < groups; g++) {
             int rows = offsets[g + 1] - offsets[g];
-            if (rows > 0) {
-                CudaWeight w = (CudaWeight) gateUps[g];
-                b.beginOp();
-                b.ops.gemm(b.blas, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, w.pointer(),
-                        Cublas.CUDA_R_16BF, w.cols(), xb + 2L * (offsets[g] - start) * hidden, Cublas.CUDA_R_16BF,
-                        hidden, b.zero, gu + 4L * (offsets[g] - start) * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
-                b.endOp("gemm " + 2 * ffn + "x" + hidden + " (expert rows, bf16 out)");
+            if (rows == 0) {
+                continue;
+            }
+            int row = offsets[g] - start;
+            MemorySegment laneStream = lanes == null ? null : lanes.stream(lane);
+            CudaWeight up = (CudaWeight) gateUps[g];
+            b.beginOp();
+            expertGemm(tuned, lanes, lane, Cublas.OP_T, 2 * ffn, rows, hidden, up, xb + 2L * row * hidden, hidden,
+                    gu + 4L * row * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
+            b.endOp("gemm gate|up (expert rows, bf16 out)");
+            b.args.reset().p(h + 2L * row * ffn).p(gu + 4L * row * ffn).i(ffn);
+            launchSiluPairs(laneStream, rows, ffn);
+            CudaWeight down = (CudaWeight) downs[g];
+            b.beginOp();
+            expertGemm(tuned, lanes, lane, downTransposed ? Cublas.OP_N : Cublas.OP_T, hidden, rows, ffn, down,
+                    h + 2L * row * ffn, ffn, out.pointer() + 4L * offsets[g] * out.stride(), Cublas.CUDA_R_32F,
+                    out.stride());
+            b.endOp("gemm down (expert rows)");
+            if (lanes != null) {
+                lane = (lane + 1) % lanes.count();
             }
         }
-        b.args.reset().p(h).p(gu).i(ffn);
-        launchSiluPairs(null, total, ffn);
-        for (int g = 0; g < groups; g++) {
-            int rows = offsets[g + 1] - offsets[g];
-            if (rows > 0) {
-                CudaWeight w = (CudaWeight) downs[g];
-                b.beginOp();
-                b.ops.gemm(b.blas, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
-                        w.pointer(), Cublas.CUDA_R_16BF, w.cols(), h + 2L * (offsets[g] - start) * ffn,
-                        Cublas.CUDA_R_16BF, ffn, b.zero, out.pointer() + 4L * offsets[g] * out.stride(),
-                        Cublas.CUDA_R_32F, out.stride());
-                b.endOp("gemm " + hidden + "x" + ffn + " (expert rows)");
-            }
+        if (lanes != null) {
+            lanes.join();
         }
         return true;
     }
@@ -254,32 +257,25 @@ final class CudaExperts {
         }
     }
 
-    /** {@link #groups}' products, expert g's chain on lane g mod lanes (see {@link ExpertLanes}). */
-    private void groupsOnLanes(ExpertLanes lanes, CudaActivations out, long xb, long gu, long h,
-                               DeviceWeight[] gateUps, DeviceWeight[] downs, int[] offsets, int groups,
-                               boolean downTransposed, int hidden, int ffn) {
-        int start = offsets[0];
-        lanes.fork();
-        int lane = 0;
-        for (int g = 0; g < groups; g++) {
-            int rows = offsets[g + 1] - offsets[g];
-            if (rows == 0) {
-                continue;
-            }
-            int row = offsets[g] - start;
-            MemorySegment handle = lanes.handle(lane);
-            CudaWeight up = (CudaWeight) gateUps[g];
-            b.cublas.gemm(handle, Cublas.OP_T, Cublas.OP_N, 2 * ffn, rows, hidden, b.one, up.pointer(),
-                    Cublas.CUDA_R_16BF, up.cols(), xb + 2L * row * hidden, Cublas.CUDA_R_16BF, hidden, b.zero,
-                    gu + 4L * row * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
-            b.args.reset().p(h + 2L * row * ffn).p(gu + 4L * row * ffn).i(ffn);
-            launchSiluPairs(lanes.stream(lane), rows, ffn);
-            CudaWeight down = (CudaWeight) downs[g];
-            b.cublas.gemm(handle, downTransposed ? Cublas.OP_N : Cublas.OP_T, Cublas.OP_N, hidden, rows, ffn, b.one,
-                    down.pointer(), Cublas.CUDA_R_16BF, down.cols(), h + 2L * row * ffn, Cublas.CUDA_R_16BF, ffn,
-                    b.zero, out.pointer() + 4L * offsets[g] * out.stride(), Cublas.CUDA_R_32F, out.stride());
-            lane = (lane + 1) % lanes.count();
+    /**
+     * One expert GEMM, bf16 weights times bf16 rows ({@code n} columns here, column-major): on
+     * {@code lane} of {@code lanes}, or the main stream where lanes is null; through cuBLASLt's tuned
+     * algorithm where {@code tuned} takes the shape, else cublasGemmEx.
+     */
+    private void expertGemm(TunedGemms tuned, ExpertLanes lanes, int lane, int transA, int m, int n, int k,
+                            CudaWeight w, long x, int ldx, long c, int cType, int ldc) {
+        MemorySegment stream = lanes == null ? b.stream : lanes.stream(lane);
+        long workspace = lanes == null ? b.blasWorkspace : lanes.workspace(lane);
+        if (tuned != null && tuned.gemm(stream, workspace, CudaBackend.CUBLAS_WORKSPACE, transA, Cublas.OP_N, m, n, k,
+                b.one, w.pointer(), Cublas.CUDA_R_16BF, w.cols(), x, Cublas.CUDA_R_16BF, ldx, b.zero, c, cType, ldc)) {
+            return;
         }
-        lanes.join();
+        if (lanes == null) {
+            b.ops.gemm(b.blas, transA, Cublas.OP_N, m, n, k, b.one, w.pointer(), Cublas.CUDA_R_16BF, w.cols(), x,
+                    Cublas.CUDA_R_16BF, ldx, b.zero, c, cType, ldc);
+        } else {
+            b.cublas.gemm(lanes.handle(lane), transA, Cublas.OP_N, m, n, k, b.one, w.pointer(), Cublas.CUDA_R_16BF,
+                    w.cols(), x, Cublas.CUDA_R_16BF, ldx, b.zero, c, cType, ldc);
+        }
     }
 }
