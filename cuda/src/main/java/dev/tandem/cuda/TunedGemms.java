@@ -25,7 +25,7 @@ import java.util.function.Consumer;
 final class TunedGemms {
     enum Mode { OFF, HEURISTIC, TUNED }
 
-    static final Mode MODE = Mode.valueOf(System.getProperty("tandem.cuda.ltGemm", "tuned").toUpperCase());
+    static final Mode MODE = mode(System.getProperty("tandem.cuda.ltGemm", "tuned"));
     private static final boolean LOG_TIMINGS = Boolean.getBoolean("tandem.cuda.ltGemmLog");
     static final int BUCKET_ROWS = 64;
     private static final int CANDIDATES = 8;
@@ -41,6 +41,15 @@ final class TunedGemms {
     private final MemorySegment start;
     private final MemorySegment end;
     private final List<Site> sites = new ArrayList<>();
+
+    private static Mode mode(String name) {
+        for (Mode m : Mode.values()) {
+            if (m.name().equalsIgnoreCase(name)) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("-Dtandem.cuda.ltGemm=" + name + ": expected off, heuristic or tuned");
+    }
 
     /** {@code quiesce} waits until every stream the backend uses is idle, so that a timing sees the device alone. */
     TunedGemms(CudaDriver driver, Runnable quiesce, Consumer<String> log) {
