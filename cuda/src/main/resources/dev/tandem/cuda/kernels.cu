@@ -30,6 +30,14 @@ __device__ __forceinline__ bf16_t float_to_bf16(float f) {
     return (bf16_t) (u >> 16);
 }
 
+// Two floats rounded to bf16 in one 32-bit word, the first in the low half (the lower column).
+__device__ __forceinline__ unsigned pack_bf16x2(float first, float second) {
+    return (unsigned) float_to_bf16(first) | ((unsigned) float_to_bf16(second) << 16);
+}
+// The two bf16 of a 32-bit word as floats: the low half (the lower column), the high half.
+__device__ __forceinline__ float bf16x2_low(unsigned w) { return __uint_as_float(w << 16); }
+__device__ __forceinline__ float bf16x2_high(unsigned w) { return __uint_as_float(w & 0xffff0000u); }
+
 __device__ __forceinline__ float f16_to_float(f16_t h) {
     float f;
     asm("{ cvt.f32.f16 %0, %1; }" : "=f"(f) : "h"(h));
@@ -65,8 +73,8 @@ struct BF16 {
         }
 #pragma unroll
         for (int j = 0; j < N / 2; j++) {
-            out[2 * j] = __uint_as_float(w[j] << 16);
-            out[2 * j + 1] = __uint_as_float(w[j] & 0xffff0000u);
+            out[2 * j] = bf16x2_low(w[j]);
+            out[2 * j + 1] = bf16x2_high(w[j]);
         }
     }
     static __device__ __forceinline__ void store(bf16_t* p, long i, float v) { p[i] = float_to_bf16(v); }
@@ -169,8 +177,7 @@ __device__ void rms_norm_t(float* out, int outStride, const float* in, int inStr
 // the sum of squares split over the threads differently, so it may differ from rms_norm_bf16's in the last bits.
 __device__ __forceinline__ float4 gain4(const bf16_t* g, int c) {
     uint2 w = *(const uint2*) (g + c);
-    return make_float4(__uint_as_float(w.x << 16), __uint_as_float(w.x & 0xffff0000u),
-                       __uint_as_float(w.y << 16), __uint_as_float(w.y & 0xffff0000u));
+    return make_float4(bf16x2_low(w.x), bf16x2_high(w.x), bf16x2_low(w.y), bf16x2_high(w.y));
 }
 extern "C" __global__ void rms_norm_bf16_4(float* out, int outStride, const float* in, int inStride, const bf16_t* gain,
                                            int cols, float eps, bf16_t* copy) {
@@ -189,9 +196,7 @@ extern "C" __global__ void rms_norm_bf16_4(float* out, int outStride, const floa
         o.x = g.x * (v.x * inv); o.y = g.y * (v.y * inv); o.z = g.z * (v.z * inv); o.w = g.w * (v.w * inv);
         *(float4*) (out + (long) r * outStride + c) = o;
         if (copy) {
-            unsigned lo = (unsigned) float_to_bf16(o.x) | ((unsigned) float_to_bf16(o.y) << 16);
-            unsigned hi = (unsigned) float_to_bf16(o.z) | ((unsigned) float_to_bf16(o.w) << 16);
-            *(uint2*) (copy + (long) r * cols + c) = make_uint2(lo, hi);
+            *(uint2*) (copy + (long) r * cols + c) = make_uint2(pack_bf16x2(o.x, o.y), pack_bf16x2(o.z, o.w));
         }
     }
 }
@@ -299,9 +304,7 @@ extern "C" __global__ void gather_rows4(float* out, int outStride, const float* 
         float4 v = *(const float4*) (src + c);
         *(float4*) (out + (long) r * outStride + c) = v;
         if (copy) {
-            unsigned lo = (unsigned) float_to_bf16(v.x) | ((unsigned) float_to_bf16(v.y) << 16);
-            unsigned hi = (unsigned) float_to_bf16(v.z) | ((unsigned) float_to_bf16(v.w) << 16);
-            *(uint2*) (copy + (long) r * cols + c) = make_uint2(lo, hi);
+            *(uint2*) (copy + (long) r * cols + c) = make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
         }
     }
 }
@@ -790,11 +793,6 @@ __device__ __forceinline__ void mma_bf16_16816(float c[4], const unsigned a[4], 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two floats rounded to bf16 in one 32-bit word, the first in the low half (the lower column).
-__device__ __forceinline__ unsigned pack_bf16x2(float first, float second) {
-    return (unsigned) float_to_bf16(first) | ((unsigned) float_to_bf16(second) << 16);
-}
-
 template <int HD, int Q_PARTS, int P_PARTS>
 __device__ void attention_prefill_mma_t(float* out, int outStride, const float* q, int qStride, const bf16_t* keys,
                                         const bf16_t* values, const int* meta, const int* tables, const int* tiles,
@@ -1109,10 +1107,10 @@ extern "C" __global__ void combine_rows4(float* acc, int accStride, const float*
 #define GEMV_WARPS 8
 #define GEMV_COLS 4
 __device__ __forceinline__ void bf16x8(uint4 p, float* w) {
-    w[0] = __uint_as_float(p.x << 16); w[1] = __uint_as_float(p.x & 0xffff0000u);
-    w[2] = __uint_as_float(p.y << 16); w[3] = __uint_as_float(p.y & 0xffff0000u);
-    w[4] = __uint_as_float(p.z << 16); w[5] = __uint_as_float(p.z & 0xffff0000u);
-    w[6] = __uint_as_float(p.w << 16); w[7] = __uint_as_float(p.w & 0xffff0000u);
+    w[0] = bf16x2_low(p.x); w[1] = bf16x2_high(p.x);
+    w[2] = bf16x2_low(p.y); w[3] = bf16x2_high(p.y);
+    w[4] = bf16x2_low(p.z); w[5] = bf16x2_high(p.z);
+    w[6] = bf16x2_low(p.w); w[7] = bf16x2_high(p.w);
 }
 // acc[r][j] += Σ_k x_r[k] · w_j[k] over this lane's 16-byte chunks of the weight rows w_j (bf16)
 // and the rows x_r (float32), two chunks of each in flight: enough loads outstanding that a
@@ -1433,17 +1431,18 @@ extern "C" __global__ void silu_mul_experts_bf16(bf16_t* h, const bf16_t* gu, co
 // h[r] = bf16(silu(gate) · up) from gu[r] = gate | up, bf16 (2·cols a row): the down GEMM's input,
 // from the gate|up GEMM's bf16 output, with no float32 pass between them. Two columns a thread
 // (cols even, rows 4-byte aligned); grid (rows, column blocks).
+// silu(gate) · up of two bf16 columns in a word each, rounded to bf16 in a word.
+__device__ __forceinline__ unsigned silu_mul_bf16x2(unsigned gate, unsigned up) {
+    float g0 = bf16x2_low(gate), g1 = bf16x2_high(gate);
+    return pack_bf16x2(g0 / (1.f + expf(-g0)) * bf16x2_low(up), g1 / (1.f + expf(-g1)) * bf16x2_high(up));
+}
 extern "C" __global__ void silu_mul_pairs_bf16(bf16_t* __restrict__ h, const bf16_t* __restrict__ gu, int cols) {
     int r = blockIdx.x;
     const unsigned int* g = (const unsigned int*) (gu + (long) r * 2 * cols);
     const unsigned int* u = g + cols / 2;
     unsigned int* out = (unsigned int*) (h + (long) r * cols);
     COLUMNS(c, cols / 2) {
-        unsigned int gg = g[c], uu = u[c];
-        float g0 = __uint_as_float(gg << 16), g1 = __uint_as_float(gg & 0xffff0000u);
-        float u0 = __uint_as_float(uu << 16), u1 = __uint_as_float(uu & 0xffff0000u);
-        out[c] = (unsigned int) float_to_bf16(g0 / (1.f + expf(-g0)) * u0)
-                | ((unsigned int) float_to_bf16(g1 / (1.f + expf(-g1)) * u1) << 16);
+        out[c] = silu_mul_bf16x2(g[c], u[c]);
     }
 }
 
@@ -1460,10 +1459,7 @@ extern "C" __global__ void silu_mul_pairs_bf16_8(bf16_t* __restrict__ h, const b
         unsigned* ow = (unsigned*) &o;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            float g0 = __uint_as_float(gw[i] << 16), g1 = __uint_as_float(gw[i] & 0xffff0000u);
-            float u0 = __uint_as_float(uw[i] << 16), u1 = __uint_as_float(uw[i] & 0xffff0000u);
-            ow[i] = (unsigned int) float_to_bf16(g0 / (1.f + expf(-g0)) * u0)
-                    | ((unsigned int) float_to_bf16(g1 / (1.f + expf(-g1)) * u1) << 16);
+            ow[i] = silu_mul_bf16x2(gw[i], uw[i]);
         }
         out[c] = o;
     }
