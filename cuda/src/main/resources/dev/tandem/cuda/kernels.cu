@@ -30,9 +30,22 @@ __device__ __forceinline__ bf16_t float_to_bf16(float f) {
     return (bf16_t) (u >> 16);
 }
 
-// Two floats rounded to bf16 in one 32-bit word, the first in the low half (the lower column).
+// Two floats rounded to bf16 in one 32-bit word, the first in the low half (the lower column). From
+// sm_80 one cvt.rn.bf16x2.f32 does both roundings (round to nearest even, as float_to_bf16; NaN stays
+// NaN), where float_to_bf16 takes five integer instructions each: in the prefill attention's inner
+// loop, which packs every probability, that is most of its non-MMA work. BF16_PACK_CVT=0 (an NVRTC
+// define) keeps the integer form, for A/B runs.
+#ifndef BF16_PACK_CVT
+#define BF16_PACK_CVT 1
+#endif
 __device__ __forceinline__ unsigned pack_bf16x2(float first, float second) {
+#if BF16_PACK_CVT && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(second), "f"(first)); // first operand: the high half
+    return packed;
+#else
     return (unsigned) float_to_bf16(first) | ((unsigned) float_to_bf16(second) << 16);
+#endif
 }
 // The two bf16 of a 32-bit word as floats: the low half (the lower column), the high half.
 __device__ __forceinline__ float bf16x2_low(unsigned w) { return __uint_as_float(w << 16); }
