@@ -41,6 +41,19 @@ final class ClusterOptions {
         return wireDtype;
     }
 
+    @Option(names = "--transport", defaultValue = "aeron-ipc", description = "The M2N transport between the nodes:"
+            + " aeron-ipc (one media driver, shared memory) or aeron-udp (each node at its own 127.0.0.1 port, as nodes on"
+            + " other hosts would be; default ${DEFAULT-VALUE}).")
+    private String transport = "aeron-ipc";
+
+    /** --transport, checked. */
+    String transport() {
+        if (!java.util.List.of("aeron-ipc", "aeron-udp").contains(transport)) {
+            throw new IllegalArgumentException("--transport must be aeron-ipc or aeron-udp, got '" + transport + "'");
+        }
+        return transport;
+    }
+
     @Option(names = "--kv-tokens", defaultValue = "8192", description = "KV cache tokens per attention node (default ${DEFAULT-VALUE}).")
     int kvTokens;
 
@@ -65,6 +78,7 @@ final class ClusterOptions {
 
     LocalCluster start() {
         String wire = wireDtype();
+        String via = transport();
         if (microBatches != null && (microBatches < 1 || microBatches > 4)) {
             throw new IllegalArgumentException("--micro-batches must be in [1, 4], got " + microBatches);
         }
@@ -72,6 +86,6 @@ final class ClusterOptions {
         microBatches = m;
         placement.check();
         return new LocalCluster(new LocalCluster.Options(model, attentionNodes, expertNodes, m, threads, maxBatchTokens,
-                kvTokens, attentionThreads, device.device, device.dtype, wire, placement));
+                kvTokens, attentionThreads, device.device, device.dtype, wire, placement, via));
     }
 }

@@ -35,14 +35,21 @@ final class LocalCluster implements AutoCloseable {
      * @param device           every node's device (null: auto); @param dtype likewise
      * @param wireDtype        the cluster config's wire_dtype: auto, fp32 or bf16
      * @param placement        per-node devices (--devices and the per-role lists); null: every node on {@code device}
+     * @param transport        "aeron-ipc", or "aeron-udp": every node at a 127.0.0.1 port of its own, the driver
+     *                         sending and receiving UDP datagrams as it would between hosts
      */
     record Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
                    int kvTokens, int attentionThreads, String device, String dtype, String wireDtype,
-                   DevicePlacement placement) {
+                   DevicePlacement placement, String transport) {
         Options(Path model, int attentionNodes, int expertNodes, int microBatches, int threads, int maxBatchTokens,
                 int kvTokens, int attentionThreads) {
             this(model, attentionNodes, expertNodes, microBatches, threads, maxBatchTokens, kvTokens, attentionThreads,
-                    null, null, "auto", null);
+                    null, null, "auto", null, "aeron-ipc");
+        }
+
+        Options overUdp() {
+            return new Options(model, attentionNodes, expertNodes, microBatches, threads, maxBatchTokens, kvTokens,
+                    attentionThreads, device, dtype, wireDtype, placement, "aeron-udp");
         }
     }
 
@@ -64,8 +71,11 @@ final class LocalCluster implements AutoCloseable {
         this.microBatches = o.microBatches();
         processes = new NodeProcesses();
         try {
-            ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
-                    nodes(o.attentionNodes(), null), expertPlacement(o.model(), o.expertNodes()), o.microBatches(),
+            boolean udp = "aeron-udp".equals(o.transport());
+            List<ClusterConfig.Node> expertNodes = expertPlacement(o.model(), o.expertNodes());
+            ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), o.transport(), processes.aeronDirectory(),
+                    udp ? onLoopbackPorts(nodes(o.attentionNodes(), null)) : nodes(o.attentionNodes(), null),
+                    udp ? onLoopbackPorts(expertNodes) : expertNodes, o.microBatches(),
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
                     o.attentionThreads()).withDevice(o.device(), o.dtype());
             if (o.placement() != null) {
@@ -103,6 +113,23 @@ final class LocalCluster implements AutoCloseable {
             nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i]));
         }
         return nodes;
+    }
+
+    /**
+     * The nodes, each at a free UDP port of 127.0.0.1 (free when asked: the OS hands out ephemeral
+     * ports in turn, so one taken again before the node binds it is unlikely, and then a clear error).
+     */
+    static List<ClusterConfig.Node> onLoopbackPorts(List<ClusterConfig.Node> nodes) {
+        List<ClusterConfig.Node> placed = new ArrayList<>();
+        for (ClusterConfig.Node n : nodes) {
+            try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+                placed.add(new ClusterConfig.Node(n.id(), "127.0.0.1:" + probe.getLocalPort(), n.experts(), n.device(),
+                        n.memoryShare()));
+            } catch (java.net.SocketException e) {
+                throw new TandemException("no free UDP port on 127.0.0.1 for a node: " + e.getMessage(), e);
+            }
+        }
+        return placed;
     }
 
     /** Contiguous blocks of experts per node; with more nodes than experts, replicas round-robin. */
