@@ -61,7 +61,7 @@ final class LocalCommand implements Callable<Integer> {
         ServingCluster serving = new ServingCluster(new ServingCluster.Options(cluster.model, http.name(cluster.model),
                 promptNodes, tokenGroups, cluster.attentionNodes, cluster.expertNodes, m, cluster.threads,
                 cluster.maxBatchTokens, cluster.kvTokens, mixedThresholdTokens, http.maxQueued, cluster.device.device,
-                cluster.device.dtype, wire, cluster.placement));
+                cluster.device.dtype, wire, cluster.placement, cluster.transport()));
         http.run(serving.engine(), serving, codec, promptNodes + " prompt machines, " + tokenGroups + " token groups of "
                 + cluster.attentionNodes + " attention + " + cluster.expertNodes + " expert nodes, m=" + m);
         return 0;

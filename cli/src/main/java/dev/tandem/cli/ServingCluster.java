@@ -19,7 +19,8 @@ import java.util.List;
 /**
  * A Splitwise cluster on this host, every node its own OS process: {@code P} prompt machines
  * (colocated) and {@code G} token groups, each an AFD group of {@code A} attention nodes (the
- * token machines) and {@code E} expert nodes, all on one media driver. The scheduler's
+ * token machines) and {@code E} expert nodes, all on one media driver (over aeron-udp each node at a
+ * 127.0.0.1 port of its own, its M2N and KV traffic in datagrams). The scheduler's
  * {@link ClusterEngine} runs in this process and talks to the prompt and attention nodes over
  * their pipes; KV caches go from prompt to token machines over Aeron, stream
  * {@code KV_STREAM_BASE + token machine}.
@@ -31,19 +32,25 @@ final class ServingCluster implements AutoCloseable {
     /**
      * @param device every node's device (null: auto); @param dtype likewise; @param wireDtype auto, fp32 or bf16
      * @param placement per-node devices (--devices and the per-role lists); null: every node on {@code device}
+     * @param transport "aeron-ipc" or "aeron-udp" (see {@link LocalCluster.Options})
      */
     record Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                    int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens,
-                   int maxQueued, String device, String dtype, String wireDtype, DevicePlacement placement) {
+                   int maxQueued, String device, String dtype, String wireDtype, DevicePlacement placement,
+                   String transport) {
         Options(Path model, String name, int promptNodes, int tokenGroups, int attentionNodes, int expertNodes,
                 int microBatches, int threads, int maxBatchTokens, int kvTokens, long mixedThresholdTokens, int maxQueued) {
             this(model, name, promptNodes, tokenGroups, attentionNodes, expertNodes, microBatches, threads,
-                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null, "auto", null);
+                    maxBatchTokens, kvTokens, mixedThresholdTokens, maxQueued, null, null, "auto", null, "aeron-ipc");
         }
 
+        boolean udp() {
+            return "aeron-udp".equals(transport);
+        }
     }
 
     private final NodeProcesses processes;
+    private final List<String> kvChannels = new ArrayList<>(); // where each token machine receives KV
     private final ClusterEngine engine;
     private volatile ClusterEngine watched; // the engine the node watchers report to, once it exists
 
@@ -67,8 +74,8 @@ final class ServingCluster implements AutoCloseable {
                 String name = "prompt-node-" + i;
                 List<String> args = new ArrayList<>(List.of("prompt-node", "--model", o.model().toAbsolutePath().toString(),
                         "--id", Integer.toString(i), "--aeron-dir", processes.aeronDirectory(),
-                        "--kv-stream-base", Integer.toString(KV_STREAM_BASE), "--token-machines",
-                        Integer.toString(tokenLinks.size()), "--threads", Integer.toString(o.threads()),
+                        "--kv-stream-base", Integer.toString(KV_STREAM_BASE), "--kv-channels", String.join(",", kvChannels),
+                        "--threads", Integer.toString(o.threads()),
                         "--max-batch-tokens", Integer.toString(o.maxBatchTokens()),
                         "--kv-tokens", Integer.toString(o.kvTokens())));
                 String placed = o.placement() == null ? null
@@ -93,8 +100,11 @@ final class ServingCluster implements AutoCloseable {
 
     /** Starts group {@code g}'s expert nodes, then its attention nodes, whose links join {@code tokenLinks}. */
     private void startGroup(Options o, int g, List<NodeLink> tokenLinks) throws IOException {
-        ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), "aeron-ipc", processes.aeronDirectory(),
-                LocalCluster.nodes(o.attentionNodes(), null), LocalCluster.expertPlacement(o.model(), o.expertNodes()),
+        List<ClusterConfig.Node> attention = LocalCluster.nodes(o.attentionNodes(), null);
+        List<ClusterConfig.Node> experts = LocalCluster.expertPlacement(o.model(), o.expertNodes());
+        ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), o.transport(), processes.aeronDirectory(),
+                o.udp() ? LocalCluster.onLoopbackPorts(attention) : attention,
+                o.udp() ? LocalCluster.onLoopbackPorts(experts) : experts,
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000,
                 ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
         if (o.placement() != null) {
@@ -121,10 +131,13 @@ final class ServingCluster implements AutoCloseable {
                 }
             });
         }
+        List<ClusterConfig.Node> kvPorts = o.udp() ? LocalCluster.onLoopbackPorts(attention) : null; // KV's own ports
         for (int i = 0; i < o.attentionNodes(); i++) {
             String name = "group-" + g + "-attention-node-" + i;
+            String kvChannel = kvPorts == null ? "aeron:ipc" : "aeron:udp?endpoint=" + kvPorts.get(i).endpoint();
+            kvChannels.add(kvChannel);
             List<String> args = new ArrayList<>(List.of("attention-node", "--id", Integer.toString(i),
-                    "--kv-stream", Integer.toString(KV_STREAM_BASE + tokenLinks.size())));
+                    "--kv-stream", Integer.toString(KV_STREAM_BASE + tokenLinks.size()), "--kv-channel", kvChannel));
             args.addAll(common);
             Process p = processes.start(name, args);
             tokenLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());

@@ -81,7 +81,7 @@ final class ClusterProcesses {
      * The process's command line from /proc: ProcessHandle.Info reads only its first 4 KiB and
      * then gives no arguments at all, and a surefire classpath is longer than that.
      */
-    private static List<String> arguments(ProcessHandle p) {
+    static List<String> arguments(ProcessHandle p) {
         try {
             String cmdline = new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
                     StandardCharsets.UTF_8);

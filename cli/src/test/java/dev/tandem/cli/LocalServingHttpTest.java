@@ -43,6 +43,15 @@ class LocalServingHttpTest {
     }
 
     /**
+     * The same over aeron-udp: every node at a 127.0.0.1 port of its own, the token group's M2N
+     * frames and the prompt machine's KV layers in UDP datagrams, as between hosts.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldServeTransformersGreedyTokensFromSplitPoolsOverUdp() throws Exception {
+        serve("mixtral-tiny", "--transport", "aeron-udp");
+    }
+
+    /**
      * The same with every node on a CUDA device in float32: the prompt machine's KV leaves its
      * device layer by layer and the token group's attention nodes write it into theirs.
      */
@@ -66,6 +75,12 @@ class LocalServingHttpTest {
             int port = server.port();
             nodes = ClusterProcesses.nodes();
             assertEquals(5, nodes.size(), "prompt node, two attention and two expert nodes");
+            if (args.contains("aeron-udp")) { // the prompt machine sends KV to each token machine's own UDP port
+                String promptNode = String.join(" ", ClusterProcesses.arguments(nodes.stream()
+                        .filter(n -> ClusterProcesses.arguments(n).contains("prompt-node")).findFirst().orElseThrow()));
+                assertTrue(promptNode.matches(".*--kv-channels aeron:udp\\?endpoint=127\\.0\\.0\\.1:\\d+,"
+                        + "aeron:udp\\?endpoint=127\\.0\\.0\\.1:\\d+ .*"), promptNode);
+            }
             List<CompletableFuture<List<Integer>>> results = new ArrayList<>();
             for (int copy = 0; copy < COPIES; copy++) {
                 for (FixtureExpectations.Prompt p : prompts) {
