@@ -58,11 +58,11 @@ final class NodeProcesses implements AutoCloseable {
         return closing;
     }
 
-    /** Starts {@code tandem <args>} as node {@code name}, e.g. "attention-node-0". */
-    synchronized Process start(String name, List<String> args) throws IOException {
-        if (closing) {
-            throw new TandemException("the cluster is stopping");
-        }
+    /**
+     * {@code tandem} as this JVM runs it (its java, flags but heap size and agents, classpath), with
+     * {@code jvmFlags} added; the subcommand and its arguments go after it.
+     */
+    static List<String> tandemCommand(List<String> jvmFlags) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -70,7 +70,17 @@ final class NodeProcesses implements AutoCloseable {
                 command.add(arg);
             }
         }
+        command.addAll(jvmFlags);
         command.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), TandemCommand.class.getName()));
+        return command;
+    }
+
+    /** Starts {@code tandem <args>} as node {@code name}, e.g. "attention-node-0". */
+    synchronized Process start(String name, List<String> args) throws IOException {
+        if (closing) {
+            throw new TandemException("the cluster is stopping");
+        }
+        List<String> command = tandemCommand(List.of());
         command.addAll(args);
         Process p = new ProcessBuilder(command).redirectError(workDir.resolve(name + ".log").toFile()).start();
         processes.add(p);

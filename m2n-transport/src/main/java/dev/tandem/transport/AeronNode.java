@@ -2,6 +2,8 @@ package dev.tandem.transport;
 
 import io.aeron.Aeron;
 import io.aeron.driver.MediaDriver;
+import io.aeron.driver.ext.DebugReceiveChannelEndpoint;
+import io.aeron.driver.ext.RandomLossGenerator;
 import org.agrona.CloseHelper;
 
 /**
@@ -91,7 +93,40 @@ public final class AeronNode implements AutoCloseable
             .imageLivenessTimeoutNs(config.peerTimeoutNs())
             .publicationConnectionTimeoutNs(config.peerTimeoutNs());
         config.driverCustomizer().accept(ctx);
+        final double loss = receiveLoss();
+        if (loss > 0)
+        {
+            System.err.println("tandem: this node's media driver drops " + 100 * loss +
+                " % of the UDP datagrams it receives (-D" + RECEIVE_LOSS_PROPERTY + ")");
+            ctx.receiveChannelEndpointSupplier((udpChannel, dispatcher, statusIndicator, context) ->
+                new DebugReceiveChannelEndpoint(udpChannel, dispatcher, statusIndicator, context,
+                new RandomLossGenerator(loss), new RandomLossGenerator(0.0)));
+        }
         return ctx;
+    }
+
+    /**
+     * Fault injection for tests and benchmarks of lossy networks (this kernel has no netem): the
+     * share of received UDP datagrams an embedded driver drops, as Aeron's own loss tests do.
+     */
+    public static final String RECEIVE_LOSS_PROPERTY = "tandem.aeron.receiveLoss";
+
+    private static double receiveLoss()
+    {
+        final String value = System.getProperty(RECEIVE_LOSS_PROPERTY, "0");
+        try
+        {
+            final double loss = Double.parseDouble(value);
+            if (loss < 0 || loss >= 1)
+            {
+                throw new NumberFormatException();
+            }
+            return loss;
+        }
+        catch (final NumberFormatException ex)
+        {
+            throw new IllegalArgumentException("-D" + RECEIVE_LOSS_PROPERTY + "=" + value + ": expected a share in [0, 1)");
+        }
     }
 
     public Aeron aeron()
