@@ -2,6 +2,7 @@ package dev.tandem.attention;
 
 import dev.tandem.core.TandemException;
 import dev.tandem.core.cluster.ClusterToken;
+import dev.tandem.core.cluster.NodeProtocol;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -26,9 +27,11 @@ public final class SchedulerConnection implements AutoCloseable {
     private final Socket socket;
     private final BufferedReader in;
     private final PrintStream out;
+    private final String model;
 
-    private SchedulerConnection(Socket socket) throws IOException {
+    private SchedulerConnection(Socket socket, String model) throws IOException {
         this.socket = socket;
+        this.model = model;
         socket.setTcpNoDelay(true); // token lines are small and latency-bound
         this.in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
         this.out = new PrintStream(socket.getOutputStream(), false, StandardCharsets.UTF_8);
@@ -38,9 +41,11 @@ public final class SchedulerConnection implements AutoCloseable {
      * Listens on {@code hostPort} ("host:port", port 0 for any free one), writes the bound port to
      * {@code portFile} if given, and waits for the scheduler. With a {@code token}, a peer must
      * answer the node's challenge first ({@link ClusterToken}); one that does not is told so and
-     * dropped, and the node waits on. Without one the node listens on loopback only.
+     * dropped, and the node waits on. Without one the node listens on loopback only. The greeting
+     * names {@link NodeProtocol#VERSION} and {@code model}, the fingerprint of the checkpoint this
+     * node serves, which the scheduler checks against its own.
      */
-    public static SchedulerConnection accept(String hostPort, Path portFile, ClusterToken token) {
+    public static SchedulerConnection accept(String hostPort, Path portFile, ClusterToken token, String model) {
         int colon = hostPort.lastIndexOf(':');
         if (colon < 0) {
             throw new TandemException("--listen '" + hostPort + "' is not host:port");
@@ -60,7 +65,7 @@ public final class SchedulerConnection implements AutoCloseable {
                     + (token == null ? "" : " (cluster token required)"));
             while (true) {
                 Socket socket = server.accept();
-                SchedulerConnection c = new SchedulerConnection(socket);
+                SchedulerConnection c = new SchedulerConnection(socket, model);
                 if (c.handshake(token)) {
                     return c;
                 }
@@ -72,12 +77,13 @@ public final class SchedulerConnection implements AutoCloseable {
     }
 
     /**
-     * {"hello":"tandem-node","challenge":C} (C null without a token), then with a token the peer's
+     * {"hello":"tandem-node","protocol":V,"model":M,"challenge":C} (C null without a token), then with a token the peer's
      * {"auth":HMAC(C)} within the handshake's time, answered {"authenticated":true} or an error.
      */
     private boolean handshake(ClusterToken token) throws IOException {
         String challenge = token == null ? null : ClusterToken.challenge();
-        out.println("{\"hello\":\"tandem-node\",\"challenge\":" + (challenge == null ? "null" : "\"" + challenge + "\"") + "}");
+        out.println(JSON.createObjectNode().put("hello", "tandem-node").put("protocol", NodeProtocol.VERSION)
+                .put("model", model).put("challenge", challenge).toString());
         out.flush();
         if (token == null) {
             return true;

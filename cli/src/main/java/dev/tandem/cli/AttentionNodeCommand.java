@@ -33,7 +33,7 @@ final class AttentionNodeCommand implements Callable<Integer> {
         try (AttentionNode attention = new AttentionNode(cluster, node.id, m, kvStream == null ? null : kvChannel,
                 kvStream == null ? 0 : kvStream)) {
             System.err.println("tandem: attention node " + node.id + " ready (m=" + m + ")");
-            requests.serve(attention::serve);
+            requests.serve(cluster.model(), attention::serve);
         }
         return 0;
     }

@@ -67,7 +67,7 @@ final class PromptNodeCommand implements Callable<Integer> {
                 device.spec(threads == null ? 0 : threads).withMemoryShare(gpuMemoryUtilization), maxBatchTokens, kvTokens, aeronDirectory, channels,
                 kvStreamBase)) {
             System.err.println("tandem: prompt node " + id + " ready (" + channels.size() + " token machines)");
-            requests.serve(node::serve);
+            requests.serve(model, node::serve);
         }
         return 0;
     }

@@ -23,13 +23,14 @@ final class RequestChannelOptions {
             + " loopback.")
     Path clusterTokenFile;
 
-    /** Serves {@code node} on the chosen channel; returns when it closes. */
-    void serve(NodeServer node) {
+    /** Serves {@code node}, which serves the checkpoint {@code model}, on the chosen channel; returns when it closes. */
+    void serve(Path model, NodeServer node) {
         if (listen == null) {
             node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, true);
             return;
         }
-        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile, ClusterToken.load(clusterTokenFile))) {
+        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile, ClusterToken.load(clusterTokenFile),
+                dev.tandem.transport.control.ModelFingerprint.of(model))) {
             node.serve(c.in(), c.out(), false);   // whoever connects may not make the node write files
         }
     }

@@ -42,16 +42,17 @@ final class SchedulerCommand implements Callable<Integer> {
         var codec = http.textCodec(c.model());
         String name = http.servedModelName != null ? http.servedModelName : c.name();
         ClusterToken clusterToken = ClusterToken.load(clusterTokenFile);
+        String fingerprint = dev.tandem.transport.control.ModelFingerprint.of(c.model());
         List<NodeLink> prompt = new ArrayList<>();
         List<NodeLink> token = new ArrayList<>();
         try {
             for (int i = 0; i < c.promptNodes().size(); i++) {
                 prompt.add(NodeLink.connect("prompt machine " + i, c.promptNodes().get(i), c.connectTimeoutMs(),
-                        clusterToken).withHeartbeats());
+                        clusterToken, fingerprint).withHeartbeats());
             }
             for (int i = 0; i < c.tokenNodes().size(); i++) {
                 token.add(NodeLink.connect("token machine " + i, c.tokenNodes().get(i), c.connectTimeoutMs(),
-                        clusterToken).withHeartbeats());
+                        clusterToken, fingerprint).withHeartbeats());
             }
         } catch (RuntimeException e) {
             prompt.forEach(NodeLink::close);

@@ -29,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ClusterTokenTest {
     private static final ClusterToken TOKEN = ClusterToken.of("a secret only the cluster knows");
+    private static final String MODEL = "sha256:" + "ab".repeat(32);
 
     @TempDir
     Path temp;
@@ -48,12 +49,15 @@ class ClusterTokenTest {
     void shouldRefuseEveryoneButTheRightTokenAndServeIt() throws Exception {
         Path portFile = temp.resolve("port");
         CompletableFuture<SchedulerConnection> accepted = CompletableFuture.supplyAsync(
-                () -> SchedulerConnection.accept("127.0.0.1:0", portFile, TOKEN));
+                () -> SchedulerConnection.accept("127.0.0.1:0", portFile, TOKEN, MODEL));
         String hostPort = "127.0.0.1:" + awaitPort(portFile);
 
         try (Socket forger = new Socket("127.0.0.1", Integer.parseInt(hostPort.substring(10)))) {
             BufferedReader in = new BufferedReader(new InputStreamReader(forger.getInputStream(), StandardCharsets.UTF_8));
-            assertTrue(in.readLine().contains("\"challenge\":\""), "the node asks first");
+            String hello = in.readLine();
+            assertTrue(hello.contains("\"challenge\":\""), "the node asks first: " + hello);
+            assertTrue(hello.contains("\"protocol\":" + dev.tandem.core.cluster.NodeProtocol.VERSION + ",\"model\":\""
+                    + MODEL + "\""), "and says what it speaks and serves: " + hello);
             OutputStream out = forger.getOutputStream();
             out.write("{\"auth\":\"00\"}\n".getBytes(StandardCharsets.UTF_8));
             out.flush();
@@ -61,14 +65,19 @@ class ClusterTokenTest {
             assertEquals(null, in.readLine(), "and the node hangs up");
         }
         TandemException wrong = assertThrows(TandemException.class, () -> NodeLink.connect("token machine 0", hostPort,
-                5_000, ClusterToken.of("a wrong secret of some length")));
+                5_000, ClusterToken.of("a wrong secret of some length"), MODEL));
         assertTrue(wrong.getMessage().contains("refused the cluster token"), wrong.getMessage());
         TandemException none = assertThrows(TandemException.class, () -> NodeLink.connect("token machine 0", hostPort,
-                5_000, null));
+                5_000, null, MODEL));
         assertTrue(none.getMessage().contains("wants the cluster token"), none.getMessage());
+        String other = "sha256:" + "cd".repeat(32);
+        TandemException model = assertThrows(TandemException.class, () -> NodeLink.connect("token machine 0", hostPort,
+                5_000, TOKEN, other));
+        assertTrue(model.getMessage().contains("serves the model " + MODEL + " but the scheduler's is " + other),
+                model.getMessage());
         assertFalse(accepted.isDone(), "the node still waits for its scheduler");
 
-        NodeLink link = NodeLink.connect("token machine 0", hostPort, 5_000, TOKEN);
+        NodeLink link = NodeLink.connect("token machine 0", hostPort, 5_000, TOKEN, MODEL);
         try (SchedulerConnection node = accepted.get(10, TimeUnit.SECONDS)) {
             assertTrue(link.send(new com.fasterxml.jackson.databind.ObjectMapper().readTree("{\"stats\":true}")));
             assertEquals("{\"stats\":true}", node.in().readLine(), "the first line after the handshake arrives whole");
@@ -80,8 +89,29 @@ class ClusterTokenTest {
     @Test
     void shouldNotListenBeyondLoopbackWithoutAToken() {
         TandemException e = assertThrows(TandemException.class,
-                () -> SchedulerConnection.accept("0.0.0.0:0", null, null));
+                () -> SchedulerConnection.accept("0.0.0.0:0", null, null, MODEL));
         assertTrue(e.getMessage().contains("needs a cluster token"), e.getMessage());
+    }
+
+    /** A node of another protocol version (an older build greets without one) is refused, naming both. */
+    @Test
+    void shouldRefuseANodeOfAnotherProtocolVersion() throws Exception {
+        try (java.net.ServerSocket fake = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Void> greeter = CompletableFuture.runAsync(() -> {
+                try (Socket s = fake.accept()) {
+                    s.getOutputStream().write("{\"hello\":\"tandem-node\",\"challenge\":null}\n"
+                            .getBytes(StandardCharsets.UTF_8));
+                    s.getInputStream().read(); // until the scheduler hangs up
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            TandemException e = assertThrows(TandemException.class, () -> NodeLink.connect("prompt machine 0",
+                    "127.0.0.1:" + fake.getLocalPort(), 5_000, null, MODEL));
+            assertTrue(e.getMessage().contains("speaks node protocol 0 and this scheduler "
+                    + dev.tandem.core.cluster.NodeProtocol.VERSION), e.getMessage());
+            greeter.get(10, TimeUnit.SECONDS);
+        }
     }
 
     private static int awaitPort(Path portFile) throws Exception {

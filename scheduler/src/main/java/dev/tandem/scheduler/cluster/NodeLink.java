@@ -3,6 +3,7 @@ package dev.tandem.scheduler.cluster;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.core.cluster.ClusterToken;
+import dev.tandem.core.cluster.NodeProtocol;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -53,14 +54,16 @@ public final class NodeLink implements AutoCloseable {
      * (nodes load their weights before they listen).
      */
     public static NodeLink connect(String name, String hostPort, long timeoutMs) {
-        return connect(name, hostPort, timeoutMs, null);
+        return connect(name, hostPort, timeoutMs, null, null);
     }
 
     /**
      * The same, answering the node's challenge with {@code token} (null: the cluster has none; a node
-     * that asks for one is then an error naming it).
+     * that asks for one is then an error naming it), and refusing a node of another
+     * {@link NodeProtocol#VERSION} or, where {@code model} is given, one that serves a checkpoint of
+     * another fingerprint, naming both.
      */
-    public static NodeLink connect(String name, String hostPort, long timeoutMs, ClusterToken token) {
+    public static NodeLink connect(String name, String hostPort, long timeoutMs, ClusterToken token, String model) {
         int colon = hostPort.lastIndexOf(':');
         long deadline = System.currentTimeMillis() + timeoutMs;
         while (true) {
@@ -69,7 +72,7 @@ public final class NodeLink implements AutoCloseable {
                         Integer.parseInt(hostPort.substring(colon + 1)));
                 socket.setTcpNoDelay(true);
                 String label = name + " (" + hostPort + ")";
-                handshake(label, socket, token);
+                handshake(label, socket, token, model);
                 return new NodeLink(label, socket.getInputStream(), socket.getOutputStream());
             } catch (IOException e) {
                 if (System.currentTimeMillis() > deadline) {
@@ -87,13 +90,26 @@ public final class NodeLink implements AutoCloseable {
     }
 
     /** The node's hello, and where it sends a challenge, the token's answer and the node's verdict. */
-    private static void handshake(String name, java.net.Socket socket, ClusterToken token) throws IOException {
+    private static void handshake(String name, java.net.Socket socket, ClusterToken token, String model)
+            throws IOException {
         socket.setSoTimeout(HANDSHAKE_TIMEOUT_MS);
         InputStream in = socket.getInputStream();
         JsonNode hello = JSON.readTree(rawLine(in, name));
         if (!"tandem-node".equals(hello.path("hello").asText())) {
             socket.close();
             throw new dev.tandem.core.TandemException(name + " is not a Tandem node (it greeted with " + hello + ")");
+        }
+        int protocol = hello.path("protocol").asInt(0);
+        if (protocol != NodeProtocol.VERSION) {
+            socket.close();
+            throw new dev.tandem.core.TandemException(name + " speaks node protocol " + protocol + " and this scheduler "
+                    + NodeProtocol.VERSION + ": run one Tandem version on the scheduler and its nodes");
+        }
+        String served = hello.path("model").asText(null);
+        if (model != null && !model.equals(served)) {
+            socket.close();
+            throw new dev.tandem.core.TandemException(name + " serves the model " + served + " but the scheduler's is "
+                    + model + ": point the scheduler's model (and its tokenizer) at the checkpoint its nodes load");
         }
         String challenge = hello.path("challenge").asText(null);
         if (challenge != null) {
