@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.List;
 
+import static dev.tandem.cuda.bind.Cublas.check;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -180,12 +181,6 @@ public final class CublasLt {
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
             throw Calls.rethrow(t);
-        }
-    }
-
-    private static void check(int rc, String call) {
-        if (rc != 0) {
-            throw new CudaException(call + " failed: cublasStatus " + rc, rc);
         }
     }
 
