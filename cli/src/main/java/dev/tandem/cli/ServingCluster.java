@@ -51,6 +51,8 @@ final class ServingCluster implements AutoCloseable {
 
     private final NodeProcesses processes;
     private final List<String> kvChannels = new ArrayList<>(); // where each token machine receives KV
+    private final List<Group> groups = new ArrayList<>();
+    private static final int MAX_GROUP_RESTARTS = 3;
     private final ClusterEngine engine;
     private volatile ClusterEngine watched; // the engine the node watchers report to, once it exists
 
@@ -110,37 +112,124 @@ final class ServingCluster implements AutoCloseable {
         if (o.placement() != null) {
             config = o.placement().place(config, g);
         }
-        Path file = processes.workDir().resolve("group-" + g + ".properties");
-        Files.writeString(file, ClusterConfigLoader.format(config));
-        List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));
         int[] machines = new int[o.attentionNodes()];
+        List<ClusterConfig.Node> kvPorts = o.udp() ? LocalCluster.onLoopbackPorts(attention) : null; // KV's own ports
+        List<String> groupKvChannels = new ArrayList<>();
         for (int i = 0; i < machines.length; i++) {
             machines[i] = tokenLinks.size() + i;
+            groupKvChannels.add(kvPorts == null ? "aeron:ipc" : "aeron:udp?endpoint=" + kvPorts.get(i).endpoint());
         }
+        kvChannels.addAll(groupKvChannels);
+        Group group = new Group(g, config, machines, groupKvChannels);
+        groups.add(group);
+        tokenLinks.addAll(launch(o, group));
+    }
+
+    /**
+     * A token group as the launcher runs it: its config (the epoch grows with each restart), the
+     * token machines its attention nodes are, where they receive KV, and its processes now.
+     */
+    private static final class Group {
+        final int index;
+        final int[] machines;
+        final List<String> kvChannels;
+        ClusterConfig config;
+        int generation;   // processes of an older generation exiting are the restart's own doing
+        int restarts;
+        final List<Process> processes = new ArrayList<>();
+
+        Group(int index, ClusterConfig config, int[] machines, List<String> kvChannels) {
+            this.index = index;
+            this.config = config;
+            this.machines = machines;
+            this.kvChannels = kvChannels;
+        }
+    }
+
+    /** Starts the group's expert nodes, then its attention nodes; returns their links. */
+    private List<NodeLink> launch(Options o, Group group) throws IOException {
+        int g = group.index;
+        int generation = group.generation;
+        Path file = processes.workDir().resolve("group-" + g + (generation == 0 ? "" : "-epoch-" + group.config.epoch())
+                + ".properties");
+        Files.writeString(file, ClusterConfigLoader.format(group.config));
+        List<String> common = List.of("--config", file.toString(), "--micro-batches", Integer.toString(o.microBatches()));
+        String suffix = generation == 0 ? "" : "-restart-" + generation;
+        group.processes.clear();
         for (int i = 0; i < o.expertNodes(); i++) {
             List<String> args = new ArrayList<>(List.of("expert-node", "--id", Integer.toString(i)));
             args.addAll(common);
-            String name = "group-" + g + "-expert-node-" + i;
+            String name = "group-" + g + "-expert-node-" + i + suffix;
             Process p = processes.start(name, args);
+            group.processes.add(p);
             // the group cannot take a step without it: its token machines are lost now, not when Aeron
-            // gives the peer up (the image's liveness timeout, ten seconds)
-            p.onExit().thenRun(() -> {
-                ClusterEngine e = watched;
-                if (e != null && !processes.closing()) {
-                    e.tokenMachinesLost(machines, name + " exited with code " + p.exitValue());
-                }
-            });
+            // gives the peer up (the image's liveness timeout, ten seconds), and the group restarts
+            p.onExit().thenRun(() -> nodeExited(o, group, generation, exitReason(name, p)));
         }
-        List<ClusterConfig.Node> kvPorts = o.udp() ? LocalCluster.onLoopbackPorts(attention) : null; // KV's own ports
+        List<NodeLink> links = new ArrayList<>();
         for (int i = 0; i < o.attentionNodes(); i++) {
-            String name = "group-" + g + "-attention-node-" + i;
-            String kvChannel = kvPorts == null ? "aeron:ipc" : "aeron:udp?endpoint=" + kvPorts.get(i).endpoint();
-            kvChannels.add(kvChannel);
+            String name = "group-" + g + "-attention-node-" + i + suffix;
             List<String> args = new ArrayList<>(List.of("attention-node", "--id", Integer.toString(i),
-                    "--kv-stream", Integer.toString(KV_STREAM_BASE + tokenLinks.size()), "--kv-channel", kvChannel));
+                    "--kv-stream", Integer.toString(KV_STREAM_BASE + group.machines[i]), "--kv-channel",
+                    group.kvChannels.get(i)));
             args.addAll(common);
             Process p = processes.start(name, args);
-            tokenLinks.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());
+            group.processes.add(p);
+            links.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());
+            p.onExit().thenRun(() -> nodeExited(o, group, generation, exitReason(name, p)));
+        }
+        return links;
+    }
+
+    /** "NAME exited with code C", and the end of its log where it failed by itself (not killed). */
+    private String exitReason(String name, Process p) {
+        int code = p.exitValue();
+        return name + " exited with code " + code + (code == 137 || code == 143 ? "" : ":\n  " + processes.logTail(name));
+    }
+
+    /**
+     * One of the group's node processes is gone: its token machines are lost at once (their requests
+     * move), then the group starts again under the next epoch, its other processes stopped first,
+     * and its machines rejoin; after {@value #MAX_GROUP_RESTARTS} restarts it stays down. (A node
+     * that hangs without exiting is lost by its heartbeats and not restarted: it may yet answer.)
+     */
+    private void nodeExited(Options o, Group group, int generation, String reason) {
+        ClusterEngine e = watched;
+        if (e == null || processes.closing()) {
+            return;
+        }
+        synchronized (group) {
+            if (generation != group.generation) {
+                return; // stopped by the restart below
+            }
+            e.tokenMachinesLost(group.machines, reason);
+            if (group.restarts == MAX_GROUP_RESTARTS) {
+                System.err.println("tandem: group " + group.index + " restarted " + MAX_GROUP_RESTARTS
+                        + " times already; it stays down");
+                return;
+            }
+            group.restarts++;
+            group.generation++;
+            group.config = group.config.withEpoch(group.config.epoch() + 1);
+            for (Process p : group.processes) {
+                p.destroyForcibly();
+            }
+            for (Process p : group.processes) {
+                try {
+                    p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+            System.err.println("tandem: restarting group " + group.index + " under epoch " + group.config.epoch()
+                    + " (" + reason + ")");
+            try {
+                e.tokenMachinesRejoined(group.machines, launch(o, group));
+                System.err.println("tandem: group " + group.index + " is back");
+            } catch (IOException | RuntimeException failed) {
+                System.err.println("tandem: group " + group.index + " could not restart: " + failed.getMessage());
+            }
         }
     }
 

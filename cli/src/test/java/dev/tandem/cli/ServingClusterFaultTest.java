@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A token group whose expert node or attention node dies: within a bounded time the scheduler stops routing to it,
  * and the request it was decoding runs again on the other group, whose tokens continue exactly
- * where the listener left off; the rest of the cluster goes on serving exact tokens.
+ * where the listener left off; the rest of the cluster goes on serving exact tokens, and the
+ * launcher restarts the dead group under a new epoch, which then serves exactly too.
  */
 class ServingClusterFaultTest {
     private static final String MODEL = "mixtral-tiny";
@@ -44,20 +45,33 @@ class ServingClusterFaultTest {
             System.err.printf("fault: %s killed, the dead group's request rerouted %.2f s after the kill%n", role,
                     detectedS);
             assertTrue(detectedS < 3, "the launcher sees its " + role + " exit: rerouted after " + detectedS + " s");
-            assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "one token machine of two left");
             assertArrayEquals(new int[] {1, 1}, cluster.engine().machines().get("prompt"));
+            double backS = awaitTokenMachines(cluster, 2, killed);
+            System.err.printf("fault: group 0 restarted under a new epoch, its machine back %.2f s after the kill%n",
+                    backS);
+            assertArrayEquals(new int[] {2, 2}, cluster.engine().machines().get("token"), "the restarted group rejoined");
 
             assertBothEndAlike(doomed);
             assertEquals(3L, cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum(),
                     "two requests and one retry: " + cluster.engine().routed());
             System.err.printf("fault: both requests done %.1f s after the kill%n", (System.nanoTime() - killed) / 1e9);
 
-            TokenCollector after = new TokenCollector();
-            cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false),
-                    after);
-            assertArrayEquals(p.greedy(), after.result().get(120, TimeUnit.SECONDS).outputIds(),
-                    "the survivors serve on, exactly");
-            assertTrue(cluster.engine().healthy());
+            // the other group's attention node stopped (lost by its heartbeats, not restarted): only the
+            // restarted group is left to serve, and it serves exactly
+            ProcessHandle survivor = groupNode(1, "attention-node");
+            signal("STOP", survivor);
+            try {
+                awaitTokenMachines(cluster, 1, System.nanoTime());
+                assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "group 1 lost");
+                TokenCollector after = new TokenCollector();
+                cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
+                        false), after);
+                assertArrayEquals(p.greedy(), after.result().get(120, TimeUnit.SECONDS).outputIds(),
+                        "the restarted group serves, exactly");
+                assertTrue(cluster.engine().healthy());
+            } finally {
+                signal("CONT", survivor);
+            }
         }
         assertThrows(AssertionError.class, () -> groupNode(0, "expert-node"), "nothing left behind");
         assertThrows(AssertionError.class, () -> groupNode(0, "attention-node"), "nothing left behind");
@@ -111,6 +125,15 @@ class ServingClusterFaultTest {
         long deadline = since + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S + 30);
         while (cluster.engine().routed().values().stream().mapToLong(Long::longValue).sum() < 3
                 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        return (System.nanoTime() - since) / 1e9;
+    }
+
+    /** Seconds from {@code since} until {@code alive} token machines are alive, or the deadline. */
+    private static double awaitTokenMachines(ServingCluster cluster, int alive, long since) throws InterruptedException {
+        long deadline = since + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S);
+        while (cluster.engine().machines().get("token")[0] != alive && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
         return (System.nanoTime() - since) / 1e9;

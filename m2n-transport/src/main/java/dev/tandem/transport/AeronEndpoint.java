@@ -36,6 +36,8 @@ final class AeronEndpoint extends M2nEndpoint
     private final BufferClaim claim = new BufferClaim();
     private final UnsafeBuffer staging; // header + routing of frames above one MTU
     private final int sessionIdBase;
+    private final java.util.function.Consumer<Image> strangerPoll = this::pollIfStranger;
+    private int strangerWork;
 
     AeronEndpoint(final M2nContext ctx, final Aeron aeron, final int nodeId, final boolean attentionSide)
     {
@@ -199,17 +201,19 @@ final class AeronEndpoint extends M2nEndpoint
                 }
             }
         }
-        final int imageCount = subscription.imageCount();
-        for (int i = 0; i < imageCount; i++)
+        strangerWork = 0;
+        subscription.forEachImage(strangerPoll); // one snapshot of the images: they come and go meanwhile
+        return work + strangerWork;
+    }
+
+    /** Drains an image of a session that is no peer of this cluster (a stranger or a dead epoch's process). */
+    private void pollIfStranger(final Image image)
+    {
+        final int peer = image.sessionId() - sessionIdBase;
+        if (peer < 0 || peer >= images.length)
         {
-            final Image image = subscription.imageAtIndex(i);
-            final int peer = image.sessionId() - sessionIdBase;
-            if (peer < 0 || peer >= images.length)
-            {
-                work += image.poll(strangerHandler, FRAGMENT_LIMIT);
-            }
+            strangerWork += image.poll(strangerHandler, FRAGMENT_LIMIT);
         }
-        return work;
     }
 
     @Override

@@ -44,7 +44,8 @@ public final class ClusterTransport implements AutoCloseable
             config = config.withAeronDirectoryName(cluster.aeronDirectory());
         }
         ctx = new M2nContext()
-            .topology(topology(cluster).withStreamIdBase(cluster.streamIdBase()))
+            .topology(topology(cluster).withStreamIdBase(cluster.streamIdBase())
+                .withSessionIdBase(sessionIdBase(cluster.epoch())))
             .config(config)
             .hiddenSize(hiddenSize)
             .dtype(wireDtype(cluster))
@@ -72,6 +73,16 @@ public final class ClusterTransport implements AutoCloseable
     public Dtype wireDtype()
     {
         return ctx.dtype();
+    }
+
+    /**
+     * Session ids of epoch {@code epoch}: 1024 apart from one epoch to the next (a group has at most
+     * 512 nodes of a role), so a group restarted under a new epoch never asks the media driver for a
+     * session id that a dead process of the old one still holds there.
+     */
+    static int sessionIdBase(final long epoch)
+    {
+        return M2nTopology.DEFAULT_SESSION_ID_BASE + (int)(Math.floorMod(epoch - 1, 1 << 16)) * 1024;
     }
 
     private static M2nTopology topology(final ClusterConfig c)

@@ -64,6 +64,16 @@ public record M2nTopology(
         return new M2nTopology(udp, senderEndpoints, receiverEndpoints, base, sessionIdBase);
     }
 
+    /**
+     * @return this topology with session ids from {@code base} on: a group restarted under a new
+     * epoch takes new ones, since the media driver keeps a dead process's publications (and their
+     * session ids) until it times the client out.
+     */
+    public M2nTopology withSessionIdBase(final int base)
+    {
+        return new M2nTopology(udp, senderEndpoints, receiverEndpoints, streamIdBase, base);
+    }
+
     /** @return this topology with receivers at other endpoints (e.g. the ports they were given). */
     public M2nTopology withReceiverEndpoints(final List<String> endpoints)
     {

@@ -115,6 +115,13 @@ public record ClusterConfig(
                 newDevice == null ? device : newDevice, newDtype == null ? dtype : newDtype);
     }
 
+    /** This config under cluster epoch {@code newEpoch} (a group restarted: frames of the old one are refused). */
+    public ClusterConfig withEpoch(long newEpoch) {
+        return new ClusterConfig(model, transport, aeronDirectory, attentionNodes, expertNodes, microBatches,
+                maxBatchTokens, kvTokens, threadsPerNode, wireDtype, newEpoch, receiveTimeoutMs, streamIdBase,
+                attentionThreads, device, dtype);
+    }
+
     /** This config with each node on the device {@code attention}/{@code expert} give its id (null: the cluster's). */
     public ClusterConfig withNodeDevices(java.util.function.IntFunction<String> attention,
                                          java.util.function.IntFunction<String> expert) {

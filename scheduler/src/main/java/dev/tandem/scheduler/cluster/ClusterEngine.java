@@ -35,7 +35,7 @@ public final class ClusterEngine implements CompletionEngine {
 
     private final ServedModel served;
     private final List<NodeLink> promptNodes;
-    private final List<NodeLink> tokenNodes;
+    private final NodeLink[] tokenNodes; // a machine's link is replaced when its group is restarted
     private final SplitwisePolicy policy;
     private final int maxQueued;
     private final Deque<Flight> waiting = new ArrayDeque<>();
@@ -55,16 +55,15 @@ public final class ClusterEngine implements CompletionEngine {
                          List<NodeLink> tokenNodes, long[] tokenKvTokens, long mixedThresholdTokens, int maxQueued) {
         this.served = served;
         this.promptNodes = List.copyOf(promptNodes);
-        this.tokenNodes = List.copyOf(tokenNodes);
+        this.tokenNodes = tokenNodes.toArray(NodeLink[]::new);
         this.policy = new SplitwisePolicy(promptKvTokens, tokenKvTokens, mixedThresholdTokens);
         this.maxQueued = maxQueued;
         for (int i = 0; i < promptNodes.size(); i++) {
             int machine = i;
             promptNodes.get(i).start(line -> fromPromptNode(machine, line), reason -> promptNodeLost(machine, reason));
         }
-        for (int i = 0; i < tokenNodes.size(); i++) {
-            int machine = i;
-            tokenNodes.get(i).start(line -> fromTokenNode(machine, line), reason -> tokenNodeLost(machine, reason));
+        for (int i = 0; i < this.tokenNodes.length; i++) {
+            listen(i, this.tokenNodes[i]);
         }
     }
 
@@ -129,12 +128,12 @@ public final class ClusterEngine implements CompletionEngine {
             switch (route.kind()) {
                 case SPLIT -> {
                     long transfer = nextId.incrementAndGet();
-                    send(tokenNodes.get(route.tokenMachine()), line.deepCopy().put("kv_transfer", transfer), f);
+                    send(tokenNodes[route.tokenMachine()], line.deepCopy().put("kv_transfer", transfer), f);
                     send(promptNodes.get(route.promptMachine()), line.put("kv_to", route.tokenMachine())
                             .put("kv_transfer", transfer), f);
                 }
                 case ON_PROMPT -> send(promptNodes.get(route.promptMachine()), line, f);
-                case ON_TOKEN -> send(tokenNodes.get(route.tokenMachine()), line, f);
+                case ON_TOKEN -> send(tokenNodes[route.tokenMachine()], line, f);
             }
         }
     }
@@ -167,13 +166,21 @@ public final class ClusterEngine implements CompletionEngine {
             end(f, outputIds(line), line.path("finish_reason").asText());
         } else if (!"prefilled".equals(line.path("finish_reason").asText())) {
             // stopped before its KV went out (cancelled): the token machine must free its blocks
-            tokenNodes.get(f.route.tokenMachine()).send(json.createObjectNode().put("cancel", f.id));
+            tokenNodes[f.route.tokenMachine()].send(json.createObjectNode().put("cancel", f.id));
         }
     }
 
-    private synchronized void fromTokenNode(int machine, JsonNode line) {
+    /** Lines and loss from token machine {@code machine}'s {@code link}; once the link is replaced, the old one's are dropped. */
+    private void listen(int machine, NodeLink link) {
+        link.start(line -> fromTokenNode(machine, link, line), reason -> tokenNodeLost(machine, link, reason));
+    }
+
+    private synchronized void fromTokenNode(int machine, NodeLink link, JsonNode line) {
+        if (tokenNodes[machine] != link) {
+            return;
+        }
         if (line.path("node_failed").asBoolean(false)) {
-            tokenNodeLost(machine, tokenNodes.get(machine).name() + " failed: " + line.path("error").asText());
+            tokenNodeLost(machine, link, link.name() + " failed: " + line.path("error").asText());
             return;
         }
         Flight f = flights.get(line.path("id").asText());
@@ -191,7 +198,7 @@ public final class ClusterEngine implements CompletionEngine {
                 deliver(f, token);
             }
         } else if (line.has("error")) {
-            fail(f, tokenNodes.get(machine).name() + ": " + line.get("error").asText());
+            fail(f, link.name() + ": " + line.get("error").asText());
         } else if (!split) {
             end(f, outputIds(line), line.path("finish_reason").asText());
         } else if (f.firstToken < 0) {
@@ -277,7 +284,7 @@ public final class ClusterEngine implements CompletionEngine {
             promptNodes.get(f.route.promptMachine()).send(cancel);
         }
         if (f.route.tokenMachine() >= 0 && policy.tokenMachineAlive(f.route.tokenMachine())) {
-            tokenNodes.get(f.route.tokenMachine()).send(cancel);
+            tokenNodes[f.route.tokenMachine()].send(cancel);
         }
     }
 
@@ -298,14 +305,32 @@ public final class ClusterEngine implements CompletionEngine {
      * expert node exit (its attention nodes would notice only when Aeron gives the peer up, seconds
      * later): their requests run again elsewhere at once, and they are never chosen again.
      */
-    public void tokenMachinesLost(int[] machines, String reason) {
+    public synchronized void tokenMachinesLost(int[] machines, String reason) {
         for (int machine : machines) {
-            tokenNodeLost(machine, reason);
+            tokenNodeLost(machine, tokenNodes[machine], reason);
         }
     }
 
-    private synchronized void tokenNodeLost(int machine, String reason) {
-        if (!policy.tokenMachineLost(machine)) {
+    /**
+     * Token machines back, each on a new link (their group restarted by the launcher, under a new
+     * cluster epoch): chosen again from now on, with their whole KV free; the old links are closed.
+     */
+    public synchronized void tokenMachinesRejoined(int[] machines, List<NodeLink> links) {
+        for (int i = 0; i < machines.length; i++) {
+            int machine = machines[i];
+            NodeLink old = tokenNodes[machine];
+            tokenNodes[machine] = links.get(i);
+            old.close();
+            policy.tokenMachineRejoined(machine);
+            listen(machine, links.get(i));
+        }
+        if (!closed) {
+            dispatch();
+        }
+    }
+
+    private synchronized void tokenNodeLost(int machine, NodeLink link, String reason) {
+        if (tokenNodes[machine] != link || !policy.tokenMachineLost(machine)) {
             return;
         }
         for (Flight f : List.copyOf(flights.values())) {
@@ -391,6 +416,8 @@ public final class ClusterEngine implements CompletionEngine {
             fail(f, "the scheduler is shutting down");
         }
         promptNodes.forEach(NodeLink::close);
-        tokenNodes.forEach(NodeLink::close);
+        for (NodeLink link : tokenNodes) {
+            link.close();
+        }
     }
 }

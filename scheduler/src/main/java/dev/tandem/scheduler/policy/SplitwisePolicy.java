@@ -122,6 +122,16 @@ public final class SplitwisePolicy {
         return wasAlive;
     }
 
+    /**
+     * A token machine back after it was lost (a restarted process): chosen again, its whole KV
+     * free (every request it held ended or moved when it was lost).
+     */
+    public void tokenMachineRejoined(int machine) {
+        tokenLost[machine] = false;
+        tokenKvFree[machine] = tokenKvCapacity[machine];
+        tokenForeign[machine] = 0;
+    }
+
     public boolean promptMachineAlive(int machine) {
         return !promptLost[machine];
     }
