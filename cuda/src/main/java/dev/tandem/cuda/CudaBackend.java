@@ -12,7 +12,6 @@ import dev.tandem.cuda.bind.CudaDriver;
 import dev.tandem.cuda.bind.CudaException;
 import dev.tandem.cuda.bind.Cublas;
 import dev.tandem.cuda.bind.CudaGraphs;
-import dev.tandem.cuda.bind.CudaUnavailableException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -94,7 +93,7 @@ public final class CudaBackend implements ComputeBackend {
     // -Dtandem.cuda.graphs=false runs every decode step live, for A/B runs (StepGraphs)
     private static final boolean GRAPHS = !"false".equals(System.getProperty("tandem.cuda.graphs"));
     private static final long ARG_BYTES = 16L << 20;
-    static final long CUBLAS_WORKSPACE = 32L << 20;
+    private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long KV_RESERVE = 1L << 30;
 
     private final CudaDevice device;
@@ -105,7 +104,6 @@ public final class CudaBackend implements ComputeBackend {
     private final Arena arena = Arena.ofShared();
     final MemorySegment stream;
     final MemorySegment blas;
-    final long blasWorkspace;
     final KernelArgs args;
     final StreamOps ops;
     final HostArgs hostArgs;
@@ -220,8 +218,8 @@ public final class CudaBackend implements ComputeBackend {
             this.shareBytes = (long) (memoryShare * driver.memoryInfo()[1]);
             this.cublas = Cublas.get();
             this.stream = driver.createStream();
-            this.blasWorkspace = track(driver.malloc(CUBLAS_WORKSPACE), CUBLAS_WORKSPACE);
-            this.blas = cublas.create(stream, blasWorkspace, CUBLAS_WORKSPACE);
+            long workspace = track(driver.malloc(CUBLAS_WORKSPACE), CUBLAS_WORKSPACE);
+            this.blas = cublas.create(stream, workspace, CUBLAS_WORKSPACE);
             this.args = new KernelArgs(arena);
             this.ops = new StreamOps(driver, cublas, stream, args);
             this.hostArgs = new HostArgs(driver, ops, ARG_BYTES, this::drain);
@@ -1538,36 +1536,6 @@ public final class CudaBackend implements ComputeBackend {
     // -Dtandem.cuda.expertLanes=N: side streams a prompt's experts run on (1: the main stream only)
     static final int EXPERT_LANES = Integer.getInteger("tandem.cuda.expertLanes", 4);
     private ExpertLanes lanes;
-    private TunedGemms tunedGemms;
-    private boolean tunedGemmsTried;
-
-    /**
-     * The prompt experts' cuBLASLt GEMMs, made at first use; null where they are off
-     * ({@code -Dtandem.cuda.ltGemm=off}), while a graph is traced, or where cuBLASLt is missing
-     * (logged once; cublasGemmEx runs them).
-     */
-    TunedGemms tunedGemms() {
-        if (TunedGemms.MODE == TunedGemms.Mode.OFF || !ops.live()) {
-            return null;
-        }
-        if (!tunedGemmsTried) {
-            tunedGemmsTried = true;
-            try {
-                tunedGemms = new TunedGemms(driver, () -> {
-                    driver.synchronize(stream);
-                    if (lanes != null) {
-                        lanes.drain();
-                    }
-                }, log);
-                log.accept("expert GEMMs through cuBLASLt, " + TunedGemms.MODE.name().toLowerCase()
-                        + (TunedGemms.MODE == TunedGemms.Mode.TUNED ? " (the fastest of its candidates, timed once a "
-                        + TunedGemms.BUCKET_ROWS + "-row bucket)" : ""));
-            } catch (CudaUnavailableException | CudaException e) {
-                log.accept("cuBLASLt unavailable, expert GEMMs through cublasGemmEx: " + e.getMessage());
-            }
-        }
-        return tunedGemms;
-    }
 
     /**
      * The experts' side streams, made at first use; null where they are off, while a graph is
@@ -1678,9 +1646,6 @@ public final class CudaBackend implements ComputeBackend {
         } finally {
             if (graphs != null) {
                 graphs.close();
-            }
-            if (tunedGemms != null) {
-                tunedGemms.close();
             }
             if (lanes != null) {
                 lanes.close();

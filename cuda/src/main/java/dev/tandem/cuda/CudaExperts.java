@@ -207,7 +207,6 @@ final class CudaExperts {
         b.written(gu, 6L * total * ffn);
         b.written(out.pointer() + 4L * start * out.stride(), 4L * ((long) (total - 1) * out.stride() + hidden));
         ExpertLanes lanes = b.expertLanes();
-        TunedGemms tuned = b.tunedGemms();
         if (lanes != null) {
             lanes.fork();
         }
@@ -221,14 +220,14 @@ final class CudaExperts {
             MemorySegment laneStream = lanes == null ? null : lanes.stream(lane);
             CudaWeight up = (CudaWeight) gateUps[g];
             b.beginOp();
-            expertGemm(tuned, lanes, lane, Cublas.OP_T, 2 * ffn, rows, hidden, up, xb + 2L * row * hidden, hidden,
+            expertGemm(lanes, lane, Cublas.OP_T, 2 * ffn, rows, hidden, up, xb + 2L * row * hidden, hidden,
                     gu + 4L * row * ffn, Cublas.CUDA_R_16BF, 2 * ffn);
             b.endOp("gemm gate|up (expert rows, bf16 out)");
             b.args.reset().p(h + 2L * row * ffn).p(gu + 4L * row * ffn).i(ffn);
             launchSiluPairs(laneStream, rows, ffn);
             CudaWeight down = (CudaWeight) downs[g];
             b.beginOp();
-            expertGemm(tuned, lanes, lane, downTransposed ? Cublas.OP_N : Cublas.OP_T, hidden, rows, ffn, down,
+            expertGemm(lanes, lane, downTransposed ? Cublas.OP_N : Cublas.OP_T, hidden, rows, ffn, down,
                     h + 2L * row * ffn, ffn, out.pointer() + 4L * offsets[g] * out.stride(), Cublas.CUDA_R_32F,
                     out.stride());
             b.endOp("gemm down (expert rows)");
@@ -258,18 +257,13 @@ final class CudaExperts {
     }
 
     /**
-     * One expert GEMM, bf16 weights times bf16 rows ({@code n} columns here, column-major): on
-     * {@code lane} of {@code lanes}, or the main stream where lanes is null; through cuBLASLt's tuned
-     * algorithm where {@code tuned} takes the shape, else cublasGemmEx.
+     * One expert GEMM, bf16 weights times bf16 rows ({@code n} columns here, column-major), on
+     * {@code lane} of {@code lanes}, or the main stream where lanes is null. (cuBLASLt with the
+     * fastest of its heuristic's candidates timed once a 64-row bucket lost to cublasGemmEx's own
+     * pick on the H200, 19056 against 20172 prefill tokens/s at 2048: bench/GPU_NOTES.md, session 8.)
      */
-    private void expertGemm(TunedGemms tuned, ExpertLanes lanes, int lane, int transA, int m, int n, int k,
-                            CudaWeight w, long x, int ldx, long c, int cType, int ldc) {
-        MemorySegment stream = lanes == null ? b.stream : lanes.stream(lane);
-        long workspace = lanes == null ? b.blasWorkspace : lanes.workspace(lane);
-        if (tuned != null && tuned.gemm(stream, workspace, CudaBackend.CUBLAS_WORKSPACE, transA, Cublas.OP_N, m, n, k,
-                b.one, w.pointer(), Cublas.CUDA_R_16BF, w.cols(), x, Cublas.CUDA_R_16BF, ldx, b.zero, c, cType, ldc)) {
-            return;
-        }
+    private void expertGemm(ExpertLanes lanes, int lane, int transA, int m, int n, int k, CudaWeight w, long x,
+                            int ldx, long c, int cType, int ldc) {
         if (lanes == null) {
             b.ops.gemm(b.blas, transA, Cublas.OP_N, m, n, k, b.one, w.pointer(), Cublas.CUDA_R_16BF, w.cols(), x,
                     Cublas.CUDA_R_16BF, ldx, b.zero, c, cType, ldc);

@@ -18,8 +18,6 @@ final class ExpertLanes {
     private final MemorySegment main;
     private final MemorySegment[] streams;
     private final MemorySegment[] handles;
-    private final long[] workspaces;
-    private final long workspaceBytes;
     private final MemorySegment[] done;
     private final MemorySegment forked;
 
@@ -28,8 +26,6 @@ final class ExpertLanes {
         this.driver = driver;
         this.cublas = cublas;
         this.main = main;
-        this.workspaces = workspaces.clone();
-        this.workspaceBytes = workspaceBytes;
         int lanes = workspaces.length;
         streams = new MemorySegment[lanes];
         handles = new MemorySegment[lanes];
@@ -68,22 +64,6 @@ final class ExpertLanes {
 
     MemorySegment handle(int lane) {
         return handles[lane];
-    }
-
-    /** Lane i's cuBLAS workspace: cuBLASLt calls on that lane's stream may use it too (they run in turn with the handle's). */
-    long workspace(int lane) {
-        return workspaces[lane];
-    }
-
-    long workspaceBytes() {
-        return workspaceBytes;
-    }
-
-    /** Waits until every lane is idle. */
-    void drain() {
-        for (MemorySegment s : streams) {
-            driver.synchronize(s);
-        }
     }
 
     /** After the main stream has drained (it waits on every lane's last work). */

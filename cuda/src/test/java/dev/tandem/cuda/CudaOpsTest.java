@@ -695,8 +695,8 @@ class CudaOpsTest {
      * definition worked on the host from the same bf16 values, Mixtral's layout (down (hidden,
      * ffn)) and DBRX's (down stored transposed), with an expert that has no rows: gate|up rounded
      * to bf16 as the GEMM writes it, silu(gate)·up rounded to bf16 as the down GEMM reads it.
-     * The larger prompts run through cuBLASLt's tuned GEMMs: the first times its bucket of row
-     * counts (193-256), the second reuses those choices for other counts in the same buckets.
+     * The larger prompts give each expert a few hundred rows, no multiple of a GEMM tile, on the
+     * experts' side streams.
      */
     @Test
     void shouldRunAPromptsExpertsOverSortedRowsAsTheDefinitionSays() {

@@ -146,8 +146,7 @@ public final class Cublas {
         }
     }
 
-    /** A cuBLAS or cuBLASLt status: an exception naming the call unless it is 0 (success). */
-    static void check(int rc, String call) {
+    private static void check(int rc, String call) {
         if (rc != 0) {
             throw new CudaException(call + " failed: cublasStatus " + rc, rc);
         }
