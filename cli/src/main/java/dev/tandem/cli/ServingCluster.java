@@ -23,7 +23,8 @@ import java.util.List;
  * 127.0.0.1 port of its own, its M2N and KV traffic in datagrams). The scheduler's
  * {@link ClusterEngine} runs in this process and talks to the prompt and attention nodes over
  * their pipes; KV caches go from prompt to token machines over Aeron, stream
- * {@code KV_STREAM_BASE + token machine}.
+ * {@code KV_STREAM_BASE + token machine}. A token group whose node process dies is restarted under
+ * the next epoch and its machines rejoin the scheduler.
  */
 final class ServingCluster implements AutoCloseable {
     static final int KV_STREAM_BASE = 0x7000;
@@ -51,7 +52,6 @@ final class ServingCluster implements AutoCloseable {
 
     private final NodeProcesses processes;
     private final List<String> kvChannels = new ArrayList<>(); // where each token machine receives KV
-    private final List<Group> groups = new ArrayList<>();
     private static final int MAX_GROUP_RESTARTS = 3;
     private final ClusterEngine engine;
     private volatile ClusterEngine watched; // the engine the node watchers report to, once it exists
@@ -121,7 +121,6 @@ final class ServingCluster implements AutoCloseable {
         }
         kvChannels.addAll(groupKvChannels);
         Group group = new Group(g, config, machines, groupKvChannels);
-        groups.add(group);
         tokenLinks.addAll(launch(o, group));
     }
 
@@ -164,7 +163,7 @@ final class ServingCluster implements AutoCloseable {
             group.processes.add(p);
             // the group cannot take a step without it: its token machines are lost now, not when Aeron
             // gives the peer up (the image's liveness timeout, ten seconds), and the group restarts
-            p.onExit().thenRun(() -> nodeExited(o, group, generation, exitReason(name, p)));
+            p.onExit().thenRun(() -> nodeExited(o, group, generation, p.exitValue(), exitReason(name, p)));
         }
         List<NodeLink> links = new ArrayList<>();
         for (int i = 0; i < o.attentionNodes(); i++) {
@@ -176,7 +175,7 @@ final class ServingCluster implements AutoCloseable {
             Process p = processes.start(name, args);
             group.processes.add(p);
             links.add(new NodeLink(name, p.getInputStream(), p.getOutputStream()).withHeartbeats());
-            p.onExit().thenRun(() -> nodeExited(o, group, generation, exitReason(name, p)));
+            p.onExit().thenRun(() -> nodeExited(o, group, generation, p.exitValue(), exitReason(name, p)));
         }
         return links;
     }
@@ -193,10 +192,10 @@ final class ServingCluster implements AutoCloseable {
      * and its machines rejoin; after {@value #MAX_GROUP_RESTARTS} restarts it stays down. (A node
      * that hangs without exiting is lost by its heartbeats and not restarted: it may yet answer.)
      */
-    private void nodeExited(Options o, Group group, int generation, String reason) {
+    private void nodeExited(Options o, Group group, int generation, int exitCode, String reason) {
         ClusterEngine e = watched;
-        if (e == null || processes.closing()) {
-            return;
+        if (e == null || processes.closing() || exitCode == 0) {
+            return; // 0: its input ended, the cluster is stopping
         }
         synchronized (group) {
             if (generation != group.generation) {
