@@ -12,7 +12,7 @@ for v in ${VARIANTS:-default -Dtandem.cuda.expertGroups=float32}; do
   n=$((n+1)); flag=${v//,/ }; [ "$v" = default ] && flag=""
   echo "== variant $n: $v"
   timeout 150 $T $flag -cp ".device/tandem.jar:.device/lib/*" dev.tandem.cli.TandemCommand bench gpu $ARGS \
-    --json "$OUT/prefill-$n.json" 2>&1 | grep -E "expert GEMMs|cuBLASLt|prefill|decode batch|copy |Exception|rror" | grep -v "^|"
+    --json "$OUT/prefill-$n.json" 2>&1 | grep -E "expert GEMMs|prefill|decode batch|copy |Exception|rror" | grep -v "^|"
 done
 if [ "${PROFILE:-1}" = 1 ]; then
   echo "== profile (default)"

@@ -71,11 +71,9 @@ final class LocalCluster implements AutoCloseable {
         this.microBatches = o.microBatches();
         processes = new NodeProcesses();
         try {
-            boolean udp = "aeron-udp".equals(o.transport());
-            List<ClusterConfig.Node> expertNodes = expertPlacement(o.model(), o.expertNodes());
             ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), o.transport(), processes.aeronDirectory(),
-                    udp ? onLoopbackPorts(nodes(o.attentionNodes(), null)) : nodes(o.attentionNodes(), null),
-                    udp ? onLoopbackPorts(expertNodes) : expertNodes, o.microBatches(),
+                    endpointsFor(o.transport(), nodes(o.attentionNodes(), null)),
+                    endpointsFor(o.transport(), expertPlacement(o.model(), o.expertNodes())), o.microBatches(),
                     o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000, ClusterConfig.DEFAULT_STREAM_ID_BASE,
                     o.attentionThreads()).withDevice(o.device(), o.dtype());
             if (o.placement() != null) {
@@ -113,6 +111,11 @@ final class LocalCluster implements AutoCloseable {
             nodes.add(new ClusterConfig.Node(i, "ipc", experts == null ? new int[0] : experts[i]));
         }
         return nodes;
+    }
+
+    /** The nodes as {@code transport} reaches them: as they are over aeron-ipc, each at its own port over aeron-udp. */
+    static List<ClusterConfig.Node> endpointsFor(String transport, List<ClusterConfig.Node> nodes) {
+        return "aeron-udp".equals(transport) ? onLoopbackPorts(nodes) : nodes;
     }
 
     /**

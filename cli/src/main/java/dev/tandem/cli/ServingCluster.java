@@ -105,8 +105,7 @@ final class ServingCluster implements AutoCloseable {
         List<ClusterConfig.Node> attention = LocalCluster.nodes(o.attentionNodes(), null);
         List<ClusterConfig.Node> experts = LocalCluster.expertPlacement(o.model(), o.expertNodes());
         ClusterConfig config = new ClusterConfig(o.model().toAbsolutePath(), o.transport(), processes.aeronDirectory(),
-                o.udp() ? LocalCluster.onLoopbackPorts(attention) : attention,
-                o.udp() ? LocalCluster.onLoopbackPorts(experts) : experts,
+                LocalCluster.endpointsFor(o.transport(), attention), LocalCluster.endpointsFor(o.transport(), experts),
                 o.microBatches(), o.maxBatchTokens(), o.kvTokens(), o.threads(), o.wireDtype(), 1, 120_000,
                 ClusterConfig.DEFAULT_STREAM_ID_BASE + g * GROUP_STREAM_SPACING, 0).withDevice(o.device(), o.dtype());
         if (o.placement() != null) {

@@ -37,6 +37,27 @@ record ApiServer(HttpServing http, CompletableFuture<Integer> exit, int port) im
         }
     }
 
+    /**
+     * The token ids of a whole (unstreamed) greedy completion of {@code p}'s prompt, as long as its
+     * fixture's continuation, from model "tiny"; a status other than 200 fails the test.
+     */
+    List<Integer> greedyTokenIds(java.net.http.HttpClient client, FixtureExpectations.Prompt p) throws Exception {
+        String body = "{\"model\":\"tiny\",\"prompt\":" + java.util.Arrays.toString(p.inputIds()) + ",\"max_tokens\":"
+                + p.greedy().length + ",\"temperature\":0,\"ignore_eos\":true}";
+        java.net.http.HttpResponse<String> r = client.send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .timeout(java.time.Duration.ofSeconds(120)).header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), r.body());
+        List<Integer> ids = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode id : new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(r.body()).at("/choices/0/token_ids")) {
+            ids.add(id.asInt());
+        }
+        return ids;
+    }
+
     @Override
     public void close() throws Exception {
         http.stop.countDown();

@@ -1,7 +1,5 @@
 package dev.tandem.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.cluster.ClusterConfigLoader;
 import dev.tandem.transport.AeronNode;
@@ -11,10 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,7 +37,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CrossNamespaceClusterTest {
     private static final String MODEL = "mixtral-tiny";
     private static final long START_WAIT_MS = 180_000;
-    private final ObjectMapper json = new ObjectMapper();
     private final long tag = ProcessHandle.current().pid() % 100_000;
     private final int subnet = (int) (tag % 250) + 1; // 198.18.<subnet>.0/24, one per test JVM
     private final String bridge = "tb" + tag;
@@ -90,7 +84,7 @@ class CrossNamespaceClusterTest {
                     schedulerConfig.toString(), "--cluster-token-file", token.toString());
                  HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
                 for (FixtureExpectations.Prompt p : FixtureExpectations.load(MODEL)) {
-                    assertEquals(Arrays.stream(p.greedy()).boxed().toList(), complete(client, server.port(), p),
+                    assertEquals(Arrays.stream(p.greedy()).boxed().toList(), server.greedyTokenIds(client, p),
                             "greedy tokens with " + loss + " of the datagrams dropped");
                 }
             }
@@ -145,20 +139,6 @@ class CrossNamespaceClusterTest {
 
     private Path log(String role) {
         return temp.resolve(role + ".log");
-    }
-
-    private List<Integer> complete(HttpClient client, int port, FixtureExpectations.Prompt p) throws Exception {
-        String body = "{\"model\":\"tiny\",\"prompt\":" + Arrays.toString(p.inputIds()) + ",\"max_tokens\":"
-                + p.greedy().length + ",\"temperature\":0,\"ignore_eos\":true}";
-        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
-                        + "/v1/completions")).timeout(Duration.ofSeconds(120)).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals(200, r.statusCode(), r.body());
-        List<Integer> ids = new ArrayList<>();
-        for (JsonNode id : json.readTree(r.body()).at("/choices/0/token_ids")) {
-            ids.add(id.asInt());
-        }
-        return ids;
     }
 
     /** The nodes stopped (they stop when the scheduler closes their connection; else killed), then the namespaces and the bridge. */

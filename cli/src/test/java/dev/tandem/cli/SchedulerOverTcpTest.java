@@ -1,19 +1,13 @@
 package dev.tandem.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -28,7 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class SchedulerOverTcpTest {
     private static final String MODEL = "mixtral-tiny";
-    private final ObjectMapper json = new ObjectMapper();
 
     @TempDir
     Path temp;
@@ -55,18 +48,7 @@ class SchedulerOverTcpTest {
                 "--cluster-token-file", token.toString());
              HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()) {
             for (FixtureExpectations.Prompt p : prompts) {
-                String body = "{\"model\":\"tiny\",\"prompt\":" + Arrays.toString(p.inputIds()) + ",\"max_tokens\":"
-                        + p.greedy().length + ",\"temperature\":0,\"ignore_eos\":true}";
-                HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                                + server.port() + "/v1/completions")).timeout(Duration.ofSeconds(120))
-                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body))
-                        .build(), HttpResponse.BodyHandlers.ofString());
-                assertEquals(200, r.statusCode(), r.body());
-                List<Integer> ids = new ArrayList<>();
-                for (JsonNode id : json.readTree(r.body()).at("/choices/0/token_ids")) {
-                    ids.add(id.asInt());
-                }
-                assertEquals(Arrays.stream(p.greedy()).boxed().toList(), ids);
+                assertEquals(Arrays.stream(p.greedy()).boxed().toList(), server.greedyTokenIds(client, p));
             }
         }
         assertEquals(0, nodeExit.get(60, TimeUnit.SECONDS), "the prompt machine stops when the scheduler closes it");
