@@ -63,11 +63,7 @@ class ServingClusterFaultTest {
             try {
                 awaitTokenMachines(cluster, 1, System.nanoTime());
                 assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("token"), "group 1 lost");
-                TokenCollector after = new TokenCollector();
-                cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
-                        false), after);
-                assertArrayEquals(p.greedy(), after.result().get(120, TimeUnit.SECONDS).outputIds(),
-                        "the restarted group serves, exactly");
+                assertServesGreedy(cluster, p, "the restarted group serves, exactly");
                 assertTrue(cluster.engine().healthy());
             } finally {
                 signal("CONT", survivor);
@@ -130,6 +126,14 @@ class ServingClusterFaultTest {
         return (System.nanoTime() - since) / 1e9;
     }
 
+    /** {@code p}'s prompt through the cluster, greedily, gives the fixture's greedy tokens. */
+    private static void assertServesGreedy(ServingCluster cluster, FixtureExpectations.Prompt p, String what)
+            throws Exception {
+        TokenCollector o = new TokenCollector();
+        cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false, false), o);
+        assertArrayEquals(p.greedy(), o.result().get(120, TimeUnit.SECONDS).outputIds(), what);
+    }
+
     /** Seconds from {@code since} until {@code alive} token machines are alive, or the deadline. */
     private static double awaitTokenMachines(ServingCluster cluster, int alive, long since) throws InterruptedException {
         long deadline = since + TimeUnit.SECONDS.toNanos(FAIL_WITHIN_S);
@@ -175,11 +179,7 @@ class ServingClusterFaultTest {
             assertTrue(detectedS < 3, "the prompt machine's death seen after " + detectedS + " s");
             assertArrayEquals(new int[] {1, 2}, cluster.engine().machines().get("prompt"), "one prompt machine of two");
             for (int i = 0; i < 2; i++) {
-                TokenCollector o = new TokenCollector();
-                cluster.engine().submit(new Request(p.inputIds(), p.greedy().length, SamplingParams.GREEDY, false,
-                        false), o);
-                assertArrayEquals(p.greedy(), o.result().get(120, TimeUnit.SECONDS).outputIds(),
-                        "served by the survivor, exactly");
+                assertServesGreedy(cluster, p, "served by the survivor, exactly");
             }
             assertTrue(cluster.engine().healthy());
         }
@@ -209,13 +209,15 @@ class ServingClusterFaultTest {
 
     /**
      * The node process of {@code role} in token group {@code group}, by its subcommand (an argument of
-     * its own: every node's class path names the attention-node and expert-node jars) and config file.
+     * its own: every node's class path names the attention-node and expert-node jars) and config file
+     * (the group's first, or one of a restart under a later epoch).
      */
     private static ProcessHandle groupNode(int group, String role) {
         return ProcessHandle.current().descendants()
                 .filter(ph -> {
                     String cmd = cmdline(ph);
-                    return cmd.contains("\0" + role + "\0") && cmd.contains("group-" + group + ".properties");
+                    return cmd.contains("\0" + role + "\0") && (cmd.contains("group-" + group + ".properties")
+                            || cmd.contains("group-" + group + "-epoch-"));
                 })
                 .findFirst()
                 .orElseThrow(() -> new AssertionError("no " + role + " in group " + group));
