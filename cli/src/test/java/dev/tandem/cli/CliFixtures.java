@@ -183,11 +183,14 @@ final class CliFixtures {
         }
     }
 
-    /** The port a server started by {@code exit}'s command wrote to {@code portFile}, once it did. */
+    /**
+     * The port a server started by {@code exit}'s command wrote to {@code portFile}, once it did
+     * (the file exists, empty, for a moment before the port is in it).
+     */
     static int awaitPortFile(Path portFile, java.util.concurrent.CompletableFuture<Integer> exit, long waitMs,
                              String what) throws Exception {
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(waitMs);
-        while (!Files.exists(portFile)) {
+        while (!Files.exists(portFile) || Files.readString(portFile).isBlank()) {
             if (exit.isDone() || System.nanoTime() > deadline) {
                 throw new AssertionError(what + " did not start; exit " + (exit.isDone() ? exit.get() : "none"));
             }
