@@ -9,7 +9,9 @@ import io.aeron.logbuffer.BufferClaim;
 import io.aeron.logbuffer.ControlledFragmentHandler;
 import io.aeron.logbuffer.FragmentHandler;
 import io.aeron.logbuffer.FrameDescriptor;
+import org.agrona.BitUtil;
 import org.agrona.BufferUtil;
+import org.agrona.DirectBuffer;
 import org.agrona.CloseHelper;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -21,6 +23,13 @@ import org.agrona.concurrent.UnsafeBuffer;
  * Copies per activation byte: one on send (compute buffer to log: {@code tryClaim} under one
  * MTU, {@code offer} of two buffers above it, which Aeron fragments straight from the batch) and
  * one on receive (log to the destination row, by {@link FrameGatherer}; no FragmentAssembler).
+ * <p>
+ * Rows on a device ({@link RowBatch#onDevice}) copy no byte on the host: a frame goes out as
+ * fragments this side claims itself (Aeron's own fragment flags, so any reader reassembles them),
+ * the device rows DMA'd into the claims, which are committed once the copies are done; on
+ * receive each fragment's activations are DMA'd from the log onto the device, and a poll ends
+ * only after its copies are done, since an IPC publication cleans the log up to the reader's
+ * position. The term buffers are page-locked as they are met ({@link TermBufferLocks}).
  */
 final class AeronEndpoint extends M2nEndpoint
 {
@@ -38,6 +47,10 @@ final class AeronEndpoint extends M2nEndpoint
     private final int sessionIdBase;
     private final java.util.function.Consumer<Image> strangerPoll = this::pollIfStranger;
     private int strangerWork;
+    private final TermBufferLocks termLocks;
+    private final DeviceCopyRuns sendRuns = new DeviceCopyRuns();
+    private final BufferClaim[] claims; // a frame's fragments, claimed before its device rows are copied in
+    private int fragmentsThisPoll;
 
     AeronEndpoint(final M2nContext ctx, final Aeron aeron, final int nodeId, final boolean attentionSide)
     {
@@ -53,6 +66,7 @@ final class AeronEndpoint extends M2nEndpoint
         this.peerSessionIds = new int[peerCount];
         this.notConnectedSinceNs = new long[peerCount];
         this.handlers = new ControlledFragmentHandler[peerCount];
+        this.termLocks = new TermBufferLocks(peerCount, ctx.log());
         Subscription sub = null;
         try
         {
@@ -66,8 +80,7 @@ final class AeronEndpoint extends M2nEndpoint
                 peerSessionIds[p] = topology.sessionId(p);
                 peerNames[p] = (attentionSide ? "receiver " : "sender ") + p + " (" + channel + " stream " + streamId + ")";
                 final int peer = p;
-                handlers[p] = (buffer, offset, length, header) -> toAction(
-                    gatherer.onFragment(peer, buffer, offset, length, header.flags()));
+                handlers[p] = (buffer, offset, length, header) -> onFragment(peer, buffer, offset, length, header);
             }
             sub = attentionSide ?
                 aeron.addSubscription(topology.combineSubscriptionChannel(nodeId), topology.combineStreamId(nodeId)) :
@@ -79,6 +92,12 @@ final class AeronEndpoint extends M2nEndpoint
             throw ex;
         }
         this.subscription = sub;
+        final int maxPayload = peerCount > 0 ? publications[0].maxPayloadLength() : 1;
+        this.claims = new BufferClaim[(int)((ctx.maxFrameLength() + maxPayload - 1) / maxPayload)];
+        for (int c = 0; c < claims.length; c++)
+        {
+            claims[c] = new BufferClaim();
+        }
         this.strangerHandler = (buffer, offset, length, header) ->
         {
             if ((header.flags() & FrameDescriptor.BEGIN_FRAG_FLAG) != 0)
@@ -117,8 +136,25 @@ final class AeronEndpoint extends M2nEndpoint
         }
     }
 
+    @Override
+    boolean copiesFromDevice()
+    {
+        return termLocks.usable();
+    }
+
+    @Override
+    boolean copiesToDevice()
+    {
+        return termLocks.usable();
+    }
+
     private void publishTo(final int peer, final long step, final int layer, final int microBatch, final RowBatch batch)
     {
+        if (batch.isOnDevice())
+        {
+            publishFromDevice(peer, step, layer, microBatch, batch);
+            return;
+        }
         final ExclusivePublication publication = publications[peer];
         final int frameLength = FrameWriter.frameLength(batch, peer);
         final boolean fitsOneFrame = frameLength <= publication.maxPayloadLength();
@@ -159,6 +195,124 @@ final class AeronEndpoint extends M2nEndpoint
         }
     }
 
+    /**
+     * The frame as fragments of at most one MTU, each claimed, its header and routing bytes written
+     * from the staging buffer and its activation bytes DMA'd from the device; committed together
+     * once the copies are done (a reader stops at the first uncommitted claim meanwhile).
+     */
+    private void publishFromDevice(
+        final int peer, final long step, final int layer, final int microBatch, final RowBatch batch)
+    {
+        final ExclusivePublication publication = publications[peer];
+        final int frameLength = FrameWriter.frameLength(batch, peer);
+        final int headLength = writer.writeHeaderAndRouting(staging, 0, step, layer, microBatch, batch, peer);
+        final int maxPayload = publication.maxPayloadLength();
+        // where frame byte i would be on the device: only bytes from headLength on are read there
+        final long frameOnDevice = batch.deviceAddress() + batch.activationOffset(batch.peerRowStart(peer)) - headLength;
+        int claimed = 0;
+        boolean committed = false;
+        try
+        {
+            for (int from = 0; from < frameLength; from += maxPayload)
+            {
+                final int length = Math.min(maxPayload, frameLength - from);
+                final BufferClaim claim = claims[claimed];
+                final int termOffset = claimFragment(peer, length, claim);
+                claimed++;
+                final long payload = claim.buffer().addressOffset() + claim.offset();
+                final long termBase = claim.buffer().addressOffset() - termOffset;
+                termLocks.publicationTerm(batch.deviceCopies(), peer, termBase, publication.termBufferLength());
+                final int hostBytes = Math.min(length, Math.max(0, headLength - from));
+                if (hostBytes > 0)
+                {
+                    claim.buffer().putBytes(claim.offset(), staging, from, hostBytes);
+                }
+                if (hostBytes < length) // into an unlocked term too: the driver then copies through pageable memory
+                {
+                    sendRuns.add(batch.deviceCopies(), false, payload + hostBytes, frameOnDevice + from + hostBytes,
+                        length - hostBytes);
+                }
+                claim.flags((byte)((from == 0 ? FrameGatherer.BEGIN_FLAG : 0) |
+                    (from + length == frameLength ? FrameGatherer.END_FLAG : 0)));
+            }
+            sendRuns.await();
+            for (int c = 0; c < claimed; c++)
+            {
+                claims[c].commit();
+            }
+            committed = true;
+        }
+        finally
+        {
+            if (!committed)
+            {
+                sendRuns.await();
+                for (int c = 0; c < claimed; c++)
+                {
+                    claims[c].abort(); // padding: the log stays readable
+                }
+            }
+        }
+    }
+
+    /** Claim {@code length} bytes of {@code peer}'s publication, waiting out back pressure; @return the claim's term offset. */
+    private int claimFragment(final int peer, final int length, final BufferClaim claim)
+    {
+        final ExclusivePublication publication = publications[peer];
+        final long startNs = clock.nanoTime();
+        idle.reset();
+        while (true)
+        {
+            final int termOffset = publication.termOffset();
+            final long result = publication.tryClaim(length, claim);
+            if (result > 0)
+            {
+                return termOffset;
+            }
+            onSendFailure(peer, result, clock.nanoTime() - startNs);
+            idle.idle();
+        }
+    }
+
+    /**
+     * A fragment of {@code peer}'s stream to the gatherer. With DMAs onto a device queued, a
+     * fragment that may be the poll's last waits for them: when the poll returns, Aeron moves the
+     * reader's position past the fragments, and an IPC publication may clean them at once.
+     */
+    private ControlledFragmentHandler.Action onFragment(
+        final int peer, final DirectBuffer buffer, final int offset, final int length, final io.aeron.logbuffer.Header header)
+    {
+        if (gatherer.copiesToDevice())
+        {
+            gatherer.sourceRegistered(termLocks.imageTerm(gatherer.deviceCopies(), peer, buffer.addressOffset(),
+                buffer.capacity()));
+        }
+        final int action = gatherer.onFragment(peer, buffer, offset, length, header.flags());
+        fragmentsThisPoll++;
+        if (gatherer.hasPendingDeviceCopies() && (action != FrameGatherer.CONTINUE || mayEndPoll(buffer, offset, length)))
+        {
+            gatherer.awaitDeviceCopies();
+        }
+        return toAction(action);
+    }
+
+    /** Whether {@link Image#controlledPoll} may stop after this fragment: its limit, the term's end, or nothing (or padding) next. */
+    private boolean mayEndPoll(final DirectBuffer buffer, final int offset, final int length)
+    {
+        if (fragmentsThisPoll >= FRAGMENT_LIMIT)
+        {
+            return true;
+        }
+        final int next = offset - io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH +
+            BitUtil.align(length + io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH, FrameDescriptor.FRAME_ALIGNMENT);
+        if (next >= buffer.capacity())
+        {
+            return true;
+        }
+        final UnsafeBuffer term = (UnsafeBuffer)buffer; // an image hands its handler the term buffer itself
+        return term.getIntVolatile(next) <= 0 || FrameDescriptor.isPaddingFrame(term, next);
+    }
+
     private void onSendFailure(final int peer, final long result, final long waitedNs)
     {
         if (result == Publication.NOT_CONNECTED)
@@ -197,6 +351,7 @@ final class AeronEndpoint extends M2nEndpoint
                 final Image image = image(p);
                 if (image != null)
                 {
+                    fragmentsThisPoll = 0;
                     work += image.controlledPoll(handlers[p], FRAGMENT_LIMIT);
                 }
             }
@@ -258,6 +413,7 @@ final class AeronEndpoint extends M2nEndpoint
         if (cached.isClosed())
         {
             images[peer] = null;
+            termLocks.imageGone(peer);
             return image(peer) == null; // no replacement image from the same peer
         }
         return cached.isEndOfStream();
@@ -268,6 +424,10 @@ final class AeronEndpoint extends M2nEndpoint
         Image image = images[peer];
         if (image == null || image.isClosed())
         {
+            if (image != null)
+            {
+                termLocks.imageGone(peer);
+            }
             image = subscription.imageBySessionId(peerSessionIds[peer]);
             if (image != null)
             {
@@ -291,6 +451,7 @@ final class AeronEndpoint extends M2nEndpoint
     public void close()
     {
         // Aeron's close is idempotent; the aligned staging buffer is a slice, freed by GC, not BufferUtil.free.
+        termLocks.close(); // while the logs are still mapped
         CloseHelper.closeAll(subscription);
         CloseHelper.closeAll(publications);
     }

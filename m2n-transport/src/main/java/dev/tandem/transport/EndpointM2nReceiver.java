@@ -32,6 +32,6 @@ abstract class EndpointM2nReceiver<E extends M2nEndpoint> extends EndpointM2n<E>
     @Override
     public void reply(final long step, final int layer, final int microBatch, final RowBatch results)
     {
-        endpoint.publish(step, layer, microBatch, results);
+        endpoint.send(step, layer, microBatch, results);
     }
 }

@@ -26,7 +26,7 @@ abstract class EndpointM2nSender<E extends M2nEndpoint> extends EndpointM2n<E> i
     @Override
     public void send(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
-        endpoint.publish(step, layer, microBatch, batch);
+        endpoint.send(step, layer, microBatch, batch);
     }
 
     @Override

@@ -12,6 +12,12 @@ import org.agrona.DirectBuffer;
  * first fragment arrives, so all senders' rows end up concatenated) and {@link #FIXED}
  * (attention side: results go back to the rows they were sent from, and the token count must
  * match). Transport adapters map the returned {@code CONTINUE/BREAK/ABORT} to their poll API.
+ * <p>
+ * Into a batch {@link RowBatch#onDevice on a device}, when the transport says it can
+ * ({@link #begin}'s {@code copyToDevice}), the activation bytes are queued as DMAs straight from
+ * the fragment's log onto the device; the transport must {@link #awaitDeviceCopies} before the
+ * log space is given back. Where the log is not page-locked ({@link #sourceRegistered}) the bytes
+ * go through the batch's pinned staging rows on their way.
  */
 final class FrameGatherer
 {
@@ -40,6 +46,9 @@ final class FrameGatherer
     private final int[] received;     // (peers) bytes of the current frame so far
     private final int[] rowStart;     // (peers)
     private final int[] tokens;       // (peers)
+    private final DeviceCopyRuns deviceRuns = new DeviceCopyRuns();
+    private boolean copyToDevice;
+    private boolean sourceRegistered;
 
     private RowBatch batch;
     private long step;
@@ -66,8 +75,12 @@ final class FrameGatherer
         return validator;
     }
 
-    /** Start gathering one key into {@code into}; any half-read frame of the previous key is abandoned. */
-    void begin(final long step, final int layer, final int microBatch, final RowBatch into)
+    /**
+     * Start gathering one key into {@code into}; any half-read frame of the previous key is abandoned.
+     *
+     * @param copyToDevice the activations go straight onto {@code into}'s device rows (it must be on a device).
+     */
+    void begin(final long step, final int layer, final int microBatch, final RowBatch into, final boolean copyToDevice)
     {
         if (into.peerCount() != state.length)
         {
@@ -79,6 +92,7 @@ final class FrameGatherer
                 validator.dtype());
         }
         this.batch = into;
+        this.copyToDevice = copyToDevice;
         this.step = step;
         this.layer = layer;
         this.microBatch = microBatch;
@@ -92,6 +106,35 @@ final class FrameGatherer
         {
             into.rowCount(0);
         }
+    }
+
+    /** Whether the log of the fragments that follow is page-locked, so that DMAs may read it in place. */
+    void sourceRegistered(final boolean registered)
+    {
+        this.sourceRegistered = registered;
+    }
+
+    /** @return whether this gather copies activations straight onto a device batch ({@link #begin}). */
+    boolean copiesToDevice()
+    {
+        return copyToDevice;
+    }
+
+    /** @return the copies of the batch being gathered (on a device). */
+    dev.tandem.core.compute.DeviceCopies deviceCopies()
+    {
+        return batch.deviceCopies();
+    }
+
+    /** Returns once the activations of every fragment taken so far are on the device. */
+    void awaitDeviceCopies()
+    {
+        deviceRuns.await();
+    }
+
+    boolean hasPendingDeviceCopies()
+    {
+        return deviceRuns.hasPending();
     }
 
     boolean isComplete()
@@ -265,9 +308,23 @@ final class FrameGatherer
         final int aLo = Math.max(from, activationsFrom);
         if (aLo < to)
         {
-            batch.activations().putBytes(
-                batch.activationOffset(rowStart[peer]) + (aLo - activationsFrom),
-                buffer, offset + (aLo - from), to - aLo);
+            final int dst = batch.activationOffset(rowStart[peer]) + (aLo - activationsFrom);
+            final int src = offset + (aLo - from);
+            final int bytes = to - aLo;
+            if (!copyToDevice)
+            {
+                batch.activations().putBytes(dst, buffer, src, bytes);
+            }
+            else if (sourceRegistered)
+            {
+                deviceRuns.add(batch.deviceCopies(), true, buffer.addressOffset() + src, batch.deviceAddress() + dst, bytes);
+            }
+            else
+            {
+                batch.activations().putBytes(dst, buffer, src, bytes);
+                deviceRuns.add(batch.deviceCopies(), true, batch.activations().addressOffset() + dst,
+                    batch.deviceAddress() + dst, bytes);
+            }
         }
     }
 

@@ -10,6 +10,7 @@ import org.agrona.concurrent.SystemNanoClock;
 public final class M2nContext
 {
     private M2nTopology topology;
+    private java.util.function.Consumer<String> log = line -> System.err.println("m2n: " + line);
     private TransportConfig config = TransportConfig.defaults();
     private int hiddenSize;
     private Dtype dtype = Dtype.BF16;
@@ -95,6 +96,18 @@ public final class M2nContext
     public NanoClock nanoClock()
     {
         return nanoClock;
+    }
+
+    /** Where the endpoints say how they move rows (once each, never on the hot path); stderr by default. */
+    public M2nContext log(final java.util.function.Consumer<String> log)
+    {
+        this.log = log;
+        return this;
+    }
+
+    public java.util.function.Consumer<String> log()
+    {
+        return log;
     }
 
     /** @return the largest frame, to size terms and rings. */

@@ -58,24 +58,65 @@ abstract class M2nEndpoint implements AutoCloseable
         gatherer.validator().epoch(epoch);
     }
 
-    /** Send every peer its rows of {@code batch}, empty frames included. */
+    /**
+     * Send every peer its rows of {@code batch}, empty frames included. Rows on a device go
+     * through the batch's pinned staging rows first, unless this endpoint copies them itself.
+     */
+    final void send(final long step, final int layer, final int microBatch, final RowBatch batch)
+    {
+        if (batch.isOnDevice() && !copiesFromDevice())
+        {
+            batch.stageToHost();
+        }
+        publish(step, layer, microBatch, batch);
+    }
+
+    /** Send every peer its rows of {@code batch}: host rows, or device rows where {@link #copiesFromDevice}. */
     abstract void publish(long step, int layer, int microBatch, RowBatch batch);
 
-    /** Gather one frame from every peer into {@code into}, or fail naming a peer that is lost or late. */
+    /** Whether this endpoint copies a device batch's rows straight into its medium ({@link #publish} handles them). */
+    boolean copiesFromDevice()
+    {
+        return false;
+    }
+
+    /** Whether this endpoint's gathers may copy rows straight from its medium onto a device batch. */
+    boolean copiesToDevice()
+    {
+        return false;
+    }
+
+    /**
+     * Gather one frame from every peer into {@code into}, or fail naming a peer that is lost or late.
+     * Into a batch on a device the rows arrive there, straight from the medium or through the
+     * batch's staging rows.
+     */
     final void gather(final long step, final int layer, final int microBatch, final RowBatch into)
     {
         ensureOpen();
-        gatherer.begin(step, layer, microBatch, into);
+        final boolean direct = into.isOnDevice() && copiesToDevice();
+        gatherer.begin(step, layer, microBatch, into, direct);
         final long startNs = clock.nanoTime();
         idle.reset();
-        while (!gatherer.isComplete())
+        try
         {
-            final int work = doWork();
-            if (work == 0 && !gatherer.isComplete())
+            while (!gatherer.isComplete())
             {
-                checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
+                final int work = doWork();
+                if (work == 0 && !gatherer.isComplete())
+                {
+                    checkLiveness(step, layer, microBatch, clock.nanoTime() - startNs);
+                }
+                idle.idle(work);
             }
-            idle.idle(work);
+        }
+        finally
+        {
+            gatherer.awaitDeviceCopies(); // no DMA may still read a log the caller gives back
+        }
+        if (into.isOnDevice() && !direct)
+        {
+            into.stageToDevice();
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.tandem.transport;
 
+import dev.tandem.core.compute.DeviceCopies;
 import org.agrona.BufferUtil;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -15,6 +16,10 @@ import java.lang.foreign.MemorySegment;
  * On an expert node (receiver) {@link M2nReceiver#receive} fills the rows of all senders,
  * concatenated in arrival order, and records each sender's range; the replies go back from
  * the same ranges.
+ * <p>
+ * {@link #onDevice} moves the activations into device memory: the host activations then become
+ * the pinned staging buffer, and an Aeron endpoint copies the rows straight between the device
+ * and its term buffers (routing stays in host memory, where the frame's header is written).
  */
 public final class RowBatch
 {
@@ -30,6 +35,8 @@ public final class RowBatch
     private final int[] peerRowStart;       // (peers)
     private final int[] peerRowCount;       // (peers)
     private int rowCount;
+    private DeviceCopies deviceCopies; // null: the activations are the host buffer above
+    private long deviceAddress;        // the activations' first byte in device memory
 
     /**
      * @param peerCount    number of peers on the other side (receivers for a sender, senders for a receiver).
@@ -75,6 +82,72 @@ public final class RowBatch
     public Dtype dtype()
     {
         return dtype;
+    }
+
+    /**
+     * The activations live in device memory at {@code deviceAddress} ({@code capacityRows} rows
+     * of {@link #rowBytes()}), moved by {@code copies}; the host activations are page-locked as the
+     * staging buffer for transports that cannot copy to and from the device themselves.
+     *
+     * @return whether the staging buffer could be page-locked.
+     */
+    public boolean onDevice(final DeviceCopies copies, final long deviceAddress)
+    {
+        this.deviceCopies = copies;
+        this.deviceAddress = deviceAddress;
+        return copies.register(activations.addressOffset(), activations.capacity());
+    }
+
+    public boolean isOnDevice()
+    {
+        return deviceCopies != null;
+    }
+
+    /** @return the copies that move the device activations; null for host rows. */
+    public DeviceCopies deviceCopies()
+    {
+        return deviceCopies;
+    }
+
+    /** @return the device address of the activations' first byte ({@link #onDevice}). */
+    public long deviceAddress()
+    {
+        return deviceAddress;
+    }
+
+    /** Every peer's device rows into the host staging buffer, done when this returns. */
+    public void stageToHost()
+    {
+        stage(false);
+    }
+
+    /** Every peer's rows from the host staging buffer onto the device, done when this returns. */
+    public void stageToDevice()
+    {
+        stage(true);
+    }
+
+    private void stage(final boolean toDevice)
+    {
+        for (int p = 0; p < peerRowStart.length; p++)
+        {
+            final long offset = activationOffset(peerRowStart[p]);
+            final long bytes = (long)peerRowCount[p] * rowBytes;
+            if (bytes == 0)
+            {
+                continue;
+            }
+            final long host = activations.addressOffset() + offset;
+            if (toDevice)
+            {
+                deviceCopies.toDevice(deviceAddress + offset, host, bytes, bytes, 1);
+            }
+            else
+            {
+                deviceCopies.toHost(host, bytes, deviceAddress + offset, bytes, 1);
+            }
+        }
+        deviceCopies.await();
     }
 
     /** @return bytes per row of activations. */

@@ -51,7 +51,7 @@ class FrameValidationTest
     void shouldAcceptValidFrame()
     {
         final int length = writeValidFrame(1, 4, 0);
-        gatherer.begin(0, 0, 0, gathered);
+        gatherer.begin(0, 0, 0, gathered, false);
         assertEquals(FrameGatherer.BREAK, gatherer.onFragment(1, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED));
         assertEquals(1, counters.accepted());
         assertEquals(4, gathered.peerRowCount(1));
@@ -62,7 +62,7 @@ class FrameValidationTest
     {
         final int length = writeValidFrame(0, 2, 0);
         new FrameFlyweight().wrap(frameBuffer, 0).epoch(EPOCH - 1);
-        gatherer.begin(0, 0, 0, gathered);
+        gatherer.begin(0, 0, 0, gathered, false);
         gatherer.onFragment(0, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED);
         assertEquals(1, counters.get(FrameCheck.BAD_EPOCH));
         assertEquals(0, counters.accepted());
@@ -72,7 +72,7 @@ class FrameValidationTest
     void shouldRejectFrameFromOtherPeerAndStaleFrame()
     {
         final int length = writeValidFrame(2, 1, 0);
-        gatherer.begin(1, 0, 0, gathered);
+        gatherer.begin(1, 0, 0, gathered, false);
         gatherer.onFragment(0, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED); // sender id 2 on peer 0's stream
         gatherer.onFragment(2, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED); // step 0 < 1
         assertEquals(1, counters.get(FrameCheck.BAD_SENDER));
@@ -112,7 +112,7 @@ class FrameValidationTest
                 case 10 -> frame.type((byte)(2 + random.nextInt(100)));
                 default -> frame.tokenCount(-1 - random.nextInt(Integer.MAX_VALUE));
             }
-            gatherer.begin(0, 0, 0, gathered);
+            gatherer.begin(0, 0, 0, gathered, false);
             final int action = gatherer.onFragment(peer, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED);
             assertEquals(FrameGatherer.CONTINUE, action, "mutation of frame " + i);
         }
@@ -120,7 +120,7 @@ class FrameValidationTest
         assertEquals(0, counters.accepted());
 
         final int length = writeValidFrame(0, 3, 0);
-        gatherer.begin(0, 0, 0, gathered);
+        gatherer.begin(0, 0, 0, gathered, false);
         assertEquals(FrameGatherer.BREAK, gatherer.onFragment(0, frameBuffer, 0, length, FrameGatherer.UNFRAGMENTED));
         assertEquals(1, counters.accepted(), "still accepts good frames afterwards");
     }
@@ -129,7 +129,7 @@ class FrameValidationTest
     void shouldRejectFragmentedFrameWhoseLengthDisagrees()
     {
         final int length = writeValidFrame(0, MAX_TOKENS, 0);
-        gatherer.begin(0, 0, 0, gathered);
+        gatherer.begin(0, 0, 0, gathered, false);
         assertEquals(FrameGatherer.CONTINUE, gatherer.onFragment(0, frameBuffer, 0, 100, FrameGatherer.BEGIN_FLAG));
         assertEquals(FrameGatherer.CONTINUE, gatherer.onFragment(0, frameBuffer, 100, 50, (byte)0));
         assertEquals(FrameGatherer.CONTINUE, gatherer.onFragment(0, frameBuffer, 150, 10, FrameGatherer.END_FLAG));

@@ -67,6 +67,18 @@ class M2nExchangeTest
     static void exchange(final LocalM2n.Kind kind, final int m, final int n, final M2nContext ctx, final int steps,
         final long seed) throws Exception
     {
+        exchange(kind, m, n, ctx, steps, seed, null, null);
+    }
+
+    /**
+     * As above; a node given a {@link FakeDeviceCopies} ({@code senderDevices[s]}, {@code
+     * receiverDevices[r]}, either array null for host rows) keeps its rows on that "device": it
+     * writes and checks them on the host, moving them on and off the device around each call.
+     */
+    static void exchange(final LocalM2n.Kind kind, final int m, final int n, final M2nContext ctx, final int steps,
+        final long seed, final FakeDeviceCopies[] senderDevices, final FakeDeviceCopies[] receiverDevices)
+        throws Exception
+    {
         final ExecutorService executor = Executors.newFixedThreadPool(m + n);
         try (LocalM2n harness = new LocalM2n(kind, m, n, ctx))
         {
@@ -74,12 +86,14 @@ class M2nExchangeTest
             for (int s = 0; s < m; s++)
             {
                 final M2nSender sender = harness.sender(s);
-                futures.add(executor.submit(() -> runSender(sender, ctx, steps, seed)));
+                final FakeDeviceCopies device = senderDevices == null ? null : senderDevices[s];
+                futures.add(executor.submit(() -> runSender(sender, ctx, steps, seed, device)));
             }
             for (int r = 0; r < n; r++)
             {
                 final M2nReceiver receiver = harness.receiver(r);
-                futures.add(executor.submit(() -> runReceiver(receiver, ctx, n, steps, seed)));
+                final FakeDeviceCopies device = receiverDevices == null ? null : receiverDevices[r];
+                futures.add(executor.submit(() -> runReceiver(receiver, ctx, n, steps, seed, device)));
             }
             for (final Future<?> future : futures)
             {
@@ -103,7 +117,8 @@ class M2nExchangeTest
         }
     }
 
-    private static Void runSender(final M2nSender sender, final M2nContext ctx, final int steps, final long seed)
+    private static Void runSender(
+        final M2nSender sender, final M2nContext ctx, final int steps, final long seed, final FakeDeviceCopies device)
     {
         final int n = sender.receiverCount();
         final int s = sender.senderId();
@@ -114,6 +129,10 @@ class M2nExchangeTest
         for (int mb = 0; mb < MICRO_BATCHES; mb++)
         {
             batches[mb] = new RowBatch(n, n * maxTokens, ctx.hiddenSize(), ctx.dtype());
+            if (device != null)
+            {
+                device.place(batches[mb]);
+            }
         }
         for (long step = 0; step < steps; step++)
         {
@@ -129,11 +148,20 @@ class M2nExchangeTest
                 {
                     Pattern.fill(batches[mb], batches[mb].peerRowStart(r), counts[r], Pattern.mix(seed, step, mb, s, r));
                 }
+                if (device != null)
+                {
+                    batches[mb].stageToDevice();
+                    batches[mb].activations().setMemory(0, batches[mb].activations().capacity(), (byte)0);
+                }
                 sender.send(step, layer, mb, batches[mb]);
             }
             for (int mb = 0; mb < MICRO_BATCHES; mb++)
             {
                 sender.receiveResults(step, layer, mb, batches[mb]); // results overwrite the inputs in place
+                if (device != null)
+                {
+                    batches[mb].stageToHost();
+                }
                 for (int r = 0; r < n; r++)
                 {
                     final int start = batches[mb].peerRowStart(r);
@@ -146,20 +174,28 @@ class M2nExchangeTest
         return null;
     }
 
-    private static Void runReceiver(
-        final M2nReceiver receiver, final M2nContext ctx, final int n, final int steps, final long seed)
+    private static Void runReceiver(final M2nReceiver receiver, final M2nContext ctx, final int n, final int steps,
+        final long seed, final FakeDeviceCopies device)
     {
         final int m = receiver.senderCount();
         final int r = receiver.receiverId();
         final int maxTokens = ctx.maxTokensPerPeer();
         final RowBatch gathered = new RowBatch(m, m * maxTokens, ctx.hiddenSize(), ctx.dtype());
         final RowBatch scratch = new RowBatch(n, n * maxTokens, ctx.hiddenSize(), ctx.dtype());
+        if (device != null)
+        {
+            device.place(gathered);
+        }
         for (long step = 0; step < steps; step++)
         {
             final int layer = (int)(step % 3);
             for (int mb = 0; mb < MICRO_BATCHES; mb++)
             {
                 receiver.receive(step, layer, mb, gathered);
+                if (device != null)
+                {
+                    gathered.stageToHost();
+                }
                 int total = 0;
                 for (int s = 0; s < m; s++)
                 {
@@ -177,6 +213,11 @@ class M2nExchangeTest
                 }
                 assertEquals(total, gathered.rowCount(), "rows of all senders concatenated");
                 Pattern.transform(gathered);
+                if (device != null)
+                {
+                    gathered.stageToDevice();
+                    gathered.activations().setMemory(0, gathered.activations().capacity(), (byte)0);
+                }
                 receiver.reply(step, layer, mb, gathered);
             }
         }

@@ -58,6 +58,29 @@ public interface ComputeBackend extends AutoCloseable {
         return false;
     }
 
+    /**
+     * Copies for a transport that moves this backend's device rows straight between device memory
+     * and its own buffers, on a stream of their own, for the calling thread; null where activations
+     * live in host memory (the CPU computes on the transport's buffers in place).
+     */
+    default DeviceCopies openCopies() {
+        return null;
+    }
+
+    /**
+     * {@code pairs}' first rows = {@code src}'s first rows rounded to bf16 on the device, two
+     * elements a float slot ({@code pairs} is (rows, cols / 2), contiguous): a bf16 wire's rows in
+     * device memory, for {@link #openCopies}. Only a backend whose {@link #openCopies} is not null.
+     */
+    default void roundToBf16(Activations pairs, Activations src, int rows) {
+        throw new UnsupportedOperationException("bf16 rows in device memory need a device backend");
+    }
+
+    /** {@code dst}'s first rows = {@code pairs}' bf16 rows (see {@link #roundToBf16}) widened exactly, on the device. */
+    default void widenFromBf16(Activations dst, Activations pairs, int rows) {
+        throw new UnsupportedOperationException("bf16 rows in device memory need a device backend");
+    }
+
     /** {@code dst[r] = src[r]} for r in [0, rows), either side host-wrapped or the backend's own; in stream order. */
     void copyRows(Activations dst, Activations src, int rows);
 

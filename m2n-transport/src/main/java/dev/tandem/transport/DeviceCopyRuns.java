@@ -1,0 +1,90 @@
+package dev.tandem.transport;
+
+import dev.tandem.core.compute.DeviceCopies;
+
+/**
+ * Queues the copies of a message's pieces between device rows and a log, merging pieces of the
+ * same width that lie one header apart in the log and back to back on the device (a message's
+ * middle fragments) into one strided copy: a frame of any size costs about three copy calls.
+ * Allocation-free; one per endpoint side.
+ */
+final class DeviceCopyRuns
+{
+    private DeviceCopies copies;
+    private boolean toDevice;
+    private long host;   // first piece's host address
+    private long device; // first piece's device address
+    private long width;  // bytes a piece
+    private long pitch;  // host bytes from one piece to the next
+    private int pieces;  // in the pending run; 0 when none
+    private int queued;  // copy calls since the last await
+
+    /** Queue {@code bytes} between host {@code host} and device {@code device}, in the direction given. */
+    void add(final DeviceCopies copies, final boolean toDevice, final long host, final long device, final long bytes)
+    {
+        if (pieces > 0 && copies == this.copies && toDevice == this.toDevice && bytes == width &&
+            device == this.device + pieces * width && continuesRun(host))
+        {
+            pieces++;
+            return;
+        }
+        flush();
+        this.copies = copies;
+        this.toDevice = toDevice;
+        this.host = host;
+        this.device = device;
+        this.width = bytes;
+        this.pitch = bytes;
+        this.pieces = 1;
+    }
+
+    private boolean continuesRun(final long nextHost)
+    {
+        if (pieces == 1)
+        {
+            if (nextHost - host < width)
+            {
+                return false;
+            }
+            pitch = nextHost - host;
+            return true;
+        }
+        return nextHost == host + pieces * pitch;
+    }
+
+    /** Hand the pending run to the copies. */
+    void flush()
+    {
+        if (pieces == 0)
+        {
+            return;
+        }
+        if (toDevice)
+        {
+            copies.toDevice(device, host, pitch, width, pieces);
+        }
+        else
+        {
+            copies.toHost(host, pitch, device, width, pieces);
+        }
+        pieces = 0;
+        queued++;
+    }
+
+    /** Returns once everything added so far is copied. */
+    void await()
+    {
+        flush();
+        if (queued > 0)
+        {
+            copies.await();
+            queued = 0;
+        }
+    }
+
+    /** @return whether anything added is not yet known to be copied. */
+    boolean hasPending()
+    {
+        return pieces > 0 || queued > 0;
+    }
+}

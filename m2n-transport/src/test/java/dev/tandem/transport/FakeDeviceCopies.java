@@ -1,0 +1,121 @@
+package dev.tandem.transport;
+
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.DeviceCopies;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A "device" in host memory for the transport's device paths: copies are only queued until
+ * {@link #await}, as a real device's DMAs run later, so a transport that reads or gives back
+ * memory before awaiting its copies sees stale bytes. Registrations are counted, and can be
+ * refused, so that tests see what the transport locks and unlocks.
+ */
+final class FakeDeviceCopies implements DeviceCopies
+{
+    private final boolean refuseRegistration;
+    private final List<ByteBuffer> deviceMemory = new ArrayList<>();
+    private final List<long[]> queued = new ArrayList<>(); // {dst, dstPitch, src, srcPitch, width, rows}
+    private final Map<Long, Integer> registered = new HashMap<>(); // address → times
+    private int registrations;
+    private int copyCalls;
+
+    FakeDeviceCopies(final boolean refuseRegistration)
+    {
+        this.refuseRegistration = refuseRegistration;
+    }
+
+    /** Device memory for {@code batch}'s activations, and the batch moved onto it. */
+    RowBatch place(final RowBatch batch)
+    {
+        final ByteBuffer memory = ByteBuffer.allocateDirect(Math.max(64, batch.capacityRows() * batch.rowBytes()));
+        deviceMemory.add(memory);
+        batch.onDevice(this, new UnsafeBuffer(memory).addressOffset());
+        return batch;
+    }
+
+    @Override
+    public boolean register(final long address, final long bytes)
+    {
+        if (refuseRegistration)
+        {
+            return false;
+        }
+        registrations++;
+        registered.merge(address, 1, Integer::sum);
+        return true;
+    }
+
+    @Override
+    public void unregister(final long address, final long bytes)
+    {
+        registered.computeIfPresent(address, (a, n) -> n == 1 ? null : n - 1);
+    }
+
+    /** @return ranges registered now, each counted as often as it was registered. */
+    int outstanding()
+    {
+        return registered.values().stream().mapToInt(Integer::intValue).sum();
+    }
+
+    int registrations()
+    {
+        return registrations;
+    }
+
+    int copyCalls()
+    {
+        return copyCalls;
+    }
+
+    @Override
+    public long address(final Activations rows)
+    {
+        throw new UnsupportedOperationException("the transport never asks");
+    }
+
+    @Override
+    public void afterCompute()
+    {
+    }
+
+    @Override
+    public void toHost(final long host, final long hostPitch, final long device, final long width, final int rows)
+    {
+        queued.add(new long[]{host, hostPitch, device, width, width, rows});
+        copyCalls++;
+    }
+
+    @Override
+    public void toDevice(final long device, final long host, final long hostPitch, final long width, final int rows)
+    {
+        queued.add(new long[]{device, width, host, hostPitch, width, rows});
+        copyCalls++;
+    }
+
+    @Override
+    public void await()
+    {
+        for (final long[] c : queued)
+        {
+            for (int r = 0; r < c[5]; r++)
+            {
+                MemorySegment.copy(MemorySegment.ofAddress(c[2] + r * c[3]).reinterpret(c[4]), 0,
+                    MemorySegment.ofAddress(c[0] + r * c[1]).reinterpret(c[4]), 0, c[4]);
+            }
+        }
+        queued.clear();
+    }
+
+    @Override
+    public void close()
+    {
+        queued.clear();
+    }
+}
