@@ -2,6 +2,7 @@ package dev.tandem.attention;
 
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.model.MoeDispatch;
 import dev.tandem.core.model.Routing;
 import dev.tandem.transport.Dtype;
@@ -20,8 +21,10 @@ import java.nio.ByteOrder;
  * normed activations straight into the send buffer, and sends; {@link #await} takes the weighted
  * expert outputs back into the same rows and sums each token's rows into its output row. With
  * bf16 on the wire the rows are rounded into a bf16 batch on the way out and widened on the way
- * back; the float32 rows stay what the backend computes on. A device stages the rows in its own
- * memory, one DMA each way, and converts to and from bf16 on its side of the bus.
+ * back; the float32 rows stay what the backend computes on. On a device the rows never touch
+ * host memory of ours: the batches live {@link RowBatch#onDevice on the device} (bf16 rounded and
+ * widened there), and the transport DMAs them between the device and its own buffers on a copy
+ * stream of their own, ordered after the kernels that wrote them by an event.
  */
 final class RemoteMoeDispatch implements MoeDispatch {
     private final M2nSender sender;
@@ -33,6 +36,8 @@ final class RemoteMoeDispatch implements MoeDispatch {
     private final Activations[] rows;      // (micro-batch) the batches' activations, as backend views
     private final Activations[] staged;    // (micro-batch) device rows the kernels use where the backend stages host rows, else rows
     private final boolean deviceConverts;  // a device rounds to and widens from the bf16 wire on its side of the bus
+    private final DeviceCopies copies;     // the rows stay on the device, the transport moves them; null on the host
+    private final Activations[] wirePairs; // (micro-batch) the bf16 wire's rows on the device, two a float slot
     private final int[][] tokenOfRow;      // (micro-batch, row)
     private final Activations[] outputOf;  // (micro-batch)
     private final int[] tokensOf;          // (micro-batch)
@@ -69,6 +74,16 @@ final class RemoteMoeDispatch implements MoeDispatch {
             staged[i] = backend.stagesHostRows() ? backend.allocate(maxRows, hidden) : rows[i];
         }
         deviceConverts = wire != null && backend.stagesHostRows();
+        copies = backend.stagesHostRows() && hidden % 2 == 0 ? backend.openCopies() : null;
+        wirePairs = new Activations[maxMicroBatches];
+        for (int i = 0; copies != null && i < maxMicroBatches; i++) {
+            if (wire != null) {
+                wirePairs[i] = backend.allocate(maxRows, hidden / 2);
+                wire[i].onDevice(copies, copies.address(wirePairs[i]));
+            } else {
+                batches[i].onDevice(copies, copies.address(staged[i]));
+            }
+        }
         nodeOfPair = new int[maxRows];
         rowsPerNode = new int[nodes];
         cursor = new int[nodes];
@@ -89,6 +104,8 @@ final class RemoteMoeDispatch implements MoeDispatch {
         long start = System.nanoTime();
         RowBatch batch = batches[microBatch];
         int pairs = routing.tokens() * routing.topK;
+        outputOf[microBatch] = out;
+        tokensOf[microBatch] = routing.tokens();
         java.util.Arrays.fill(rowsPerNode, 0);
         for (int p = 0; p < pairs; p++) {
             int node = placement.pick(routing.expert[p], rowsPerNode);
@@ -111,6 +128,10 @@ final class RemoteMoeDispatch implements MoeDispatch {
             routingBuffer.putFloat(at + FrameFlyweight.GATE_FIELD_OFFSET, routing.weight[p], ByteOrder.LITTLE_ENDIAN);
         }
         backend.gatherRows(staged[microBatch], normed, tokens, pairs);
+        if (copies != null) {
+            sendFromDevice(layer, microBatch, batch, pairs, start);
+            return;
+        }
         if (deviceConverts) {                  // rounded on the device, half the bytes over the bus
             backend.copyRowsToBf16(wire[microBatch].activationMemory(), staged[microBatch], pairs);
         } else if (staged[microBatch] != rows[microBatch]) {
@@ -126,8 +147,19 @@ final class RemoteMoeDispatch implements MoeDispatch {
         }
         metrics.sendParts(written - awaited, System.nanoTime() - written);
         sender.send(step, layer, microBatch, wire != null ? wire[microBatch] : batch);
-        outputOf[microBatch] = out;
-        tokensOf[microBatch] = routing.tokens();
+        metrics.sent(layer, System.nanoTime() - start, pairs);
+    }
+
+    /** The gathered rows (rounded on the device for bf16) go from the device once the kernels have written them. */
+    private void sendFromDevice(int layer, int microBatch, RowBatch batch, int pairs, long start) {
+        RowBatch sent = batch;
+        if (wire != null) {
+            backend.roundToBf16(wirePairs[microBatch], staged[microBatch], pairs);
+            WireRows.carryLayout(batch, wire[microBatch]);
+            sent = wire[microBatch];
+        }
+        copies.afterCompute();
+        sender.send(step, layer, microBatch, sent);
         metrics.sent(layer, System.nanoTime() - start, pairs);
     }
 
@@ -145,7 +177,11 @@ final class RemoteMoeDispatch implements MoeDispatch {
         }
         Activations out = outputOf[microBatch];
         backend.zero(out, tokensOf[microBatch]);
-        if (deviceConverts) {
+        if (copies != null) { // the results are on the device already
+            if (wire != null) {
+                backend.widenFromBf16(staged[microBatch], wirePairs[microBatch], received.rowCount());
+            }
+        } else if (deviceConverts) {
             backend.copyRowsFromBf16(staged[microBatch], received.activationMemory(), received.rowCount());
         } else if (staged[microBatch] != rows[microBatch]) {
             backend.copyRows(staged[microBatch], rows[microBatch], batch.rowCount());

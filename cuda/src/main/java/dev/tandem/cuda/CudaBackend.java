@@ -116,6 +116,7 @@ public final class CudaBackend implements ComputeBackend {
     private final long shareBytes; // --gpu-memory-utilization of the device's memory, the most this process holds; 0: no share
     private final Map<Long, Long> inverseFrequencies = new HashMap<>(); // (theta bits ^ headDim) → device floats
     private final List<MemorySegment> registered = new ArrayList<>();
+    private final java.util.List<CudaDeviceCopies> deviceCopies = new java.util.ArrayList<>(); // closed with the backend
     private final java.util.Map<Long, Boolean> pinnedHost = new java.util.HashMap<>(); // address → page-locked
     private long scratch;         // device, for bf16 GEMM inputs and packed rows
     private long scratchBytes;
@@ -493,6 +494,65 @@ public final class CudaBackend implements ComputeBackend {
         }
         registered.add(memory);
         return new CudaActivations(mapped, rows, cols, cols, true);
+    }
+
+    /** Copies on a stream of their own for a transport on the calling thread; closed with this backend at the latest. */
+    @Override
+    public synchronized dev.tandem.core.compute.DeviceCopies openCopies() {
+        bind();
+        CudaDeviceCopies opened = new CudaDeviceCopies(this, driver);
+        deviceCopies.add(opened);
+        return opened;
+    }
+
+    /** The device current on the calling thread, for {@link CudaDeviceCopies} used from a transport's thread. */
+    void bindForCopies() {
+        bind();
+    }
+
+    /** The compute stream, for an event that orders copies after it; not inside a CUDA graph's step. */
+    MemorySegment computeStreamForCopies() {
+        bind();
+        ops.notInGraph();
+        return stream;
+    }
+
+    /** rows_to_bf16 into {@code pairs} (two bf16 a float slot), the bf16 GEMM input's cast. */
+    @Override
+    public void roundToBf16(Activations pairs, Activations src, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations p = cuda(pairs);
+        CudaActivations s = cuda(src);
+        if (!p.contiguous() || p.hostMapped() || 2 * p.cols() != s.cols() || rows > p.rowCapacity() || rows > s.rowCapacity()) {
+            throw new IllegalArgumentException("cannot round " + rows + " rows of " + s.cols() + " columns into " + p);
+        }
+        written(p, rows);
+        args.reset().p(p.pointer()).p(s.pointer()).i(s.stride()).i(s.cols());
+        launchRows(k.rowsToBf16, rows, s.cols(), "rows_to_bf16");
+    }
+
+    @Override
+    public void widenFromBf16(Activations dst, Activations pairs, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        bind();
+        CudaActivations d = cuda(dst);
+        CudaActivations p = cuda(pairs);
+        if (!p.contiguous() || 2 * p.cols() != d.cols() || rows > p.rowCapacity() || rows > d.rowCapacity()) {
+            throw new IllegalArgumentException("cannot widen " + rows + " bf16 rows of " + p + " into " + d);
+        }
+        written(d, rows);
+        if (d.contiguous()) {
+            launchElementwise(k.convertBf16ToF32, d.pointer(), p.pointer(), (long) rows * d.cols());
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
+            launchElementwise(k.convertBf16ToF32, d.pointer() + 4L * r * d.stride(), p.pointer() + 2L * r * d.cols(), d.cols());
+        }
     }
 
     /** Kernels reach host-mapped rows over the bus a transaction at a time: a DMA into device rows is far faster. */
@@ -1641,9 +1701,13 @@ public final class CudaBackend implements ComputeBackend {
         }
         closed = true;
         device.makeCurrent();
+        boundThread = Thread.currentThread();
         try {
             driver.synchronize(stream);
         } finally {
+            for (CudaDeviceCopies c : deviceCopies) {
+                c.close();
+            }
             if (graphs != null) {
                 graphs.close();
             }

@@ -3,6 +3,7 @@ package dev.tandem.expert;
 import dev.tandem.core.cluster.ClusterConfig;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.model.ExpertExecutor;
 import dev.tandem.core.model.LoadedExperts;
 import dev.tandem.core.model.Models;
@@ -23,7 +24,9 @@ import java.util.concurrent.TimeUnit;
  * An expert node: the weights of its experts for every layer. For each (step, layer,
  * micro-batch) it gathers the rows that all attention nodes routed to it, runs one batched FFN
  * per expert over all of them, and sends each attention node its rows back, weighted by their
- * gate weights. It serves until the attention nodes go away.
+ * gate weights. It serves until the attention nodes go away. On a device the rows stay there: the
+ * transport DMAs them straight between the device and its buffers, bf16 rounded and widened on
+ * the device, and a reply's copies wait for the experts' kernels by an event, not on the host.
  */
 public final class ExpertNode implements AutoCloseable {
     private static final long CONNECT_TIMEOUT_NS = TimeUnit.MINUTES.toNanos(10);
@@ -45,6 +48,9 @@ public final class ExpertNode implements AutoCloseable {
     private final Activations computeIn;   // what the experts read and write: device rows on a device, else the views
     private final Activations computeOut;
     private final boolean deviceConverts;  // a device rounds to and widens from the bf16 wire on its side of the bus
+    private final DeviceCopies copies;     // the rows stay on the device, the transport moves them; null on the host
+    private final Activations pairsIn;     // the bf16 wire's rows on the device (two a float slot), or null
+    private final Activations pairsOut;
     private final int[] identity;
     private final int[] expertOfRow;
     private final int[] senderOfRow;
@@ -80,6 +86,13 @@ public final class ExpertNode implements AutoCloseable {
             computeIn = staged ? backend.allocate(capacity, hidden) : inRows;
             computeOut = staged ? backend.allocate(capacity, hidden) : outRows;
             deviceConverts = staged && wire == Dtype.BF16;
+            copies = staged && hidden % 2 == 0 ? backend.openCopies() : null;
+            pairsIn = copies != null && deviceConverts ? backend.allocate(capacity, hidden / 2) : null;
+            pairsOut = copies != null && deviceConverts ? backend.allocate(capacity, hidden / 2) : null;
+            if (copies != null) {
+                wireIn.onDevice(copies, copies.address(deviceConverts ? pairsIn : computeIn));
+                wireOut.onDevice(copies, copies.address(deviceConverts ? pairsOut : computeOut));
+            }
             executor = new ExpertExecutor(backend, config, experts, capacity);
             identity = new int[capacity];
             for (int i = 0; i < capacity; i++) {
@@ -154,7 +167,11 @@ public final class ExpertNode implements AutoCloseable {
         }
         out.copyLayoutFrom(in);
         out.routing().putBytes(0, routing, 0, rows * FrameFlyweight.ROUTING_ENTRY_LENGTH);
-        if (deviceConverts) {
+        if (copies != null) { // the rows arrived on the device
+            if (deviceConverts) {
+                backend.widenFromBf16(computeIn, pairsIn, rows);
+            }
+        } else if (deviceConverts) {
             backend.copyRowsFromBf16(computeIn, wireIn.activationMemory(), rows);
         } else if (computeIn != inRows) {
             backend.copyRows(computeIn, inRows, rows);
@@ -163,6 +180,13 @@ public final class ExpertNode implements AutoCloseable {
                 weightOfRow, computeOut)) {
             backend.zero(computeOut, rows);
             executor.run(layer, computeIn, identity, expertOfRow, weightOfRow, identity, rows, computeOut);
+        }
+        if (copies != null) {
+            if (deviceConverts) {
+                backend.roundToBf16(pairsOut, computeOut, rows);
+            }
+            copies.afterCompute(); // the reply's DMAs start when the kernels are done, and end before reply returns
+            return;
         }
         if (deviceConverts) {
             backend.copyRowsToBf16(wireOut.activationMemory(), computeOut, rows);

@@ -3,19 +3,24 @@ package dev.tandem.bench.m2n;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.transport.RowBatch;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.lang.foreign.MemorySegment;
 
 /**
- * A batch's activations mirrored in device memory, for the M2N benchmark on a device: what an
- * attention or expert node on a GPU adds to the wire's work, one DMA each way between its device
- * rows and the batch the transport sends from or receives into. The rows are moved as bytes
- * (bf16 pairs seen as float32 columns), so nothing is converted. One per thread: a backend's
- * stream is not shared.
+ * A batch's activations in device memory, for the M2N benchmark on a device: the rows an
+ * attention or expert node on a GPU sends from and receives into. By default the batch is
+ * {@link RowBatch#onDevice on the device}, and the transport DMAs the rows between the device and
+ * its own buffers; {@code -Dtandem.m2n.deviceRows=staged} measures the way before that, one DMA
+ * each way between the device rows and the batch's host rows, which the transport then copies.
+ * The rows are moved as bytes (bf16 pairs seen as float32 columns), so nothing is converted. One
+ * per thread: a backend's stream is not shared.
  */
 final class DeviceStage implements AutoCloseable {
+    static final boolean STAGED = "staged".equals(System.getProperty("tandem.m2n.deviceRows"));
+
     private final ComputeBackend backend;
     private final Activations host;
     private final Activations device;
@@ -29,6 +34,10 @@ final class DeviceStage implements AutoCloseable {
         device = backend.allocate(batch.capacityRows(), cols);
         backend.copyRows(device, host, batch.capacityRows()); // the device starts with the batch's random rows
         backend.awaitWrites();
+        if (!STAGED) {
+            DeviceCopies copies = backend.openCopies();
+            batch.onDevice(copies, copies.address(device));
+        }
     }
 
     /** A stage for {@code batch} on {@code spec}'s device, or null where the rows live in host memory (spec null). */
@@ -36,16 +45,20 @@ final class DeviceStage implements AutoCloseable {
         return spec == null ? null : new DeviceStage(spec, batch);
     }
 
-    /** Device rows [0, rows) into the batch, done when this returns. */
+    /** Staged: device rows [0, rows) into the batch, done when this returns. On the device: the transport's job. */
     void toHost(int rows) {
-        backend.copyRows(host, device, rows);
-        backend.awaitWrites();
+        if (STAGED) {
+            backend.copyRows(host, device, rows);
+            backend.awaitWrites();
+        }
     }
 
-    /** The batch's rows [0, rows) into the device rows, done when this returns. */
+    /** Staged: the batch's rows [0, rows) into the device rows, done when this returns. On the device: the transport's job. */
     void toDevice(int rows) {
-        backend.copyRows(device, host, rows);
-        backend.awaitWrites();
+        if (STAGED) {
+            backend.copyRows(device, host, rows);
+            backend.awaitWrites();
+        }
     }
 
     @Override

@@ -24,6 +24,12 @@ public final class CudaDriver {
     public static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
     public static final int CU_STREAM_NON_BLOCKING = 1;
     public static final int CU_MEMHOSTREGISTER_PORTABLE_DEVICEMAP = 0x01 | 0x02;
+    public static final int CU_MEMHOSTREGISTER_PORTABLE = 0x01;
+    public static final int CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712;
+    public static final int CU_MEMORYTYPE_HOST = 1;
+    public static final int CU_MEMORYTYPE_DEVICE = 2;
+    /** {@code sizeof(CUDA_MEMCPY2D)}: see {@link #copy2D}. */
+    public static final long MEMCPY2D_BYTES = 128;
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public static final int CUDA_ERROR_NO_DEVICE = 100;
 
@@ -52,6 +58,7 @@ public final class CudaDriver {
     private final MethodHandle cuMemcpyDtoHAsync;
     private final MethodHandle cuMemcpyDtoDAsync;
     private final MethodHandle cuMemcpyAsync;
+    private final MethodHandle cuMemcpy2DAsync;
     private final MethodHandle cuMemsetD32Async;
     private final MethodHandle cuStreamCreate;
     private final MethodHandle cuStreamSynchronize;
@@ -90,6 +97,7 @@ public final class CudaDriver {
         cuMemcpyDtoHAsync = f("cuMemcpyDtoHAsync_v2", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemcpyDtoDAsync = f("cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemcpyAsync = f("cuMemcpyAsync", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
+        cuMemcpy2DAsync = f("cuMemcpy2DAsync_v2", ADDRESS, ADDRESS);
         cuMemsetD32Async = f("cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS);
         cuStreamCreate = f("cuStreamCreate", ADDRESS, JAVA_INT);
         cuStreamSynchronize = f("cuStreamSynchronize", ADDRESS);
@@ -307,6 +315,40 @@ public final class CudaDriver {
         try {
             check((int) cuMemHostUnregister.invokeExact(MemorySegment.ofAddress(host.address())),
                     "cuMemHostUnregister");
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /**
+     * Page-locks host memory someone else mapped (an Aeron log) for DMA, without mapping it for
+     * kernels; the driver's result code (0, or {@link #CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED}
+     * among the refusals), never thrown: the caller falls back.
+     */
+    public int hostRegister(long address, long bytes) {
+        try {
+            return (int) cuMemHostRegister.invokeExact(MemorySegment.ofAddress(address), bytes, CU_MEMHOSTREGISTER_PORTABLE);
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /** Undoes {@link #hostRegister}; the result code, never thrown (the memory may be unmapped by now). */
+    public int hostUnregister(long address) {
+        try {
+            return (int) cuMemHostUnregister.invokeExact(MemorySegment.ofAddress(address));
+        } catch (Throwable t) {
+            throw Calls.rethrow(t);
+        }
+    }
+
+    /**
+     * A strided copy ({@code cuMemcpy2DAsync}) described by {@code params}, a {@code CUDA_MEMCPY2D}
+     * of {@link #MEMCPY2D_BYTES} the caller filled: the driver reads it during the call.
+     */
+    public void copy2D(MemorySegment params, MemorySegment stream) {
+        try {
+            check((int) cuMemcpy2DAsync.invokeExact(params, stream), "cuMemcpy2DAsync");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }
