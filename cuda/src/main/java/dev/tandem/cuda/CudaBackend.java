@@ -505,6 +505,10 @@ public final class CudaBackend implements ComputeBackend {
         return opened;
     }
 
+    void log(String line) {
+        log.accept(line);
+    }
+
     /** The device current on the calling thread, for {@link CudaDeviceCopies} used from a transport's thread. */
     void bindForCopies() {
         bind();

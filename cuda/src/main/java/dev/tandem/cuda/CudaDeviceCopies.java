@@ -41,6 +41,7 @@ final class CudaDeviceCopies implements DeviceCopies {
     private final MemorySegment computeDone;
     private final List<long[]> mine = new ArrayList<>(); // {address, bytes} registered through this object
     private boolean closed;
+    private boolean rowByRow; // the driver refused a strided copy once: every run goes a row a call
 
     CudaDeviceCopies(CudaBackend backend, CudaDriver driver) {
         this.backend = backend;
@@ -143,7 +144,38 @@ final class CudaDeviceCopies implements DeviceCopies {
     private void copy2D(long width, int rows) {
         params.set(JAVA_LONG, WIDTH, width);
         params.set(JAVA_LONG, HEIGHT, rows);
-        driver.copy2D(params, stream);
+        if (!rowByRow) {
+            try {
+                driver.copy2D(params, stream);
+                return;
+            } catch (dev.tandem.cuda.bind.CudaException e) {
+                rowByRow = true; // from now on, a copy a row
+                backend.log("cuMemcpy2DAsync refused " + rows + " rows of " + width + " B (host 0x"
+                        + Long.toHexString(hostOf(params)) + " pitch " + hostPitchOf(params) + ", device 0x"
+                        + Long.toHexString(deviceOf(params)) + "): " + e.getMessage() + "; copying a row a call");
+            }
+        }
+        boolean toDevice = params.get(JAVA_INT, DST_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_DEVICE;
+        long host = hostOf(params), pitch = hostPitchOf(params), device = deviceOf(params);
+        for (int r = 0; r < rows; r++) {
+            if (toDevice) {
+                driver.copy(device + r * width, host + r * pitch, width, stream);
+            } else {
+                driver.copy(host + r * pitch, device + r * width, width, stream);
+            }
+        }
+    }
+
+    private static long hostOf(MemorySegment p) {
+        return p.get(JAVA_INT, SRC_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_HOST ? p.get(JAVA_LONG, SRC_HOST) : p.get(JAVA_LONG, DST_HOST);
+    }
+
+    private static long hostPitchOf(MemorySegment p) {
+        return p.get(JAVA_INT, SRC_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_HOST ? p.get(JAVA_LONG, SRC_PITCH) : p.get(JAVA_LONG, DST_PITCH);
+    }
+
+    private static long deviceOf(MemorySegment p) {
+        return p.get(JAVA_INT, SRC_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_DEVICE ? p.get(JAVA_LONG, SRC_DEVICE) : p.get(JAVA_LONG, DST_DEVICE);
     }
 
     @Override

@@ -79,6 +79,45 @@ class CudaDeviceCopiesTest {
     }
 
     @Test
+    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes() {
+        // 30 fragments' payloads a header apart in one page-locked term, from device rows at an odd offset
+        int pieces = 30;
+        long deviceOffset = 6560;
+        try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
+             Arena arena = Arena.ofShared()) {
+            DeviceCopies copies = gpu.openCopies();
+            long termBytes = 1 << 20;
+            MemorySegment term = arena.allocate(termBytes, 4096);
+            assertTrue(copies.register(term.address(), termBytes));
+            int floats = (int) ((deviceOffset + (long) WIDTH * pieces) / 4);
+            Activations rows = gpu.allocate(1, floats);
+            MemorySegment source = arena.allocate(4L * floats, 64);
+            for (int i = 0; i < floats; i++) {
+                source.setAtIndex(ValueLayout.JAVA_INT, i, i * 31 + 7);
+            }
+            gpu.copyRows(rows, gpu.wrapHost(source, 1, floats), 1);
+            copies.afterCompute();
+            long at = 3 * PITCH + 32;
+            copies.toHost(term.address() + at, PITCH, copies.address(rows) + deviceOffset, WIDTH, pieces);
+            copies.await();
+            for (int p = 0; p < pieces; p++) {
+                assertEquals(-1L, MemorySegment.mismatch(term, at + (long) p * PITCH, at + (long) p * PITCH + WIDTH,
+                        source, deviceOffset + (long) p * WIDTH, deviceOffset + (long) (p + 1) * WIDTH), "piece " + p);
+            }
+            Activations back = gpu.allocate(1, floats);
+            copies.toDevice(copies.address(back) + deviceOffset, term.address() + at, PITCH, WIDTH, pieces);
+            copies.await();
+            int[] out = new int[floats];
+            float[] asFloats = new float[floats];
+            gpu.copyToHost(back, 1, asFloats);
+            for (int i = (int) (deviceOffset / 4); i < floats; i++) {
+                out[i] = Float.floatToRawIntBits(asFloats[i]);
+                assertEquals(i * 31 + 7, out[i], "element " + i);
+            }
+        }
+    }
+
+    @Test
     void shouldCopyThroughPageableMemoryToo() {
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {

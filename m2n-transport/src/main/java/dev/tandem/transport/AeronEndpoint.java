@@ -33,7 +33,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 final class AeronEndpoint extends M2nEndpoint
 {
-    private static final int FRAGMENT_LIMIT = 16;
+    private static final int FRAGMENT_LIMIT = 64; // a 512 KiB frame of 8 KiB fragments in one poll
 
     private final ExclusivePublication[] publications; // (peers)
     private final Subscription subscription;

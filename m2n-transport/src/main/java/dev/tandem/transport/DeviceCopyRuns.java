@@ -5,11 +5,16 @@ import dev.tandem.core.compute.DeviceCopies;
 /**
  * Queues the copies of a message's pieces between device rows and a log, merging pieces of the
  * same width that lie one header apart in the log and back to back on the device (a message's
- * middle fragments) into one strided copy: a frame of any size costs about three copy calls.
+ * middle fragments) into one strided copy: a frame of any size costs about three copy calls. A run
+ * never spans more than a header between pieces: across a term boundary the driver would see host
+ * memory of two page-locked ranges in one copy, which it refuses.
  * Allocation-free; one per endpoint side.
  */
 final class DeviceCopyRuns
 {
+    private static final int MAX_GAP = 64; // an Aeron frame header (32 B) and its alignment, at most
+
+
     private DeviceCopies copies;
     private boolean toDevice;
     private long host;   // first piece's host address
@@ -42,9 +47,9 @@ final class DeviceCopyRuns
     {
         if (pieces == 1)
         {
-            if (nextHost - host < width)
+            if (nextHost - host < width || nextHost - host - width > MAX_GAP)
             {
-                return false;
+                return false; // overlapping, or farther than one header: another term, another page-locked range
             }
             pitch = nextHost - host;
             return true;

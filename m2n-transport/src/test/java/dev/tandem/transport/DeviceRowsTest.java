@@ -119,6 +119,10 @@ class DeviceRowsTest
                         host.get(java.lang.foreign.ValueLayout.JAVA_BYTE, (long)f * pitch + b), "fragment " + f + " byte " + b);
                 }
             }
+            runs.add(device, false, host.address(), onDevice.address(), width);
+            runs.add(device, false, host.address() + 2L * pitch, onDevice.address() + width, width); // two headers on
+            runs.await();
+            assertEquals(5, device.copyCalls(), "pieces farther apart than one header (another term) are not merged");
         }
     }
 }

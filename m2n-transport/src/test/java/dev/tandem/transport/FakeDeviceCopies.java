@@ -15,7 +15,8 @@ import java.util.Map;
  * A "device" in host memory for the transport's device paths: copies are only queued until
  * {@link #await}, as a real device's DMAs run later, so a transport that reads or gives back
  * memory before awaiting its copies sees stale bytes. Registrations are counted, and can be
- * refused, so that tests see what the transport locks and unlocks.
+ * refused, so that tests see what the transport locks and unlocks. As CUDA's driver does, a strided
+ * copy that starts in page-locked memory must stay inside that one range.
  */
 final class FakeDeviceCopies implements DeviceCopies
 {
@@ -23,6 +24,7 @@ final class FakeDeviceCopies implements DeviceCopies
     private final List<ByteBuffer> deviceMemory = new ArrayList<>();
     private final List<long[]> queued = new ArrayList<>(); // {dst, dstPitch, src, srcPitch, width, rows}
     private final Map<Long, Integer> registered = new HashMap<>(); // address → times
+    private final Map<Long, Long> registeredBytes = new HashMap<>(); // address → bytes
     private int registrations;
     private int copyCalls;
 
@@ -49,6 +51,7 @@ final class FakeDeviceCopies implements DeviceCopies
         }
         registrations++;
         registered.merge(address, 1, Integer::sum);
+        registeredBytes.put(address, bytes);
         return true;
     }
 
@@ -85,9 +88,25 @@ final class FakeDeviceCopies implements DeviceCopies
     {
     }
 
+    private void checkOneRange(final long host, final long hostPitch, final long width, final int rows)
+    {
+        final long end = host + (rows - 1) * hostPitch + width;
+        for (final Map.Entry<Long, Long> range : registeredBytes.entrySet())
+        {
+            final long start = range.getKey();
+            if (registered.containsKey(start) && host >= start && host < start + range.getValue() &&
+                end > start + range.getValue())
+            {
+                throw new IllegalArgumentException("a strided copy leaves the page-locked range it starts in: [0x" +
+                    Long.toHexString(host) + ", 0x" + Long.toHexString(end) + ")");
+            }
+        }
+    }
+
     @Override
     public void toHost(final long host, final long hostPitch, final long device, final long width, final int rows)
     {
+        checkOneRange(host, hostPitch, width, rows);
         queued.add(new long[]{host, hostPitch, device, width, width, rows});
         copyCalls++;
     }
@@ -95,6 +114,7 @@ final class FakeDeviceCopies implements DeviceCopies
     @Override
     public void toDevice(final long device, final long host, final long hostPitch, final long width, final int rows)
     {
+        checkOneRange(host, hostPitch, width, rows);
         queued.add(new long[]{device, width, host, hostPitch, width, rows});
         copyCalls++;
     }

@@ -26,7 +26,7 @@ final class DeviceStage implements AutoCloseable {
     private final Activations device;
 
     private DeviceStage(BackendSpec spec, RowBatch batch) {
-        backend = spec.open(line -> { });
+        backend = spec.open(line -> System.err.println("m2n: device: " + line));
         UnsafeBuffer activations = batch.activations();
         int cols = batch.rowBytes() / Float.BYTES;
         host = backend.wrapHost(MemorySegment.ofAddress(activations.addressOffset()).reinterpret(activations.capacity()),
@@ -45,20 +45,30 @@ final class DeviceStage implements AutoCloseable {
         return spec == null ? null : new DeviceStage(spec, batch);
     }
 
-    /** Staged: device rows [0, rows) into the batch, done when this returns. On the device: the transport's job. */
-    void toHost(int rows) {
+    /** Before a send: staged, the device rows [0, rows) into the batch; on the device, the transport's job. */
+    void beforeSend(int rows) {
         if (STAGED) {
-            backend.copyRows(host, device, rows);
-            backend.awaitWrites();
+            toHost(rows);
         }
     }
 
-    /** Staged: the batch's rows [0, rows) into the device rows, done when this returns. On the device: the transport's job. */
-    void toDevice(int rows) {
+    /** After a receive: staged, the batch's rows [0, rows) onto the device; on the device, the transport's job. */
+    void afterReceive(int rows) {
         if (STAGED) {
-            backend.copyRows(device, host, rows);
-            backend.awaitWrites();
+            toDevice(rows);
         }
+    }
+
+    /** Device rows [0, rows) into the batch's host rows, done when this returns (the copy bound's half). */
+    void toHost(int rows) {
+        backend.copyRows(host, device, rows);
+        backend.awaitWrites();
+    }
+
+    /** The batch's host rows [0, rows) onto the device rows, done when this returns. */
+    void toDevice(int rows) {
+        backend.copyRows(device, host, rows);
+        backend.awaitWrites();
     }
 
     @Override

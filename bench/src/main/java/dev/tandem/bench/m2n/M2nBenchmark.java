@@ -1,6 +1,7 @@
 package dev.tandem.bench.m2n;
 
 import dev.tandem.bench.m2n.M2nBenchConfig.Shape;
+import org.agrona.concurrent.BusySpinIdleStrategy;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.FrameFlyweight;
 import dev.tandem.transport.NettyNode;
@@ -51,7 +52,8 @@ public final class M2nBenchmark {
         final List<String> skipped = new ArrayList<>();
         progress.accept("Java " + Runtime.version() + ", " + Runtime.getRuntime().availableProcessors() + " cores, Netty "
                 + (NettyNode.epollAvailable() ? "epoll" : "NIO") + "; round trips of " + HIDDEN + "-element bf16 rows; "
-                + config.repeats() + " run(s) per row");
+                + config.repeats() + " run(s) per row; the nodes' threads busy-spin where the cores allow"
+                + " (M + N + " + SPARE_CORES + " ≤ cores), else back off to parks");
         for (Shape shape : config.shapes()) {
             for (int bytes : config.sizes()) {
                 final List<Transport> runnable = new ArrayList<>();
@@ -93,7 +95,8 @@ public final class M2nBenchmark {
         try {
             final M2nResult result = transport == Transport.MEMCPY
                     ? MemcpyRun.run(shape.m(), shape.n(), bytes, config)
-                    : RoundTripRun.run(transport, shape.m(), shape.n(), bytes, config, transportConfig(transport, bytes));
+                    : RoundTripRun.run(transport, shape.m(), shape.n(), bytes, config,
+                            transportConfig(transport, bytes, shape.m() + shape.n()));
             progress.accept(String.format(Locale.ROOT,
                     "%s: %.0f MB/s, p50 %.1f us, p99 %.1f us, p99.9 %.1f us (%d round trips)", name,
                     result.throughputMbS(), result.p50Us(), result.p99Us(), result.p999Us(), result.roundTrips()));
@@ -116,9 +119,12 @@ public final class M2nBenchmark {
     }
 
     /**
-     * Tuning for the benchmark on a small shared machine, from {@link TransportConfig#defaults()}
-     * (SHARED driver, callers back off to 100 µs parks), plus what large frames need:
+     * Tuning for the benchmark from {@link TransportConfig#defaults()} (SHARED driver, callers back
+     * off to 100 µs parks), plus what large frames need:
      * <ul>
+     *   <li>where the machine has a core for each of the {@code nodes} threads and {@value #SPARE_CORES}
+     *       more (the driver, the harness), every thread busy-spins: a parked receiver wakes up
+     *       50-100 µs after its frame arrived, more than a 256 KB frame takes to move;</li>
      *   <li>terms of eight of the largest frame (Aeron's largest message is a term / 8);</li>
      *   <li>logs allocated and touched when they are mapped: with sparse logs every configuration
      *       measured page faults until it had written 3 terms of every log (4x4 at 1 MB: 768 MiB,
@@ -132,11 +138,16 @@ public final class M2nBenchmark {
      *   <li>timeouts of seconds, so that a broken configuration fails fast.</li>
      * </ul>
      */
-    static TransportConfig transportConfig(Transport transport, int bytes) {
+    static final int SPARE_CORES = 2;
+
+    static TransportConfig transportConfig(Transport transport, int bytes, int nodes) {
         final int term = TransportConfig.termLengthFor(frameLength(bytes));
+        final boolean spin = nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
         final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU : TransportConfig.defaults().mtuLength();
         final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
-        return TransportConfig.defaults()
+        final TransportConfig base = spin ? TransportConfig.defaults().withIdleStrategies(
+                BusySpinIdleStrategy::new, BusySpinIdleStrategy::new) : TransportConfig.defaults();
+        return base
                 .withMtuAndTermLength(Math.min(mtu, term / TransportConfig.TERM_TO_FRAME_RATIO), term)
                 .withSparseLogs(false)
                 .withTimeouts(TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(10))

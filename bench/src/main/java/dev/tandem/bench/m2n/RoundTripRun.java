@@ -94,12 +94,12 @@ final class RoundTripRun {
                 }
                 final long startNs = System.nanoTime();
                 if (stage != null) {
-                    stage.toHost(n * rows);
+                    stage.beforeSend(n * rows);
                 }
                 sender.send(step, 0, 0, batch);
                 sender.receiveResults(step, 0, 0, batch); // results land where the inputs were
                 if (stage != null) {
-                    stage.toDevice(n * rows);
+                    stage.afterReceive(n * rows);
                 }
                 final long roundTripNs = System.nanoTime() - startNs;
                 if (plan.isMeasured(step)) {
@@ -122,8 +122,8 @@ final class RoundTripRun {
             for (long step = 0; !plan.isDone(step); step++) {
                 receiver.receive(step, 0, 0, gathered);
                 if (stage != null) {
-                    stage.toDevice(m * rows);
-                    stage.toHost(m * rows);
+                    stage.afterReceive(m * rows);
+                    stage.beforeSend(m * rows);
                 }
                 receiver.reply(step, 0, 0, gathered); // the experts' results would overwrite the rows in place
             }
