@@ -24,6 +24,7 @@ final class DeviceStage implements AutoCloseable {
     private final ComputeBackend backend;
     private final Activations host;
     private final Activations device;
+    private final boolean staged; // STAGED, or a backend without device copies (the CPU)
 
     private DeviceStage(BackendSpec spec, RowBatch batch) {
         backend = spec.open(line -> System.err.println("m2n: device: " + line));
@@ -34,8 +35,9 @@ final class DeviceStage implements AutoCloseable {
         device = backend.allocate(batch.capacityRows(), cols);
         backend.copyRows(device, host, batch.capacityRows()); // the device starts with the batch's random rows
         backend.awaitWrites();
-        if (!STAGED) {
-            DeviceCopies copies = backend.openCopies();
+        DeviceCopies copies = STAGED ? null : backend.openCopies();
+        staged = copies == null;
+        if (!staged) {
             batch.onDevice(copies, copies.address(device));
         }
     }
@@ -47,14 +49,14 @@ final class DeviceStage implements AutoCloseable {
 
     /** Before a send: staged, the device rows [0, rows) into the batch; on the device, the transport's job. */
     void beforeSend(int rows) {
-        if (STAGED) {
+        if (staged) {
             toHost(rows);
         }
     }
 
     /** After a receive: staged, the batch's rows [0, rows) onto the device; on the device, the transport's job. */
     void afterReceive(int rows) {
-        if (STAGED) {
+        if (staged) {
             toDevice(rows);
         }
     }
