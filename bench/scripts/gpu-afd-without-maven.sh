@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
+# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it, M2N_VARIANTS for flags at 2x2), bench kv (KV=1) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
 set -uo pipefail
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
@@ -47,6 +47,13 @@ T="$J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --ad
 # M2N_STAGED=1: the same with the rows staged through the batch's host rows (the way before DMA into the term buffers)
 [ -n "${M2N_STAGED:-}" ] && timeout 120 ${T/-cp /-Dtandem.m2n.deviceRows=staged -cp } bench m2n --device cuda --quick --shape 1x1,2x2 \
   --size 16000,256000,1000000 --transport aeron-ipc --json "$OUT/m2n-staged.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/m2n-staged.log" | grep -v "^m2n:"
+# M2N_VARIANTS="label=-Dflag=value,-Dflag2=value label2=...": 2x2 at 256 KB and 1 MB once per variant, flags on the JVM
+for v in ${M2N_VARIANTS:-}; do
+  label=${v%%=*}; flags=${v#*=}; flags=${flags//,/ }
+  timeout 60 ${T/-cp /$flags -cp } bench m2n --device cuda --quick --shape 2x2 --size 256000,1000000 --transport aeron-ipc \
+    --json "$OUT/m2n-$label.json" 2>&1 | grep -v "^WARNING" | grep -v "^m2n:" | sed "s/^/$label: /"
+done
+[ -n "${KV:-}" ] && timeout 120 $T bench kv --device cuda --json "$OUT/kv.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/kv.log"
 if [ "${DECODE:-1}" = 1 ]; then
 $T synth --preset mixtral-8x7b --describe-only --out /tmp/m8x7 2>&1 | grep -v "^WARNING"
 nvidia-smi --query-gpu=name,memory.used,clocks.sm,clocks.mem --format=csv,noheader

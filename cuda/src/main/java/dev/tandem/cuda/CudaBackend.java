@@ -1222,6 +1222,31 @@ public final class CudaBackend implements ComputeBackend {
         kvHostRows.fromHost(kv, layer, slots, from, count, src, offset);
     }
 
+    /** See {@link CudaKvHostRows}: the gather kernel alone, into device rows. */
+    @Override
+    public void gatherKv(KvStorage kv, int layer, int[] slots, int from, int count, Activations dst) {
+        bind();
+        kvHostRows.gather(kv, layer, slots, from, count, deviceRows(dst, kv, count));
+    }
+
+    /** See {@link CudaKvHostRows}: the scatter kernel alone, from device rows. */
+    @Override
+    public void scatterKv(KvStorage kv, int layer, int[] slots, int from, int count, Activations src) {
+        bind();
+        kvHostRows.scatter(kv, layer, slots, from, count, deviceRows(src, kv, count));
+    }
+
+    /** The device address of {@code rows}, which must be device memory with room for {@code count} KV rows. */
+    private static long deviceRows(Activations rows, KvStorage kv, int count) {
+        CudaActivations a = (CudaActivations) rows;
+        long bytes = KvStorage.hostRowsBytes(kv, count);
+        if (a.hostMapped() || !a.contiguous() || (long) a.rowCapacity() * a.cols() * Float.BYTES < bytes) {
+            throw new IllegalArgumentException("KV rows on the device need " + bytes + " B of contiguous device rows, not "
+                    + a);
+        }
+        return a.pointer();
+    }
+
     /** Page-locks {@code memory} as {@link #pinned} does at a DMA's first use, but all of it, now. */
     @Override
     public void registerHost(MemorySegment memory) {

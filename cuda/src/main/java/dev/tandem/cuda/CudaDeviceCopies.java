@@ -32,6 +32,7 @@ final class CudaDeviceCopies implements DeviceCopies {
     private static final long SRC_MEMORY_TYPE = 16, SRC_HOST = 24, SRC_DEVICE = 32, SRC_PITCH = 48;
     private static final long DST_MEMORY_TYPE = 72, DST_HOST = 80, DST_DEVICE = 88, DST_PITCH = 104;
     private static final long WIDTH = 112, HEIGHT = 120;
+    private static final int MARKS = 16; // marks outstanding at once; an older one waits for everything
 
     private final CudaBackend backend;
     private final CudaDriver driver;
@@ -39,6 +40,8 @@ final class CudaDeviceCopies implements DeviceCopies {
     private final MemorySegment params;   // one CUDA_MEMCPY2D, refilled for every strided copy
     private final MemorySegment stream;   // the copies' own
     private final MemorySegment computeDone;
+    private final MemorySegment[] marks = new MemorySegment[MARKS]; // events recorded in turn by mark()
+    private long marksTaken;
     private final List<long[]> mine = new ArrayList<>(); // {address, bytes} registered through this object
     private boolean closed;
     private boolean rowByRow; // the driver refused a strided copy once: every run goes a row a call
@@ -49,6 +52,9 @@ final class CudaDeviceCopies implements DeviceCopies {
         this.params = arena.allocate(CudaDriver.MEMCPY2D_BYTES, 8);
         this.stream = driver.createStream();
         this.computeDone = driver.createOrderingEvent();
+        for (int i = 0; i < MARKS; i++) {
+            marks[i] = driver.createOrderingEvent();
+        }
     }
 
     @Override
@@ -109,35 +115,30 @@ final class CudaDeviceCopies implements DeviceCopies {
 
     @Override
     public void toHost(long host, long hostPitch, long device, long width, int rows) {
-        backend.bindForCopies();
-        if (rows == 1) {
-            driver.copy(host, device, width, stream);
-            return;
-        }
-        params.fill((byte) 0);
-        params.set(JAVA_INT, SRC_MEMORY_TYPE, CudaDriver.CU_MEMORYTYPE_DEVICE);
-        params.set(JAVA_LONG, SRC_DEVICE, device);
-        params.set(JAVA_LONG, SRC_PITCH, width);
-        params.set(JAVA_INT, DST_MEMORY_TYPE, CudaDriver.CU_MEMORYTYPE_HOST);
-        params.set(JAVA_LONG, DST_HOST, host);
-        params.set(JAVA_LONG, DST_PITCH, hostPitch);
-        copy2D(width, rows);
+        strided(false, host, hostPitch, device, width, rows);
     }
 
     @Override
     public void toDevice(long device, long host, long hostPitch, long width, int rows) {
+        strided(true, host, hostPitch, device, width, rows);
+    }
+
+    /** {@code rows} of {@code width} bytes, contiguous on the device and {@code hostPitch} apart on the host. */
+    private void strided(boolean toDevice, long host, long hostPitch, long device, long width, int rows) {
         backend.bindForCopies();
         if (rows == 1) {
-            driver.copy(device, host, width, stream);
+            driver.copy(toDevice ? device : host, toDevice ? host : device, width, stream);
             return;
         }
         params.fill((byte) 0);
-        params.set(JAVA_INT, SRC_MEMORY_TYPE, CudaDriver.CU_MEMORYTYPE_HOST);
-        params.set(JAVA_LONG, SRC_HOST, host);
-        params.set(JAVA_LONG, SRC_PITCH, hostPitch);
-        params.set(JAVA_INT, DST_MEMORY_TYPE, CudaDriver.CU_MEMORYTYPE_DEVICE);
-        params.set(JAVA_LONG, DST_DEVICE, device);
-        params.set(JAVA_LONG, DST_PITCH, width);
+        long hostSide = toDevice ? 0 : DST_MEMORY_TYPE - SRC_MEMORY_TYPE; // the dst fields lie this far past the src ones
+        long deviceSide = toDevice ? DST_MEMORY_TYPE - SRC_MEMORY_TYPE : 0;
+        params.set(JAVA_INT, SRC_MEMORY_TYPE + hostSide, CudaDriver.CU_MEMORYTYPE_HOST);
+        params.set(JAVA_LONG, SRC_HOST + hostSide, host);
+        params.set(JAVA_LONG, SRC_PITCH + hostSide, hostPitch);
+        params.set(JAVA_INT, SRC_MEMORY_TYPE + deviceSide, CudaDriver.CU_MEMORYTYPE_DEVICE);
+        params.set(JAVA_LONG, SRC_DEVICE + deviceSide, device);
+        params.set(JAVA_LONG, SRC_PITCH + deviceSide, width);
         copy2D(width, rows);
     }
 
@@ -179,6 +180,24 @@ final class CudaDeviceCopies implements DeviceCopies {
     }
 
     @Override
+    public long mark() {
+        backend.bindForCopies();
+        long mark = marksTaken++;
+        driver.record(marks[(int) (mark % MARKS)], stream);
+        return mark;
+    }
+
+    @Override
+    public void awaitMark(long mark) {
+        if (mark < marksTaken - MARKS) {
+            await(); // its event was recorded again since: wait for everything instead
+            return;
+        }
+        backend.bindForCopies();
+        driver.synchronizeEvent(marks[(int) (mark % MARKS)]);
+    }
+
+    @Override
     public void await() {
         backend.bindForCopies();
         driver.synchronize(stream);
@@ -197,6 +216,9 @@ final class CudaDeviceCopies implements DeviceCopies {
         }
         mine.clear();
         driver.destroyEvent(computeDone);
+        for (MemorySegment event : marks) {
+            driver.destroyEvent(event);
+        }
         driver.destroyStream(stream);
         arena.close();
     }

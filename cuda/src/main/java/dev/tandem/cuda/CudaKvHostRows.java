@@ -33,21 +33,15 @@ final class CudaKvHostRows {
 
     /** Enqueues the gather and the copy into {@code dst}; a pageable {@code dst} is written when this returns. */
     void toHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment dst, long offset) {
-        CudaKvStorage s = (CudaKvStorage) kv;
-        KvStorage.checkHostRows(s, layer, slots, from, count, dst, offset);
+        KvStorage.checkHostRows(kv, layer, slots, from, count, dst, offset);
         requireNative(dst);
         if (count == 0) {
             return;
         }
         b.ops.notInGraph(); // a copy to the host is no part of a replayed step
-        long bytes = KvStorage.hostRowsBytes(s, count);
-        long rows = b.scratch(bytes);     // before the argument upload: growing it drains the argument area
-        long slotPtr = slotsOnDevice(slots, from, count);
-        int rowBytes = s.rowWidth * s.elementBytes;
-        boolean w4 = rowBytes % 4 == 0;
-        int words = rowBytes / (w4 ? 4 : 2);
-        b.args.reset().p(rows).p(s.keys(layer)).p(s.values(layer)).p(slotPtr).i(count).i(words);
-        b.launchRows(w4 ? gather4 : gather2, 2 * count, words, "gather_kv");
+        long bytes = KvStorage.hostRowsBytes(kv, count);
+        long rows = b.scratch(bytes); // before the gather's argument upload: growing it drains the argument area
+        gather(kv, layer, slots, from, count, rows);
         // the directional copy, which takes pageable memory by its contract (cuMemcpyAsync's pointer
         // inference is only relied on for registered memory elsewhere); returns once done if pageable
         b.driver.copyToHost(MemorySegment.ofAddress(dst.address() + offset), rows, bytes, b.stream);
@@ -59,25 +53,52 @@ final class CudaKvHostRows {
      * the caller's again (Aeron's, for a frame) as soon as this returns.
      */
     void fromHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment src, long offset) {
-        CudaKvStorage s = (CudaKvStorage) kv;
-        KvStorage.checkHostRows(s, layer, slots, from, count, src, offset);
+        KvStorage.checkHostRows(kv, layer, slots, from, count, src, offset);
         if (count == 0) {
             return;
         }
-        b.ops.notInGraph();
-        long bytes = KvStorage.hostRowsBytes(s, count);
-        long rows = b.scratch(bytes);
         requireNative(src);
+        b.ops.notInGraph();
+        long bytes = KvStorage.hostRowsBytes(kv, count);
+        long rows = b.scratch(bytes);
         long host = src.address() + offset;
         b.driver.copyToDevice(rows, MemorySegment.ofAddress(host), bytes, b.stream);
+        scatter(kv, layer, slots, from, count, rows);
+        if (b.isRegistered(host, bytes)) {
+            b.drain();
+        }
+    }
+
+    /** Enqueues the gather of the slots' keys, then values, into contiguous device rows at {@code rows}. */
+    void gather(KvStorage kv, int layer, int[] slots, int from, int count, long rows) {
+        move(kv, layer, slots, from, count, rows, true);
+    }
+
+    /** Enqueues the scatter of contiguous device rows at {@code rows} (keys, then values) into the slots. */
+    void scatter(KvStorage kv, int layer, int[] slots, int from, int count, long rows) {
+        move(kv, layer, slots, from, count, rows, false);
+    }
+
+    private void move(KvStorage kv, int layer, int[] slots, int from, int count, long rows, boolean gather) {
+        CudaKvStorage s = (CudaKvStorage) kv;
+        if (from < 0 || count < 0 || from > slots.length - count || layer < 0 || layer >= s.layers()) {
+            throw new IndexOutOfBoundsException("slots [" + from + ", " + ((long) from + count) + ") of " + slots.length
+                    + ", layer " + layer);
+        }
+        if (count == 0) {
+            return;
+        }
+        b.ops.notInGraph(); // the transfer's rows are no part of a replayed step
         long slotPtr = slotsOnDevice(slots, from, count);
         int rowBytes = s.rowWidth * s.elementBytes;
         boolean w4 = rowBytes % 4 == 0;
         int words = rowBytes / (w4 ? 4 : 2);
-        b.args.reset().p(s.keys(layer)).p(s.values(layer)).p(rows).p(slotPtr).i(count).i(words);
-        b.launchRows(w4 ? scatter4 : scatter2, 2 * count, words, "scatter_kv");
-        if (b.isRegistered(host, bytes)) {
-            b.drain();
+        if (gather) {
+            b.args.reset().p(rows).p(s.keys(layer)).p(s.values(layer)).p(slotPtr).i(count).i(words);
+            b.launchRows(w4 ? gather4 : gather2, 2 * count, words, "gather_kv");
+        } else {
+            b.args.reset().p(s.keys(layer)).p(s.values(layer)).p(rows).p(slotPtr).i(count).i(words);
+            b.launchRows(w4 ? scatter4 : scatter2, 2 * count, words, "scatter_kv");
         }
     }
 

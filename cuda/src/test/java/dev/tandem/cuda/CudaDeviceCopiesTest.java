@@ -32,6 +32,43 @@ class CudaDeviceCopiesTest {
     private static final int PITCH = 8192;  // its header and payload in a log
     private static final int PIECES = 9;
 
+    /**
+     * A mark waits for what was queued before it: 40 copies of 4 MB each, a mark after every one
+     * (more marks than events, so the oldest events are recorded again), then each mark awaited in
+     * turn: the copy before it must be on the host, its bytes the device's.
+     */
+    @Test
+    void shouldAwaitTheCopiesQueuedBeforeAMark() {
+        int copiesQueued = 40;
+        int floats = 1 << 20;
+        long bytes = (long) floats * Float.BYTES;
+        try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
+             Arena arena = Arena.ofShared()) {
+            DeviceCopies copies = gpu.openCopies();
+            Activations rows = gpu.allocate(1, floats);
+            MemorySegment source = arena.allocate(bytes, 64);
+            for (int i = 0; i < floats; i++) {
+                source.setAtIndex(ValueLayout.JAVA_FLOAT, i, i * 0.5f + 3);
+            }
+            gpu.copyRows(rows, gpu.wrapHost(source, 1, floats), 1);
+            gpu.awaitWrites();
+            MemorySegment host = arena.allocate(bytes * copiesQueued, 4096);
+            assertTrue(copies.register(host.address(), host.byteSize()));
+            long[] marks = new long[copiesQueued];
+            copies.afterCompute();
+            for (int c = 0; c < copiesQueued; c++) {
+                copies.toHost(host.address() + c * bytes, bytes, copies.address(rows), bytes, 1);
+                marks[c] = copies.mark();
+            }
+            for (int c = 0; c < copiesQueued; c++) {
+                copies.awaitMark(marks[c]);
+                assertEquals(-1L, MemorySegment.mismatch(host, c * bytes, (c + 1) * bytes, source, 0, bytes),
+                        "copy " + c + " done once its mark is awaited");
+            }
+            copies.close();
+        }
+    }
+
     @Test
     void shouldCopyStridedPiecesThroughASharedMappingAndBack() throws IOException {
         Path file = Files.createTempFile(Path.of(Files.isDirectory(Path.of("/dev/shm")) ? "/dev/shm" : "/tmp"), "log", ".bin");

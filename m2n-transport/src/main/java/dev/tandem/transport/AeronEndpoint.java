@@ -1,5 +1,6 @@
 package dev.tandem.transport;
 
+import dev.tandem.core.compute.DeviceCopies;
 import io.aeron.Aeron;
 import io.aeron.ExclusivePublication;
 import io.aeron.Image;
@@ -9,7 +10,6 @@ import io.aeron.logbuffer.BufferClaim;
 import io.aeron.logbuffer.ControlledFragmentHandler;
 import io.aeron.logbuffer.FragmentHandler;
 import io.aeron.logbuffer.FrameDescriptor;
-import org.agrona.BitUtil;
 import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
 import org.agrona.CloseHelper;
@@ -24,12 +24,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  * MTU, {@code offer} of two buffers above it, which Aeron fragments straight from the batch) and
  * one on receive (log to the destination row, by {@link FrameGatherer}; no FragmentAssembler).
  * <p>
- * Rows on a device ({@link RowBatch#onDevice}) copy no byte on the host: a frame goes out as
- * fragments this side claims itself (Aeron's own fragment flags, so any reader reassembles them),
- * the device rows DMA'd into the claims, which are committed once the copies are done; on
- * receive each fragment's activations are DMA'd from the log onto the device, and a poll ends
- * only after its copies are done, since an IPC publication cleans the log up to the reader's
- * position. The term buffers are page-locked as they are met ({@link TermBufferLocks}).
+ * Rows on a device ({@link RowBatch#onDevice}) copy no byte on the host: every peer's frame goes
+ * out as fragments this side claims itself ({@link DeviceFramePublisher}), the device rows DMA'd
+ * into the claims, all committed after one wait for the copies; on receive each pending peer's
+ * image is peeked, its fragments' activations DMA'd from the log onto the device, and the images
+ * move past them after one wait for all the copies, since an IPC publication cleans the log up to
+ * the reader's position. The term buffers are page-locked as they are met ({@link TermBufferLocks}).
  */
 final class AeronEndpoint extends M2nEndpoint
 {
@@ -48,9 +48,9 @@ final class AeronEndpoint extends M2nEndpoint
     private final java.util.function.Consumer<Image> strangerPoll = this::pollIfStranger;
     private int strangerWork;
     private final TermBufferLocks termLocks;
-    private final DeviceCopyRuns sendRuns = new DeviceCopyRuns();
-    private final BufferClaim[] claims; // a frame's fragments, claimed before its device rows are copied in
-    private int fragmentsThisPoll;
+    private final DeviceFramePublisher devicePublisher;
+    private final Image[] peekImages;   // (peers) the image a device gather peeks
+    private final long[] peekPositions; // (peers) how far it was read; the image moves there once its copies are done
 
     AeronEndpoint(final M2nContext ctx, final Aeron aeron, final int nodeId, final boolean attentionSide)
     {
@@ -66,6 +66,8 @@ final class AeronEndpoint extends M2nEndpoint
         this.peerSessionIds = new int[peerCount];
         this.notConnectedSinceNs = new long[peerCount];
         this.handlers = new ControlledFragmentHandler[peerCount];
+        this.peekImages = new Image[peerCount];
+        this.peekPositions = new long[peerCount];
         this.termLocks = new TermBufferLocks(peerCount, ctx.log());
         Subscription sub = null;
         try
@@ -93,11 +95,9 @@ final class AeronEndpoint extends M2nEndpoint
         }
         this.subscription = sub;
         final int maxPayload = peerCount > 0 ? publications[0].maxPayloadLength() : 1;
-        this.claims = new BufferClaim[(int)((ctx.maxFrameLength() + maxPayload - 1) / maxPayload)];
-        for (int c = 0; c < claims.length; c++)
-        {
-            claims[c] = new BufferClaim();
-        }
+        this.devicePublisher = new DeviceFramePublisher(termLocks, maxPayload,
+            peerCount * (ctx.maxFrameLength() + maxPayload), clock, idle,
+            (peer, result, waitedNs) -> onSendFailure(peer, result, waitedNs));
         this.strangerHandler = (buffer, offset, length, header) ->
         {
             if ((header.flags() & FrameDescriptor.BEGIN_FRAG_FLAG) != 0)
@@ -130,6 +130,11 @@ final class AeronEndpoint extends M2nEndpoint
     @Override
     void publish(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
+        if (batch.isOnDevice() && copiesFromDevice()) // else M2nEndpoint.send staged the rows to the host
+        {
+            publishFromDevice(step, layer, microBatch, batch);
+            return;
+        }
         for (int p = 0; p < publications.length; p++)
         {
             publishTo(p, step, layer, microBatch, batch);
@@ -150,11 +155,6 @@ final class AeronEndpoint extends M2nEndpoint
 
     private void publishTo(final int peer, final long step, final int layer, final int microBatch, final RowBatch batch)
     {
-        if (batch.isOnDevice())
-        {
-            publishFromDevice(peer, step, layer, microBatch, batch);
-            return;
-        }
         final ExclusivePublication publication = publications[peer];
         final int frameLength = FrameWriter.frameLength(batch, peer);
         final boolean fitsOneFrame = frameLength <= publication.maxPayloadLength();
@@ -195,122 +195,52 @@ final class AeronEndpoint extends M2nEndpoint
         }
     }
 
-    /**
-     * The frame as fragments of at most one MTU, each claimed, its header and routing bytes written
-     * from the staging buffer and its activation bytes DMA'd from the device; committed together
-     * once the copies are done (a reader stops at the first uncommitted claim meanwhile).
-     */
-    private void publishFromDevice(
-        final int peer, final long step, final int layer, final int microBatch, final RowBatch batch)
+    /** Every peer's frame straight from the device rows ({@link DeviceFramePublisher}). */
+    private void publishFromDevice(final long step, final int layer, final int microBatch, final RowBatch batch)
     {
-        final ExclusivePublication publication = publications[peer];
-        final int frameLength = FrameWriter.frameLength(batch, peer);
-        final int headLength = writer.writeHeaderAndRouting(staging, 0, step, layer, microBatch, batch, peer);
-        final int maxPayload = publication.maxPayloadLength();
-        // where frame byte i would be on the device: only bytes from headLength on are read there
-        final long frameOnDevice = batch.deviceAddress() + batch.activationOffset(batch.peerRowStart(peer)) - headLength;
-        int claimed = 0;
-        boolean committed = false;
+        final DeviceCopies copies = batch.deviceCopies();
+        boolean sent = false;
         try
         {
-            for (int from = 0; from < frameLength; from += maxPayload)
+            for (int p = 0; p < publications.length; p++)
             {
-                final int length = Math.min(maxPayload, frameLength - from);
-                final BufferClaim claim = claims[claimed];
-                final int termOffset = claimFragment(peer, length, claim);
-                claimed++;
-                final long payload = claim.buffer().addressOffset() + claim.offset();
-                final long termBase = claim.buffer().addressOffset() - termOffset;
-                termLocks.publicationTerm(batch.deviceCopies(), peer, termBase, publication.termBufferLength());
-                final int hostBytes = Math.min(length, Math.max(0, headLength - from));
-                if (hostBytes > 0)
-                {
-                    claim.buffer().putBytes(claim.offset(), staging, from, hostBytes);
-                }
-                if (hostBytes < length) // into an unlocked term too: the driver then copies through pageable memory
-                {
-                    sendRuns.add(batch.deviceCopies(), false, payload + hostBytes, frameOnDevice + from + hostBytes,
-                        length - hostBytes);
-                }
-                claim.flags((byte)((from == 0 ? FrameGatherer.BEGIN_FLAG : 0) |
-                    (from + length == frameLength ? FrameGatherer.END_FLAG : 0)));
+                final int headLength = writer.writeHeaderAndRouting(staging, 0, step, layer, microBatch, batch, p);
+                // where frame byte i would be on the device: only bytes from headLength on are read there
+                final long frameOnDevice = batch.deviceAddress() + batch.activationOffset(batch.peerRowStart(p)) - headLength;
+                devicePublisher.add(publications[p], p, copies, staging, headLength, frameOnDevice,
+                    FrameWriter.frameLength(batch, p));
             }
-            sendRuns.await();
-            for (int c = 0; c < claimed; c++)
-            {
-                claims[c].commit();
-            }
-            committed = true;
+            devicePublisher.commitAll(copies);
+            sent = true;
         }
         finally
         {
-            if (!committed)
+            if (!sent)
             {
-                sendRuns.await();
-                for (int c = 0; c < claimed; c++)
-                {
-                    claims[c].abort(); // padding: the log stays readable
-                }
+                devicePublisher.abortAll();
             }
-        }
-    }
-
-    /** Claim {@code length} bytes of {@code peer}'s publication, waiting out back pressure; @return the claim's term offset. */
-    private int claimFragment(final int peer, final int length, final BufferClaim claim)
-    {
-        final ExclusivePublication publication = publications[peer];
-        final long startNs = clock.nanoTime();
-        idle.reset();
-        while (true)
-        {
-            final int termOffset = publication.termOffset();
-            final long result = publication.tryClaim(length, claim);
-            if (result > 0)
-            {
-                return termOffset;
-            }
-            onSendFailure(peer, result, clock.nanoTime() - startNs);
-            idle.idle();
         }
     }
 
     /**
-     * A fragment of {@code peer}'s stream to the gatherer. With DMAs onto a device queued, a
-     * fragment that may be the poll's last waits for them: when the poll returns, Aeron moves the
-     * reader's position past the fragments, and an IPC publication may clean them at once.
+     * A fragment of {@code peer}'s stream to the gatherer. Onto a device, the gather peeks
+     * ({@link #peekOntoDevice}): the fragment's end is where the image may move once its copies are done.
      */
     private ControlledFragmentHandler.Action onFragment(
         final int peer, final DirectBuffer buffer, final int offset, final int length, final io.aeron.logbuffer.Header header)
     {
-        if (gatherer.copiesToDevice())
+        final boolean ontoDevice = gatherer.gathersOntoDevice();
+        if (ontoDevice)
         {
             gatherer.sourceRegistered(termLocks.imageTerm(gatherer.deviceCopies(), peer, buffer.addressOffset(),
                 buffer.capacity()));
         }
         final int action = gatherer.onFragment(peer, buffer, offset, length, header.flags());
-        fragmentsThisPoll++;
-        if (gatherer.hasPendingDeviceCopies() && (action != FrameGatherer.CONTINUE || mayEndPoll(buffer, offset, length)))
+        if (ontoDevice && action != FrameGatherer.ABORT)
         {
-            gatherer.awaitDeviceCopies();
+            peekPositions[peer] = header.position();
         }
         return toAction(action);
-    }
-
-    /** Whether {@link Image#controlledPoll} may stop after this fragment: its limit, the term's end, or nothing (or padding) next. */
-    private boolean mayEndPoll(final DirectBuffer buffer, final int offset, final int length)
-    {
-        if (fragmentsThisPoll >= FRAGMENT_LIMIT)
-        {
-            return true;
-        }
-        final int next = offset - io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH +
-            BitUtil.align(length + io.aeron.protocol.DataHeaderFlyweight.HEADER_LENGTH, FrameDescriptor.FRAME_ALIGNMENT);
-        if (next >= buffer.capacity())
-        {
-            return true;
-        }
-        final UnsafeBuffer term = (UnsafeBuffer)buffer; // an image hands its handler the term buffer itself
-        return term.getIntVolatile(next) <= 0 || FrameDescriptor.isPaddingFrame(term, next);
     }
 
     private void onSendFailure(final int peer, final long result, final long waitedNs)
@@ -344,6 +274,38 @@ final class AeronEndpoint extends M2nEndpoint
     int doWork()
     {
         int work = 0;
+        if (gatherer.gathersOntoDevice())
+        {
+            work = peekOntoDevice();
+        }
+        else
+        {
+            for (int p = 0; p < images.length; p++)
+            {
+                if (gatherer.isPending(p))
+                {
+                    final Image image = image(p);
+                    if (image != null)
+                    {
+                        work += image.controlledPoll(handlers[p], FRAGMENT_LIMIT);
+                    }
+                }
+            }
+        }
+        strangerWork = 0;
+        subscription.forEachImage(strangerPoll); // one snapshot of the images: they come and go meanwhile
+        return work + strangerWork;
+    }
+
+    /**
+     * Onto a device: every pending peer's image is peeked (read without moving its position) and its
+     * fragments' activations queued as DMAs out of the log; once those are done, in one wait for
+     * all of them, each image moves past what was read. An IPC publication cleans its log up to the
+     * reader's position, so no position moves before the copies out of it are done.
+     */
+    private int peekOntoDevice()
+    {
+        int work = 0;
         for (int p = 0; p < images.length; p++)
         {
             if (gatherer.isPending(p))
@@ -351,14 +313,34 @@ final class AeronEndpoint extends M2nEndpoint
                 final Image image = image(p);
                 if (image != null)
                 {
-                    fragmentsThisPoll = 0;
-                    work += image.controlledPoll(handlers[p], FRAGMENT_LIMIT);
+                    if (peekImages[p] != image)
+                    {
+                        peekImages[p] = image;
+                        peekPositions[p] = image.position();
+                    }
+                    final long from = Math.max(peekPositions[p], image.position()); // a host gather may have polled it since
+                    peekPositions[p] = from;
+                    // within the term: an image moves at most to the end of its current term at once
+                    final long termEnd = (from | (image.termBufferLength() - 1)) + 1;
+                    final long end = image.controlledPeek(from, handlers[p], termEnd);
+                    peekPositions[p] = Math.max(peekPositions[p], end); // end: past padding at a term's end too
+                    work += peekPositions[p] != from ? 1 : 0;
                 }
             }
         }
-        strangerWork = 0;
-        subscription.forEachImage(strangerPoll); // one snapshot of the images: they come and go meanwhile
-        return work + strangerWork;
+        if (gatherer.hasPendingDeviceCopies())
+        {
+            gatherer.awaitDeviceCopies();
+        }
+        for (int p = 0; p < images.length; p++)
+        {
+            final Image image = peekImages[p];
+            if (image != null && !image.isClosed() && peekPositions[p] > image.position())
+            {
+                image.position(peekPositions[p]);
+            }
+        }
+        return work;
     }
 
     /** Drains an image of a session that is no peer of this cluster (a stranger or a dead epoch's process). */

@@ -10,7 +10,7 @@ import dev.tandem.core.compute.DeviceCopies;
  * memory of two page-locked ranges in one copy, which it refuses.
  * Allocation-free; one per endpoint side.
  */
-final class DeviceCopyRuns
+public final class DeviceCopyRuns
 {
     private static final int MAX_GAP = 64; // an Aeron frame header (32 B) and its alignment, at most
 
@@ -23,9 +23,10 @@ final class DeviceCopyRuns
     private long pitch;  // host bytes from one piece to the next
     private int pieces;  // in the pending run; 0 when none
     private int queued;  // copy calls since the last await
+    private long lastMark = -1;
 
     /** Queue {@code bytes} between host {@code host} and device {@code device}, in the direction given. */
-    void add(final DeviceCopies copies, final boolean toDevice, final long host, final long device, final long bytes)
+    public void add(final DeviceCopies copies, final boolean toDevice, final long host, final long device, final long bytes)
     {
         if (pieces > 0 && copies == this.copies && toDevice == this.toDevice && bytes == width &&
             device == this.device + pieces * width && continuesRun(host))
@@ -58,7 +59,7 @@ final class DeviceCopyRuns
     }
 
     /** Hand the pending run to the copies. */
-    void flush()
+    public void flush()
     {
         if (pieces == 0)
         {
@@ -74,10 +75,11 @@ final class DeviceCopyRuns
         }
         pieces = 0;
         queued++;
+        lastMark = -1;
     }
 
     /** Returns once everything added so far is copied. */
-    void await()
+    public void await()
     {
         flush();
         if (queued > 0)
@@ -87,8 +89,26 @@ final class DeviceCopyRuns
         }
     }
 
+    /** Hands the pending run to {@code copies} and @return a mark behind everything added so far ({@link DeviceCopies#mark}). */
+    public long mark(final DeviceCopies copies)
+    {
+        flush();
+        lastMark = copies.mark();
+        return lastMark;
+    }
+
+    /** Returns once everything added before {@code mark} is copied. */
+    public void awaitMark(final DeviceCopies copies, final long mark)
+    {
+        copies.awaitMark(mark);
+        if (mark == lastMark && pieces == 0)
+        {
+            queued = 0; // nothing was queued after it
+        }
+    }
+
     /** @return whether anything added is not yet known to be copied. */
-    boolean hasPending()
+    public boolean hasPending()
     {
         return pieces > 0 || queued > 0;
     }

@@ -115,7 +115,7 @@ final class FrameGatherer
     }
 
     /** @return whether this gather copies activations straight onto a device batch ({@link #begin}). */
-    boolean copiesToDevice()
+    boolean gathersOntoDevice()
     {
         return copyToDevice;
     }

@@ -10,9 +10,10 @@ import java.util.function.Consumer;
  * A registration lives as long as the log it covers: an image's are undone when the endpoint
  * sees the image go (Aeron keeps a closed image's log mapped a while longer), all of them at
  * {@link #close}, before the publications and subscription close. One refusal ends the tries:
- * the endpoint then moves device rows through the batch's pinned staging rows, and says so.
+ * the endpoint then moves device rows another way (M2N: through the batch's pinned staging rows),
+ * and says so. Used by M2N's Aeron endpoint and the KV transfer; one caller thread.
  */
-final class TermBufferLocks
+public final class TermBufferLocks
 {
     private static final int TERMS = 3;
 
@@ -21,12 +22,24 @@ final class TermBufferLocks
     private final long[][] imageTermLengths; // (peers, 3)
     private final long[] publicationTermLength; // (peers)
     private final Consumer<String> log;
+    private final String fallback;
     private DeviceCopies copies;
     private boolean refused;
     private boolean said;
 
+    /** For M2N: refused, device rows go through the batches' pinned staging rows. */
     TermBufferLocks(final int peers, final Consumer<String> log)
     {
+        this(peers, log, "device rows go through the batches' pinned staging rows");
+    }
+
+    /**
+     * @param peers    the publications and images, one slot each
+     * @param fallback what the caller does instead once locking is refused, for the log line
+     */
+    public TermBufferLocks(final int peers, final Consumer<String> log, final String fallback)
+    {
+        this.fallback = fallback;
         this.publicationTerms = new long[peers][TERMS];
         this.imageTerms = new long[peers][TERMS];
         this.imageTermLengths = new long[peers][TERMS];
@@ -35,26 +48,26 @@ final class TermBufferLocks
     }
 
     /** @return false once a registration was refused: device rows then go through staging. */
-    boolean usable()
+    public boolean usable()
     {
         return !refused;
     }
 
     /** @return whether the term of {@code peer}'s publication at {@code base} is page-locked (locking it now if new). */
-    boolean publicationTerm(final DeviceCopies copies, final int peer, final long base, final int termLength)
+    public boolean publicationTerm(final DeviceCopies copies, final int peer, final long base, final int termLength)
     {
         publicationTermLength[peer] = termLength;
         return lock(copies, publicationTerms[peer], null, base, termLength);
     }
 
     /** @return whether the term of {@code peer}'s image at {@code base} is page-locked (locking it now if new). */
-    boolean imageTerm(final DeviceCopies copies, final int peer, final long base, final int termLength)
+    public boolean imageTerm(final DeviceCopies copies, final int peer, final long base, final int termLength)
     {
         return lock(copies, imageTerms[peer], imageTermLengths[peer], base, termLength);
     }
 
     /** {@code peer}'s image went away: undo its terms' registrations while its log is still mapped. */
-    void imageGone(final int peer)
+    public void imageGone(final int peer)
     {
         for (int t = 0; t < TERMS; t++)
         {
@@ -97,7 +110,7 @@ final class TermBufferLocks
         {
             refused = true;
             log.accept("cannot page-lock Aeron's term buffer at 0x" + Long.toHexString(base) + " (" + termLength +
-                " B); device rows go through the batches' pinned staging rows");
+                " B); " + fallback);
             return false;
         }
         terms[free] = base;
@@ -114,7 +127,7 @@ final class TermBufferLocks
     }
 
     /** Undo every registration; the logs must still be mapped. */
-    void close()
+    public void close()
     {
         if (copies == null)
         {

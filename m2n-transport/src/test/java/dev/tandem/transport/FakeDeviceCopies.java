@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * A "device" in host memory for the transport's device paths: copies are only queued until
- * {@link #await}, as a real device's DMAs run later, so a transport that reads or gives back
+ * {@link #await} (or the {@link #awaitMark} of a mark taken after them), as a real device's DMAs run later, so a transport that reads or gives back
  * memory before awaiting its copies sees stale bytes. Registrations are counted, and can be
  * refused, so that tests see what the transport locks and unlocks. As CUDA's driver does, a strided
  * copy that starts in page-locked memory must stay inside that one range.
@@ -27,6 +27,7 @@ final class FakeDeviceCopies implements DeviceCopies
     private final Map<Long, Long> registeredBytes = new HashMap<>(); // address → bytes
     private int registrations;
     private int copyCalls;
+    private long landed; // copies done so far
 
     FakeDeviceCopies(final boolean refuseRegistration)
     {
@@ -122,15 +123,34 @@ final class FakeDeviceCopies implements DeviceCopies
     @Override
     public void await()
     {
-        for (final long[] c : queued)
+        land(queued.size());
+    }
+
+    /** The copies queued so far: {@link #awaitMark} lands those, and only those. */
+    @Override
+    public long mark()
+    {
+        return landed + queued.size();
+    }
+
+    @Override
+    public void awaitMark(final long mark)
+    {
+        land((int)Math.max(0, mark - landed));
+    }
+
+    private void land(final int copies)
+    {
+        for (int i = 0; i < copies; i++)
         {
+            final long[] c = queued.remove(0);
             for (int r = 0; r < c[5]; r++)
             {
                 MemorySegment.copy(MemorySegment.ofAddress(c[2] + r * c[3]).reinterpret(c[4]), 0,
                     MemorySegment.ofAddress(c[0] + r * c[1]).reinterpret(c[4]), 0, c[4]);
             }
         }
-        queued.clear();
+        landed += copies;
     }
 
     @Override

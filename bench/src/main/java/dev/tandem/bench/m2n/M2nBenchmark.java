@@ -129,7 +129,7 @@ public final class M2nBenchmark {
      *   <li>logs allocated and touched when they are mapped: with sparse logs every configuration
      *       measured page faults until it had written 3 terms of every log (4x4 at 1 MB: 768 MiB,
      *       p50 22 ms against 0.9 ms at 2x2);</li>
-     *   <li>IPC: 8 KiB MTU (64 KiB measured no better), and a publication window of a whole term,
+     *   <li>IPC: 8 KiB MTU (64 KiB measured no better; {@code -Dtandem.m2n.ipcMtu} varies it), and a publication window of a whole term,
      *       so a publisher waits less often for the driver's conductor to move its limit;</li>
      *   <li>UDP on loopback: 64 KiB datagrams (as large as the term allows), and a receiver
      *       window and socket buffers of {@value #UDP_WINDOW} bytes (at most the kernel's
@@ -143,7 +143,8 @@ public final class M2nBenchmark {
     static TransportConfig transportConfig(Transport transport, int bytes, int nodes) {
         final int term = TransportConfig.termLengthFor(frameLength(bytes));
         final boolean spin = nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
-        final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU : TransportConfig.defaults().mtuLength();
+        final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU
+                : Integer.getInteger("tandem.m2n.ipcMtu", TransportConfig.defaults().mtuLength());
         final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
         final TransportConfig base = spin ? TransportConfig.defaults().withIdleStrategies(
                 BusySpinIdleStrategy::new, BusySpinIdleStrategy::new) : TransportConfig.defaults();

@@ -153,6 +153,21 @@ public interface ComputeBackend extends AutoCloseable {
     void copyKvFromHost(KvStorage kv, int layer, int[] slots, int from, int count, MemorySegment src, long offset);
 
     /**
+     * As {@link #copyKvToHost}, but into device rows: the {@code (2, count, rowWidth)} elements,
+     * keys first, from the start of {@code dst}, which holds at least their bytes. The KV transfer
+     * then DMAs them into its frames itself ({@link #openCopies}). In stream order. Only where
+     * {@link #openCopies} is not null.
+     */
+    default void gatherKv(KvStorage kv, int layer, int[] slots, int from, int count, Activations dst) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps its KV cache in host memory");
+    }
+
+    /** The inverse of {@link #gatherKv}: device rows {@code src} into the slots, in stream order. */
+    default void scatterKv(KvStorage kv, int layer, int[] slots, int from, int count, Activations src) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps its KV cache in host memory");
+    }
+
+    /**
      * Host memory that row copies will use again and again, such as a transport's send buffer: a
      * device backend page-locks all of it now, once, so that copies to and from any part of it run
      * at the bus's rate. It must stay mapped until the backend closes. The CPU has nothing to do.

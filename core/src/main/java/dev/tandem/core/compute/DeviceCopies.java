@@ -35,6 +35,16 @@ public interface DeviceCopies extends AutoCloseable {
     /** Returns once every queued copy is done: the host may read what came off the device, and compute may read what went onto it. */
     void await();
 
+    /**
+     * A point in the queue, for waiting on part of it: {@link #awaitMark} returns once the copies
+     * queued before this call are done, while later ones go on. A sender commits a message's first
+     * fragments this way while the rest are still being copied in.
+     */
+    long mark();
+
+    /** Returns once at least every copy queued before {@code mark} was taken is done (possibly later ones too). */
+    void awaitMark(long mark);
+
     @Override
     void close();
 }

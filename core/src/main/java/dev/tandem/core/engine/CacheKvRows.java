@@ -1,5 +1,6 @@
 package dev.tandem.core.engine;
 
+import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.KvStorage;
 
@@ -40,5 +41,10 @@ public final class CacheKvRows implements KvRowSource {
     public void copyTo(int from, int count, MemorySegment dst, long offset) {
         backend.copyKvToHost(kv, layer, slots, first + from, count, dst, offset);
         backend.awaitWrites(); // a device copies asynchronously; the frame is sent when this returns
+    }
+
+    @Override
+    public void gatherTo(int from, int count, Activations dst) {
+        backend.gatherKv(kv, layer, slots, first + from, count, dst);
     }
 }

@@ -1,7 +1,9 @@
 package dev.tandem.core.engine;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.kv.BlockTable;
 import dev.tandem.core.kv.PagedKvCache;
 
@@ -21,6 +23,9 @@ public final class KvHandoff {
     private final PagedKvCache cache;
     private final Map<Long, BlockTable> transfers = new HashMap<>();
     private int[] slots = new int[64];
+    private DeviceCopies copies;
+    private boolean copiesOpened;
+    private Activations[] landings = new Activations[4]; // (senders) on the device, grown on demand
 
     public KvHandoff(ComputeBackend backend, PagedKvCache cache) {
         this.backend = backend;
@@ -54,6 +59,12 @@ public final class KvHandoff {
      * @throws TandemException if the transfer is unknown or the positions exceed its reservation
      */
     public void write(long transferId, int layer, int firstPosition, int count, MemorySegment rows, long offset) {
+        fillSlots(transferId, firstPosition, count);
+        backend.copyKvFromHost(cache.storage(), layer, slots, 0, count, rows, offset);
+    }
+
+    /** This cache's slots for the transfer's positions {@code [firstPosition, firstPosition + count)}, into {@link #slots}. */
+    private void fillSlots(long transferId, int firstPosition, int count) {
         BlockTable table = table(transferId);
         long end = (long) firstPosition + count;
         if (firstPosition < 0 || end > (long) table.size() * cache.blockSize()) {
@@ -66,7 +77,48 @@ public final class KvHandoff {
         for (int i = 0; i < count; i++) {
             slots[i] = cache.slot(table, firstPosition + i);
         }
-        backend.copyKvFromHost(cache.storage(), layer, slots, 0, count, rows, offset);
+    }
+
+    /**
+     * The DMAs that land arriving rows on this machine's device, or null where the cache is in host
+     * memory: then rows arrive through {@link #write}, else through {@link #landing} and
+     * {@link #writeLanded}.
+     */
+    public DeviceCopies deviceCopies() {
+        if (!copiesOpened) {
+            copiesOpened = true;
+            copies = backend.openCopies(); // closed with the backend
+        }
+        return copies;
+    }
+
+    /**
+     * The device address of landing rows {@code slot} (one per sender, so that messages from several
+     * interleave), with room for {@code bytes}; stable until a larger request for the slot.
+     */
+    public long landing(int slot, long bytes) {
+        if (slot >= landings.length) {
+            landings = java.util.Arrays.copyOf(landings, Math.max(slot + 1, 2 * landings.length));
+        }
+        Activations rows = landings[slot];
+        if (rows == null || (long) rows.cols() * Float.BYTES < bytes) {
+            long words = Math.max((bytes + Float.BYTES - 1) / Float.BYTES, rows == null ? 0 : 2L * rows.cols());
+            // the smaller rows stay allocated until the backend closes (a scatter may still read them);
+            // they double each time, so at most as much again is left behind
+            rows = backend.allocate(1, (int) Math.min(Integer.MAX_VALUE, words));
+            landings[slot] = rows;
+        }
+        return deviceCopies().address(rows);
+    }
+
+    /**
+     * As {@link #write}, from landing rows {@code slot} ({@link #landing}), which the DMAs into it
+     * must have filled (awaited); in stream order: the rows may be landed again once the next write
+     * of the slot is queued, since the device runs them in turn.
+     */
+    public void writeLanded(long transferId, int layer, int firstPosition, int count, int slot) {
+        fillSlots(transferId, firstPosition, count);
+        backend.scatterKv(cache.storage(), layer, slots, 0, count, landings[slot]);
     }
 
     /** Bytes of one element as this machine's cache holds it, and so as arriving rows must be: 2 (bf16) or 4. */

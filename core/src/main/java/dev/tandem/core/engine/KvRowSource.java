@@ -1,5 +1,8 @@
 package dev.tandem.core.engine;
 
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -17,4 +20,13 @@ public interface KvRowSource {
      * once {@code dst} holds them.
      */
     void copyTo(int from, int count, MemorySegment dst, long offset);
+
+    /**
+     * As {@link #copyTo}, but into device rows from the start of {@code dst}, queued in stream
+     * order: for a cache on a device whose backend has {@link ComputeBackend#openCopies copies},
+     * which then DMA the rows into the frames.
+     */
+    default void gatherTo(int from, int count, Activations dst) {
+        throw new UnsupportedOperationException("these KV rows are in host memory");
+    }
 }
