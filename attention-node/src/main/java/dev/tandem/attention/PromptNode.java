@@ -68,7 +68,8 @@ public final class PromptNode implements AutoCloseable {
             this.sender = aeron == null ? null : new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
                     kvChannels, kvStreamBase, kvDim, Dtype.ofBytes(cache.storage().elementBytes()), maxBatchTokens,
                     !backend.stagesHostRows()).awaitConnected(CONNECT_TIMEOUT_NS); // CPU copies: frames in the log
-            if (sender != null) {
+            if (sender != null && backend.stagesHostRows()
+                    && !sender.sendFromDevice(backend, line -> System.err.println("prompt node " + id + ": kv: " + line))) {
                 backend.registerHost(sender.stagingMemory()); // a device copies rows into the frames by DMA
             }
             this.tap = new PrefillKvTap(backend, this::sendRows);

@@ -1,6 +1,7 @@
 package dev.tandem.attention;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Generator;
 import dev.tandem.core.engine.KvHandoff;
@@ -189,6 +190,33 @@ final class TokenSideKv implements KvSink {
             long bytes = 2L * count * kvDim * handoff.elementBytes();
             MemorySegment copy = Arena.ofAuto().allocate(bytes, 64);
             MemorySegment.copy(rows, offset, copy, 0, bytes);
+            early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count, copy));
+        }
+    }
+
+    @Override
+    public DeviceCopies deviceCopies() {
+        return handoff.deviceCopies();
+    }
+
+    @Override
+    public long deviceLanding(int slot, long bytes) {
+        return handoff.landing(slot, bytes);
+    }
+
+    @Override
+    public void layerLanded(long transfer, int layer, int firstPosition, int count, int slot) {
+        if (dropped.contains(transfer)) {
+            return;
+        }
+        Incoming in = incoming.get(transfer);
+        if (in != null && in.reserved) {
+            handoff.writeLanded(transfer, layer, firstPosition, count, slot);
+        } else {
+            // the slot is overwritten by the sender's next message; rows this early are rare
+            long bytes = 2L * count * kvDim * handoff.elementBytes();
+            MemorySegment copy = Arena.ofAuto().allocate(bytes, 64);
+            handoff.copyLandedToHost(slot, bytes, copy);
             early.computeIfAbsent(transfer, t -> new ArrayList<>()).add(new Rows(layer, firstPosition, count, copy));
         }
     }

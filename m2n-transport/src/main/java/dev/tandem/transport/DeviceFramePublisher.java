@@ -52,6 +52,7 @@ public final class DeviceFramePublisher
     private int chunk;                             // the half being filled
     private int claimedTermOffset;
 
+
     /**
      * @param termLocks  page-locks the terms of the publications, one slot each (a destination)
      * @param maxPayload the publications' {@code maxPayloadLength()}: one fragment's bytes at most

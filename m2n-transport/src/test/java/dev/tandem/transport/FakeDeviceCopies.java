@@ -18,7 +18,7 @@ import java.util.Map;
  * refused, so that tests see what the transport locks and unlocks. As CUDA's driver does, a strided
  * copy that starts in page-locked memory must stay inside that one range.
  */
-final class FakeDeviceCopies implements DeviceCopies
+public final class FakeDeviceCopies implements DeviceCopies
 {
     private final boolean refuseRegistration;
     private final List<ByteBuffer> deviceMemory = new ArrayList<>();
@@ -29,7 +29,7 @@ final class FakeDeviceCopies implements DeviceCopies
     private int copyCalls;
     private long landed; // copies done so far
 
-    FakeDeviceCopies(final boolean refuseRegistration)
+    public FakeDeviceCopies(final boolean refuseRegistration)
     {
         this.refuseRegistration = refuseRegistration;
     }
@@ -63,17 +63,17 @@ final class FakeDeviceCopies implements DeviceCopies
     }
 
     /** @return ranges registered now, each counted as often as it was registered. */
-    int outstanding()
+    public int outstanding()
     {
         return registered.values().stream().mapToInt(Integer::intValue).sum();
     }
 
-    int registrations()
+    public int registrations()
     {
         return registrations;
     }
 
-    int copyCalls()
+    public int copyCalls()
     {
         return copyCalls;
     }

@@ -3,8 +3,10 @@ package dev.tandem.bench.kv;
 import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.BackendSpec;
 import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.compute.KvStorage;
 import dev.tandem.core.engine.CacheKvRows;
+import dev.tandem.core.engine.KvLandings;
 import dev.tandem.transport.AeronNode;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.TransportConfig;
@@ -51,6 +53,13 @@ public final class KvTransferBenchmark {
     private KvTransferBenchmark() {
     }
 
+    /**
+     * {@code -Dtandem.kv.deviceRows=staged}: on a device, the way before rows went straight between
+     * the device and the term buffers (one DMA into the sender's pinned staging frame, which Aeron
+     * copies into the log; the receiver's reassembly, then one DMA from there), for a side-by-side run.
+     */
+    static final boolean STAGED = "staged".equals(System.getProperty("tandem.kv.deviceRows"));
+
     /** {@code repeats} transfers a prompt length after one warm-up; the median transfer is reported. */
     public static List<Result> run(BackendSpec device, int layers, int kvHeads, int headDim, int[] promptTokens,
                                    int repeats, Consumer<String> log) throws Exception {
@@ -71,7 +80,7 @@ public final class KvTransferBenchmark {
             fill(promptSide, source, layers, slots, kvDim);
             Dtype dtype = Dtype.ofBytes(source.elementBytes()); // the caches' own: bf16 on a GPU, float32 on the CPU
             log.accept("KV cache and frames in " + dtype);
-            TokenMachine tokenMachine = new TokenMachine(tokenSide, target, slots);
+            TokenMachine tokenMachine = new TokenMachine(tokenSide, target, slots, !STAGED);
             CacheKvRows rows = new CacheKvRows(promptSide); // the prompt node's tap hands its layers over so
             String channel = "aeron:ipc";
             int stream = 0x7e00;
@@ -80,7 +89,11 @@ public final class KvTransferBenchmark {
                  KvTransferSender sender = new KvTransferSender(aeron.aeron(), TransportConfig.defaults(),
                          List.of(channel), stream, kvDim, dtype, MESSAGE_TOKENS, !promptSide.stagesHostRows())
                          .awaitConnected(CONNECT_TIMEOUT_NS)) { // as the prompt node sends
-                promptSide.registerHost(sender.stagingMemory()); // as the prompt node does
+                if (STAGED || !promptSide.stagesHostRows() || !sender.sendFromDevice(promptSide, log)) {
+                    promptSide.registerHost(sender.stagingMemory()); // as the prompt node does
+                }
+                log.accept(tokenMachine.deviceCopies() != null ? "rows DMA'd straight into and out of the term buffers"
+                        : "rows through the sender's staging frame and the receiver's reassembly buffer");
                 senders.add(sender); // reachable, so its staging stays mapped, until the backends close
                 Thread poller = Thread.ofPlatform().name("kv-bench-token-machine").daemon().start(() -> {
                     while (!Thread.currentThread().isInterrupted()) {
@@ -163,12 +176,33 @@ public final class KvTransferBenchmark {
         private final ComputeBackend backend;
         private final KvStorage cache;
         private final int[] slots;
+        private final KvLandings landings;
+        private final boolean onDevice;
         private volatile CompletableFuture<Long> done = new CompletableFuture<>();
 
-        TokenMachine(ComputeBackend backend, KvStorage cache, int[] slots) {
+        /** @param onDevice rows land on the device straight from the term buffers, where the backend can */
+        TokenMachine(ComputeBackend backend, KvStorage cache, int[] slots, boolean onDevice) {
             this.backend = backend;
             this.cache = cache;
             this.slots = slots;
+            this.landings = new KvLandings(backend);
+            this.onDevice = onDevice;
+        }
+
+        @Override
+        public DeviceCopies deviceCopies() {
+            return onDevice ? landings.copies() : null;
+        }
+
+        @Override
+        public long deviceLanding(int slot, long bytes) {
+            return landings.address(slot, bytes);
+        }
+
+        @Override
+        public void layerLanded(long transferId, int layer, int firstPosition, int count, int slot) {
+            backend.scatterKv(cache, layer, slots, firstPosition, count, landings.rows(slot));
+            landings.afterScatter();
         }
 
         CompletableFuture<Long> expect() {

@@ -1,7 +1,6 @@
 package dev.tandem.core.engine;
 
 import dev.tandem.core.TandemException;
-import dev.tandem.core.compute.Activations;
 import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.kv.BlockTable;
@@ -23,13 +22,12 @@ public final class KvHandoff {
     private final PagedKvCache cache;
     private final Map<Long, BlockTable> transfers = new HashMap<>();
     private int[] slots = new int[64];
-    private DeviceCopies copies;
-    private boolean copiesOpened;
-    private Activations[] landings = new Activations[4]; // (senders) on the device, grown on demand
+    private final KvLandings landings;
 
     public KvHandoff(ComputeBackend backend, PagedKvCache cache) {
         this.backend = backend;
         this.cache = cache;
+        this.landings = new KvLandings(backend);
     }
 
     /**
@@ -85,40 +83,27 @@ public final class KvHandoff {
      * {@link #writeLanded}.
      */
     public DeviceCopies deviceCopies() {
-        if (!copiesOpened) {
-            copiesOpened = true;
-            copies = backend.openCopies(); // closed with the backend
-        }
-        return copies;
+        return landings.copies();
     }
 
-    /**
-     * The device address of landing rows {@code slot} (one per sender, so that messages from several
-     * interleave), with room for {@code bytes}; stable until a larger request for the slot.
-     */
+    /** The device address of landing area {@code slot} ({@link KvLandings}), with room for {@code bytes}. */
     public long landing(int slot, long bytes) {
-        if (slot >= landings.length) {
-            landings = java.util.Arrays.copyOf(landings, Math.max(slot + 1, 2 * landings.length));
-        }
-        Activations rows = landings[slot];
-        if (rows == null || (long) rows.cols() * Float.BYTES < bytes) {
-            long words = Math.max((bytes + Float.BYTES - 1) / Float.BYTES, rows == null ? 0 : 2L * rows.cols());
-            // the smaller rows stay allocated until the backend closes (a scatter may still read them);
-            // they double each time, so at most as much again is left behind
-            rows = backend.allocate(1, (int) Math.min(Integer.MAX_VALUE, words));
-            landings[slot] = rows;
-        }
-        return deviceCopies().address(rows);
+        return landings.address(slot, bytes);
     }
 
     /**
-     * As {@link #write}, from landing rows {@code slot} ({@link #landing}), which the DMAs into it
-     * must have filled (awaited); in stream order: the rows may be landed again once the next write
-     * of the slot is queued, since the device runs them in turn.
+     * As {@link #write}, from landing area {@code slot} ({@link #landing}), which the DMAs into it
+     * must have filled (awaited); in stream order.
      */
     public void writeLanded(long transferId, int layer, int firstPosition, int count, int slot) {
         fillSlots(transferId, firstPosition, count);
-        backend.scatterKv(cache.storage(), layer, slots, 0, count, landings[slot]);
+        backend.scatterKv(cache.storage(), layer, slots, 0, count, landings.rows(slot));
+        landings.afterScatter();
+    }
+
+    /** Landing area {@code slot}'s first {@code bytes} into host memory {@code dst}, done when this returns (rows that came early). */
+    public void copyLandedToHost(int slot, long bytes, MemorySegment dst) {
+        landings.toHost(slot, bytes, dst);
     }
 
     /** Bytes of one element as this machine's cache holds it, and so as arriving rows must be: 2 (bf16) or 4. */

@@ -1,8 +1,13 @@
 package dev.tandem.transport.kv;
 
 import dev.tandem.core.TandemException;
+import dev.tandem.core.compute.Activations;
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.compute.DeviceCopies;
 import dev.tandem.core.engine.KvRowSource;
+import dev.tandem.transport.DeviceFramePublisher;
 import dev.tandem.transport.Dtype;
+import dev.tandem.transport.TermBufferLocks;
 import dev.tandem.transport.TransportConfig;
 import io.aeron.Aeron;
 import io.aeron.ChannelUri;
@@ -14,11 +19,13 @@ import org.agrona.BufferUtil;
 import org.agrona.CloseHelper;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.SystemNanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * The prompt machine's end of Splitwise's KV transfer: one ExclusivePublication per token
@@ -30,8 +37,11 @@ import java.util.concurrent.TimeUnit;
  * (rows copied by the CPU) runs are cut into messages of one claim each, on aeron:ipc with the
  * largest MTU, so that rows go from the cache into the log and, on the token machine, from the log
  * into its cache: one copy each side, no staging, no reassembly. A device, whose copies cost a launch
- * and a wait each, sends few large staged messages instead (one DMA each). Messages to one
- * destination arrive in the order sent. One caller thread (the prompt node's stepping thread).
+ * and a wait each, sends few large messages instead: with {@link #sendFromDevice} each message's
+ * rows are gathered on the device and DMA'd straight into fragments claimed in the log
+ * ({@link DeviceFramePublisher}), else copied by one DMA into the staging frame, which Aeron then
+ * copies into the log. Messages to one destination arrive in the order sent. One caller thread
+ * (the prompt node's stepping thread).
  */
 public final class KvTransferSender implements AutoCloseable
 {
@@ -52,6 +62,12 @@ public final class KvTransferSender implements AutoCloseable
     private final int kvDim;
     private final Dtype dtype;
     private final int maxTokensPerMessage;
+    private DeviceCopies copies;   // sendFromDevice's: rows go from the device into the claims
+    private Activations deviceRows; // one message's rows, gathered on the device
+    private long deviceRowsAddress;
+    private TermBufferLocks termLocks;
+    private DeviceFramePublisher devicePublisher;
+    private final UnsafeBuffer head = new UnsafeBuffer(new byte[KvLayerFlyweight.HEADER_LENGTH]);
 
     /**
      * @param channels            one per destination token machine: {@code aeron:ipc} on one host,
@@ -131,6 +147,41 @@ public final class KvTransferSender implements AutoCloseable
             CloseHelper.quietCloseAll(publications);
             throw ex;
         }
+    }
+
+    /**
+     * From now on rows of a cache on {@code backend}'s device go from the device into the log with no
+     * host copy, where the backend has DMA copies ({@link ComputeBackend#openCopies}); @return
+     * whether it has. {@code log} hears whether the term buffers could be page-locked.
+     */
+    public boolean sendFromDevice(final ComputeBackend backend, final Consumer<String> log)
+    {
+        final DeviceCopies deviceCopies = backend.openCopies(); // closed with the backend
+        if (deviceCopies == null)
+        {
+            return false;
+        }
+        final long payload = KvLayerFlyweight.payloadLength(maxTokensPerMessage, kvDim, dtype);
+        final Activations rows = backend.allocate(1, (int)((payload + Float.BYTES - 1) / Float.BYTES));
+        sendFromDevice(deviceCopies, rows, deviceCopies.address(rows), log);
+        return true;
+    }
+
+    /**
+     * As {@link #sendFromDevice(ComputeBackend, Consumer)}: {@code rows} at device address
+     * {@code address}, room for one message's rows, is where each message is gathered.
+     */
+    void sendFromDevice(final DeviceCopies deviceCopies, final Activations rows, final long address,
+        final Consumer<String> log)
+    {
+        this.deviceRows = rows;
+        this.deviceRowsAddress = address;
+        this.termLocks = new TermBufferLocks(publications.length, log,
+            "KV rows go through the sender's pinned staging frame");
+        this.devicePublisher = new DeviceFramePublisher(termLocks, publications[0].maxPayloadLength(),
+            KvLayerFlyweight.frameLength(maxTokensPerMessage, kvDim, dtype), SystemNanoClock.INSTANCE, idle,
+            this::checkRetry);
+        this.copies = deviceCopies;
     }
 
     /**
@@ -220,6 +271,12 @@ public final class KvTransferSender implements AutoCloseable
     {
         final ExclusivePublication publication = publications[destination];
         final int length = (int)KvLayerFlyweight.frameLength(count, kvDim, dtype);
+        if (copies != null && count > 0 && termLocks.usable())
+        {
+            sendFromDevice(publication, destination, transferId, layer, layers, firstPosition, count, rows, fromRow,
+                length);
+            return;
+        }
         final boolean claimable = length <= publication.maxPayloadLength();
         if (!claimable)
         {
@@ -259,6 +316,32 @@ public final class KvTransferSender implements AutoCloseable
             }
             checkRetry(destination, result, System.nanoTime() - startNs);
             idle.idle();
+        }
+    }
+
+    /** The rows gathered on the device, then DMA'd from there into the claimed fragments behind the header. */
+    private void sendFromDevice(
+        final ExclusivePublication publication, final int destination, final long transferId, final int layer,
+        final int layers, final int firstPosition, final int count, final KvRowSource rows, final int fromRow,
+        final int length)
+    {
+        rows.gatherTo(fromRow, count, deviceRows);
+        copies.afterCompute();
+        frame.wrap(head, 0).writeHeader(transferId, layer, layers, firstPosition, count, kvDim, dtype, (byte)0, 0);
+        boolean sent = false;
+        try
+        {
+            devicePublisher.add(publication, destination, copies, head, KvLayerFlyweight.HEADER_LENGTH,
+                deviceRowsAddress - KvLayerFlyweight.KEYS_OFFSET, length);
+            devicePublisher.commitAll(copies); // the device rows are gathered again for the next message
+            sent = true;
+        }
+        finally
+        {
+            if (!sent)
+            {
+                devicePublisher.abortAll();
+            }
         }
     }
 
@@ -312,6 +395,10 @@ public final class KvTransferSender implements AutoCloseable
     @Override
     public void close()
     {
+        if (termLocks != null)
+        {
+            termLocks.close(); // while the logs are still mapped
+        }
         CloseHelper.closeAll(publications);
     }
 }

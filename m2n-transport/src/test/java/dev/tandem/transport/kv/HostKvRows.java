@@ -1,5 +1,6 @@
 package dev.tandem.transport.kv;
 
+import dev.tandem.core.compute.Activations;
 import dev.tandem.core.engine.KvRowSource;
 
 import java.lang.foreign.Arena;
@@ -33,6 +34,39 @@ final class HostKvRows implements KvRowSource
     {
         return new HostKvRows(Arena.ofAuto().allocateFrom(ValueLayout.JAVA_SHORT, keys),
             Arena.ofAuto().allocateFrom(ValueLayout.JAVA_SHORT, values), kvDim, Short.BYTES);
+    }
+
+    /** Rows {@code [layer · tokens, (layer + 1) · tokens)} as a run of their own. */
+    HostKvRows layer(final int layer, final int tokens, final int kvDim)
+    {
+        final long bytes = (long)tokens * rowBytes;
+        return new HostKvRows(keys.asSlice(layer * bytes, bytes), values.asSlice(layer * bytes, bytes), kvDim,
+            elementBytes);
+    }
+
+    /** The same rows, whose gathers write them into {@code device} (a fake device's memory) as a device's gather kernel would. */
+    KvRowSource gatheringInto(final MemorySegment device)
+    {
+        return new KvRowSource()
+        {
+            @Override
+            public int elementBytes()
+            {
+                return elementBytes;
+            }
+
+            @Override
+            public void copyTo(final int from, final int count, final MemorySegment dst, final long offset)
+            {
+                HostKvRows.this.copyTo(from, count, dst, offset);
+            }
+
+            @Override
+            public void gatherTo(final int from, final int count, final Activations dst)
+            {
+                HostKvRows.this.copyTo(from, count, device, 0);
+            }
+        };
     }
 
     @Override
