@@ -156,6 +156,23 @@ class KvDeviceRowsTest
             layerRows.gatheringInto(deviceRows.get(senderIndex)));
     }
 
+    /**
+     * Every layer of {@code prompt} as transfer {@code id}, then its end with {@code firstToken};
+     * polled a layer at a time (one thread for both ends: within the publication's window), until
+     * {@code sink} saw the end.
+     */
+    private void transfer(final KvTransferReceiver receiver, final KvTransferSender sender, final int senderIndex,
+        final long id, final Prompt prompt, final int firstToken, final RecordingSink sink)
+    {
+        for (int layer = 0; layer < LAYERS; layer++)
+        {
+            send(sender, senderIndex, id, prompt, layer);
+            drain(receiver);
+        }
+        sender.sendComplete(0, id, LAYERS, TOKENS, firstToken);
+        RecordingSink.pollUntil(receiver, () -> !sink.completed.isEmpty());
+    }
+
     /** Polls until a poll finds nothing. */
     private static void drain(final KvTransferReceiver receiver)
     {
@@ -196,13 +213,7 @@ class KvDeviceRowsTest
         try (KvTransferReceiver receiver = receiver(STREAM, sink);
             KvTransferSender sender = sender(STREAM, promptDevice))
         {
-            for (int layer = 0; layer < LAYERS; layer++)
-            {
-                send(sender, 0, 7, prompt, layer);
-                drain(receiver); // one thread for both ends: a layer at a time within the publication's window
-            }
-            sender.sendComplete(0, 7, LAYERS, TOKENS, 11);
-            RecordingSink.pollUntil(receiver, () -> !sink.completed.isEmpty());
+            transfer(receiver, sender, 0, 7, prompt, 11, sink);
             assertEquals(0, receiver.rejected());
             assertArrayEquals(new long[]{7, 11}, sink.completed.get(0));
             assertEquals(LAYERS * 3, sink.landed, "three messages a layer, each landed on the device");
@@ -248,13 +259,7 @@ class KvDeviceRowsTest
         try (KvTransferReceiver receiver = receiver(STREAM, hostSink);
             KvTransferSender sender = sender(STREAM, new FakeDeviceCopies(false)))
         {
-            for (int layer = 0; layer < LAYERS; layer++)
-            {
-                send(sender, 0, 31, prompt, layer);
-                drain(receiver);
-            }
-            sender.sendComplete(0, 31, LAYERS, TOKENS, 0);
-            RecordingSink.pollUntil(receiver, () -> !hostSink.completed.isEmpty());
+            transfer(receiver, sender, 0, 31, prompt, 0, hostSink);
         }
         assertDelivered(hostSink, 31, prompt);
 
@@ -262,13 +267,7 @@ class KvDeviceRowsTest
         try (KvTransferReceiver receiver = receiver(STREAM + 1, deviceSink);
             KvTransferSender sender = sender(STREAM + 1, null))
         {
-            for (int layer = 0; layer < LAYERS; layer++)
-            {
-                send(sender, -1, 32, prompt, layer);
-                drain(receiver);
-            }
-            sender.sendComplete(0, 32, LAYERS, TOKENS, 0);
-            RecordingSink.pollUntil(receiver, () -> !deviceSink.completed.isEmpty());
+            transfer(receiver, sender, -1, 32, prompt, 0, deviceSink);
         }
         assertDelivered(deviceSink, 32, prompt);
     }
@@ -281,13 +280,7 @@ class KvDeviceRowsTest
         try (KvTransferReceiver receiver = receiver(STREAM, sink);
             KvTransferSender sender = sender(STREAM, new FakeDeviceCopies(true)))
         {
-            for (int layer = 0; layer < LAYERS; layer++)
-            {
-                send(sender, 0, 41, prompt, layer);
-                drain(receiver);
-            }
-            sender.sendComplete(0, 41, LAYERS, TOKENS, 0);
-            RecordingSink.pollUntil(receiver, () -> !sink.completed.isEmpty());
+            transfer(receiver, sender, 0, 41, prompt, 0, sink);
         }
         assertDelivered(sink, 41, prompt);
         assertTrue(log.stream().anyMatch(line -> line.contains("through the sender's pinned staging frame")), log.toString());
