@@ -5,6 +5,8 @@ import dev.tandem.core.compute.Bf16;
 import dev.tandem.core.compute.DeviceCopies;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
@@ -23,7 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The transport's DMAs ({@link CudaDeviceCopies}): device rows out to host memory a header apart
  * and back, strided and whole, through a MAP_SHARED file mapping page-locked as an Aeron log is
  * and through pageable memory; counted registration; bf16 rows rounded and widened on the device
- * against the host's round-to-nearest-even.
+ * against the host's round-to-nearest-even. Each copy test runs twice: DMA copies, and copies as
+ * rows of {@code copy_rows} launches through the host memory mapped for kernels.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -37,14 +40,15 @@ class CudaDeviceCopiesTest {
      * (more marks than events, so the oldest events are recorded again), then each mark awaited in
      * turn: the copy before it must be on the host, its bytes the device's.
      */
-    @Test
-    void shouldAwaitTheCopiesQueuedBeforeAMark() {
+    @ParameterizedTest(name = "kernel copies {0}")
+    @ValueSource(booleans = {false, true})
+    void shouldAwaitTheCopiesQueuedBeforeAMark(boolean kernelCopies) {
         int copiesQueued = 40;
         int floats = 1 << 20;
         long bytes = (long) floats * Float.BYTES;
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies();
+            DeviceCopies copies = gpu.openCopies(kernelCopies);
             Activations rows = gpu.allocate(1, floats);
             MemorySegment source = arena.allocate(bytes, 64);
             for (int i = 0; i < floats; i++) {
@@ -69,8 +73,9 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @Test
-    void shouldCopyStridedPiecesThroughASharedMappingAndBack() throws IOException {
+    @ParameterizedTest(name = "kernel copies {0}")
+    @ValueSource(booleans = {false, true})
+    void shouldCopyStridedPiecesThroughASharedMappingAndBack(boolean kernelCopies) throws IOException {
         Path file = Files.createTempFile(Path.of(Files.isDirectory(Path.of("/dev/shm")) ? "/dev/shm" : "/tmp"), "log", ".bin");
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw");
@@ -78,7 +83,7 @@ class CudaDeviceCopiesTest {
              Arena arena = Arena.ofShared()) {
             long logBytes = (long) PITCH * (PIECES + 1);
             MemorySegment log = channel.map(FileChannel.MapMode.READ_WRITE, 0, logBytes, arena);
-            DeviceCopies copies = gpu.openCopies();
+            DeviceCopies copies = gpu.openCopies(kernelCopies);
             assertTrue(copies.register(log.address(), logBytes), "a MAP_SHARED mapping page-locks");
             assertTrue(copies.register(log.address(), logBytes), "twice: counted");
 
@@ -115,14 +120,15 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @Test
-    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes() {
+    @ParameterizedTest(name = "kernel copies {0}")
+    @ValueSource(booleans = {false, true})
+    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes(boolean kernelCopies) {
         // 30 fragments' payloads a header apart in one page-locked term, from device rows at an odd offset
         int pieces = 30;
         long deviceOffset = 6560;
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies();
+            DeviceCopies copies = gpu.openCopies(kernelCopies);
             long termBytes = 1 << 20;
             MemorySegment term = arena.allocate(termBytes, 4096);
             assertTrue(copies.register(term.address(), termBytes));
@@ -154,11 +160,12 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @Test
-    void shouldCopyThroughPageableMemoryToo() {
+    @ParameterizedTest(name = "kernel copies {0}")
+    @ValueSource(booleans = {false, true})
+    void shouldCopyThroughPageableMemoryToo(boolean kernelCopies) {
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies();
+            DeviceCopies copies = gpu.openCopies(kernelCopies);
             Activations rows = gpu.allocate(3, 256);
             MemorySegment host = arena.allocate(3 * 256 * 4 + 3 * 64, 64); // never registered
             MemorySegment source = arena.allocate(3 * 256 * 4, 64);
