@@ -6,6 +6,8 @@ import io.aeron.driver.ext.DebugReceiveChannelEndpoint;
 import io.aeron.driver.ext.RandomLossGenerator;
 import org.agrona.CloseHelper;
 
+import java.util.concurrent.TimeUnit;
+
 /**
  * One node's connection to Aeron: an embedded media driver with its own uniquely named
  * directory (deleted on start and on close) and a client, or only a client of an external
@@ -50,6 +52,7 @@ public final class AeronNode implements AutoCloseable
             }
             final Aeron aeron = Aeron.connect(new Aeron.Context()
                 .aeronDirectoryName(directory)
+                .keepAliveIntervalNs(config.peerTimeoutNs() / 8) // well within the driver's client liveness
                 .preTouchMappedMemory(!config.sparseLogs()));
             return new AeronNode(driver, aeron);
         }
@@ -91,7 +94,9 @@ public final class AeronNode implements AutoCloseable
             .mtuLength(config.mtuLength())
             .ipcMtuLength(config.mtuLength())
             .imageLivenessTimeoutNs(config.peerTimeoutNs())
-            .publicationConnectionTimeoutNs(config.peerTimeoutNs());
+            .publicationConnectionTimeoutNs(config.peerTimeoutNs())
+            .clientLivenessTimeoutNs(config.peerTimeoutNs()) // a killed client's publications and images go then
+            .timerIntervalNs(Math.min(TimeUnit.SECONDS.toNanos(1), config.peerTimeoutNs() / 8));
         config.driverCustomizer().accept(ctx);
         final double loss = receiveLoss();
         if (loss > 0)

@@ -32,8 +32,9 @@ import java.util.function.Supplier;
  *                            through 3 terms of every log otherwise pays one per 4 KiB).
  * @param sendTimeoutNs       how long a back-pressured send retries before {@link BackPressureException}.
  * @param peerTimeoutNs       how long a peer may be unreachable (publication not connected, image gone
- *                            in the driver) before {@link PeerLostException}; also the driver's image
- *                            liveness and publication connection timeouts.
+ *                            in the driver) before {@link PeerLostException}; also the driver's client
+ *                            liveness, image liveness and publication connection timeouts, and an
+ *                            eighth of it the clients' keep-alive interval.
  * @param receiveTimeoutNs    how long a gather waits for a frame before {@link PeerLostException}.
  * @param driverCustomizer    last say on an embedded driver's context (e.g. loss generators in tests).
  */
@@ -89,10 +90,18 @@ public record TransportConfig(
             4 * 1024 * 1024,
             true,
             TimeUnit.SECONDS.toNanos(5),
-            TimeUnit.SECONDS.toNanos(5),
+            TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS),
             TimeUnit.SECONDS.toNanos(10),
             ctx -> {});
     }
+
+    /**
+     * A peer silent this long is gone, as the control plane's heartbeats take a node silent for 800
+     * ms: the drivers' client liveness (a killed process on this host), image liveness and publication
+     * connection timeouts (a peer across the network), so that a dead node of either role is noticed
+     * within a second rather than Aeron's 5 to 10 s.
+     */
+    public static final long PEER_TIMEOUT_MS = 800;
 
     /** Dedicated cores: DEDICATED driver threads, busy-spin everywhere, logs allocated up front; otherwise as {@link #defaults()}. */
     public static TransportConfig lowLatency()
