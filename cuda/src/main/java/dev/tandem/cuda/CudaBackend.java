@@ -135,7 +135,6 @@ public final class CudaBackend implements ComputeBackend {
     private final CudaExperts experts;
     private final CudaAttention attention;      // …and a batched bf16 GEMM with float32 output (expertsFromGates)
     private final CudaKvHostRows kvHostRows;    // the KV transfer's rows to and from the host
-    private final MemorySegment copyRows;       // the transport's copies as kernel rows (CudaDeviceCopies)
     private final long[] groupPointers = new long[3 * MAX_GROUPS]; // A, B, C pointers, MAX_GROUPS apart
     private final long[] packedPointers = new long[3 * MAX_GROUPS];
     private final long[] splitPointers = new long[3 * MAX_SPLIT_K];
@@ -231,7 +230,6 @@ public final class CudaBackend implements ComputeBackend {
             KernelModule module = KernelModule.load(driver, KERNELS, device.computeMajor(), device.computeMinor(), log);
             this.k = Kernels.of(module);
             this.kvHostRows = new CudaKvHostRows(this, module);
-            this.copyRows = module.function("copy_rows");
             this.rowTargetBlocks = 4 * device.multiprocessors();
             for (MemorySegment f : new MemorySegment[]{k.prefillF32, k.prefillBf16}) {
                 driver.setFunctionAttribute(f, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -501,13 +499,8 @@ public final class CudaBackend implements ComputeBackend {
     /** Copies on a stream of their own for a transport on the calling thread; closed with this backend at the latest. */
     @Override
     public synchronized dev.tandem.core.compute.DeviceCopies openCopies() {
-        return openCopies(CudaDeviceCopies.COPY_KERNEL);
-    }
-
-    /** As {@link #openCopies()}; {@code kernelCopies}: copies to and from mapped host memory as {@code copy_rows} launches. */
-    synchronized CudaDeviceCopies openCopies(boolean kernelCopies) {
         bind();
-        CudaDeviceCopies opened = new CudaDeviceCopies(this, driver, kernelCopies ? copyRows : null);
+        CudaDeviceCopies opened = new CudaDeviceCopies(this, driver);
         deviceCopies.add(opened);
         return opened;
     }

@@ -26,13 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * is and never unlocked here.
  */
 final class CudaDeviceCopies implements DeviceCopies {
-    private static final Map<Long, long[]> LOCKED = new HashMap<>(); // address → {count, bytes, ours (1/0), device address or 0}
-    /**
-     * {@code -Dtandem.cuda.copyKernel=true}: memory these copies lock is also mapped for kernels, and
-     * copies to and from it go as rows of one {@code copy_rows} launch a batch ({@link KernelCopyBatch})
-     * instead of a driver call a strided run.
-     */
-    static final boolean COPY_KERNEL = Boolean.getBoolean("tandem.cuda.copyKernel");
+    private static final Map<Long, long[]> LOCKED = new HashMap<>(); // address → {count, bytes, ours (1/0)}
 
     // CUDA_MEMCPY2D field offsets (cuda.h): srcXInBytes, srcY at 0, 8; the enums padded to 8 bytes
     private static final long SRC_MEMORY_TYPE = 16, SRC_HOST = 24, SRC_DEVICE = 32, SRC_PITCH = 48;
@@ -51,14 +45,10 @@ final class CudaDeviceCopies implements DeviceCopies {
     private final List<long[]> mine = new ArrayList<>(); // {address, bytes} registered through this object
     private boolean closed;
     private boolean rowByRow; // the driver refused a strided copy once: every run goes a row a call
-    private final KernelCopyBatch kernelCopies; // null: every copy a DMA
-    private long mappedBase, mappedEnd, mappedDevice; // the last mapped range a copy met
 
-    /** @param copyRows the {@code copy_rows} kernel, or null for DMA copies only */
-    CudaDeviceCopies(CudaBackend backend, CudaDriver driver, MemorySegment copyRows) {
+    CudaDeviceCopies(CudaBackend backend, CudaDriver driver) {
         this.backend = backend;
         this.driver = driver;
-        this.kernelCopies = copyRows == null ? null : new KernelCopyBatch(driver, copyRows, arena);
         this.params = arena.allocate(CudaDriver.MEMCPY2D_BYTES, 8);
         this.stream = driver.createStream();
         this.computeDone = driver.createOrderingEvent();
@@ -72,15 +62,11 @@ final class CudaDeviceCopies implements DeviceCopies {
         synchronized (LOCKED) {
             long[] entry = LOCKED.get(address);
             if (entry == null) {
-                int rc = kernelCopies != null ? driver.hostRegisterForKernels(address, bytes) : -1;
-                boolean mapped = rc == 0;
-                if (!mapped) {
-                    rc = driver.hostRegister(address, bytes);
-                }
+                int rc = driver.hostRegister(address, bytes);
                 if (rc != 0 && rc != CudaDriver.CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
                     return false;
                 }
-                entry = new long[]{0, bytes, rc == 0 ? 1 : 0, mapped ? driver.hostDevicePointer(address) : 0};
+                entry = new long[]{0, bytes, rc == 0 ? 1 : 0};
                 LOCKED.put(address, entry);
             }
             entry[0]++;
@@ -123,8 +109,6 @@ final class CudaDeviceCopies implements DeviceCopies {
 
     @Override
     public void afterCompute() {
-        backend.bindForCopies();
-        launchKernelCopies();
         driver.record(computeDone, backend.computeStreamForCopies());
         driver.waitEvent(stream, computeDone);
     }
@@ -142,17 +126,6 @@ final class CudaDeviceCopies implements DeviceCopies {
     /** {@code rows} of {@code width} bytes, contiguous on the device and {@code hostPitch} apart on the host. */
     private void strided(boolean toDevice, long host, long hostPitch, long device, long width, int rows) {
         backend.bindForCopies();
-        if (kernelCopies != null) {
-            long mapped = mappedAddress(host, (rows - 1) * hostPitch + width);
-            if (mapped != 0) {
-                for (int r = 0; r < rows; r++) {
-                    long h = mapped + r * hostPitch, d = device + r * width;
-                    kernelCopies.add(toDevice ? d : h, toDevice ? h : d, width, stream);
-                }
-                return;
-            }
-            kernelCopies.launch(stream); // before a DMA, so that the copies keep their order
-        }
         if (rows == 1) {
             driver.copy(toDevice ? device : host, toDevice ? host : device, width, stream);
             return;
@@ -206,39 +179,9 @@ final class CudaDeviceCopies implements DeviceCopies {
         return p.get(JAVA_INT, SRC_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_DEVICE ? p.get(JAVA_LONG, SRC_DEVICE) : p.get(JAVA_LONG, DST_DEVICE);
     }
 
-    /** The device address of host {@code [host, host + bytes)} where one mapped registration covers it, else 0. */
-    private long mappedAddress(long host, long bytes) {
-        synchronized (LOCKED) {
-            long[] cached = LOCKED.get(mappedBase);
-            if (cached == null || cached[3] == 0 || host < mappedBase || host + bytes > mappedEnd) {
-                cached = null;
-                for (Map.Entry<Long, long[]> e : LOCKED.entrySet()) {
-                    long base = e.getKey();
-                    long[] v = e.getValue();
-                    if (v[3] != 0 && host >= base && host + bytes <= base + v[1]) {
-                        mappedBase = base;
-                        mappedEnd = base + v[1];
-                        mappedDevice = v[3];
-                        cached = v;
-                        break;
-                    }
-                }
-            }
-            return cached == null ? 0 : mappedDevice + (host - mappedBase);
-        }
-    }
-
-    /** What the kernel batch holds, launched: before anything is recorded or waited on. */
-    private void launchKernelCopies() {
-        if (kernelCopies != null) {
-            kernelCopies.launch(stream);
-        }
-    }
-
     @Override
     public long mark() {
         backend.bindForCopies();
-        launchKernelCopies();
         long mark = marksTaken++;
         driver.record(marks[(int) (mark % MARKS)], stream);
         return mark;
@@ -257,7 +200,6 @@ final class CudaDeviceCopies implements DeviceCopies {
     @Override
     public void await() {
         backend.bindForCopies();
-        launchKernelCopies();
         driver.synchronize(stream);
     }
 
@@ -268,7 +210,6 @@ final class CudaDeviceCopies implements DeviceCopies {
         }
         closed = true;
         backend.bindForCopies();
-        launchKernelCopies();
         driver.synchronize(stream);
         for (int i = mine.size() - 1; i >= 0; i--) {
             release(mine.get(i)[0]);

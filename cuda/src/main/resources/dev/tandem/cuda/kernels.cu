@@ -1525,32 +1525,3 @@ extern "C" __global__ void scatter_kv_w2(unsigned short* keys, unsigned short* v
                                          const int* slots, int count, int words) {
     scatter_kv_t(keys, values, rows, slots, count, words);
 }
-
-// The transport's copies between device rows and page-locked host memory mapped for kernels (Aeron's
-// term buffers): one launch moves a whole batch of rows, each a block, where a DMA engine would take
-// a driver call each (tandem.cuda.copyKernel). Rows are at most COPY_ROW_BYTES (the host splits them).
-struct CopyRow { unsigned long long dst, src, bytes; };
-struct CopyBatch { unsigned long long count; CopyRow rows[160]; };
-template <typename W>
-__device__ __forceinline__ void copy_words(char* d, const char* s, unsigned long long n) {
-    W* dw = (W*) d;
-    const W* sw = (const W*) s;
-    for (unsigned long long i = threadIdx.x; i < n / sizeof(W); i += blockDim.x) dw[i] = sw[i];
-}
-extern "C" __global__ void copy_rows(const CopyBatch batch) {
-    const CopyRow r = batch.rows[blockIdx.x];
-    char* d = (char*) r.dst;
-    const char* s = (const char*) r.src;
-    unsigned long long n = r.bytes;
-    unsigned long long skew = (r.dst ^ r.src) & 15ull;
-    unsigned long long align = (skew == 0) ? 16 : ((skew & 3ull) == 0 ? 4 : 1);
-    unsigned long long head = (align - (r.dst & (align - 1))) & (align - 1); // bytes before dst is aligned
-    if (head > n) head = n;
-    if (threadIdx.x < head) d[threadIdx.x] = s[threadIdx.x];
-    d += head; s += head; n -= head;
-    unsigned long long body = n - n % align;
-    if (align == 16) copy_words<uint4>(d, s, body);
-    else if (align == 4) copy_words<unsigned int>(d, s, body);
-    else copy_words<char>(d, s, body);
-    for (unsigned long long i = body + threadIdx.x; i < n; i += blockDim.x) d[i] = s[i];
-}

@@ -5,8 +5,6 @@ import dev.tandem.core.compute.Bf16;
 import dev.tandem.core.compute.DeviceCopies;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
@@ -25,8 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The transport's DMAs ({@link CudaDeviceCopies}): device rows out to host memory a header apart
  * and back, strided and whole, through a MAP_SHARED file mapping page-locked as an Aeron log is
  * and through pageable memory; counted registration; bf16 rows rounded and widened on the device
- * against the host's round-to-nearest-even. Each copy test runs twice: DMA copies, and copies as
- * rows of {@code copy_rows} launches through the host memory mapped for kernels.
+ * against the host's round-to-nearest-even.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -40,15 +37,14 @@ class CudaDeviceCopiesTest {
      * (more marks than events, so the oldest events are recorded again), then each mark awaited in
      * turn: the copy before it must be on the host, its bytes the device's.
      */
-    @ParameterizedTest(name = "kernel copies {0}")
-    @ValueSource(booleans = {false, true})
-    void shouldAwaitTheCopiesQueuedBeforeAMark(boolean kernelCopies) {
+    @Test
+    void shouldAwaitTheCopiesQueuedBeforeAMark() {
         int copiesQueued = 40;
         int floats = 1 << 20;
         long bytes = (long) floats * Float.BYTES;
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies(kernelCopies);
+            DeviceCopies copies = gpu.openCopies();
             Activations rows = gpu.allocate(1, floats);
             MemorySegment source = arena.allocate(bytes, 64);
             for (int i = 0; i < floats; i++) {
@@ -73,9 +69,8 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @ParameterizedTest(name = "kernel copies {0}")
-    @ValueSource(booleans = {false, true})
-    void shouldCopyStridedPiecesThroughASharedMappingAndBack(boolean kernelCopies) throws IOException {
+    @Test
+    void shouldCopyStridedPiecesThroughASharedMappingAndBack() throws IOException {
         Path file = Files.createTempFile(Path.of(Files.isDirectory(Path.of("/dev/shm")) ? "/dev/shm" : "/tmp"), "log", ".bin");
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw");
@@ -83,7 +78,7 @@ class CudaDeviceCopiesTest {
              Arena arena = Arena.ofShared()) {
             long logBytes = (long) PITCH * (PIECES + 1);
             MemorySegment log = channel.map(FileChannel.MapMode.READ_WRITE, 0, logBytes, arena);
-            DeviceCopies copies = gpu.openCopies(kernelCopies);
+            DeviceCopies copies = gpu.openCopies();
             assertTrue(copies.register(log.address(), logBytes), "a MAP_SHARED mapping page-locks");
             assertTrue(copies.register(log.address(), logBytes), "twice: counted");
 
@@ -120,15 +115,14 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @ParameterizedTest(name = "kernel copies {0}")
-    @ValueSource(booleans = {false, true})
-    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes(boolean kernelCopies) {
+    @Test
+    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes() {
         // 30 fragments' payloads a header apart in one page-locked term, from device rows at an odd offset
         int pieces = 30;
         long deviceOffset = 6560;
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies(kernelCopies);
+            DeviceCopies copies = gpu.openCopies();
             long termBytes = 1 << 20;
             MemorySegment term = arena.allocate(termBytes, 4096);
             assertTrue(copies.register(term.address(), termBytes));
@@ -160,12 +154,11 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @ParameterizedTest(name = "kernel copies {0}")
-    @ValueSource(booleans = {false, true})
-    void shouldCopyThroughPageableMemoryToo(boolean kernelCopies) {
+    @Test
+    void shouldCopyThroughPageableMemoryToo() {
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = gpu.openCopies(kernelCopies);
+            DeviceCopies copies = gpu.openCopies();
             Activations rows = gpu.allocate(3, 256);
             MemorySegment host = arena.allocate(3 * 256 * 4 + 3 * 64, 64); // never registered
             MemorySegment source = arena.allocate(3 * 256 * 4, 64);

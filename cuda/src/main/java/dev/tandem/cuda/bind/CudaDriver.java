@@ -333,31 +333,6 @@ public final class CudaDriver {
         }
     }
 
-    /**
-     * As {@link #hostRegister}, also mapped for kernels ({@code CU_MEMHOSTREGISTER_DEVICEMAP}): the
-     * driver's result code, never thrown.
-     */
-    public int hostRegisterForKernels(long address, long bytes) {
-        try {
-            return (int) cuMemHostRegister.invokeExact(MemorySegment.ofAddress(address), bytes,
-                    CU_MEMHOSTREGISTER_PORTABLE_DEVICEMAP);
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    /** The device address of registered, mapped host memory at {@code address}. */
-    public long hostDevicePointer(long address) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_LONG);
-            check((int) cuMemHostGetDevicePointer.invokeExact(out, MemorySegment.ofAddress(address), 0),
-                    "cuMemHostGetDevicePointer");
-            return out.get(JAVA_LONG, 0);
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
     /** Undoes {@link #hostRegister}; the result code, never thrown (the memory may be unmapped by now). */
     public int hostUnregister(long address) {
         try {
