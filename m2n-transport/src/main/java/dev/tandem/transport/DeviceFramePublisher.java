@@ -14,9 +14,10 @@ import org.agrona.concurrent.NanoClock;
  * fragments of at most one MTU that this side claims itself, with Aeron's own BEGIN/END flags so
  * that any reader reassembles them. A message's head (its header, the M2N routing) is written
  * from host memory; the rest is DMA'd from the device straight into the claims, which are
- * committed a chunk at a time, each once its copies are done, while the next chunk's copies run:
- * the reader starts on the first chunk while the rest is still coming off the device (it stops at
- * the first uncommitted claim meanwhile). The term buffers are page-locked as they are met.
+ * committed once their copies are done: by default everything added between two
+ * {@link #commitAll}s after one wait; with {@link #COMMIT_CHUNK_BYTES} a chunk at a time while the
+ * next chunk's copies run (a reader stops at the first uncommitted claim meanwhile). The term
+ * buffers are page-locked as they are met.
  * <p>
  * Used by M2N's Aeron endpoint and the KV transfer's sender; one caller thread. Allocation-free
  * after construction.
