@@ -18,12 +18,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * A transport's DMAs between a backend's device rows and host memory the transport owns, on a
  * stream of their own: what the compute stream does meanwhile overlaps with them, and
  * {@link #afterCompute} orders them after the kernels that wrote their rows by an event, not a
- * wait on the host. Where the driver has {@code cuMemcpyBatchAsync}, the copies queued between
- * two points where someone waits ({@link #mark}, {@link #await}, {@link #afterCompute}) go to the
- * driver in one call, each fragment of a strided run one entry: what a call costs (some µs, of
- * the order of a 256 KB fragment's DMA) is paid once a send, not once a run.
- * Otherwise (or with {@code -Dtandem.cuda.copyBatch=false}) strided copies go as one
- * {@code cuMemcpy2DAsync}, one run a call.
+ * wait on the host. Strided copies go as one {@code cuMemcpy2DAsync}, one run a call.
  * <p>
  * Registrations are process-wide (portable page-locking), so they are counted process-wide: an
  * Aeron log that two endpoints of one process meet (IPC publisher and subscriber) is locked once
@@ -38,7 +33,6 @@ final class CudaDeviceCopies implements DeviceCopies {
     private static final long DST_MEMORY_TYPE = 72, DST_HOST = 80, DST_DEVICE = 88, DST_PITCH = 104;
     private static final long WIDTH = 112, HEIGHT = 120;
     private static final int MARKS = 16; // marks outstanding at once; an older one waits for everything
-    private static final int BATCH = 1024; // copies a batch call takes at most; a fuller queue goes in several
 
     private final CudaBackend backend;
     private final CudaDriver driver;
@@ -51,9 +45,6 @@ final class CudaDeviceCopies implements DeviceCopies {
     private final List<long[]> mine = new ArrayList<>(); // {address, bytes} registered through this object
     private boolean closed;
     private boolean rowByRow; // the driver refused a strided copy once: every run goes a row a call
-    private boolean batching; // queue copies and hand them to cuMemcpyBatchAsync together
-    private final MemorySegment batchDsts, batchSrcs, batchSizes, batchAttrs, batchAttrIndex, batchFailIndex;
-    private int batched; // copies in the batch arrays, not yet handed to the driver
 
     CudaDeviceCopies(CudaBackend backend, CudaDriver driver) {
         this.backend = backend;
@@ -64,20 +55,6 @@ final class CudaDeviceCopies implements DeviceCopies {
         for (int i = 0; i < MARKS; i++) {
             marks[i] = driver.createOrderingEvent();
         }
-        this.batching = driver.hasCopyBatch() && Boolean.parseBoolean(System.getProperty("tandem.cuda.copyBatch", "true"));
-        this.batchDsts = arena.allocate(8L * BATCH, 8);
-        this.batchSrcs = arena.allocate(8L * BATCH, 8);
-        this.batchSizes = arena.allocate(8L * BATCH, 8);
-        this.batchAttrs = arena.allocate(CudaDriver.MEMCPY_ATTRIBUTES_BYTES, 8); // zero: no location hints
-        this.batchAttrIndex = arena.allocate(8, 8);                            // zero: it applies from the first copy
-        this.batchFailIndex = arena.allocate(8, 8);
-        batchAttrs.set(JAVA_INT, 0, CudaDriver.CU_MEMCPY_SRC_ACCESS_ORDER_STREAM); // after what the stream did before
-        batchAttrs.set(JAVA_INT, 20, Integer.getInteger("tandem.cuda.copyBatchFlags", 0));
-    }
-
-    /** Whether copies go to the driver in batches ({@code cuMemcpyBatchAsync}). */
-    boolean batching() {
-        return batching;
     }
 
     @Override
@@ -132,7 +109,6 @@ final class CudaDeviceCopies implements DeviceCopies {
 
     @Override
     public void afterCompute() {
-        submitBatch(); // what was queued before need not wait for the kernels
         driver.record(computeDone, backend.computeStreamForCopies());
         driver.waitEvent(stream, computeDone);
     }
@@ -150,13 +126,6 @@ final class CudaDeviceCopies implements DeviceCopies {
     /** {@code rows} of {@code width} bytes, contiguous on the device and {@code hostPitch} apart on the host. */
     private void strided(boolean toDevice, long host, long hostPitch, long device, long width, int rows) {
         backend.bindForCopies();
-        if (batching) {
-            for (int r = 0; r < rows; r++) {
-                long h = host + r * hostPitch, d = device + r * width;
-                enqueue(toDevice ? d : h, toDevice ? h : d, width);
-            }
-            return;
-        }
         if (rows == 1) {
             driver.copy(toDevice ? device : host, toDevice ? host : device, width, stream);
             return;
@@ -198,40 +167,6 @@ final class CudaDeviceCopies implements DeviceCopies {
         }
     }
 
-    private void enqueue(long dst, long src, long bytes) {
-        if (bytes == 0) {
-            return; // nothing to move, and a batch refuses an empty copy
-        }
-        if (batched == BATCH) {
-            submitBatch();
-        }
-        batchDsts.setAtIndex(JAVA_LONG, batched, dst);
-        batchSrcs.setAtIndex(JAVA_LONG, batched, src);
-        batchSizes.setAtIndex(JAVA_LONG, batched, bytes);
-        batched++;
-    }
-
-    /** Hand the queued copies to the driver in one call; a refusal turns batching off, and they go one a call. */
-    private void submitBatch() {
-        if (batched == 0) {
-            return;
-        }
-        backend.bindForCopies();
-        int count = batched;
-        batched = 0;
-        try {
-            driver.copyBatch(batchDsts, batchSrcs, batchSizes, count, batchAttrs, batchAttrIndex, 1, batchFailIndex, stream);
-            return;
-        } catch (dev.tandem.cuda.bind.CudaException e) {
-            batching = false;
-            backend.log("cuMemcpyBatchAsync refused " + count + " copies: " + e.getMessage() + "; copying a run a call");
-        }
-        for (int i = 0; i < count; i++) {
-            driver.copy(batchDsts.getAtIndex(JAVA_LONG, i), batchSrcs.getAtIndex(JAVA_LONG, i),
-                    batchSizes.getAtIndex(JAVA_LONG, i), stream);
-        }
-    }
-
     private static long hostOf(MemorySegment p) {
         return p.get(JAVA_INT, SRC_MEMORY_TYPE) == CudaDriver.CU_MEMORYTYPE_HOST ? p.get(JAVA_LONG, SRC_HOST) : p.get(JAVA_LONG, DST_HOST);
     }
@@ -246,7 +181,6 @@ final class CudaDeviceCopies implements DeviceCopies {
 
     @Override
     public long mark() {
-        submitBatch();
         backend.bindForCopies();
         long mark = marksTaken++;
         driver.record(marks[(int) (mark % MARKS)], stream);
@@ -265,7 +199,6 @@ final class CudaDeviceCopies implements DeviceCopies {
 
     @Override
     public void await() {
-        submitBatch();
         backend.bindForCopies();
         driver.synchronize(stream);
     }
@@ -276,7 +209,6 @@ final class CudaDeviceCopies implements DeviceCopies {
             return;
         }
         closed = true;
-        submitBatch();
         backend.bindForCopies();
         driver.synchronize(stream);
         for (int i = mine.size() - 1; i >= 0; i--) {

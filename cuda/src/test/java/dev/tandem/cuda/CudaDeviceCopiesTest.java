@@ -6,8 +6,6 @@ import dev.tandem.core.compute.DeviceCopies;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -25,8 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The transport's DMAs ({@link CudaDeviceCopies}): device rows out to host memory a header apart
  * and back, strided and whole, through a MAP_SHARED file mapping page-locked as an Aeron log is
  * and through pageable memory; counted registration; bf16 rows rounded and widened on the device
- * against the host's round-to-nearest-even. The strided copies run both ways the copies can
- * go: batched ({@code cuMemcpyBatchAsync}, a fragment an entry) and as one 2D copy a run.
+ * against the host's round-to-nearest-even.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -72,21 +69,8 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    /** The copies of {@code gpu}, batched or not as asked; a driver without batches gives only the 2D copies. */
-    private static DeviceCopies openCopies(CudaBackend gpu, boolean batched) {
-        System.setProperty("tandem.cuda.copyBatch", Boolean.toString(batched));
-        try {
-            CudaDeviceCopies copies = (CudaDeviceCopies) gpu.openCopies();
-            assertEquals(batched && dev.tandem.cuda.bind.CudaDriver.get().hasCopyBatch(), copies.batching());
-            return copies;
-        } finally {
-            System.clearProperty("tandem.cuda.copyBatch");
-        }
-    }
-
-    @ParameterizedTest(name = "batched {0}")
-    @ValueSource(booleans = {true, false})
-    void shouldCopyStridedPiecesThroughASharedMappingAndBack(boolean batched) throws IOException {
+    @Test
+    void shouldCopyStridedPiecesThroughASharedMappingAndBack() throws IOException {
         Path file = Files.createTempFile(Path.of(Files.isDirectory(Path.of("/dev/shm")) ? "/dev/shm" : "/tmp"), "log", ".bin");
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw");
@@ -94,7 +78,7 @@ class CudaDeviceCopiesTest {
              Arena arena = Arena.ofShared()) {
             long logBytes = (long) PITCH * (PIECES + 1);
             MemorySegment log = channel.map(FileChannel.MapMode.READ_WRITE, 0, logBytes, arena);
-            DeviceCopies copies = openCopies(gpu, batched);
+            DeviceCopies copies = gpu.openCopies();
             assertTrue(copies.register(log.address(), logBytes), "a MAP_SHARED mapping page-locks");
             assertTrue(copies.register(log.address(), logBytes), "twice: counted");
 
@@ -131,15 +115,14 @@ class CudaDeviceCopiesTest {
         }
     }
 
-    @ParameterizedTest(name = "batched {0}")
-    @ValueSource(booleans = {true, false})
-    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes(boolean batched) {
+    @Test
+    void shouldCopyAFramesMiddleFragmentsAsAnAeronEndpointDoes() {
         // 30 fragments' payloads a header apart in one page-locked term, from device rows at an odd offset
         int pieces = 30;
         long deviceOffset = 6560;
         try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
              Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = openCopies(gpu, batched);
+            DeviceCopies copies = gpu.openCopies();
             long termBytes = 1 << 20;
             MemorySegment term = arena.allocate(termBytes, 4096);
             assertTrue(copies.register(term.address(), termBytes));
@@ -168,33 +151,6 @@ class CudaDeviceCopiesTest {
                 out[i] = Float.floatToRawIntBits(asFloats[i]);
                 assertEquals(i * 31 + 7, out[i], "element " + i);
             }
-        }
-    }
-
-    /** More pieces than one batch call takes (1024): the queue goes in several calls, every piece once. */
-    @Test
-    void shouldCopyMorePiecesThanABatchHolds() {
-        int pieces = 2500, width = 256, pitch = 320;
-        try (CudaBackend gpu = new CudaBackend(CudaDevice.open(0), false, System.err::println);
-             Arena arena = Arena.ofShared()) {
-            DeviceCopies copies = openCopies(gpu, true);
-            int ints = pieces * width / 4;
-            Activations rows = gpu.allocate(1, ints);
-            MemorySegment source = arena.allocate(4L * ints, 64);
-            for (int i = 0; i < ints; i++) {
-                source.setAtIndex(ValueLayout.JAVA_INT, i, i * 17 - 5);
-            }
-            gpu.copyRows(rows, gpu.wrapHost(source, 1, ints), 1);
-            MemorySegment host = arena.allocate((long) pitch * pieces, 4096);
-            assertTrue(copies.register(host.address(), host.byteSize()));
-            copies.afterCompute();
-            copies.toHost(host.address(), pitch, copies.address(rows), width, pieces);
-            copies.await();
-            for (int p = 0; p < pieces; p++) {
-                assertEquals(-1L, MemorySegment.mismatch(host, (long) p * pitch, (long) p * pitch + width,
-                        source, (long) p * width, (long) (p + 1) * width), "piece " + p);
-            }
-            copies.close();
         }
     }
 

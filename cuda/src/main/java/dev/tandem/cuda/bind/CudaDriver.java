@@ -28,10 +28,6 @@ public final class CudaDriver {
     public static final int CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED = 712;
     public static final int CU_MEMORYTYPE_HOST = 1;
     public static final int CU_MEMORYTYPE_DEVICE = 2;
-    /** {@code sizeof(CUmemcpyAttributes)}: the source access order (int), two CUmemLocation (int type, int id), flags (int). */
-    public static final long MEMCPY_ATTRIBUTES_BYTES = 24;
-    public static final int CU_MEMCPY_SRC_ACCESS_ORDER_STREAM = 1;
-    public static final int CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE = 1;
     /** {@code sizeof(CUDA_MEMCPY2D)}: see {@link #copy2D}. */
     public static final long MEMCPY2D_BYTES = 128;
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
@@ -63,8 +59,6 @@ public final class CudaDriver {
     private final MethodHandle cuMemcpyDtoDAsync;
     private final MethodHandle cuMemcpyAsync;
     private final MethodHandle cuMemcpy2DAsync;
-    private final MethodHandle cuMemcpyBatchAsync;  // null before CUDA 12.8
-    private final boolean batchHasFailIndex;         // 12.x's form; 13's _v2 dropped the parameter
     private final MethodHandle cuMemsetD32Async;
     private final MethodHandle cuStreamCreate;
     private final MethodHandle cuStreamSynchronize;
@@ -104,12 +98,6 @@ public final class CudaDriver {
         cuMemcpyDtoDAsync = f("cuMemcpyDtoDAsync_v2", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemcpyAsync = f("cuMemcpyAsync", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
         cuMemcpy2DAsync = f("cuMemcpy2DAsync_v2", ADDRESS, ADDRESS);
-        MethodHandle batchV2 = lib.optionalFunction("cuMemcpyBatchAsync_v2", FunctionDescriptor.of(JAVA_INT,
-                ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-        batchHasFailIndex = batchV2 == null;
-        cuMemcpyBatchAsync = batchV2 != null ? batchV2 : lib.optionalFunction("cuMemcpyBatchAsync",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG,
-                        ADDRESS, ADDRESS));
         cuMemsetD32Async = f("cuMemsetD32Async", JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS);
         cuStreamCreate = f("cuStreamCreate", ADDRESS, JAVA_INT);
         cuStreamSynchronize = f("cuStreamSynchronize", ADDRESS);
@@ -361,30 +349,6 @@ public final class CudaDriver {
     public void copy2D(MemorySegment params, MemorySegment stream) {
         try {
             check((int) cuMemcpy2DAsync.invokeExact(params, stream), "cuMemcpy2DAsync");
-        } catch (Throwable t) {
-            throw Calls.rethrow(t);
-        }
-    }
-
-    /** Whether this driver has {@code cuMemcpyBatchAsync} (CUDA 12.8 and later). */
-    public boolean hasCopyBatch() {
-        return cuMemcpyBatchAsync != null;
-    }
-
-    /**
-     * {@code count} copies between unified addresses in one call ({@code cuMemcpyBatchAsync}):
-     * {@code dsts}, {@code srcs} and {@code sizes} hold them, {@code attrs} and {@code attrIndices}
-     * {@code numAttrs} {@code CUmemcpyAttributes} and the first copy each applies to;
-     * {@code failIndex} (one {@code size_t}) is written on an error by drivers whose form has it.
-     */
-    public void copyBatch(MemorySegment dsts, MemorySegment srcs, MemorySegment sizes, long count,
-                          MemorySegment attrs, MemorySegment attrIndices, long numAttrs,
-                          MemorySegment failIndex, MemorySegment stream) {
-        try {
-            int rc = batchHasFailIndex
-                    ? (int) cuMemcpyBatchAsync.invokeExact(dsts, srcs, sizes, count, attrs, attrIndices, numAttrs, failIndex, stream)
-                    : (int) cuMemcpyBatchAsync.invokeExact(dsts, srcs, sizes, count, attrs, attrIndices, numAttrs, stream);
-            check(rc, "cuMemcpyBatchAsync");
         } catch (Throwable t) {
             throw Calls.rethrow(t);
         }

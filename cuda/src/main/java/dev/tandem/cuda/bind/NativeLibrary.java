@@ -85,11 +85,6 @@ final class NativeLibrary {
         return LINKER.downcallHandle(address, descriptor);
     }
 
-    /** A downcall handle to {@code symbol}, or null where this version of the library lacks it. */
-    MethodHandle optionalFunction(String symbol, FunctionDescriptor descriptor) {
-        return lookup.find(symbol).map(address -> LINKER.downcallHandle(address, descriptor)).orElse(null);
-    }
-
     @Override
     public String toString() {
         return description;
