@@ -96,7 +96,7 @@ final class AeronEndpoint extends M2nEndpoint
         this.subscription = sub;
         final int maxPayload = peerCount > 0 ? publications[0].maxPayloadLength() : 1;
         this.devicePublisher = new DeviceFramePublisher(termLocks, maxPayload,
-            peerCount * (ctx.maxFrameLength() + maxPayload), clock, idle,
+            (long)peerCount * ctx.maxFrameLength(), peerCount, clock, idle,
             (peer, result, waitedNs) -> onSendFailure(peer, result, waitedNs));
         this.strangerHandler = (buffer, offset, length, header) ->
         {

@@ -33,6 +33,16 @@ public final class DeviceFramePublisher
      */
     static final long COMMIT_CHUNK_BYTES = Long.getLong("tandem.m2n.commitBytes", Long.MAX_VALUE);
 
+    /**
+     * The head goes in fragments of its own ({@code tandem.m2n.headFragments}, default true), so that
+     * every device fragment but the last is a full one: a frame's device bytes then cost two copy
+     * calls a side (one strided run and the last fragment) instead of three. On the H200 a 256 KB
+     * frame took 13.9 µs to DMA out that way against 16.3, and 15.0 µs in against 18.6
+     * (bench/scripts/probe/copycalls.c, bench/GPU_NOTES.md session 12). The bytes on the wire are the
+     * same; only where the fragments end moves, which every reader takes as it comes.
+     */
+    static final boolean HEAD_FRAGMENTS = !"false".equals(System.getProperty("tandem.m2n.headFragments"));
+
     /** What a claim refused for another reason than back pressure with claims of ours uncommitted does. */
     @FunctionalInterface
     public interface SendFailure
@@ -57,17 +67,18 @@ public final class DeviceFramePublisher
     /**
      * @param termLocks  page-locks the terms of the publications, one slot each (a destination)
      * @param maxPayload the publications' {@code maxPayloadLength()}: one fragment's bytes at most
-     * @param maxBytes   the most bytes {@link #add}ed between two {@link #commitAll}s
+     * @param maxBytes    the most bytes {@link #add}ed between two {@link #commitAll}s
+     * @param maxMessages the most messages {@link #add}ed between two {@link #commitAll}s
      */
     public DeviceFramePublisher(
-        final TermBufferLocks termLocks, final int maxPayload, final long maxBytes, final NanoClock clock,
-        final IdleStrategy idle, final SendFailure failure)
+        final TermBufferLocks termLocks, final int maxPayload, final long maxBytes, final int maxMessages,
+        final NanoClock clock, final IdleStrategy idle, final SendFailure failure)
     {
         this.termLocks = termLocks;
         this.clock = clock;
         this.idle = idle;
         this.failure = failure;
-        final long maxFragments = maxBytes / maxPayload + 1;
+        final long maxFragments = maxBytes / maxPayload + 2L * maxMessages; // a message's partial head and tail
         this.chunkFragments = (int)Math.max(1, Math.min(maxFragments, COMMIT_CHUNK_BYTES / maxPayload));
         this.claims = new BufferClaim[2 * chunkFragments];
         for (int c = 0; c < claims.length; c++)
@@ -86,9 +97,11 @@ public final class DeviceFramePublisher
         final DirectBuffer head, final int headLength, final long onDevice, final int length)
     {
         final int maxPayload = publication.maxPayloadLength();
-        for (int from = 0; from < length; from += maxPayload)
+        final int hostLength = Math.min(headLength, length);
+        for (int from = 0, fragment; from < length; from += fragment)
         {
-            final int fragment = Math.min(maxPayload, length - from);
+            fragment = HEAD_FRAGMENTS && from < hostLength ?
+                Math.min(maxPayload, hostLength - from) : Math.min(maxPayload, length - from);
             final BufferClaim claim = claim(publication, destination, fragment, copies);
             final long payload = claim.buffer().addressOffset() + claim.offset();
             final long termBase = claim.buffer().addressOffset() - claimedTermOffset;

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -86,6 +87,34 @@ class DeviceRowsTest
     {
         final List<String> log = new CopyOnWriteArrayList<>();
         M2nExchangeTest.exchange(LocalM2n.Kind.NETTY_TCP, 2, 1, context(log), 6, 25, devices(2, false), devices(1, false));
+    }
+
+    @Test
+    void shouldMoveAFrameOfManyFragmentsInTwoCopyCallsASide() throws Exception
+    {
+        final M2nContext ctx = context(new CopyOnWriteArrayList<>());
+        final FakeDeviceCopies senderDevice = new FakeDeviceCopies(false);
+        final FakeDeviceCopies receiverDevice = new FakeDeviceCopies(false);
+        final int tokens = 21; // 21 rows of 8 KiB: 21 full 8160-byte fragments of device bytes and a partial one
+        final long key = Pattern.mix(26, 0, 0, 0, 0);
+        try (LocalM2n harness = new LocalM2n(LocalM2n.Kind.AERON_IPC, 1, 1, ctx))
+        {
+            final RowBatch sent = senderDevice.place(new RowBatch(1, MAX_TOKENS, HIDDEN, Dtype.BF16));
+            sent.layoutContiguous(new int[]{tokens});
+            Pattern.fill(sent, 0, tokens, key);
+            sent.stageToDevice();
+            final int before = senderDevice.copyCalls();
+            harness.sender(0).send(0, 0, 0, sent);
+            assertEquals(2, senderDevice.copyCalls() - before, "the head in a fragment of its own, then one strided " +
+                "run of full fragments and the last one");
+
+            final RowBatch gathered = receiverDevice.place(new RowBatch(1, MAX_TOKENS, HIDDEN, Dtype.BF16));
+            harness.receiver(0).receive(0, 0, 0, gathered);
+            assertEquals(2, receiverDevice.copyCalls(), "one strided run of full fragments and the last one");
+            gathered.stageToHost();
+            final RowBatch scratch = new RowBatch(1, MAX_TOKENS, HIDDEN, Dtype.BF16);
+            assertNull(Pattern.check(gathered, 0, tokens, key, (byte)0, scratch, 0));
+        }
     }
 
     @Test

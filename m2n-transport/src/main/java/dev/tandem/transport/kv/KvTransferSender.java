@@ -179,7 +179,7 @@ public final class KvTransferSender implements AutoCloseable
         this.termLocks = new TermBufferLocks(publications.length, log,
             "KV rows go through the sender's pinned staging frame");
         this.devicePublisher = new DeviceFramePublisher(termLocks, publications[0].maxPayloadLength(),
-            KvLayerFlyweight.frameLength(maxTokensPerMessage, kvDim, dtype), SystemNanoClock.INSTANCE, idle,
+            KvLayerFlyweight.frameLength(maxTokensPerMessage, kvDim, dtype), 1, SystemNanoClock.INSTANCE, idle,
             this::checkRetry);
         this.copies = deviceCopies;
     }
