@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it, M2N_VARIANTS for flags at 2x2), bench kv (KV=1, KV_STAGED=1 beside it) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
+# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it, M2N_VARIANTS for flags at 2x2), bench kv (KV=1, KV_STAGED=1 beside it, KV_VARIANTS for flags) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
 set -uo pipefail
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
@@ -54,6 +54,11 @@ for v in ${M2N_VARIANTS:-}; do
     --json "$OUT/m2n-$label.json" 2>&1 | grep -v "^WARNING" | grep -v "^m2n:" | sed "s/^/$label: /"
 done
 [ -n "${KV:-}" ] && timeout 120 $T bench kv --device cuda --json "$OUT/kv.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/kv.log"
+# KV_VARIANTS="label=-Dflag=value,... label2=...": bench kv once per variant, flags on the JVM
+for v in ${KV_VARIANTS:-}; do
+  label=${v%%=*}; flags=${v#*=}; flags=${flags//,/ }
+  timeout 120 ${T/-cp /$flags -cp } bench kv --device cuda --json "$OUT/kv-$label.json" 2>&1 | grep -v "^WARNING" | sed "s/^/$label: /"
+done
 # KV_STAGED=1: the same through the sender's staging frame and the receiver's reassembly (the way before)
 [ -n "${KV_STAGED:-}" ] && timeout 120 ${T/-cp /-Dtandem.kv.deviceRows=staged -cp } bench kv --device cuda \
   --json "$OUT/kv-staged.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/kv-staged.log"
