@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it, M2N_VARIANTS for flags at 2x2), bench kv (KV=1, KV_STAGED=1 beside it, KV_VARIANTS for flags) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
+# GPU tests (cuda with CUDA_TESTS=1, the AFD cluster, the scheduler with SCHED_TESTS=1, tandem local on the GPU with SPLITWISE=1), each under a deadline with a thread dump past it, then bench m2n (M2N=1, M2N_STAGED=1 for the staged rows beside it, M2N_VARIANTS for flags at 2x2, over M2N_VARIANT_TRANSPORTS), bench kv (KV=1, KV_STAGED=1 beside it, KV_VARIANTS for flags) and bench decode on the GPU (DECODE=0 skips it); needs .device staged as bench/GPU_NOTES.md says.
 set -uo pipefail
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
@@ -50,7 +50,7 @@ T="$J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --ad
 # M2N_VARIANTS="label=-Dflag=value,-Dflag2=value label2=...": 2x2 at 256 KB and 1 MB once per variant, flags on the JVM
 for v in ${M2N_VARIANTS:-}; do
   label=${v%%=*}; flags=${v#*=}; flags=${flags//,/ }
-  timeout 60 ${T/-cp /$flags -cp } bench m2n --device cuda --quick --shape 2x2 --size 256000,1000000 --transport aeron-ipc \
+  timeout 60 ${T/-cp /$flags -cp } bench m2n --device cuda --quick --shape 2x2 --size 256000,1000000 --transport ${M2N_VARIANT_TRANSPORTS:-aeron-ipc} \
     --json "$OUT/m2n-$label.json" 2>&1 | grep -v "^WARNING" | grep -v "^m2n:" | sed "s/^/$label: /"
 done
 [ -n "${KV:-}" ] && timeout 120 $T bench kv --device cuda --json "$OUT/kv.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/kv.log"

@@ -23,8 +23,18 @@ final class MemcpyRun {
     private MemcpyRun() {
     }
 
+    /**
+     * {@code -Dtandem.m2n.memcpyPhases=lockstep}: on a device, the senders' threads wait for each
+     * other after each of a round trip's four copies, as an M2N round trip's phases do (every
+     * sender's dispatch goes out before any receiver's gather), so that they all copy one way at a
+     * time. By default each thread runs on, and one thread's copies to the device overlap with
+     * another's from it: the link carries both ways at once, which a round trip never gets.
+     */
+    static final boolean LOCKSTEP = "lockstep".equals(System.getProperty("tandem.m2n.memcpyPhases"));
+
     static M2nResult run(int m, int n, int bytes, M2nBenchConfig config) throws Exception {
         final int rows = bytes / M2nBenchmark.ROW_BYTES;
+        final PhaseBarrier phases = new PhaseBarrier(m);
         final RowBatch[] gathered = new RowBatch[n]; // receiver r's buffer: sender s's rows at s * rows
         for (int r = 0; r < n; r++) {
             gathered[r] = new RowBatch(m, m * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
@@ -42,7 +52,7 @@ final class MemcpyRun {
                 final Histogram histogram = histograms[s];
                 futures.add(pool.submit(() -> config.device() == null
                         ? copyLoop(sender, n, rows, gathered, warmupNs, measureNs, histogram)
-                        : deviceCopyLoop(sender, n, rows, config, warmupNs, measureNs, histogram)));
+                        : deviceCopyLoop(sender, n, rows, config, warmupNs, measureNs, histogram, phases)));
             }
             double bytesPerSecond = 0;
             long roundTrips = Long.MAX_VALUE;
@@ -67,16 +77,46 @@ final class MemcpyRun {
 
     /** @return {measured round trips, measured nanoseconds}: device → host → device for the dispatch, and again for the combine. */
     private static long[] deviceCopyLoop(int s, int n, int rows, M2nBenchConfig config, long warmupNs, long measureNs,
-                                         Histogram histogram) {
+                                         Histogram histogram, PhaseBarrier phases) {
         final RowBatch batch = new RowBatch(n, n * rows, M2nBenchmark.HIDDEN, Dtype.BF16);
         RoundTripRun.fill(batch, s);
         try (DeviceStage stage = DeviceStage.open(config.device(), batch)) {
             return timed(warmupNs, measureNs, histogram, () -> {
                 for (int direction = 0; direction < 2; direction++) {
                     stage.toHost(n * rows);
+                    phases.await();
                     stage.toDevice(n * rows);
+                    phases.await();
                 }
             });
+        } finally {
+            phases.leave();
+        }
+    }
+
+    /** Where {@link #LOCKSTEP}, the threads meet after every copy (spinning: a park costs more than a copy); else nothing. */
+    private static final class PhaseBarrier {
+        private final int parties;
+        private final java.util.concurrent.atomic.AtomicLong arrivals = new java.util.concurrent.atomic.AtomicLong();
+        private volatile boolean someoneLeft; // a thread past its measuring time: the others no longer wait for it
+
+        PhaseBarrier(int parties) {
+            this.parties = parties;
+        }
+
+        void await() {
+            if (!LOCKSTEP || parties == 1) {
+                return;
+            }
+            final long phase = arrivals.incrementAndGet() - 1;
+            final long target = (phase / parties + 1) * parties;
+            while (arrivals.get() < target && !someoneLeft) {
+                Thread.onSpinWait();
+            }
+        }
+
+        void leave() {
+            someoneLeft = true;
         }
     }
 
