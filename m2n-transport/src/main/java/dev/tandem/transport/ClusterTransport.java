@@ -36,15 +36,20 @@ public final class ClusterTransport implements AutoCloseable
                 " floats), above Aeron's 16 MiB message limit; lower max_batch_tokens to at most " +
                 (long)MAX_AERON_MESSAGE * cluster.maxBatchTokens() / maxFrame); // frames grow with the tokens
         }
+        final M2nTopology topology = topology(cluster);
         TransportConfig config = TransportConfig.defaults();
+        // On one host the MTU only cuts frames into the log's fragments: the largest one means the
+        // fewest to claim, commit and read. From the device, 2×2 at 256 KB a peer moved 12015 and 12278
+        // MB/s at 64 KiB against 8700 to 11510 at 8 KiB (bench/GPU_NOTES.md, session 12, run 3).
+        final int mtu = topology.udp() ? config.mtuLength() : TransportConfig.MAX_MTU_LENGTH;
         config = config.withTimeouts(config.sendTimeoutNs(), config.peerTimeoutNs(), receiveTimeoutNs)
-            .withMtuAndTermLength(config.mtuLength(), TransportConfig.termLengthFor(maxFrame));
+            .withMtuAndTermLength(mtu, TransportConfig.termLengthFor(Math.max(maxFrame, mtu)));
         if (cluster.aeronDirectory() != null)
         {
             config = config.withAeronDirectoryName(cluster.aeronDirectory());
         }
         ctx = new M2nContext()
-            .topology(topology(cluster).withStreamIdBase(cluster.streamIdBase())
+            .topology(topology.withStreamIdBase(cluster.streamIdBase())
                 .withSessionIdBase(sessionIdBase(cluster.epoch())))
             .config(config)
             .hiddenSize(hiddenSize)

@@ -129,7 +129,9 @@ public final class M2nBenchmark {
      *   <li>logs allocated and touched when they are mapped: with sparse logs every configuration
      *       measured page faults until it had written 3 terms of every log (4x4 at 1 MB: 768 MiB,
      *       p50 22 ms against 0.9 ms at 2x2);</li>
-     *   <li>IPC: 8 KiB MTU (64 KiB measured no better; {@code -Dtandem.m2n.ipcMtu} varies it), and a publication window of a whole term,
+     *   <li>IPC: the largest MTU, as the cluster's nodes use on one host ({@code -Dtandem.m2n.ipcMtu} varies it;
+     *       session 12 on the H200: 2×2 at 256 KB from the device 12015 and 12278 MB/s against 8700 to 11510 at
+     *       8 KiB; on this CPU no different), and a publication window of a whole term,
      *       so a publisher waits less often for the driver's conductor to move its limit;</li>
      *   <li>UDP on loopback: 64 KiB datagrams (as large as the term allows), and a receiver
      *       window and socket buffers of {@value #UDP_WINDOW} bytes (at most the kernel's
@@ -144,7 +146,7 @@ public final class M2nBenchmark {
         final int term = TransportConfig.termLengthFor(frameLength(bytes));
         final boolean spin = nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
         final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU
-                : Integer.getInteger("tandem.m2n.ipcMtu", TransportConfig.defaults().mtuLength());
+                : Integer.getInteger("tandem.m2n.ipcMtu", TransportConfig.MAX_MTU_LENGTH);
         final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
         final TransportConfig base = spin ? TransportConfig.defaults().withIdleStrategies(
                 BusySpinIdleStrategy::new, BusySpinIdleStrategy::new) : TransportConfig.defaults();
