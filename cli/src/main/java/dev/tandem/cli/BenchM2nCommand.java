@@ -57,8 +57,17 @@ final class BenchM2nCommand implements Callable<Integer> {
                     + " copy to pinned host memory and back (cuMemcpy D→H→D).")
     String device;
 
+    @Option(names = "--replot", paramLabel = "FILE",
+            description = "Only draw --plot from the --json of an earlier run (e.g. one on a machine without java.desktop).")
+    Path replot;
+
     @Override
     public Integer call() {
+        if (replot != null) {
+            M2nReport.replot(plot, M2nReport.readJson(replot));
+            System.err.println("m2n: wrote " + plot);
+            return 0;
+        }
         M2nBenchConfig config = quick ? M2nBenchConfig.quick() : M2nBenchConfig.full();
         BackendSpec spec = new BackendSpec(device, null, 0);
         if (!spec.device().equals("cpu")) {

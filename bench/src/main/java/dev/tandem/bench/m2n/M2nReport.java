@@ -60,6 +60,36 @@ public final class M2nReport {
         }
     }
 
+    /** The results {@link #writeJson} wrote ({@code roundTrips}, which it leaves out, read as 0). */
+    public static List<M2nResult> readJson(Path file) {
+        try {
+            final List<M2nResult> results = new ArrayList<>();
+            for (var row : new ObjectMapper().readTree(file.toFile()).path("results")) {
+                results.add(new M2nResult(row.path("transport").asText(), row.path("m").asInt(), row.path("n").asInt(),
+                        row.path("bytes").asLong(), row.path("throughput_mb_s").asDouble(), row.path("p50_us").asDouble(),
+                        row.path("p99_us").asDouble(), row.path("p999_us").asDouble(), 0));
+            }
+            if (results.isEmpty()) {
+                throw new IllegalArgumentException(file + ": no \"results\" rows (not a bench m2n --json file)");
+            }
+            return results;
+        } catch (IOException ex) {
+            throw new UncheckedIOException("cannot read " + file, ex);
+        }
+    }
+
+    /** {@link #writePlot} of a saved run: its shapes and transports in the order they first appear. */
+    public static void replot(Path file, List<M2nResult> results) {
+        final List<Shape> shapes = results.stream().map(r -> new Shape(r.m(), r.n())).distinct().toList();
+        final List<Transport> transports = new ArrayList<>();
+        for (Transport t : Transport.values()) {
+            if (results.stream().anyMatch(r -> r.transport().equals(t.label()))) {
+                transports.add(t);
+            }
+        }
+        writePlot(file, results, shapes, transports);
+    }
+
     /**
      * Throughput (top row) and p99 round trip (bottom row) against bytes per peer, one column per
      * M×N, one line per transport in a fixed colour; both axes logarithmic.

@@ -15,6 +15,7 @@ import java.util.Iterator;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every transport runs a tiny configuration end to end, and the outputs have the promised shape. */
@@ -64,6 +65,28 @@ class M2nBenchmarkTest {
         BufferedImage image = ImageIO.read(png.toFile());
         assertEquals(520, image.getWidth());
         assertEquals(2 * 380, image.getHeight());
+    }
+
+    @Test
+    void shouldReadBackWhatItWroteAndReplotIt(@TempDir Path dir) throws IOException {
+        List<M2nResult> written = List.of(
+                new M2nResult("aeron-ipc", 1, 1, 256_000, 6928.2, 66.7, 89.2, 108.3, 0),
+                new M2nResult("memcpy", 1, 1, 256_000, 10026.0, 50.3, 62.3, 87.1, 0),
+                new M2nResult("aeron-ipc", 2, 2, 256_000, 13563.4, 135.7, 172.7, 270.1, 0));
+        Path json = dir.resolve("m2n.json");
+        M2nReport.writeJson(json, written);
+        assertEquals(written, M2nReport.readJson(json));
+
+        Path png = dir.resolve("replot.png");
+        M2nReport.replot(png, written);
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertEquals(2 * 520, image.getWidth(), "one column a shape: 1x1 and 2x2");
+        assertEquals(2 * 380, image.getHeight());
+
+        Path notM2n = dir.resolve("other.json");
+        java.nio.file.Files.writeString(notM2n, "{\"rows\": []}");
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> M2nReport.readJson(notM2n));
+        assertTrue(refused.getMessage().contains("other.json"), refused.getMessage());
     }
 
     /** The device path (rows copied out of and back into a backend's memory) on the CPU backend, which CI has. */
