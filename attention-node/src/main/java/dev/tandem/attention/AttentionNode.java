@@ -55,12 +55,19 @@ public final class AttentionNode implements AutoCloseable {
      * @param kvStream  the Aeron stream of that channel
      */
     public AttentionNode(ClusterConfig cluster, int id, int microBatches, String kvChannel, int kvStream) {
+        this(cluster, id, microBatches, kvChannel, kvStream, null);
+    }
+
+    /** As above; {@code clusterToken} signs this node's M2N hellos over TCP (null: the cluster has none). */
+    public AttentionNode(ClusterConfig cluster, int id, int microBatches, String kvChannel, int kvStream,
+                         dev.tandem.core.cluster.ClusterToken clusterToken) {
         this.id = id;
         ComputeBackend backend = cluster.attentionBackend(id).open(line -> System.err.println("attention node " + id + ": " + line));
         CausalLm lm = Models.loadAttention(cluster.model(), backend, cluster.maxBatchTokens());
         try {
             int topK = lm.config().expertsPerToken();
-            this.transport = new ClusterTransport(cluster, lm.config().hiddenSize(), cluster.maxBatchTokens() * topK);
+            this.transport = new ClusterTransport(cluster, lm.config().hiddenSize(), cluster.maxBatchTokens() * topK,
+                    clusterToken);
             M2nSender sender = transport.sender(id, CONNECT_TIMEOUT_NS);
             this.metrics = new DisaggregationMetrics(lm.config().numLayers());
             lm.useDispatch(new RemoteMoeDispatch(sender, backend, new ExpertPlacement(cluster,

@@ -31,7 +31,7 @@ final class AttentionNodeCommand implements Callable<Integer> {
         node.checkId("attention", cluster.attentionNodes().size());
         int m = node.microBatches(cluster);
         try (AttentionNode attention = new AttentionNode(cluster, node.id, m, kvStream == null ? null : kvChannel,
-                kvStream == null ? 0 : kvStream)) {
+                kvStream == null ? 0 : kvStream, requests.clusterToken())) {
             System.err.println("tandem: attention node " + node.id + " ready (m=" + m + ")");
             requests.serve(cluster.model(), attention::serve);
         }

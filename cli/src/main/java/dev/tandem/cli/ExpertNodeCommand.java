@@ -15,12 +15,18 @@ final class ExpertNodeCommand implements Callable<Integer> {
     @Mixin
     NodeOptions node;
 
+    @picocli.CommandLine.Option(names = "--cluster-token-file", description = "The cluster's shared secret (default: $"
+            + dev.tandem.core.cluster.ClusterToken.ENV + "). Over M2N's TCP transport only attention nodes that sign"
+            + " their hellos with it are taken; required to listen for them beyond loopback.")
+    java.nio.file.Path clusterTokenFile;
+
     @Override
     public Integer call() {
         ClusterConfig cluster = node.load(false);
         node.checkId("expert", cluster.expertNodes().size());
         int m = node.microBatches(cluster);
-        try (ExpertNode expert = new ExpertNode(cluster, node.id, m)) {
+        try (ExpertNode expert = new ExpertNode(cluster, node.id, m,
+                dev.tandem.core.cluster.ClusterToken.load(clusterTokenFile))) {
             System.err.println("tandem: expert node " + node.id + " ready (m=" + m + ")");
             Thread.ofPlatform().daemon().name("expert-" + node.id + "-stdin").start(() -> readControlLines(expert));
             String reason = expert.serve();

@@ -18,10 +18,15 @@ final class RequestChannelOptions {
     @Option(names = "--port-file", description = "With --listen: write the bound port to this file.")
     Path portFile;
 
-    @Option(names = "--cluster-token-file", description = "With --listen: the cluster's shared secret (default: $"
-            + ClusterToken.ENV + "); the scheduler must answer a challenge signed with it. Required to listen beyond"
-            + " loopback.")
+    @Option(names = "--cluster-token-file", description = "The cluster's shared secret (default: $"
+            + ClusterToken.ENV + "). With --listen the scheduler must answer a challenge signed with it; over M2N's"
+            + " TCP transport it signs this node's hellos. Required to listen beyond loopback.")
     Path clusterTokenFile;
+
+    /** The token of {@code --cluster-token-file}, else of the environment; null when neither is given. */
+    ClusterToken clusterToken() {
+        return ClusterToken.load(clusterTokenFile);
+    }
 
     /** Serves {@code node}, which serves the checkpoint {@code model}, on the chosen channel; returns when it closes. */
     void serve(Path model, NodeServer node) {
@@ -29,7 +34,7 @@ final class RequestChannelOptions {
             node.serve(new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)), System.out, true);
             return;
         }
-        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile, ClusterToken.load(clusterTokenFile),
+        try (SchedulerConnection c = SchedulerConnection.accept(listen, portFile, clusterToken(),
                 dev.tandem.transport.control.ModelFingerprint.of(model))) {
             node.serve(c.in(), c.out(), false);   // whoever connects may not make the node write files
         }

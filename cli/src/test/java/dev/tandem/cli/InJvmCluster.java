@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.attention.AttentionNode;
 import dev.tandem.core.cluster.ClusterConfig;
+import dev.tandem.core.cluster.ClusterToken;
 import dev.tandem.core.config.ModelConfigLoader;
 import dev.tandem.expert.ExpertNode;
 import dev.tandem.transport.ClusterTransport;
@@ -70,19 +71,44 @@ final class InJvmCluster implements AutoCloseable {
     /** The attention nodes on {@code attentionDevice}, the expert nodes on {@code expertDevice}, all in {@code dtype}. */
     InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, String wireDtype,
                  String attentionDevice, String expertDevice, String dtype) {
+        this(model, attentionNodes, expertNodes, microBatches, wireDtype, attentionDevice, expertDevice, dtype,
+                null, null, endpoints -> { });
+    }
+
+    /**
+     * M2N over TCP, every node on the CPU: each expert node listens at a loopback port of its own, and
+     * every node has {@code token}. {@code beforeAttentionNodes} gets the expert nodes' {@code host:port}s
+     * once they are started, before any attention node connects.
+     */
+    InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, ClusterToken token,
+                 Consumer<List<String>> beforeAttentionNodes) {
+        this(model, attentionNodes, expertNodes, microBatches, "fp32", "cpu", "cpu", "float32",
+                freeLoopbackEndpoints(expertNodes), token, beforeAttentionNodes);
+    }
+
+    private InJvmCluster(Path model, int attentionNodes, int expertNodes, int microBatches, String wireDtype,
+                         String attentionDevice, String expertDevice, String dtype, List<String> tcpEndpoints,
+                         ClusterToken token, Consumer<List<String>> beforeAttentionNodes) {
         driver = ClusterTransport.launchSharedDriver();
         try {
-            config = new ClusterConfig(model.toAbsolutePath(), "aeron-ipc", driver.aeronDirectoryName(),
-                    nodes(attentionNodes, null, attentionDevice), nodes(expertNodes, placement(model, expertNodes),
-                    expertDevice), microBatches, 64, 512, 1, wireDtype, 1, RECEIVE_TIMEOUT_MS,
-                    ClusterConfig.DEFAULT_STREAM_ID_BASE, 0, "cpu", dtype);
+            List<ClusterConfig.Node> experts = nodes(expertNodes, placement(model, expertNodes), expertDevice);
+            if (tcpEndpoints != null) {
+                experts = IntStream.range(0, expertNodes).mapToObj(i -> new ClusterConfig.Node(i, tcpEndpoints.get(i),
+                        placement(model, expertNodes)[i], expertDevice)).toList();
+            }
+            config = new ClusterConfig(model.toAbsolutePath(), tcpEndpoints == null ? "aeron-ipc" : "tcp",
+                    driver.aeronDirectoryName(), nodes(attentionNodes, null, attentionDevice), experts, microBatches, 64,
+                    512, 1, wireDtype, 1, RECEIVE_TIMEOUT_MS, ClusterConfig.DEFAULT_STREAM_ID_BASE, 0, "cpu", dtype);
             for (int i = 0; i < expertNodes; i++) {
                 int id = i;
                 start("expert-" + id, () -> {
-                    try (ExpertNode node = new ExpertNode(config, id, microBatches)) {
+                    try (ExpertNode node = new ExpertNode(config, id, microBatches, token)) {
                         return node.serve();
                     }
                 });
+            }
+            if (tcpEndpoints != null) {
+                beforeAttentionNodes.accept(tcpEndpoints);
             }
             for (int i = 0; i < attentionNodes; i++) {
                 int id = i;
@@ -93,7 +119,7 @@ final class InJvmCluster implements AutoCloseable {
                         StandardCharsets.UTF_8));
                 PrintStream out = new PrintStream(new LineSink(this::onResult), true, StandardCharsets.UTF_8);
                 start("attention-" + id, () -> {
-                    try (AttentionNode node = new AttentionNode(config, id, microBatches)) {
+                    try (AttentionNode node = new AttentionNode(config, id, microBatches, null, 0, token)) {
                         node.serve(in, out);
                         return "input closed";
                     }
@@ -120,6 +146,25 @@ final class InJvmCluster implements AutoCloseable {
                 failAll(new IllegalStateException(name + " failed: " + t, t));
             }
         }));
+    }
+
+    /** {@code count} loopback {@code host:port}s free a moment ago. */
+    private static List<String> freeLoopbackEndpoints(int count) {
+        List<String> endpoints = new ArrayList<>();
+        List<java.net.ServerSocket> held = new ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) {
+                java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+                held.add(socket);
+                endpoints.add("127.0.0.1:" + socket.getLocalPort());
+            }
+            for (java.net.ServerSocket socket : held) {
+                socket.close();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return endpoints;
     }
 
     /** Contiguous blocks of experts per node, as {@code tandem local} places them. */

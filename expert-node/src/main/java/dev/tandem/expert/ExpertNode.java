@@ -60,6 +60,11 @@ public final class ExpertNode implements AutoCloseable {
     private final ExpertMetrics metrics;
 
     public ExpertNode(ClusterConfig cluster, int id, int microBatches) {
+        this(cluster, id, microBatches, null);
+    }
+
+    /** As above; over TCP only senders that sign their hellos with {@code clusterToken} are taken (null: none is asked). */
+    public ExpertNode(ClusterConfig cluster, int id, int microBatches, dev.tandem.core.cluster.ClusterToken clusterToken) {
         this.id = id;
         this.microBatches = microBatches;
         int[] held = cluster.expertNodes().get(id).experts();
@@ -72,7 +77,7 @@ public final class ExpertNode implements AutoCloseable {
             int hidden = config.hiddenSize();
             int perSender = cluster.maxBatchTokens() * config.expertsPerToken();
             int capacity = perSender * cluster.attentionNodes().size();
-            this.transport = new ClusterTransport(cluster, hidden, perSender);
+            this.transport = new ClusterTransport(cluster, hidden, perSender, clusterToken);
             this.receiver = transport.receiver(id, CONNECT_TIMEOUT_NS);
             int senders = receiver.senderCount();
             in = new RowBatch(senders, capacity, hidden, Dtype.FP32);

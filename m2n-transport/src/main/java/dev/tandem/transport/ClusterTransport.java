@@ -26,6 +26,17 @@ public final class ClusterTransport implements AutoCloseable
      */
     public ClusterTransport(final ClusterConfig cluster, final int hiddenSize, final int maxTokensPerPeer)
     {
+        this(cluster, hiddenSize, maxTokensPerPeer, null);
+    }
+
+    /**
+     * As above, with the cluster's shared secret ({@code --cluster-token-file}), or null: over TCP
+     * every sender's hello is then signed with it ({@link HelloAuth}), and a receiver bound beyond
+     * loopback refuses to start without one.
+     */
+    public ClusterTransport(final ClusterConfig cluster, final int hiddenSize, final int maxTokensPerPeer,
+        final dev.tandem.core.cluster.ClusterToken clusterToken)
+    {
         final long receiveTimeoutNs = TimeUnit.MILLISECONDS.toNanos(cluster.receiveTimeoutMs());
         final int maxFrame = (int)Math.min(Integer.MAX_VALUE / 2,
             FrameFlyweight.frameLength(maxTokensPerPeer, hiddenSize, wireDtype(cluster)));
@@ -56,6 +67,7 @@ public final class ClusterTransport implements AutoCloseable
             .dtype(wireDtype(cluster))
             .maxTokensPerPeer(maxTokensPerPeer)
             .epoch(cluster.epoch())
+            .clusterToken(clusterToken)
             .conclude();
     }
 

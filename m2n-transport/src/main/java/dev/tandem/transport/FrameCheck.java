@@ -34,5 +34,7 @@ public enum FrameCheck
     /** The gather buffer has no room for the frame's rows. */
     NO_CAPACITY,
     /** A stream from a publisher that is not one of the configured peers. */
-    UNKNOWN_PEER
+    UNKNOWN_PEER,
+    /** A TCP hello whose signature of the receiver's challenge is not the cluster token's. */
+    UNAUTHENTICATED
 }

@@ -6,9 +6,11 @@ import org.agrona.MutableDirectBuffer;
 import static java.nio.ByteOrder.LITTLE_ENDIAN;
 
 /**
- * The first message a sender writes on each TCP connection of the Netty data plane: it tells
- * the receiver which sender the connection belongs to (TCP has no session id). Little-endian,
- * like {@link FrameFlyweight}, and carried in the same length-prefixed framing.
+ * The first message a sender writes on each TCP connection of the Netty data plane, once the
+ * receiver's challenge ({@link HelloAuth}) has come: it tells the receiver which sender the
+ * connection belongs to (TCP has no session id), signed with the cluster token where the cluster
+ * has one, so that nobody else can take a sender's place. Little-endian, like
+ * {@link FrameFlyweight}, and carried in the same length-prefixed framing.
  * <pre>
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -21,19 +23,23 @@ import static java.nio.ByteOrder.LITTLE_ENDIAN;
  *  +---------------------------------------------------------------+
  *  |                          Receiver Id                          | 12
  *  +---------------------------------------------------------------+
+ *  |   Signature: HMAC-SHA256 of the challenge, ids and epoch with  | 16
+ *  |   the cluster token (32 bytes; zero in a cluster without one)   |
+ *  +---------------------------------------------------------------+
  * </pre>
  */
 public final class HelloFlyweight
 {
     public static final int MAGIC = 0x48324D54;
-    public static final short CURRENT_VERSION = 1;
+    public static final short CURRENT_VERSION = 2; // 2: the signature
 
     public static final int MAGIC_FIELD_OFFSET = 0;
     public static final int VERSION_FIELD_OFFSET = 4;
     public static final int RESERVED_FIELD_OFFSET = 6;
     public static final int SENDER_ID_FIELD_OFFSET = 8;
     public static final int RECEIVER_ID_FIELD_OFFSET = 12;
-    public static final int LENGTH = 16;
+    public static final int SIGNATURE_FIELD_OFFSET = 16;
+    public static final int LENGTH = SIGNATURE_FIELD_OFFSET + HelloAuth.SIGNATURE_LENGTH;
 
     private DirectBuffer buffer;
     private MutableDirectBuffer mutableBuffer;
@@ -63,7 +69,26 @@ public final class HelloFlyweight
         mutableBuffer.putShort(offset + RESERVED_FIELD_OFFSET, (short)0, LITTLE_ENDIAN);
         mutableBuffer.putInt(offset + SENDER_ID_FIELD_OFFSET, senderId, LITTLE_ENDIAN);
         mutableBuffer.putInt(offset + RECEIVER_ID_FIELD_OFFSET, receiverId, LITTLE_ENDIAN);
+        mutableBuffer.setMemory(offset + SIGNATURE_FIELD_OFFSET, HelloAuth.SIGNATURE_LENGTH, (byte)0);
         return this;
+    }
+
+    /** Sets the signature ({@link HelloAuth#sign}); after {@link #write}. */
+    public HelloFlyweight signature(final byte[] signature)
+    {
+        mutableBuffer.putBytes(offset + SIGNATURE_FIELD_OFFSET, signature);
+        return this;
+    }
+
+    /** Whether the signature is {@code expected}, compared in constant time. */
+    public boolean signatureIs(final byte[] expected)
+    {
+        int differences = expected.length ^ HelloAuth.SIGNATURE_LENGTH;
+        for (int i = 0; i < HelloAuth.SIGNATURE_LENGTH && i < expected.length; i++)
+        {
+            differences |= buffer.getByte(offset + SIGNATURE_FIELD_OFFSET + i) ^ expected[i];
+        }
+        return differences == 0;
     }
 
     public int magic()

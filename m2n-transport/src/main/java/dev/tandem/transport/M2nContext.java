@@ -17,6 +17,7 @@ public final class M2nContext
     private int maxTokensPerPeer;
     private long epoch;
     private NanoClock nanoClock = SystemNanoClock.INSTANCE;
+    private dev.tandem.core.cluster.ClusterToken clusterToken;
 
     public M2nContext topology(final M2nTopology topology)
     {
@@ -99,6 +100,21 @@ public final class M2nContext
     }
 
     /** Where the endpoints say how they move rows (once each, never on the hot path); stderr by default. */
+    /**
+     * The cluster's shared secret, or null (the default): over TCP a sender then signs its hello to
+     * each receiver's challenge with it, and a receiver takes no sender that cannot.
+     */
+    public M2nContext clusterToken(final dev.tandem.core.cluster.ClusterToken clusterToken)
+    {
+        this.clusterToken = clusterToken;
+        return this;
+    }
+
+    public dev.tandem.core.cluster.ClusterToken clusterToken()
+    {
+        return clusterToken;
+    }
+
     public M2nContext log(final java.util.function.Consumer<String> log)
     {
         this.log = log;

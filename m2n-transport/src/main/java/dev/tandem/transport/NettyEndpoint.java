@@ -49,6 +49,9 @@ final class NettyEndpoint extends M2nEndpoint
     private final ByteBufAllocator allocator = PooledByteBufAllocator.DEFAULT;
     private final AtomicReferenceArray<Channel> channels;   // (peers), null until connected (and introduced)
     private final AtomicReferenceArray<String> lostReasons; // (peers), null while the peer is fine
+    private final java.util.concurrent.atomic.AtomicIntegerArray introduced; // (peers) 1 once its hello is sent or taken
+    private final dev.tandem.core.cluster.ClusterToken token; // null: hellos are not signed
+    private final long epoch;
     private final OneToOneConcurrentArrayQueue<ByteBuf>[] inbound; // (peers) event loop -> caller
     private final int nodeId;
     private final int maxFrameLength;
@@ -67,6 +70,9 @@ final class NettyEndpoint extends M2nEndpoint
         this.maxFrameLength = (int)Math.max(ctx.maxFrameLength(), HelloFlyweight.LENGTH);
         this.channels = new AtomicReferenceArray<>(peerCount);
         this.lostReasons = new AtomicReferenceArray<>(peerCount);
+        this.introduced = new java.util.concurrent.atomic.AtomicIntegerArray(peerCount);
+        this.token = ctx.clusterToken();
+        this.epoch = ctx.epoch();
         this.inbound = new OneToOneConcurrentArrayQueue[peerCount];
         for (int p = 0; p < peerCount; p++)
         {
@@ -143,7 +149,7 @@ final class NettyEndpoint extends M2nEndpoint
     private boolean isConnected(final int peer)
     {
         final Channel channel = channels.get(peer);
-        return channel != null && channel.isActive();
+        return channel != null && channel.isActive() && introduced.get(peer) == 1;
     }
 
     /** Send every peer its rows of {@code batch}, empty frames included. */
@@ -165,7 +171,7 @@ final class NettyEndpoint extends M2nEndpoint
         while (true)
         {
             final Channel channel = channels.get(peer);
-            final boolean active = channel != null && channel.isActive();
+            final boolean active = isConnected(peer); // and introduced: no frame goes before the hello
             if (active && channel.isWritable())
             {
                 return channel;
@@ -375,16 +381,20 @@ final class NettyEndpoint extends M2nEndpoint
     }
 
     /**
-     * Queues the frames of one connection for the caller. A sender's connection starts with a
-     * {@link HelloFlyweight}; on the expert side that must be the first message, and anything
-     * else, or a second connection from a connected sender, is counted as
-     * {@link FrameCheck#UNKNOWN_PEER} and closed.
+     * Queues the frames of one connection for the caller. The receiver opens each connection with
+     * a challenge ({@link HelloAuth}), which the sender answers with its {@link HelloFlyweight}
+     * before any frame. On the expert side the hello must be the first message: anything else, or
+     * a second connection from a connected sender, is counted as {@link FrameCheck#UNKNOWN_PEER},
+     * a hello not signed with the cluster token (where there is one) as
+     * {@link FrameCheck#UNAUTHENTICATED}, and the connection closed.
      */
     private final class InboundHandler extends ChannelInboundHandlerAdapter
     {
         private final HelloFlyweight hello = new HelloFlyweight();
         private final UnsafeBuffer helloView = new UnsafeBuffer(0, 0); // event loop only
         private int peer;
+        private byte[] challenge;     // the receiver's, sent when the connection came up
+        private boolean introducedHere; // the hello has gone (sender) or come (receiver)
 
         InboundHandler(final int peer)
         {
@@ -398,6 +408,11 @@ final class NettyEndpoint extends M2nEndpoint
             if (peer < 0)
             {
                 onHello(ctx, frame);
+                return;
+            }
+            if (!introducedHere)
+            {
+                onChallenge(ctx, frame);
                 return;
             }
             if (closed)
@@ -423,13 +438,22 @@ final class NettyEndpoint extends M2nEndpoint
         {
             final int length = frame.readableBytes();
             int senderId = -1;
-            if (length == HelloFlyweight.LENGTH)
+            boolean signed = false;
+            if (length == HelloFlyweight.LENGTH && challenge != null)
             {
                 wrap(helloView, frame, frame.readerIndex(), length);
                 senderId = hello.wrap(helloView, 0).validSenderId(length, nodeId, inbound.length);
+                signed = senderId >= 0 &&
+                    (token == null || hello.signatureIs(HelloAuth.sign(token, challenge, senderId, nodeId, epoch)));
             }
             frame.release();
             final Channel existing = senderId < 0 ? null : channels.get(senderId);
+            if (senderId >= 0 && !signed)
+            {
+                counters.increment(FrameCheck.UNAUTHENTICATED);
+                ctx.close();
+                return;
+            }
             if (senderId < 0 || (existing != null && existing.isActive()))
             {
                 counters.increment(FrameCheck.UNKNOWN_PEER);
@@ -437,20 +461,44 @@ final class NettyEndpoint extends M2nEndpoint
                 return;
             }
             peer = senderId;
+            introducedHere = true;
             lostReasons.set(senderId, null);
             channels.set(senderId, ctx.channel());
+            introduced.set(senderId, 1);
+        }
+
+        /** A sender's connection: the receiver's challenge, answered with our signed hello before any frame. */
+        private void onChallenge(final ChannelHandlerContext ctx, final ByteBuf frame)
+        {
+            final int length = frame.readableBytes();
+            wrap(helloView, frame, frame.readerIndex(), length);
+            final byte[] theirs = HelloAuth.readChallenge(helloView, 0, length);
+            frame.release();
+            if (theirs == null)
+            {
+                lost(peer, "it did not open with an M2N challenge (" + length + " bytes): another Tandem version?");
+                ctx.close();
+                return;
+            }
+            final ByteBuf buf = ctx.alloc().directBuffer(LENGTH_FIELD_LENGTH + HelloFlyweight.LENGTH);
+            buf.writeInt(HelloFlyweight.LENGTH);
+            wrap(helloView, buf, LENGTH_FIELD_LENGTH, HelloFlyweight.LENGTH);
+            hello.wrap(helloView, 0).write(nodeId, peer).signature(HelloAuth.sign(token, theirs, nodeId, peer, epoch));
+            ctx.writeAndFlush(buf.writerIndex(LENGTH_FIELD_LENGTH + HelloFlyweight.LENGTH), ctx.voidPromise());
+            introducedHere = true;
+            introduced.set(peer, 1); // frames from the caller queue behind the hello on this event loop
         }
 
         @Override
         public void channelActive(final ChannelHandlerContext ctx)
         {
-            if (peer >= 0) // a sender's connection: introduce ourselves before any frame
+            if (peer < 0) // a receiver's connection: challenge the sender, whose hello must sign it
             {
-                final ByteBuf buf = ctx.alloc().directBuffer(LENGTH_FIELD_LENGTH + HelloFlyweight.LENGTH);
-                buf.writeInt(HelloFlyweight.LENGTH);
-                wrap(helloView, buf, LENGTH_FIELD_LENGTH, HelloFlyweight.LENGTH);
-                hello.wrap(helloView, 0).write(nodeId, peer);
-                ctx.writeAndFlush(buf.writerIndex(LENGTH_FIELD_LENGTH + HelloFlyweight.LENGTH), ctx.voidPromise());
+                final ByteBuf buf = ctx.alloc().directBuffer(LENGTH_FIELD_LENGTH + HelloAuth.CHALLENGE_LENGTH);
+                buf.writeInt(HelloAuth.CHALLENGE_LENGTH);
+                wrap(helloView, buf, LENGTH_FIELD_LENGTH, HelloAuth.CHALLENGE_LENGTH);
+                challenge = HelloAuth.writeChallenge(helloView, 0);
+                ctx.writeAndFlush(buf.writerIndex(LENGTH_FIELD_LENGTH + HelloAuth.CHALLENGE_LENGTH), ctx.voidPromise());
             }
             ctx.fireChannelActive();
         }

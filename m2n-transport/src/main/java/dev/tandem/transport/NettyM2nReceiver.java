@@ -34,6 +34,12 @@ public final class NettyM2nReceiver extends EndpointM2nReceiver<NettyEndpoint>
         {
             throw new IllegalArgumentException("receiver endpoint is not host:port: " + hostPort);
         }
+        if (ctx.clusterToken() == null && !isLoopback(hostPort.substring(0, colon)))
+        {
+            throw new IllegalArgumentException("M2N over TCP at " + hostPort + " reaches beyond loopback: its nodes " +
+                "need a cluster token (--cluster-token-file FILE or " + dev.tandem.core.cluster.ClusterToken.ENV +
+                "), so that no stranger can take a sender's place");
+        }
         this.serverChannel = new ServerBootstrap()
             .group(node.group())
             .channel(node.serverChannelClass())
@@ -58,6 +64,18 @@ public final class NettyM2nReceiver extends EndpointM2nReceiver<NettyEndpoint>
         for (int s = 0; s < endpoint.peerCount(); s++)
         {
             endpoint.peerName(s, "sender " + s + " (tcp to " + boundEndpoint + ")");
+        }
+    }
+
+    private static boolean isLoopback(final String host)
+    {
+        try
+        {
+            return java.net.InetAddress.getByName(host).isLoopbackAddress();
+        }
+        catch (final java.net.UnknownHostException ex)
+        {
+            throw new IllegalArgumentException("receiver endpoint host " + host + " does not resolve", ex);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.tandem.transport;
 
+import dev.tandem.core.cluster.ClusterToken;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -69,9 +70,8 @@ class NettyTransportTest
         final M2nContext ctx = context(1);
         try (NettyEndpoint receiver = new NettyEndpoint(ctx, 0, false))
         {
-            final EmbeddedChannel stranger = new EmbeddedChannel();
-            receiver.initPipeline(stranger, -1);
-            stranger.writeInbound(lengthPrefixed(hello(0, 1))); // addressed to another receiver
+            final EmbeddedChannel stranger = open(receiver);
+            stranger.writeInbound(lengthPrefixed(hello(0, 1, new byte[HelloAuth.SIGNATURE_LENGTH]))); // to another receiver
             assertFalse(stranger.isActive(), "closed");
             assertEquals(1, receiver.counters().get(FrameCheck.UNKNOWN_PEER));
 
@@ -108,6 +108,65 @@ class NettyTransportTest
     }
 
     @Test
+    void shouldCloseHellosNotSignedWithTheClusterTokenAndStillTakeTheRealSender()
+    {
+        final ClusterToken token = ClusterToken.of("the cluster's shared secret, 32+ bytes");
+        final M2nContext ctx = context(1).clusterToken(token);
+        try (NettyEndpoint receiver = new NettyEndpoint(ctx, 0, false))
+        {
+            // strangers first, each claiming to be sender 0: a guessed token, no signature, another connection's
+            final EmbeddedChannel guessed = connect(receiver, 0, ClusterToken.of("a guess at the cluster's secret"));
+            final EmbeddedChannel unsigned = connect(receiver, 0, null);
+            final EmbeddedChannel replayed = open(receiver);
+            challengeOf(replayed);
+            final byte[] otherChallenge = new byte[HelloAuth.CHALLENGE_BYTES];
+            replayed.writeInbound(lengthPrefixed(hello(0, 0, HelloAuth.sign(token, otherChallenge, 0, 0, EPOCH))));
+            final EmbeddedChannel otherEpoch = open(receiver);
+            otherEpoch.writeInbound(lengthPrefixed(hello(0, 0, HelloAuth.sign(token, challengeOf(otherEpoch), 0, 0, EPOCH + 1))));
+            for (final EmbeddedChannel stranger : new EmbeddedChannel[]{guessed, unsigned, replayed, otherEpoch})
+            {
+                assertFalse(stranger.isActive(), "closed");
+            }
+            assertEquals(4, receiver.counters().get(FrameCheck.UNAUTHENTICATED));
+
+            final EmbeddedChannel real = connect(receiver, 0, token);
+            assertTrue(real.isActive(), "the real sender 0 gets in after them");
+            final RowBatch source = new RowBatch(1, MAX_TOKENS, HIDDEN, Dtype.BF16);
+            source.layoutContiguous(new int[]{5});
+            Pattern.fill(source, 0, 5, 11);
+            real.writeInbound(frame(0, 0, source));
+            final RowBatch gathered = new RowBatch(1, MAX_TOKENS, HIDDEN, Dtype.BF16);
+            receiver.gather(0, 0, 0, gathered);
+            assertNull(Pattern.check(gathered, 0, 5, 11, (byte)0, source, 0));
+            for (final EmbeddedChannel channel : new EmbeddedChannel[]{guessed, unsigned, replayed, otherEpoch, real})
+            {
+                channel.finishAndReleaseAll();
+            }
+        }
+    }
+
+    @Test
+    void shouldExchangeOverSocketsWithSignedHellos() throws Exception
+    {
+        final M2nContext ctx = M2nExchangeTest.context(HIDDEN, Dtype.BF16, MAX_TOKENS, TransportConfig.defaults())
+            .clusterToken(ClusterToken.of("the cluster's shared secret, 32+ bytes"));
+        M2nExchangeTest.exchange(LocalM2n.Kind.NETTY_TCP, 2, 2, ctx, 4, 31);
+    }
+
+    @Test
+    void shouldRefuseAReceiverBeyondLoopbackWithoutAClusterToken()
+    {
+        final M2nContext ctx = new M2nContext().topology(M2nTopology.tcp(1, java.util.List.of("0.0.0.0:0")))
+            .hiddenSize(HIDDEN).dtype(Dtype.BF16).maxTokensPerPeer(MAX_TOKENS).epoch(EPOCH);
+        try (NettyNode node = NettyNode.launch(1))
+        {
+            final IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
+                () -> new NettyM2nReceiver(ctx, node, 0).close());
+            assertTrue(ex.getMessage().contains("cluster token"), ex.getMessage());
+        }
+    }
+
+    @Test
     void shouldFailBackPressuredSendNamingTheReceiver()
     {
         final M2nContext ctx = context(1).config(TransportConfig.defaults().withTimeouts(
@@ -138,19 +197,47 @@ class NettyTransportTest
             .hiddenSize(HIDDEN).dtype(Dtype.BF16).maxTokensPerPeer(MAX_TOKENS).epoch(EPOCH);
     }
 
-    /** An in-memory connection from {@code senderId} to the receiver, introduced by its hello. */
+    /** An in-memory connection from {@code senderId} to the receiver, introduced by its hello (a cluster without a token). */
     private static EmbeddedChannel connect(final NettyEndpoint receiver, final int senderId)
     {
-        final EmbeddedChannel channel = new EmbeddedChannel();
-        receiver.initPipeline(channel, -1);
-        channel.writeInbound(lengthPrefixed(hello(senderId, 0)));
+        return connect(receiver, senderId, null);
+    }
+
+    /** The same, the hello signed with {@code token} over the receiver's challenge (zero when null). */
+    private static EmbeddedChannel connect(final NettyEndpoint receiver, final int senderId, final ClusterToken token)
+    {
+        final EmbeddedChannel channel = open(receiver);
+        final byte[] challenge = challengeOf(channel);
+        channel.writeInbound(lengthPrefixed(hello(senderId, 0, HelloAuth.sign(token, challenge, senderId, 0, EPOCH))));
         return channel;
     }
 
-    private static byte[] hello(final int senderId, final int receiverId)
+    /** An in-memory connection to the receiver, up: the receiver has written its challenge. */
+    private static EmbeddedChannel open(final NettyEndpoint receiver)
+    {
+        final EmbeddedChannel channel = new EmbeddedChannel();
+        receiver.initPipeline(channel, -1);
+        channel.pipeline().fireChannelActive(); // the handler came after the channel was up
+        return channel;
+    }
+
+    /** The challenge the receiver opened {@code channel} with. */
+    private static byte[] challengeOf(final EmbeddedChannel channel)
+    {
+        final ByteBuf out = channel.readOutbound();
+        final int length = out.readInt();
+        final byte[] message = new byte[length];
+        out.readBytes(message);
+        out.release();
+        final byte[] challenge = HelloAuth.readChallenge(new UnsafeBuffer(message), 0, length);
+        assertEquals(HelloAuth.CHALLENGE_BYTES, challenge.length, "the first thing a receiver says");
+        return challenge;
+    }
+
+    private static byte[] hello(final int senderId, final int receiverId, final byte[] signature)
     {
         final UnsafeBuffer buffer = new UnsafeBuffer(new byte[HelloFlyweight.LENGTH]);
-        new HelloFlyweight().wrap(buffer, 0).write(senderId, receiverId);
+        new HelloFlyweight().wrap(buffer, 0).write(senderId, receiverId).signature(signature);
         return buffer.byteArray();
     }
 
