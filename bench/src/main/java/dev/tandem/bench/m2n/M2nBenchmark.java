@@ -142,8 +142,19 @@ public final class M2nBenchmark {
      */
     static final int SPARE_CORES = 2;
 
+    /**
+     * Terms of {@code -Dtandem.m2n.termFrames} of the largest frame (default and least 8, Aeron's
+     * limit on a message), rounded up to a power of two: a knob for what term rotation costs.
+     */
+    private static final int TERM_FRAMES = Math.max(TransportConfig.TERM_TO_FRAME_RATIO,
+            Integer.getInteger("tandem.m2n.termFrames", TransportConfig.TERM_TO_FRAME_RATIO));
+
+    private static int termLength(long frameLength) {
+        return TransportConfig.termLengthFor(frameLength * TERM_FRAMES / TransportConfig.TERM_TO_FRAME_RATIO);
+    }
+
     static TransportConfig transportConfig(Transport transport, int bytes, int nodes) {
-        final int term = TransportConfig.termLengthFor(frameLength(bytes));
+        final int term = termLength(frameLength(bytes));
         final boolean spin = nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
         final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU
                 : Integer.getInteger("tandem.m2n.ipcMtu", TransportConfig.MAX_MTU_LENGTH);
@@ -178,7 +189,7 @@ public final class M2nBenchmark {
             case AERON_UDP -> 4L * shape.m() * shape.n();      // publications in one driver, images in another
             case NETTY_TCP, MEMCPY -> 0;
         };
-        final long logBytes = logs * LOG_TERMS * TransportConfig.termLengthFor(frameLength(bytes));
+        final long logBytes = logs * LOG_TERMS * termLength(frameLength(bytes));
         return (logBytes + (1 << 20) - 1) >> 20;
     }
 }
