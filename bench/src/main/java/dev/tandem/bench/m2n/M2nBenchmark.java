@@ -161,12 +161,16 @@ public final class M2nBenchmark {
         final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
         final TransportConfig base = spin ? TransportConfig.defaults().withIdleStrategies(
                 BusySpinIdleStrategy::new, BusySpinIdleStrategy::new) : TransportConfig.defaults();
-        return base
+        // knobs for where a round trip's time goes: the IPC publication window (the driver zeroes what
+        // subscribers consumed each time the window moves an eighth of it), the driver's threads, sparse logs
+        final int ipcWindow = Integer.getInteger("tandem.m2n.ipcWindow", term);
+        final String threading = System.getProperty("tandem.m2n.threading");
+        return (threading == null ? base : base.withThreadingMode(io.aeron.driver.ThreadingMode.valueOf(threading)))
                 .withMtuAndTermLength(Math.min(mtu, term / TransportConfig.TERM_TO_FRAME_RATIO), term)
-                .withSparseLogs(false)
+                .withSparseLogs(Boolean.getBoolean("tandem.m2n.sparseLogs"))
                 .withTimeouts(TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(10))
                 .withDriverCustomizer(ctx -> {
-                    ctx.ipcPublicationTermWindowLength(term);
+                    ctx.ipcPublicationTermWindowLength(ipcWindow);
                     if (transport == Transport.AERON_UDP) {
                         ctx.initialWindowLength(window).socketRcvbufLength(window).socketSndbufLength(window);
                     }
