@@ -155,7 +155,9 @@ public final class M2nBenchmark {
 
     static TransportConfig transportConfig(Transport transport, int bytes, int nodes) {
         final int term = termLength(frameLength(bytes));
-        final boolean spin = nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
+        final String spinFlag = System.getProperty("tandem.m2n.spin"); // true/false: override the cores' verdict
+        final boolean spin = spinFlag != null ? Boolean.parseBoolean(spinFlag)
+                : nodes + SPARE_CORES <= Runtime.getRuntime().availableProcessors();
         final int mtu = transport == Transport.AERON_UDP ? MAX_UDP_MTU
                 : Integer.getInteger("tandem.m2n.ipcMtu", TransportConfig.MAX_MTU_LENGTH);
         final int window = (int) Math.min(UDP_WINDOW, kernelReceiveBufferMax());
