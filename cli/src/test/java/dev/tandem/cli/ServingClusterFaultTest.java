@@ -203,7 +203,7 @@ class ServingClusterFaultTest {
             Result r = next.result().get(120, TimeUnit.SECONDS);
             assertEquals(fill, r.outputIds().length);
             assertEquals(p.greedy()[0], r.outputIds()[0]);
-            assertEquals(java.util.Map.of(dev.tandem.scheduler.policy.Route.Kind.SPLIT, 2L), cluster.engine().routed());
+            assertEquals(java.util.Map.of(dev.tandem.scheduling.Route.Kind.SPLIT, 2L), cluster.engine().routed());
         }
     }
 

@@ -4,7 +4,7 @@ import dev.tandem.core.engine.TokenCollector;
 import dev.tandem.core.engine.Request;
 import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
-import dev.tandem.scheduler.policy.Route;
+import dev.tandem.scheduling.Route;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

@@ -24,7 +24,7 @@ public record RequestOutcome(PlannedRequest request, double sentAtMs, int status
         return error == null;
     }
 
-    static RequestOutcome failed(PlannedRequest request, double sentAtMs, int status, String error, String message) {
+    public static RequestOutcome failed(PlannedRequest request, double sentAtMs, int status, String error, String message) {
         return new RequestOutcome(request, sentAtMs, status, error, message, Double.NaN, new double[0], Double.NaN, 0);
     }
 

@@ -13,16 +13,58 @@ import java.util.Properties;
  *
  * @param where the file, as error messages name it
  */
-public record ConfigFields(Properties p, String where) {
+public record ConfigFields(Properties p, String where, java.util.Map<String, Integer> lines) {
+    /** Fields without line numbers (built in memory, not read from a file). */
+    public ConfigFields(Properties p, String where) {
+        this(p, where, java.util.Map.of());
+    }
+
     /** Reads {@code file}; {@code what} names it in the error if it cannot be read ("cluster config"). */
     public static ConfigFields read(Path file, String what) {
         Properties p = new Properties();
+        java.util.Map<String, Integer> lines = new java.util.HashMap<>();
         try (Reader reader = Files.newBufferedReader(file)) {
             p.load(reader);
+            java.util.List<String> text = Files.readAllLines(file);
+            for (int i = 0; i < text.size(); i++) {
+                String line = text.get(i).strip();
+                if (line.isEmpty() || line.startsWith("#") || line.startsWith("!")) {
+                    continue;
+                }
+                int end = 0;
+                while (end < line.length() && "=: \t".indexOf(line.charAt(end)) < 0) {
+                    end++;
+                }
+                lines.putIfAbsent(line.substring(0, end), i + 1);
+            }
         } catch (IOException e) {
             throw new TandemException(file + ": cannot read " + what + ": " + e.getMessage(), e);
         }
-        return new ConfigFields(p, file.toString());
+        return new ConfigFields(p, file.toString(), java.util.Map.copyOf(lines));
+    }
+
+    /** Where {@code key} is, for an error: "FILE:LINE" where the file names it, else the file. */
+    public String at(String key) {
+        Integer line = lines.get(key);
+        return line == null ? where : where + ":" + line;
+    }
+
+    /** A number in [min, max], or {@code fallback} when the key is absent. */
+    public double doubleIn(String key, double min, double max, double fallback) {
+        String v = get(key, null);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            double d = Double.parseDouble(v);
+            if (!(d >= min && d <= max)) {
+                throw new NumberFormatException();
+            }
+            return d;
+        } catch (NumberFormatException e) {
+            throw new TandemException(at(key) + ": '" + key + "' must be a number in [" + min + ", " + max
+                    + "], got '" + v + "'");
+        }
     }
 
     public String get(String key, String fallback) {
@@ -55,7 +97,7 @@ public record ConfigFields(Properties p, String where) {
             }
             return n;
         } catch (NumberFormatException e) {
-            throw new TandemException(where + ": '" + key + "' must be an integer in [" + min + ", " + max
+            throw new TandemException(at(key) + ": '" + key + "' must be an integer in [" + min + ", " + max
                     + "], got '" + v + "'");
         }
     }

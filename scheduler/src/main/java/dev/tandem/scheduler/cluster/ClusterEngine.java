@@ -12,11 +12,10 @@ import dev.tandem.core.engine.Result;
 import dev.tandem.scheduler.engine.CompletionEngine;
 import dev.tandem.scheduler.engine.EngineRejectedException;
 import dev.tandem.scheduler.engine.ServedModel;
-import dev.tandem.scheduler.policy.Route;
-import dev.tandem.scheduler.policy.SplitwisePolicy;
+import dev.tandem.scheduling.Route;
+import dev.tandem.scheduling.SplitwisePolicy;
+import dev.tandem.scheduling.WaitingRequests;
 
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,8 +36,7 @@ public final class ClusterEngine implements CompletionEngine {
     private final List<NodeLink> promptNodes;
     private final NodeLink[] tokenNodes; // a machine's link is replaced when its group is restarted
     private final SplitwisePolicy policy;
-    private final int maxQueued;
-    private final Deque<Flight> waiting = new ArrayDeque<>();
+    private final WaitingRequests<Flight> waiting;
     private final Map<String, Flight> flights = new HashMap<>();
     private final AtomicLong nextId = new AtomicLong();
     private final Map<Route.Kind, Long> routed = new java.util.EnumMap<>(Route.Kind.class);
@@ -57,7 +55,7 @@ public final class ClusterEngine implements CompletionEngine {
         this.promptNodes = List.copyOf(promptNodes);
         this.tokenNodes = tokenNodes.toArray(NodeLink[]::new);
         this.policy = new SplitwisePolicy(promptKvTokens, tokenKvTokens, mixedThresholdTokens);
-        this.maxQueued = maxQueued;
+        this.waiting = new WaitingRequests<>(maxQueued);
         for (int i = 0; i < promptNodes.size(); i++) {
             int machine = i;
             promptNodes.get(i).start(line -> fromPromptNode(machine, line), reason -> promptNodeLost(machine, reason));
@@ -83,12 +81,11 @@ public final class ClusterEngine implements CompletionEngine {
             listener.onDone(new Result(new int[0], null, "length"));
             return () -> { };
         }
-        if (waiting.size() >= maxQueued) {
+        Flight f = new Flight("c" + nextId.incrementAndGet(), request, listener);
+        if (!waiting.offer(f)) {
             throw new EngineRejectedException(429, 1, waiting.size() + " requests are already waiting for a machine"
                     + " with room; retry later");
         }
-        Flight f = new Flight("c" + nextId.incrementAndGet(), request, listener);
-        waiting.add(f);
         dispatch();
         return () -> cancel(f);
     }
@@ -113,28 +110,26 @@ public final class ClusterEngine implements CompletionEngine {
 
     /** Sends out every waiting request that has room now, in arrival order. */
     private void dispatch() {
-        while (!waiting.isEmpty()) {
-            Flight f = waiting.peek();
-            Route route = policy.route(f.request.prompt().length, f.request.positions(served.contextLength()));
-            if (route == null) {
-                return;
+        waiting.routeWaiting(policy, f -> f.request.prompt().length, f -> f.request.positions(served.contextLength()),
+                this::sendOut);
+    }
+
+    /** A routed request out to its machines: both ends of a split, or the one machine of the mixed pool. */
+    private void sendOut(Flight f, Route route) {
+        f.listener.onAdmitted(new int[0]); // out of the scheduler's queue; the machines hold its blocks
+        f.route = route;
+        routed.merge(route.kind(), 1L, Long::sum);
+        flights.put(f.id, f);
+        ObjectNode line = RequestLines.write(f.request, json.createObjectNode().put("id", f.id)).put("stream", true);
+        switch (route.kind()) {
+            case SPLIT -> {
+                long transfer = nextId.incrementAndGet();
+                send(tokenNodes[route.tokenMachine()], line.deepCopy().put("kv_transfer", transfer), f);
+                send(promptNodes.get(route.promptMachine()), line.put("kv_to", route.tokenMachine())
+                        .put("kv_transfer", transfer), f);
             }
-            waiting.poll();
-            f.listener.onAdmitted(new int[0]); // out of the scheduler's queue; the machines hold its blocks
-            f.route = route;
-            routed.merge(route.kind(), 1L, Long::sum);
-            flights.put(f.id, f);
-            ObjectNode line = RequestLines.write(f.request, json.createObjectNode().put("id", f.id)).put("stream", true);
-            switch (route.kind()) {
-                case SPLIT -> {
-                    long transfer = nextId.incrementAndGet();
-                    send(tokenNodes[route.tokenMachine()], line.deepCopy().put("kv_transfer", transfer), f);
-                    send(promptNodes.get(route.promptMachine()), line.put("kv_to", route.tokenMachine())
-                            .put("kv_transfer", transfer), f);
-                }
-                case ON_PROMPT -> send(promptNodes.get(route.promptMachine()), line, f);
-                case ON_TOKEN -> send(tokenNodes[route.tokenMachine()], line, f);
-            }
+            case ON_PROMPT -> send(promptNodes.get(route.promptMachine()), line, f);
+            case ON_TOKEN -> send(tokenNodes[route.tokenMachine()], line, f);
         }
     }
 

@@ -2,7 +2,7 @@ package dev.tandem.scheduler.cluster;
 
 import dev.tandem.core.engine.GenerationListener;
 import dev.tandem.core.engine.Request;
-import dev.tandem.scheduler.policy.Route;
+import dev.tandem.scheduling.Route;
 
 import java.util.ArrayList;
 import java.util.Arrays;

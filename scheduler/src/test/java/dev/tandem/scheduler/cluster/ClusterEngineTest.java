@@ -8,7 +8,7 @@ import dev.tandem.core.engine.Result;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.scheduler.engine.EngineRejectedException;
 import dev.tandem.scheduler.engine.ServedModel;
-import dev.tandem.scheduler.policy.Route;
+import dev.tandem.scheduling.Route;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

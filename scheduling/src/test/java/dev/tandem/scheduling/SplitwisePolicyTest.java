@@ -1,4 +1,4 @@
-package dev.tandem.scheduler.policy;
+package dev.tandem.scheduling;
 
 import org.junit.jupiter.api.Test;
 

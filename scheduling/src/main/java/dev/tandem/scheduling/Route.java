@@ -1,4 +1,4 @@
-package dev.tandem.scheduler.policy;
+package dev.tandem.scheduling;
 
 /**
  * Where one request runs.

@@ -1,0 +1,270 @@
+package dev.tandem.sim;
+
+import dev.tandem.bench.serve.PlannedRequest;
+import dev.tandem.bench.serve.RequestOutcome;
+import dev.tandem.scheduling.Route;
+import dev.tandem.scheduling.SplitwisePolicy;
+import dev.tandem.scheduling.WaitingRequests;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.PriorityQueue;
+
+/**
+ * A Splitwise cluster on a virtual clock, discrete-event: requests arrive as planned, wait in
+ * arrival order until the live {@link SplitwisePolicy} finds them room ({@link WaitingRequests},
+ * as the live scheduler does), and every machine runs steps back to back while it has work. A
+ * step takes the prompts queued on the machine, up to the profile's token budget, and one token
+ * of every sequence it decodes; it lasts what the {@link MachineProfile} says of a prefill of
+ * those tokens plus a decode step of those sequences. A split request's first token comes when its
+ * prefill step ends; it decodes on its token machine once its KV has landed, which the profile says
+ * lags the prefill by the last layer's transfer. Time is in ms from the first arrival.
+ * <p>
+ * One thread; a simulation runs once.
+ */
+public final class ClusterSimulation {
+    /** Everything a run measured: one outcome per planned request (plan order), and each pool's machines. */
+    public record Result(List<RequestOutcome> outcomes, double wallMs, PoolUsage prompt, PoolUsage token) {
+    }
+
+    /**
+     * A pool's machines over the run: time spent prefilling and decoding, summed over them (ms), and
+     * what they drew and cost over the run's wall time, idle time included.
+     */
+    public record PoolUsage(int machines, double prefillMs, double decodeMs, double energyJ, double cost) {
+        /** Busy time over machine time, in [0, 1]. */
+        public double utilization(double wallMs) {
+            return machines == 0 || wallMs <= 0 ? 0 : (prefillMs + decodeMs) / (machines * wallMs);
+        }
+    }
+
+    private static final int ARRIVAL = 0;
+    private static final int STEP_END = 1;
+    private static final int KV_LANDED = 2;
+
+    private record Event(double atMs, long seq, int kind, Flight flight, Machine machine) {
+    }
+
+    private final class Flight {
+        final PlannedRequest request;
+        final double arrivalMs;
+        Route route;
+        double firstTokenMs = Double.NaN;
+        double lastTokenMs;
+        final double[] gaps;
+        int generated;
+        RequestOutcome outcome;
+
+        Flight(PlannedRequest request) {
+            this.request = request;
+            this.arrivalMs = request.sendAtSeconds() * 1e3;
+            this.gaps = new double[Math.max(0, request.outputTokens() - 1)];
+        }
+
+        long context() {
+            return request.promptTokens() + generated;
+        }
+    }
+
+    private static final class Machine {
+        final boolean promptPool;
+        final int index;
+        final ArrayDeque<Flight> prefills = new ArrayDeque<>();
+        final List<Flight> decoding = new ArrayList<>();
+        final List<Flight> stepPrefills = new ArrayList<>();
+        final List<Flight> stepDecodes = new ArrayList<>();
+        boolean stepping;
+        double prefillMs;
+        double decodeMs;
+
+        Machine(boolean promptPool, int index) {
+            this.promptPool = promptPool;
+            this.index = index;
+        }
+    }
+
+    private final SimulatedCluster cluster;
+    private final MachineProfile profile;
+    private final SplitwisePolicy policy;
+    private final WaitingRequests<Flight> waiting;
+    private final Machine[] promptMachines;
+    private final Machine[] tokenMachines;
+    private final PriorityQueue<Event> events = new PriorityQueue<>((a, b) -> a.atMs != b.atMs
+            ? Double.compare(a.atMs, b.atMs) : Long.compare(a.seq, b.seq));
+    private long seq;
+    private double nowMs;
+    private boolean ran;
+
+    public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
+        this.cluster = cluster;
+        this.profile = profile;
+        long[] promptKv = new long[cluster.promptMachines()];
+        long[] tokenKv = new long[cluster.tokenMachines()];
+        Arrays.fill(promptKv, cluster.promptKvTokens());
+        Arrays.fill(tokenKv, cluster.tokenKvTokens());
+        this.policy = new SplitwisePolicy(promptKv, tokenKv, cluster.mixedThresholdTokens());
+        this.waiting = new WaitingRequests<>(cluster.maxQueued());
+        this.promptMachines = new Machine[cluster.promptMachines()];
+        this.tokenMachines = new Machine[cluster.tokenMachines()];
+        for (int i = 0; i < promptMachines.length; i++) {
+            promptMachines[i] = new Machine(true, i);
+        }
+        for (int i = 0; i < tokenMachines.length; i++) {
+            tokenMachines[i] = new Machine(false, i);
+        }
+    }
+
+    /** Runs the plan to the end: every request completes, is turned away (429), or can never fit (400). */
+    public Result run(List<PlannedRequest> plan) {
+        if (ran) {
+            throw new IllegalStateException("a simulation runs once");
+        }
+        ran = true;
+        List<Flight> flights = new ArrayList<>(plan.size());
+        for (PlannedRequest request : plan) {
+            Flight f = new Flight(request);
+            flights.add(f);
+            schedule(f.arrivalMs, ARRIVAL, f, null);
+        }
+        for (Event e = events.poll(); e != null; e = events.poll()) {
+            nowMs = e.atMs;
+            switch (e.kind) {
+                case ARRIVAL -> arrive(e.flight);
+                case STEP_END -> endStep(e.machine);
+                case KV_LANDED -> {
+                    Machine m = tokenMachines[e.flight.route.tokenMachine()];
+                    m.decoding.add(e.flight);
+                    startStepIfIdle(m);
+                }
+                default -> throw new IllegalStateException("event " + e.kind);
+            }
+        }
+        double wallMs = nowMs;
+        List<RequestOutcome> outcomes = new ArrayList<>(flights.size());
+        for (Flight f : flights) {
+            if (f.outcome == null) {
+                throw new IllegalStateException("request " + f.request.index() + " never ended: the simulation lost it");
+            }
+            outcomes.add(f.outcome);
+        }
+        return new Result(outcomes, wallMs, usage(promptMachines, wallMs), usage(tokenMachines, wallMs));
+    }
+
+    private void arrive(Flight f) {
+        if (f.request.promptTokens() + 1L > policy.largestKv()) { // as the live scheduler: it would wait forever
+            f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 400, "http_400", "the prompt and its first token"
+                    + " need " + (f.request.promptTokens() + 1) + " KV positions; the largest machine has "
+                    + policy.largestKv());
+            return;
+        }
+        if (!waiting.offer(f)) {
+            f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 429, RequestOutcome.ERROR_429,
+                    waiting.size() + " requests are already waiting for a machine");
+            return;
+        }
+        routeWaiting();
+    }
+
+    private void routeWaiting() {
+        waiting.routeWaiting(policy, f -> f.request.promptTokens(),
+                f -> f.request.promptTokens() + f.request.outputTokens(), (f, route) -> {
+                    f.route = route;
+                    Machine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
+                            : promptMachines[route.promptMachine()];
+                    m.prefills.add(f);
+                    startStepIfIdle(m);
+                });
+    }
+
+    private void startStepIfIdle(Machine m) {
+        if (!m.stepping) {
+            startStep(m);
+        }
+    }
+
+    /** The machine's next step: its queued prompts up to the token budget (one at least) and all it decodes. */
+    private void startStep(Machine m) {
+        m.stepPrefills.clear();
+        m.stepDecodes.clear();
+        long prefillTokens = 0;
+        while (!m.prefills.isEmpty() && (m.stepPrefills.isEmpty()
+                || prefillTokens + m.prefills.peek().request.promptTokens() <= profile.maxBatchTokens())) {
+            Flight f = m.prefills.poll();
+            prefillTokens += f.request.promptTokens();
+            m.stepPrefills.add(f);
+        }
+        long context = 0;
+        for (Flight f : m.decoding) {
+            context += f.context();
+        }
+        m.stepDecodes.addAll(m.decoding);
+        if (m.stepPrefills.isEmpty() && m.stepDecodes.isEmpty()) {
+            m.stepping = false;
+            return;
+        }
+        double prefill = m.stepPrefills.isEmpty() ? 0 : profile.prefillMs(prefillTokens);
+        double decode = m.stepDecodes.isEmpty() ? 0 : profile.decodeStepMs(m.stepDecodes.size(), context);
+        m.prefillMs += prefill;
+        m.decodeMs += decode;
+        m.stepping = true;
+        schedule(nowMs + prefill + decode, STEP_END, null, m);
+    }
+
+    private void endStep(Machine m) {
+        boolean freed = false;
+        for (Flight f : m.stepDecodes) {
+            f.gaps[f.generated - 1] = nowMs - f.lastTokenMs;
+            f.lastTokenMs = nowMs;
+            f.generated++;
+            if (f.generated == f.request.outputTokens()) {
+                m.decoding.remove(f);
+                finish(f);
+                freed = true;
+            }
+        }
+        for (Flight f : m.stepPrefills) {
+            f.firstTokenMs = nowMs;
+            f.lastTokenMs = nowMs;
+            f.generated = 1;
+            policy.prefillDone(f.route);
+            freed = true; // the prompt machine's queue shrank
+            if (f.request.outputTokens() == 1) {
+                finish(f);
+            } else if (f.route.kind() == Route.Kind.SPLIT) {
+                schedule(nowMs + profile.kvExposedMs(f.request.promptTokens()), KV_LANDED, f, null);
+            } else {
+                m.decoding.add(f); // a mixed-pool machine decodes what it prefilled
+            }
+        }
+        if (freed) {
+            routeWaiting();
+        }
+        startStep(m);
+    }
+
+    private void finish(Flight f) {
+        policy.finished(f.route, true);
+        f.outcome = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, f.firstTokenMs - f.arrivalMs, f.gaps,
+                f.lastTokenMs - f.arrivalMs, f.request.outputTokens());
+    }
+
+    private void schedule(double atMs, int kind, Flight flight, Machine machine) {
+        events.add(new Event(atMs, seq++, kind, flight, machine));
+    }
+
+    private PoolUsage usage(Machine[] machines, double wallMs) {
+        double prefill = 0;
+        double decode = 0;
+        for (Machine m : machines) {
+            prefill += m.prefillMs;
+            decode += m.decodeMs;
+        }
+        double idle = Math.max(0, machines.length * wallMs - prefill - decode);
+        double energyJ = (prefill * profile.prefillWatts() + decode * profile.decodeWatts()
+                + idle * profile.idleWatts()) / 1e3;
+        double cost = machines.length * profile.costPerHour() * wallMs / 3.6e6;
+        return new PoolUsage(machines.length, prefill, decode, energyJ, cost);
+    }
+}

@@ -1,0 +1,69 @@
+package dev.tandem.sim;
+
+import dev.tandem.core.cluster.ConfigFields;
+
+import java.nio.file.Path;
+
+/**
+ * What one machine's steps take, as linear models of what the step holds, and what the machine
+ * draws and costs: the input of {@link ClusterSimulation}. Read from a properties file:
+ * <pre>
+ * name = h200-mixtral-8x7b
+ * source = where the figures come from (a command and its date, or a paper)
+ * prefill.intercept_ms = 12.0         # a prefill step of n prompt tokens takes intercept + n · per_token
+ * prefill.per_token_ms = 0.07
+ * decode.intercept_ms = 24.8          # a decode step of b sequences holding c context tokens in all
+ * decode.per_sequence_ms = 0.047      #   takes intercept + b · per_sequence + c · per_context_token
+ * decode.per_context_token_ms = 0
+ * kv.intercept_ms = 0.1               # a split request's KV transfer past its prefill (the last layer's)
+ * kv.per_token_ms = 0.0005
+ * max_batch_tokens = 8192             # prompt tokens a prefill step takes at most
+ * power.prefill_w = 700               # watts while prefilling, decoding and idle
+ * power.decode_w = 500
+ * power.idle_w = 100
+ * cost_per_hour = 3.5                 # dollars per machine-hour
+ * </pre>
+ * Errors name the file, the line and the field.
+ */
+public record MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
+                             double decodeInterceptMs, double decodePerSequenceMs, double decodePerContextTokenMs,
+                             double kvInterceptMs, double kvPerTokenMs, int maxBatchTokens, double prefillWatts,
+                             double decodeWatts, double idleWatts, double costPerHour) {
+    private static final double MAX_MS = 1e9;
+
+    /** A prefill step of {@code tokens} prompt tokens, ms. */
+    public double prefillMs(long tokens) {
+        return prefillInterceptMs + tokens * prefillPerTokenMs;
+    }
+
+    /** A decode step of {@code sequences} sequences holding {@code contextTokens} tokens in all, ms. */
+    public double decodeStepMs(int sequences, long contextTokens) {
+        return decodeInterceptMs + sequences * decodePerSequenceMs + contextTokens * decodePerContextTokenMs;
+    }
+
+    /** What a split request's KV transfer adds after its prefill ends (the layers before overlap with it), ms. */
+    public double kvExposedMs(int promptTokens) {
+        return kvInterceptMs + promptTokens * kvPerTokenMs;
+    }
+
+    public static MachineProfile load(Path file) {
+        ConfigFields f = ConfigFields.read(file, "profile");
+        return new MachineProfile(f.required("name"), f.get("source", "unnamed"),
+                f.doubleIn("prefill.intercept_ms", 0, MAX_MS, 0), positive(f, "prefill.per_token_ms"),
+                f.doubleIn("decode.intercept_ms", 0, MAX_MS, 0), f.doubleIn("decode.per_sequence_ms", 0, MAX_MS, 0),
+                f.doubleIn("decode.per_context_token_ms", 0, MAX_MS, 0),
+                f.doubleIn("kv.intercept_ms", 0, MAX_MS, 0), f.doubleIn("kv.per_token_ms", 0, MAX_MS, 0),
+                f.intIn("max_batch_tokens", 1, Integer.MAX_VALUE, 8192),
+                f.doubleIn("power.prefill_w", 0, 1e6, 0), f.doubleIn("power.decode_w", 0, 1e6, 0),
+                f.doubleIn("power.idle_w", 0, 1e6, 0), f.doubleIn("cost_per_hour", 0, 1e6, 0));
+    }
+
+    /** A step must take time: a profile whose prefill is free would let one machine serve any load. */
+    private static double positive(ConfigFields f, String key) {
+        double v = f.doubleIn(key, 0, MAX_MS, Double.NaN);
+        if (!(v > 0)) {
+            throw new dev.tandem.core.TandemException(f.at(key) + ": '" + key + "' must be given, and above 0");
+        }
+        return v;
+    }
+}

@@ -1,0 +1,145 @@
+package dev.tandem.sim;
+
+import dev.tandem.bench.serve.PlannedRequest;
+import dev.tandem.bench.serve.RequestOutcome;
+import dev.tandem.core.TandemException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The simulator against cases computed by hand from the profile: prefill 10 + 0.1·n ms, a decode
+ * step 5 + 1·b ms, a split request's KV 2 + 0.01·p ms after its prefill.
+ */
+class ClusterSimulationTest {
+    private static final double EPS = 1e-9;
+    private static final MachineProfile PROFILE = new MachineProfile("hand", "by hand", 10, 0.1, 5, 1, 0, 2, 0.01,
+            150, 700, 500, 100, 3.6);
+
+    @TempDir
+    Path temp;
+
+    private static SimulatedCluster cluster(int tokenKv, int maxQueued) {
+        return new SimulatedCluster(1, 1, 10_000, tokenKv, 4096, maxQueued);
+    }
+
+    @Test
+    void shouldLendThePromptMachineToTheMixedPoolWhenTheTokenSideIsFull() {
+        // the token machine holds one request of 105; the second runs whole on the prompt machine, after the
+        // first's prefill there: 20-40, then its own decode steps beside nothing else
+        ClusterSimulation.Result r = new ClusterSimulation(cluster(150, 10), PROFILE).run(List.of(
+                new PlannedRequest(0, 0, 100, 5), new PlannedRequest(1, 0, 100, 5)));
+        RequestOutcome second = r.outcomes().get(1);
+        assertEquals(40, second.ttftMs(), EPS);
+        assertArrayEquals(new double[] {6, 6, 6, 6}, second.tbtMs(), EPS);
+        assertEquals(64, second.e2eMs(), EPS);
+    }
+
+    @Test
+    void shouldTimeOneSplitRequestAsTheProfileSays() {
+        ClusterSimulation.Result r = new ClusterSimulation(cluster(10_000, 10), PROFILE)
+                .run(List.of(new PlannedRequest(0, 0, 100, 5)));
+        RequestOutcome o = r.outcomes().getFirst();
+        assertNull(o.error());
+        assertEquals(20, o.ttftMs(), EPS, "prefill of 100 tokens: 10 + 0.1·100");
+        // KV lands at 23, one-sequence steps of 6 ms: tokens at 29, 35, 41, 47
+        assertArrayEquals(new double[] {9, 6, 6, 6}, o.tbtMs(), EPS);
+        assertEquals(47, o.e2eMs(), EPS);
+        assertEquals(47, r.wallMs(), EPS);
+        assertEquals(20, r.prompt().prefillMs(), EPS);
+        assertEquals(24, r.token().decodeMs(), EPS);
+        // 20 ms at 700 W and 27 idle at 100 W; 24 ms at 500 W and 23 idle at 100 W
+        assertEquals(16.7, r.prompt().energyJ(), 1e-9);
+        assertEquals(14.3, r.token().energyJ(), 1e-9);
+        assertEquals(3.6 * 47 / 3.6e6, r.prompt().cost(), 1e-15);
+        assertEquals(24.0 / 47, r.token().utilization(r.wallMs()), EPS);
+    }
+
+    @Test
+    void shouldBatchPromptsWithinTheTokenBudgetAndDecodeSideBySide() {
+        // two 100-token prompts at once; a step takes 150 prompt tokens at most, so one each
+        ClusterSimulation.Result r = new ClusterSimulation(cluster(10_000, 10), PROFILE)
+                .run(List.of(new PlannedRequest(0, 0, 100, 5), new PlannedRequest(1, 0, 100, 5)));
+        RequestOutcome first = r.outcomes().get(0);
+        RequestOutcome second = r.outcomes().get(1);
+        assertEquals(20, first.ttftMs(), EPS);
+        assertEquals(40, second.ttftMs(), EPS);
+        assertEquals(47, first.e2eMs(), EPS);
+        // its KV lands at 43 during the step 41-47; then alone: tokens at 53, 59, 65, 71
+        assertArrayEquals(new double[] {13, 6, 6, 6}, second.tbtMs(), EPS);
+        assertEquals(71, second.e2eMs(), EPS);
+    }
+
+    @Test
+    void shouldWaitForKvRoomInArrivalOrderAndTurnAwayPastTheQueueLimit() {
+        // one token machine of 150 positions and no prompt machine: one request of 105 at a time, each run
+        // whole there (prefill 20 ms, then 6 ms steps); one may wait, the third is a 429
+        ClusterSimulation.Result r = new ClusterSimulation(new SimulatedCluster(0, 1, 1, 150, 4096, 1), PROFILE).run(
+                List.of(new PlannedRequest(0, 0, 100, 5), new PlannedRequest(1, 0, 100, 5),
+                        new PlannedRequest(2, 0, 100, 5)));
+        assertEquals(44, r.outcomes().get(0).e2eMs(), EPS);
+        RequestOutcome waited = r.outcomes().get(1);
+        assertEquals(44 + 20, waited.ttftMs(), EPS, "routed when the first ended at 44, then prefilled");
+        assertEquals(44 + 44, waited.e2eMs(), EPS);
+        assertEquals(RequestOutcome.ERROR_429, r.outcomes().get(2).error());
+    }
+
+    @Test
+    void shouldRefuseAPromptNoMachineCanHold() {
+        ClusterSimulation.Result r = new ClusterSimulation(new SimulatedCluster(1, 1, 64, 64, 4096,
+                SimulatedCluster.UNBOUNDED), PROFILE).run(List.of(new PlannedRequest(0, 0, 64, 5)));
+        assertEquals("http_400", r.outcomes().getFirst().error());
+    }
+
+    @Test
+    void shouldRunAMixedPoolMachineThatDecodesWhatItPrefilled() {
+        // no token machine: the prompt machine is lent to the mixed pool and runs the whole request
+        ClusterSimulation.Result r = new ClusterSimulation(new SimulatedCluster(1, 0, 10_000, 1, 4096,
+                SimulatedCluster.UNBOUNDED), PROFILE).run(List.of(new PlannedRequest(0, 0, 100, 3)));
+        RequestOutcome o = r.outcomes().getFirst();
+        assertEquals(20, o.ttftMs(), EPS);
+        assertArrayEquals(new double[] {6, 6}, o.tbtMs(), EPS, "no KV transfer: it decodes where it is");
+        assertEquals(32, o.e2eMs(), EPS);
+    }
+
+    @Test
+    void shouldNameTheFileLineAndFieldOfABadProfile() throws IOException {
+        Path bad = temp.resolve("h200.properties");
+        Files.writeString(bad, "name = h200\n# the prefill\nprefill.per_token_ms = 0.07\ndecode.intercept_ms = fast\n");
+        TandemException e = assertThrows(TandemException.class, () -> MachineProfile.load(bad));
+        assertTrue(e.getMessage().startsWith(bad + ":4: 'decode.intercept_ms'"), e.getMessage());
+
+        Files.writeString(bad, "name = h200\n");
+        e = assertThrows(TandemException.class, () -> MachineProfile.load(bad));
+        assertTrue(e.getMessage().contains("'prefill.per_token_ms' must be given"), e.getMessage());
+
+        Path cluster = temp.resolve("cluster.properties");
+        Files.writeString(cluster, "prompt.nodes = 2\ntoken.nodes = -1\n");
+        e = assertThrows(TandemException.class, () -> SimulatedCluster.load(cluster));
+        assertTrue(e.getMessage().startsWith(cluster + ":2: 'token.nodes'"), e.getMessage());
+    }
+
+    @Test
+    void shouldReadAProfileAndACompactCluster() throws IOException {
+        Path profile = temp.resolve("p.properties");
+        Files.writeString(profile, "name = x\nprefill.per_token_ms = 0.5\ndecode.intercept_ms = 7\nmax_batch_tokens = 64\n");
+        MachineProfile p = MachineProfile.load(profile);
+        assertEquals(0.5 * 10, p.prefillMs(10), EPS);
+        assertEquals(7 + 0, p.decodeStepMs(3, 100), EPS);
+        assertEquals(64, p.maxBatchTokens());
+        Path cluster = temp.resolve("c.properties");
+        Files.writeString(cluster, "prompt.nodes = 3000\ntoken.nodes = 1000\ntoken.kv_tokens = 262144\n");
+        assertEquals(new SimulatedCluster(3000, 1000, 8192, 262144, 4096, SimulatedCluster.UNBOUNDED),
+                SimulatedCluster.load(cluster));
+    }
+}
