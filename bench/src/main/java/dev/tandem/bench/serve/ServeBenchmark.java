@@ -125,18 +125,8 @@ public final class ServeBenchmark {
      */
     static UnloadedBaseline measureBaseline(StreamingClient client, List<PlannedRequest> plan, LengthLimits limits,
                                             int count, PrintStream log) {
-        List<PlannedRequest> byPrompt = plan.stream().sorted(Comparator.comparingInt(PlannedRequest::promptTokens)).toList();
-        int n = Math.max(1, count);
-        List<PlannedRequest> sample = new ArrayList<>();
-        for (int j = 0; j < n; j++) {
-            PlannedRequest r = byPrompt.get(n == 1 ? 0 : (int) Math.round(j * (byPrompt.size() - 1.0) / (n - 1)));
-            int room = limits.contextLength() > 0 ? limits.contextLength() - r.promptTokens() : BASELINE_MIN_OUTPUT;
-            int output = Math.max(r.outputTokens(), Math.min(BASELINE_MIN_OUTPUT, room));
-            if (limits.maxOutput() > 0) {
-                output = Math.min(output, limits.maxOutput());
-            }
-            sample.add(new PlannedRequest(BASELINE_INDEX_BASE + j, 0, r.promptTokens(), Math.max(1, output)));
-        }
+        List<PlannedRequest> sample = baselineSample(plan, limits, count);
+        int n = sample.size();
         ProgressBar progress = new ProgressBar(log, "baseline");
         client.send(new PlannedRequest(BASELINE_INDEX_BASE + n, 0, sample.getFirst().promptTokens(),
                 sample.getFirst().outputTokens()), System.nanoTime()); // warm-up: connections, the server's JIT
@@ -151,6 +141,26 @@ public final class ServeBenchmark {
         progress.update(n, n, n, errors, true);
         progress.finish();
         return UnloadedBaseline.fit(outcomes);
+    }
+
+    /**
+     * The unloaded baseline's requests: {@code count} of the plan, spread evenly over its prompt lengths,
+     * each with enough output for a TBT ({@code tandem simulate} runs the same sample alone).
+     */
+    public static List<PlannedRequest> baselineSample(List<PlannedRequest> plan, LengthLimits limits, int count) {
+        List<PlannedRequest> byPrompt = plan.stream().sorted(Comparator.comparingInt(PlannedRequest::promptTokens)).toList();
+        int n = Math.max(1, count);
+        List<PlannedRequest> sample = new ArrayList<>();
+        for (int j = 0; j < n; j++) {
+            PlannedRequest r = byPrompt.get(n == 1 ? 0 : (int) Math.round(j * (byPrompt.size() - 1.0) / (n - 1)));
+            int room = limits.contextLength() > 0 ? limits.contextLength() - r.promptTokens() : BASELINE_MIN_OUTPUT;
+            int output = Math.max(r.outputTokens(), Math.min(BASELINE_MIN_OUTPUT, room));
+            if (limits.maxOutput() > 0) {
+                output = Math.min(output, limits.maxOutput());
+            }
+            sample.add(new PlannedRequest(BASELINE_INDEX_BASE + j, 0, r.promptTokens(), Math.max(1, output)));
+        }
+        return sample;
     }
 
     private static void warnAboutContext(List<PlannedRequest> plan, LengthLimits limits, PrintStream log) {

@@ -71,7 +71,7 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
     }
 
     /** Requests/s to 3 significant digits, without trailing zeros: 8, 2.5, 0.125. */
-    static String rate(double r) {
+    public static String rate(double r) {
         return new BigDecimal(r).round(new MathContext(3)).stripTrailingZeros().toPlainString();
     }
 
