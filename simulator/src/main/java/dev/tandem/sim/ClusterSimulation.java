@@ -71,6 +71,7 @@ public final class ClusterSimulation {
     private static final class Machine {
         final boolean promptPool;
         final int index;
+        final MachineProfile profile;
         final ArrayDeque<Flight> prefills = new ArrayDeque<>();
         final List<Flight> decoding = new ArrayList<>();
         final List<Flight> stepPrefills = new ArrayList<>();
@@ -79,14 +80,15 @@ public final class ClusterSimulation {
         double prefillMs;
         double decodeMs;
 
-        Machine(boolean promptPool, int index) {
+        Machine(boolean promptPool, int index, MachineProfile profile) {
             this.promptPool = promptPool;
             this.index = index;
+            this.profile = profile;
         }
     }
 
-    private final SimulatedCluster cluster;
-    private final MachineProfile profile;
+    private final MachineProfile promptProfile;
+    private final MachineProfile tokenProfile;
     private final SplitwisePolicy policy;
     private final WaitingRequests<Flight> waiting;
     private final Machine[] promptMachines;
@@ -98,8 +100,13 @@ public final class ClusterSimulation {
     private boolean ran;
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
-        this.cluster = cluster;
-        this.profile = profile;
+        this(cluster, profile, profile);
+    }
+
+    /** Prompt machines of one kind and token machines of another, as Splitwise's heterogeneous designs pair them. */
+    public ClusterSimulation(SimulatedCluster cluster, MachineProfile promptProfile, MachineProfile tokenProfile) {
+        this.promptProfile = promptProfile;
+        this.tokenProfile = tokenProfile;
         long[] promptKv = new long[cluster.promptMachines()];
         long[] tokenKv = new long[cluster.tokenMachines()];
         Arrays.fill(promptKv, cluster.promptKvTokens());
@@ -109,10 +116,10 @@ public final class ClusterSimulation {
         this.promptMachines = new Machine[cluster.promptMachines()];
         this.tokenMachines = new Machine[cluster.tokenMachines()];
         for (int i = 0; i < promptMachines.length; i++) {
-            promptMachines[i] = new Machine(true, i);
+            promptMachines[i] = new Machine(true, i, promptProfile);
         }
         for (int i = 0; i < tokenMachines.length; i++) {
-            tokenMachines[i] = new Machine(false, i);
+            tokenMachines[i] = new Machine(false, i, tokenProfile);
         }
     }
 
@@ -149,7 +156,8 @@ public final class ClusterSimulation {
             }
             outcomes.add(f.outcome);
         }
-        return new Result(outcomes, wallMs, usage(promptMachines, wallMs), usage(tokenMachines, wallMs));
+        return new Result(outcomes, wallMs, usage(promptMachines, promptProfile, wallMs),
+                usage(tokenMachines, tokenProfile, wallMs));
     }
 
     private void arrive(Flight f) {
@@ -190,7 +198,7 @@ public final class ClusterSimulation {
         m.stepDecodes.clear();
         long prefillTokens = 0;
         while (!m.prefills.isEmpty() && (m.stepPrefills.isEmpty()
-                || prefillTokens + m.prefills.peek().request.promptTokens() <= profile.maxBatchTokens())) {
+                || prefillTokens + m.prefills.peek().request.promptTokens() <= m.profile.maxBatchTokens())) {
             Flight f = m.prefills.poll();
             prefillTokens += f.request.promptTokens();
             m.stepPrefills.add(f);
@@ -204,8 +212,8 @@ public final class ClusterSimulation {
             m.stepping = false;
             return;
         }
-        double prefill = m.stepPrefills.isEmpty() ? 0 : profile.prefillMs(prefillTokens);
-        double decode = m.stepDecodes.isEmpty() ? 0 : profile.decodeStepMs(m.stepDecodes.size(), context);
+        double prefill = m.stepPrefills.isEmpty() ? 0 : m.profile.prefillMs(prefillTokens);
+        double decode = m.stepDecodes.isEmpty() ? 0 : m.profile.decodeStepMs(m.stepDecodes.size(), context);
         m.prefillMs += prefill;
         m.decodeMs += decode;
         m.stepping = true;
@@ -233,7 +241,7 @@ public final class ClusterSimulation {
             if (f.request.outputTokens() == 1) {
                 finish(f);
             } else if (f.route.kind() == Route.Kind.SPLIT) {
-                schedule(nowMs + profile.kvExposedMs(f.request.promptTokens()), KV_LANDED, f, null);
+                schedule(nowMs + m.profile.kvExposedMs(f.request.promptTokens()), KV_LANDED, f, null);
             } else {
                 m.decoding.add(f); // a mixed-pool machine decodes what it prefilled
             }
@@ -254,7 +262,7 @@ public final class ClusterSimulation {
         events.add(new Event(atMs, seq++, kind, flight, machine));
     }
 
-    private PoolUsage usage(Machine[] machines, double wallMs) {
+    private static PoolUsage usage(Machine[] machines, MachineProfile profile, double wallMs) {
         double prefill = 0;
         double decode = 0;
         for (Machine m : machines) {

@@ -60,13 +60,20 @@ public final class SimulatedServe {
     public static Run run(Trace trace, double[] rates, double durationSeconds, double offsetSeconds,
                           LengthLimits limits, SimulatedCluster cluster, MachineProfile profile, int baselineRequests,
                           Consumer<String> log) {
+        return run(trace, rates, durationSeconds, offsetSeconds, limits, cluster, profile, profile, baselineRequests, log);
+    }
+
+    /** As above, prompt machines timed by {@code promptProfile} and token machines by {@code tokenProfile}. */
+    public static Run run(Trace trace, double[] rates, double durationSeconds, double offsetSeconds,
+                          LengthLimits limits, SimulatedCluster cluster, MachineProfile promptProfile,
+                          MachineProfile tokenProfile, int baselineRequests, Consumer<String> log) {
         List<List<PlannedRequest>> plans = new ArrayList<>();
         for (double rate : rates) {
             plans.add(ReplayPlan.plan(trace, rate, durationSeconds, offsetSeconds, limits));
         }
         List<RequestOutcome> alone = new ArrayList<>();
         for (PlannedRequest r : ServeBenchmark.baselineSample(plans.getFirst(), limits, baselineRequests)) {
-            alone.add(new ClusterSimulation(cluster, profile).run(List.of(r)).outcomes().getFirst());
+            alone.add(new ClusterSimulation(cluster, promptProfile, tokenProfile).run(List.of(r)).outcomes().getFirst());
         }
         UnloadedBaseline baseline = UnloadedBaseline.fit(alone);
         List<RateReport> reports = new ArrayList<>();
@@ -74,7 +81,7 @@ public final class SimulatedServe {
         for (int i = 0; i < plans.size(); i++) {
             double rate = Double.isNaN(rates[i]) ? trace.meanRate() : rates[i];
             long start = System.nanoTime();
-            ClusterSimulation.Result result = new ClusterSimulation(cluster, profile).run(plans.get(i));
+            ClusterSimulation.Result result = new ClusterSimulation(cluster, promptProfile, tokenProfile).run(plans.get(i));
             RateReport report = RateReport.of(rate, durationSeconds, result.outcomes(), baseline);
             reports.add(report);
             usage.add(new Usage(rate, result.wallMs(), result.prompt(), result.token()));
@@ -84,7 +91,8 @@ public final class SimulatedServe {
                     result.wallMs() / 1e3, (System.nanoTime() - start) / 1e9));
         }
         ServeReport report = new ServeReport("simulated: " + cluster.promptMachines() + " prompt + "
-                + cluster.tokenMachines() + " token machines", trace.name(), profile.name(), limits.contextLength(), 0,
+                + cluster.tokenMachines() + " token machines", trace.name(), promptProfile.name().equals(tokenProfile.name())
+                ? promptProfile.name() : promptProfile.name() + " + " + tokenProfile.name(), limits.contextLength(), 0,
                 durationSeconds, offsetSeconds, limits, baseline, Map.of(), reports);
         return new Run(report, usage);
     }

@@ -1,0 +1,116 @@
+package dev.tandem.cli;
+
+import dev.tandem.bench.serve.LengthLimits;
+import dev.tandem.bench.serve.Trace;
+import dev.tandem.sim.MachineProfile;
+import dev.tandem.sim.SplitwisePlanner;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tandem plan}: Splitwise's cluster design, on the simulator. Every split of a budget into
+ * prompt and token machines gets the highest rate of the trace at which all nine SLOs hold; the
+ * ranking goes to stdout and the best design to {@code --out} as a cluster file for {@code tandem simulate}.
+ */
+@Command(name = "plan", mixinStandardHelpOptions = true,
+        description = "Search the prompt and token machine counts for a trace: the highest rate meeting Splitwise's"
+                + " SLOs for every split of a machine count, a cost or a power budget, by simulation.")
+final class PlanCommand implements Callable<Integer> {
+    @Option(names = "--trace", defaultValue = "conv", description = "code, conv or a CSV trace (default ${DEFAULT-VALUE}).")
+    String trace;
+
+    @Option(names = "--profile", description = "Both kinds of machine (properties, as tandem simulate takes).")
+    Path profile;
+
+    @Option(names = "--prompt-profile", description = "The prompt machines' profile, where the kinds differ.")
+    Path promptProfile;
+
+    @Option(names = "--token-profile", description = "The token machines' profile, where the kinds differ.")
+    Path tokenProfile;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    BudgetOption budget;
+
+    static final class BudgetOption {
+        @Option(names = "--machines", description = "At most this many machines in all.")
+        Integer machines;
+
+        @Option(names = "--budget-cost", description = "At most this many dollars an hour (the profiles' cost_per_hour).")
+        Double cost;
+
+        @Option(names = "--budget-power", description = "At most this many watts at peak (the profiles' larger of"
+                + " power.prefill_w and power.decode_w).")
+        Double power;
+    }
+
+    @Option(names = "--prompt-kv-tokens", defaultValue = "8192", description = "KV positions a prompt machine books (default ${DEFAULT-VALUE}).")
+    int promptKvTokens;
+
+    @Option(names = "--token-kv-tokens", defaultValue = "8192", description = "KV positions a token machine books (default ${DEFAULT-VALUE}).")
+    int tokenKvTokens;
+
+    @Option(names = "--mixed-threshold-tokens", defaultValue = "4096", description = "Pending prompt tokens before"
+            + " machines are lent to the mixed pool (default ${DEFAULT-VALUE}).")
+    long mixedThresholdTokens;
+
+    @Option(names = "--duration", defaultValue = "300", description = "Seconds of arrivals a trial (default ${DEFAULT-VALUE}).")
+    double duration;
+
+    @Option(names = "--offset", defaultValue = "0", description = "Seconds into the trace where trials start.")
+    double offset;
+
+    @Option(names = "--max-prompt", defaultValue = "0", description = "Clip prompts to this many tokens.")
+    int maxPrompt;
+
+    @Option(names = "--max-output", defaultValue = "0", description = "Clip outputs to this many tokens.")
+    int maxOutput;
+
+    @Option(names = "--baseline-requests", defaultValue = "8", description = "Requests run alone for the unloaded baseline.")
+    int baselineRequests;
+
+    @Option(names = "--threads", description = "Designs simulated at once (default: the cores).")
+    Integer threads;
+
+    @Option(names = "--out", description = "Write the best design as a cluster file (tandem simulate --cluster).")
+    Path out;
+
+    @Override
+    public Integer call() throws IOException {
+        if ((profile == null) == (promptProfile == null || tokenProfile == null)) {
+            throw new IllegalArgumentException("give --profile, or --prompt-profile and --token-profile");
+        }
+        if (duration <= 0) {
+            throw new IllegalArgumentException("--duration must be above 0 s");
+        }
+        MachineProfile prompt = MachineProfile.load(profile != null ? profile : promptProfile);
+        MachineProfile token = profile != null ? prompt : MachineProfile.load(tokenProfile);
+        SplitwisePlanner.Budget kind = budget.machines != null ? SplitwisePlanner.Budget.MACHINES
+                : budget.cost != null ? SplitwisePlanner.Budget.COST : SplitwisePlanner.Budget.POWER;
+        double limit = budget.machines != null ? budget.machines : budget.cost != null ? budget.cost : budget.power;
+        if (!(limit > 0)) {
+            throw new IllegalArgumentException("the budget must be above 0");
+        }
+        List<int[]> splits = SplitwisePlanner.splits(kind, limit, prompt, token);
+        SplitwisePlanner.Settings settings = new SplitwisePlanner.Settings(Trace.load(trace), duration, offset,
+                new LengthLimits(0, maxPrompt, maxOutput, false), promptKvTokens, tokenKvTokens, mixedThresholdTokens,
+                baselineRequests);
+        System.err.println("plan: " + splits.size() + " designs, each searched for its highest rate meeting the SLOs");
+        List<SplitwisePlanner.Design> designs = SplitwisePlanner.plan(splits, prompt, token, settings,
+                threads != null ? threads : Runtime.getRuntime().availableProcessors(),
+                line -> System.err.println("plan: " + line));
+        System.out.print(SplitwisePlanner.markdown(designs));
+        System.out.flush();
+        if (out != null) {
+            Files.writeString(out, SplitwisePlanner.clusterFile(designs.getFirst(), settings));
+            System.err.println("plan: wrote the best design to " + out);
+        }
+        return 0;
+    }
+}
