@@ -1,12 +1,12 @@
 package dev.tandem.cli;
 
-import dev.tandem.bench.serve.LengthLimits;
-import dev.tandem.bench.serve.Trace;
 import dev.tandem.sim.MachineProfile;
 import dev.tandem.sim.SplitwisePlanner;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,8 +23,11 @@ import java.util.concurrent.Callable;
         description = "Search the prompt and token machine counts for a trace: the highest rate meeting Splitwise's"
                 + " SLOs for every split of a machine count, a cost or a power budget, by simulation.")
 final class PlanCommand implements Callable<Integer> {
-    @Option(names = "--trace", defaultValue = "conv", description = "code, conv or a CSV trace (default ${DEFAULT-VALUE}).")
-    String trace;
+    @picocli.CommandLine.Mixin
+    SimulatedTraceOptions replay;
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--profile", description = "Both kinds of machine (properties, as tandem simulate takes).")
     Path profile;
@@ -60,21 +63,6 @@ final class PlanCommand implements Callable<Integer> {
             + " machines are lent to the mixed pool (default ${DEFAULT-VALUE}).")
     long mixedThresholdTokens;
 
-    @Option(names = "--duration", defaultValue = "300", description = "Seconds of arrivals a trial (default ${DEFAULT-VALUE}).")
-    double duration;
-
-    @Option(names = "--offset", defaultValue = "0", description = "Seconds into the trace where trials start.")
-    double offset;
-
-    @Option(names = "--max-prompt", defaultValue = "0", description = "Clip prompts to this many tokens.")
-    int maxPrompt;
-
-    @Option(names = "--max-output", defaultValue = "0", description = "Clip outputs to this many tokens.")
-    int maxOutput;
-
-    @Option(names = "--baseline-requests", defaultValue = "8", description = "Requests run alone for the unloaded baseline.")
-    int baselineRequests;
-
     @Option(names = "--threads", description = "Designs simulated at once (default: the cores).")
     Integer threads;
 
@@ -86,9 +74,6 @@ final class PlanCommand implements Callable<Integer> {
         if ((profile == null) == (promptProfile == null || tokenProfile == null)) {
             throw new IllegalArgumentException("give --profile, or --prompt-profile and --token-profile");
         }
-        if (duration <= 0) {
-            throw new IllegalArgumentException("--duration must be above 0 s");
-        }
         MachineProfile prompt = MachineProfile.load(profile != null ? profile : promptProfile);
         MachineProfile token = profile != null ? prompt : MachineProfile.load(tokenProfile);
         SplitwisePlanner.Budget kind = budget.machines != null ? SplitwisePlanner.Budget.MACHINES
@@ -98,18 +83,18 @@ final class PlanCommand implements Callable<Integer> {
             throw new IllegalArgumentException("the budget must be above 0");
         }
         List<int[]> splits = SplitwisePlanner.splits(kind, limit, prompt, token);
-        SplitwisePlanner.Settings settings = new SplitwisePlanner.Settings(Trace.load(trace), duration, offset,
-                new LengthLimits(0, maxPrompt, maxOutput, false), promptKvTokens, tokenKvTokens, mixedThresholdTokens,
-                baselineRequests);
-        System.err.println("plan: " + splits.size() + " designs, each searched for its highest rate meeting the SLOs");
+        SplitwisePlanner.Settings settings = new SplitwisePlanner.Settings(replay.load(), replay.durationSeconds(300),
+                replay.offset, replay.limits(), promptKvTokens, tokenKvTokens, mixedThresholdTokens,
+                replay.baselineRequests);
+        spec.commandLine().getErr().println("plan: " + splits.size() + " designs, each searched for its highest rate meeting the SLOs");
         List<SplitwisePlanner.Design> designs = SplitwisePlanner.plan(splits, prompt, token, settings,
                 threads != null ? threads : Runtime.getRuntime().availableProcessors(),
-                line -> System.err.println("plan: " + line));
-        System.out.print(SplitwisePlanner.markdown(designs));
-        System.out.flush();
+                line -> spec.commandLine().getErr().println("plan: " + line));
+        spec.commandLine().getOut().print(SplitwisePlanner.markdown(designs));
+        spec.commandLine().getOut().flush();
         if (out != null) {
             Files.writeString(out, SplitwisePlanner.clusterFile(designs.getFirst(), settings));
-            System.err.println("plan: wrote the best design to " + out);
+            spec.commandLine().getErr().println("plan: wrote the best design to " + out);
         }
         return 0;
     }

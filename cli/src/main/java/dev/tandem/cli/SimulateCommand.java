@@ -1,13 +1,13 @@
 package dev.tandem.cli;
 
-import dev.tandem.bench.serve.LengthLimits;
 import dev.tandem.bench.serve.ServePlots;
-import dev.tandem.bench.serve.Trace;
 import dev.tandem.sim.MachineProfile;
 import dev.tandem.sim.SimulatedCluster;
 import dev.tandem.sim.SimulatedServe;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,9 +24,11 @@ import java.util.concurrent.Callable;
         description = "Replay a trace against a simulated Splitwise cluster (the live routing, machines timed by a"
                 + " profile) and print bench serve's report, with utilization, energy and cost per rate.")
 final class SimulateCommand implements Callable<Integer> {
-    @Option(names = "--trace", defaultValue = "conv", description = "code, conv (the bundled Azure traces) or a CSV"
-            + " file of the same form (default ${DEFAULT-VALUE}).")
-    String trace;
+    @picocli.CommandLine.Mixin
+    SimulatedTraceOptions replay;
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--cluster", required = true, description = "The machines: tandem scheduler's config file, or"
             + " just its prompt.nodes, token.nodes, prompt.kv_tokens, token.kv_tokens, mixed_threshold_tokens (and"
@@ -43,29 +45,6 @@ final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--rates", split = ",", description = "Sweep these rates (requests/s), comma-separated.")
     List<Double> rates;
 
-    @Option(names = "--duration", defaultValue = "600", description = "Seconds of arrivals per rate (default ${DEFAULT-VALUE}).")
-    double duration;
-
-    @Option(names = "--offset", defaultValue = "0", description = "Seconds into the trace where the replay starts; it wraps.")
-    double offset;
-
-    @Option(names = "--context", defaultValue = "0", description = "The model's context: requests past it are"
-            + " scaled down with --scale-to-context, else kept (0: no limit).")
-    int context;
-
-    @Option(names = "--scale-to-context", description = "Scale a request's prompt and output down together past --context.")
-    boolean scaleToContext;
-
-    @Option(names = "--max-prompt", defaultValue = "0", description = "Clip prompts to this many tokens.")
-    int maxPrompt;
-
-    @Option(names = "--max-output", defaultValue = "0", description = "Clip outputs to this many tokens.")
-    int maxOutput;
-
-    @Option(names = "--baseline-requests", defaultValue = "8", description = "Requests run alone for the unloaded"
-            + " baseline that slowdowns are relative to (default ${DEFAULT-VALUE}).")
-    int baselineRequests;
-
     @Option(names = "--json", description = "Write every number, and every request, to this JSON file.")
     Path json;
 
@@ -77,20 +56,17 @@ final class SimulateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (duration <= 0) {
-            throw new IllegalArgumentException("--duration must be above 0 s");
-        }
         if (rate != null && rates != null) {
             throw new IllegalArgumentException("give --rate or --rates, not both");
         }
         double[] sweep = rates != null ? rates.stream().mapToDouble(Double::doubleValue).toArray()
                 : new double[] {rate != null ? rate : Double.NaN};
-        SimulatedServe.Run run = SimulatedServe.run(Trace.load(trace), sweep, duration, offset,
-                new LengthLimits(context, maxPrompt, maxOutput, scaleToContext), SimulatedCluster.load(cluster),
-                MachineProfile.load(profile), baselineRequests, line -> System.err.println("simulate: " + line));
+        SimulatedServe.Run run = SimulatedServe.run(replay.load(), sweep, replay.durationSeconds(600), replay.offset,
+                replay.limits(), SimulatedCluster.load(cluster), MachineProfile.load(profile), replay.baselineRequests,
+                line -> spec.commandLine().getErr().println("simulate: " + line));
         String table = run.report().markdown() + "\n" + run.usageMarkdown();
-        System.out.print(table);
-        System.out.flush();
+        spec.commandLine().getOut().print(table);
+        spec.commandLine().getOut().flush();
         if (markdown != null) {
             Files.writeString(markdown, table);
         }
@@ -99,7 +75,7 @@ final class SimulateCommand implements Callable<Integer> {
         }
         if (plot != null) {
             ServePlots.write(plot, run.report());
-            System.err.println("simulate: wrote " + plot);
+            spec.commandLine().getErr().println("simulate: wrote " + plot);
         }
         return 0;
     }

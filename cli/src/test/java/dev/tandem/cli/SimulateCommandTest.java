@@ -1,0 +1,85 @@
+package dev.tandem.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code tandem simulate} and {@code tandem plan} as a user runs them, on files of their own. */
+class SimulateCommandTest {
+    @TempDir
+    Path temp;
+
+    private Path write(String name, String text) throws IOException {
+        Path file = temp.resolve(name);
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private Path profile() throws IOException {
+        // prefill 10 + 0.1·n ms, decode steps 5 + 1·b ms, no KV delay
+        return write("profile.properties", """
+                name = hand
+                prefill.intercept_ms = 10
+                prefill.per_token_ms = 0.1
+                decode.intercept_ms = 5
+                decode.per_sequence_ms = 1
+                power.prefill_w = 700
+                power.decode_w = 500
+                power.idle_w = 100
+                """);
+    }
+
+    private Path trace() throws IOException {
+        return write("trace.csv", """
+                TIMESTAMP,ContextTokens,GeneratedTokens
+                2023-11-16 18:00:00.0000000,100,5
+                2023-11-16 18:01:00.0000000,100,5
+                """);
+    }
+
+    @Test
+    void shouldPrintBenchServesReportAndThePoolsUsage() throws IOException {
+        Path cluster = write("cluster.properties", "prompt.nodes = 1\ntoken.nodes = 1\n");
+        Path json = temp.resolve("sim.json");
+        CliFixtures.Run run = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
+                cluster.toString(), "--profile", profile().toString(), "--duration", "120", "--json", json.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        // alone, each request: TTFT 20 ms, tokens at 26, 32, 38, 44 (E2E 44 ms)
+        assertTrue(run.out().contains("| 20.0 / 20.0 / 20.0 |"), run.out());
+        assertTrue(run.out().contains("| 44.0 / 44.0 / 44.0 |"), run.out());
+        assertTrue(run.out().contains("| rate/s | simulated s | prompt util | token util |"), run.out());
+        assertTrue(run.err().contains("simulate: rate"), run.err());
+        assertTrue(Files.size(json) > 0);
+    }
+
+    @Test
+    void shouldRankEverySplitAndWriteTheBestAsAClusterFile() throws IOException {
+        Path best = temp.resolve("best.properties");
+        CliFixtures.Run run = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile",
+                profile().toString(), "--machines", "2", "--duration", "120", "--threads", "1", "--out", best.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(3, run.out().lines().filter(l -> l.matches("\\| [123] \\|.*")).count(), run.out());
+        String file = Files.readString(best);
+        assertTrue(file.contains("prompt.nodes = ") && file.contains("token.nodes = "), file);
+        CliFixtures.Run simulated = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
+                best.toString(), "--profile", profile().toString(), "--duration", "120");
+        assertEquals(0, simulated.exitCode(), simulated.err());
+    }
+
+    @Test
+    void shouldNameTheLineOfABadProfileField() throws IOException {
+        Path bad = write("bad.properties", "name = hand\nprefill.per_token_ms = -1\n");
+        Path cluster = write("cluster.properties", "prompt.nodes = 1\ntoken.nodes = 1\n");
+        CliFixtures.Run run = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
+                cluster.toString(), "--profile", bad.toString());
+        assertNotEquals(0, run.exitCode());
+        assertTrue(run.err().contains(bad + ":2: 'prefill.per_token_ms'"), run.err());
+    }
+}
