@@ -9,12 +9,7 @@ import dev.tandem.core.compute.ComputeBackend;
 import dev.tandem.core.config.ModelConfig;
 import dev.tandem.core.engine.EngineStats;
 import dev.tandem.core.engine.Generator;
-import dev.tandem.core.engine.Request;
 import dev.tandem.core.model.CausalLm;
-import dev.tandem.core.model.Models;
-import dev.tandem.core.sampling.SamplingParams;
-import dev.tandem.core.synth.SynthSpec;
-import dev.tandem.core.synth.SyntheticWeights;
 import dev.tandem.cuda.CudaBackend;
 import dev.tandem.cuda.CudaCeilings;
 import picocli.CommandLine.Command;
@@ -26,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 /**
@@ -106,22 +100,8 @@ final class BenchGpuCommand implements Callable<Integer> {
         double copy = CudaCeilings.copyBandwidth(cuda, 2L << 30, 10);
         double gemm = CudaCeilings.bf16GemmFlops(cuda, 8192, 10);
         log(String.format("copy %.2f TB/s (read + write), bf16 GEMM %.0f TFLOP/s", copy / 1e12, gemm / 1e12));
-        ModelConfig config;
-        CausalLm lm;
-        if (model != null) {
-            lm = Models.load(model, backend, capacity);
-            config = lm.config();
-        } else {
-            SynthSpec spec = SynthSpec.preset(preset);
-            if (layers != null) {
-                spec = spec.withLayers(layers);
-            }
-            SyntheticWeights weights = new SyntheticWeights(spec, 1);
-            config = weights.config();
-            log(String.format("making %s (%d layers, %.1f GB of bf16 weights) on the device", preset, spec.numLayers(),
-                    weights.bytes() / 1e9));
-            lm = Models.load(config, weights, backend, capacity);
-        }
+        CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, BenchGpuCommand::log);
+        ModelConfig config = lm.config();
         ObjectNode report = new ObjectMapper().createObjectNode();
         report.put("device", cuda.device().name()).put("dtype", cuda.bf16() ? "bfloat16" : "float32")
                 .put("model", model != null ? model.toString() : preset).put("layers", config.numLayers())
@@ -134,13 +114,13 @@ final class BenchGpuCommand implements Callable<Integer> {
             int weightBytes = cuda.bf16() ? 2 : 4;
             long kvPerToken = cuda.kvBytesPerToken(config.numLayers(), config.numKvHeads(), config.headDim());
             log("warm-up");
-            run(generator, config, 2, context, 4);
+            BenchModel.run(generator, config, 2, context, 4);
             table.append("| phase | batch | tokens | Tandem tokens/s | roofline tokens/s | of roofline |\n")
                     .append("| --- | ---: | ---: | ---: | ---: | ---: |\n");
             ArrayNode decode = report.putArray("decode");
             for (int b : batchSizes) {
                 cuda.profileReset();
-                EngineStats s = run(generator, config, b, context, decodeTokens);
+                EngineStats s = BenchModel.run(generator, config, b, context, decodeTokens);
                 profile(cuda, "decode batch " + b);
                 double bytes = Roofline.decodeStepBytes(config, b, context + decodeTokens / 2.0, weightBytes, kvPerToken);
                 double bound = b / (bytes / copy);
@@ -153,7 +133,7 @@ final class BenchGpuCommand implements Callable<Integer> {
                         cuda.graphStats()));
                 if (compareLive) {
                     cuda.useGraphs(false);
-                    double live = run(generator, config, b, context, decodeTokens).decodeTokensPerSecond();
+                    double live = BenchModel.run(generator, config, b, context, decodeTokens).decodeTokensPerSecond();
                     cuda.useGraphs(true);
                     row.put("live_tokens_per_s", live);
                     log(String.format("decode batch %d without graphs: %.1f tokens/s (graphs: %.2fx)", b, live,
@@ -164,11 +144,11 @@ final class BenchGpuCommand implements Callable<Integer> {
             for (int t : prefillTokens) {
                 double[] runs = new double[PREFILL_REPEATS]; // one step each: the median of three
                 for (int w = 0; w < PREFILL_WARMUPS; w++) { // untimed: the JIT compiles the host's side of a prompt step
-                    run(generator, config, 1, t, 0);
+                    BenchModel.run(generator, config, 1, t, 0);
                 }
                 for (int r = 0; r < runs.length; r++) {
                     cuda.profileReset();
-                    runs[r] = run(generator, config, 1, t, 0).prefillTokensPerSecond();
+                    runs[r] = BenchModel.run(generator, config, 1, t, 0).prefillTokensPerSecond();
                 }
                 profile(cuda, "prefill " + t);
                 java.util.Arrays.sort(runs);
@@ -240,18 +220,6 @@ final class BenchGpuCommand implements Callable<Integer> {
     }
 
     /** {@code batch} random prompts of {@code promptTokens}, each decoding {@code decode} tokens after the first. */
-    private static EngineStats run(Generator generator, ModelConfig config, int batch, int promptTokens, int decode) {
-        SplittableRandom random = new SplittableRandom(batch * 31L + promptTokens);
-        List<Request> requests = new ArrayList<>();
-        for (int i = 0; i < batch; i++) {
-            int[] prompt = random.ints(promptTokens, 3, config.vocabSize()).toArray();
-            requests.add(new Request(prompt, decode + 1, SamplingParams.GREEDY, false, false));
-        }
-        generator.stats().reset();
-        generator.generate(requests);
-        return generator.stats();
-    }
-
     /** The device time per operation of the run just done, with -Dtandem.cuda.profile=true. */
     private static void profile(CudaBackend cuda, String what) {
         String report = cuda.profileReport();

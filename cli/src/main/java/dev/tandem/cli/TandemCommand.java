@@ -11,7 +11,7 @@ import java.io.PrintWriter;
         description = "Serves Mixture-of-Experts LLMs (Mixtral, DBRX) with attention/FFN and prompt/token disaggregation.",
         subcommands = {ServeCommand.class, GenerateCommand.class, SynthCommand.class, DemoCommand.class, BenchCommand.class,
                 LocalCommand.class, AttentionNodeCommand.class, ExpertNodeCommand.class, PromptNodeCommand.class, SchedulerCommand.class, MediaDriverCommand.class,
-                TokenizeCommand.class, SimulateCommand.class, PlanCommand.class})
+                TokenizeCommand.class, SimulateCommand.class, PlanCommand.class, ProfileCommand.class})
 public final class TandemCommand {
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));

@@ -46,6 +46,25 @@ public record MachineProfile(String name, String source, double prefillIntercept
         return kvInterceptMs + promptTokens * kvPerTokenMs;
     }
 
+    /** The file {@link #load} reads, {@code comments} (lines, each written after a '#') at its head. */
+    public String toProperties(java.util.List<String> comments) {
+        StringBuilder sb = new StringBuilder();
+        for (String c : comments) {
+            sb.append("# ").append(c).append('\n');
+        }
+        java.util.Locale r = java.util.Locale.ROOT;
+        sb.append("name = ").append(name).append('\n').append("source = ").append(source).append('\n');
+        sb.append(String.format(r, "prefill.intercept_ms = %.6g%nprefill.per_token_ms = %.6g%n", prefillInterceptMs,
+                prefillPerTokenMs));
+        sb.append(String.format(r, "decode.intercept_ms = %.6g%ndecode.per_sequence_ms = %.6g%n"
+                + "decode.per_context_token_ms = %.6g%n", decodeInterceptMs, decodePerSequenceMs, decodePerContextTokenMs));
+        sb.append(String.format(r, "kv.intercept_ms = %.6g%nkv.per_token_ms = %.6g%nmax_batch_tokens = %d%n",
+                kvInterceptMs, kvPerTokenMs, maxBatchTokens));
+        sb.append(String.format(r, "power.prefill_w = %.6g%npower.decode_w = %.6g%npower.idle_w = %.6g%n"
+                + "cost_per_hour = %.6g%n", prefillWatts, decodeWatts, idleWatts, costPerHour));
+        return sb.toString();
+    }
+
     public static MachineProfile load(Path file) {
         ConfigFields f = ConfigFields.read(file, "profile");
         return new MachineProfile(f.required("name"), f.get("source", "unnamed"),

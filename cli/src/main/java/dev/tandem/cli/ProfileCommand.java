@@ -1,0 +1,166 @@
+package dev.tandem.cli;
+
+import dev.tandem.core.compute.ComputeBackend;
+import dev.tandem.core.config.ModelConfig;
+import dev.tandem.core.engine.Generator;
+import dev.tandem.core.model.CausalLm;
+import dev.tandem.sim.MachineProfile;
+import dev.tandem.sim.ProfileFit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tandem profile}: a {@link MachineProfile} measured on this machine. The colocated engine
+ * prefills prompts of several lengths alone and decodes batches of several sizes at one context
+ * and the largest batch at a second; the lines through those steps are the profile. The KV
+ * transfer, the power and the cost are not measured here: the file says so, and leaves them 0.
+ */
+@Command(name = "profile", mixinStandardHelpOptions = true,
+        description = "Measure a performance profile for tandem simulate and tandem plan on this machine: prefill time"
+                + " against prompt tokens, decode step time against batch and context, as lines through the steps.")
+final class ProfileCommand implements Callable<Integer> {
+    private static final int KV_BLOCK = 16;
+    private static final int REPEATS = 3;
+
+    @Option(names = "--model", description = "A checkpoint directory (default: the --preset's synthetic weights).")
+    Path model;
+
+    @Option(names = "--preset", defaultValue = "mixtral-8x7b", description = "Synthetic weights of this shape, made"
+            + " where they load, without --model (default ${DEFAULT-VALUE}).")
+    String preset;
+
+    @Option(names = "--layers", description = "Layers of the synthetic model (default: the preset's).")
+    Integer layers;
+
+    @Mixin
+    DeviceOptions device;
+
+    @Option(names = "--prefill-tokens", split = ",", defaultValue = "64,256,1024",
+            description = "Prompt lengths prefilled alone (default ${DEFAULT-VALUE}).")
+    int[] prefillTokens;
+
+    @Option(names = "--batch-sizes", split = ",", defaultValue = "1,4,16",
+            description = "Decode batch sizes at the first context (default ${DEFAULT-VALUE}).")
+    int[] batchSizes;
+
+    @Option(names = "--contexts", split = ",", defaultValue = "64,512",
+            description = "Two prompt lengths to decode after: every batch size at the first, the largest at the second.")
+    int[] contexts;
+
+    @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed a run (default ${DEFAULT-VALUE}).")
+    int decodeTokens;
+
+    @Option(names = "--name", description = "The profile's name (default: the model and the device).")
+    String name;
+
+    @Option(names = "--out", required = true, description = "Where to write the profile.")
+    Path out;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        if (contexts.length != 2 || contexts[0] < 1 || contexts[1] <= contexts[0]) {
+            throw new IllegalArgumentException("--contexts takes two prompt lengths, the second the longer: " + Arrays.toString(contexts));
+        }
+        if (prefillTokens.length < 2 || batchSizes.length < 2) {
+            throw new IllegalArgumentException("a line needs two points: give at least two --prefill-tokens and --batch-sizes");
+        }
+        if (device.device == null) {
+            device.device = "cpu";
+        }
+        int maxBatch = Arrays.stream(batchSizes).max().orElseThrow();
+        int maxPrefill = Arrays.stream(prefillTokens).max().orElseThrow();
+        int longest = Math.max(maxPrefill, contexts[1]) + decodeTokens + 1;
+        int blocksPer = (longest + KV_BLOCK - 1) / KV_BLOCK + 1;
+        int capacity = Math.max(maxBatch * (contexts[1] + decodeTokens + 1), maxPrefill + 1);
+        List<String> notes = new ArrayList<>();
+        try (ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
+             CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, this::log)) {
+            ModelConfig config = lm.config();
+            Generator generator = new Generator(lm, lm.newKvCache(maxBatch * blocksPer * KV_BLOCK, KV_BLOCK));
+            log("warm-up");
+            BenchModel.run(generator, config, 2, contexts[0], 4);
+            double[] prefillMs = new double[prefillTokens.length];
+            for (int i = 0; i < prefillTokens.length; i++) {
+                int t = prefillTokens[i];
+                BenchModel.run(generator, config, 1, t, 0); // untimed: this length's first run compiles and allocates
+                prefillMs[i] = median(() -> t * 1e3 / BenchModel.run(generator, config, 1, t, 0).prefillTokensPerSecond());
+                note(notes, String.format(Locale.ROOT, "prefill %d tokens alone: %.3f ms", t, prefillMs[i]));
+            }
+            double[] batches = Arrays.stream(batchSizes).asDoubleStream().toArray();
+            double[] stepMs = new double[batchSizes.length];
+            for (int i = 0; i < batchSizes.length; i++) {
+                int b = batchSizes[i];
+                BenchModel.run(generator, config, b, contexts[0], decodeTokens);
+                stepMs[i] = median(() -> b * 1e3 / BenchModel.run(generator, config, b, contexts[0], decodeTokens)
+                        .decodeTokensPerSecond());
+                note(notes, String.format(Locale.ROOT, "decode batch %d after %d prompt tokens: %.3f ms a step", b,
+                        contexts[0], stepMs[i]));
+            }
+            double farMs = median(() -> maxBatch * 1e3 / BenchModel.run(generator, config, maxBatch, contexts[1],
+                    decodeTokens).decodeTokensPerSecond());
+            note(notes, String.format(Locale.ROOT, "decode batch %d after %d prompt tokens: %.3f ms a step", maxBatch,
+                    contexts[1], farMs));
+            double mid = decodeTokens / 2.0; // a run's steps see the context grow by one a step
+            ProfileFit.Prefill prefill = ProfileFit.prefill(Arrays.stream(prefillTokens).asDoubleStream().toArray(),
+                    prefillMs);
+            if (!(prefill.perTokenMs() > 0)) {
+                throw new dev.tandem.core.TandemException("prefill time did not grow with the prompt (" + notes
+                        + "): the runs are too short to time on this machine; give longer --prefill-tokens");
+            }
+            ProfileFit.Decode decode = ProfileFit.decode(batches, stepMs, contexts[0] + mid, maxBatch, contexts[1] + mid,
+                    farMs);
+            String deviceName = device.device;
+            String what = model != null ? model.getFileName().toString() : preset;
+            MachineProfile profile = new MachineProfile(name != null ? name : what + "-" + deviceName,
+                    "tandem profile on " + deviceName + ", " + LocalDate.now(), prefill.interceptMs(), prefill.perTokenMs(),
+                    decode.interceptMs(), decode.perSequenceMs(), decode.perContextTokenMs(), 0, 0, maxPrefill, 0, 0,
+                    0, 0);
+            List<String> head = new ArrayList<>();
+            head.add("Measured by tandem profile on " + deviceName + " (" + what + ", " + config.numLayers() + " layers), "
+                    + LocalDate.now() + "; the median of " + REPEATS + " runs each:");
+            head.addAll(notes);
+            head.add("Not measured here: the KV transfer (bench kv), power and cost; they are left 0.");
+            Files.writeString(out, profile.toProperties(head));
+            log("wrote " + out);
+        }
+        return 0;
+    }
+
+    private interface Timing {
+        double ms();
+    }
+
+    private static double median(Timing timing) {
+        double[] runs = new double[REPEATS];
+        for (int r = 0; r < REPEATS; r++) {
+            runs[r] = timing.ms();
+        }
+        Arrays.sort(runs);
+        return runs[REPEATS / 2];
+    }
+
+    private void note(List<String> notes, String line) {
+        notes.add(line);
+        log(line);
+    }
+
+    private void log(String line) {
+        spec.commandLine().getErr().println("profile: " + line);
+    }
+}
