@@ -85,14 +85,14 @@ final class ProfileCommand implements Callable<Integer> {
         }
         int maxBatch = Arrays.stream(batchSizes).max().orElseThrow();
         int maxPrefill = Arrays.stream(prefillTokens).max().orElseThrow();
-        int longest = Math.max(maxPrefill, contexts[1]) + decodeTokens + 1;
-        int blocksPer = (longest + KV_BLOCK - 1) / KV_BLOCK + 1;
-        int capacity = Math.max(maxBatch * (contexts[1] + decodeTokens + 1), maxPrefill + 1);
+        // a step's tokens: the longest prompt alone, or one token of every sequence (longer prompts go in chunks)
+        int capacity = Math.max(maxPrefill, maxBatch);
+        int kvTokens = Math.max(maxBatch * blocks(contexts[1] + decodeTokens + 1), blocks(maxPrefill + 1)) * KV_BLOCK;
         List<String> notes = new ArrayList<>();
         try (ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
              CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, this::log)) {
             ModelConfig config = lm.config();
-            Generator generator = new Generator(lm, lm.newKvCache(maxBatch * blocksPer * KV_BLOCK, KV_BLOCK));
+            Generator generator = new Generator(lm, lm.newKvCache(kvTokens, KV_BLOCK));
             log("warm-up");
             BenchModel.run(generator, config, 2, contexts[0], 4);
             double[] prefillMs = new double[prefillTokens.length];
@@ -140,6 +140,11 @@ final class ProfileCommand implements Callable<Integer> {
             log("wrote " + out);
         }
         return 0;
+    }
+
+    /** KV blocks for one sequence of {@code tokens}. */
+    private static int blocks(int tokens) {
+        return (tokens + KV_BLOCK - 1) / KV_BLOCK;
     }
 
     private interface Timing {
