@@ -8,6 +8,6 @@ export TANDEM_CACHE=/tmp/tandem-cache
 T="$J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -XX:+UseParallelGC -Xmx16g -cp .device/tandem.jar:.device/lib/* dev.tandem.cli.TandemCommand"
 nvidia-smi --query-gpu=name,memory.used,clocks.sm,power.draw --format=csv,noheader
 timeout 500 $T profile --device cuda --preset mixtral-8x7b --prefill-tokens 512,1024,2048 --batch-sizes 8,32,128 \
-  --contexts 128,1024 --decode-tokens 16 --name h200-mixtral-8x7b --out "$OUT/h200-mixtral-8x7b.properties" 2>&1 \
+  --contexts 128,1024 --decode-tokens 32 --name h200-mixtral-8x7b --out "$OUT/h200-mixtral-8x7b.properties" 2>&1 \
   | grep -v "^WARNING"
 cat "$OUT/h200-mixtral-8x7b.properties"

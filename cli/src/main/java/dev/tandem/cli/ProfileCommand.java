@@ -85,9 +85,12 @@ final class ProfileCommand implements Callable<Integer> {
         }
         int maxBatch = Arrays.stream(batchSizes).max().orElseThrow();
         int maxPrefill = Arrays.stream(prefillTokens).max().orElseThrow();
-        // a step's tokens: the longest prompt alone, or one token of every sequence (longer prompts go in chunks)
-        int capacity = Math.max(maxPrefill, maxBatch);
-        int kvTokens = Math.max(maxBatch * blocks(contexts[1] + decodeTokens + 1), blocks(maxPrefill + 1)) * KV_BLOCK;
+        // a step's tokens: the longest prompt alone, or every prompt of the largest batch at the first context, so
+        // that its sequences all decode together; at the second context, as many sequences as that budget prefills
+        int capacity = Math.max(maxPrefill, maxBatch * contexts[0]);
+        int farBatch = Math.max(1, Math.min(maxBatch, capacity / contexts[1]));
+        int kvTokens = Math.max(maxBatch * blocks(contexts[0] + decodeTokens + 1),
+                Math.max(farBatch * blocks(contexts[1] + decodeTokens + 1), blocks(maxPrefill + 1))) * KV_BLOCK;
         List<String> notes = new ArrayList<>();
         try (ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
              CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, this::log)) {
@@ -102,20 +105,20 @@ final class ProfileCommand implements Callable<Integer> {
                 prefillMs[i] = median(() -> t * 1e3 / BenchModel.run(generator, config, 1, t, 0).prefillTokensPerSecond());
                 note(notes, String.format(Locale.ROOT, "prefill %d tokens alone: %.3f ms", t, prefillMs[i]));
             }
-            double[] batches = Arrays.stream(batchSizes).asDoubleStream().toArray();
+            // steps with no prompt token only, at the batch they really held
+            double[] batches = new double[batchSizes.length];
             double[] stepMs = new double[batchSizes.length];
             for (int i = 0; i < batchSizes.length; i++) {
-                int b = batchSizes[i];
-                BenchModel.run(generator, config, b, contexts[0], decodeTokens);
-                stepMs[i] = median(() -> b * 1e3 / BenchModel.run(generator, config, b, contexts[0], decodeTokens)
-                        .decodeTokensPerSecond());
-                note(notes, String.format(Locale.ROOT, "decode batch %d after %d prompt tokens: %.3f ms a step", b,
-                        contexts[0], stepMs[i]));
+                double[] point = decodePoint(generator, config, batchSizes[i], contexts[0]);
+                batches[i] = point[0];
+                stepMs[i] = point[1];
+                note(notes, String.format(Locale.ROOT, "decode %.1f sequences after %d prompt tokens: %.3f ms a step",
+                        batches[i], contexts[0], stepMs[i]));
             }
-            double farMs = median(() -> maxBatch * 1e3 / BenchModel.run(generator, config, maxBatch, contexts[1],
-                    decodeTokens).decodeTokensPerSecond());
-            note(notes, String.format(Locale.ROOT, "decode batch %d after %d prompt tokens: %.3f ms a step", maxBatch,
-                    contexts[1], farMs));
+            double[] far = decodePoint(generator, config, farBatch, contexts[1]);
+            note(notes, String.format(Locale.ROOT, "decode %.1f sequences after %d prompt tokens: %.3f ms a step",
+                    far[0], contexts[1], far[1]));
+            double farMs = far[1];
             double mid = decodeTokens / 2.0; // a run's steps see the context grow by one a step
             ProfileFit.Prefill prefill = ProfileFit.prefill(Arrays.stream(prefillTokens).asDoubleStream().toArray(),
                     prefillMs);
@@ -123,7 +126,7 @@ final class ProfileCommand implements Callable<Integer> {
                 throw new dev.tandem.core.TandemException("prefill time did not grow with the prompt (" + notes
                         + "): the runs are too short to time on this machine; give longer --prefill-tokens");
             }
-            ProfileFit.Decode decode = ProfileFit.decode(batches, stepMs, contexts[0] + mid, maxBatch, contexts[1] + mid,
+            ProfileFit.Decode decode = ProfileFit.decode(batches, stepMs, contexts[0] + mid, far[0], contexts[1] + mid,
                     farMs);
             String deviceName = device.device;
             String what = model != null ? model.getFileName().toString() : preset;
@@ -140,6 +143,18 @@ final class ProfileCommand implements Callable<Integer> {
             log("wrote " + out);
         }
         return 0;
+    }
+
+    /** {mean sequences, ms} of the decode-only steps of {@code batch} prompts of {@code context}: the median of three. */
+    private double[] decodePoint(Generator generator, ModelConfig config, int batch, int context) {
+        BenchModel.run(generator, config, batch, context, 4); // untimed: this batch's first run captures its graph
+        double[][] runs = new double[REPEATS][];
+        for (int r = 0; r < REPEATS; r++) {
+            var stats = BenchModel.run(generator, config, batch, context, decodeTokens);
+            runs[r] = new double[] {stats.meanDecodeBatch(), stats.meanDecodeStepMs()};
+        }
+        Arrays.sort(runs, java.util.Comparator.comparingDouble(p -> p[1]));
+        return runs[REPEATS / 2];
     }
 
     /** KV blocks for one sequence of {@code tokens}. */

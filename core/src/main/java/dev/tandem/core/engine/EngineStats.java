@@ -33,6 +33,21 @@ public final class EngineStats {
         return decodeNanos == 0 ? 0 : decodeTokens * 1e9 / decodeNanos;
     }
 
+    /** Steps without a prompt token. */
+    public long decodeSteps() {
+        return decodeSteps;
+    }
+
+    /** The mean time of a step without a prompt token, ms; 0 when none ran. */
+    public double meanDecodeStepMs() {
+        return decodeSteps == 0 ? 0 : decodeNanos / 1e6 / decodeSteps;
+    }
+
+    /** The mean sequences such a step decoded; 0 when none ran. */
+    public double meanDecodeBatch() {
+        return decodeSteps == 0 ? 0 : (double) decodeTokens / decodeSteps;
+    }
+
     public void reset() {
         prefillTokens = prefillNanos = decodeTokens = decodeNanos = decodeSteps = preemptions = 0;
     }
