@@ -98,6 +98,7 @@ public final class ClusterSimulation {
     private long seq;
     private double nowMs;
     private boolean ran;
+    private java.util.function.Consumer<String> decisions = line -> { };
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
         this(cluster, profile, profile);
@@ -121,6 +122,16 @@ public final class ClusterSimulation {
         for (int i = 0; i < tokenMachines.length; i++) {
             tokenMachines[i] = new Machine(false, i, tokenProfile);
         }
+    }
+
+    /**
+     * Hears every decision and the events that lead to them, in order, as lines: "arrive I", "route I KIND P T"
+     * (the request's index, its {@link Route.Kind}, prompt and token machine, -1 for none), "first I" (its prefill
+     * is done), "end I", "reject I STATUS". The live scheduler, fed the same events, routes alike.
+     */
+    public ClusterSimulation decisions(java.util.function.Consumer<String> listener) {
+        this.decisions = listener;
+        return this;
     }
 
     /** Runs the plan to the end: every request completes, is turned away (429), or can never fit (400). */
@@ -161,15 +172,18 @@ public final class ClusterSimulation {
     }
 
     private void arrive(Flight f) {
+        decisions.accept("arrive " + f.request.index());
         if (f.request.promptTokens() + 1L > policy.largestKv()) { // as the live scheduler: it would wait forever
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 400, "http_400", "the prompt and its first token"
                     + " need " + (f.request.promptTokens() + 1) + " KV positions; the largest machine has "
                     + policy.largestKv());
+            decisions.accept("reject " + f.request.index() + " 400");
             return;
         }
         if (!waiting.offer(f)) {
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 429, RequestOutcome.ERROR_429,
                     waiting.size() + " requests are already waiting for a machine");
+            decisions.accept("reject " + f.request.index() + " 429");
             return;
         }
         routeWaiting();
@@ -179,6 +193,8 @@ public final class ClusterSimulation {
         waiting.routeWaiting(policy, f -> f.request.promptTokens(),
                 f -> f.request.promptTokens() + f.request.outputTokens(), (f, route) -> {
                     f.route = route;
+                    decisions.accept("route " + f.request.index() + " " + route.kind() + " " + route.promptMachine()
+                            + " " + route.tokenMachine());
                     Machine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
                             : promptMachines[route.promptMachine()];
                     m.prefills.add(f);
@@ -220,8 +236,11 @@ public final class ClusterSimulation {
         schedule(nowMs + prefill + decode, STEP_END, null, m);
     }
 
+    /**
+     * The step's tokens land. Like the live scheduler, which routes after each node line that frees
+     * something, the waiting requests are routed after each prefill that ends and each request that ends.
+     */
     private void endStep(Machine m) {
-        boolean freed = false;
         for (Flight f : m.stepDecodes) {
             f.gaps[f.generated - 1] = nowMs - f.lastTokenMs;
             f.lastTokenMs = nowMs;
@@ -229,15 +248,15 @@ public final class ClusterSimulation {
             if (f.generated == f.request.outputTokens()) {
                 m.decoding.remove(f);
                 finish(f);
-                freed = true;
+                routeWaiting();
             }
         }
         for (Flight f : m.stepPrefills) {
             f.firstTokenMs = nowMs;
             f.lastTokenMs = nowMs;
             f.generated = 1;
-            policy.prefillDone(f.route);
-            freed = true; // the prompt machine's queue shrank
+            policy.prefillDone(f.route); // the prompt machine's queue shrank
+            decisions.accept("first " + f.request.index());
             if (f.request.outputTokens() == 1) {
                 finish(f);
             } else if (f.route.kind() == Route.Kind.SPLIT) {
@@ -245,14 +264,13 @@ public final class ClusterSimulation {
             } else {
                 m.decoding.add(f); // a mixed-pool machine decodes what it prefilled
             }
-        }
-        if (freed) {
             routeWaiting();
         }
         startStep(m);
     }
 
     private void finish(Flight f) {
+        decisions.accept("end " + f.request.index());
         policy.finished(f.route, true);
         f.outcome = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, f.firstTokenMs - f.arrivalMs, f.gaps,
                 f.lastTokenMs - f.arrivalMs, f.request.outputTokens());
