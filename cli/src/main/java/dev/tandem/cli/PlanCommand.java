@@ -1,5 +1,7 @@
 package dev.tandem.cli;
 
+import dev.tandem.sim.AfdPlanner;
+import dev.tandem.sim.AfdProfile;
 import dev.tandem.sim.MachineProfile;
 import dev.tandem.sim.SplitwisePlanner;
 import picocli.CommandLine.ArgGroup;
@@ -69,8 +71,24 @@ final class PlanCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Write the best design as a cluster file (tandem simulate --cluster).")
     Path out;
 
+    @Option(names = "--afd", description = "Instead: MegaScale-Infer's plan for AFD decode from this AFD profile"
+            + " (Ta, Te, Tc and sizes; bench/profiles/h200-mixtral-8x7b-afd.properties) over --machines GPUs, against"
+            + " colocated GPUs timed by --profile where given.")
+    Path afd;
+
+    @Option(names = "--tbt-slo-ms", defaultValue = "150", description = "With --afd: the time-between-tokens SLO"
+            + " (default ${DEFAULT-VALUE}, MegaScale-Infer's).")
+    double tbtSloMs;
+
+    @Option(names = "--afd-context", defaultValue = "1024", description = "With --afd: the context each sequence holds"
+            + " (default ${DEFAULT-VALUE}).")
+    int afdContext;
+
     @Override
     public Integer call() throws IOException {
+        if (afd != null) {
+            return planAfd();
+        }
         if ((profile == null) == (promptProfile == null || tokenProfile == null)) {
             throw new IllegalArgumentException("give --profile, or --prompt-profile and --token-profile");
         }
@@ -97,5 +115,24 @@ final class PlanCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("plan: wrote the best design to " + out);
         }
         return 0;
+    }
+
+    private int planAfd() {
+        if (budget.machines == null || budget.machines < 2) {
+            throw new IllegalArgumentException("--afd plans over --machines GPUs (at least 2: an attention and an expert node)");
+        }
+        if (!(tbtSloMs > 0) || afdContext < 1) {
+            throw new IllegalArgumentException("--tbt-slo-ms and --afd-context must be above 0");
+        }
+        AfdProfile p = AfdProfile.load(afd);
+        List<AfdPlanner.Design> designs = AfdPlanner.plan(p, budget.machines, tbtSloMs, afdContext);
+        double colocated = profile == null ? 0 : AfdPlanner.colocatedPerGpu(MachineProfile.load(profile), p, tbtSloMs,
+                afdContext);
+        spec.commandLine().getErr().println(String.format(java.util.Locale.ROOT, "plan: %d AFD shapes of %d GPUs meet"
+                        + " a %.0f ms TBT at %d-token contexts%s", designs.size(), budget.machines, tbtSloMs, afdContext,
+                colocated > 0 ? String.format(java.util.Locale.ROOT, "; colocated: %.0f tokens/s a GPU", colocated) : ""));
+        spec.commandLine().getOut().print(AfdPlanner.markdown(designs, colocated, 20));
+        spec.commandLine().getOut().flush();
+        return designs.isEmpty() ? 1 : 0;
     }
 }

@@ -97,6 +97,33 @@ class SimulateCommandTest {
     }
 
     @Test
+    void shouldPlanAfdShapesAgainstColocatedGpus() throws IOException {
+        // two layers, four experts, top-1; Ta = 100 + ba µs, Te = 50 + be µs, Tc = 10 µs (AfdPlannerTest's case)
+        Path afd = write("afd.properties", """
+                name = hand
+                layers = 2
+                experts = 4
+                top_k = 1
+                attention.intercept_us = 100
+                attention.per_token_us = 1
+                expert.intercept_us = 50
+                expert.per_token_us = 1
+                comm.intercept_us = 10
+                gpu_memory_gb = 100
+                attention.weights_gb = 10
+                expert.weights_gb = 10
+                kv_bytes_per_token = 1000000
+                """);
+        CliFixtures.Run run = CliFixtures.tandem("plan", "--afd", afd.toString(), "--machines", "2", "--tbt-slo-ms", "1",
+                "--afd-context", "100");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("| 1 | 1 | 1 | 2 | 300 |"), run.out());
+        CliFixtures.Run tooFew = CliFixtures.tandem("plan", "--afd", afd.toString(), "--machines", "1");
+        assertNotEquals(0, tooFew.exitCode());
+        assertTrue(tooFew.err().contains("at least 2"), tooFew.err());
+    }
+
+    @Test
     void shouldNameTheLineOfABadProfileField() throws IOException {
         Path bad = write("bad.properties", "name = hand\nprefill.per_token_ms = -1\n");
         Path cluster = write("cluster.properties", "prompt.nodes = 1\ntoken.nodes = 1\n");
