@@ -44,7 +44,7 @@ public final class ClusterSimulation {
     private static final int STEP_END = 1;
     private static final int KV_LANDED = 2;
 
-    private record Event(double atMs, long seq, int kind, Flight flight, Machine machine) {
+    private record Event(double atMs, long seq, int kind, Flight flight, Machine machine, long version) {
     }
 
     private final class Flight {
@@ -77,8 +77,14 @@ public final class ClusterSimulation {
         final List<Flight> stepPrefills = new ArrayList<>();
         final List<Flight> stepDecodes = new ArrayList<>();
         boolean stepping;
+        boolean ending;      // in endStep: its run is over, its next one is planned at the end
         double prefillMs;
         double decodeMs;
+        // the steps under way: one, or a run of decode steps over the same sequences (nothing else to do)
+        int runSteps;
+        double runStartMs;
+        long runContext;     // the sequences' tokens when the run started
+        long version;        // of the scheduled end; an interrupted run's earlier end is stale
 
         Machine(boolean promptPool, int index, MachineProfile profile) {
             this.promptPool = promptPool;
@@ -99,6 +105,7 @@ public final class ClusterSimulation {
     private double nowMs;
     private boolean ran;
     private java.util.function.Consumer<String> decisions = line -> { };
+    private boolean stepRuns = true;
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
         this(cluster, profile, profile);
@@ -134,6 +141,16 @@ public final class ClusterSimulation {
         return this;
     }
 
+    /**
+     * Off: every decode step is an event of its own. On (the default): a machine with only decode work
+     * runs its steps as one event until a sequence ends, cut short at the step under way when new work
+     * comes; the same times, far fewer events.
+     */
+    ClusterSimulation stepRuns(boolean on) {
+        this.stepRuns = on;
+        return this;
+    }
+
     /** Runs the plan to the end: every request completes, is turned away (429), or can never fit (400). */
     public Result run(List<PlannedRequest> plan) {
         if (ran) {
@@ -150,11 +167,15 @@ public final class ClusterSimulation {
             nowMs = e.atMs;
             switch (e.kind) {
                 case ARRIVAL -> arrive(e.flight);
-                case STEP_END -> endStep(e.machine);
+                case STEP_END -> {
+                    if (e.version == e.machine.version) {
+                        endStep(e.machine);
+                    }
+                }
                 case KV_LANDED -> {
                     Machine m = tokenMachines[e.flight.route.tokenMachine()];
                     m.decoding.add(e.flight);
-                    startStepIfIdle(m);
+                    newWork(m);
                 }
                 default -> throw new IllegalStateException("event " + e.kind);
             }
@@ -198,14 +219,53 @@ public final class ClusterSimulation {
                     Machine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
                             : promptMachines[route.promptMachine()];
                     m.prefills.add(f);
-                    startStepIfIdle(m);
+                    newWork(m);
                 });
     }
 
-    private void startStepIfIdle(Machine m) {
+    /** Work came to {@code m}: it starts a step if idle, or cuts its run short at the step under way. */
+    private void newWork(Machine m) {
+        if (m.ending) {
+            return; // planned when its step's end is done
+        }
         if (!m.stepping) {
             startStep(m);
+            return;
         }
+        if (m.runSteps > 1) {
+            int done = stepsDoneBy(m, nowMs - m.runStartMs);
+            int keep = Math.min(m.runSteps, done + 1); // the step under way finishes
+            if (keep < m.runSteps) {
+                double full = runMs(m, m.runSteps);
+                double cut = runMs(m, keep);
+                m.decodeMs -= full - cut;
+                m.runSteps = keep;
+                m.version++;
+                schedule(m.runStartMs + cut, STEP_END, null, m);
+            }
+        }
+    }
+
+    /** The first {@code steps} steps of {@code m}'s run, ms: each one token longer in context than the last. */
+    private static double runMs(Machine m, int steps) {
+        int b = m.stepDecodes.size();
+        double first = m.profile.decodeStepMs(b, m.runContext);
+        return steps * first + m.profile.decodePerContextTokenMs() * b * (double) steps * (steps - 1) / 2;
+    }
+
+    /** How many of the run's steps are over {@code elapsedMs} after it started. */
+    private static int stepsDoneBy(Machine m, double elapsedMs) {
+        int lo = 0;
+        int hi = m.runSteps;
+        while (lo < hi) { // the last k with runMs(k) <= elapsed
+            int mid = (lo + hi + 1) >>> 1;
+            if (runMs(m, mid) <= elapsedMs) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
     }
 
     /** The machine's next step: its queued prompts up to the token budget (one at least) and all it decodes. */
@@ -228,11 +288,22 @@ public final class ClusterSimulation {
             m.stepping = false;
             return;
         }
+        m.runSteps = 1;
+        m.runStartMs = nowMs;
+        m.runContext = context;
+        if (stepRuns && m.stepPrefills.isEmpty() && m.prefills.isEmpty()) {
+            int steps = Integer.MAX_VALUE; // until the first of them ends
+            for (Flight f : m.stepDecodes) {
+                steps = Math.min(steps, f.request.outputTokens() - f.generated);
+            }
+            m.runSteps = steps;
+        }
         double prefill = m.stepPrefills.isEmpty() ? 0 : m.profile.prefillMs(prefillTokens);
-        double decode = m.stepDecodes.isEmpty() ? 0 : m.profile.decodeStepMs(m.stepDecodes.size(), context);
+        double decode = m.stepDecodes.isEmpty() ? 0 : runMs(m, m.runSteps);
         m.prefillMs += prefill;
         m.decodeMs += decode;
         m.stepping = true;
+        m.version++;
         schedule(nowMs + prefill + decode, STEP_END, null, m);
     }
 
@@ -241,7 +312,16 @@ public final class ClusterSimulation {
      * something, the waiting requests are routed after each prefill that ends and each request that ends.
      */
     private void endStep(Machine m) {
+        m.ending = true;
+        double prefillMs = m.stepPrefills.isEmpty() ? 0 : nowMs - m.runStartMs - (m.stepDecodes.isEmpty() ? 0
+                : runMs(m, m.runSteps));
         for (Flight f : m.stepDecodes) {
+            for (int j = 1; j < m.runSteps; j++) { // a run's earlier tokens: no sequence ends before its last step
+                double at = m.runStartMs + prefillMs + runMs(m, j);
+                f.gaps[f.generated - 1] = at - f.lastTokenMs;
+                f.lastTokenMs = at;
+                f.generated++;
+            }
             f.gaps[f.generated - 1] = nowMs - f.lastTokenMs;
             f.lastTokenMs = nowMs;
             f.generated++;
@@ -266,6 +346,7 @@ public final class ClusterSimulation {
             }
             routeWaiting();
         }
+        m.ending = false;
         startStep(m);
     }
 
@@ -277,7 +358,7 @@ public final class ClusterSimulation {
     }
 
     private void schedule(double atMs, int kind, Flight flight, Machine machine) {
-        events.add(new Event(atMs, seq++, kind, flight, machine));
+        events.add(new Event(atMs, seq++, kind, flight, machine, machine == null ? 0 : machine.version));
     }
 
     private static PoolUsage usage(Machine[] machines, MachineProfile profile, double wallMs) {

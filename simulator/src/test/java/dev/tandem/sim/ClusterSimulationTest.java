@@ -113,6 +113,39 @@ class ClusterSimulationTest {
     }
 
     @Test
+    void shouldRunStepsAsOneEventWithTheSameTimesAsStepByStep() {
+        // decode steps that grow with the context, bursts of arrivals, every pool kind: runs and single steps agree
+        MachineProfile profile = new MachineProfile("ctx", "", 10, 0.1, 5, 1, 0.002, 2, 0.01, 400, 0, 0, 0, 0);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(12);
+        List<PlannedRequest> plan = new java.util.ArrayList<>();
+        double at = 0;
+        for (int i = 0; i < 300; i++) {
+            at += random.nextDouble() < 0.3 ? 0 : random.nextDouble(0, 0.08);
+            plan.add(new PlannedRequest(i, at, 1 + random.nextInt(300), 1 + random.nextInt(120)));
+        }
+        SimulatedCluster cluster = new SimulatedCluster(2, 3, 2000, 3000, 600, 50);
+        List<String> stepwiseDecisions = new java.util.ArrayList<>();
+        List<String> runDecisions = new java.util.ArrayList<>();
+        ClusterSimulation.Result stepwise = new ClusterSimulation(cluster, profile).stepRuns(false)
+                .decisions(stepwiseDecisions::add).run(plan);
+        ClusterSimulation.Result runs = new ClusterSimulation(cluster, profile).decisions(runDecisions::add).run(plan);
+        assertEquals(stepwiseDecisions, runDecisions);
+        for (int i = 0; i < plan.size(); i++) {
+            RequestOutcome a = stepwise.outcomes().get(i);
+            RequestOutcome b = runs.outcomes().get(i);
+            assertEquals(a.error(), b.error(), "request " + i);
+            if (a.ok()) {
+                assertEquals(a.ttftMs(), b.ttftMs(), 1e-6, "request " + i);
+                assertEquals(a.e2eMs(), b.e2eMs(), 1e-6, "request " + i);
+                assertArrayEquals(a.tbtMs(), b.tbtMs(), 1e-6, "request " + i);
+            }
+        }
+        assertEquals(stepwise.token().decodeMs(), runs.token().decodeMs(), 1e-6);
+        assertEquals(stepwise.wallMs(), runs.wallMs(), 1e-6);
+        assertTrue(runDecisions.stream().anyMatch(d -> d.contains("ON_")), "the mixed pool took part");
+    }
+
+    @Test
     void shouldNameTheFileLineAndFieldOfABadProfile() throws IOException {
         Path bad = temp.resolve("h200.properties");
         Files.writeString(bad, "name = h200\n# the prefill\nprefill.per_token_ms = 0.07\ndecode.intercept_ms = fast\n");
