@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Profiles for tandem simulate/plan from splitwise-sim's published measurements (data/perf_model.csv of
 github.com/Mutinifni/splitwise-sim): Llama-2-70B on a DGX-A100 and a DGX-H100, tensor parallel 8, as Splitwise's
-machines. Prefill: a line through the batch-1 prompt times against prompt length. Decode: a line through the
+machines, and the power-capped DGX-H100 of Splitwise-HHcap (7140 W). Prefill: a line through the batch-1 prompt times against prompt length. Decode: a line through the
 per-token times against batch at 512-token prompts, and the growth with context at batch 1. Power: the DGX's TDP
 from its sku file (the same for prefill and decode, which the data does not split); idle not given, left 0.
 
@@ -16,7 +16,8 @@ def line(points):
     return my - slope * mx, slope
 
 rows = list(csv.DictReader(open(sys.argv[1])))
-for hw, sku, tdp in (("a100-80gb", "dgx-a100", 6500), ("h100-80gb", "dgx-h100", 10200)):
+for hw, sku, tdp in (("a100-80gb", "dgx-a100", 6500), ("h100-80gb", "dgx-h100", 10200),
+                     ("h100-80gb-pcap", "dgx-h100-pcap", 7140)):
     r = [x for x in rows if x["model"] == "llama2-70b" and x["hardware"] == hw and x["tensor_parallel"] == "8"]
     med = lambda f, key: statistics.median(float(x[key]) for x in r if f(x))
     prompts = sorted({int(x["prompt_size"]) for x in r if x["batch_size"] == "1"})
