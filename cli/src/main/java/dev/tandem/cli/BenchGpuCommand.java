@@ -36,15 +36,8 @@ final class BenchGpuCommand implements Callable<Integer> {
     private static final int PREFILL_REPEATS = 3;
     private static final int PREFILL_WARMUPS = 3; // a serving process has long compiled its routing and sorting
 
-    @Option(names = "--preset", defaultValue = "mixtral-8x7b",
-            description = "Synthetic model shape, weights made on the device (default ${DEFAULT-VALUE}).")
-    String preset;
-
-    @Option(names = "--layers", description = "Layers of the synthetic model (default: the preset's).")
-    Integer layers;
-
-    @Option(names = "--model", description = "A checkpoint directory instead of synthetic weights.")
-    Path model;
+    @Mixin
+    BenchModel.Options weights;
 
     @Mixin
     DeviceOptions device;
@@ -100,11 +93,11 @@ final class BenchGpuCommand implements Callable<Integer> {
         double copy = CudaCeilings.copyBandwidth(cuda, 2L << 30, 10);
         double gemm = CudaCeilings.bf16GemmFlops(cuda, 8192, 10);
         log(String.format("copy %.2f TB/s (read + write), bf16 GEMM %.0f TFLOP/s", copy / 1e12, gemm / 1e12));
-        CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, BenchGpuCommand::log);
+        CausalLm lm = weights.load(backend, capacity, BenchGpuCommand::log);
         ModelConfig config = lm.config();
         ObjectNode report = new ObjectMapper().createObjectNode();
         report.put("device", cuda.device().name()).put("dtype", cuda.bf16() ? "bfloat16" : "float32")
-                .put("model", model != null ? model.toString() : preset).put("layers", config.numLayers())
+                .put("model", weights.model != null ? weights.model.toString() : weights.preset).put("layers", config.numLayers())
                 .put("copy_bytes_per_s", copy).put("gemm_flops_per_s", gemm);
         StringBuilder table = new StringBuilder();
         try (lm) {

@@ -19,6 +19,28 @@ import java.util.function.Consumer;
 
 /** What {@code bench gpu} and {@code profile} time: a checkpoint, or a preset's synthetic weights made where they load. */
 final class BenchModel {
+    /** Their options: {@code --model}, or {@code --preset} and {@code --layers}. */
+    static final class Options {
+        @picocli.CommandLine.Option(names = "--model", description = "A checkpoint directory instead of synthetic weights.")
+        Path model;
+
+        @picocli.CommandLine.Option(names = "--preset", defaultValue = "mixtral-8x7b", description = "Synthetic model"
+                + " shape, weights made where they load (default ${DEFAULT-VALUE}).")
+        String preset;
+
+        @picocli.CommandLine.Option(names = "--layers", description = "Layers of the synthetic model (default: the preset's).")
+        Integer layers;
+
+        CausalLm load(ComputeBackend backend, int capacity, Consumer<String> log) {
+            return BenchModel.load(model, preset, layers, backend, capacity, log);
+        }
+
+        /** The model's name in reports: the checkpoint directory's, or the preset's. */
+        String name() {
+            return model != null ? model.getFileName().toString() : preset;
+        }
+    }
+
     private BenchModel() {
     }
 

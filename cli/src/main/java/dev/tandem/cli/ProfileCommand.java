@@ -35,15 +35,8 @@ final class ProfileCommand implements Callable<Integer> {
     private static final int KV_BLOCK = 16;
     private static final int REPEATS = 3;
 
-    @Option(names = "--model", description = "A checkpoint directory (default: the --preset's synthetic weights).")
-    Path model;
-
-    @Option(names = "--preset", defaultValue = "mixtral-8x7b", description = "Synthetic weights of this shape, made"
-            + " where they load, without --model (default ${DEFAULT-VALUE}).")
-    String preset;
-
-    @Option(names = "--layers", description = "Layers of the synthetic model (default: the preset's).")
-    Integer layers;
+    @Mixin
+    BenchModel.Options weights;
 
     @Mixin
     DeviceOptions device;
@@ -93,7 +86,7 @@ final class ProfileCommand implements Callable<Integer> {
                 Math.max(farBatch * blocks(contexts[1] + decodeTokens + 1), blocks(maxPrefill + 1))) * KV_BLOCK;
         List<String> notes = new ArrayList<>();
         try (ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
-             CausalLm lm = BenchModel.load(model, preset, layers, backend, capacity, this::log)) {
+             CausalLm lm = weights.load(backend, capacity, this::log)) {
             ModelConfig config = lm.config();
             Generator generator = new Generator(lm, lm.newKvCache(kvTokens, KV_BLOCK));
             log("warm-up");
@@ -129,7 +122,7 @@ final class ProfileCommand implements Callable<Integer> {
             ProfileFit.Decode decode = ProfileFit.decode(batches, stepMs, contexts[0] + mid, far[0], contexts[1] + mid,
                     farMs);
             String deviceName = device.device;
-            String what = model != null ? model.getFileName().toString() : preset;
+            String what = weights.name();
             MachineProfile profile = new MachineProfile(name != null ? name : what + "-" + deviceName,
                     "tandem profile on " + deviceName + ", " + LocalDate.now(), prefill.interceptMs(), prefill.perTokenMs(),
                     decode.interceptMs(), decode.perSequenceMs(), decode.perContextTokenMs(), 0, 0, maxPrefill, 0, 0,
