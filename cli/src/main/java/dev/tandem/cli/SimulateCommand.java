@@ -54,6 +54,9 @@ final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Write bench serve's PNG of the simulated run.")
     Path plot;
 
+    @Option(names = "--power-plot", description = "Write a PNG of each pool's power over time, a line a pool and rate.")
+    Path powerPlot;
+
     @Override
     public Integer call() throws IOException {
         if (rate != null && rates != null) {
@@ -77,6 +80,33 @@ final class SimulateCommand implements Callable<Integer> {
             ServePlots.write(plot, run.report());
             spec.commandLine().getErr().println("simulate: wrote " + plot);
         }
+        if (powerPlot != null) {
+            writePowerPlot(run);
+            spec.commandLine().getErr().println("simulate: wrote " + powerPlot);
+        }
         return 0;
+    }
+
+    private void writePowerPlot(SimulatedServe.Run run) {
+        dev.tandem.bench.plot.LinePlot chart = new dev.tandem.bench.plot.LinePlot("Power by pool, simulated",
+                "seconds", "kW");
+        int color = 0;
+        for (SimulatedServe.Usage u : run.usage()) {
+            String rate = dev.tandem.bench.serve.ServeReport.rate(u.rate()) + "/s";
+            for (var pool : List.of(java.util.Map.entry("prompt", u.prompt()), java.util.Map.entry("token", u.token()))) {
+                double[] watts = pool.getValue().powerW();
+                if (pool.getValue().machines() == 0 || watts.length == 0) {
+                    continue;
+                }
+                double[] seconds = new double[watts.length];
+                double[] kw = new double[watts.length];
+                for (int i = 0; i < watts.length; i++) {
+                    seconds[i] = (i + 0.5) * dev.tandem.sim.ClusterSimulation.POWER_BIN_MS / 1e3;
+                    kw[i] = watts[i] / 1e3;
+                }
+                chart.series(pool.getKey() + ", " + rate, dev.tandem.bench.plot.LinePlot.paletteColor(color++), seconds, kw);
+            }
+        }
+        dev.tandem.bench.plot.LinePlot.writePng(powerPlot, List.of(chart), 1, 900, 420);
     }
 }

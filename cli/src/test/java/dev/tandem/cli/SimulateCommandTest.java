@@ -48,8 +48,10 @@ class SimulateCommandTest {
     void shouldPrintBenchServesReportAndThePoolsUsage() throws IOException {
         Path cluster = write("cluster.properties", "prompt.nodes = 1\ntoken.nodes = 1\n");
         Path json = temp.resolve("sim.json");
+        Path power = temp.resolve("power.png");
         CliFixtures.Run run = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
-                cluster.toString(), "--profile", profile().toString(), "--duration", "120", "--json", json.toString());
+                cluster.toString(), "--profile", profile().toString(), "--duration", "120", "--json", json.toString(),
+                "--power-plot", power.toString());
         assertEquals(0, run.exitCode(), run.err());
         // alone, each request: TTFT 20 ms, tokens at 26, 32, 38, 44 (E2E 44 ms)
         assertTrue(run.out().contains("| 20.0 / 20.0 / 20.0 |"), run.out());
@@ -57,6 +59,7 @@ class SimulateCommandTest {
         assertTrue(run.out().contains("| rate/s | simulated s | prompt util | token util |"), run.out());
         assertTrue(run.err().contains("simulate: rate"), run.err());
         assertTrue(Files.size(json) > 0);
+        assertEquals(900, javax.imageio.ImageIO.read(power.toFile()).getWidth());
     }
 
     @Test

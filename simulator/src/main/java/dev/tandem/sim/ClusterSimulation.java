@@ -33,12 +33,21 @@ public final class ClusterSimulation {
      * A pool's machines over the run: time spent prefilling and decoding, summed over them (ms), and
      * what they drew and cost over the run's wall time, idle time included.
      */
-    public record PoolUsage(int machines, double prefillMs, double decodeMs, double energyJ, double cost) {
+    public record PoolUsage(int machines, double prefillMs, double decodeMs, double energyJ, double cost,
+                            double[] powerW) {
+        /** The pool's mean draw in each {@link #POWER_BIN_MS} of the run, W, idle machines included. */
+        public double[] powerW() {
+            return powerW.clone();
+        }
+
         /** Busy time over machine time, in [0, 1]. */
         public double utilization(double wallMs) {
             return machines == 0 || wallMs <= 0 ? 0 : (prefillMs + decodeMs) / (machines * wallMs);
         }
     }
+
+    /** The width of a power sample. */
+    public static final double POWER_BIN_MS = 1000;
 
     private static final int ARRIVAL = 0;
     private static final int STEP_END = 1;
@@ -85,16 +94,20 @@ public final class ClusterSimulation {
         double runStartMs;
         long runContext;     // the sequences' tokens when the run started
         long version;        // of the scheduled end; an interrupted run's earlier end is stale
+        final PowerBins power;
 
-        Machine(boolean promptPool, int index, MachineProfile profile) {
+        Machine(boolean promptPool, int index, MachineProfile profile, PowerBins power) {
             this.promptPool = promptPool;
             this.index = index;
             this.profile = profile;
+            this.power = power;
         }
     }
 
     private final MachineProfile promptProfile;
     private final MachineProfile tokenProfile;
+    private final PowerBins promptPower = new PowerBins();
+    private final PowerBins tokenPower = new PowerBins();
     private final SplitwisePolicy policy;
     private final WaitingRequests<Flight> waiting;
     private final Machine[] promptMachines;
@@ -124,10 +137,10 @@ public final class ClusterSimulation {
         this.promptMachines = new Machine[cluster.promptMachines()];
         this.tokenMachines = new Machine[cluster.tokenMachines()];
         for (int i = 0; i < promptMachines.length; i++) {
-            promptMachines[i] = new Machine(true, i, promptProfile);
+            promptMachines[i] = new Machine(true, i, promptProfile, promptPower);
         }
         for (int i = 0; i < tokenMachines.length; i++) {
-            tokenMachines[i] = new Machine(false, i, tokenProfile);
+            tokenMachines[i] = new Machine(false, i, tokenProfile, tokenPower);
         }
     }
 
@@ -188,8 +201,8 @@ public final class ClusterSimulation {
             }
             outcomes.add(f.outcome);
         }
-        return new Result(outcomes, wallMs, usage(promptMachines, promptProfile, wallMs),
-                usage(tokenMachines, tokenProfile, wallMs));
+        return new Result(outcomes, wallMs, usage(promptMachines, promptProfile, promptPower, wallMs),
+                usage(tokenMachines, tokenProfile, tokenPower, wallMs));
     }
 
     private void arrive(Flight f) {
@@ -315,6 +328,8 @@ public final class ClusterSimulation {
         m.ending = true;
         double prefillMs = m.stepPrefills.isEmpty() ? 0 : nowMs - m.runStartMs - (m.stepDecodes.isEmpty() ? 0
                 : runMs(m, m.runSteps));
+        m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.prefillWatts() - m.profile.idleWatts());
+        m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.decodeWatts() - m.profile.idleWatts());
         for (Flight f : m.stepDecodes) {
             for (int j = 1; j < m.runSteps; j++) { // a run's earlier tokens: no sequence ends before its last step
                 double at = m.runStartMs + prefillMs + runMs(m, j);
@@ -357,11 +372,40 @@ public final class ClusterSimulation {
                 f.lastTokenMs - f.arrivalMs, f.request.outputTokens());
     }
 
+    /** Energy above idle in bins of {@link #POWER_BIN_MS}, J: what turns into a pool's power over time. */
+    private static final class PowerBins {
+        private double[] joules = new double[16];
+
+        /** {@code watts} over [from, to) ms. */
+        void add(double fromMs, double toMs, double watts) {
+            for (double t = fromMs; t < toMs && watts != 0; ) {
+                int bin = (int) (t / POWER_BIN_MS);
+                double end = Math.min(toMs, (bin + 1) * POWER_BIN_MS);
+                if (bin >= joules.length) {
+                    joules = Arrays.copyOf(joules, Math.max(bin + 1, 2 * joules.length));
+                }
+                joules[bin] += watts * (end - t) / 1e3;
+                t = end;
+            }
+        }
+
+        /** The mean draw of each bin up to {@code wallMs}, W, {@code idleWatts} under it all. */
+        double[] watts(double wallMs, double idleWatts) {
+            int bins = (int) Math.ceil(wallMs / POWER_BIN_MS);
+            double[] w = new double[bins];
+            for (int b = 0; b < bins; b++) {
+                double width = Math.min(POWER_BIN_MS, wallMs - b * POWER_BIN_MS) / 1e3;
+                w[b] = idleWatts + (b < joules.length && width > 0 ? joules[b] / width : 0);
+            }
+            return w;
+        }
+    }
+
     private void schedule(double atMs, int kind, Flight flight, Machine machine) {
         events.add(new Event(atMs, seq++, kind, flight, machine, machine == null ? 0 : machine.version));
     }
 
-    private static PoolUsage usage(Machine[] machines, MachineProfile profile, double wallMs) {
+    private static PoolUsage usage(Machine[] machines, MachineProfile profile, PowerBins power, double wallMs) {
         double prefill = 0;
         double decode = 0;
         for (Machine m : machines) {
@@ -372,6 +416,7 @@ public final class ClusterSimulation {
         double energyJ = (prefill * profile.prefillWatts() + decode * profile.decodeWatts()
                 + idle * profile.idleWatts()) / 1e3;
         double cost = machines.length * profile.costPerHour() * wallMs / 3.6e6;
-        return new PoolUsage(machines.length, prefill, decode, energyJ, cost);
+        return new PoolUsage(machines.length, prefill, decode, energyJ, cost,
+                power.watts(wallMs, machines.length * profile.idleWatts()));
     }
 }

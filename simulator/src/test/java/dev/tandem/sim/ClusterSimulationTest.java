@@ -63,6 +63,9 @@ class ClusterSimulationTest {
         assertEquals(14.3, r.token().energyJ(), 1e-9);
         assertEquals(3.6 * 47 / 3.6e6, r.prompt().cost(), 1e-15);
         assertEquals(24.0 / 47, r.token().utilization(r.wallMs()), EPS);
+        // one power sample (the run is shorter than a second): the pool's energy over its 47 ms
+        assertArrayEquals(new double[] {16.7 / 0.047}, r.prompt().powerW(), 1e-9);
+        assertArrayEquals(new double[] {14.3 / 0.047}, r.token().powerW(), 1e-9);
     }
 
     @Test
@@ -142,6 +145,7 @@ class ClusterSimulationTest {
         }
         assertEquals(stepwise.token().decodeMs(), runs.token().decodeMs(), 1e-6);
         assertEquals(stepwise.wallMs(), runs.wallMs(), 1e-6);
+        assertArrayEquals(stepwise.token().powerW(), runs.token().powerW(), 1e-6);
         assertTrue(runDecisions.stream().anyMatch(d -> d.contains("ON_")), "the mixed pool took part");
     }
 
