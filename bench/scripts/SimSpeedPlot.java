@@ -5,7 +5,7 @@ import java.util.List;
 public class SimPlot {
     public static void main(String[] args) {
         double[] requests = {4800, 48000, 480000, 1200000};
-        double[] seconds = {0.24, 1.19, 7.19, 22.27};
+        double[] seconds = {0.19, 0.84, 5.40, 18.69};
         double[] linear = new double[requests.length];
         for (int i = 0; i < requests.length; i++) {
             linear[i] = seconds[2] * requests[i] / requests[2];

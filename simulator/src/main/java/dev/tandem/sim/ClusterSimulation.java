@@ -117,7 +117,7 @@ public final class ClusterSimulation {
     private long seq;
     private double nowMs;
     private boolean ran;
-    private java.util.function.Consumer<String> decisions = line -> { };
+    private java.util.function.Consumer<String> decisions; // null: nobody listens, no line is built
     private boolean stepRuns = true;
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
@@ -206,18 +206,24 @@ public final class ClusterSimulation {
     }
 
     private void arrive(Flight f) {
-        decisions.accept("arrive " + f.request.index());
+        if (decisions != null) {
+            decisions.accept("arrive " + f.request.index());
+        }
         if (f.request.promptTokens() + 1L > policy.largestKv()) { // as the live scheduler: it would wait forever
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 400, "http_400", "the prompt and its first token"
                     + " need " + (f.request.promptTokens() + 1) + " KV positions; the largest machine has "
                     + policy.largestKv());
-            decisions.accept("reject " + f.request.index() + " 400");
+            if (decisions != null) {
+                decisions.accept("reject " + f.request.index() + " 400");
+            }
             return;
         }
         if (!waiting.offer(f)) {
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 429, RequestOutcome.ERROR_429,
                     waiting.size() + " requests are already waiting for a machine");
-            decisions.accept("reject " + f.request.index() + " 429");
+            if (decisions != null) {
+                decisions.accept("reject " + f.request.index() + " 429");
+            }
             return;
         }
         routeWaiting();
@@ -227,8 +233,10 @@ public final class ClusterSimulation {
         waiting.routeWaiting(policy, f -> f.request.promptTokens(),
                 f -> f.request.promptTokens() + f.request.outputTokens(), (f, route) -> {
                     f.route = route;
-                    decisions.accept("route " + f.request.index() + " " + route.kind() + " " + route.promptMachine()
-                            + " " + route.tokenMachine());
+                    if (decisions != null) {
+                        decisions.accept("route " + f.request.index() + " " + route.kind() + " " + route.promptMachine()
+                                + " " + route.tokenMachine());
+                    }
                     Machine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
                             : promptMachines[route.promptMachine()];
                     m.prefills.add(f);
@@ -351,7 +359,9 @@ public final class ClusterSimulation {
             f.lastTokenMs = nowMs;
             f.generated = 1;
             policy.prefillDone(f.route); // the prompt machine's queue shrank
-            decisions.accept("first " + f.request.index());
+            if (decisions != null) {
+                decisions.accept("first " + f.request.index());
+            }
             if (f.request.outputTokens() == 1) {
                 finish(f);
             } else if (f.route.kind() == Route.Kind.SPLIT) {
@@ -366,7 +376,9 @@ public final class ClusterSimulation {
     }
 
     private void finish(Flight f) {
-        decisions.accept("end " + f.request.index());
+        if (decisions != null) {
+            decisions.accept("end " + f.request.index());
+        }
         policy.finished(f.route, true);
         f.outcome = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, f.firstTokenMs - f.arrivalMs, f.gaps,
                 f.lastTokenMs - f.arrivalMs, f.request.outputTokens());
