@@ -3,7 +3,8 @@
 github.com/Mutinifni/splitwise-sim): Llama-2-70B on a DGX-A100 and a DGX-H100, tensor parallel 8, as Splitwise's
 machines, and the power-capped DGX-H100 of Splitwise-HHcap (7140 W). Prefill: a line through the batch-1 prompt times against prompt length. Decode: a line through the
 per-token times against batch at 512-token prompts, and the growth with context at batch 1. Power: the DGX's TDP
-from its sku file (the same for prefill and decode, which the data does not split); idle not given, left 0.
+from its sku file (the same for prefill and decode, which the data does not split); idle not given, left 0. A mixed
+step costs as splitwise-sim's performance model has it: 1.1x a prefill of all its tokens.
 
 usage: fit_splitwise_profiles.py perf_model.csv OUT_DIR"""
 import csv, sys, statistics
@@ -51,5 +52,7 @@ power.prefill_w = {tdp}
 power.decode_w = {tdp}
 power.idle_w = 0
 cost_per_hour = 0
+# a step with prompt and decode tokens: splitwise-sim's performance_model.py costs it as 1.1x a prefill of them all
+mixed.prefill_factor = 1.1
 """)
     print(name, "prefill", prefill, "decode", decode, "per context", per_context)

@@ -209,12 +209,16 @@ public final class SplitwisePolicy {
         return Math.max(Math.min(total, prompt + 1L), Math.min(total, capacity));
     }
 
-    /** The live prompt machine with the fewest pending prompt tokens that has room for {@link #need}; −1 if none. */
+    /**
+     * The live prompt machine with the fewest pending prompt tokens that has room for {@link #need}, of
+     * those the one with the most free KV (so that whole requests lent to the mixed pool spread out); −1 if none.
+     */
     private int fewestPending(int prompt, int total) {
         int best = -1;
         for (int i = 0; i < promptPending.length; i++) {
             if (!promptLost[i] && promptKvFree[i] >= need(prompt, total, promptKvCapacity[i])
-                    && (best < 0 || promptPending[i] < promptPending[best])) {
+                    && (best < 0 || promptPending[i] < promptPending[best]
+                    || promptPending[i] == promptPending[best] && promptKvFree[i] > promptKvFree[best])) {
                 best = i;
             }
         }

@@ -38,6 +38,20 @@ class WaitingRequestsTest {
     }
 
     @Test
+    void shouldSpreadWholeRequestsOverPromptMachinesThatTieOnPendingTokens() {
+        // no token machine: every request runs whole on a prompt machine; once their prefills are done the
+        // machines tie on pending prompt tokens, and the one with the most free KV takes the next
+        SplitwisePolicy policy = new SplitwisePolicy(new long[] {1000, 1000, 1000}, new long[0], 4096);
+        List<Integer> machines = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Route r = policy.route(100, 300);
+            policy.prefillDone(r);
+            machines.add(r.promptMachine());
+        }
+        assertEquals(List.of(0, 1, 2), machines, "not all on the first machine");
+    }
+
+    @Test
     void shouldTurnAwayArrivalsPastTheLimitButTakeRetriesAhead() {
         WaitingRequests<String> waiting = new WaitingRequests<>(2);
         assertTrue(waiting.offer("a"));

@@ -92,6 +92,7 @@ public final class ClusterSimulation {
         // the steps under way: one, or a run of decode steps over the same sequences (nothing else to do)
         int runSteps;
         double runStartMs;
+        double runPrefillMs; // the step's time counted as prefill: its prompt part, or all of a mixed step
         long runContext;     // the sequences' tokens when the run started
         long version;        // of the scheduled end; an interrupted run's earlier end is stale
         final PowerBins power;
@@ -321,6 +322,11 @@ public final class ClusterSimulation {
         }
         double prefill = m.stepPrefills.isEmpty() ? 0 : m.profile.prefillMs(prefillTokens);
         double decode = m.stepDecodes.isEmpty() ? 0 : runMs(m, m.runSteps);
+        if (prefill > 0 && decode > 0 && m.profile.mixedPrefillFactor() > 0) { // one prefill of all its tokens
+            prefill = m.profile.mixedStepMs(prefillTokens, m.stepDecodes.size(), context);
+            decode = 0;
+        }
+        m.runPrefillMs = prefill;
         m.prefillMs += prefill;
         m.decodeMs += decode;
         m.stepping = true;
@@ -334,8 +340,7 @@ public final class ClusterSimulation {
      */
     private void endStep(Machine m) {
         m.ending = true;
-        double prefillMs = m.stepPrefills.isEmpty() ? 0 : nowMs - m.runStartMs - (m.stepDecodes.isEmpty() ? 0
-                : runMs(m, m.runSteps));
+        double prefillMs = m.runPrefillMs;
         m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.prefillWatts() - m.profile.idleWatts());
         m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.decodeWatts() - m.profile.idleWatts());
         for (Flight f : m.stepDecodes) {

@@ -22,14 +22,35 @@ import java.nio.file.Path;
  * power.decode_w = 500
  * power.idle_w = 100
  * cost_per_hour = 3.5                 # dollars per machine-hour
+ * mixed.prefill_factor = 0            # a step with prompt and decode tokens: 0, a prefill and a decode step
+ *                                     #   in turn; F, F times a prefill of all its tokens (splitwise-sim: 1.1)
  * </pre>
  * Errors name the file, the line and the field.
  */
 public record MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
                              double decodeInterceptMs, double decodePerSequenceMs, double decodePerContextTokenMs,
                              double kvInterceptMs, double kvPerTokenMs, int maxBatchTokens, double prefillWatts,
-                             double decodeWatts, double idleWatts, double costPerHour) {
+                             double decodeWatts, double idleWatts, double costPerHour, double mixedPrefillFactor) {
     private static final double MAX_MS = 1e9;
+
+    /** A step with prompt and decode tokens costs a prefill and a decode step in turn. */
+    public MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
+                          double decodeInterceptMs, double decodePerSequenceMs, double decodePerContextTokenMs,
+                          double kvInterceptMs, double kvPerTokenMs, int maxBatchTokens, double prefillWatts,
+                          double decodeWatts, double idleWatts, double costPerHour) {
+        this(name, source, prefillInterceptMs, prefillPerTokenMs, decodeInterceptMs, decodePerSequenceMs,
+                decodePerContextTokenMs, kvInterceptMs, kvPerTokenMs, maxBatchTokens, prefillWatts, decodeWatts,
+                idleWatts, costPerHour, 0);
+    }
+
+    /**
+     * A step of {@code prefillTokens} prompt tokens beside {@code sequences} decoding ones holding
+     * {@code contextTokens}, ms: what {@code mixed.prefill_factor} says.
+     */
+    public double mixedStepMs(long prefillTokens, int sequences, long contextTokens) {
+        return mixedPrefillFactor > 0 ? mixedPrefillFactor * prefillMs(prefillTokens + sequences)
+                : prefillMs(prefillTokens) + decodeStepMs(sequences, contextTokens);
+    }
 
     /** A prefill step of {@code tokens} prompt tokens, ms. */
     public double prefillMs(long tokens) {
@@ -62,6 +83,9 @@ public record MachineProfile(String name, String source, double prefillIntercept
                 kvInterceptMs, kvPerTokenMs, maxBatchTokens));
         sb.append(String.format(r, "power.prefill_w = %.6g%npower.decode_w = %.6g%npower.idle_w = %.6g%n"
                 + "cost_per_hour = %.6g%n", prefillWatts, decodeWatts, idleWatts, costPerHour));
+        if (mixedPrefillFactor > 0) {
+            sb.append(String.format(r, "mixed.prefill_factor = %.6g%n", mixedPrefillFactor));
+        }
         return sb.toString();
     }
 
@@ -74,7 +98,8 @@ public record MachineProfile(String name, String source, double prefillIntercept
                 f.doubleIn("kv.intercept_ms", 0, MAX_MS, 0), f.doubleIn("kv.per_token_ms", 0, MAX_MS, 0),
                 f.intIn("max_batch_tokens", 1, Integer.MAX_VALUE, 8192),
                 f.doubleIn("power.prefill_w", 0, 1e6, 0), f.doubleIn("power.decode_w", 0, 1e6, 0),
-                f.doubleIn("power.idle_w", 0, 1e6, 0), f.doubleIn("cost_per_hour", 0, 1e6, 0));
+                f.doubleIn("power.idle_w", 0, 1e6, 0), f.doubleIn("cost_per_hour", 0, 1e6, 0),
+                f.doubleIn("mixed.prefill_factor", 0, 1e3, 0));
     }
 
     /** A step must take time: a profile whose prefill is free would let one machine serve any load. */

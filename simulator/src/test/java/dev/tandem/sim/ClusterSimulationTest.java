@@ -150,6 +150,21 @@ class ClusterSimulationTest {
     }
 
     @Test
+    void shouldCostAMixedStepAsAPrefillOfAllItsTokensWhereTheProfileSaysSo() {
+        // splitwise-sim's model: a step with prompt and decode tokens takes 1.1 × a prefill of them all
+        MachineProfile splitwiseSim = new MachineProfile("sim", "", 10, 0.1, 5, 1, 0, 2, 0.01, 150, 0, 0, 0, 0, 1.1);
+        ClusterSimulation.Result r = new ClusterSimulation(new SimulatedCluster(1, 0, 10_000, 1, 4096,
+                SimulatedCluster.UNBOUNDED), splitwiseSim).run(List.of(new PlannedRequest(0, 0, 100, 4),
+                new PlannedRequest(1, 0.021, 50, 2)));
+        RequestOutcome first = r.outcomes().get(0);
+        // alone: prefill 20 (0-20), a decode step 6 (20-26); then the second prompt beside its decode:
+        // 1.1 · (10 + 0.1 · (50 + 1)) = 16.61 (26-42.61), then both decode: 7 (42.61-49.61)
+        assertEquals(20, first.ttftMs(), EPS);
+        assertArrayEquals(new double[] {6, 16.61, 7}, first.tbtMs(), 1e-9);
+        assertEquals(42.61 - 21, r.outcomes().get(1).ttftMs(), 1e-9);
+    }
+
+    @Test
     void shouldNameTheFileLineAndFieldOfABadProfile() throws IOException {
         Path bad = temp.resolve("h200.properties");
         Files.writeString(bad, "name = h200\n# the prefill\nprefill.per_token_ms = 0.07\ndecode.intercept_ms = fast\n");
