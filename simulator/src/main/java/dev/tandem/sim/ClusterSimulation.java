@@ -78,8 +78,6 @@ public final class ClusterSimulation {
     }
 
     private static final class Machine {
-        final boolean promptPool;
-        final int index;
         final MachineProfile profile;
         final ArrayDeque<Flight> prefills = new ArrayDeque<>();
         final List<Flight> decoding = new ArrayList<>();
@@ -97,9 +95,7 @@ public final class ClusterSimulation {
         long version;        // of the scheduled end; an interrupted run's earlier end is stale
         final PowerBins power;
 
-        Machine(boolean promptPool, int index, MachineProfile profile, PowerBins power) {
-            this.promptPool = promptPool;
-            this.index = index;
+        Machine(MachineProfile profile, PowerBins power) {
             this.profile = profile;
             this.power = power;
         }
@@ -138,10 +134,10 @@ public final class ClusterSimulation {
         this.promptMachines = new Machine[cluster.promptMachines()];
         this.tokenMachines = new Machine[cluster.tokenMachines()];
         for (int i = 0; i < promptMachines.length; i++) {
-            promptMachines[i] = new Machine(true, i, promptProfile, promptPower);
+            promptMachines[i] = new Machine(promptProfile, promptPower);
         }
         for (int i = 0; i < tokenMachines.length; i++) {
-            tokenMachines[i] = new Machine(false, i, tokenProfile, tokenPower);
+            tokenMachines[i] = new Machine(tokenProfile, tokenPower);
         }
     }
 
