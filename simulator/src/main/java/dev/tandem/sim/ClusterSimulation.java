@@ -116,6 +116,9 @@ public final class ClusterSimulation {
     private boolean ran;
     private java.util.function.Consumer<String> decisions; // null: nobody listens, no line is built
     private boolean stepRuns = true;
+    private java.util.function.Consumer<String> progress;
+    private long progressEveryNs = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+    private int ended;
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
         this(cluster, profile, profile);
@@ -161,6 +164,13 @@ public final class ClusterSimulation {
         return this;
     }
 
+    /** A line on {@code listener} every {@code everySeconds} of wall time while it runs: how far the clock and the requests are. */
+    public ClusterSimulation progress(java.util.function.Consumer<String> listener, double everySeconds) {
+        this.progress = listener;
+        this.progressEveryNs = (long) (everySeconds * 1e9);
+        return this;
+    }
+
     /** Runs the plan to the end: every request completes, is turned away (429), or can never fit (400). */
     public Result run(List<PlannedRequest> plan) {
         if (ran) {
@@ -173,8 +183,16 @@ public final class ClusterSimulation {
             flights.add(f);
             schedule(f.arrivalMs, ARRIVAL, f, null);
         }
+        long nextProgressNs = System.nanoTime() + progressEveryNs;
+        double lastArrivalMs = plan.isEmpty() ? 0 : plan.getLast().sendAtSeconds() * 1e3;
+        long polled = 0;
         for (Event e = events.poll(); e != null; e = events.poll()) {
             nowMs = e.atMs;
+            if (progress != null && (++polled & 0xFF) == 0 && System.nanoTime() - nextProgressNs > 0) {
+                nextProgressNs = System.nanoTime() + progressEveryNs;
+                progress.accept(String.format(java.util.Locale.ROOT, "%.0f of %.0f s of arrivals simulated, %d of %d"
+                        + " requests ended", nowMs / 1e3, lastArrivalMs / 1e3, ended, plan.size()));
+            }
             switch (e.kind) {
                 case ARRIVAL -> arrive(e.flight);
                 case STEP_END -> {
@@ -207,6 +225,7 @@ public final class ClusterSimulation {
             decisions.accept("arrive " + f.request.index());
         }
         if (f.request.promptTokens() + 1L > policy.largestKv()) { // as the live scheduler: it would wait forever
+            ended++;
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 400, "http_400", "the prompt and its first token"
                     + " need " + (f.request.promptTokens() + 1) + " KV positions; the largest machine has "
                     + policy.largestKv());
@@ -216,6 +235,7 @@ public final class ClusterSimulation {
             return;
         }
         if (!waiting.offer(f)) {
+            ended++;
             f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 429, RequestOutcome.ERROR_429,
                     waiting.size() + " requests are already waiting for a machine");
             if (decisions != null) {
@@ -377,6 +397,7 @@ public final class ClusterSimulation {
     }
 
     private void finish(Flight f) {
+        ended++;
         if (decisions != null) {
             decisions.accept("end " + f.request.index());
         }

@@ -81,7 +81,9 @@ public final class SimulatedServe {
         for (int i = 0; i < plans.size(); i++) {
             double rate = Double.isNaN(rates[i]) ? trace.meanRate() : rates[i];
             long start = System.nanoTime();
-            ClusterSimulation.Result result = new ClusterSimulation(cluster, promptProfile, tokenProfile).run(plans.get(i));
+            String label = "rate " + ServeReport.rate(rate) + "/s: ";
+            ClusterSimulation.Result result = new ClusterSimulation(cluster, promptProfile, tokenProfile)
+                    .progress(line -> log.accept(label + line), 5).run(plans.get(i));
             RateReport report = RateReport.of(rate, durationSeconds, result.outcomes(), baseline);
             reports.add(report);
             usage.add(new Usage(rate, result.wallMs(), result.prompt(), result.token()));

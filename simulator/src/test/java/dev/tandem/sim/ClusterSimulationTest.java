@@ -147,6 +147,11 @@ class ClusterSimulationTest {
         assertEquals(stepwise.wallMs(), runs.wallMs(), 1e-6);
         assertArrayEquals(stepwise.token().powerW(), runs.token().powerW(), 1e-6);
         assertTrue(runDecisions.stream().anyMatch(d -> d.contains("ON_")), "the mixed pool took part");
+
+        List<String> progress = new java.util.ArrayList<>();
+        new ClusterSimulation(cluster, profile).stepRuns(false).progress(progress::add, 0).run(plan); // every 256 events
+        assertTrue(!progress.isEmpty() && progress.getLast().matches("\\d+ of \\d+ s of arrivals simulated, \\d+ of 300"
+                + " requests ended"), progress.toString());
     }
 
     @Test
