@@ -80,15 +80,12 @@ public final class HelloFlyweight
         return this;
     }
 
-    /** Whether the signature is {@code expected}, compared in constant time. */
+    /** Whether the signature is {@code expected}, compared in constant time (as {@code ClusterToken.verifies} does). */
     public boolean signatureIs(final byte[] expected)
     {
-        int differences = expected.length ^ HelloAuth.SIGNATURE_LENGTH;
-        for (int i = 0; i < HelloAuth.SIGNATURE_LENGTH && i < expected.length; i++)
-        {
-            differences |= buffer.getByte(offset + SIGNATURE_FIELD_OFFSET + i) ^ expected[i];
-        }
-        return differences == 0;
+        final byte[] signature = new byte[HelloAuth.SIGNATURE_LENGTH];
+        buffer.getBytes(offset + SIGNATURE_FIELD_OFFSET, signature);
+        return java.security.MessageDigest.isEqual(signature, expected);
     }
 
     public int magic()
