@@ -3,7 +3,6 @@ package dev.tandem.core.cluster;
 import dev.tandem.core.TandemException;
 
 import java.io.IOException;
-import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Properties;
@@ -23,9 +22,9 @@ public record ConfigFields(Properties p, String where, java.util.Map<String, Int
     public static ConfigFields read(Path file, String what) {
         Properties p = new Properties();
         java.util.Map<String, Integer> lines = new java.util.HashMap<>();
-        try (Reader reader = Files.newBufferedReader(file)) {
-            p.load(reader);
-            java.util.List<String> text = Files.readAllLines(file);
+        try {
+            java.util.List<String> text = Files.readAllLines(file); // once: the properties and their lines
+            p.load(new java.io.StringReader(String.join("\n", text)));
             for (int i = 0; i < text.size(); i++) {
                 String line = text.get(i).strip();
                 if (line.isEmpty() || line.startsWith("#") || line.startsWith("!")) {
