@@ -29,6 +29,10 @@ public final class SplitwisePolicy {
     private final boolean[] tokenLost;    // (token machines) gone: never chosen again
     private final long[] promptKvCapacity;
     private final long[] tokenKvCapacity;
+    private final long promptKvSmallest;
+    private final long tokenKvSmallest;
+    private final MachineRanking promptRanking; // fewest pending, then most free KV, then lowest index
+    private final MachineRanking tokenRanking;  // most free KV, then lowest index
 
     /**
      * @param promptKvTokens       KV positions of each prompt machine
@@ -46,6 +50,13 @@ public final class SplitwisePolicy {
         this.tokenLost = new boolean[tokenKvTokens.length];
         this.promptKvCapacity = promptKvTokens.clone();
         this.tokenKvCapacity = tokenKvTokens.clone();
+        this.promptKvSmallest = Arrays.stream(promptKvTokens).min().orElse(0);
+        this.tokenKvSmallest = Arrays.stream(tokenKvTokens).min().orElse(0);
+        this.promptRanking = new MachineRanking(promptKvTokens.length, (a, b) -> promptPending[a] != promptPending[b]
+                ? promptPending[a] < promptPending[b] : promptKvFree[a] != promptKvFree[b]
+                ? promptKvFree[a] > promptKvFree[b] : a < b, promptKvFree, promptLost);
+        this.tokenRanking = new MachineRanking(tokenKvTokens.length, (a, b) -> tokenKvFree[a] != tokenKvFree[b]
+                ? tokenKvFree[a] > tokenKvFree[b] : a < b, tokenKvFree, tokenLost);
     }
 
     /** The most KV positions any machine has: a prompt that needs more can never run. */
@@ -63,10 +74,13 @@ public final class SplitwisePolicy {
                 promptPending[prompt] += promptTokens;
                 promptKvFree[prompt] -= promptTokens;
                 tokenKvFree[token] -= onToken;
+                promptRanking.changed(prompt);
+                tokenRanking.changed(token);
                 return new Route(Route.Kind.SPLIT, prompt, token, promptTokens, onToken);
             }
             tokenKvFree[token] -= onToken;
             tokenForeign[token]++;
+            tokenRanking.changed(token);
             return new Route(Route.Kind.ON_TOKEN, -1, token, promptTokens, onToken);
         }
         int prompt = fewestPending(promptTokens, totalTokens);
@@ -75,6 +89,7 @@ public final class SplitwisePolicy {
             promptPending[prompt] += promptTokens;
             promptKvFree[prompt] -= onPrompt;
             promptForeign[prompt]++;
+            promptRanking.changed(prompt);
             return new Route(Route.Kind.ON_PROMPT, prompt, -1, promptTokens, onPrompt);
         }
         return null;
@@ -87,6 +102,7 @@ public final class SplitwisePolicy {
             if (r.kind() == Route.Kind.SPLIT) {
                 promptKvFree[r.promptMachine()] += r.promptTokens(); // its KV moved to the token machine
             }
+            promptRanking.changed(r.promptMachine());
         }
     }
 
@@ -106,12 +122,18 @@ public final class SplitwisePolicy {
                 promptForeign[r.promptMachine()]--;
             }
         }
+        if (r.kind() == Route.Kind.ON_PROMPT) {
+            promptRanking.changed(r.promptMachine());
+        } else {
+            tokenRanking.changed(r.tokenMachine());
+        }
     }
 
     /** A prompt machine that died: never chosen again. False if it was already lost. */
     public boolean promptMachineLost(int machine) {
         boolean wasAlive = !promptLost[machine];
         promptLost[machine] = true;
+        promptRanking.changed(machine);
         return wasAlive;
     }
 
@@ -119,6 +141,7 @@ public final class SplitwisePolicy {
     public boolean tokenMachineLost(int machine) {
         boolean wasAlive = !tokenLost[machine];
         tokenLost[machine] = true;
+        tokenRanking.changed(machine);
         return wasAlive;
     }
 
@@ -130,6 +153,7 @@ public final class SplitwisePolicy {
         tokenLost[machine] = false;
         tokenKvFree[machine] = tokenKvCapacity[machine];
         tokenForeign[machine] = 0;
+        tokenRanking.changed(machine);
     }
 
     public boolean promptMachineAlive(int machine) {
@@ -214,15 +238,8 @@ public final class SplitwisePolicy {
      * those the one with the most free KV (so that whole requests lent to the mixed pool spread out); −1 if none.
      */
     private int fewestPending(int prompt, int total) {
-        int best = -1;
-        for (int i = 0; i < promptPending.length; i++) {
-            if (!promptLost[i] && promptKvFree[i] >= need(prompt, total, promptKvCapacity[i])
-                    && (best < 0 || promptPending[i] < promptPending[best]
-                    || promptPending[i] == promptPending[best] && promptKvFree[i] > promptKvFree[best])) {
-                best = i;
-            }
-        }
-        return best;
+        return promptRanking.best(need(prompt, total, promptKvSmallest),
+                i -> promptKvFree[i] >= need(prompt, total, promptKvCapacity[i]));
     }
 
     /**
@@ -230,14 +247,8 @@ public final class SplitwisePolicy {
      * all of it free), the one with the most free KV; −1 if none.
      */
     private int mostFreeKv(int prompt, int total) {
-        int best = -1;
-        for (int i = 0; i < tokenKvFree.length; i++) {
-            if (!tokenLost[i] && tokenKvFree[i] >= need(prompt, total, tokenKvCapacity[i])
-                    && (best < 0 || tokenKvFree[i] > tokenKvFree[best])) {
-                best = i;
-            }
-        }
-        return best;
+        return tokenRanking.best(need(prompt, total, tokenKvSmallest),
+                i -> tokenKvFree[i] >= need(prompt, total, tokenKvCapacity[i]));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.tandem.sim;
 
+import dev.tandem.bench.serve.OutcomeTally;
 import dev.tandem.bench.serve.PlannedRequest;
 import dev.tandem.bench.serve.RequestOutcome;
 import dev.tandem.scheduling.Route;
@@ -25,7 +26,10 @@ import java.util.PriorityQueue;
  * One thread; a simulation runs once.
  */
 public final class ClusterSimulation {
-    /** Everything a run measured: one outcome per planned request (plan order), and each pool's machines. */
+    /**
+     * Everything a run measured: one outcome per planned request (plan order; none when a tally took them),
+     * and each pool's machines.
+     */
     public record Result(List<RequestOutcome> outcomes, double wallMs, PoolUsage prompt, PoolUsage token) {
     }
 
@@ -49,27 +53,27 @@ public final class ClusterSimulation {
     /** The width of a power sample. */
     public static final double POWER_BIN_MS = 1000;
 
-    private static final int ARRIVAL = 0;
     private static final int STEP_END = 1;
     private static final int KV_LANDED = 2;
 
     private record Event(double atMs, long seq, int kind, Flight flight, Machine machine, long version) {
     }
 
-    private final class Flight {
+    private static final class Flight {
         final PlannedRequest request;
+        final int position; // in the plan
         final double arrivalMs;
         Route route;
         double firstTokenMs = Double.NaN;
         double lastTokenMs;
-        final double[] gaps;
+        final double[] gaps; // null when a tally takes them as they come
         int generated;
-        RequestOutcome outcome;
 
-        Flight(PlannedRequest request) {
+        Flight(PlannedRequest request, int position, boolean keepGaps) {
             this.request = request;
+            this.position = position;
             this.arrivalMs = request.sendAtSeconds() * 1e3;
-            this.gaps = new double[Math.max(0, request.outputTokens() - 1)];
+            this.gaps = keepGaps ? new double[Math.max(0, request.outputTokens() - 1)] : null;
         }
 
         long context() {
@@ -119,6 +123,8 @@ public final class ClusterSimulation {
     private java.util.function.Consumer<String> progress;
     private long progressEveryNs = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
     private int ended;
+    private RequestOutcome[] outcomes; // by plan position; null when a tally takes them
+    private OutcomeTally tally;
 
     public ClusterSimulation(SimulatedCluster cluster, MachineProfile profile) {
         this(cluster, profile, profile);
@@ -173,28 +179,51 @@ public final class ClusterSimulation {
 
     /** Runs the plan to the end: every request completes, is turned away (429), or can never fit (400). */
     public Result run(List<PlannedRequest> plan) {
+        outcomes = new RequestOutcome[plan.size()];
+        return simulate(plan);
+    }
+
+    /**
+     * As {@link #run(List)}, each request's figures going into {@code tally} as it ends instead of an
+     * outcome kept for it: what a run of millions of requests can hold. The result has no outcomes.
+     */
+    public Result run(List<PlannedRequest> plan, OutcomeTally tally) {
+        this.tally = tally;
+        return simulate(plan);
+    }
+
+    private Result simulate(List<PlannedRequest> plan) {
         if (ran) {
             throw new IllegalStateException("a simulation runs once");
         }
         ran = true;
-        List<Flight> flights = new ArrayList<>(plan.size());
-        for (PlannedRequest request : plan) {
-            Flight f = new Flight(request);
-            flights.add(f);
-            schedule(f.arrivalMs, ARRIVAL, f, null);
-        }
+        int[] order = arrivalOrder(plan);
         long nextProgressNs = System.nanoTime() + progressEveryNs;
-        double lastArrivalMs = plan.isEmpty() ? 0 : plan.getLast().sendAtSeconds() * 1e3;
+        double lastArrivalMs = order.length == 0 ? 0 : plan.get(order[order.length - 1]).sendAtSeconds() * 1e3;
         long polled = 0;
-        for (Event e = events.poll(); e != null; e = events.poll()) {
-            nowMs = e.atMs;
+        int next = 0;
+        while (true) {
+            // arrivals are read from the plan as the clock reaches them, ahead of any event at the same time
+            Event e = events.peek();
+            boolean arrival = next < order.length && (e == null || plan.get(order[next]).sendAtSeconds() * 1e3 <= e.atMs);
+            if (!arrival && e == null) {
+                break;
+            }
             if (progress != null && (++polled & 0xFF) == 0 && System.nanoTime() - nextProgressNs > 0) {
                 nextProgressNs = System.nanoTime() + progressEveryNs;
                 progress.accept(String.format(java.util.Locale.ROOT, "%.0f of %.0f s of arrivals simulated, %d of %d"
                         + " requests ended", nowMs / 1e3, lastArrivalMs / 1e3, ended, plan.size()));
             }
+            if (arrival) {
+                Flight f = new Flight(plan.get(order[next]), order[next], outcomes != null);
+                next++;
+                nowMs = f.arrivalMs;
+                arrive(f);
+                continue;
+            }
+            events.poll();
+            nowMs = e.atMs;
             switch (e.kind) {
-                case ARRIVAL -> arrive(e.flight);
                 case STEP_END -> {
                     if (e.version == e.machine.version) {
                         endStep(e.machine);
@@ -209,15 +238,28 @@ public final class ClusterSimulation {
             }
         }
         double wallMs = nowMs;
-        List<RequestOutcome> outcomes = new ArrayList<>(flights.size());
-        for (Flight f : flights) {
-            if (f.outcome == null) {
-                throw new IllegalStateException("request " + f.request.index() + " never ended: the simulation lost it");
-            }
-            outcomes.add(f.outcome);
+        if (ended != plan.size()) {
+            throw new IllegalStateException((plan.size() - ended) + " requests never ended: the simulation lost them");
         }
-        return new Result(outcomes, wallMs, usage(promptMachines, promptProfile, promptPower, wallMs),
+        return new Result(outcomes == null ? List.of() : List.of(outcomes), wallMs,
+                usage(promptMachines, promptProfile, promptPower, wallMs),
                 usage(tokenMachines, tokenProfile, tokenPower, wallMs));
+    }
+
+    /** Plan positions by arrival time, plan order among equal times (a plan is usually in order already). */
+    private static int[] arrivalOrder(List<PlannedRequest> plan) {
+        int[] order = new int[plan.size()];
+        boolean sorted = true;
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+            sorted &= i == 0 || plan.get(i - 1).sendAtSeconds() <= plan.get(i).sendAtSeconds();
+        }
+        if (!sorted) {
+            order = java.util.stream.IntStream.range(0, order.length).boxed()
+                    .sorted(java.util.Comparator.comparingDouble(i -> plan.get(i).sendAtSeconds()))
+                    .mapToInt(Integer::intValue).toArray(); // a stable sort: ties keep plan order
+        }
+        return order;
     }
 
     private void arrive(Flight f) {
@@ -225,19 +267,15 @@ public final class ClusterSimulation {
             decisions.accept("arrive " + f.request.index());
         }
         if (f.request.promptTokens() + 1L > policy.largestKv()) { // as the live scheduler: it would wait forever
-            ended++;
-            f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 400, "http_400", "the prompt and its first token"
-                    + " need " + (f.request.promptTokens() + 1) + " KV positions; the largest machine has "
-                    + policy.largestKv());
+            fail(f, 400, "http_400", "the prompt and its first token need " + (f.request.promptTokens() + 1)
+                    + " KV positions; the largest machine has " + policy.largestKv());
             if (decisions != null) {
                 decisions.accept("reject " + f.request.index() + " 400");
             }
             return;
         }
         if (!waiting.offer(f)) {
-            ended++;
-            f.outcome = RequestOutcome.failed(f.request, f.arrivalMs, 429, RequestOutcome.ERROR_429,
-                    waiting.size() + " requests are already waiting for a machine");
+            fail(f, 429, RequestOutcome.ERROR_429, waiting.size() + " requests are already waiting for a machine");
             if (decisions != null) {
                 decisions.accept("reject " + f.request.index() + " 429");
             }
@@ -359,20 +397,28 @@ public final class ClusterSimulation {
         double prefillMs = m.runPrefillMs;
         m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.prefillWatts() - m.profile.idleWatts());
         m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.decodeWatts() - m.profile.idleWatts());
-        for (Flight f : m.stepDecodes) {
-            for (int j = 1; j < m.runSteps; j++) { // a run's earlier tokens: no sequence ends before its last step
-                double at = m.runStartMs + prefillMs + runMs(m, j);
-                f.gaps[f.generated - 1] = at - f.lastTokenMs;
-                f.lastTokenMs = at;
-                f.generated++;
+        for (Flight f : m.stepDecodes) { // a run's tokens: no sequence ends before its last step
+            if (f.gaps == null) { // its first gap is its own; the run's later ones are every sequence's (below)
+                tally.gaps(tokenAtMs(m, prefillMs, 1) - f.lastTokenMs, 1);
+                f.generated += m.runSteps;
+                f.lastTokenMs = nowMs;
+            } else {
+                for (int j = 1; j <= m.runSteps; j++) {
+                    double at = tokenAtMs(m, prefillMs, j);
+                    f.gaps[f.generated - 1] = at - f.lastTokenMs;
+                    f.lastTokenMs = at;
+                    f.generated++;
+                }
             }
-            f.gaps[f.generated - 1] = nowMs - f.lastTokenMs;
-            f.lastTokenMs = nowMs;
-            f.generated++;
             if (f.generated == f.request.outputTokens()) {
                 m.decoding.remove(f);
                 finish(f);
                 routeWaiting();
+            }
+        }
+        if (tally != null) {
+            for (int j = 2; j <= m.runSteps; j++) {
+                tally.gaps(tokenAtMs(m, prefillMs, j) - tokenAtMs(m, prefillMs, j - 1), m.stepDecodes.size());
             }
         }
         for (Flight f : m.stepPrefills) {
@@ -396,14 +442,34 @@ public final class ClusterSimulation {
         startStep(m);
     }
 
+    /** When the run's {@code j}-th token (1-based) lands: the last at the run's end. */
+    private double tokenAtMs(Machine m, double prefillMs, int j) {
+        return j == m.runSteps ? nowMs : m.runStartMs + prefillMs + runMs(m, j);
+    }
+
     private void finish(Flight f) {
         ended++;
         if (decisions != null) {
             decisions.accept("end " + f.request.index());
         }
         policy.finished(f.route, true);
-        f.outcome = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, f.firstTokenMs - f.arrivalMs, f.gaps,
-                f.lastTokenMs - f.arrivalMs, f.request.outputTokens());
+        double ttftMs = f.firstTokenMs - f.arrivalMs;
+        double e2eMs = f.lastTokenMs - f.arrivalMs;
+        if (tally != null) {
+            tally.completed(f.request, f.arrivalMs, ttftMs, e2eMs, f.request.outputTokens());
+        } else {
+            outcomes[f.position] = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, ttftMs, f.gaps, e2eMs,
+                    f.request.outputTokens());
+        }
+    }
+
+    private void fail(Flight f, int status, String error, String message) {
+        ended++;
+        if (tally != null) {
+            tally.failed(f.request, f.arrivalMs, error, message);
+        } else {
+            outcomes[f.position] = RequestOutcome.failed(f.request, f.arrivalMs, status, error, message);
+        }
     }
 
     /** Energy above idle in bins of {@link #POWER_BIN_MS}, J: what turns into a pool's power over time. */

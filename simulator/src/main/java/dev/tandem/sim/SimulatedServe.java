@@ -1,6 +1,7 @@
 package dev.tandem.sim;
 
 import dev.tandem.bench.serve.LengthLimits;
+import dev.tandem.bench.serve.OutcomeTally;
 import dev.tandem.bench.serve.PlannedRequest;
 import dev.tandem.bench.serve.RateReport;
 import dev.tandem.bench.serve.ReplayPlan;
@@ -50,6 +51,12 @@ public final class SimulatedServe {
         }
     }
 
+    /**
+     * Past this many requests a rate keeps a tally (histograms, {@link OutcomeTally}) instead of every request's
+     * outcome: a simulated hour of a large cluster is tens of millions of them. Plots need every request.
+     */
+    public static final int DETAIL_LIMIT = 1_000_000;
+
     private SimulatedServe() {
     }
 
@@ -82,9 +89,18 @@ public final class SimulatedServe {
             double rate = Double.isNaN(rates[i]) ? trace.meanRate() : rates[i];
             long start = System.nanoTime();
             String label = "rate " + ServeReport.rate(rate) + "/s: ";
-            ClusterSimulation.Result result = new ClusterSimulation(cluster, promptProfile, tokenProfile)
-                    .progress(line -> log.accept(label + line), 5).run(plans.get(i));
-            RateReport report = RateReport.of(rate, durationSeconds, result.outcomes(), baseline);
+            ClusterSimulation simulation = new ClusterSimulation(cluster, promptProfile, tokenProfile)
+                    .progress(line -> log.accept(label + line), 5);
+            ClusterSimulation.Result result;
+            RateReport report;
+            if (plans.get(i).size() > DETAIL_LIMIT) {
+                OutcomeTally tally = new OutcomeTally(baseline);
+                result = simulation.run(plans.get(i), tally);
+                report = RateReport.of(rate, durationSeconds, tally);
+            } else {
+                result = simulation.run(plans.get(i));
+                report = RateReport.of(rate, durationSeconds, result.outcomes(), baseline);
+            }
             reports.add(report);
             usage.add(new Usage(rate, result.wallMs(), result.prompt(), result.token()));
             log.accept(String.format(Locale.ROOT, "rate %s/s: %d requests, %d completed, %.1f output tok/s, SLOs %s"

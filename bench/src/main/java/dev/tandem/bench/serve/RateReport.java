@@ -35,6 +35,11 @@ public record RateReport(double rate, int requests, int completed, double wallSe
             return new Latency(Percentiles.ofSorted(sorted, 0.5), Percentiles.ofSorted(sorted, 0.9),
                     Percentiles.ofSorted(sorted, 0.99));
         }
+
+        static Latency of(org.HdrHistogram.DoubleHistogram h) {
+            return new Latency(OutcomeTally.percentile(h, 0, 0.5), OutcomeTally.percentile(h, 0, 0.9),
+                    OutcomeTally.percentile(h, 0, 0.99));
+        }
     }
 
     /** Per-request TTFT and E2E slowdowns (plan order) and per-token TBT slowdowns; +∞ for failures. */
@@ -64,6 +69,28 @@ public record RateReport(double rate, int requests, int completed, double wallSe
                 Latency.of(ok.stream().flatMapToDouble(o -> Arrays.stream(o.tbtMs())).toArray()),
                 Latency.of(ok.stream().mapToDouble(RequestOutcome::e2eMs).toArray()),
                 errors, samples, slo, SloAttainment.allPass(slo), outcomes, slowdowns);
+    }
+
+    /**
+     * The same figures from a tally (percentiles within {@link OutcomeTally}'s precision); it keeps no
+     * requests, so {@link #outcomes} is empty and {@link #slowdowns} null: {@link #detailed} says which.
+     */
+    public static RateReport of(double rate, double durationSeconds, OutcomeTally t) {
+        double wallMs = Math.max(durationSeconds * 1e3, t.lastEndMs);
+        long failures = t.failures();
+        List<SloCheck> slo = SloAttainment.evaluate(q -> OutcomeTally.percentile(t.ttftSlowdown, failures, q),
+                q -> OutcomeTally.percentile(t.tbtMs, failures, q) * t.tbtSlowdownScale(),
+                q -> OutcomeTally.percentile(t.e2eSlowdown, failures, q));
+        return new RateReport(rate, t.requests, t.completed, wallMs / 1e3, t.completed / (wallMs / 1e3),
+                t.outputTokens / (wallMs / 1e3), t.maxSendLagMs, Latency.of(t.ttftMs), Latency.of(t.tbtMs),
+                Latency.of(t.e2eMs), new TreeMap<>(t.errors), new TreeMap<>(t.errorSamples), slo,
+                SloAttainment.allPass(slo), List.of(), null);
+    }
+
+    /** Whether every request is kept ({@link #outcomes}, {@link #slowdowns}); false for a report from a tally. */
+    @JsonIgnore
+    public boolean detailed() {
+        return slowdowns != null;
     }
 
     static Slowdowns slowdowns(List<RequestOutcome> outcomes, UnloadedBaseline baseline) {

@@ -22,6 +22,10 @@ public final class ServePlots {
     }
 
     public static void write(Path file, ServeReport report) {
+        if (!report.rates().stream().allMatch(RateReport::detailed)) {
+            throw new IllegalArgumentException("the plot needs every request, and this report kept only a tally of"
+                    + " them (a run too large to keep each request)");
+        }
         List<LinePlot> plots = report.rates().size() > 1 ? sweep(report) : single(report.rates().getFirst());
         LinePlot.writePng(file, plots, 2, 640, 420);
     }

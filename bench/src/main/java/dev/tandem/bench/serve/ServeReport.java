@@ -109,6 +109,10 @@ public record ServeReport(String url, String trace, String model, int maxModelLe
         for (RateReport r : rates) {
             @SuppressWarnings("unchecked")
             Map<String, Object> row = mapper.convertValue(r, LinkedHashMap.class);
+            if (!r.detailed()) { // a tally keeps no requests: their figures and vllm's are not there
+                rateRows.add(row);
+                continue;
+            }
             row.put("vllm", VllmFigures.of(r, goodput));   // vllm bench serve's keys
             row.put("requests_detail", r.outcomes().stream().map(o -> List.of(o.sentAtMs(),
                     o.request().promptTokens(), o.request().outputTokens(), o.ttftMs(), o.meanTbtMs(), o.e2eMs(),

@@ -2,6 +2,7 @@ package dev.tandem.bench.serve;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.DoubleUnaryOperator;
 
 /**
  * Splitwise's SLOs (ISCA 2024, table of slowdown limits): TTFT P50/P90/P99 ≤ 2/3/6×, TBT and E2E P50/P90/P99
@@ -18,10 +19,15 @@ public final class SloAttainment {
 
     /** Slowdown arrays may hold +∞ for failed requests: a failure is a miss. */
     public static List<SloCheck> evaluate(double[] ttftSlowdowns, double[] tbtSlowdowns, double[] e2eSlowdowns) {
+        return evaluate(percentiles(ttftSlowdowns), percentiles(tbtSlowdowns), percentiles(e2eSlowdowns));
+    }
+
+    /** The same checks from each metric's slowdown percentile at q, however kept (a tally's histograms). */
+    public static List<SloCheck> evaluate(DoubleUnaryOperator ttft, DoubleUnaryOperator tbt, DoubleUnaryOperator e2e) {
         List<SloCheck> checks = new ArrayList<>(9);
-        add(checks, "TTFT", ttftSlowdowns, TTFT_LIMITS);
-        add(checks, "TBT", tbtSlowdowns, TBT_LIMITS);
-        add(checks, "E2E", e2eSlowdowns, E2E_LIMITS);
+        add(checks, "TTFT", ttft, TTFT_LIMITS);
+        add(checks, "TBT", tbt, TBT_LIMITS);
+        add(checks, "E2E", e2e, E2E_LIMITS);
         return checks;
     }
 
@@ -29,11 +35,15 @@ public final class SloAttainment {
         return checks.stream().allMatch(SloCheck::pass);
     }
 
-    private static void add(List<SloCheck> checks, String metric, double[] slowdowns, double[] limits) {
+    private static DoubleUnaryOperator percentiles(double[] slowdowns) {
         double[] sorted = slowdowns.clone(); // once for the three percentiles: a simulated TBT holds millions
         java.util.Arrays.sort(sorted);
+        return q -> Percentiles.ofSorted(sorted, q);
+    }
+
+    private static void add(List<SloCheck> checks, String metric, DoubleUnaryOperator percentile, double[] limits) {
         for (int i = 0; i < PERCENTILES.length; i++) {
-            checks.add(new SloCheck(metric, PERCENTILES[i], Percentiles.ofSorted(sorted, PERCENTILES[i]), limits[i]));
+            checks.add(new SloCheck(metric, PERCENTILES[i], percentile.applyAsDouble(PERCENTILES[i]), limits[i]));
         }
     }
 }
