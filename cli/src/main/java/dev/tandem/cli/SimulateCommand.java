@@ -45,13 +45,15 @@ final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--rates", split = ",", description = "Sweep these rates (requests/s), comma-separated.")
     List<Double> rates;
 
-    @Option(names = "--json", description = "Write every number, and every request, to this JSON file.")
+    @Option(names = "--json", description = "Write every number, and every request, to this JSON file (past "
+            + SimulatedServe.DETAIL_LIMIT + " requests a rate, the figures without the requests).")
     Path json;
 
     @Option(names = "--markdown", description = "Also write the markdown report to this file.")
     Path markdown;
 
-    @Option(names = "--plot", description = "Write bench serve's PNG of the simulated run.")
+    @Option(names = "--plot", description = "Write bench serve's PNG of the simulated run (at most "
+            + SimulatedServe.DETAIL_LIMIT + " requests a rate).")
     Path plot;
 
     @Option(names = "--power-plot", description = "Write a PNG of each pool's power over time, a line a pool and rate.")
@@ -64,7 +66,17 @@ final class SimulateCommand implements Callable<Integer> {
         }
         double[] sweep = rates != null ? rates.stream().mapToDouble(Double::doubleValue).toArray()
                 : new double[] {rate != null ? rate : Double.NaN};
-        SimulatedServe.Run run = SimulatedServe.run(replay.load(), sweep, replay.durationSeconds(600), replay.offset,
+        dev.tandem.bench.serve.Trace trace = replay.load();
+        double duration = replay.durationSeconds(600);
+        for (double r : sweep) { // refused before a long run rather than after it
+            long requests = Math.round((Double.isNaN(r) ? trace.meanRate() : r) * duration);
+            if (plot != null && requests > SimulatedServe.DETAIL_LIMIT) {
+                throw new IllegalArgumentException("--plot draws every request, and a rate of " + requests
+                        + " requests keeps only a tally past " + SimulatedServe.DETAIL_LIMIT + ": shorten --duration"
+                        + " or leave out --plot");
+            }
+        }
+        SimulatedServe.Run run = SimulatedServe.run(trace, sweep, duration, replay.offset,
                 replay.limits(), SimulatedCluster.load(cluster), MachineProfile.load(profile), replay.baselineRequests,
                 line -> spec.commandLine().getErr().println("simulate: " + line));
         String table = run.report().markdown() + "\n" + run.usageMarkdown();

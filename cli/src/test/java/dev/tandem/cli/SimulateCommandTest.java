@@ -63,6 +63,17 @@ class SimulateCommandTest {
     }
 
     @Test
+    void shouldRefuseAPlotOfARunTooLargeToKeepEveryRequestBeforeRunningIt() throws IOException {
+        Path cluster = write("cluster.properties", "prompt.nodes = 1\ntoken.nodes = 1\n");
+        CliFixtures.Run run = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
+                cluster.toString(), "--profile", profile().toString(), "--rate", "20000", "--duration", "60", "--plot",
+                temp.resolve("p.png").toString());
+        assertTrue(run.exitCode() != 0);
+        // the command's own check, before the run (the plot's, after it, words it otherwise)
+        assertTrue(run.err().contains("1200000 requests keeps only a tally past 1000000"), run.err());
+    }
+
+    @Test
     void shouldRankEverySplitAndWriteTheBestAsAClusterFile() throws IOException {
         Path best = temp.resolve("best.properties");
         CliFixtures.Run run = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile",

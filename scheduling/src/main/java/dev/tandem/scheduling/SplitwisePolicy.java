@@ -29,6 +29,7 @@ public final class SplitwisePolicy {
     private final boolean[] tokenLost;    // (token machines) gone: never chosen again
     private final long[] promptKvCapacity;
     private final long[] tokenKvCapacity;
+    private final long largestKv;         // asked of every arriving request: a scan of the machines cost more than routing
     private final long promptKvSmallest;
     private final long tokenKvSmallest;
     private final MachineRanking promptRanking; // fewest pending, then most free KV, then lowest index
@@ -50,6 +51,7 @@ public final class SplitwisePolicy {
         this.tokenLost = new boolean[tokenKvTokens.length];
         this.promptKvCapacity = promptKvTokens.clone();
         this.tokenKvCapacity = tokenKvTokens.clone();
+        this.largestKv = Math.max(Arrays.stream(promptKvTokens).max().orElse(0), Arrays.stream(tokenKvTokens).max().orElse(0));
         this.promptKvSmallest = Arrays.stream(promptKvTokens).min().orElse(0);
         this.tokenKvSmallest = Arrays.stream(tokenKvTokens).min().orElse(0);
         this.promptRanking = new MachineRanking(promptKvTokens.length, (a, b) -> promptPending[a] != promptPending[b]
@@ -61,7 +63,7 @@ public final class SplitwisePolicy {
 
     /** The most KV positions any machine has: a prompt that needs more can never run. */
     public long largestKv() {
-        return Math.max(Arrays.stream(promptKvCapacity).max().orElse(0), Arrays.stream(tokenKvCapacity).max().orElse(0));
+        return largestKv;
     }
 
     /** The route for a request, with its resources taken; null when nothing has room now. */

@@ -155,6 +155,48 @@ class ClusterSimulationTest {
     }
 
     @Test
+    void shouldTallyWhatEveryOutcomeGivesWithinTheHistogramsPrecision() {
+        // the same random plan kept request by request and tallied: counts exact, figures within 0.1 %, never below
+        MachineProfile profile = new MachineProfile("ctx", "", 10, 0.1, 5, 1, 0.002, 2, 0.01, 400, 0, 0, 0, 0);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        List<PlannedRequest> plan = new java.util.ArrayList<>();
+        double at = 0;
+        for (int i = 0; i < 2_000; i++) {
+            at += random.nextDouble() < 0.3 ? 0 : random.nextDouble(0, 0.03);
+            plan.add(new PlannedRequest(i, at, 1 + random.nextInt(300), 1 + random.nextInt(120)));
+        }
+        SimulatedCluster cluster = new SimulatedCluster(2, 3, 2000, 3000, 600, 20); // some turned away
+        ClusterSimulation.Result every = new ClusterSimulation(cluster, profile).run(plan);
+        dev.tandem.bench.serve.UnloadedBaseline baseline = new dev.tandem.bench.serve.UnloadedBaseline(10, 0.1, 6, 10.1,
+                List.of());
+        dev.tandem.bench.serve.OutcomeTally tally = new dev.tandem.bench.serve.OutcomeTally(baseline);
+        ClusterSimulation.Result tallied = new ClusterSimulation(cluster, profile).run(plan, tally);
+        dev.tandem.bench.serve.RateReport exact = dev.tandem.bench.serve.RateReport.of(1, 1, every.outcomes(), baseline);
+        dev.tandem.bench.serve.RateReport fromTally = dev.tandem.bench.serve.RateReport.of(1, 1, tally);
+        assertTrue(tallied.outcomes().isEmpty());
+        assertTrue(exact.errors().getOrDefault("http_429", 0) > 0, "some were turned away: " + exact.errors());
+        assertEquals(exact.requests(), fromTally.requests());
+        assertEquals(exact.completed(), fromTally.completed());
+        assertEquals(exact.errors(), fromTally.errors());
+        assertEquals(exact.wallSeconds(), fromTally.wallSeconds(), 1e-9);
+        assertEquals(exact.outputTokensPerSecond(), fromTally.outputTokensPerSecond(), 1e-9);
+        assertEquals(every.wallMs(), tallied.wallMs(), 1e-9);
+        for (var pair : List.of(List.of(exact.ttftMs(), fromTally.ttftMs()), List.of(exact.tbtMs(), fromTally.tbtMs()),
+                List.of(exact.e2eMs(), fromTally.e2eMs()))) {
+            double[] e = {pair.get(0).p50(), pair.get(0).p90(), pair.get(0).p99()};
+            double[] t = {pair.get(1).p50(), pair.get(1).p90(), pair.get(1).p99()};
+            for (int i = 0; i < 3; i++) {
+                assertTrue(t[i] >= e[i] * (1 - 1e-12) && t[i] <= e[i] * 1.001, pair + " percentile " + i);
+            }
+        }
+        for (int i = 0; i < exact.slo().size(); i++) {
+            double e = exact.slo().get(i).slowdown();
+            double t = fromTally.slo().get(i).slowdown();
+            assertTrue(e == t || t >= e * (1 - 1e-12) && t <= e * 1.001, exact.slo().get(i) + " against " + t);
+        }
+    }
+
+    @Test
     void shouldCostAMixedStepAsAPrefillOfAllItsTokensWhereTheProfileSaysSo() {
         // splitwise-sim's model: a step with prompt and decode tokens takes 1.1 × a prefill of them all
         MachineProfile splitwiseSim = new MachineProfile("sim", "", 10, 0.1, 5, 1, 0, 2, 0.01, 150, 0, 0, 0, 0, 1.1);
