@@ -9,8 +9,10 @@ import dev.tandem.core.model.CausalLm;
 import dev.tandem.core.sampling.Sampler;
 import dev.tandem.core.sampling.SamplingParams;
 
-import java.util.ArrayDeque;
-import java.util.ArrayList;
+import dev.tandem.scheduling.KvBlocks;
+import dev.tandem.scheduling.StepPlan;
+import dev.tandem.scheduling.StepScheduler;
+
 import java.util.Deque;
 import java.util.List;
 import java.util.Queue;
@@ -19,14 +21,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Runs requests to completion with continuous batching on one model: each step is schedule
- * (which sequences, how many tokens each, within the token budget), run (one forward), and
- * post-process (sample, append, retire). Prompt chunks and decode tokens share steps. KV blocks
- * are taken as a sequence grows, as vLLM does: a request is admitted once its tokens so far (and
- * the next one) fit, beside a small reserve for the running ones to grow into; when a step finds
- * no block for a sequence's next token, the newest running sequence is preempted:
- * its blocks are freed and it waits at the head of the queue, to recompute its tokens (prompt and
- * generated, which it keeps, with its sampler's state) when blocks are free again. A sequence
- * alone in the cache that outgrows it ends with "length".
+ * (which sequences, how many tokens each, within the token budget: {@link StepScheduler}, the
+ * decisions the simulator runs too), run (one forward), and post-process (sample, append,
+ * retire). Prompt chunks and decode tokens share steps. KV blocks are taken as a sequence grows,
+ * as vLLM does; a preempted sequence keeps its tokens (prompt and generated) and its sampler's
+ * state, and recomputes them when blocks are free again.
  */
 public final class Generator {
     private final CausalLm model;
@@ -40,11 +39,13 @@ public final class Generator {
     private final float[][] logits;         // (micro-batch) (marked rows, vocab)
     private final EngineStats stats = new EngineStats();
     private final Queue<Sequence> submitted = new ConcurrentLinkedQueue<>();
-    private final Deque<Sequence> waiting = new ArrayDeque<>();
-    private final List<Sequence> running = new ArrayList<>();
+    private final StepScheduler<Sequence> scheduler;
+    private final Deque<Sequence> waiting;  // the scheduler's
+    private final List<Sequence> running;   // the scheduler's
     private final AtomicInteger submittedCount = new AtomicInteger();
     private final AtomicInteger submittedBlocks = new AtomicInteger(); // what the submitted need to be admitted
-    private final int watermarkBlocks;       // kept free at admission, for the running sequences to grow into
+    private final int watermarkBlocks;
+    private long preemptionsCounted;       // kept free at admission, for the running sequences to grow into
     private volatile int queued;
     private volatile int freeBlocks;
     private volatile boolean runningEmpty = true;
@@ -61,9 +62,12 @@ public final class Generator {
         this.model = model;
         this.cache = cache;
         this.freeBlocks = cache.freeBlocks();
-        this.watermarkBlocks = Math.max(1, cache.totalBlocks() / 100);
         this.config = model.config();
         this.capacity = model.maxBatchTokens();
+        this.scheduler = new StepScheduler<>(capacity, new CacheBlocks(cache));
+        this.waiting = scheduler.waiting();
+        this.running = scheduler.running();
+        this.watermarkBlocks = scheduler.watermarkBlocks();
         this.sampler = new Sampler(config.vocabSize());
         this.microBatches = new TokenBatch[microBatches];
         this.logitOwner = new Sequence[microBatches][capacity];
@@ -173,12 +177,7 @@ public final class Generator {
 
     /** Blocks {@code s} needs beyond those it holds to be admitted. */
     private int admissionBlocks(Sequence s) {
-        return Math.max(0, cache.blocksFor(admissionPositions(s)) - s.blocks.size());
-    }
-
-    /** The positions {@code s} needs slots for to be admitted: its tokens so far and the next one. */
-    private static int admissionPositions(Sequence s) {
-        return Math.min(s.limit, s.length + 1);
+        return scheduler.admissionBlocks(s);
     }
 
     /** KV blocks not reserved by any request, and the cache's total; any thread may ask. */
@@ -192,7 +191,7 @@ public final class Generator {
 
     /** True while a request is queued or running. */
     public boolean hasWork() {
-        return !submitted.isEmpty() || !waiting.isEmpty() || !running.isEmpty();
+        return !submitted.isEmpty() || scheduler.hasWork();
     }
 
     /**
@@ -203,9 +202,11 @@ public final class Generator {
     public int step() {
         drainSubmitted();
         dropCancelled();
-        admit();
+        StepPlan<Sequence> plan = scheduler.schedule(this::admitted);
+        stats.preemptions += scheduler.preemptions() - preemptionsCounted; // the stats may have been reset
+        preemptionsCounted = scheduler.preemptions();
         long start = System.nanoTime();
-        int promptTokens = schedule();
+        int promptTokens = fill(plan);
         markSampling();
         model.forward(microBatches, microBatches.length, cache, logits);
         postProcess();
@@ -296,109 +297,33 @@ public final class Generator {
         }
     }
 
-    /**
-     * Admits waiting sequences in order while their tokens and the next one fit with the reserve
-     * left free (the reserve does not hold back the first sequence into an empty engine).
-     */
-    private void admit() {
-        while (!waiting.isEmpty()) {
-            Sequence s = waiting.peek();
-            int extra = admissionBlocks(s);
-            if (extra > 0 && !running.isEmpty() && cache.freeBlocks() - extra < watermarkBlocks) {
-                return;
-            }
-            if (!cache.reserve(s.blocks, admissionPositions(s))) {
-                return;
-            }
-            waiting.poll();
-            if (s.request.promptLogits() && s.promptLogits == null) {
-                s.promptLogits = new float[s.promptLength() * config.vocabSize()];
-            }
-            if (s.request.promptLogprobs() >= 0 && s.promptLogprobs == null) {
-                s.promptLogprobs = new TokenLogprobs[s.promptLength()];
-            }
-            running.add(s);
-            if (!s.preempted) {
-                s.listener.onAdmitted(s.blocks.blocks());
-            }
+    /** A sequence the scheduler admitted (again, if it was preempted): its logit buffers, and the listener hears it once. */
+    private void admitted(Sequence s) {
+        if (s.request.promptLogits() && s.promptLogits == null) {
+            s.promptLogits = new float[s.promptLength() * config.vocabSize()];
+        }
+        if (s.request.promptLogprobs() >= 0 && s.promptLogprobs == null) {
+            s.promptLogprobs = new TokenLogprobs[s.promptLength()];
+        }
+        if (!s.preempted) {
+            s.listener.onAdmitted(s.blocks.blocks());
         }
     }
 
     /**
-     * Blocks for {@code s}'s positions below {@code end}, preempting the newest running sequences
-     * after it (then {@code s} itself) until they fit. False:
-     * {@code s} itself was preempted or ended, and takes no tokens this step.
+     * Fills the micro-batches with the plan's tokens, each sequence's into the least loaded one;
+     * returns how many of the step's tokens are prompt tokens.
      */
-    private boolean grow(Sequence s, int end) {
-        while (!cache.reserve(s.blocks, end)) {
-            Sequence victim = newestPreemptible(s);
-            if (victim == null) { // alone with what cannot give way: the cache holds no more of it
-                s.finishReason = "length";
-                return false;
-            }
-            preempt(victim);
-            if (victim == s) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /**
-     * The newest running sequence after {@code s} that may give its blocks up, else {@code s} itself
-     * if others run. A prefill-only sequence (a prompt machine's, whose KV a tap streams out by its
-     * block table) never grows and is never taken.
-     */
-    private Sequence newestPreemptible(Sequence s) {
-        for (int i = running.size() - 1; i >= 0; i--) {
-            Sequence r = running.get(i);
-            if (r == s) {
-                return running.size() > 1 ? s : null;
-            }
-            if (!r.finished() && r.limit > r.promptLength() + 1) {
-                return r;
-            }
-        }
-        return null;
-    }
-
-    private void preempt(Sequence s) {
-        running.remove(s);
-        cache.release(s.blocks);
-        s.computed = 0;
-        s.preempted = true;
-        waiting.addFirst(s);
-        stats.preemptions++;
-    }
-
-    /**
-     * Fills the micro-batches within the step's token budget, each sequence's tokens into the
-     * least loaded one; returns how many of the step's tokens are prompt tokens.
-     */
-    private int schedule() {
+    private int fill(StepPlan<Sequence> plan) {
         for (TokenBatch mb : microBatches) {
             mb.clear();
         }
-        int budget = capacity;
-        int promptTokens = 0;
-        for (int r = 0; r < running.size(); r++) {
-            Sequence s = running.get(r);
-            if (s.finished()) {
-                continue; // resumed with a first token that already ends it; retired after this step
-            }
+        for (int i = 0; i < plan.size(); i++) {
+            Sequence s = plan.sequence(i);
             TokenBatch mb = leastLoaded();
-            int room = Math.min(budget, capacity - mb.size());
-            if (room == 0) {
-                break;
-            }
             int m = indexOf(mb);
             // a prompt, or a preempted sequence's tokens, a chunk at a time; then the last token, decoding
-            int end = Math.min(s.length, s.computed + room);
-            if (!grow(s, end)) {
-                r = running.indexOf(s) < 0 ? r - 1 : r; // preempted: the next sequence moved into its place
-                continue;
-            }
-            for (int pos = s.computed; pos < end; pos++) {
+            for (int pos = plan.start(i); pos < plan.start(i) + plan.tokens(i); pos++) {
                 boolean prompt = pos < s.promptLength();
                 mb.add(s.tokens[pos], pos, cache.slot(s.blocks, pos), s.blocks.blocks());
                 if (pos == s.length - 1 || (prompt && (s.request.promptLogits() || s.request.promptLogprobs() >= 0))) {
@@ -406,12 +331,9 @@ public final class Generator {
                     logitPosition[m][mb.logitCount()] = pos;
                     mb.markLogits();
                 }
-                promptTokens += prompt ? 1 : 0;
             }
-            budget -= end - s.computed;
-            s.computed = end;
         }
-        return promptTokens;
+        return plan.promptTokens();
     }
 
     private TokenBatch leastLoaded() {
@@ -508,13 +430,40 @@ public final class Generator {
     }
 
     private void retire() {
-        for (int i = running.size() - 1; i >= 0; i--) {
-            Sequence s = running.get(i);
-            if (s.finished()) {
-                running.remove(i);
-                cache.release(s.blocks);
-                s.listener.onDone(new Result(s.generated(), s.promptLogits, s.finishReason, s.promptLogprobs));
-            }
+        scheduler.retireFinished(s -> s.listener.onDone(new Result(s.generated(), s.promptLogits, s.finishReason,
+                s.promptLogprobs)));
+    }
+
+    /** The paged cache as the scheduler sees it: a sequence's blocks are its block table. */
+    private record CacheBlocks(PagedKvCache cache) implements KvBlocks<Sequence> {
+        @Override
+        public boolean reserve(Sequence s, int positions) {
+            return cache.reserve(s.blocks, positions);
+        }
+
+        @Override
+        public void release(Sequence s) {
+            cache.release(s.blocks);
+        }
+
+        @Override
+        public int freeBlocks() {
+            return cache.freeBlocks();
+        }
+
+        @Override
+        public int totalBlocks() {
+            return cache.totalBlocks();
+        }
+
+        @Override
+        public int blocksFor(int positions) {
+            return cache.blocksFor(positions);
+        }
+
+        @Override
+        public int heldBlocks(Sequence s) {
+            return s.blocks.size();
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.tandem.core.engine;
 
 import dev.tandem.core.kv.BlockTable;
+import dev.tandem.scheduling.BatchedSequence;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -10,7 +11,7 @@ import java.util.SplittableRandom;
  * of them have keys and values in the cache. Prefill and decode are the same thing here: a
  * sequence catches up its computed tokens with its tokens, a chunk or one token per step.
  */
-final class Sequence {
+final class Sequence implements BatchedSequence {
     final Request request;
     final GenerationListener listener;
     final BlockTable blocks;
@@ -44,8 +45,44 @@ final class Sequence {
         return request.prompt().length;
     }
 
-    boolean finished() {
+    @Override
+    public boolean finished() {
         return finishReason != null;
+    }
+
+    @Override
+    public int tokens() {
+        return length;
+    }
+
+    @Override
+    public int computedTokens() {
+        return computed;
+    }
+
+    @Override
+    public void computedTokens(int computed) {
+        this.computed = computed;
+    }
+
+    @Override
+    public int promptTokens() {
+        return promptLength();
+    }
+
+    @Override
+    public int limit() {
+        return limit;
+    }
+
+    @Override
+    public void outgrewCache() {
+        finishReason = "length";
+    }
+
+    @Override
+    public void preempted() {
+        preempted = true;
     }
 
     void append(int token) {
