@@ -11,17 +11,16 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.PriorityQueue;
 
 /**
  * A Splitwise cluster on a virtual clock, discrete-event: requests arrive as planned, wait in
  * arrival order until the live {@link SplitwisePolicy} finds them room ({@link WaitingRequests},
- * as the live scheduler does), and every machine runs steps back to back while it has work. A
- * step takes the prompts queued on the machine, up to the profile's token budget, and one token
- * of every sequence it decodes; it lasts what the {@link MachineProfile} says of a prefill of
- * those tokens plus a decode step of those sequences. A split request's first token comes when its
- * prefill step ends; it decodes on its token machine once its KV has landed, which the profile says
- * lags the prefill by the last layer's transfer. Time is in ms from the first arrival.
+ * as the live scheduler does), and every machine batches as the live engine does
+ * ({@link SimulatedMachine}: the live {@code StepScheduler}, steps timed by the
+ * {@link MachineProfile}), stepping back to back while it has work. A split request's first token
+ * comes when its prompt machine computes the prompt's last token; it decodes on its token machine
+ * once its KV has landed, which the profile says lags the prefill by the last layer's transfer, and
+ * found blocks there. Time is in ms from the first arrival.
  * <p>
  * One thread; a simulation runs once.
  */
@@ -53,57 +52,6 @@ public final class ClusterSimulation {
     /** The width of a power sample. */
     public static final double POWER_BIN_MS = 1000;
 
-    private static final int STEP_END = 1;
-    private static final int KV_LANDED = 2;
-
-    private record Event(double atMs, long seq, int kind, Flight flight, Machine machine, long version) {
-    }
-
-    private static final class Flight {
-        final PlannedRequest request;
-        final int position; // in the plan
-        final double arrivalMs;
-        Route route;
-        double firstTokenMs = Double.NaN;
-        double lastTokenMs;
-        final double[] gaps; // null when a tally takes them as they come
-        int generated;
-
-        Flight(PlannedRequest request, int position, boolean keepGaps) {
-            this.request = request;
-            this.position = position;
-            this.arrivalMs = request.sendAtSeconds() * 1e3;
-            this.gaps = keepGaps ? new double[Math.max(0, request.outputTokens() - 1)] : null;
-        }
-
-        long context() {
-            return request.promptTokens() + generated;
-        }
-    }
-
-    private static final class Machine {
-        final MachineProfile profile;
-        final ArrayDeque<Flight> prefills = new ArrayDeque<>();
-        final List<Flight> decoding = new ArrayList<>();
-        final List<Flight> stepPrefills = new ArrayList<>();
-        final List<Flight> stepDecodes = new ArrayList<>();
-        boolean stepping;
-        boolean ending;      // in endStep: its run is over, its next one is planned at the end
-        double prefillMs;
-        double decodeMs;
-        // the steps under way: one, or a run of decode steps over the same sequences (nothing else to do)
-        int runSteps;
-        double runStartMs;
-        double runPrefillMs; // the step's time counted as prefill: its prompt part, or all of a mixed step
-        long runContext;     // the sequences' tokens when the run started
-        long version;        // of the scheduled end; an interrupted run's earlier end is stale
-        final PowerBins power;
-
-        Machine(MachineProfile profile, PowerBins power) {
-            this.profile = profile;
-            this.power = power;
-        }
-    }
 
     private final MachineProfile promptProfile;
     private final MachineProfile tokenProfile;
@@ -111,11 +59,16 @@ public final class ClusterSimulation {
     private final PowerBins tokenPower = new PowerBins();
     private final SplitwisePolicy policy;
     private final WaitingRequests<Flight> waiting;
-    private final Machine[] promptMachines;
-    private final Machine[] tokenMachines;
-    private final PriorityQueue<Event> events = new PriorityQueue<>((a, b) -> a.atMs != b.atMs
-            ? Double.compare(a.atMs, b.atMs) : Long.compare(a.seq, b.seq));
-    private long seq;
+    private final SimulatedMachine[] promptMachines;
+    private final SimulatedMachine[] tokenMachines;
+    private final SimulatedMachine[] machines;                // prompt machines, then token machines: their ids
+    private final EventHeap stepEnds = new EventHeap();       // by machine id: the end of its step under way
+    private final EventHeap kvLandings = new EventHeap();     // by slot: a split request's KV on its token machine
+    private Flight[] landingFlights = new Flight[16];         // (slot)
+    private int[] freeSlots = new int[16];
+    private int freeSlotCount;
+    private int slotsUsed;
+    private long seq;                                         // ties between events at one time: scheduled first, first
     private double nowMs;
     private boolean ran;
     private java.util.function.Consumer<String> decisions; // null: nobody listens, no line is built
@@ -140,13 +93,18 @@ public final class ClusterSimulation {
         Arrays.fill(tokenKv, cluster.tokenKvTokens());
         this.policy = new SplitwisePolicy(promptKv, tokenKv, cluster.mixedThresholdTokens());
         this.waiting = new WaitingRequests<>(cluster.maxQueued());
-        this.promptMachines = new Machine[cluster.promptMachines()];
-        this.tokenMachines = new Machine[cluster.tokenMachines()];
+        this.promptMachines = new SimulatedMachine[cluster.promptMachines()];
+        this.tokenMachines = new SimulatedMachine[cluster.tokenMachines()];
         for (int i = 0; i < promptMachines.length; i++) {
-            promptMachines[i] = new Machine(promptProfile, promptPower);
+            promptMachines[i] = new SimulatedMachine(promptProfile, cluster.promptKvTokens(), promptPower);
         }
         for (int i = 0; i < tokenMachines.length; i++) {
-            tokenMachines[i] = new Machine(tokenProfile, tokenPower);
+            tokenMachines[i] = new SimulatedMachine(tokenProfile, cluster.tokenKvTokens(), tokenPower);
+        }
+        this.machines = new SimulatedMachine[promptMachines.length + tokenMachines.length];
+        for (int i = 0; i < machines.length; i++) {
+            machines[i] = i < promptMachines.length ? promptMachines[i] : tokenMachines[i - promptMachines.length];
+            machines[i].id = i;
         }
     }
 
@@ -162,8 +120,8 @@ public final class ClusterSimulation {
 
     /**
      * Off: every decode step is an event of its own. On (the default): a machine with only decode work
-     * runs its steps as one event until a sequence ends, cut short at the step under way when new work
-     * comes; the same times, far fewer events.
+     * runs its steps as one event until a sequence ends (or its blocks would run out), cut short at the
+     * step under way when new work comes; the same times, far fewer events.
      */
     ClusterSimulation stepRuns(boolean on) {
         this.stepRuns = on;
@@ -203,10 +161,14 @@ public final class ClusterSimulation {
         long polled = 0;
         int next = 0;
         while (true) {
-            // arrivals are read from the plan as the clock reaches them, ahead of any event at the same time
-            Event e = events.peek();
-            boolean arrival = next < order.length && (e == null || plan.get(order[next]).sendAtSeconds() * 1e3 <= e.atMs);
-            if (!arrival && e == null) {
+            // the earlier of the next step end and the next KV landing; arrivals are read from the plan as the
+            // clock reaches them, ahead of any event at the same time
+            boolean landing = !kvLandings.isEmpty() && (stepEnds.isEmpty() || kvLandings.peekAtMs() < stepEnds.peekAtMs()
+                    || kvLandings.peekAtMs() == stepEnds.peekAtMs() && kvLandings.peekSeq() < stepEnds.peekSeq());
+            boolean none = stepEnds.isEmpty() && kvLandings.isEmpty();
+            double eventMs = none ? Double.POSITIVE_INFINITY : landing ? kvLandings.peekAtMs() : stepEnds.peekAtMs();
+            boolean arrival = next < order.length && plan.get(order[next]).sendAtSeconds() * 1e3 <= eventMs;
+            if (!arrival && none) {
                 break;
             }
             if (progress != null && (++polled & 0xFF) == 0 && System.nanoTime() - nextProgressNs > 0) {
@@ -221,20 +183,15 @@ public final class ClusterSimulation {
                 arrive(f);
                 continue;
             }
-            events.poll();
-            nowMs = e.atMs;
-            switch (e.kind) {
-                case STEP_END -> {
-                    if (e.version == e.machine.version) {
-                        endStep(e.machine);
-                    }
-                }
-                case KV_LANDED -> {
-                    Machine m = tokenMachines[e.flight.route.tokenMachine()];
-                    m.decoding.add(e.flight);
-                    newWork(m);
-                }
-                default -> throw new IllegalStateException("event " + e.kind);
+            nowMs = eventMs;
+            if (landing) {
+                int slot = kvLandings.poll();
+                Flight f = landingFlights[slot];
+                landingFlights[slot] = null;
+                freeSlots[freeSlotCount++] = slot;
+                kvLanded(f);
+            } else {
+                endStep(machines[stepEnds.poll()]);
             }
         }
         double wallMs = nowMs;
@@ -292,15 +249,28 @@ public final class ClusterSimulation {
                         decisions.accept("route " + f.request.index() + " " + route.kind() + " " + route.promptMachine()
                                 + " " + route.tokenMachine());
                     }
-                    Machine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
+                    SimulatedMachine m = route.kind() == Route.Kind.ON_TOKEN ? tokenMachines[route.tokenMachine()]
                             : promptMachines[route.promptMachine()];
-                    m.prefills.add(f);
+                    m.scheduler.add(route.kind() == Route.Kind.SPLIT ? MachineSequence.prefill(f)
+                            : MachineSequence.whole(f));
                     newWork(m);
                 });
     }
 
+    /** A split request's KV is on its token machine: it decodes there once blocks for it are free (as the live node). */
+    private void kvLanded(Flight f) {
+        SimulatedMachine m = tokenMachines[f.route.tokenMachine()];
+        MachineSequence s = MachineSequence.resumed(f);
+        if (!m.awaitingBlocks.isEmpty() || !m.kv.reserve(s, Math.min(s.limit, s.prompt + 1))) {
+            m.awaitingBlocks.add(s);
+        } else {
+            m.scheduler.add(s);
+        }
+        newWork(m);
+    }
+
     /** Work came to {@code m}: it starts a step if idle, or cuts its run short at the step under way. */
-    private void newWork(Machine m) {
+    private void newWork(SimulatedMachine m) {
         if (m.ending) {
             return; // planned when its step's end is done
         }
@@ -309,142 +279,126 @@ public final class ClusterSimulation {
             return;
         }
         if (m.runSteps > 1) {
-            int done = stepsDoneBy(m, nowMs - m.runStartMs);
+            int done = m.stepsDoneBy(nowMs - m.runStartMs);
             int keep = Math.min(m.runSteps, done + 1); // the step under way finishes
             if (keep < m.runSteps) {
-                double full = runMs(m, m.runSteps);
-                double cut = runMs(m, keep);
+                double full = m.runMs(m.runSteps);
+                double cut = m.runMs(keep);
                 m.decodeMs -= full - cut;
                 m.runSteps = keep;
-                m.version++;
-                schedule(m.runStartMs + cut, STEP_END, null, m);
+                stepEnds.put(m.id, m.runStartMs + cut, seq++); // the later end it had is gone
             }
         }
     }
 
-    /** The first {@code steps} steps of {@code m}'s run, ms: each one token longer in context than the last. */
-    private static double runMs(Machine m, int steps) {
-        int b = m.stepDecodes.size();
-        double first = m.profile.decodeStepMs(b, m.runContext);
-        return steps * first + m.profile.decodePerContextTokenMs() * b * (double) steps * (steps - 1) / 2;
-    }
-
-    /** How many of the run's steps are over {@code elapsedMs} after it started. */
-    private static int stepsDoneBy(Machine m, double elapsedMs) {
-        int lo = 0;
-        int hi = m.runSteps;
-        while (lo < hi) { // the last k with runMs(k) <= elapsed
-            int mid = (lo + hi + 1) >>> 1;
-            if (runMs(m, mid) <= elapsedMs) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
+    /** The machine's next step, as its scheduler plans it; idle when nothing is left to compute. */
+    private void startStep(SimulatedMachine m) {
+        while (!m.planStep(stepRuns)) {
+            if (m.scheduler.running().isEmpty()) {
+                if (!m.scheduler.waiting().isEmpty()) { // the policy books a request's KV before it comes
+                    throw new IllegalStateException("a machine of " + m.kv.totalBlocks() + " KV blocks cannot admit"
+                            + " request " + m.scheduler.waiting().peek().flight.request.index());
+                }
+                m.stepping = false;
+                return;
             }
+            retire(m); // what is left ended without a step: it outgrew the cache
         }
-        return lo;
-    }
-
-    /** The machine's next step: its queued prompts up to the token budget (one at least) and all it decodes. */
-    private void startStep(Machine m) {
-        m.stepPrefills.clear();
-        m.stepDecodes.clear();
-        long prefillTokens = 0;
-        while (!m.prefills.isEmpty() && (m.stepPrefills.isEmpty()
-                || prefillTokens + m.prefills.peek().request.promptTokens() <= m.profile.maxBatchTokens())) {
-            Flight f = m.prefills.poll();
-            prefillTokens += f.request.promptTokens();
-            m.stepPrefills.add(f);
-        }
-        long context = 0;
-        for (Flight f : m.decoding) {
-            context += f.context();
-        }
-        m.stepDecodes.addAll(m.decoding);
-        if (m.stepPrefills.isEmpty() && m.stepDecodes.isEmpty()) {
-            m.stepping = false;
-            return;
-        }
-        m.runSteps = 1;
         m.runStartMs = nowMs;
-        m.runContext = context;
-        if (stepRuns && m.stepPrefills.isEmpty() && m.prefills.isEmpty()) {
-            int steps = Integer.MAX_VALUE; // until the first of them ends
-            for (Flight f : m.stepDecodes) {
-                steps = Math.min(steps, f.request.outputTokens() - f.generated);
-            }
-            m.runSteps = steps;
-        }
-        double prefill = m.stepPrefills.isEmpty() ? 0 : m.profile.prefillMs(prefillTokens);
-        double decode = m.stepDecodes.isEmpty() ? 0 : runMs(m, m.runSteps);
-        if (prefill > 0 && decode > 0 && m.profile.mixedPrefillFactor() > 0) { // one prefill of all its tokens
-            prefill = m.profile.mixedStepMs(prefillTokens, m.stepDecodes.size(), context);
-            decode = 0;
-        }
-        m.runPrefillMs = prefill;
-        m.prefillMs += prefill;
-        m.decodeMs += decode;
+        double ms = m.stepMs();
+        m.prefillMs += m.runPrefillMs;
+        m.decodeMs += ms - m.runPrefillMs;
         m.stepping = true;
-        m.version++;
-        schedule(nowMs + prefill + decode, STEP_END, null, m);
+        stepEnds.put(m.id, nowMs + ms, seq++);
     }
 
     /**
-     * The step's tokens land. Like the live scheduler, which routes after each node line that frees
-     * something, the waiting requests are routed after each prefill that ends and each request that ends.
+     * The step's tokens land: each sequence the step caught up samples one (a run: one a step).
+     * Like the live scheduler, which routes after each node line that frees something, the waiting
+     * requests are routed after each first token and each request that ends.
      */
-    private void endStep(Machine m) {
+    private void endStep(SimulatedMachine m) {
         m.ending = true;
         double prefillMs = m.runPrefillMs;
         m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.prefillWatts() - m.profile.idleWatts());
         m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.decodeWatts() - m.profile.idleWatts());
-        for (Flight f : m.stepDecodes) { // a run's tokens: no sequence ends before its last step
-            if (f.gaps == null) { // its first gap is its own; the run's later ones are every sequence's (below)
-                tally.gaps(tokenAtMs(m, prefillMs, 1) - f.lastTokenMs, 1);
-                f.generated += m.runSteps;
+        var plan = m.plan;
+        int steps = m.runSteps;
+        for (int i = 0; i < plan.size(); i++) {
+            if (!plan.catchesUp(i)) {
+                continue; // a prompt chunk short of the prompt's end
+            }
+            MachineSequence s = plan.sequence(i);
+            if (steps > 1 && !m.kv.reserve(s, s.tokens + steps - 1)) { // the run was sized to fit
+                throw new IllegalStateException("a decode run outgrew the blocks it was sized for");
+            }
+            s.computed = s.tokens + steps - 1;
+            Flight f = s.flight;
+            if (f.gaps == null && steps > 1) { // its first gap is its own; the run's later ones are every sequence's
+                token(f, tokenAtMs(m, prefillMs, 1));
+                f.generated += steps - 1;
                 f.lastTokenMs = nowMs;
             } else {
-                for (int j = 1; j <= m.runSteps; j++) {
-                    double at = tokenAtMs(m, prefillMs, j);
-                    f.gaps[f.generated - 1] = at - f.lastTokenMs;
-                    f.lastTokenMs = at;
-                    f.generated++;
+                for (int j = 1; j <= steps; j++) {
+                    token(f, tokenAtMs(m, prefillMs, j));
                 }
             }
-            if (f.generated == f.request.outputTokens()) {
-                m.decoding.remove(f);
-                finish(f);
+            s.tokens += steps;
+            s.finished = s.tokens >= s.limit;
+            if (f.generated == 1) {
+                policy.prefillDone(f.route); // the prompt machine's queue shrank
+                if (decisions != null) {
+                    decisions.accept("first " + f.request.index());
+                }
                 routeWaiting();
             }
         }
         if (tally != null) {
-            for (int j = 2; j <= m.runSteps; j++) {
-                tally.gaps(tokenAtMs(m, prefillMs, j) - tokenAtMs(m, prefillMs, j - 1), m.stepDecodes.size());
+            for (int j = 2; j <= steps; j++) {
+                tally.gaps(tokenAtMs(m, prefillMs, j) - tokenAtMs(m, prefillMs, j - 1), plan.size());
             }
         }
-        for (Flight f : m.stepPrefills) {
-            f.firstTokenMs = nowMs;
-            f.lastTokenMs = nowMs;
-            f.generated = 1;
-            policy.prefillDone(f.route); // the prompt machine's queue shrank
-            if (decisions != null) {
-                decisions.accept("first " + f.request.index());
-            }
-            if (f.request.outputTokens() == 1) {
-                finish(f);
-            } else if (f.route.kind() == Route.Kind.SPLIT) {
-                schedule(nowMs + m.profile.kvExposedMs(f.request.promptTokens()), KV_LANDED, f, null);
-            } else {
-                m.decoding.add(f); // a mixed-pool machine decodes what it prefilled
-            }
-            routeWaiting();
-        }
+        retire(m);
         m.ending = false;
         startStep(m);
     }
 
+    /** A token of {@code f} at {@code atMs}: its first, or a gap after the last. */
+    private void token(Flight f, double atMs) {
+        if (f.generated == 0) {
+            f.firstTokenMs = atMs;
+        } else if (f.gaps != null) {
+            f.gaps[f.generated - 1] = atMs - f.lastTokenMs;
+        } else {
+            tally.gaps(atMs - f.lastTokenMs, 1);
+        }
+        f.lastTokenMs = atMs;
+        f.generated++;
+    }
+
+    /** {@code m}'s finished sequences leave it: a split request's prompt moves on, the rest end; blocks freed are given out. */
+    private void retire(SimulatedMachine m) {
+        m.scheduler.retireFinished(s -> {
+            Flight f = s.flight;
+            if (s.prefillOnly && f.request.outputTokens() > 1) {
+                scheduleLanding(f, nowMs + m.profile.kvExposedMs(f.request.promptTokens()));
+            } else {
+                finish(f);
+                routeWaiting();
+            }
+        });
+        while (!m.awaitingBlocks.isEmpty()) {
+            MachineSequence s = m.awaitingBlocks.peek();
+            if (!m.kv.reserve(s, Math.min(s.limit, s.prompt + 1))) {
+                break;
+            }
+            m.scheduler.add(m.awaitingBlocks.poll());
+        }
+    }
+
     /** When the run's {@code j}-th token (1-based) lands: the last at the run's end. */
-    private double tokenAtMs(Machine m, double prefillMs, int j) {
-        return j == m.runSteps ? nowMs : m.runStartMs + prefillMs + runMs(m, j);
+    private double tokenAtMs(SimulatedMachine m, double prefillMs, int j) {
+        return j == m.runSteps ? nowMs : m.runStartMs + prefillMs + m.runMs(j);
     }
 
     private void finish(Flight f) {
@@ -456,10 +410,12 @@ public final class ClusterSimulation {
         double ttftMs = f.firstTokenMs - f.arrivalMs;
         double e2eMs = f.lastTokenMs - f.arrivalMs;
         if (tally != null) {
-            tally.completed(f.request, f.arrivalMs, ttftMs, e2eMs, f.request.outputTokens());
-        } else {
-            outcomes[f.position] = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, ttftMs, f.gaps, e2eMs,
-                    f.request.outputTokens());
+            tally.completed(f.request, f.arrivalMs, ttftMs, e2eMs, f.generated);
+        } else { // fewer tokens than asked only where a sequence outgrew a machine's whole cache
+            double[] gaps = f.generated == f.request.outputTokens() ? f.gaps
+                    : Arrays.copyOf(f.gaps, Math.max(0, f.generated - 1));
+            outcomes[f.position] = new RequestOutcome(f.request, f.arrivalMs, 200, null, null, ttftMs, gaps, e2eMs,
+                    f.generated);
         }
     }
 
@@ -472,43 +428,25 @@ public final class ClusterSimulation {
         }
     }
 
-    /** Energy above idle in bins of {@link #POWER_BIN_MS}, J: what turns into a pool's power over time. */
-    private static final class PowerBins {
-        private double[] joules = new double[16];
-
-        /** {@code watts} over [from, to) ms. */
-        void add(double fromMs, double toMs, double watts) {
-            for (double t = fromMs; t < toMs && watts != 0; ) {
-                int bin = (int) (t / POWER_BIN_MS);
-                double end = Math.min(toMs, (bin + 1) * POWER_BIN_MS);
-                if (bin >= joules.length) {
-                    joules = Arrays.copyOf(joules, Math.max(bin + 1, 2 * joules.length));
-                }
-                joules[bin] += watts * (end - t) / 1e3;
-                t = end;
+    private void scheduleLanding(Flight f, double atMs) {
+        int slot;
+        if (freeSlotCount > 0) {
+            slot = freeSlots[--freeSlotCount];
+        } else {
+            slot = slotsUsed++;
+            if (slot == landingFlights.length) {
+                landingFlights = Arrays.copyOf(landingFlights, 2 * slot);
+                freeSlots = Arrays.copyOf(freeSlots, 2 * slot);
             }
         }
-
-        /** The mean draw of each bin up to {@code wallMs}, W, {@code idleWatts} under it all. */
-        double[] watts(double wallMs, double idleWatts) {
-            int bins = (int) Math.ceil(wallMs / POWER_BIN_MS);
-            double[] w = new double[bins];
-            for (int b = 0; b < bins; b++) {
-                double width = Math.min(POWER_BIN_MS, wallMs - b * POWER_BIN_MS) / 1e3;
-                w[b] = idleWatts + (b < joules.length && width > 0 ? joules[b] / width : 0);
-            }
-            return w;
-        }
+        landingFlights[slot] = f;
+        kvLandings.put(slot, atMs, seq++);
     }
 
-    private void schedule(double atMs, int kind, Flight flight, Machine machine) {
-        events.add(new Event(atMs, seq++, kind, flight, machine, machine == null ? 0 : machine.version));
-    }
-
-    private static PoolUsage usage(Machine[] machines, MachineProfile profile, PowerBins power, double wallMs) {
+    private static PoolUsage usage(SimulatedMachine[] machines, MachineProfile profile, PowerBins power, double wallMs) {
         double prefill = 0;
         double decode = 0;
-        for (Machine m : machines) {
+        for (SimulatedMachine m : machines) {
             prefill += m.prefillMs;
             decode += m.decodeMs;
         }

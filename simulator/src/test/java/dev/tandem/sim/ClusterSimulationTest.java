@@ -84,6 +84,49 @@ class ClusterSimulationTest {
     }
 
     @Test
+    void shouldChunkPromptsWithinTheTokenBudget() {
+        // a token budget of 150: the 400-token prompt takes chunks of 150, 150 and 100. The second request
+        // arrives at 30 and runs whole on the same prompt machine (the first booked the token machine's
+        // 410 positions but 7), so the third step also takes its first 50 tokens: 0-25, 25-50, 50-75 (150
+        // tokens each), then its last 50 alone, 75-90
+        ClusterSimulation.Result r = new ClusterSimulation(cluster(410, 10), PROFILE).run(List.of(
+                new PlannedRequest(0, 0, 400, 3), new PlannedRequest(1, 0.030, 100, 3)));
+        RequestOutcome first = r.outcomes().get(0);
+        RequestOutcome second = r.outcomes().get(1);
+        assertEquals(75, first.ttftMs(), EPS);
+        // its KV lands at 75 + 2 + 4 = 81 on the token machine: steps of 6 ms, tokens at 87, 93
+        assertArrayEquals(new double[] {12, 6}, first.tbtMs(), EPS);
+        assertEquals(90 - 30, second.ttftMs(), EPS);
+        assertArrayEquals(new double[] {6, 6}, second.tbtMs(), EPS); // alone on the prompt machine
+    }
+
+    @Test
+    void shouldRunStepsAsOneEventWhereBlocksRunShortAndSequencesArePreempted() {
+        // short requests on token machines of 13 blocks (208 positions): the policy books 200 tokens a machine,
+        // the blocks round every sequence up, so runs are cut where blocks run out and sequences are preempted
+        MachineProfile profile = new MachineProfile("ctx", "", 10, 0.1, 5, 1, 0.002, 2, 0.01, 64, 0, 0, 0, 0);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        List<PlannedRequest> plan = new java.util.ArrayList<>();
+        double at = 0;
+        for (int i = 0; i < 400; i++) {
+            at += random.nextDouble() < 0.3 ? 0 : random.nextDouble(0, 0.01);
+            plan.add(new PlannedRequest(i, at, 1 + random.nextInt(20), 1 + random.nextInt(40)));
+        }
+        SimulatedCluster cluster = new SimulatedCluster(1, 2, 2000, 200, 600, SimulatedCluster.UNBOUNDED);
+        ClusterSimulation.Result stepwise = new ClusterSimulation(cluster, profile).stepRuns(false).run(plan);
+        ClusterSimulation.Result runs = new ClusterSimulation(cluster, profile).run(plan);
+        for (int i = 0; i < plan.size(); i++) {
+            RequestOutcome a = stepwise.outcomes().get(i);
+            RequestOutcome b = runs.outcomes().get(i);
+            assertEquals(a.ttftMs(), b.ttftMs(), 1e-6, "request " + i);
+            assertArrayEquals(a.tbtMs(), b.tbtMs(), 1e-6, "request " + i);
+            assertEquals(plan.get(i).outputTokens(), b.outputTokens(), "request " + i);
+        }
+        assertEquals(stepwise.wallMs(), runs.wallMs(), 1e-6);
+        assertEquals(stepwise.token().decodeMs(), runs.token().decodeMs(), 1e-6);
+    }
+
+    @Test
     void shouldWaitForKvRoomInArrivalOrderAndTurnAwayPastTheQueueLimit() {
         // one token machine of 150 positions and no prompt machine: one request of 105 at a time, each run
         // whole there (prefill 20 ms, then 6 ms steps); one may wait, the third is a 429
