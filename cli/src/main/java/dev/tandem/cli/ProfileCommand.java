@@ -56,6 +56,15 @@ final class ProfileCommand implements Callable<Integer> {
     @Option(names = "--decode-tokens", defaultValue = "16", description = "Decode steps timed a run (default ${DEFAULT-VALUE}).")
     int decodeTokens;
 
+    @Option(names = "--max-batch-tokens", description = "The token budget of a step in the engine the profile stands for"
+            + " (tandem serve's --max-batch-tokens), which the simulator batches to (default: the longest --prefill-tokens).")
+    Integer maxBatchTokens;
+
+    @Option(names = "--mixed-prefill-factor", defaultValue = "0", description = "How the simulator costs a step of prompt"
+            + " and decode tokens: 0, a prefill and a decode step in turn; F, F times a prefill of all its tokens"
+            + " (default ${DEFAULT-VALUE}).")
+    double mixedPrefillFactor;
+
     @Option(names = "--name", description = "The profile's name (default: the model and the device).")
     String name;
 
@@ -72,6 +81,9 @@ final class ProfileCommand implements Callable<Integer> {
         }
         if (prefillTokens.length < 2 || batchSizes.length < 2) {
             throw new IllegalArgumentException("a line needs two points: give at least two --prefill-tokens and --batch-sizes");
+        }
+        if (maxBatchTokens != null && maxBatchTokens < 1 || !(mixedPrefillFactor >= 0)) {
+            throw new IllegalArgumentException("--max-batch-tokens must be >= 1 and --mixed-prefill-factor >= 0");
         }
         if (device.device == null) {
             device.device = "cpu";
@@ -125,8 +137,8 @@ final class ProfileCommand implements Callable<Integer> {
             String what = weights.name();
             MachineProfile profile = new MachineProfile(name != null ? name : what + "-" + deviceName,
                     "tandem profile on " + deviceName + ", " + LocalDate.now(), prefill.interceptMs(), prefill.perTokenMs(),
-                    decode.interceptMs(), decode.perSequenceMs(), decode.perContextTokenMs(), 0, 0, maxPrefill, 0, 0,
-                    0, 0);
+                    decode.interceptMs(), decode.perSequenceMs(), decode.perContextTokenMs(), 0, 0,
+                    maxBatchTokens != null ? maxBatchTokens : maxPrefill, 0, 0, 0, 0, mixedPrefillFactor);
             List<String> head = new ArrayList<>();
             head.add("Measured by tandem profile on " + deviceName + " (" + what + ", " + config.numLayers() + " layers), "
                     + LocalDate.now() + "; the median of " + REPEATS + " runs each:");
