@@ -65,6 +65,10 @@ final class ProfileCommand implements Callable<Integer> {
             + " (default ${DEFAULT-VALUE}).")
     double mixedPrefillFactor;
 
+    @Option(names = "--threads", description = "Kernel threads, as the served engine will have them (tandem serve's"
+            + " --threads; default: all cores).")
+    Integer threads;
+
     @Option(names = "--name", description = "The profile's name (default: the model and the device).")
     String name;
 
@@ -97,7 +101,7 @@ final class ProfileCommand implements Callable<Integer> {
         int kvTokens = Math.max(maxBatch * blocks(contexts[0] + decodeTokens + 1),
                 Math.max(farBatch * blocks(contexts[1] + decodeTokens + 1), blocks(maxPrefill + 1))) * KV_BLOCK;
         List<String> notes = new ArrayList<>();
-        try (ComputeBackend backend = device.spec(0).open(DeviceOptions.log());
+        try (ComputeBackend backend = device.spec(threads == null ? 0 : threads).open(DeviceOptions.log());
              CausalLm lm = weights.load(backend, capacity, this::log)) {
             ModelConfig config = lm.config();
             Generator generator = new Generator(lm, lm.newKvCache(kvTokens, KV_BLOCK));
