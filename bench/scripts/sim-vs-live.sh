@@ -19,7 +19,7 @@ mkdir -p "$out"
 [ -f "$model/config.json" ] || $tandem synth --preset mixtral-small --out "$model"
 
 # the profile: prompts within the budget (the engine chunks longer ones), decode batches the load will hold
-$tandem profile --model "$model" --threads "$threads" --max-batch-tokens "$budget" --mixed-prefill-factor "${MIXED_FACTOR:-1}" \
+$tandem profile --model "$model" --threads "$threads" --max-batch-tokens "$budget" --mixed-prefill-factor "${MIXED_FACTOR:-0}" \
   --prefill-tokens 32,128,256 --batch-sizes 1,4,16 --contexts 64,512 --name "cpu-$(basename "$model")" \
   --out "$out/profile.properties" 2> "$out/profile.log"
 
