@@ -15,7 +15,7 @@ $tandem plan --trace conv --profile "$p/h200-mixtral-8x7b.properties" --machines
   --token-kv-tokens 300000 --duration 300 --out "$out/plan-h200-8-conv.properties" \
   > "$out/plan-h200-8-conv.md" 2> "$out/plan-h200-8-conv.log"
 $tandem simulate --trace conv --cluster "$out/plan-h200-8-conv.properties" --profile "$p/h200-mixtral-8x7b.properties" \
-  --rates 20,33,50 --duration 300 --markdown "$out/simulate-h200-8-conv.md" --power-plot "$out/sim-power.png" \
+  --rates 20,30,45 --duration 300 --markdown "$out/simulate-h200-8-conv.md" --power-plot "$out/sim-power.png" \
   > /dev/null 2> "$out/simulate-h200-8-conv.log"
 
 # Splitwise's designs at the power of 40 DGX-H100s (408 kW): prompt machines H100, token machines

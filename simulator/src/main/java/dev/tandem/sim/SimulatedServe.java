@@ -79,7 +79,8 @@ public final class SimulatedServe {
             plans.add(ReplayPlan.plan(trace, rate, durationSeconds, offsetSeconds, limits));
         }
         List<RequestOutcome> alone = new ArrayList<>();
-        for (PlannedRequest r : ServeBenchmark.baselineSample(plans.getFirst(), limits, baselineRequests)) {
+        for (PlannedRequest r : ServeBenchmark.baselineSample(trace, durationSeconds, offsetSeconds, limits,
+                baselineRequests)) {
             alone.add(new ClusterSimulation(cluster, promptProfile, tokenProfile).run(List.of(r)).outcomes().getFirst());
         }
         UnloadedBaseline baseline = UnloadedBaseline.fit(alone);

@@ -93,7 +93,8 @@ public final class ServeBenchmark {
                     new PromptFactory(settings.seed(), settings.minId(), vocab), settings.apiKey(), settings.ignoreEos(),
                     settings.chat());
             UnloadedBaseline baseline = settings.baselineIn() != null ? UnloadedBaseline.load(settings.baselineIn())
-                    : measureBaseline(client, plans.getFirst(), limits, settings.baselineRequests(), log);
+                    : measureBaseline(client, baselineSample(trace, settings.durationSeconds(), settings.offsetSeconds(),
+                    limits, settings.baselineRequests()), log);
             if (settings.baselineOut() != null) {
                 settings.baselineOut().toAbsolutePath().getParent().toFile().mkdirs();
                 baseline.save(settings.baselineOut());
@@ -123,9 +124,7 @@ public final class ServeBenchmark {
      * Sends {@code count} requests of the plan, spread evenly over its prompt lengths, one at a time after one
      * unmeasured warm-up, and fits the baseline to them.
      */
-    static UnloadedBaseline measureBaseline(StreamingClient client, List<PlannedRequest> plan, LengthLimits limits,
-                                            int count, PrintStream log) {
-        List<PlannedRequest> sample = baselineSample(plan, limits, count);
+    static UnloadedBaseline measureBaseline(StreamingClient client, List<PlannedRequest> sample, PrintStream log) {
         int n = sample.size();
         ProgressBar progress = new ProgressBar(log, "baseline");
         client.send(new PlannedRequest(BASELINE_INDEX_BASE + n, 0, sample.getFirst().promptTokens(),
@@ -141,6 +140,18 @@ public final class ServeBenchmark {
         progress.update(n, n, n, errors, true);
         progress.finish();
         return UnloadedBaseline.fit(outcomes);
+    }
+
+    /**
+     * The unloaded baseline's requests, drawn from the slice replayed at the trace's own rate: the same for
+     * every rate of a run, and for every rate {@code tandem plan} tries, so that one baseline judges them all
+     * (drawn from each rate's own plan, the extremes moved with the rate, and with them the fit).
+     */
+    public static List<PlannedRequest> baselineSample(Trace trace, double durationSeconds, double offsetSeconds,
+                                                      LengthLimits limits, int count) {
+        double own = trace.meanRate();
+        return baselineSample(ReplayPlan.plan(trace, Double.isFinite(own) && own > 0 ? own : 1, durationSeconds,
+                offsetSeconds, limits), limits, count);
     }
 
     /**
