@@ -11,6 +11,7 @@ import dev.tandem.core.model.LocalMoeDispatch;
 import dev.tandem.core.model.Models;
 import dev.tandem.core.model.MoeDispatch;
 import dev.tandem.core.model.Routing;
+import dev.tandem.scheduling.MicroBatchRule;
 import dev.tandem.transport.Dtype;
 import dev.tandem.transport.LocalM2n;
 import dev.tandem.transport.M2nContext;
@@ -21,10 +22,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Chooses m by MegaScale-Infer's rule {@code m ≥ 2(1 + Tc/Tf)}, {@code Tf = max(Ta, Te)}, from a
- * warm-up on this host: a decode batch through the model in this process times the attention
- * side (Ta) and the experts (Te) per layer, and an Aeron IPC round trip of the same rows times
- * the transfer (Tc). m is at most 4.
+ * Times what {@link MicroBatchRule} decides m from, with a warm-up on this host: a decode batch
+ * through the model in this process times the attention side (Ta) and the experts (Te) per layer,
+ * and an Aeron IPC round trip of the same rows times the transfer (Tc).
  */
 final class MicroBatchPlanner {
     private static final int SEQUENCES = 8;
@@ -33,16 +33,10 @@ final class MicroBatchPlanner {
     private MicroBatchPlanner() {
     }
 
-    /**
-     * m for nodes on {@code devices} (resolved: cpu, cuda:N). The warm-up times the CPU, so it
-     * decides for CPU nodes only. Every node on one GPU: m = 1, since the roles take turns on the
-     * device and a second micro-batch has nothing to overlap with (measured on one H200: 111 ms
-     * between tokens at m = 2 against 74 ms at m = 1, bench/GPU_RESULTS.md). Nodes on several
-     * GPUs: m = 2, the rule's least (Tc ≥ 0), without a GPU timing to refine it.
-     */
+    /** m for nodes on {@code devices} (resolved: cpu, cuda:N): the warm-up times the CPU, so it times CPU nodes only. */
     static int choose(Path model, int attentionNodes, int expertNodes, java.util.Set<String> devices) {
-        if (devices.stream().anyMatch(d -> !d.equals("cpu"))) {
-            int m = devices.size() == 1 ? 1 : 2;
+        int m = MicroBatchRule.forDevices(devices);
+        if (m > 0) {
             System.err.printf("tandem: nodes on %s → m = %d (%s; --micro-batches sets it)%n", String.join(", ", devices), m,
                     m == 1 ? "one device that both roles take turns on: nothing to overlap"
                             : "several devices: the least m ≥ 2(1 + Tc/Tf) allows, untimed");
@@ -71,8 +65,7 @@ final class MicroBatchPlanner {
             double ta = (System.nanoTime() - start - timed.nanos) / layersRun;
             double tc = roundTripNanos(lm.config().hiddenSize(), SEQUENCES * lm.config().expertsPerToken(),
                     expertNodes) / 2;
-            double tf = Math.max(ta, te);
-            int m = (int) Math.min(4, Math.max(1, Math.ceil(2 * (1 + tc / tf))));
+            int m = MicroBatchRule.forTimes(ta, te, tc);
             System.err.printf("tandem: warm-up per layer: Ta %.0f µs, Te %.0f µs, Tc %.0f µs → m = %d (m ≥ 2(1 + Tc/Tf))%n",
                     ta / 1e3, te / 1e3, tc / 1e3, m);
             return m;

@@ -16,7 +16,7 @@ import java.util.Locale;
  * node. Tensor parallelism within a node is not modelled: every node is one GPU.
  */
 public final class AfdPlanner {
-    public static final int MAX_MICRO_BATCHES = 4;
+    public static final int MAX_MICRO_BATCHES = dev.tandem.scheduling.MicroBatchRule.MAX;
 
     /** One plan: its shape, the batch it runs, and what that gives. */
     public record Design(int attentionNodes, int expertNodes, int microBatches, int batch, double taUs, double teUs,
