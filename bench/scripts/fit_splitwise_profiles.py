@@ -17,8 +17,9 @@ def line(points):
     return my - slope * mx, slope
 
 rows = list(csv.DictReader(open(sys.argv[1])))
-for hw, sku, tdp in (("a100-80gb", "dgx-a100", 6500), ("h100-80gb", "dgx-h100", 10200),
-                     ("h100-80gb-pcap", "dgx-h100-pcap", 7140)):
+fits = {}
+for hw, sku, tdp in (("a100-80gb", "dgx-a100", 6500), ("h100-80gb-pcap", "dgx-h100-pcap", 7140),
+                     ("h100-80gb", "dgx-h100", 10200)):
     r = [x for x in rows if x["model"] == "llama2-70b" and x["hardware"] == hw and x["tensor_parallel"] == "8"]
     med = lambda f, key: statistics.median(float(x[key]) for x in r if f(x))
     prompts = sorted({int(x["prompt_size"]) for x in r if x["batch_size"] == "1"})
@@ -31,7 +32,19 @@ for hw, sku, tdp in (("a100-80gb", "dgx-a100", 6500), ("h100-80gb", "dgx-h100", 
                         "token_time")) for p in prompts])
     per_context = max(0.0, ctx[1])
     intercept = decode[0] - per_context * (512 + 64)  # the batch line's contexts: 512-token prompts, 128 generated
+    fits[sku] = (prefill, decode)
     name = f"{sku}-llama2-70b"
+    cap = ""
+    if sku == "dgx-h100":  # POLCA's curve: the capped rows against these, prefill per token and a decode step of 16
+        (_, capped_token), (capped_d0, capped_d1) = fits["dgx-h100-pcap"]
+        prefill_factor = max(1.0, capped_token / prefill[1])
+        decode_factor = max(1.0, (capped_d0 + 16 * capped_d1) / (decode[0] + 16 * decode[1]))
+        cap = f"""# POLCA's capping, from the data's h100-80gb-pcap rows (dgx-h100-pcap-llama2-70b.properties) against these:
+# capped to 7140 W, a prefill token takes {prefill_factor:.3f}x as long and a decode step of 16 {decode_factor:.3f}x
+power.cap_w = 7140
+power.cap_prefill_factor = {prefill_factor:.4f}
+power.cap_decode_factor = {decode_factor:.4f}
+"""
     with open(f"{sys.argv[2]}/{name}.properties", "w") as out:
         out.write(f"""# Llama-2-70B on a {sku.upper()} (8 GPUs, tensor parallel 8), fitted by bench/scripts/fit_splitwise_profiles.py
 # to splitwise-sim's published measurements (github.com/Mutinifni/splitwise-sim data/perf_model.csv, commit 8f99e7d):
@@ -54,5 +67,5 @@ power.idle_w = 0
 cost_per_hour = 0
 # a step with prompt and decode tokens: splitwise-sim's performance_model.py costs it as 1.1x a prefill of them all
 mixed.prefill_factor = 1.1
-""")
+""" + cap)
     print(name, "prefill", prefill, "decode", decode, "per context", per_context)

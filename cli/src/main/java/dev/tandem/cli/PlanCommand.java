@@ -65,6 +65,11 @@ final class PlanCommand implements Callable<Integer> {
             + " machines are lent to the mixed pool (default ${DEFAULT-VALUE}).")
     long mixedThresholdTokens;
 
+    @Option(names = "--oversubscribe", defaultValue = "1", description = "With --budget-power: POLCA's oversubscription."
+            + " Designs may draw up to this many times the budget at peak, and are simulated under the budget, machines"
+            + " capped as their profiles' power.cap_w says, token machines first (default ${DEFAULT-VALUE}: none).")
+    double oversubscribe;
+
     @Option(names = "--threads", description = "Designs simulated at once (default: the cores).")
     Integer threads;
 
@@ -100,10 +105,17 @@ final class PlanCommand implements Callable<Integer> {
         if (!(limit > 0)) {
             throw new IllegalArgumentException("the budget must be above 0");
         }
-        List<int[]> splits = SplitwisePlanner.splits(kind, limit, prompt, token);
+        if (!(oversubscribe >= 1) || oversubscribe > 1 && kind != SplitwisePlanner.Budget.POWER) {
+            throw new IllegalArgumentException("--oversubscribe takes a factor >= 1, and only with --budget-power");
+        }
+        if (oversubscribe > 1 && !prompt.cappable() && !token.cappable()) {
+            throw new IllegalArgumentException("--oversubscribe needs a profile that says what a power cap costs"
+                    + " (power.cap_w, power.cap_prefill_factor, power.cap_decode_factor)");
+        }
+        List<int[]> splits = SplitwisePlanner.splits(kind, limit * oversubscribe, prompt, token);
         SplitwisePlanner.Settings settings = new SplitwisePlanner.Settings(replay.load(), replay.durationSeconds(300),
                 replay.offset, replay.limits(), promptKvTokens, tokenKvTokens, mixedThresholdTokens,
-                replay.baselineRequests);
+                replay.baselineRequests, oversubscribe > 1 ? limit : 0);
         spec.commandLine().getErr().println("plan: " + splits.size() + " designs, each searched for its highest rate meeting the SLOs");
         List<SplitwisePlanner.Design> designs = SplitwisePlanner.plan(splits, prompt, token, settings,
                 threads != null ? threads : Runtime.getRuntime().availableProcessors(),

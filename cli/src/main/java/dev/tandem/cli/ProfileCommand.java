@@ -142,7 +142,7 @@ final class ProfileCommand implements Callable<Integer> {
             MachineProfile profile = new MachineProfile(name != null ? name : what + "-" + deviceName,
                     "tandem profile on " + deviceName + ", " + LocalDate.now(), prefill.interceptMs(), prefill.perTokenMs(),
                     decode.interceptMs(), decode.perSequenceMs(), decode.perContextTokenMs(), 0, 0,
-                    maxBatchTokens != null ? maxBatchTokens : maxPrefill, 0, 0, 0, 0, mixedPrefillFactor);
+                    maxBatchTokens != null ? maxBatchTokens : maxPrefill, 0, 0, 0, 0, mixedPrefillFactor, 0, 1, 1);
             List<String> head = new ArrayList<>();
             head.add("Measured by tandem profile on " + deviceName + " (" + what + ", " + config.numLayers() + " layers), "
                     + LocalDate.now() + "; the median of " + REPEATS + " runs each:");

@@ -36,11 +36,16 @@ public final class ClusterSimulation {
      * A pool's machines over the run: time spent prefilling and decoding, summed over them (ms), and
      * what they drew and cost over the run's wall time, idle time included.
      */
-    public record PoolUsage(int machines, double prefillMs, double decodeMs, double energyJ, double cost,
-                            double[] powerW) {
+    public record PoolUsage(int machines, double prefillMs, double decodeMs, double cappedMs, double energyJ,
+                            double cost, double[] powerW) {
         /** The pool's mean draw in each {@link #POWER_BIN_MS} of the run, W, idle machines included. */
         public double[] powerW() {
             return powerW.clone();
+        }
+
+        /** Of the busy time, the share its machines stepped under a power cap, in [0, 1]. */
+        public double cappedShare() {
+            return prefillMs + decodeMs <= 0 ? 0 : cappedMs / (prefillMs + decodeMs);
         }
 
         /** Busy time over machine time, in [0, 1]. */
@@ -48,6 +53,9 @@ public final class ClusterSimulation {
             return machines == 0 || wallMs <= 0 ? 0 : (prefillMs + decodeMs) / (machines * wallMs);
         }
     }
+
+    /** Caps come off once the cluster would draw less than this share of its budget uncapped. */
+    static final double UNCAP_BELOW = 0.95;
 
     /** The width of a power sample. */
     public static final double POWER_BIN_MS = 1000;
@@ -69,6 +77,10 @@ public final class ClusterSimulation {
     private int freeSlotCount;
     private int slotsUsed;
     private long seq;                                         // ties between events at one time: scheduled first, first
+    private final double powerBudgetW;                        // POLCA's; 0: none
+    private final ClusterDraw draw;
+    private boolean tokenCapped;
+    private boolean promptCapped;
     private double nowMs;
     private boolean ran;
     private java.util.function.Consumer<String> decisions; // null: nobody listens, no line is built
@@ -96,11 +108,13 @@ public final class ClusterSimulation {
         this.promptMachines = new SimulatedMachine[cluster.promptMachines()];
         this.tokenMachines = new SimulatedMachine[cluster.tokenMachines()];
         for (int i = 0; i < promptMachines.length; i++) {
-            promptMachines[i] = new SimulatedMachine(promptProfile, cluster.promptKvTokens(), promptPower);
+            promptMachines[i] = new SimulatedMachine(promptProfile, false, cluster.promptKvTokens(), promptPower);
         }
         for (int i = 0; i < tokenMachines.length; i++) {
-            tokenMachines[i] = new SimulatedMachine(tokenProfile, cluster.tokenKvTokens(), tokenPower);
+            tokenMachines[i] = new SimulatedMachine(tokenProfile, true, cluster.tokenKvTokens(), tokenPower);
         }
+        this.powerBudgetW = cluster.powerBudgetWatts();
+        this.draw = new ClusterDraw(promptMachines, tokenMachines);
         this.machines = new SimulatedMachine[promptMachines.length + tokenMachines.length];
         for (int i = 0; i < machines.length; i++) {
             machines[i] = i < promptMachines.length ? promptMachines[i] : tokenMachines[i - promptMachines.length];
@@ -257,6 +271,36 @@ public final class ClusterSimulation {
                 });
     }
 
+    /**
+     * POLCA's policy, at each step start under a power budget: whether {@code m}'s step runs capped. With every
+     * machine uncapped the cluster's draw (its stepping machines, {@code m}'s step beside them, the idle at idle
+     * power) fits: no cap. Else token machines are capped first, since they lose least by it (a decode step is
+     * bound by memory, not power), and prompt machines only when that is not enough. A cap set on the token
+     * pool cuts its decode runs at the step under way, so that it takes effect within a step; it is lifted once
+     * the uncapped draw falls below {@link #UNCAP_BELOW} of the budget.
+     */
+    private boolean capFor(SimulatedMachine m) {
+        double uncapped = draw.uncapped() - m.drawUncappedW + m.stepWatts(false);
+        boolean wasTokenCapped = tokenCapped;
+        if (uncapped <= powerBudgetW * UNCAP_BELOW || uncapped <= powerBudgetW && !tokenCapped) {
+            tokenCapped = false;
+            promptCapped = false;
+        } else if (uncapped > powerBudgetW) {
+            tokenCapped = true;
+            double tokensCapped = draw.promptUncapped() + draw.tokenCapped()
+                    - (m.token ? m.drawCappedW - m.stepWatts(true) : m.drawUncappedW - m.stepWatts(false));
+            promptCapped = tokensCapped > powerBudgetW;
+        }
+        if (tokenCapped && !wasTokenCapped) {
+            for (SimulatedMachine t : tokenMachines) {
+                if (t != m && t.stepping && !t.capped) {
+                    cutRun(t);
+                }
+            }
+        }
+        return m.token ? tokenCapped : promptCapped;
+    }
+
     /** A split request's KV is on its token machine: it decodes there once blocks for it are free (as the live node). */
     private void kvLanded(Flight f) {
         SimulatedMachine m = tokenMachines[f.route.tokenMachine()];
@@ -278,6 +322,11 @@ public final class ClusterSimulation {
             startStep(m);
             return;
         }
+        cutRun(m);
+    }
+
+    /** Ends {@code m}'s run of decode steps at the step under way, if it has more to go. */
+    private void cutRun(SimulatedMachine m) {
         if (m.runSteps > 1) {
             int done = m.stepsDoneBy(nowMs - m.runStartMs);
             int keep = Math.min(m.runSteps, done + 1); // the step under way finishes
@@ -285,6 +334,9 @@ public final class ClusterSimulation {
                 double full = m.runMs(m.runSteps);
                 double cut = m.runMs(keep);
                 m.decodeMs -= full - cut;
+                if (m.capped) {
+                    m.cappedMs -= full - cut;
+                }
                 m.runSteps = keep;
                 stepEnds.put(m.id, m.runStartMs + cut, seq++); // the later end it had is gone
             }
@@ -305,7 +357,12 @@ public final class ClusterSimulation {
             retire(m); // what is left ended without a step: it outgrew the cache
         }
         m.runStartMs = nowMs;
+        m.capped = powerBudgetW > 0 && capFor(m) && m.profile.cappable();
+        draw.set(m, m.stepWatts(m.capped), m.stepWatts(false), m.stepWatts(true));
         double ms = m.stepMs();
+        if (m.capped) {
+            m.cappedMs += ms;
+        }
         m.prefillMs += m.runPrefillMs;
         m.decodeMs += ms - m.runPrefillMs;
         m.stepping = true;
@@ -320,8 +377,11 @@ public final class ClusterSimulation {
     private void endStep(SimulatedMachine m) {
         m.ending = true;
         double prefillMs = m.runPrefillMs;
-        m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.prefillWatts() - m.profile.idleWatts());
-        m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.decodeWatts() - m.profile.idleWatts());
+        boolean capped = m.capped && m.profile.cappable();
+        m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.stepWatts(true, capped) - m.profile.idleWatts());
+        m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.stepWatts(false, capped) - m.profile.idleWatts());
+        double idle = m.profile.idleWatts();
+        draw.set(m, idle, idle, idle);
         var plan = m.plan;
         int steps = m.runSteps;
         for (int i = 0; i < plan.size(); i++) {
@@ -446,15 +506,16 @@ public final class ClusterSimulation {
     private static PoolUsage usage(SimulatedMachine[] machines, MachineProfile profile, PowerBins power, double wallMs) {
         double prefill = 0;
         double decode = 0;
+        double capped = 0;
         for (SimulatedMachine m : machines) {
             prefill += m.prefillMs;
             decode += m.decodeMs;
+            capped += m.cappedMs;
         }
-        double idle = Math.max(0, machines.length * wallMs - prefill - decode);
-        double energyJ = (prefill * profile.prefillWatts() + decode * profile.decodeWatts()
-                + idle * profile.idleWatts()) / 1e3;
         double cost = machines.length * profile.costPerHour() * wallMs / 3.6e6;
-        return new PoolUsage(machines.length, prefill, decode, energyJ, cost,
+        // the energy is the power bins' (what the steps drew above idle, caps included) and the idle under it all
+        return new PoolUsage(machines.length, prefill, decode, capped,
+                power.joulesAboveIdle() + machines.length * profile.idleWatts() * wallMs / 1e3, cost,
                 power.watts(wallMs, machines.length * profile.idleWatts()));
     }
 }

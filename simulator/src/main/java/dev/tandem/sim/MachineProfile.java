@@ -24,14 +24,39 @@ import java.nio.file.Path;
  * cost_per_hour = 3.5                 # dollars per machine-hour
  * mixed.prefill_factor = 0            # a step with prompt and decode tokens: 0, a prefill and a decode step
  *                                     #   in turn; F, F times a prefill of all its tokens (splitwise-sim: 1.1)
+ * power.cap_w = 7140                  # POLCA's cap (0: none): capped, the machine draws at most this, and
+ * power.cap_prefill_factor = 1.3      #   its prefill and decode take this many times as long: the point
+ * power.cap_decode_factor = 1.0       #   of a performance-against-cap curve beside the uncapped one
  * </pre>
  * Errors name the file, the line and the field.
  */
 public record MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
                              double decodeInterceptMs, double decodePerSequenceMs, double decodePerContextTokenMs,
                              double kvInterceptMs, double kvPerTokenMs, int maxBatchTokens, double prefillWatts,
-                             double decodeWatts, double idleWatts, double costPerHour, double mixedPrefillFactor) {
+                             double decodeWatts, double idleWatts, double costPerHour, double mixedPrefillFactor,
+                             double capWatts, double capPrefillFactor, double capDecodeFactor) {
     private static final double MAX_MS = 1e9;
+
+    /** No power cap. */
+    public MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
+                          double decodeInterceptMs, double decodePerSequenceMs, double decodePerContextTokenMs,
+                          double kvInterceptMs, double kvPerTokenMs, int maxBatchTokens, double prefillWatts,
+                          double decodeWatts, double idleWatts, double costPerHour, double mixedPrefillFactor) {
+        this(name, source, prefillInterceptMs, prefillPerTokenMs, decodeInterceptMs, decodePerSequenceMs,
+                decodePerContextTokenMs, kvInterceptMs, kvPerTokenMs, maxBatchTokens, prefillWatts, decodeWatts,
+                idleWatts, costPerHour, mixedPrefillFactor, 0, 1, 1);
+    }
+
+    /** Whether the profile says what a power cap costs, so that a power budget can cap the machine. */
+    public boolean cappable() {
+        return capWatts > 0;
+    }
+
+    /** What the machine draws in a step, W: prefill or decode power, at most the cap where capped. */
+    public double stepWatts(boolean prefill, boolean capped) {
+        double w = prefill ? prefillWatts : decodeWatts;
+        return capped ? Math.min(w, capWatts) : w;
+    }
 
     /** A step with prompt and decode tokens costs a prefill and a decode step in turn. */
     public MachineProfile(String name, String source, double prefillInterceptMs, double prefillPerTokenMs,
@@ -86,6 +111,10 @@ public record MachineProfile(String name, String source, double prefillIntercept
         if (mixedPrefillFactor > 0) {
             sb.append(String.format(r, "mixed.prefill_factor = %.6g%n", mixedPrefillFactor));
         }
+        if (cappable()) {
+            sb.append(String.format(r, "power.cap_w = %.6g%npower.cap_prefill_factor = %.6g%npower.cap_decode_factor = %.6g%n",
+                    capWatts, capPrefillFactor, capDecodeFactor));
+        }
         return sb.toString();
     }
 
@@ -99,7 +128,8 @@ public record MachineProfile(String name, String source, double prefillIntercept
                 f.intIn("max_batch_tokens", 1, Integer.MAX_VALUE, 8192),
                 f.doubleIn("power.prefill_w", 0, 1e6, 0), f.doubleIn("power.decode_w", 0, 1e6, 0),
                 f.doubleIn("power.idle_w", 0, 1e6, 0), f.doubleIn("cost_per_hour", 0, 1e6, 0),
-                f.doubleIn("mixed.prefill_factor", 0, 1e3, 0));
+                f.doubleIn("mixed.prefill_factor", 0, 1e3, 0), f.doubleIn("power.cap_w", 0, 1e6, 0),
+                f.doubleIn("power.cap_prefill_factor", 1, 1e3, 1), f.doubleIn("power.cap_decode_factor", 1, 1e3, 1));
     }
 
     /** A step must take time: a profile whose prefill is free would let one machine serve any load. */

@@ -19,6 +19,15 @@ final class PowerBins {
         }
     }
 
+    /** Everything added, J. */
+    double joulesAboveIdle() {
+        double sum = 0;
+        for (double j : joules) {
+            sum += j;
+        }
+        return sum;
+    }
+
     /** The mean draw of each bin up to {@code wallMs}, W, {@code idleWatts} under it all. */
     double[] watts(double wallMs, double idleWatts) {
         int bins = (int) Math.ceil(wallMs / ClusterSimulation.POWER_BIN_MS);

@@ -18,6 +18,7 @@ import java.util.ArrayDeque;
  */
 final class SimulatedMachine {
     final MachineProfile profile;
+    final boolean token; // of the token pool: capped first under a power budget
     final CountedKvBlocks<MachineSequence> kv;
     final StepScheduler<MachineSequence> scheduler;
     final PowerBins power;
@@ -36,9 +37,17 @@ final class SimulatedMachine {
     int decodeSequences; // sequences decoding one token each
     long runContext;     // the decoding sequences' tokens when the run started
     int id;              // the simulation's: its step end's key
+    boolean capped;      // the step under way runs under the profile's power cap
+    double cappedMs;     // total time stepping capped
+    // what the machine adds to the cluster's draw now, W: as it runs, and were it uncapped or capped
+    double drawW;
+    double drawUncappedW;
+    double drawCappedW;
 
-    SimulatedMachine(MachineProfile profile, int kvTokens, PowerBins power) {
+    SimulatedMachine(MachineProfile profile, boolean token, int kvTokens, PowerBins power) {
         this.profile = profile;
+        this.token = token;
+        this.drawW = drawUncappedW = drawCappedW = profile.idleWatts();
         this.kv = new CountedKvBlocks<>((kvTokens + CausalLm.SERVING_BLOCK_SIZE - 1) / CausalLm.SERVING_BLOCK_SIZE,
                 CausalLm.SERVING_BLOCK_SIZE);
         this.scheduler = new StepScheduler<>(profile.maxBatchTokens(), kv);
@@ -68,7 +77,7 @@ final class SimulatedMachine {
         return plan.size() > 0;
     }
 
-    /** The planned step's (or run's) time, ms; its prefill part in {@link #runPrefillMs}. */
+    /** The planned step's (or run's) time, ms, capped or not ({@link #capped}); its prefill part in {@link #runPrefillMs}. */
     double stepMs() {
         double prefill = chunkTokens == 0 ? 0 : profile.prefillMs(chunkTokens);
         double decode = decodeSequences == 0 ? 0 : runMs(runSteps);
@@ -76,14 +85,20 @@ final class SimulatedMachine {
             prefill = profile.mixedStepMs(chunkTokens, decodeSequences, runContext);
             decode = 0;
         }
-        runPrefillMs = prefill;
-        return prefill + decode;
+        runPrefillMs = prefill * (capped ? profile.capPrefillFactor() : 1);
+        return runPrefillMs + decode;
+    }
+
+    /** The step's draw, W: a step with prompt tokens draws prefill power. */
+    double stepWatts(boolean capped) {
+        return profile.stepWatts(chunkTokens > 0, capped && profile.cappable());
     }
 
     /** The first {@code steps} steps of a decode run, ms: each one token longer in context than the last. */
     double runMs(int steps) {
         double first = profile.decodeStepMs(decodeSequences, runContext);
-        return steps * first + profile.decodePerContextTokenMs() * decodeSequences * (double) steps * (steps - 1) / 2;
+        double ms = steps * first + profile.decodePerContextTokenMs() * decodeSequences * (double) steps * (steps - 1) / 2;
+        return capped ? ms * profile.capDecodeFactor() : ms;
     }
 
     /** How many of the run's steps are over {@code elapsedMs} after it started. */

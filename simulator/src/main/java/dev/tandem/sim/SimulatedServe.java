@@ -34,18 +34,31 @@ public final class SimulatedServe {
         public double cost() {
             return prompt.cost() + token.cost();
         }
+
+        /** The cluster's highest mean draw over a power sample, W. */
+        public double peakWatts() {
+            double[] p = prompt.powerW();
+            double[] t = token.powerW();
+            double peak = 0;
+            for (int i = 0; i < Math.max(p.length, t.length); i++) {
+                peak = Math.max(peak, (i < p.length ? p[i] : 0) + (i < t.length ? t[i] : 0));
+            }
+            return peak;
+        }
     }
 
     public record Run(ServeReport report, List<Usage> usage) {
         /** Utilization, energy and cost per rate, as a markdown table. */
         public String usageMarkdown() {
-            StringBuilder sb = new StringBuilder("| rate/s | simulated s | prompt util | token util | energy kJ | mean kW | cost $ |\n");
-            sb.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            StringBuilder sb = new StringBuilder("| rate/s | simulated s | prompt util | token util | energy kJ | mean kW"
+                    + " | peak kW | prompt capped | token capped | cost $ |\n");
+            sb.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
             for (Usage u : usage) {
-                sb.append(String.format(Locale.ROOT, "| %s | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f |%n",
+                sb.append(String.format(Locale.ROOT, "| %s | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
                         ServeReport.rate(u.rate()), u.wallMs() / 1e3, u.prompt().utilization(u.wallMs()),
                         u.token().utilization(u.wallMs()), u.energyJ() / 1e3,
-                        u.wallMs() > 0 ? u.energyJ() / u.wallMs() : 0, u.cost()));
+                        u.wallMs() > 0 ? u.energyJ() / u.wallMs() : 0, u.peakWatts() / 1e3, u.prompt().cappedShare(),
+                        u.token().cappedShare(), u.cost()));
             }
             return sb.toString();
         }

@@ -20,16 +20,23 @@ import java.util.function.Consumer;
  * simulating it ({@link SimulatedServe}); designs ranked by that rate.
  */
 public final class SplitwisePlanner {
-    /** How every design is simulated. */
+    /** How every design is simulated; {@code powerBudgetWatts} (0: none) caps machines as POLCA does. */
     public record Settings(Trace trace, double durationSeconds, double offsetSeconds, LengthLimits limits,
-                           int promptKvTokens, int tokenKvTokens, long mixedThresholdTokens, int baselineRequests) {
+                           int promptKvTokens, int tokenKvTokens, long mixedThresholdTokens, int baselineRequests,
+                           double powerBudgetWatts) {
+        /** No power budget. */
+        public Settings(Trace trace, double durationSeconds, double offsetSeconds, LengthLimits limits,
+                        int promptKvTokens, int tokenKvTokens, long mixedThresholdTokens, int baselineRequests) {
+            this(trace, durationSeconds, offsetSeconds, limits, promptKvTokens, tokenKvTokens, mixedThresholdTokens,
+                    baselineRequests, 0);
+        }
     }
 
     /** One split and the highest rate it meets the SLOs at (0: none tried did). */
     public record Design(int promptMachines, int tokenMachines, double maxRate, double costPerHour, double peakWatts) {
         public SimulatedCluster cluster(Settings s) {
             return new SimulatedCluster(promptMachines, tokenMachines, s.promptKvTokens(), s.tokenKvTokens(),
-                    s.mixedThresholdTokens(), SimulatedCluster.UNBOUNDED);
+                    s.mixedThresholdTokens(), SimulatedCluster.UNBOUNDED, s.powerBudgetWatts());
         }
     }
 
@@ -114,8 +121,7 @@ public final class SplitwisePlanner {
      * failure read 1.8 req/s for eight colocated H200s that meet the SLOs at 10.
      */
     static Design design(int p, int t, MachineProfile prompt, MachineProfile token, Settings s) {
-        SimulatedCluster cluster = new SimulatedCluster(p, t, s.promptKvTokens(), s.tokenKvTokens(),
-                s.mixedThresholdTokens(), SimulatedCluster.UNBOUNDED);
+        SimulatedCluster cluster = new Design(p, t, 0, 0, 0).cluster(s);
         double pass = 0;
         int failsInARow = 0;
         for (double r = (p + t) / 64.0; r <= MAX_RATE && failsInARow < 3; r *= 2) {
@@ -169,7 +175,8 @@ public final class SplitwisePlanner {
                 token.kv_tokens = %d
                 mixed_threshold_tokens = %d
                 """, d.promptMachines(), d.tokenMachines(), rate(d.maxRate()), d.promptMachines(), d.tokenMachines(),
-                s.promptKvTokens(), s.tokenKvTokens(), s.mixedThresholdTokens());
+                s.promptKvTokens(), s.tokenKvTokens(), s.mixedThresholdTokens())
+                + (s.powerBudgetWatts() > 0 ? String.format(Locale.ROOT, "power_budget_w = %.0f%n", s.powerBudgetWatts()) : "");
     }
 
     private static String rate(double r) {

@@ -240,6 +240,27 @@ class ClusterSimulationTest {
     }
 
     @Test
+    void shouldCapTokenMachinesToStayUnderThePowerBudget() {
+        // 1000 W a step, capped 600 W at 2x the prefill time; a budget of 1500 W over two token machines, each
+        // running a whole 100-token request (prefill 20 ms uncapped). Both start at 0: the first fits uncapped,
+        // the second would make 2000 W, so the token pool is capped and it runs at 600 W for 40 ms. At 50 ms a
+        // third finds the cluster idle (1000 W under 95 % of the budget): uncapped again.
+        MachineProfile capped = new MachineProfile("cap", "", 10, 0.1, 5, 1, 0, 2, 0.01, 150, 1000, 1000, 0, 0, 0,
+                600, 2, 1.5);
+        SimulatedCluster cluster = new SimulatedCluster(0, 2, 1, 10_000, 4096, SimulatedCluster.UNBOUNDED, 1500);
+        ClusterSimulation.Result r = new ClusterSimulation(cluster, capped).run(List.of(
+                new PlannedRequest(0, 0, 100, 1), new PlannedRequest(1, 0, 100, 1), new PlannedRequest(2, 0.050, 100, 1)));
+        assertEquals(20, r.outcomes().get(0).ttftMs(), EPS);
+        assertEquals(40, r.outcomes().get(1).ttftMs(), EPS);
+        assertEquals(20, r.outcomes().get(2).ttftMs(), EPS);
+        assertEquals(20 + 24 + 20, r.token().energyJ(), 1e-9, "20 ms at 1000 W, 40 at 600, 20 at 1000");
+        assertEquals(40.0 / 80, r.token().cappedShare(), EPS);
+        ClusterSimulation.Result unbounded = new ClusterSimulation(cluster.withPowerBudget(0), capped).run(List.of(
+                new PlannedRequest(0, 0, 100, 1), new PlannedRequest(1, 0, 100, 1)));
+        assertEquals(20, unbounded.outcomes().get(1).ttftMs(), EPS, "no budget: no cap");
+    }
+
+    @Test
     void shouldCostAMixedStepAsAPrefillOfAllItsTokensWhereTheProfileSaysSo() {
         // splitwise-sim's model: a step with prompt and decode tokens takes 1.1 × a prefill of them all
         MachineProfile splitwiseSim = new MachineProfile("sim", "", 10, 0.1, 5, 1, 0, 2, 0.01, 150, 0, 0, 0, 0, 1.1);
