@@ -29,3 +29,18 @@ for trace in $traces; do
     echo "$name: $(head -1 "$out/plan-isopower-$name.properties")"
   done
 done
+
+# POLCA: more H100s than 408 kW provisions at peak, simulated under 408 kW with dynamic capping (token
+# machines first, from the profile's cap curve); each winner then at its rate, for how much was capped
+for trace in $traces; do
+  for f in ${OVERSUBSCRIBE:-1.1 1.2 1.3 1.4 1.5}; do
+    name=$trace-oversubscribe-$f
+    $tandem plan --trace "$trace" --profile "$p/dgx-h100-llama2-70b.properties" --budget-power 408000 \
+      --oversubscribe "$f" --prompt-kv-tokens 1500000 --token-kv-tokens 1500000 --duration 120 \
+      --out "$out/plan-$name.properties" > "$out/plan-$name.md" 2> "$out/plan-$name.log"
+    rate=$(sed -n 's/.*SLOs met up to \([0-9.]*\) req.*/\1/p' "$out/plan-$name.properties")
+    $tandem simulate --trace "$trace" --cluster "$out/plan-$name.properties" --profile "$p/dgx-h100-llama2-70b.properties" \
+      --rate "$rate" --duration 120 --markdown "$out/simulate-$name.md" > /dev/null 2> "$out/simulate-$name.log"
+    echo "$name: $(head -1 "$out/plan-$name.properties")"
+  done
+done

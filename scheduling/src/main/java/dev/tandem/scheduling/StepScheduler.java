@@ -14,9 +14,9 @@ import java.util.function.Consumer;
  * <p>
  * KV blocks are taken as a sequence grows, as vLLM does. A waiting sequence is admitted once its
  * tokens so far and the next one fit, beside a reserve of 1 % of the cache for the running ones to
- * grow into (the reserve does not hold back the first sequence into an empty engine). Running
- * sequences take tokens in admission order: a prompt, or a preempted sequence's tokens, a chunk at a
- * time, then one token a step. When a step finds no block for a sequence's next tokens, the newest
+ * grow into (the reserve does not hold back the first sequence into an empty engine). A step takes
+ * every decoding sequence's next token first, then prompt chunks (and a preempted sequence's tokens)
+ * in admission order with the budget left. When a step finds no block for a sequence's next tokens, the newest
  * running sequence after it is preempted: its blocks are freed and it waits at the head of the
  * queue, to recompute its tokens when blocks are free again. A sequence alone in the cache that
  * outgrows it ends with "length". A prefill-only sequence (a prompt machine's, limit = prompt + 1)
@@ -89,13 +89,27 @@ public final class StepScheduler<S extends BatchedSequence> {
     public StepPlan<S> schedule(Consumer<S> admitted) {
         admit(admitted);
         plan.clear();
-        int budget = tokenBudget;
+        int budget = planTokens(tokenBudget, true);
+        planTokens(budget, false);
+        return plan;
+    }
+
+    /**
+     * Plans the running sequences' tokens in admission order within {@code budget}: with {@code decodes},
+     * only those one generated token behind; else the rest (prompt chunks, a preempted sequence's
+     * recomputation). Decodes go first, as in Sarathi-Serve's stall-free batching: taken in admission
+     * order alone, a long prompt admitted before them took the whole budget step after step, and the
+     * machine's decoding sequences waited for all of it (a simulated mixed-pool machine stalled them for
+     * 6.9 s). Returns the budget left.
+     */
+    private int planTokens(int budget, boolean decodes) {
         for (int r = 0; r < running.size() && budget > 0; r++) {
             S s = running.get(r);
-            if (s.finished()) {
-                continue; // resumed with a first token that already ends it; retired after this step
-            }
             int start = s.computedTokens();
+            boolean decoding = s.tokens() - start == 1 && start >= s.promptTokens();
+            if (s.finished() || decoding != decodes || start == s.tokens()) {
+                continue; // finished: resumed with a first token that already ends it, retired after this step
+            }
             int end = Math.min(s.tokens(), start + budget);
             if (!grow(s, end)) {
                 r = running.indexOf(s) < 0 ? r - 1 : r; // preempted: the next sequence moved into its place
@@ -105,7 +119,7 @@ public final class StepScheduler<S extends BatchedSequence> {
             s.computedTokens(end);
             budget -= end - start;
         }
-        return plan;
+        return budget;
     }
 
     /** The update after a step: finished sequences leave, newest first, their blocks freed, then {@code retired} hears each. */

@@ -87,6 +87,23 @@ class StepSchedulerTest {
     }
 
     @Test
+    void shouldTakeTheDecodingSequencesTokensBeforeAPromptAdmittedAheadOfThem() {
+        CountedKvBlocks<Seq> kv = new CountedKvBlocks<>(100, 4);
+        StepScheduler<Seq> scheduler = new StepScheduler<>(8, kv);
+        Seq prompt = new Seq("p", 20, 21);
+        Seq decoding = new Seq("d", 4, 10); // a token machine's: its prompt computed elsewhere, its first token known
+        decoding.tokens = 5;
+        decoding.computed = 4;
+        scheduler.add(prompt);
+        scheduler.add(decoding);
+        List<Seq> retired = new ArrayList<>();
+        // in admission order alone, p's chunks would take all 8 for three steps while d waited
+        assertEquals("d:4+1 p:0+7", step(scheduler, retired));
+        assertEquals("d:5+1 p:7+7", step(scheduler, retired));
+        assertEquals("d:6+1 p:14+6", step(scheduler, retired));
+    }
+
+    @Test
     void shouldHoldBackAdmissionAtTheReserveAndPreemptTheNewestWhenBlocksRunOut() {
         // 6 blocks of 4: 24 positions; x and y: 4-token prompts, 12 tokens each
         CountedKvBlocks<Seq> kv = new CountedKvBlocks<>(6, 4);
