@@ -47,16 +47,7 @@ public final class LocalM2n implements AutoCloseable
                     final AeronNode node = own(AeronNode.launch(ctx.config())); // one driver: IPC needs it shared
                     buildAeron(ctx, new AeronNode[]{node}, m, n);
                 }
-                case AERON_UDP ->
-                {
-                    ctx.topology(M2nTopology.udp(freeUdpEndpoints(m), freeUdpEndpoints(n)));
-                    final AeronNode[] nodes = new AeronNode[m + n]; // one driver per node, as across hosts
-                    for (int i = 0; i < m + n; i++)
-                    {
-                        nodes[i] = own(AeronNode.launch(ctx.config()));
-                    }
-                    buildAeron(ctx, nodes, m, n);
-                }
+                case AERON_UDP -> buildUdp(ctx, m, n);
                 case NETTY_TCP -> buildNetty(ctx, m, n);
             }
         }
@@ -159,6 +150,39 @@ public final class LocalM2n implements AutoCloseable
         for (final NettyM2nReceiver receiver : nettyReceivers)
         {
             receiver.awaitConnected(CONNECT_TIMEOUT_NS);
+        }
+    }
+
+    /**
+     * One driver per node, as across hosts, on ports that were free a moment ago. Another socket can take
+     * such a port before the receiver binds it (a driver's own ephemeral ports among them): then the whole
+     * build is tried again on fresh ports, a few times.
+     */
+    private void buildUdp(final M2nContext ctx, final int m, final int n)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            ctx.topology(M2nTopology.udp(freeUdpEndpoints(m), freeUdpEndpoints(n)));
+            try
+            {
+                final AeronNode[] nodes = new AeronNode[m + n];
+                for (int i = 0; i < m + n; i++)
+                {
+                    nodes[i] = own(AeronNode.launch(ctx.config()));
+                }
+                buildAeron(ctx, nodes, m, n);
+                return;
+            }
+            catch (final io.aeron.exceptions.RegistrationException ex)
+            {
+                if (attempt == 3 || ex.getMessage() == null || !ex.getMessage().contains("Address already in use"))
+                {
+                    throw ex;
+                }
+                close(); // what this attempt built; the next starts clean
+                java.util.Arrays.fill(senders, null);
+                java.util.Arrays.fill(receivers, null);
+            }
         }
     }
 
