@@ -5,6 +5,7 @@ tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
 export TANDEM_CACHE=/tmp/tandem-cache
 LIBS=$(ls .device/lib/*.jar | grep -v /tandem- | sed 's|^|../|' | tr '\n' ':')
+SCHEDULING=$(ls .device/lib/tandem-scheduling-*.jar | sed 's|^|../|') # the engine's batching, which core's Generator runs
 onpath() { # name, deadline, dir, classpath, selector...: the classes on java.class.path, which node processes inherit
   local name=$1 deadline=$2 dir=$3 cp=$4; shift 4
   (cd "$dir" && exec $J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
@@ -33,12 +34,12 @@ guarded() { # name, deadline, dir, classpath, selector...
   wait $pid; echo "$name rc $? after ${t}s"
   grep -E "tests (successful|failed)" "$OUT/$name.log"
 }
-[ -n "${CUDA_TESTS:-}" ] && guarded cuda 120 cuda ../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
+[ -n "${CUDA_TESTS:-}" ] && guarded cuda 120 cuda ../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:$SCHEDULING:../core/target/test-classes:$LIBS \
     --select-package dev.tandem.cuda
 NODES=$(ls .device/lib/tandem-{attention-node,expert-node,m2n-transport,scheduler,bench}-*.jar | sed 's|^|../|' | tr '\n' ':')
-guarded cluster 150 cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$NODES$LIBS \
+guarded cluster 150 cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:$SCHEDULING:../core/target/test-classes:$NODES$LIBS \
     --select-class dev.tandem.cli.CudaClusterParityTest --select-class dev.tandem.cli.CudaKvTransferTest
-[ -n "${SCHED_TESTS:-}" ] && guarded sched 75 scheduler ../scheduler/target/classes:../scheduler/target/test-classes:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$LIBS \
+[ -n "${SCHED_TESTS:-}" ] && guarded sched 75 scheduler ../scheduler/target/classes:../scheduler/target/test-classes:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:$SCHEDULING:../core/target/test-classes:$LIBS \
     --select-class dev.tandem.scheduler.http.CompletionsParityTest
 T="$J --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED -XX:+UseParallelGC -Xmx16g -cp .device/tandem.jar:.device/lib/* dev.tandem.cli.TandemCommand"
 [ -n "${M2N:-}" ] && timeout 120 $T bench m2n --device cuda --quick --shape 1x1,2x2 --size 16000,256000,1000000 --transport aeron-ipc,memcpy \
@@ -69,5 +70,5 @@ timeout ${BENCH_S:-380} $T bench decode --device cuda --model /tmp/m8x7 ${DECODE
   --json "$OUT/decode.json" 2>&1 | grep -v "^WARNING" | tee "$OUT/decode.log" | grep -v "^tandem: \(device\|expert GEMMs\|decode steps\|KV cache\)"
 echo "bench rc ${PIPESTATUS[0]}"
 fi
-[ -n "${SPLITWISE:-}" ] && onpath splitwise ${SPLITWISE_S:-90} cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:../core/target/test-classes:$NODES$LIBS \
+[ -n "${SPLITWISE:-}" ] && onpath splitwise ${SPLITWISE_S:-90} cli ../.device/cli-test-classes:../.device/tandem.jar:../cuda/target/classes:../cuda/target/test-classes:../core/target/classes:$SCHEDULING:../core/target/test-classes:$NODES$LIBS \
     --select-method 'dev.tandem.cli.LocalServingHttpTest#shouldServeTransformersGreedyTokensFromSplitPoolsOnTheGpu(java.lang.String)'
