@@ -291,7 +291,7 @@ public final class ClusterSimulation {
                     - (m.token ? m.drawCappedW - m.stepWatts(true) : m.drawUncappedW - m.stepWatts(false));
             promptCapped = tokensCapped > powerBudgetW;
         }
-        if (tokenCapped && !wasTokenCapped) {
+        if (tokenCapped && !wasTokenCapped && tokenProfile.cappable()) {
             for (SimulatedMachine t : tokenMachines) {
                 if (t != m && t.stepping && !t.capped) {
                     cutRun(t);

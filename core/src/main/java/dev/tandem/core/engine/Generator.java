@@ -44,8 +44,9 @@ public final class Generator {
     private final List<Sequence> running;   // the scheduler's
     private final AtomicInteger submittedCount = new AtomicInteger();
     private final AtomicInteger submittedBlocks = new AtomicInteger(); // what the submitted need to be admitted
-    private final int watermarkBlocks;
-    private long preemptionsCounted;       // kept free at admission, for the running sequences to grow into
+    private final int watermarkBlocks;       // kept free at admission, for the running sequences to grow into
+    private final java.util.function.Consumer<Sequence> admittedCallback = this::admitted; // one, not one a step
+    private long preemptionsCounted;         // the scheduler's count when the stats last took it
     private volatile int queued;
     private volatile int freeBlocks;
     private volatile boolean runningEmpty = true;
@@ -202,7 +203,7 @@ public final class Generator {
     public int step() {
         drainSubmitted();
         dropCancelled();
-        StepPlan<Sequence> plan = scheduler.schedule(this::admitted);
+        StepPlan<Sequence> plan = scheduler.schedule(admittedCallback);
         stats.preemptions += scheduler.preemptions() - preemptionsCounted; // the stats may have been reset
         preemptionsCounted = scheduler.preemptions();
         long start = System.nanoTime();
