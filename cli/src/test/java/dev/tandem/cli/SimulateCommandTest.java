@@ -74,6 +74,32 @@ class SimulateCommandTest {
     }
 
     @Test
+    void shouldPlanMoreMachinesThanThePowerBudgetProvidesUnderPolcasCapping() throws IOException {
+        // 700 W at peak a machine: 1400 W provisions 2; oversubscribed 1.5x, 3 fit, simulated under the 1400 W
+        Path capped = write("capped.properties", Files.readString(profile())
+                + "power.cap_w = 400\npower.cap_prefill_factor = 1.5\npower.cap_decode_factor = 1.1\n");
+        Path best = temp.resolve("best.properties");
+        CliFixtures.Run run = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile", capped.toString(),
+                "--budget-power", "1400", "--oversubscribe", "1.5", "--duration", "120", "--threads", "1", "--out",
+                best.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("| 2.10 |"), "3 machines' peak, 2.1 kW, under a 1.4 kW budget: " + run.out());
+        String file = Files.readString(best);
+        assertTrue(file.contains("power_budget_w = 1400"), file);
+        CliFixtures.Run simulated = CliFixtures.tandem("simulate", "--trace", trace().toString(), "--cluster",
+                best.toString(), "--profile", capped.toString(), "--duration", "120");
+        assertEquals(0, simulated.exitCode(), simulated.err());
+        assertTrue(simulated.out().contains("| prompt capped | token capped |"), simulated.out());
+
+        CliFixtures.Run uncappable = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile",
+                profile().toString(), "--budget-power", "1400", "--oversubscribe", "1.5", "--duration", "120");
+        assertTrue(uncappable.exitCode() != 0 && uncappable.err().contains("power.cap_w"), uncappable.err());
+        CliFixtures.Run byCount = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile",
+                capped.toString(), "--machines", "2", "--oversubscribe", "1.5", "--duration", "120");
+        assertTrue(byCount.exitCode() != 0 && byCount.err().contains("only with --budget-power"), byCount.err());
+    }
+
+    @Test
     void shouldRankEverySplitAndWriteTheBestAsAClusterFile() throws IOException {
         Path best = temp.resolve("best.properties");
         CliFixtures.Run run = CliFixtures.tandem("plan", "--trace", trace().toString(), "--profile",
