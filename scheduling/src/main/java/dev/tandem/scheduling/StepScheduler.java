@@ -170,7 +170,11 @@ public final class StepScheduler<S extends BatchedSequence> {
         return true;
     }
 
-    /** The newest running sequence after {@code s} that may give its blocks up, else {@code s} itself if others run. */
+    /**
+     * The newest running sequence after {@code s} that may give its blocks up, else {@code s} itself if others
+     * run. Only a decoding sequence grows past what admission reserved (its tokens and the next one), so only
+     * the decodes' pass preempts, and its victims come after it: none of them is planned yet.
+     */
     private S newestPreemptible(S s) {
         for (int i = running.size() - 1; i >= 0; i--) {
             S r = running.get(i);
