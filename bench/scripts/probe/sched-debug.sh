@@ -1,4 +1,6 @@
-# The GPU CompletionsParityTest under variants: the scheduling jar (the final one, or .device/old/) and CUDA graphs on or off.
+# The GPU CompletionsParityTest under variants: the scheduling jar (the final one, or .device/old/: commit
+# 6407880~1's, before decode-first: git worktree add /tmp/old 6407880~1; ./mvnw -pl scheduling package there)
+# and CUDA graphs on or off.
 tar xJf .device/jrt.txz -C /tmp
 J=/tmp/jrt/bin/java
 export TANDEM_CACHE=/tmp/tandem-cache
