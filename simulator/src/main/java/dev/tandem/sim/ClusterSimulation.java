@@ -377,9 +377,8 @@ public final class ClusterSimulation {
     private void endStep(SimulatedMachine m) {
         m.ending = true;
         double prefillMs = m.runPrefillMs;
-        boolean capped = m.capped && m.profile.cappable();
-        m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.stepWatts(true, capped) - m.profile.idleWatts());
-        m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.stepWatts(false, capped) - m.profile.idleWatts());
+        m.power.add(m.runStartMs, m.runStartMs + prefillMs, m.profile.stepWatts(true, m.capped) - m.profile.idleWatts());
+        m.power.add(m.runStartMs + prefillMs, nowMs, m.profile.stepWatts(false, m.capped) - m.profile.idleWatts());
         double idle = m.profile.idleWatts();
         draw.set(m, idle, idle, idle);
         var plan = m.plan;

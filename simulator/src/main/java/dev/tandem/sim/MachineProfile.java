@@ -52,10 +52,10 @@ public record MachineProfile(String name, String source, double prefillIntercept
         return capWatts > 0;
     }
 
-    /** What the machine draws in a step, W: prefill or decode power, at most the cap where capped. */
+    /** What the machine draws in a step, W: prefill or decode power, at most the cap where capped (and it has one). */
     public double stepWatts(boolean prefill, boolean capped) {
         double w = prefill ? prefillWatts : decodeWatts;
-        return capped ? Math.min(w, capWatts) : w;
+        return capped && cappable() ? Math.min(w, capWatts) : w;
     }
 
     /** A step with prompt and decode tokens costs a prefill and a decode step in turn. */

@@ -91,7 +91,7 @@ final class SimulatedMachine {
 
     /** The step's draw, W: a step with prompt tokens draws prefill power. */
     double stepWatts(boolean capped) {
-        return profile.stepWatts(chunkTokens > 0, capped && profile.cappable());
+        return profile.stepWatts(chunkTokens > 0, capped);
     }
 
     /** The first {@code steps} steps of a decode run, ms: each one token longer in context than the last. */
